@@ -1,0 +1,349 @@
+"""Byte sources for the pipeline: a serial receiver, a recorded file, or a gpsd socket.
+
+Every source is an iterable of `bytes` chunks with a thread-safe `stop()`. Chunks are raw
+bytes with no framing promise: a chunk may end mid-sentence, the framer downstream copes.
+Live sources yield an empty chunk when a read times out, so that the consumer loop gets a
+chance to do housekeeping (apply a privacy switch, notice a stop) while the receiver is silent.
+
+Live sources never raise on a lost device: they log ONE line when an outage starts and one
+when the data is back, and retry with capped exponential backoff in between. A log line never
+carries a position (only port names, hosts and reasons).
+"""
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Protocol
+
+import serial
+
+from device.errors import RitboxError
+
+log = logging.getLogger("ritbox.source")
+
+#: Longest sleep between two epochs in a real-time replay (seconds, after the speed factor).
+#: Recordings have logger gaps of many minutes (the Garmin drive has 13 and 21 min); pacing
+#: them faithfully would stall a demo, and the pipeline takes its time from the NMEA anyway.
+REPLAY_MAX_SLEEP_S = 2.0
+
+
+class SourceError(RitboxError):
+    """A source was configured in a way that can never work (not a passing outage)."""
+
+
+class ByteSource(Protocol):
+    """What the pipeline consumes: an iterable of byte chunks that can be stopped."""
+
+    def __iter__(self) -> Iterator[bytes]: ...
+
+    def stop(self) -> None: ...
+
+
+class Backoff:
+    """Capped exponential backoff delays: initial, 2x, 4x ... up to `maximum`."""
+
+    def __init__(self, initial: float = 0.5, maximum: float = 30.0) -> None:
+        self.initial = initial
+        self.maximum = maximum
+        self._next = initial
+
+    def next_delay(self) -> float:
+        delay = self._next
+        self._next = min(self._next * 2, self.maximum)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self.initial
+
+
+class OutageLog:
+    """Logs one line when an outage starts and one when it ends, never one per retry."""
+
+    def __init__(self, what: str, logger: logging.Logger = log) -> None:
+        self.what = what
+        self.logger = logger
+        self.down_since: float | None = None
+        self.outages = 0
+
+    def down(self, reason: str) -> None:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+            self.outages += 1
+            self.logger.warning("%s unavailable (%s); retrying in the background", self.what, reason)
+
+    def up(self) -> None:
+        if self.down_since is not None:
+            seconds = time.monotonic() - self.down_since
+            self.down_since = None
+            self.logger.warning("%s is back after %.0f s", self.what, seconds)
+
+
+def _reason(exc: BaseException) -> str:
+    """A short, position-free description of an I/O error for a log line."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    text = str(exc) or type(exc).__name__
+    # pyserial wraps errno text as "[Errno 2] could not open port X: [Errno 2] No such file ..."
+    match = re.search(r"\[Errno -?\d+\] ([^:\[\]]+)$", text)
+    return match.group(1).strip() if match else text.splitlines()[0][:200]
+
+
+class SerialSource:
+    """A GPS receiver on a serial port (USB puck, UART on the Pi's GPIO header).
+
+    Survives unplug/replug, a port that does not exist yet, and a receiver that goes silent:
+    after `silence_s` without a byte the port is reopened (some USB adapters hang instead of
+    failing). Reconnects back off exponentially from `backoff_initial` to `backoff_max` seconds.
+    """
+
+    def __init__(
+        self,
+        port: str,
+        baud: int = 9600,
+        *,
+        read_timeout: float = 1.0,
+        silence_s: float = 10.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        serial_factory: Callable[..., serial.SerialBase] = serial.Serial,
+    ) -> None:
+        if not port:
+            raise SourceError("no serial port configured")
+        self.port = port
+        self.baud = baud
+        self.read_timeout = read_timeout
+        self.silence_s = silence_s
+        self._backoff = Backoff(backoff_initial, backoff_max)
+        self._factory = serial_factory
+        self._stop = threading.Event()
+        self.outage = OutageLog(f"serial port {port}")
+        self.bytes_read = 0
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _open(self) -> serial.SerialBase | None:
+        try:
+            return self._factory(self.port, self.baud, timeout=self.read_timeout)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            self.outage.down(_reason(exc))
+            return None
+
+    def __iter__(self) -> Iterator[bytes]:
+        while not self._stop.is_set():
+            port = self._open()
+            if port is None:
+                self._stop.wait(self._backoff.next_delay())
+                continue
+            try:
+                yield from self._read_until_lost(port)
+            finally:
+                try:
+                    port.close()
+                except (serial.SerialException, OSError):
+                    pass  # the device is already gone; nothing to release
+            if not self._stop.is_set():
+                self._stop.wait(self._backoff.next_delay())
+
+    def _read_until_lost(self, port: serial.SerialBase) -> Iterator[bytes]:
+        last_data = time.monotonic()
+        while not self._stop.is_set():
+            try:
+                data = port.read(max(1, port.in_waiting))
+            except (serial.SerialException, OSError, TypeError) as exc:
+                # TypeError: pyserial on a vanished USB device can hit a None fd internally.
+                self.outage.down(_reason(exc))
+                return
+            if data:
+                self.outage.up()
+                self._backoff.reset()
+                last_data = time.monotonic()
+                self.bytes_read += len(data)
+                yield data
+            else:
+                if time.monotonic() - last_data >= self.silence_s:
+                    self.outage.down(f"no data for {self.silence_s:.0f} s")
+                    return
+                yield b""
+
+
+class ReplaySource:
+    """A recorded NMEA file, either as fast as possible or paced by its RMC times.
+
+    Real-time pacing sleeps the RMC time-of-day delta between epochs, divided by `speed`,
+    and never longer than `max_sleep` seconds (see REPLAY_MAX_SLEEP_S). Backward steps are
+    not slept (except a step over midnight, which is a normal forward step).
+    """
+
+    def __init__(
+        self,
+        path: str | Path,
+        realtime: bool = False,
+        *,
+        speed: float = 1.0,
+        max_sleep: float = REPLAY_MAX_SLEEP_S,
+        chunk_size: int = 64 * 1024,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        if speed <= 0:
+            raise SourceError("replay speed must be greater than 0")
+        self.path = Path(path)
+        self.realtime = realtime
+        self.speed = speed
+        self.max_sleep = max_sleep
+        self.chunk_size = chunk_size
+        self._stop = threading.Event()
+        self._sleep = sleep if sleep is not None else self._stop.wait
+        self.sleeps: int = 0  # number of pacing pauses, for tests and the curious
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _open(self):
+        try:
+            return self.path.open("rb")
+        except OSError as exc:
+            raise SourceError(f"cannot read recording {self.path}: {_reason(exc)}") from None
+
+    def __iter__(self) -> Iterator[bytes]:
+        with self._open() as fh:
+            if self.realtime:
+                yield from self._paced(fh)
+            else:
+                while not self._stop.is_set():
+                    chunk = fh.read(self.chunk_size)
+                    if not chunk:
+                        return
+                    yield chunk
+
+    def _paced(self, fh) -> Iterator[bytes]:
+        previous: float | None = None
+        # Split on LF only: CR-only files then come as one big piece, which is still correct
+        # (just not paced); the framer does the real framing.
+        for line in fh:
+            if self._stop.is_set():
+                return
+            seconds = rmc_time_of_day(line)
+            if seconds is not None:
+                if previous is not None:
+                    delta = seconds - previous
+                    if delta < -43200:  # the clock passed midnight
+                        delta += 86400
+                    if delta > 0:
+                        self.sleeps += 1
+                        self._sleep(min(delta / self.speed, self.max_sleep))
+                previous = seconds
+            yield line
+
+
+_RMC_TIME = re.compile(rb"\$[A-Z]{2}RMC,(\d{2})(\d{2})(\d{2}(?:\.\d+)?),")
+
+
+def rmc_time_of_day(line: bytes) -> float | None:
+    """Seconds since midnight of an RMC line, or None. Only for pacing, so no checksum check."""
+    match = _RMC_TIME.search(line)
+    if match is None:
+        return None
+    hours, minutes, seconds = int(match.group(1)), int(match.group(2)), float(match.group(3))
+    if hours > 23 or minutes > 59 or seconds >= 61:
+        return None
+    return hours * 3600 + minutes * 60 + seconds
+
+
+#: Asks gpsd to forward the receiver's raw NMEA instead of its own JSON reports.
+GPSD_WATCH = b'?WATCH={"enable":true,"nmea":true};\n'
+
+
+class GpsdSource:
+    """Raw NMEA from a gpsd daemon (for Pis that already run gpsd for other programs).
+
+    gpsd answers the WATCH with a few JSON lines (VERSION, DEVICES, WATCH); those are dropped
+    here so that they do not count as skipped NMEA. Reconnects like SerialSource.
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 2947,
+        *,
+        read_timeout: float = 1.0,
+        silence_s: float = 10.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.read_timeout = read_timeout
+        self.silence_s = silence_s
+        self._backoff = Backoff(backoff_initial, backoff_max)
+        self._stop = threading.Event()
+        self.outage = OutageLog(f"gpsd at {host}:{port}")
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _connect(self) -> socket.socket | None:
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=self.read_timeout)
+            sock.settimeout(self.read_timeout)
+            sock.sendall(GPSD_WATCH)
+            return sock
+        except OSError as exc:
+            self.outage.down(_reason(exc))
+            return None
+
+    def __iter__(self) -> Iterator[bytes]:
+        while not self._stop.is_set():
+            sock = self._connect()
+            if sock is None:
+                self._stop.wait(self._backoff.next_delay())
+                continue
+            try:
+                yield from self._read_until_lost(sock)
+            finally:
+                sock.close()
+            if not self._stop.is_set():
+                self._stop.wait(self._backoff.next_delay())
+
+    def _read_until_lost(self, sock: socket.socket) -> Iterator[bytes]:
+        last_data = time.monotonic()
+        pending = b""  # an unfinished line, held back until we know whether it is JSON
+        while not self._stop.is_set():
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                if time.monotonic() - last_data >= self.silence_s:
+                    self.outage.down(f"no data for {self.silence_s:.0f} s")
+                    return
+                yield b""
+                continue
+            except OSError as exc:
+                self.outage.down(_reason(exc))
+                return
+            if not data:
+                self.outage.down("connection closed")
+                return
+            self.outage.up()
+            self._backoff.reset()
+            last_data = time.monotonic()
+            pending += data
+            cut = pending.rfind(b"\n") + 1
+            if cut == 0:
+                if len(pending) > 65536:  # no newline in 64 KiB: not JSON we could drop anyway
+                    yield pending
+                    pending = b""
+                continue
+            complete, pending = pending[:cut], pending[cut:]
+            yield drop_json_lines(complete)
+
+
+def drop_json_lines(data: bytes) -> bytes:
+    """Remove gpsd's JSON reports (lines starting with '{') from complete lines."""
+    if b"{" not in data:
+        return data
+    return b"".join(line for line in data.splitlines(keepends=True) if not line.lstrip().startswith(b"{"))
