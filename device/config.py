@@ -1,0 +1,240 @@
+"""The device's configuration file (TOML), read into dataclasses with defaults.
+
+Path: `--config`, else $RITBOX_DEVICE_CONFIG, else /etc/ritbox/ritbox.toml. A missing default
+file means "all defaults" (handy for `ritbox replay` on a laptop); a missing file that was asked
+for explicitly is an error. Every mistake is a ConfigError with one line a person can act on;
+an unknown key is a mistake (a typo must not silently fall back to a default).
+
+Example (all keys optional)::
+
+    [source]
+    kind = "serial"            # serial | gpsd | replay
+    serial_port = "/dev/serial0"
+    baud = 9600
+    gpsd_host = "127.0.0.1"
+    gpsd_port = 2947
+    replay_file = ""           # for kind = "replay" (demos, tests)
+    replay_realtime = true
+    replay_speed = 1.0
+
+    [store]
+    path = "/var/lib/ritbox/ritbox.db"
+
+    [control]
+    socket = "/run/ritbox/control.sock"
+
+    [odometer]
+    initial_km = 0.0           # dashboard reading when the device is installed
+
+    [trips]                    # overrides of device.trips.TripSettings fields
+    # stop_radius_m = 200
+
+    [backend]
+    url = ""                   # for `ritbox sync` (later)
+
+    [privacy]
+    private_positions = "sealed"   # sealed | none (what the works-council agreement says)
+    sealing_key = ""               # backend's X25519 public key, base64 (or sealing_key_file)
+    sealing_key_file = ""
+
+    [gpio]
+    button_pin = 17            # omit to run without a button
+    led_pin = 27
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from device.errors import RitboxError
+from device.model import PrivatePositions
+
+DEFAULT_CONFIG_PATH = Path("/etc/ritbox/ritbox.toml")
+CONFIG_ENV = "RITBOX_DEVICE_CONFIG"
+SOURCE_KINDS = ("serial", "gpsd", "replay")
+
+
+class ConfigError(RitboxError):
+    """The configuration file cannot be used as it is."""
+
+
+@dataclass
+class SourceConfig:
+    kind: str = "serial"
+    serial_port: str = "/dev/serial0"
+    baud: int = 9600
+    gpsd_host: str = "127.0.0.1"
+    gpsd_port: int = 2947
+    replay_file: str = ""
+    replay_realtime: bool = True
+    replay_speed: float = 1.0
+
+
+@dataclass
+class StoreConfig:
+    path: str = "/var/lib/ritbox/ritbox.db"
+
+
+@dataclass
+class ControlConfig:
+    socket: str = "/run/ritbox/control.sock"
+
+
+@dataclass
+class OdometerConfig:
+    initial_km: float = 0.0
+
+
+@dataclass
+class BackendConfig:
+    url: str = ""
+
+
+@dataclass
+class PrivacyConfig:
+    private_positions: PrivatePositions = PrivatePositions.SEALED
+    sealing_key: str = ""
+    sealing_key_file: str = ""
+
+
+@dataclass
+class GpioConfig:
+    button_pin: int | None = None
+    led_pin: int | None = None
+
+
+@dataclass
+class DeviceConfig:
+    """Everything the daemon needs; `trips` holds TripSettings overrides by field name."""
+
+    source: SourceConfig = field(default_factory=SourceConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    control: ControlConfig = field(default_factory=ControlConfig)
+    odometer: OdometerConfig = field(default_factory=OdometerConfig)
+    trips: dict[str, Any] = field(default_factory=dict)
+    backend: BackendConfig = field(default_factory=BackendConfig)
+    privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
+    gpio: GpioConfig = field(default_factory=GpioConfig)
+    path: Path | None = None  # where it was read from, None for pure defaults
+
+    def sealing_key_text(self) -> str | None:
+        """The configured sealing public key (base64 text), from inline or file, or None."""
+        if self.privacy.sealing_key:
+            return self.privacy.sealing_key.strip()
+        if self.privacy.sealing_key_file:
+            try:
+                return Path(self.privacy.sealing_key_file).read_text(encoding="ascii").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise ConfigError(
+                    f"cannot read sealing key file {self.privacy.sealing_key_file}: {exc}"
+                ) from None
+        return None
+
+
+_SECTIONS: dict[str, type] = {
+    "source": SourceConfig,
+    "store": StoreConfig,
+    "control": ControlConfig,
+    "odometer": OdometerConfig,
+    "backend": BackendConfig,
+    "privacy": PrivacyConfig,
+    "gpio": GpioConfig,
+}
+
+
+def config_path(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, bool]:
+    """Which file to read, and whether the user asked for it (then it must exist)."""
+    if explicit:
+        return Path(explicit), True
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env), True
+    return DEFAULT_CONFIG_PATH, False
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> DeviceConfig:
+    """Read the configuration file; see the module docstring for the path rules."""
+    path, required = config_path(explicit)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file {path} does not exist") from None
+        return DeviceConfig()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+    config = parse_config(data, where=str(path))
+    config.path = path
+    return config
+
+
+def parse_config(data: dict[str, Any], where: str = "config") -> DeviceConfig:
+    """Build a DeviceConfig from parsed TOML, rejecting unknown keys and wrong types."""
+    config = DeviceConfig()
+    for key, value in data.items():
+        if key == "trips":
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: [trips] must be a table")
+            config.trips = dict(value)
+        elif key in _SECTIONS:
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where}: [{key}] must be a table")
+            setattr(config, key, _section(_SECTIONS[key], value, key, where))
+        else:
+            raise ConfigError(f"{where}: unknown section or key {key!r}")
+    if config.source.kind not in SOURCE_KINDS:
+        raise ConfigError(
+            f"{where}: [source] kind must be one of {', '.join(SOURCE_KINDS)}, not {config.source.kind!r}"
+        )
+    if config.source.replay_speed <= 0:
+        raise ConfigError(f"{where}: [source] replay_speed must be greater than 0")
+    if config.odometer.initial_km < 0:
+        raise ConfigError(f"{where}: [odometer] initial_km must not be negative")
+    return config
+
+
+def _section(cls: type, values: dict[str, Any], name: str, where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    known = {f.name for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in values.items():
+        if key not in known:
+            raise ConfigError(
+                f"{where}: unknown key {key!r} in [{name}] (known: {', '.join(sorted(known))})"
+            )
+        kwargs[key] = _coerce(value, hints[key], f"[{name}] {key}", where)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, what: str, where: str) -> Any:
+    """Check a TOML value against a field's type hint; ints are fine for floats."""
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    for option in options:
+        if option is type(None):
+            continue
+        if isinstance(option, type) and issubclass(option, PrivatePositions):
+            try:
+                return PrivatePositions(value)
+            except ValueError:
+                allowed = ", ".join(p.value for p in PrivatePositions)
+                raise ConfigError(f"{where}: {what} must be one of {allowed}, not {value!r}") from None
+        if option is bool and isinstance(value, bool):
+            return value
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if option is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if option is str and isinstance(value, str):
+            return value
+    expected = " or ".join(getattr(o, "__name__", str(o)) for o in options if o is not type(None))
+    raise ConfigError(f"{where}: {what} must be {expected}, not {value!r}")
