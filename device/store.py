@@ -1,0 +1,829 @@
+"""The device's durable store: a SQLite outbox of hash-chained trip records.
+
+One SQLite file in WAL mode with synchronous=FULL, so every commit is durable and a kill at any
+instant leaves either the old or the new state. Commits are rationed because SD cards wear out:
+track points of the open trip are buffered and written in one commit at most once per
+`flush_interval_s` seconds of *driving time* (fix timestamps, never the wall clock). Closing a
+trip is one transaction that appends the chained record and removes the open trip.
+
+Private trips never put a plaintext position on disk: positions are sealed to the backend's
+public key (device.sealing) or, by policy or for lack of a key, not recorded at all.
+The record format is specified in docs/device-store.md.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sqlite3
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from device import chain, sealing
+from device.errors import RitboxError
+from device.model import Gap, PrivatePositions, TrackPoint, TripMode, TripRecord
+
+RECORD_VERSION = 1
+FLUSH_INTERVAL_S = 5.0
+DEFAULT_MAX_PENDING = 50_000
+NEARLY_FULL_FRACTION = 0.9
+# WAL size (pages) after which a checkpoint runs at the next trip close; 4x this forces one
+# even mid-trip so the WAL cannot grow without bound.
+CHECKPOINT_PAGES = 4000
+POWER_LOSS_TRACK_TOLERANCE_M = 10.0
+
+FLAG_POWER_LOSS = "power_loss"
+FLAG_NO_KEY = "positions_dropped_no_key"
+FLAG_STORE_FULL = "track_dropped_store_full"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS open_trip (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS open_points (n INTEGER PRIMARY KEY, time TEXT NOT NULL,
+                                        lat REAL NOT NULL, lon REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS trips (seq INTEGER PRIMARY KEY, trip_id TEXT NOT NULL UNIQUE,
+                                  body TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
+                                  acked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at TEXT,
+                                   body TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+class StoreError(RitboxError):
+    """The store cannot be opened or cannot do what was asked."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredTrip:
+    """A closed trip as stored: `body` is the exact canonical JSON that was hashed (no `hash`)."""
+
+    seq: int
+    trip_id: str
+    body: str
+    prev_hash: str
+    hash: str
+    acked: bool = False
+
+    def record(self) -> dict[str, Any]:
+        """The record as a JSON object including its `hash` (what sync uploads)."""
+        data = json.loads(self.body)
+        data["hash"] = self.hash
+        return data
+
+
+@dataclass(slots=True)
+class OpenTrip:
+    """The open trip as persisted. Plaintext positions are only ever set for business trips."""
+
+    started_at: datetime
+    mode: TripMode
+    odometer_start_km: float
+    start: tuple[float, float] | None = None
+    start_sealed: dict[str, Any] | None = None
+    last_time: datetime | None = None
+    last_position: tuple[float, float] | None = None
+    last_sealed: dict[str, Any] | None = None
+    distance_km: float = 0.0
+    gaps: list[Gap] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    state: dict[str, Any] | None = None  # opaque resume state of the trip detector (business only)
+    points: list[TrackPoint] = field(default_factory=list)  # filled by pending_open_trip()
+
+
+def _gap_json(gap: Gap) -> dict[str, Any]:
+    return {
+        "started_at": chain.iso_utc(gap.started_at),
+        "ended_at": chain.iso_utc(gap.ended_at),
+        "distance_km": chain.km(gap.distance_km),
+        "bridged": bool(gap.bridged),
+    }
+
+
+def _gap_from_json(data: Mapping[str, Any]) -> Gap:
+    return Gap(
+        started_at=chain.parse_iso_utc(data["started_at"]),
+        ended_at=chain.parse_iso_utc(data["ended_at"]),
+        distance_km=float(data["distance_km"]),
+        bridged=bool(data["bridged"]),
+    )
+
+
+def _position(value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    lat, lon = value
+    lat, lon = float(lat), float(lon)
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        return None
+    return (lat, lon)
+
+
+def _position_plaintext(position: tuple[float, float]) -> bytes:
+    # The sealed plaintext is the canonical JSON array [lat, lon] (see docs/device-store.md).
+    return chain.canonical_json([chain.coord(position[0]), chain.coord(position[1])]).encode("ascii")
+
+
+def _get(snapshot: Any, *names: str) -> Any:
+    """First present field of a mapping or an object (the trip detector's snapshot is duck-typed)."""
+    for name in names:
+        if isinstance(snapshot, Mapping):
+            if name in snapshot:
+                return snapshot[name]
+        elif hasattr(snapshot, name):
+            return getattr(snapshot, name)
+    return None
+
+
+def _haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def _simplify(points: list[TrackPoint], tolerance_m: float) -> list[TrackPoint]:
+    """Douglas-Peucker on a local flat projection; keeps first and last point and their times."""
+    if len(points) <= 2:
+        return list(points)
+    lat0 = math.radians(points[0].lat)
+    xy = [(math.radians(p.lon) * math.cos(lat0) * 6371008.8, math.radians(p.lat) * 6371008.8) for p in points]
+    keep = [False] * len(points)
+    keep[0] = keep[-1] = True
+    stack = [(0, len(points) - 1)]
+    while stack:
+        first, last = stack.pop()
+        (x1, y1), (x2, y2) = xy[first], xy[last]
+        dx, dy = x2 - x1, y2 - y1
+        norm = math.hypot(dx, dy)
+        worst, worst_i = -1.0, -1
+        for i in range(first + 1, last):
+            x, y = xy[i]
+            d = abs(dy * (x - x1) - dx * (y - y1)) / norm if norm else math.hypot(x - x1, y - y1)
+            if d > worst:
+                worst, worst_i = d, i
+        if worst > tolerance_m:
+            keep[worst_i] = True
+            stack.append((first, worst_i))
+            stack.append((worst_i, last))
+    return [p for p, k in zip(points, keep) if k]
+
+
+class Store:
+    """SQLite outbox of closed trips plus the persisted open trip. Thread-safe (one lock)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        flush_interval_s: float = FLUSH_INTERVAL_S,
+        max_pending: int = DEFAULT_MAX_PENDING,
+        checkpoint_pages: int = CHECKPOINT_PAGES,
+    ) -> None:
+        self.path = os.fspath(path)
+        self.flush_interval = timedelta(seconds=flush_interval_s)
+        self.max_pending = max_pending
+        self.checkpoint_pages = checkpoint_pages
+        self.commit_count = 0  # each commit is one fsync of the WAL (synchronous=FULL)
+        self.checkpoint_count = 0  # each checkpoint syncs the WAL and the database file
+        self._lock = threading.RLock()
+        self._open: OpenTrip | None = None
+        self._buffer: list[TrackPoint] = []
+        self._dirty = False
+        self._last_flush_time: datetime | None = None
+        self._pending_counters: Counter[str] = Counter()
+        self._pending_events: list[tuple[str, str | None, str]] = []
+        self._meta_cache: dict[str, str] = {}
+        try:
+            self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA wal_autocheckpoint=0")  # we checkpoint when parked, see _maybe_checkpoint
+            self._db.execute("BEGIN IMMEDIATE")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._db.execute(statement)
+            self._db.execute("COMMIT")
+            self._page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
+            self._meta_cache = dict(self._db.execute("SELECT key, value FROM meta"))
+            self._open = self._load_open_trip()
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the trip store at {self.path}: {exc}") from exc
+
+    # ------------------------------------------------------------------ meta
+
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        """A persisted setting (e.g. the privacy switch's mode)."""
+        with self._lock:
+            return self._meta_cache.get(key, default)
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Persist a setting durably (one commit)."""
+        with self._lock:
+            self._transaction(lambda: self._put_meta(key, value))
+
+    def _put_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+        self._meta_cache[key] = value
+
+    @property
+    def device_id(self) -> str | None:
+        return self.get_meta("device_id")
+
+    def set_device_id(self, device_id: str) -> None:
+        self.set_meta("device_id", device_id)
+
+    @property
+    def policy(self) -> PrivatePositions:
+        """What to record of a private trip's positions; SEALED unless configured otherwise."""
+        return PrivatePositions(self.get_meta("policy", PrivatePositions.SEALED.value))
+
+    def set_policy(self, policy: PrivatePositions) -> None:
+        self.set_meta("policy", PrivatePositions(policy).value)
+
+    @property
+    def sealing_key(self) -> bytes | None:
+        """The backend's raw X25519 public sealing key, None before enrollment."""
+        value = self.get_meta("sealing_key")
+        return sealing.load_public_key(value) if value else None
+
+    @property
+    def sealing_kid(self) -> str | None:
+        key = self.sealing_key
+        return sealing.key_id(key) if key else None
+
+    def set_sealing_key(self, public_key: bytes | str | None) -> None:
+        """Set (or rotate) the backend's public sealing key: 32 raw bytes or base64 text."""
+        if public_key is None:
+            with self._lock:
+                self._transaction(lambda: self._db.execute("DELETE FROM meta WHERE key = 'sealing_key'"))
+                self._meta_cache.pop("sealing_key", None)
+            return
+        raw = sealing.load_public_key(public_key)
+        self.set_meta("sealing_key", sealing._b64(raw))
+
+    @property
+    def odometer_km(self) -> float | None:
+        """The running odometer after the last closed trip (or as set at enrollment)."""
+        value = self.get_meta("odometer_km")
+        return float(value) if value is not None else None
+
+    def set_odometer(self, odometer_km: float) -> None:
+        self.set_meta("odometer_km", repr(chain.km(odometer_km)))
+
+    # ------------------------------------------------------------ open trip
+
+    def open_trip_started(
+        self,
+        started_at: datetime,
+        start: tuple[float, float] | None,
+        mode: TripMode,
+        odometer_start_km: float,
+    ) -> None:
+        """A trip opened; it is persisted with the next flush (within flush_interval of driving).
+
+        A leftover open trip (the detector restarted without resuming) is closed first with
+        the power_loss flag, so it is never silently lost.
+        """
+        with self._lock:
+            if self._open is not None:
+                self._close_power_loss()
+            mode = TripMode(mode)
+            start = _position(start)
+            trip = OpenTrip(started_at=started_at, mode=mode, odometer_start_km=float(odometer_start_km))
+            if mode is TripMode.PRIVATE:
+                trip.start_sealed, dropped = self._seal_private(start)
+                if dropped:
+                    trip.flags.append(FLAG_NO_KEY)
+            else:
+                trip.start = start
+                trip.last_position = start
+            trip.last_time = started_at
+            self._open = trip
+            self._buffer = []
+            self._dirty = True
+            self._last_flush_time = started_at
+
+    def add_point(self, point: TrackPoint) -> None:
+        """Buffer a business track point; flush when flush_interval of fix time has passed."""
+        with self._lock:
+            trip = self._open
+            if trip is None or trip.mode is not TripMode.BUSINESS:
+                # Never persist a point outside a business trip: a private trip keeps no track.
+                self._pending_counters["store_point_dropped"] += 1
+                return
+            if _position((point.lat, point.lon)) is None:
+                self._pending_counters["store_point_not_finite"] += 1
+                return
+            self._buffer.append(point)
+            trip.last_time = point.time
+            trip.last_position = (point.lat, point.lon)
+            self._dirty = True
+            self._maybe_flush(point.time)
+
+    def save_open_trip(self, snapshot: Any) -> None:
+        """Record the open trip's progress (throttled like points).
+
+        `snapshot` is a mapping or an object with any of: `time` (datetime of the latest fix,
+        drives the throttle), `position` ((lat, lon) of the latest fix), `distance_km`, `gaps`,
+        `flags`, `state` (opaque JSON-able resume state; persisted for business trips only,
+        because it may hold positions).
+        """
+        with self._lock:
+            trip = self._open
+            if trip is None:
+                return
+            time = _get(snapshot, "time", "last_time")
+            position = _position(_get(snapshot, "position", "last_position", "last"))
+            distance = _get(snapshot, "distance_km")
+            gaps = _get(snapshot, "gaps")
+            flags = _get(snapshot, "flags")
+            state = _get(snapshot, "state")
+            if time is not None:
+                trip.last_time = time
+            if position is not None:
+                trip.last_position = position
+                trip.last_sealed = None  # re-sealed at the next flush
+            if distance is not None and math.isfinite(float(distance)):
+                trip.distance_km = float(distance)
+            if gaps is not None:
+                trip.gaps = list(gaps)
+            if flags is not None:
+                trip.flags = sorted(set(trip.flags) | set(flags))
+            if state is not None and trip.mode is TripMode.BUSINESS:
+                trip.state = dict(state)
+            self._dirty = True
+            if time is not None:
+                self._maybe_flush(time)
+
+    def record_gap(self, gap: Gap) -> None:
+        """A gap inside the open trip joins its state; a gap between trips becomes an event."""
+        with self._lock:
+            if self._open is not None:
+                self._open.gaps.append(gap)
+                self._dirty = True
+            else:
+                self._pending_events.append(("gap", chain.iso_utc(gap.started_at), chain.canonical_json(_gap_json(gap))))
+
+    def record_event(self, kind: str, at: datetime | None, body: Mapping[str, Any]) -> None:
+        """Queue an event (no positions, please) for the next commit."""
+        with self._lock:
+            self._pending_events.append((kind, chain.iso_utc(at) if at else None, chain.canonical_json(dict(body))))
+
+    def add_counters(self, counts: Mapping[str, int]) -> None:
+        """Add to the persisted counters (e.g. skipped NMEA lines); written with the next commit."""
+        with self._lock:
+            for name, value in counts.items():
+                self._pending_counters[str(name)] += int(value)
+
+    @property
+    def counters(self) -> dict[str, int]:
+        with self._lock:
+            persisted = Counter(dict(self._db.execute("SELECT name, value FROM counters")))
+            persisted.update(self._pending_counters)
+            return dict(persisted)
+
+    def handle(self, event: Any) -> StoredTrip | None:
+        """Apply one event of the trip detector, matched by class name (duck-typed)."""
+        kind = type(event).__name__
+        if kind == "TripOpened":
+            self.open_trip_started(event.started_at, event.start, event.mode, event.odometer_start_km)
+        elif kind == "TrackPointAdded":
+            self.add_point(event.point)
+        elif kind == "TripClosed":
+            return self.close_trip(event.record)
+        elif kind == "GapRecorded":
+            self.record_gap(event.gap)
+        else:
+            raise StoreError(f"the store does not know the event {kind}")
+        return None
+
+    def _maybe_flush(self, now: datetime) -> None:
+        if self._last_flush_time is None or now - self._last_flush_time >= self.flush_interval:
+            self._flush(now)
+
+    def flush(self) -> None:
+        """Write buffered points, open-trip state, counters and events now (one commit)."""
+        with self._lock:
+            self._flush(self._open.last_time if self._open else None)
+
+    def _flush(self, now: datetime | None) -> None:
+        if not (self._dirty or self._buffer or self._pending_counters or self._pending_events):
+            return
+        trip = self._open
+        if trip is not None and trip.mode is TripMode.PRIVATE and trip.last_position and trip.last_sealed is None:
+            trip.last_sealed, _ = self._seal_private(trip.last_position)
+        if trip is not None and trip.mode is TripMode.PRIVATE:
+            trip.last_position = None  # the plaintext is not needed any more, not even in memory
+
+        def write() -> None:
+            if trip is not None and self._dirty:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO open_trip (id, state) VALUES (1, ?)", (self._open_trip_json(trip),)
+                )
+            if self._buffer:
+                self._db.executemany(
+                    "INSERT INTO open_points (time, lat, lon) VALUES (?, ?, ?)",
+                    [(chain.iso_utc(p.time), p.lat, p.lon) for p in self._buffer],
+                )
+
+        self._transaction(write)
+        self._buffer = []
+        self._dirty = False
+        if now is not None:
+            self._last_flush_time = now
+        self._maybe_checkpoint(parked=False)
+
+    def _write_side_tables(self) -> None:
+        for name, value in self._pending_counters.items():
+            self._db.execute(
+                "INSERT INTO counters (name, value) VALUES (?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+                (name, value),
+            )
+        self._db.executemany("INSERT INTO events (kind, at, body) VALUES (?, ?, ?)", self._pending_events)
+
+    def _clear_side_buffers(self) -> None:
+        self._pending_counters.clear()
+        self._pending_events = []
+
+    def _open_trip_json(self, trip: OpenTrip) -> str:
+        business = trip.mode is TripMode.BUSINESS
+        data = {
+            "started_at": chain.iso_utc(trip.started_at),
+            "mode": trip.mode.value,
+            "odometer_start_km": chain.km(trip.odometer_start_km),
+            "start": [chain.coord(c) for c in trip.start] if business and trip.start else None,
+            "start_sealed": trip.start_sealed,
+            "last_time": chain.iso_utc(trip.last_time) if trip.last_time else None,
+            "last": [chain.coord(c) for c in trip.last_position] if business and trip.last_position else None,
+            "last_sealed": trip.last_sealed,
+            "distance_km": chain.km(trip.distance_km),
+            "gaps": [_gap_json(g) for g in trip.gaps],
+            "flags": sorted(set(trip.flags)),
+            "state": trip.state if business else None,
+        }
+        return chain.canonical_json(data)
+
+    def _load_open_trip(self) -> OpenTrip | None:
+        row = self._db.execute("SELECT state FROM open_trip WHERE id = 1").fetchone()
+        if row is None:
+            return None
+        data = json.loads(row[0])
+        return OpenTrip(
+            started_at=chain.parse_iso_utc(data["started_at"]),
+            mode=TripMode(data["mode"]),
+            odometer_start_km=float(data["odometer_start_km"]),
+            start=_position(data.get("start")),
+            start_sealed=data.get("start_sealed"),
+            last_time=chain.parse_iso_utc(data["last_time"]) if data.get("last_time") else None,
+            last_position=_position(data.get("last")),
+            last_sealed=data.get("last_sealed"),
+            distance_km=float(data.get("distance_km") or 0.0),
+            gaps=[_gap_from_json(g) for g in data.get("gaps", [])],
+            flags=list(data.get("flags", [])),
+            state=data.get("state"),
+        )
+
+    def _seal_private(self, position: tuple[float, float] | None) -> tuple[dict[str, Any] | None, bool]:
+        """(envelope or None, positions_dropped_for_lack_of_key) for a private position."""
+        if position is None or self.policy is PrivatePositions.NONE:
+            return None, False
+        key = self.sealing_key
+        if key is None:
+            return None, True
+        return sealing.seal(key, _position_plaintext(position)), False
+
+    # --------------------------------------------------------- closing trips
+
+    def close_trip(self, record: TripRecord) -> StoredTrip:
+        """Append the closed trip to the chain and drop the open trip, in one durable transaction."""
+        with self._lock:
+            return self._append(record)
+
+    def _append(
+        self,
+        record: TripRecord,
+        start_sealed: dict[str, Any] | None = None,
+        end_sealed: dict[str, Any] | None = None,
+    ) -> StoredTrip:
+        head_seq, head_hash = self.chain_head()
+        seq = head_seq + 1
+        trip_id = str(uuid.uuid4())
+        body = self._body(record, seq, trip_id, head_hash, start_sealed, end_sealed)
+        canonical = chain.canonical_json(body)
+        digest = chain.chain_hash(head_hash, canonical)
+
+        def write() -> None:
+            self._db.execute(
+                "INSERT INTO trips (seq, trip_id, body, prev_hash, hash, acked) VALUES (?, ?, ?, ?, ?, 0)",
+                (seq, trip_id, canonical, head_hash, digest),
+            )
+            self._put_meta("head_seq", str(seq))
+            self._put_meta("head_hash", digest)
+            self._put_meta("odometer_km", repr(body["odometer_end_km"]))
+            self._db.execute("DELETE FROM open_trip")
+            self._db.execute("DELETE FROM open_points")
+
+        self._transaction(write)
+        self._open = None
+        self._buffer = []
+        self._dirty = False
+        self._maybe_checkpoint(parked=True)
+        return StoredTrip(seq, trip_id, canonical, head_hash, digest, False)
+
+    def _body(
+        self,
+        record: TripRecord,
+        seq: int,
+        trip_id: str,
+        prev_hash: str,
+        start_sealed: dict[str, Any] | None,
+        end_sealed: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        mode = TripMode(record.mode)
+        flags = set(record.flags)
+        start = end = None
+        track: list[list[Any]] = []
+        start_pos, end_pos = _position(record.start), _position(record.end)
+        if mode is TripMode.PRIVATE:
+            if self.policy is PrivatePositions.SEALED:
+                if start_sealed is None:
+                    start_sealed, dropped_start = self._seal_private(start_pos)
+                    flags.update([FLAG_NO_KEY] if dropped_start else [])
+                if end_sealed is None:
+                    end_sealed, dropped_end = self._seal_private(end_pos)
+                    flags.update([FLAG_NO_KEY] if dropped_end else [])
+            else:
+                start_sealed = end_sealed = None
+        else:
+            start_sealed = end_sealed = None
+            start = [chain.coord(start_pos[0]), chain.coord(start_pos[1])] if start_pos else None
+            end = [chain.coord(end_pos[0]), chain.coord(end_pos[1])] if end_pos else None
+            points = [p for p in record.track if _position((p.lat, p.lon)) is not None]
+            if points and self.full:
+                flags.add(FLAG_STORE_FULL)
+            else:
+                track = [[chain.iso_utc(p.time), chain.coord(p.lat), chain.coord(p.lon)] for p in points]
+        return {
+            "v": RECORD_VERSION,
+            "trip_id": trip_id,
+            "seq": seq,
+            "prev_hash": prev_hash,
+            "started_at": chain.iso_utc(record.started_at),
+            "ended_at": chain.iso_utc(record.ended_at),
+            "mode": mode.value,
+            "start": start,
+            "end": end,
+            "start_sealed": start_sealed,
+            "end_sealed": end_sealed,
+            "distance_km": chain.km(record.distance_km),
+            "odometer_start_km": chain.km(record.odometer_start_km),
+            "odometer_end_km": chain.km(record.odometer_end_km),
+            "flags": sorted(flags),
+            "gaps": [_gap_json(g) for g in record.gaps],
+            "track": track,
+        }
+
+    # ------------------------------------------------------- power loss
+
+    def pending_open_trip(self) -> OpenTrip | None:
+        """The persisted open trip (with its persisted points), for a daemon that resumes it."""
+        with self._lock:
+            if self._open is None:
+                return None
+            trip = self._open
+            points = self._persisted_points() + list(self._buffer)
+            return OpenTrip(
+                started_at=trip.started_at, mode=trip.mode, odometer_start_km=trip.odometer_start_km,
+                start=trip.start, start_sealed=trip.start_sealed, last_time=trip.last_time,
+                last_position=trip.last_position, last_sealed=trip.last_sealed,
+                distance_km=trip.distance_km, gaps=list(trip.gaps), flags=list(trip.flags),
+                state=trip.state, points=points,
+            )
+
+    def _persisted_points(self) -> list[TrackPoint]:
+        rows = self._db.execute("SELECT time, lat, lon FROM open_points ORDER BY n")
+        return [TrackPoint(chain.parse_iso_utc(t), lat, lon) for t, lat, lon in rows]
+
+    def close_open_trip_power_loss(self) -> StoredTrip | None:
+        """Close the open trip as it was last persisted, flagged power_loss."""
+        with self._lock:
+            return self._close_power_loss()
+
+    def recover(self) -> list[StoredTrip]:
+        """At start-up, close a trip left open by a kill or power loss; return what was closed."""
+        closed = self.close_open_trip_power_loss()
+        return [closed] if closed else []
+
+    def _close_power_loss(self) -> StoredTrip | None:
+        trip = self._open
+        if trip is None:
+            return None
+        points = self._persisted_points() + list(self._buffer)
+        distance = trip.distance_km
+        if trip.mode is TripMode.BUSINESS and distance <= 0 and len(points) > 1:
+            distance = sum(_haversine_km((a.lat, a.lon), (b.lat, b.lon)) for a, b in zip(points, points[1:]))
+        record = TripRecord(
+            started_at=trip.started_at,
+            ended_at=max(trip.last_time or trip.started_at, trip.started_at),
+            start=trip.start,
+            end=trip.last_position if trip.mode is TripMode.BUSINESS else None,
+            distance_km=distance,
+            odometer_start_km=trip.odometer_start_km,
+            odometer_end_km=trip.odometer_start_km + distance,
+            mode=trip.mode,
+            flags=sorted(set(trip.flags) | {FLAG_POWER_LOSS}),
+            gaps=list(trip.gaps),
+            track=_simplify(points, POWER_LOSS_TRACK_TOLERANCE_M) if trip.mode is TripMode.BUSINESS else [],
+        )
+        end_sealed = trip.last_sealed
+        if trip.mode is TripMode.PRIVATE and end_sealed is None and trip.last_position is not None:
+            end_sealed, _ = self._seal_private(trip.last_position)
+        return self._append(record, start_sealed=trip.start_sealed, end_sealed=end_sealed)
+
+    # ---------------------------------------------------------------- outbox
+
+    def chain_head(self) -> tuple[int, str]:
+        """(seq, hash) of the last closed trip; (0, 64 zeros) before the first."""
+        with self._lock:
+            return int(self._meta_cache.get("head_seq", "0")), self._meta_cache.get("head_hash", chain.GENESIS_HASH)
+
+    def pending(self, limit: int = 100) -> list[StoredTrip]:
+        """Closed trips not yet acknowledged by the backend, oldest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, trip_id, body, prev_hash, hash, acked FROM trips WHERE acked = 0 ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [StoredTrip(s, t, b, p, h, bool(a)) for s, t, b, p, h, a in rows]
+
+    def count_pending(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM trips WHERE acked = 0").fetchone()[0]
+
+    @property
+    def nearly_full(self) -> bool:
+        return self.count_pending() >= NEARLY_FULL_FRACTION * self.max_pending
+
+    @property
+    def full(self) -> bool:
+        """At max_pending new business trips keep their record but lose their track."""
+        return self.count_pending() >= self.max_pending
+
+    def acknowledge(self, up_to_seq: int) -> int:
+        """Mark trips up to `up_to_seq` as received by the backend and prune them, keeping the
+        chain head's row; returns how many rows were newly acknowledged."""
+        with self._lock:
+            head_seq, _ = self.chain_head()
+            up_to = min(int(up_to_seq), head_seq)
+            result: dict[str, int] = {}
+
+            def write() -> None:
+                result["n"] = self._db.execute(
+                    "UPDATE trips SET acked = 1 WHERE seq <= ? AND acked = 0", (up_to,)
+                ).rowcount
+                last_pruned = self._db.execute(
+                    "SELECT seq, hash FROM trips WHERE acked = 1 AND seq < ? ORDER BY seq DESC LIMIT 1", (head_seq,)
+                ).fetchone()
+                if last_pruned is not None:
+                    # Remember the last pruned link so verify_chain can still check the first kept row.
+                    self._put_meta("pruned_seq", str(last_pruned[0]))
+                    self._put_meta("pruned_hash", last_pruned[1])
+                    self._db.execute("DELETE FROM trips WHERE acked = 1 AND seq < ?", (head_seq,))
+
+            self._transaction(write)
+            return result["n"]
+
+    def closed_trips(self) -> Iterator[StoredTrip]:
+        """All closed trips still on the device (acknowledged ones are pruned), by seq."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, trip_id, body, prev_hash, hash, acked FROM trips ORDER BY seq"
+            ).fetchall()
+        for s, t, b, p, h, a in rows:
+            yield StoredTrip(s, t, b, p, h, bool(a))
+
+    def verify_chain(self) -> int | None:
+        """The seq of the first record whose link, hash or body does not check out; None if intact."""
+        with self._lock:
+            expected_seq = int(self._meta_cache.get("pruned_seq", "0")) + 1
+            expected_prev = self._meta_cache.get("pruned_hash", chain.GENESIS_HASH)
+            rows = self._db.execute("SELECT seq, trip_id, body, prev_hash, hash FROM trips ORDER BY seq")
+            for seq, trip_id, body, prev_hash, digest in rows:
+                try:
+                    data = json.loads(body)
+                    well_formed = (
+                        data.get("seq") == seq
+                        and data.get("trip_id") == trip_id
+                        and data.get("prev_hash") == prev_hash
+                        and chain.canonical_json(data) == body
+                    )
+                except (ValueError, TypeError, AttributeError):
+                    well_formed = False
+                if (
+                    seq != expected_seq
+                    or prev_hash != expected_prev
+                    or not well_formed
+                    or chain.chain_hash(prev_hash, body) != digest
+                ):
+                    return seq
+                expected_seq, expected_prev = seq + 1, digest
+            head_seq, head_hash = self.chain_head()
+            if head_seq and (expected_seq - 1, expected_prev) != (head_seq, head_hash):
+                return min(expected_seq, head_seq)  # the newest record was removed or rewritten
+            return None
+
+    # ---------------------------------------------------------------- status
+
+    def status(self) -> dict[str, Any]:
+        """A JSON-able summary for `ritbox status` (no positions)."""
+        with self._lock:
+            seq, digest = self.chain_head()
+            trip = self._open
+            open_info = None
+            if trip is not None:
+                persisted = self._db.execute("SELECT COUNT(*) FROM open_points").fetchone()[0]
+                open_info = {
+                    "started_at": chain.iso_utc(trip.started_at),
+                    "mode": trip.mode.value,
+                    "last_time": chain.iso_utc(trip.last_time) if trip.last_time else None,
+                    "distance_km": chain.km(trip.distance_km),
+                    "points": persisted + len(self._buffer),
+                }
+            return {
+                "path": self.path,
+                "device_id": self.device_id,
+                "chain_head": {"seq": seq, "hash": digest},
+                "pending": self.count_pending(),
+                "max_pending": self.max_pending,
+                "nearly_full": self.nearly_full,
+                "open_trip": open_info,
+                "odometer_km": self.odometer_km,
+                "policy": self.policy.value,
+                "sealing_kid": self.sealing_kid,
+                "counters": self.counters,
+                "commits": self.commit_count,
+                "checkpoints": self.checkpoint_count,
+            }
+
+    # ------------------------------------------------------------- plumbing
+
+    @property
+    def fsync_estimate(self) -> int:
+        """fsyncs issued so far: one per commit, two per checkpoint (WAL and database file)."""
+        return self.commit_count + 2 * self.checkpoint_count
+
+    def _transaction(self, work: Any) -> None:
+        try:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                work()
+                # Counters and events ride along with whatever commit comes next: no extra fsync.
+                self._write_side_tables()
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                self._meta_cache = dict(self._db.execute("SELECT key, value FROM meta"))
+                raise
+            self._db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"trip store write failed: {exc}") from exc
+        self.commit_count += 1
+        self._clear_side_buffers()
+
+    def _maybe_checkpoint(self, parked: bool) -> None:
+        try:
+            wal_pages = os.path.getsize(self.path + "-wal") // (self._page_size + 24)
+        except OSError:
+            return
+        limit = self.checkpoint_pages if parked else 4 * self.checkpoint_pages
+        if wal_pages >= limit:
+            self.checkpoint()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file and truncate it."""
+        with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"trip store checkpoint failed: {exc}") from exc
+            self.checkpoint_count += 1
+
+    def close(self) -> None:
+        """Flush what is buffered and close the file (the open trip stays open on disk)."""
+        with self._lock:
+            if self._db is None:
+                return
+            self._flush(self._open.last_time if self._open else None)
+            self._db.close()
+            self._db = None  # type: ignore[assignment]
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
