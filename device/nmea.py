@@ -1,0 +1,678 @@
+"""NMEA stage: raw receiver bytes -> framed sentences -> one `Fix` per epoch.
+
+Pipeline inside this module:
+
+    bytes --LineFramer--> candidate lines --FixAssembler--> Fix (one per receiver epoch)
+
+Every line that does not end up in a Fix is counted exactly once, by reason, in a `SkipCounter`
+(see `REASONS`). Nothing here raises on bad input: input errors are `device.errors.NmeaError`
+subclasses, and `SkipCounter.reject` is the one place that decides what they do (count them and
+log at debug level, never with positions).
+
+Speed: we decide the sentence type from the raw bytes before any checksum or parse, and we decode
+the five types we use (RMC, GGA, GLL, VTG, ZDA) with plain `str.split`; pynmea2's parse plus its
+lat/lon properties cost ~12 us per sentence, which alone would eat the pipeline's budget. The
+test suite checks our decoding against `pynmea2.parse(line, check=True)` on every recording.
+"""
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime, timedelta, timezone
+
+from device.errors import (
+    BadChecksumError,
+    BadDateError,
+    DuplicateSentenceError,
+    NmeaError,
+    NoChecksumError,
+    NoFixError,
+    RejectedModeError,
+    SentenceParseError,
+)
+from device.model import Fix
+
+log = logging.getLogger(__name__)
+
+# Why each line was not used. Stable keys: they appear in `ritbox status` and `replay --json`.
+REASONS: tuple[str, ...] = (
+    "not_nmea",  # garbage bytes/lines, binary (UBX), invalid address such as $GYOACC or $GSENSORD
+    "unsupported_type",  # well-formed sentence of a type we do not use (GSV, GSA, $P..., !AIVDM)
+    "no_checksum",  # a type we use, but without *hh (never trusted)
+    "bad_checksum",  # *hh does not match
+    "parse_error",  # good checksum, but fields that make no sense (truncated, out of range)
+    "no_fix",  # receiver says invalid: RMC/GLL status V or mode N, GGA quality 0, empty position
+    "rejected_mode",  # not a measurement: RMC/GLL mode M (manual) or S (simulator), GGA quality 7/8
+    "bad_date",  # date before the GPS epoch, unparseable, or too many rollovers away
+    "no_date",  # a position epoch without RMC/ZDA date and no earlier date to carry forward
+    "stale",  # epoch time not after the last emitted fix (frozen timestamp, clock going back)
+    "duplicate",  # second sentence of the same type in one epoch (e.g. $GLGGA after $GPGGA)
+)
+# Reasons decided for a whole epoch: every accepted line of that epoch is counted under them.
+EPOCH_REASONS: frozenset[str] = frozenset({"no_fix", "rejected_mode", "bad_date", "no_date", "stale"})
+
+# NMEA 0183 allows 82 characters; real receivers (u-blox NMEA 4.11, 8-decimal RTK) go beyond.
+MAX_LINE = 120
+# Live use: the software was released in 2026, so an earlier GPS date is a week-rollover artefact.
+LIVE_MIN_DATE = date(2026, 1, 1)
+# Replays of historical recordings (2005-2026 in tests/data/nmea) need an older floor.
+RECORDING_MIN_DATE = date(2000, 1, 1)
+GPS_EPOCH = date(1980, 1, 6)  # no GPS receiver can report an earlier date
+MAX_DATE = date(2079, 12, 31)  # RMC years have two digits; we pivot 80..99 -> 19xx, 00..79 -> 20xx
+ROLLOVER = timedelta(weeks=1024)  # the 10-bit GPS week counter wraps every 1024 weeks
+MAX_ROLLOVERS = 2  # more than this and the date is noise, not a rollover
+STALE_RESYNC = 30  # consecutive stale epochs after which we accept the receiver's new timeline
+
+KNOT_KMH = 1.852
+_DAY_MS = 86_400_000
+_HALF_DAY_MS = _DAY_MS // 2
+_ONE_DAY = timedelta(days=1)
+_UTC = timezone.utc
+_NO_FLAGS: frozenset[str] = frozenset()
+
+# A candidate sentence: '$' or '!' then printable ASCII except the delimiters '$', '!' and '*',
+# optionally closed by '*hh'. Anything after '*hh' on the same line is garbage, which lets us keep
+# "$GPGSA,...*1E" from the glued "$GPGSA,...*1E0,*4E" in the gp-320fw recording.
+_CANDIDATE = re.compile(rb"[$!][\x20\x22\x23\x25-\x29\x2b-\x7e]*(?:\*[0-9A-Fa-f]{2})?")
+_LINE_BREAKS = re.compile(rb"[\r\n]+")
+_QUIET_GAPS = frozenset({b"", b"\n", b"\r", b"\r\n", b"\n\n", b"\r\n\r\n", b"\r\r\n", b"\n\r\n"})
+
+
+class SkipCounter:
+    """Counts every line: `sentences` = `used` + sum(`skipped`) + lines of the still-open epoch."""
+
+    __slots__ = ("sentences", "used", "skipped", "fixes")
+
+    def __init__(self) -> None:
+        self.sentences = 0
+        self.used = 0
+        self.fixes = 0
+        self.skipped: dict[str, int] = dict.fromkeys(REASONS, 0)
+
+    def skip(self, reason: str, n: int = 1) -> None:
+        """Count `n` lines under `reason` (hot path: no logging)."""
+        self.skipped[reason] += n
+
+    def reject(self, err: NmeaError, n: int = 1) -> None:
+        """The one place that decides what an input error does: count it, log it without data."""
+        self.skipped[err.reason] += n
+        if log.isEnabledFor(logging.DEBUG):
+            # Only the type and the reason: messages and fields could carry a position.
+            log.debug("skipped %s sentence: %s", err.sentence_type or "?", err.reason)
+
+    def stats(self) -> dict[str, object]:
+        """`{"sentences": n, "used": n, "skipped": {reason: n}, "fixes": n}` for status and --json."""
+        return {
+            "sentences": self.sentences,
+            "used": self.used,
+            "skipped": dict(self.skipped),
+            "fixes": self.fixes,
+        }
+
+
+class LineFramer:
+    """Cuts a byte stream into candidate sentences and throws away (and counts) everything else.
+
+    Resyncs on every '$' or '!', ends a candidate at '*hh', a line break, a control or non-ASCII
+    byte. Holds at most `2 * max_line` bytes between calls, so garbage cannot grow memory.
+    """
+
+    def __init__(self, counter: SkipCounter | None = None, max_line: int = MAX_LINE) -> None:
+        self.counter = counter if counter is not None else SkipCounter()
+        self.max_line = max_line
+        self._keep_max = 2 * max_line
+        self._tail = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add bytes; return the candidates that are complete."""
+        buf = self._tail + data if self._tail else bytes(data)
+        if not buf:
+            return []
+        last = buf[-1]
+        if last == 10 or last == 13:
+            cut = len(buf)
+        else:
+            # Keep what may still be growing: the candidate after the last '$'/'!', or else the
+            # unfinished line after the last line break (so a garbage line is counted once).
+            brk = max(buf.rfind(b"\n"), buf.rfind(b"\r"))
+            start = max(buf.rfind(b"$"), buf.rfind(b"!"))
+            cut = start if start > brk else brk + 1
+            if len(buf) - cut > self._keep_max:
+                cut = len(buf)  # nothing that long can become a sentence: decide now
+        self._tail = buf[cut:]
+        return self._frame(buf, cut)
+
+    def flush(self) -> list[bytes]:
+        """End of stream: whatever is held is framed as if a line break followed."""
+        buf, self._tail = self._tail, b""
+        return self._frame(buf, len(buf)) if buf else []
+
+    def _frame(self, buf: bytes, end: int) -> list[bytes]:
+        out: list[bytes] = []
+        garbage = 0
+        pos = 0
+        max_line = self.max_line
+        for m in _CANDIDATE.finditer(buf, 0, end):
+            start = m.start()
+            if start != pos:
+                garbage += _garbage_lines(buf[pos:start])
+            pos = m.end()
+            if pos - start > max_line:
+                garbage += 1
+            else:
+                out.append(m.group())
+        if pos < end:
+            garbage += _garbage_lines(buf[pos:end])
+        if garbage:
+            self.counter.sentences += garbage
+            self.counter.skipped["not_nmea"] += garbage
+        return out
+
+
+def _garbage_lines(gap: bytes) -> int:
+    """How many lines of garbage a stretch between candidates holds (blank lines are not counted)."""
+    if gap in _QUIET_GAPS:
+        return 0
+    return sum(1 for piece in _LINE_BREAKS.split(gap) if piece.strip(b" \t"))
+
+
+# --------------------------------------------------------------------------------------------
+# Field decoding. Each helper raises an NmeaError subclass; none of them puts data in a message.
+
+
+def _tod_ms(t: str, typ: str) -> int:
+    """'hhmmss[.sss]' -> milliseconds of the UTC day."""
+    if len(t) < 6 or not t[:6].isdigit():
+        raise SentenceParseError("bad time field", typ)
+    h = int(t[0:2])
+    m = int(t[2:4])
+    s = int(t[4:6])
+    frac = 0
+    if len(t) > 6:
+        rest = t[7:]
+        if t[6] != "." or (rest and not rest.isdigit()):
+            raise SentenceParseError("bad time field", typ)
+        if rest:
+            frac = int((rest + "000")[:3])
+    if h > 23 or m > 59 or s > 60:  # 60: a leap second
+        raise SentenceParseError("time out of range", typ)
+    return ((h * 60 + m) * 60 + s) * 1000 + frac
+
+
+def _coord(v: str, hemi: str, limit: int, pos: str, neg: str, typ: str) -> float:
+    """'(d)ddmm.mmmm' + hemisphere -> signed decimal degrees."""
+    dot = v.find(".")
+    if dot < 0:
+        dot = len(v)
+        frac = ""
+    else:
+        frac = v[dot + 1 :]
+    whole = v[:dot]
+    if dot < 3 or not whole.isdigit() or (frac and not frac.isdigit()):
+        raise SentenceParseError("bad coordinate field", typ)
+    minutes = float(v[dot - 2 :]) if frac else float(v[dot - 2 : dot])
+    deg = int(v[: dot - 2])
+    if minutes >= 60.0:
+        raise SentenceParseError("coordinate minutes out of range", typ)
+    val = deg + minutes / 60.0
+    if val > limit:
+        raise SentenceParseError("coordinate out of range", typ)
+    if hemi == pos:
+        return val
+    if hemi == neg:
+        return -val
+    raise SentenceParseError("bad hemisphere field", typ)
+
+
+def _number(v: str, typ: str) -> float | None:
+    """A non-negative decimal field; empty -> None."""
+    if not v:
+        return None
+    dot = v.find(".")
+    digits = v if dot < 0 else v[:dot] + v[dot + 1 :]
+    if not digits.isdigit():
+        raise SentenceParseError("bad numeric field", typ)
+    return float(v)
+
+
+def _yy_date(v: str, typ: str) -> date:
+    """RMC 'ddmmyy' -> date (two-digit year pivot at 80: GPS began in 1980)."""
+    if len(v) != 6 or not v.isdigit():
+        raise BadDateError("bad date field", typ)
+    yy = int(v[4:6])
+    try:
+        return date(1900 + yy if yy >= 80 else 2000 + yy, int(v[2:4]), int(v[0:2]))
+    except ValueError:
+        raise BadDateError("impossible date", typ) from None
+
+
+class FixAssembler:
+    """Merges RMC/GGA/GLL/VTG/ZDA sentences of one epoch (same UTC time of day) into one Fix.
+
+    Feed framed lines with `feed(line)`, or raw bytes with `feed_bytes(data)`; a Fix comes out when
+    the next epoch starts, and `flush()`/`close()` ends the last one. Guarantees on every Fix: time
+    is aware UTC and strictly increasing (except right after a flagged "time_reset"), lat in
+    [-90, 90], lon in [-180, 180]. Flags: "dead_reckoning", "date_corrected", "time_reset".
+
+    `min_date`: dates before it are GPS-week-rollover artefacts and get 1024 weeks added (flag
+    "date_corrected"). Use LIVE_MIN_DATE on a car, RECORDING_MIN_DATE for historical replays.
+    """
+
+    def __init__(
+        self,
+        min_date: date = LIVE_MIN_DATE,
+        counter: SkipCounter | None = None,
+        *,
+        max_line: int = MAX_LINE,
+        stale_resync: int = STALE_RESYNC,
+    ) -> None:
+        self.min_date = min_date
+        self.counter = counter if counter is not None else SkipCounter()
+        self.stale_resync = stale_resync
+        self._framer = LineFramer(self.counter, max_line)
+        self._handlers: dict[bytes, Callable[[list[str]], None]] = {
+            b"RMC": self._rmc,
+            b"GGA": self._gga,
+            b"GLL": self._gll,
+            b"VTG": self._vtg,
+            b"ZDA": self._zda,
+        }
+        # Date context for epochs without a date of their own: (date, tod_ms, corrected).
+        self._ctx: tuple[date, int, bool] | None = None
+        self._last_time: datetime | None = None
+        self._stale_run = 0
+        self._out: Fix | None = None
+        self._entered = False
+        self._reset_epoch()
+
+    # ---- public API ------------------------------------------------------------------------
+
+    def feed(self, line: bytes) -> Fix | None:
+        """Process one framed line; return the Fix of the epoch this line closed, if any."""
+        c = self.counter
+        c.sentences += 1
+        handler = self._handlers.get(line[3:6])
+        talker = line[1:3]
+        if (
+            handler is None
+            or line[6:7] != b","
+            or line[0:1] != b"$"
+            or not talker.isalpha()
+            or not talker.isupper()
+            or talker[0:1] == b"P"  # $PGRMC is Garmin-proprietary, not an RMC
+        ):
+            c.skipped[_classify_unused(line)] += 1
+            return None
+        typ = line[3:6].decode("ascii")
+        self._out = None
+        self._entered = False
+        try:
+            n = len(line)
+            if n < 10 or line[n - 3] != 42:  # 42 == '*'
+                raise NoChecksumError("sentence without checksum", typ)
+            body = line[1 : n - 3]
+            x = 0
+            for b in body:
+                x ^= b
+            try:
+                want = int(line[n - 2 :], 16)
+            except ValueError:
+                raise BadChecksumError("checksum is not hex", typ) from None
+            if x != want:
+                raise BadChecksumError("checksum mismatch", typ)
+            try:
+                fields = body.decode("ascii").split(",")
+            except UnicodeDecodeError:
+                raise SentenceParseError("non-ASCII bytes", typ) from None
+            handler(fields)
+            self._ep_pending += 1
+        except NmeaError as err:
+            self._on_error(err)
+        except (ValueError, IndexError, OverflowError) as exc:
+            self._on_error(SentenceParseError(type(exc).__name__, typ))
+        return self._out
+
+    def flush(self) -> Fix | None:
+        """End the open epoch (end of a recording, or the receiver went quiet)."""
+        return self._finalize()
+
+    def feed_bytes(self, data: bytes) -> list[Fix]:
+        """Frame raw bytes and feed every complete line; return the Fixes they closed."""
+        out: list[Fix] = []
+        feed = self.feed
+        for line in self._framer.feed(data):
+            fix = feed(line)
+            if fix is not None:
+                out.append(fix)
+        return out
+
+    def close(self) -> list[Fix]:
+        """End of stream: frame what the framer still holds, then flush the last epoch."""
+        out: list[Fix] = []
+        for line in self._framer.flush():
+            fix = self.feed(line)
+            if fix is not None:
+                out.append(fix)
+        fix = self.flush()
+        if fix is not None:
+            out.append(fix)
+        return out
+
+    def stats(self) -> dict[str, object]:
+        """Counters so far (see SkipCounter.stats)."""
+        return self.counter.stats()
+
+    # ---- epoch bookkeeping -----------------------------------------------------------------
+
+    def _reset_epoch(self) -> None:
+        self._ep_tod: int | None = None
+        self._ep_pending = 0
+        self._ep_veto: str | None = None
+        # (lat, lon, speed_kmh, course, date, corrected, dead_reckoning)
+        self._ep_rmc: tuple[float, float, float | None, float | None, date, bool, bool] | None = None
+        # (lat, lon, quality, satellites, hdop)
+        self._ep_gga: tuple[float, float, int, int | None, float | None] | None = None
+        # (lat, lon, dead_reckoning)
+        self._ep_gll: tuple[float, float, bool] | None = None
+        self._ep_vtg: tuple[float | None, float | None] | None = None
+        self._ep_zda: tuple[date, bool] | None = None
+
+    def _on_error(self, err: NmeaError) -> None:
+        # A line that failed after it claimed its epoch (e.g. RMC status V) vetoes the epoch: the
+        # receiver itself said this instant is not trustworthy, so GGA of the same instant is not
+        # used either. Duplicates do not veto.
+        if self._entered and err.reason != "duplicate" and self._ep_veto is None:
+            self._ep_veto = err.reason
+        self.counter.reject(err)
+
+    def _enter(self, tod: int) -> None:
+        """Attach the current line to epoch `tod`, closing the previous epoch if it differs."""
+        if tod != self._ep_tod:
+            if self._ep_tod is None:
+                # Only untimed lines (VTG) so far: they belong to the epoch now starting.
+                self._ep_tod = tod
+            else:
+                self._out = self._finalize()
+                self._ep_tod = tod
+        self._entered = True
+
+    def _finalize(self) -> Fix | None:
+        pending = self._ep_pending
+        tod = self._ep_tod
+        veto = self._ep_veto
+        rmc, gga, gll, vtg, zda = self._ep_rmc, self._ep_gga, self._ep_gll, self._ep_vtg, self._ep_zda
+        self._reset_epoch()
+        c = self.counter
+        if pending == 0:
+            return None
+        if veto is not None:
+            c.skip(veto, pending)
+            return None
+        if tod is None or (rmc is None and gga is None and gll is None):
+            c.skip("no_fix", pending)  # only auxiliary lines (VTG/ZDA): no position this epoch
+            return None
+        dead_reckoning = False
+        if rmc is not None:
+            lat, lon, speed, course, day, corrected, dead_reckoning = rmc
+        else:
+            if gga is not None:
+                lat, lon = gga[0], gga[1]
+            else:
+                assert gll is not None
+                lat, lon, dead_reckoning = gll
+            speed = course = None
+            if zda is not None:
+                day, corrected = zda
+            else:
+                carried = self._carried(tod)
+                if carried is None:
+                    c.skip("no_date", pending)
+                    return None
+                day, corrected = carried
+        if speed is None and vtg is not None:
+            speed, course = vtg
+        quality = sats = hdop = None
+        if gga is not None:
+            quality, sats, hdop = gga[2], gga[3], gga[4]
+            if quality == 6:
+                dead_reckoning = True
+        s, ms = divmod(tod, 1000)
+        m, s = divmod(s, 60)
+        h, m = divmod(m, 60)
+        if s == 60:  # leap second: datetime cannot hold :60
+            t = datetime(day.year, day.month, day.day, h, m, 59, ms * 1000, _UTC) + timedelta(seconds=1)
+        else:
+            t = datetime(day.year, day.month, day.day, h, m, s, ms * 1000, _UTC)
+        reset = False
+        last = self._last_time
+        if last is not None and t <= last:
+            self._stale_run += 1
+            if self._stale_run < self.stale_resync:
+                c.skip("stale", pending)
+                return None
+            reset = True  # the receiver has consistently moved to an earlier timeline
+        self._stale_run = 0
+        self._last_time = t
+        self._ctx = (day, tod, corrected)
+        c.used += pending
+        c.fixes += 1
+        if dead_reckoning or corrected or reset:
+            flags = frozenset(
+                name
+                for name, on in (
+                    ("dead_reckoning", dead_reckoning),
+                    ("date_corrected", corrected),
+                    ("time_reset", reset),
+                )
+                if on
+            )
+        else:
+            flags = _NO_FLAGS
+        return Fix(
+            time=t,
+            lat=lat,
+            lon=lon,
+            speed_kmh=speed,
+            course_deg=course,
+            hdop=hdop,
+            satellites=sats,
+            quality=quality,
+            flags=flags,
+        )
+
+    def _carried(self, tod: int) -> tuple[date, bool] | None:
+        """The date for an epoch without RMC/ZDA: the last known date, rolled over at midnight."""
+        if self._ctx is None:
+            return None
+        day, ctx_tod, corrected = self._ctx
+        delta = tod - ctx_tod
+        if delta < -_HALF_DAY_MS:
+            day = day + _ONE_DAY
+        elif delta > _HALF_DAY_MS:
+            day = day - _ONE_DAY
+        return day, corrected
+
+    def _guard(self, day: date, typ: str) -> tuple[date, bool]:
+        """GPS week rollover guard: add 1024 weeks while before `min_date`; refuse noise."""
+        if day < GPS_EPOCH or day > MAX_DATE:
+            raise BadDateError("date outside the GPS era", typ)
+        if day >= self.min_date:
+            return day, False
+        for _ in range(MAX_ROLLOVERS):
+            day = day + ROLLOVER
+            if day >= self.min_date:
+                return day, True
+        raise BadDateError("date too far before the minimum date", typ)
+
+    # ---- sentence handlers: raise NmeaError to reject, return to accept --------------------
+
+    def _rmc(self, f: list[str]) -> None:
+        # RMC: 1 time, 2 status, 3-6 lat/lon, 7 speed kn, 8 course, 9 date, 12 mode (NMEA 2.3+)
+        if len(f) < 10:
+            raise SentenceParseError("too few fields", "RMC")
+        status = f[2]
+        if not f[1]:
+            raise (NoFixError("no time", "RMC") if status != "A" else SentenceParseError("no time", "RMC"))
+        self._enter(_tod_ms(f[1], "RMC"))
+        if status != "A":
+            raise NoFixError("status not A", "RMC")
+        mode = f[12] if len(f) > 12 else ""
+        if mode == "M" or mode == "S":
+            raise RejectedModeError("manual or simulator mode", "RMC")
+        if mode == "N":
+            raise NoFixError("mode N", "RMC")
+        if not f[3] or not f[5]:
+            raise NoFixError("empty position", "RMC")
+        lat = _coord(f[3], f[4], 90, "N", "S", "RMC")
+        lon = _coord(f[5], f[6], 180, "E", "W", "RMC")
+        if lat == 0.0 and lon == 0.0:
+            raise NoFixError("zero position", "RMC")  # receivers print 0,0 when they have nothing
+        knots = _number(f[7], "RMC")
+        course = _number(f[8], "RMC")
+        if course is not None and course > 360.0:
+            raise SentenceParseError("course out of range", "RMC")
+        day, corrected = self._guard(_yy_date(f[9], "RMC"), "RMC")
+        if self._ep_rmc is not None:
+            raise _duplicate("RMC")
+        self._ep_rmc = (
+            lat,
+            lon,
+            None if knots is None else knots * KNOT_KMH,
+            course,
+            day,
+            corrected,
+            mode == "E",
+        )
+        self._ctx = (day, self._ep_tod or 0, corrected)
+
+    def _gga(self, f: list[str]) -> None:
+        # GGA: 1 time, 2-5 lat/lon, 6 quality, 7 satellites, 8 HDOP
+        if len(f) < 9:
+            raise SentenceParseError("too few fields", "GGA")
+        q = f[6]
+        if not q.isdigit():
+            raise SentenceParseError("bad quality field", "GGA")
+        quality = int(q)
+        if not f[1]:
+            raise (NoFixError("no time", "GGA") if quality == 0 else SentenceParseError("no time", "GGA"))
+        self._enter(_tod_ms(f[1], "GGA"))
+        if quality == 0:
+            raise NoFixError("quality 0", "GGA")
+        if quality == 7 or quality == 8:
+            raise RejectedModeError("manual or simulator quality", "GGA")
+        if quality > 9:
+            raise SentenceParseError("unknown quality", "GGA")
+        if not f[2] or not f[4]:
+            raise NoFixError("empty position", "GGA")
+        lat = _coord(f[2], f[3], 90, "N", "S", "GGA")
+        lon = _coord(f[4], f[5], 180, "E", "W", "GGA")
+        if lat == 0.0 and lon == 0.0:
+            raise NoFixError("zero position", "GGA")
+        sats = int(f[7]) if f[7].isdigit() else None
+        hdop = _number(f[8], "GGA")
+        if self._ep_gga is not None:
+            raise _duplicate("GGA")
+        self._ep_gga = (lat, lon, quality, sats, hdop)
+
+    def _gll(self, f: list[str]) -> None:
+        # GLL: 1-4 lat/lon, 5 time, 6 status, 7 mode (NMEA 2.3+). Used only without RMC/GGA.
+        if len(f) < 7:
+            raise SentenceParseError("too few fields", "GLL")
+        status = f[6]
+        if not f[5]:
+            raise (NoFixError("no time", "GLL") if status != "A" else SentenceParseError("no time", "GLL"))
+        self._enter(_tod_ms(f[5], "GLL"))
+        if status != "A":
+            raise NoFixError("status not A", "GLL")
+        mode = f[7] if len(f) > 7 else ""
+        if mode == "M" or mode == "S":
+            raise RejectedModeError("manual or simulator mode", "GLL")
+        if mode == "N":
+            raise NoFixError("mode N", "GLL")
+        if not f[1] or not f[3]:
+            raise NoFixError("empty position", "GLL")
+        lat = _coord(f[1], f[2], 90, "N", "S", "GLL")
+        lon = _coord(f[3], f[4], 180, "E", "W", "GLL")
+        if lat == 0.0 and lon == 0.0:
+            raise NoFixError("zero position", "GLL")
+        if self._ep_gll is not None:
+            raise _duplicate("GLL")
+        self._ep_gll = (lat, lon, mode == "E")
+
+    def _vtg(self, f: list[str]) -> None:
+        # VTG: 1 course true, 5 speed kn, 7 speed km/h, 9 mode. No time: joins the open epoch.
+        if len(f) < 8:
+            raise SentenceParseError("too few fields", "VTG")
+        mode = f[9] if len(f) > 9 else ""
+        if mode == "N":
+            raise NoFixError("mode N", "VTG")
+        if mode == "M" or mode == "S":
+            raise RejectedModeError("manual or simulator mode", "VTG")
+        course = _number(f[1], "VTG")
+        if course is not None and course > 360.0:
+            raise SentenceParseError("course out of range", "VTG")
+        speed = _number(f[7], "VTG")
+        if speed is None:
+            knots = _number(f[5], "VTG")
+            speed = None if knots is None else knots * KNOT_KMH
+        if speed is None and course is None:
+            raise NoFixError("empty", "VTG")
+        if self._ep_vtg is not None:
+            raise _duplicate("VTG")
+        self._ep_vtg = (speed, course)
+
+    def _zda(self, f: list[str]) -> None:
+        # ZDA: 1 time, 2 day, 3 month, 4 year (four digits). The date source of GGA-only receivers.
+        if len(f) < 5:
+            raise SentenceParseError("too few fields", "ZDA")
+        if not f[1]:
+            raise NoFixError("no time", "ZDA")
+        tod = _tod_ms(f[1], "ZDA")
+        self._enter(tod)
+        d, mo, y = f[2], f[3], f[4]
+        if not (d.isdigit() and mo.isdigit() and y.isdigit() and len(y) == 4):
+            raise BadDateError("bad date fields", "ZDA")
+        try:
+            day = date(int(y), int(mo), int(d))
+        except ValueError:
+            raise BadDateError("impossible date", "ZDA") from None
+        day, corrected = self._guard(day, "ZDA")
+        if self._ep_zda is not None:
+            raise _duplicate("ZDA")
+        self._ep_zda = (day, corrected)
+        self._ctx = (day, tod, corrected)
+
+
+def _duplicate(typ: str) -> NmeaError:
+    return DuplicateSentenceError("second sentence of this type in one epoch", typ)
+
+
+_ADDRESS = re.compile(rb"[A-Z0-9]+")
+
+
+def _classify_unused(line: bytes) -> str:
+    """A line we will not decode: a valid-looking sentence of another type, or not NMEA at all."""
+    if not line or line[0] not in (36, 33):  # '$', '!'
+        return "not_nmea"
+    end = line.find(b",")
+    if end < 0:
+        end = line.find(b"*")
+        if end < 0:
+            end = len(line)
+    address = line[1:end]
+    if not _ADDRESS.fullmatch(address):
+        return "not_nmea"
+    # Standard sentences have a 2-letter talker and a 3-letter type; proprietary ones start
+    # with 'P' and any length. $GYOACC, $SNRSTAT, $GSENSORD are neither (gpsd calls them invalid).
+    if len(address) == 5 or address[0:1] == b"P":
+        return "unsupported_type"
+    return "not_nmea"
+
+
+def read_fixes(chunks: Iterable[bytes], assembler: FixAssembler | None = None) -> Iterator[Fix]:
+    """Fixes from a stream of byte chunks (a file read in blocks, a serial port); flushes at end."""
+    asm = assembler if assembler is not None else FixAssembler()
+    for chunk in chunks:
+        yield from asm.feed_bytes(chunk)
+    yield from asm.close()
