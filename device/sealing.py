@@ -123,7 +123,8 @@ def open_sealed(
     """Open an envelope with the private key, or with a {kid: key} map when keys were rotated."""
     if not isinstance(envelope, Mapping):
         raise SealingError("sealed envelope must be a JSON object")
-    if envelope.get("v") != VERSION or envelope.get("alg") != ALG:
+    version = envelope.get("v")
+    if type(version) is not int or version != VERSION or envelope.get("alg") != ALG:
         raise SealingError("unsupported sealed envelope version or algorithm")
     kid = envelope.get("kid")
     if isinstance(private_key, Mapping):

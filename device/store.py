@@ -222,8 +222,10 @@ class Store:
             return self._meta_cache.get(key, default)
 
     def set_meta(self, key: str, value: str) -> None:
-        """Persist a setting durably (one commit)."""
+        """Persist a setting durably (one commit, none when the value is unchanged)."""
         with self._lock:
+            if self._meta_cache.get(key) == value:
+                return
             self._transaction(lambda: self._put_meta(key, value))
 
     def _put_meta(self, key: str, value: str) -> None:
@@ -260,6 +262,8 @@ class Store:
         """Set (or rotate) the backend's public sealing key: 32 raw bytes or base64 text."""
         if public_key is None:
             with self._lock:
+                if "sealing_key" not in self._meta_cache:
+                    return
                 self._transaction(lambda: self._db.execute("DELETE FROM meta WHERE key = 'sealing_key'"))
                 self._meta_cache.pop("sealing_key", None)
             return
