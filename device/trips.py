@@ -1,0 +1,542 @@
+"""Trip detection and odometer: a pure state machine from `Fix` objects to trip events.
+
+No I/O here: no clock (all times are `Fix.time`), no files, no logging, no randomness, so the
+same fixes always give the same events and the stage can be tested on recordings alone.
+
+The machine has two states.
+
+PARKED
+    The car rests at a *rest point*. Fixes within `rest_radius_m` of it are jitter and are
+    dropped (the last of them is remembered as the last moment the car was still parked).
+    Fixes farther out are buffered. Once a fix is `move_distance_m` (Traccar: 200 m) from the
+    rest point and stays that far for `move_confirm_s`, the movement is real: a trip opens,
+    back-dated to the last parked fix, and the distance of the buffered fixes is counted from
+    the rest point. This net-displacement rule is also the minimum trip: a car that never gets
+    200 m away never makes a trip, however long its jitter track is.
+
+MOVING
+    Distance is summed over decimated points (a point is counted once it is `decimate_m` from
+    the last counted one), so 10 Hz jitter cannot inflate the km. The trip stops when no counted
+    point of the last `stop_window_s` (180 s) is more than `stop_distance_m` (200 m) from the
+    current fix (Traccar's current logic). The trip end is back-dated to the moment the car came
+    within `rest_radius_m` of where it stands, so the waiting time is not part of the trip and
+    the jitter while waiting adds no km.
+
+Gaps (no usable fix for more than `gap_min_s`):
+    * up to `max_bridge_s` inside a trip (or inside a not yet confirmed movement): bridged with
+      the straight-line distance, recorded in `TripRecord.gaps` (bridged=True), flag
+      "gap_bridged". The implied speed is always plausible because the jump filter ran first.
+    * longer inside a trip: we do not know what happened (parked in a garage, or driven far),
+      so we invent nothing. The trip closes at its last fix with flag "closed_by_gap", a
+      `GapRecorded(Gap(bridged=False))` follows with the straight-line distance, and the next
+      fix is a new rest point: if the car drives on, a new trip opens from there. The odometer
+      does not advance over an unbridged gap; the backend's calibration books the difference.
+    * longer while parked: a `GapRecorded` only when the car is `move_distance_m` or more from
+      where it was (it was moved while the device was blind); a device that is off while the car
+      stands still makes no event.
+
+Filters: fixes with HDOP above `max_hdop` are dropped; a fix whose implied speed from the last
+accepted fix exceeds `max_speed_kmh` (and which is more than `jump_min_m` away) is a jump and is
+dropped, as is a fix whose time does not increase. If `reanchor_fixes` dropped fixes in a row
+agree with each other, the receiver was right and our reference was wrong (or the clock really
+jumped): that is a discontinuity, handled like a long gap (flag "position_jump" or "time_jump").
+
+Privacy: in private mode no `TrackPointAdded` ever leaves the machine and a private trip keeps no
+track, not even in memory. Start and end positions still leave in `TripOpened`/`TripRecord`,
+in plaintext; the store seals or drops them before anything touches the disk.
+"""
+from __future__ import annotations
+
+from collections import Counter, deque
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from device.geo import haversine_m, simplify_indices
+from device.model import Fix, Gap, TrackPoint, TripMode, TripRecord
+
+# Flags this module puts on trip records (fixes add their own, e.g. "dead_reckoning").
+FLAG_GAP_BRIDGED = "gap_bridged"
+FLAG_CLOSED_BY_GAP = "closed_by_gap"
+FLAG_SPLIT_PRIVATE_SWITCH = "split_private_switch"
+FLAG_END_OF_INPUT = "end_of_input"
+FLAG_POSITION_JUMP = "position_jump"
+FLAG_TIME_JUMP = "time_jump"
+
+# Reasons under which `TripDetector.rejected` counts dropped fixes.
+REJECT_HDOP = "high_hdop"
+REJECT_JUMP = "jump"
+REJECT_TIME = "time_not_increasing"
+
+
+@dataclass(frozen=True, slots=True)
+class TripSettings:
+    """Tunables of the detector; the defaults follow Traccar's stop/move logic."""
+
+    stop_distance_m: float = 200.0  # a stop: no fix farther than this from the current one ...
+    stop_window_s: float = 180.0  # ... within this many seconds
+    move_distance_m: float = 200.0  # moving again: this far from the rest point ...
+    move_confirm_s: float = 5.0  # ... for at least this long (one outlier is not a departure)
+    rest_radius_m: float = 20.0  # jitter radius of a parked car (start/end back-dating)
+    parked_buffer_s: float = 600.0  # how far back a departure can be back-dated
+    max_hdop: float = 5.0
+    max_speed_kmh: float = 250.0  # implied speed above this is a position jump
+    jump_min_m: float = 50.0  # never call a step this short a jump (10 Hz jitter)
+    reanchor_fixes: int = 5  # this many mutually consistent rejected fixes win
+    gap_min_s: float = 10.0  # a longer pause between fixes is a gap
+    max_bridge_s: float = 300.0  # gaps up to this long inside a trip are bridged
+    decimate_m: float = 10.0  # count a segment only once this far from the last counted point
+    simplify_tolerance_m: float = 10.0  # business track simplification
+
+
+@dataclass(frozen=True, slots=True)
+class TripOpened:
+    """A trip was confirmed; `started_at` is back-dated to when the movement began."""
+
+    started_at: datetime
+    start: tuple[float, float]
+    mode: TripMode
+    odometer_start_km: float
+
+
+@dataclass(frozen=True, slots=True)
+class TrackPointAdded:
+    """A decimated point of the open business trip, for the store's crash-safe batches.
+
+    The closed `TripRecord.track` (simplified, trimmed to the trip's end) is authoritative.
+    Never emitted in private mode.
+    """
+
+    point: TrackPoint
+
+
+@dataclass(frozen=True, slots=True)
+class TripClosed:
+    record: TripRecord
+
+
+@dataclass(frozen=True, slots=True)
+class GapRecorded:
+    """An unbridged gap between trips (after a trip closed by it, or while parked)."""
+
+    gap: Gap
+
+
+TripEvent = TripOpened | TrackPointAdded | TripClosed | GapRecorded
+
+
+@dataclass(frozen=True, slots=True)
+class CountedPoint:
+    """A decimated point of the open trip with the trip distance up to it."""
+
+    time: datetime
+    lat: float
+    lon: float
+    cum_km: float
+
+
+@dataclass(frozen=True)
+class OpenTrip:
+    """Snapshot of the open trip: all the store needs to persist it and to resume it.
+
+    `TripDetector.resume(snapshot)` continues exactly where the snapshot was taken. The fields
+    after `gaps` are the machine's continuation state. All positions are plaintext, also for a
+    private trip (`track` is then empty, but `start`, `last_fix`, `window` and `settle` are
+    positions): the store must seal a private snapshot or persist only its non-positional fields
+    and close the trip with `power_loss` instead of resuming it.
+    """
+
+    started_at: datetime
+    start: tuple[float, float]
+    mode: TripMode
+    odometer_start_km: float
+    distance_km: float  # counted so far (up to the last decimated point)
+    last_fix: Fix
+    flags: frozenset[str]
+    gaps: tuple[Gap, ...]
+    window: tuple[CountedPoint, ...]  # decimated points of the last stop_window_s (+ one older)
+    settle: CountedPoint  # first fix of the current stand-still candidate
+    track: tuple[TrackPoint, ...] = ()  # business only
+    suspects: tuple[Fix, ...] = ()  # rejected fixes that may yet prove a jump was real
+
+    @property
+    def last_time(self) -> datetime:
+        return self.last_fix.time
+
+    @property
+    def last_position(self) -> tuple[float, float]:
+        return (self.last_fix.lat, self.last_fix.lon)
+
+
+@dataclass
+class _Trip:
+    """Mutable state of the open trip (the snapshot's working copy)."""
+
+    started_at: datetime
+    start: tuple[float, float]
+    mode: TripMode
+    odometer_start_km: float
+    flags: set[str]
+    gaps: list[Gap]
+    window: deque[CountedPoint]
+    settle: CountedPoint
+    track: list[TrackPoint] = field(default_factory=list)
+
+
+def _dist_m(a: Fix | CountedPoint, b: Fix | CountedPoint) -> float:
+    return haversine_m(a.lat, a.lon, b.lat, b.lon)
+
+
+def _seconds(a: datetime, b: datetime) -> float:
+    """Seconds from a to b."""
+    return (b - a).total_seconds()
+
+
+class TripDetector:
+    """Fixes in, trip events out. See the module docstring for the rules."""
+
+    def __init__(
+        self,
+        settings: TripSettings = TripSettings(),
+        odometer_km: float = 0.0,
+        mode: TripMode = TripMode.BUSINESS,
+    ) -> None:
+        self._s = settings
+        self._odometer = round(odometer_km, 3)
+        self._mode = mode
+        self._last: Fix | None = None  # last accepted fix
+        self._suspects: list[Fix] = []
+        self.rejected: Counter[str] = Counter()  # dropped fixes by reason, for `status`
+        # PARKED state
+        self._rest: Fix | None = None
+        self._last_rest: Fix | None = None
+        self._pending: deque[Fix] = deque()  # fixes since the last parked one
+        self._candidate: Fix | None = None  # first fix of a stand-still away from the rest point
+        self._beyond_since: datetime | None = None
+        # MOVING state
+        self._trip: _Trip | None = None
+
+    # ----------------------------------------------------------------- public API
+
+    @property
+    def odometer_km(self) -> float:
+        """Running odometer: closed trips plus the open trip's distance so far."""
+        if self._trip is None:
+            return self._odometer
+        return round(self._odometer + self._trip.window[-1].cum_km, 3)
+
+    @property
+    def mode(self) -> TripMode:
+        return self._mode
+
+    @property
+    def open_trip(self) -> OpenTrip | None:
+        trip = self._trip
+        if trip is None or self._last is None:
+            return None
+        return OpenTrip(
+            started_at=trip.started_at,
+            start=trip.start,
+            mode=trip.mode,
+            odometer_start_km=trip.odometer_start_km,
+            distance_km=trip.window[-1].cum_km,
+            last_fix=self._last,
+            flags=frozenset(trip.flags),
+            gaps=tuple(trip.gaps),
+            window=tuple(trip.window),
+            settle=trip.settle,
+            track=tuple(trip.track),
+            suspects=tuple(self._suspects),
+        )
+
+    @classmethod
+    def resume(cls, snapshot: OpenTrip, settings: TripSettings = TripSettings()) -> TripDetector:
+        """Rebuild a detector around a persisted open trip (daemon restart)."""
+        det = cls(settings, odometer_km=snapshot.odometer_start_km, mode=snapshot.mode)
+        det._last = snapshot.last_fix
+        det._suspects = list(snapshot.suspects)
+        det._trip = _Trip(
+            started_at=snapshot.started_at,
+            start=snapshot.start,
+            mode=snapshot.mode,
+            odometer_start_km=snapshot.odometer_start_km,
+            flags=set(snapshot.flags),
+            gaps=list(snapshot.gaps),
+            window=deque(snapshot.window),
+            settle=snapshot.settle,
+            track=list(snapshot.track) if snapshot.mode is TripMode.BUSINESS else [],
+        )
+        return det
+
+    def feed(self, fix: Fix) -> list[TripEvent]:
+        """Process one fix; returns the events it caused (often none)."""
+        events: list[TripEvent] = []
+        if fix.hdop is not None and fix.hdop > self._s.max_hdop:
+            self.rejected[REJECT_HDOP] += 1
+            return events
+        if self._last is None:
+            self._reanchor(fix)
+            return events
+        reason = self._implausible(self._last, fix)
+        if reason is not None:
+            self.rejected[reason] += 1
+            self._suspect(fix, events)
+            return events
+        self._suspects.clear()
+        self._accept(fix, events)
+        return events
+
+    def set_mode(self, mode: TripMode, at: datetime | None = None) -> list[TripEvent]:
+        """Switch business/private. An open trip is split at the last fix.
+
+        `at` is accepted for the caller's convenience but not used for timing: trip times come
+        from fixes only, and the last fix is the last moment we know where the car was.
+        """
+        events: list[TripEvent] = []
+        if mode is self._mode:
+            return events
+        self._mode = mode
+        last = self._last
+        if last is None:
+            return events
+        if self._trip is None:
+            # A movement not yet confirmed must not reach back across the switch (a business
+            # trip must never carry positions from before a private -> business switch).
+            self._reanchor(last)
+            return events
+        self._close(events, {FLAG_SPLIT_PRIVATE_SWITCH})
+        self._start_trip(last, (last.lat, last.lon), last, {FLAG_SPLIT_PRIVATE_SWITCH}, events)
+        return events
+
+    def finish(self, reason_flag: str | None = None) -> list[TripEvent]:
+        """End of input (or power loss): close the open trip, flagged with the reason."""
+        events: list[TripEvent] = []
+        if self._trip is not None:
+            self._close(events, {reason_flag or FLAG_END_OF_INPUT})
+        if self._last is not None:
+            self._reanchor(self._last)
+        self._suspects.clear()
+        return events
+
+    # ----------------------------------------------------------------- filters
+
+    def _implausible(self, ref: Fix, fix: Fix) -> str | None:
+        dt = _seconds(ref.time, fix.time)
+        if dt <= 0:
+            return REJECT_TIME
+        d = _dist_m(ref, fix)
+        if d > self._s.jump_min_m and d / dt * 3.6 > self._s.max_speed_kmh:
+            return REJECT_JUMP
+        return None
+
+    def _suspect(self, fix: Fix, events: list[TripEvent]) -> None:
+        """Keep rejected fixes; enough consistent ones mean the reference was wrong."""
+        if self._suspects and self._implausible(self._suspects[-1], fix) is None:
+            self._suspects.append(fix)
+        else:
+            self._suspects = [fix]
+        if len(self._suspects) < self._s.reanchor_fixes:
+            return
+        run, self._suspects = self._suspects, []
+        assert self._last is not None
+        first = run[0]
+        forward = first.time > self._last.time
+        if self._trip is not None:
+            self._close(events, {FLAG_POSITION_JUMP if forward else FLAG_TIME_JUMP})
+        if forward:
+            events.append(GapRecorded(self._gap(self._last, first, bridged=False)))
+        self._reanchor(first)
+        for fix_ in run[1:]:
+            self._accept(fix_, events)
+
+    # ----------------------------------------------------------------- states
+
+    def _accept(self, fix: Fix, events: list[TripEvent]) -> None:
+        prev = self._last
+        assert prev is not None
+        long_gap = _seconds(prev.time, fix.time) > self._s.max_bridge_s
+        if self._trip is None:
+            if long_gap:
+                if _dist_m(prev, fix) >= self._s.move_distance_m:
+                    events.append(GapRecorded(self._gap(prev, fix, bridged=False)))
+                self._reanchor(fix)
+            else:
+                self._last = fix
+                self._parked(fix, events)
+            return
+        if long_gap:
+            self._close(events, {FLAG_CLOSED_BY_GAP})
+            events.append(GapRecorded(self._gap(prev, fix, bridged=False)))
+            self._reanchor(fix)
+            return
+        self._last = fix
+        self._advance(prev, fix, events)
+        if self._stopped(fix):
+            self._close(events, set())
+            self._reanchor(fix)
+
+    def _reanchor(self, fix: Fix) -> None:
+        """Start PARKED afresh with `fix` as the rest point."""
+        self._last = fix
+        self._rest = fix
+        self._last_rest = fix
+        self._pending.clear()
+        self._candidate = None
+        self._beyond_since = None
+
+    def _parked(self, fix: Fix, events: list[TripEvent]) -> None:
+        s = self._s
+        rest = self._rest
+        assert rest is not None
+        d = _dist_m(rest, fix)
+        if d <= s.rest_radius_m:
+            self._last_rest = fix
+            self._pending.clear()
+            self._candidate = None
+            self._beyond_since = None
+            return
+        self._pending.append(fix)
+        # Standing still elsewhere for a whole stop window is being parked there (Traccar's
+        # stop rule): the rest point moves, so a later departure is not back-dated to a
+        # manoeuvre that began before the wait.
+        cand = self._candidate
+        if cand is None or _dist_m(cand, fix) > s.rest_radius_m:
+            self._candidate = fix
+        elif _seconds(cand.time, fix.time) >= s.stop_window_s:
+            self._rest = cand
+            self._last_rest = fix
+            self._pending.clear()
+            self._candidate = None
+            self._beyond_since = None
+            return
+        # A departure older than parked_buffer_s that never got 200 m away was no departure:
+        # move the rest point along instead of growing the buffer without bound.
+        while self._pending and _seconds(self._pending[0].time, fix.time) > s.parked_buffer_s:
+            oldest = self._pending.popleft()
+            self._rest = self._last_rest = oldest
+            d = _dist_m(oldest, fix)
+        if d < s.move_distance_m:
+            self._beyond_since = None
+            return
+        if self._beyond_since is None:
+            self._beyond_since = fix.time
+        if _seconds(self._beyond_since, fix.time) >= s.move_confirm_s:
+            self._open(events)
+
+    def _open(self, events: list[TripEvent]) -> None:
+        rest, last_rest = self._rest, self._last_rest
+        assert rest is not None and last_rest is not None
+        # Back-dated: the trip starts where the car was parked, at the last moment it was.
+        self._start_trip(last_rest, (rest.lat, rest.lon), rest, set(last_rest.flags), events)
+        prev = last_rest
+        for fix in self._pending:
+            self._advance(prev, fix, events)
+            prev = fix
+        self._pending.clear()
+        self._candidate = None
+        self._beyond_since = None
+
+    def _start_trip(
+        self,
+        at: Fix,
+        start: tuple[float, float],
+        origin: Fix,
+        flags: set[str],
+        events: list[TripEvent],
+    ) -> None:
+        point = CountedPoint(at.time, origin.lat, origin.lon, 0.0)
+        trip = _Trip(
+            started_at=at.time,
+            start=start,
+            mode=self._mode,
+            odometer_start_km=self._odometer,
+            flags=flags,
+            gaps=[],
+            window=deque([point]),
+            settle=point,
+        )
+        self._trip = trip
+        events.append(TripOpened(trip.started_at, trip.start, trip.mode, trip.odometer_start_km))
+        self._add_track_point(point, events)
+
+    def _add_track_point(self, point: CountedPoint, events: list[TripEvent]) -> None:
+        trip = self._trip
+        assert trip is not None
+        if trip.mode is not TripMode.BUSINESS:
+            return  # private: not even kept in memory
+        tp = TrackPoint(point.time, point.lat, point.lon)
+        trip.track.append(tp)
+        events.append(TrackPointAdded(tp))
+
+    def _advance(self, prev: Fix, fix: Fix, events: list[TripEvent]) -> None:
+        """Count the step prev -> fix into the open trip (decimated; short gaps bridged)."""
+        s = self._s
+        trip = self._trip
+        assert trip is not None
+        trip.flags.update(fix.flags)
+        counted = trip.window[-1]
+        d = _dist_m(counted, fix)
+        bridged = _seconds(prev.time, fix.time) > s.gap_min_s
+        if bridged:
+            trip.gaps.append(self._gap(prev, fix, bridged=True))
+            trip.flags.add(FLAG_GAP_BRIDGED)
+        if bridged or d >= s.decimate_m:
+            counted = CountedPoint(fix.time, fix.lat, fix.lon, counted.cum_km + d / 1000.0)
+            trip.window.append(counted)
+            self._add_track_point(counted, events)
+            d = 0.0
+        if _dist_m(trip.settle, fix) > s.rest_radius_m:
+            trip.settle = CountedPoint(fix.time, fix.lat, fix.lon, counted.cum_km + d / 1000.0)
+
+    def _stopped(self, fix: Fix) -> bool:
+        """Traccar's stop: no point of the last stop_window_s farther than stop_distance_m."""
+        s = self._s
+        trip = self._trip
+        assert trip is not None
+        window = trip.window
+        # keep exactly one point at or before the window start: where the car was then
+        while len(window) >= 2 and _seconds(window[1].time, fix.time) >= s.stop_window_s:
+            window.popleft()
+        if _seconds(window[0].time, fix.time) < s.stop_window_s:
+            return False  # not observed for a whole window yet
+        # the oldest point is the likeliest to be far, so a driving car fails on the first test
+        return all(_dist_m(p, fix) <= s.stop_distance_m for p in window)
+
+    def _close(self, events: list[TripEvent], flags: set[str]) -> None:
+        """Close the open trip at its stand-still point, standing where the last fix is."""
+        trip, last = self._trip, self._last
+        assert trip is not None and last is not None
+        settle = trip.settle
+        distance = round(settle.cum_km + _dist_m(settle, last) / 1000.0, 3)
+        odometer_end = round(trip.odometer_start_km + distance, 3)
+        end = (last.lat, last.lon)
+        # a gap while the car already stood still at its destination is not part of the trip
+        gaps = [g for g in trip.gaps if g.started_at < settle.time]
+        trip_flags = set(trip.flags)
+        if not any(g.bridged for g in gaps):
+            trip_flags.discard(FLAG_GAP_BRIDGED)
+        track: list[TrackPoint] = []
+        if trip.mode is TripMode.BUSINESS:
+            points = [p for p in trip.track if p.time < settle.time]
+            points.append(TrackPoint(settle.time, end[0], end[1]))
+            keep = simplify_indices([(p.lat, p.lon) for p in points], self._s.simplify_tolerance_m)
+            track = [points[i] for i in keep]
+        record = TripRecord(
+            started_at=trip.started_at,
+            ended_at=settle.time,
+            start=trip.start,
+            end=end,
+            distance_km=distance,
+            odometer_start_km=trip.odometer_start_km,
+            odometer_end_km=odometer_end,
+            mode=trip.mode,
+            flags=sorted(trip_flags | flags),
+            gaps=gaps,
+            track=track,
+        )
+        self._odometer = odometer_end
+        self._trip = None
+        events.append(TripClosed(record))
+
+    @staticmethod
+    def _gap(a: Fix, b: Fix, bridged: bool) -> Gap:
+        return Gap(a.time, b.time, round(_dist_m(a, b) / 1000.0, 3), bridged)
