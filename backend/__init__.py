@@ -1,0 +1,83 @@
+"""Ritbox backend: the Flask application factory."""
+from __future__ import annotations
+
+import os
+import sys
+from datetime import timedelta
+from typing import Any, Mapping
+
+from flask import Flask
+
+from backend.config import ConfigError, load_settings
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app. Without test_config (flask CLI, gunicorn) a bad configuration is one
+    line on stderr and exit status 2; with test_config it raises ConfigError."""
+    try:
+        return _build_app(test_config)
+    except ConfigError as exc:
+        if test_config is not None:
+            raise
+        print(f"Error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _build_app(test_config: Mapping[str, Any] | None) -> Flask:
+    instance_path = os.environ.get("RITBOX_INSTANCE_PATH")  # read first: the config file lives there
+    app = Flask(__name__, instance_relative_config=True,
+                instance_path=os.path.abspath(instance_path) if instance_path else None)
+    os.makedirs(app.instance_path, exist_ok=True)
+
+    app.config.from_mapping(load_settings(os.environ, app.instance_path))
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    _apply_fixed_settings(app)
+
+    if not app.config.get("SECRET_KEY"):
+        if not app.debug:
+            raise ConfigError("RITBOX_SECRET_KEY is not set; the app refuses to start without it "
+                              "(generate one: python3 -c 'import secrets; print(secrets.token_hex(32))')")
+        app.config["SECRET_KEY"] = "debug-only-" + os.urandom(16).hex()
+
+    from backend import auth, cli, i18n, security, web
+    from backend.db import db
+    from backend.migrate import migrate
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=_migrations_dir())
+    security.init_app(app)
+    i18n.init_app(app)
+    auth.init_app(app)
+    web.init_app(app)
+    cli.init_app(app)
+
+    if not app.testing:
+        from backend.db_check import check_database_reachable
+        check_database_reachable(app)
+    return app
+
+
+def _apply_fixed_settings(app: Flask) -> None:
+    """Settings that are policy, not configuration."""
+    app.config.update(
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=app.config.get("SESSION_HOURS", 8)),
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
+        WTF_CSRF_ENABLED=app.config.get("WTF_CSRF_ENABLED", True),
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(app.config["SQLALCHEMY_DATABASE_URI"]),
+        BABEL_TRANSLATION_DIRECTORIES=os.path.join(os.path.dirname(__file__), "translations"),
+    )
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("postgresql"):
+        return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
+    return {}
+
+
+def _migrations_dir() -> str:
+    # migrations/ sits beside the backend package in the source tree (editable install).
+    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")

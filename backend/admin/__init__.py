@@ -1,0 +1,1 @@
+"""Administration of user accounts (the admin role)."""

@@ -1,0 +1,25 @@
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import EmailField, PasswordField, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from backend.auth.passwords import MIN_PASSWORD_LENGTH
+from backend.accounts import EMAIL_PATTERN
+from backend.models.accounts import ROLE_VALUES
+from backend.web.roles import ROLE_LABELS
+
+
+class MultiCheckboxField(SelectMultipleField):
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class NewUserForm(FlaskForm):
+    email = EmailField(_l("Email address"), validators=[DataRequired(), Regexp(EMAIL_PATTERN),
+                                                        Length(max=254)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    roles = MultiCheckboxField(_l("Roles"), choices=[(role, ROLE_LABELS[role]) for role in ROLE_VALUES],
+                               validators=[DataRequired()])
+    password = PasswordField(_l("Initial password"),
+                             validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=1024)])

@@ -1,0 +1,47 @@
+"""Logging in and out, and who the current user is."""
+from __future__ import annotations
+
+from functools import wraps
+from typing import Callable, TypeVar
+
+from flask import Flask, abort
+from flask_login import LoginManager, current_user
+
+from backend.db import db
+from backend.models import Role, User
+
+login_manager = LoginManager()
+login_manager.login_view = "auth.login"
+login_manager.session_protection = "strong"
+
+F = TypeVar("F", bound=Callable)
+
+
+@login_manager.user_loader
+def _load_user(user_id: str) -> User | None:
+    return db.session.get(User, int(user_id))
+
+
+def role_required(*roles: Role) -> Callable[[F], F]:
+    """Allow the view only to logged-in users holding one of the roles (403 otherwise)."""
+
+    def decorator(view: F) -> F:
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            if not current_user.is_authenticated:
+                return login_manager.unauthorized()
+            if not current_user.has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped  # type: ignore[return-value]
+
+    return decorator
+
+
+def init_app(app: Flask) -> None:
+    from backend.auth.views import bp
+
+    login_manager.init_app(app)
+    login_manager.login_message = None  # the login page explains itself
+    app.register_blueprint(bp)

@@ -1,0 +1,163 @@
+"""Settings: defaults, then the instance config file, then RITBOX_* environment variables.
+
+Every setting is declared once in SETTINGS; anything else named RITBOX_* (or an unknown key
+in the config file) is refused, so a typo never silently falls back to a default.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+ENV_PREFIX = "RITBOX_"
+# Variables with these prefixes belong to other parts (the device, the test harness).
+FOREIGN_ENV_PREFIXES = ("RITBOX_DEVICE_", "RITBOX_TEST_")
+CONFIG_FILE_NAME = "ritbox.toml"
+
+
+class ConfigError(Exception):
+    """A setting is missing, unknown or malformed; the message says which and why."""
+
+
+def _to_bool(value: str | bool) -> bool:
+    if isinstance(value, bool):
+        return value
+    lowered = value.strip().lower()
+    if lowered in {"1", "true", "yes", "on"}:
+        return True
+    if lowered in {"0", "false", "no", "off"}:
+        return False
+    raise ValueError(f"expected true or false, got {value!r}")
+
+
+def _to_positive_int(value: str | int) -> int:
+    number = int(value)
+    if number <= 0:
+        raise ValueError(f"expected a positive whole number, got {value!r}")
+    return number
+
+
+def _to_str(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {value!r}")
+    return value
+
+
+def _to_locale(value: Any) -> str:
+    value = _to_str(value)
+    if value not in SUPPORTED_LOCALES:
+        raise ValueError(f"expected one of {', '.join(SUPPORTED_LOCALES)}, got {value!r}")
+    return value
+
+
+SUPPORTED_LOCALES = ("nl", "en")
+
+
+@dataclass(frozen=True)
+class Setting:
+    name: str  # the key in the config file; the environment variable is RITBOX_<NAME upper>
+    flask_key: str  # where the value lands in app.config
+    default: Any
+    parse: Callable[[Any], Any]
+    help: str
+
+    @property
+    def env_name(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("instance_path", "INSTANCE_PATH", None, _to_str,
+            "Folder for the config file ritbox.toml, the SQLite database and key files "
+            "(environment only). Default: instance/ beside the backend package."),
+    Setting("secret_key", "SECRET_KEY", None, _to_str,
+            "Signs sessions and CSRF tokens. Required unless the app runs in debug mode."),
+    Setting("database_url", "SQLALCHEMY_DATABASE_URI", None, _to_str,
+            "SQLAlchemy URL. Default: a SQLite file ritbox.sqlite in the instance folder. "
+            "PostgreSQL: postgresql+psycopg://user:password@host:5432/ritbox"),
+    Setting("default_locale", "BABEL_DEFAULT_LOCALE", "nl", _to_locale,
+            "Language of the web app when the user chose none: nl or en."),
+    Setting("login_max_failures_per_account", "LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, _to_positive_int,
+            "Failed logins for one account within the window before logins for it are refused."),
+    Setting("login_max_failures_per_address", "LOGIN_MAX_FAILURES_PER_ADDRESS", 20, _to_positive_int,
+            "Failed logins from one network address within the window before it is refused."),
+    Setting("login_window_seconds", "LOGIN_WINDOW_SECONDS", 900, _to_positive_int,
+            "The window over which failed logins are counted."),
+    Setting("session_hours", "SESSION_HOURS", 8, _to_positive_int,
+            "How long a login stays valid."),
+    Setting("trust_proxy", "TRUST_PROXY", False, _to_bool,
+            "Behind one reverse proxy: take the client address from X-Forwarded-For."),
+)
+SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
+
+
+def load_settings(environ: Mapping[str, str], instance_path: str | Path) -> dict[str, Any]:
+    """Return app.config entries from the instance config file and the environment."""
+    raw: dict[str, Any] = {}
+    config_file = Path(instance_path) / CONFIG_FILE_NAME
+    if config_file.exists():
+        try:
+            file_values = tomllib.loads(config_file.read_text(encoding="utf-8"))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{config_file}: not valid TOML: {exc}") from None
+        for key, value in file_values.items():
+            if key not in SETTINGS_BY_NAME:
+                raise ConfigError(f"{config_file}: unknown setting {key!r}; known: "
+                                  + ", ".join(SETTINGS_BY_NAME))
+            raw[key] = (value, f"{config_file}: {key}")
+
+    for env_name, value in environ.items():
+        if not env_name.startswith(ENV_PREFIX) or env_name.startswith(FOREIGN_ENV_PREFIXES):
+            continue
+        key = env_name[len(ENV_PREFIX):].lower()
+        if key not in SETTINGS_BY_NAME:
+            raise ConfigError(f"unknown setting {env_name}; known: "
+                              + ", ".join(s.env_name for s in SETTINGS))
+        raw[key] = (value, env_name)
+
+    config: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in raw:
+            value, origin = raw[setting.name]
+            try:
+                config[setting.flask_key] = setting.parse(value)
+            except ValueError as exc:
+                raise ConfigError(f"{origin}: {exc}") from None
+        elif setting.default is not None:
+            config[setting.flask_key] = setting.default
+
+    if "SQLALCHEMY_DATABASE_URI" not in config:
+        config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(instance_path) / 'ritbox.sqlite'}"
+    check_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    return config
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a URL SQLAlchemy cannot use, naming the setting."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError(f"RITBOX_DATABASE_URL is not a database URL: {url!r} "
+                          "(expected e.g. sqlite:///path/ritbox.sqlite or "
+                          "postgresql+psycopg://user@host:5432/ritbox)") from None
+    if parsed.get_backend_name() not in {"sqlite", "postgresql"}:
+        raise ConfigError(f"RITBOX_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}; "
+                          "use sqlite or postgresql")
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
+        raise ConfigError("RITBOX_DATABASE_URL: use the psycopg 3 driver, "
+                          "postgresql+psycopg://... (install ritbox[postgres])")
+
+
+def settings_reference() -> str:
+    """A Markdown table of every setting, for the README."""
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for setting in SETTINGS:
+        default = {"secret_key": "(required)", "database_url": "instance/ritbox.sqlite",
+                   "instance_path": "instance/"}.get(setting.name, f"`{setting.default}`")
+        rows.append(f"| `{setting.env_name}` | {default} | {setting.help} |")
+    return "\n".join(rows)
+

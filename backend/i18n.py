@@ -1,0 +1,31 @@
+"""Dutch first, English second: the user's choice, then a cookie, then the default."""
+from __future__ import annotations
+
+from flask import Flask, request
+from flask_babel import Babel
+from flask_login import current_user
+
+from backend.config import SUPPORTED_LOCALES
+
+LANGUAGE_COOKIE = "ritbox_lang"
+babel = Babel()
+
+
+def select_locale() -> str:
+    if current_user and current_user.is_authenticated and current_user.locale in SUPPORTED_LOCALES:
+        return current_user.locale
+    cookie = request.cookies.get(LANGUAGE_COOKIE)
+    if cookie in SUPPORTED_LOCALES:
+        return cookie
+    from flask import current_app
+    return current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def init_app(app: Flask) -> None:
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Amsterdam")
+    babel.init_app(app, locale_selector=select_locale)
+
+    @app.context_processor
+    def _languages():
+        from flask_babel import get_locale
+        return {"supported_locales": SUPPORTED_LOCALES, "current_locale": str(get_locale())}

@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from backend.auth.passwords import hash_password, verify_password
+from backend.db import db
+from backend.i18n import LANGUAGE_COOKIE
+from backend.web.forms import ChangePasswordForm, LanguageForm
+from backend.web.roles import ROLE_DESCRIPTIONS, ROLE_LABELS
+
+bp = Blueprint("web", __name__)
+
+LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
+
+
+@bp.route("/")
+@login_required
+def home():
+    return render_template("web/home.html", roles=sorted(role.value for role in current_user.roles),
+                           role_labels=ROLE_LABELS, role_descriptions=ROLE_DESCRIPTIONS)
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def account():
+    form = ChangePasswordForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit() and verify_password(current_user.password_hash,
+                                                          form.current_password.data):
+            current_user.password_hash = hash_password(form.new_password.data)
+            db.session.commit()
+            flash(_("Your password has been changed."), "success")
+            return redirect(url_for("web.account"))
+        status = 400
+        flash(_("The password was not changed: check the fields below."), "error")
+    return render_template("web/account.html", form=form), status
+
+
+@bp.route("/language", methods=["POST"])
+def set_language():
+    form = LanguageForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("web.home")), 303
+    response = redirect(request.referrer if _same_site(request.referrer) else url_for("web.home"), 303)
+    response.set_cookie(LANGUAGE_COOKIE, form.language.data, max_age=LANGUAGE_COOKIE_SECONDS,
+                        httponly=True, samesite="Lax")
+    if current_user.is_authenticated:
+        current_user.locale = form.language.data
+        db.session.commit()
+    return response
+
+
+def _same_site(url: str | None) -> bool:
+    return bool(url) and url.startswith(request.host_url)

@@ -1,0 +1,52 @@
+"""A real Chromium logs in as each role and sees that role's navigation, in Dutch."""
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import TEST_PASSWORD
+
+ROLES = ["driver", "finance", "manager", "or_delegate", "privacy_officer", "admin"]
+# Navigation every logged-in user has, and what only some roles get.
+COMMON = {"web.home", "web.account"}
+ONLY = {"admin.users": {"admin"}}
+
+pytestmark = pytest.mark.browser
+
+
+def _log_in(page, base_url: str, email: str, password: str = TEST_PASSWORD) -> None:
+    page.goto(f"{base_url}/login")
+    page.get_by_label("E-mailadres").fill(email)
+    page.get_by_label("Wachtwoord").fill(password)
+    page.get_by_role("button", name="Inloggen").click()
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_each_role_sees_its_navigation(live_server, page, make_user, role, artifacts_dir, database_url) -> None:
+    make_user(f"{role}@example.nl", role, name=f"Test {role}")
+    _log_in(page, live_server, f"{role}@example.nl")
+    page.get_by_role("heading", name=f"Welkom, Test {role}").wait_for()
+    endpoints = set(page.locator("[data-testid=navigation] a").evaluate_all(
+        "links => links.map(a => a.dataset.endpoint)"))
+    assert COMMON <= endpoints
+    for endpoint, roles in ONLY.items():
+        assert (endpoint in endpoints) == (role in roles)
+    assert page.locator(f"[data-testid=role-{role}]").is_visible()
+    if database_url.startswith("sqlite"):
+        page.screenshot(path=str(artifacts_dir / f"home-{role}.png"), full_page=True)
+
+
+def test_wrong_password_shows_the_generic_message(live_server, page, make_user) -> None:
+    make_user("driver@example.nl", "driver")
+    _log_in(page, live_server, "driver@example.nl", "not the password")
+    assert page.get_by_test_id("login-error").inner_text() == "E-mailadres of wachtwoord is onjuist."
+
+
+def test_switch_to_english_and_log_out(live_server, page, make_user) -> None:
+    make_user("driver@example.nl", "driver", name="Daan")
+    _log_in(page, live_server, "driver@example.nl")
+    page.get_by_label("Taal").select_option("en")
+    page.get_by_role("button", name="Taal wijzigen").click()
+    page.get_by_role("heading", name="Welcome, Daan").wait_for()
+    page.get_by_role("button", name="Log out").click()
+    page.get_by_role("heading", name="Log in").wait_for()
+    assert page.url.endswith("/login")
