@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 # Why each line was not used. Stable keys: they appear in `ritbox status` and `replay --json`.
 REASONS: tuple[str, ...] = (
     "not_nmea",  # garbage bytes/lines, binary (UBX), invalid address such as $GYOACC or $GSENSORD
+    "too_long",  # a candidate longer than max_line (long proprietary $PMTKCHN/$PGLOR, run-on garbage)
     "unsupported_type",  # well-formed sentence of a type we do not use (GSV, GSA, $P..., !AIVDM)
     "no_checksum",  # a type we use, but without *hh (never trusted)
     "bad_checksum",  # *hh does not match
@@ -72,9 +73,10 @@ _UTC = timezone.utc
 _NO_FLAGS: frozenset[str] = frozenset()
 
 # A candidate sentence: '$' or '!' then printable ASCII except the delimiters '$', '!' and '*',
-# optionally closed by '*hh'. Anything after '*hh' on the same line is garbage, which lets us keep
-# "$GPGSA,...*1E" from the glued "$GPGSA,...*1E0,*4E" in the gp-320fw recording.
-_CANDIDATE = re.compile(rb"[$!][\x20\x22\x23\x25-\x29\x2b-\x7e]*(?:\*[0-9A-Fa-f]{2})?")
+# optionally closed by '*hh' ('*' or '*h' when the line was cut short: the checksum test rejects
+# those). Anything after '*hh' on the same line is garbage, which lets us keep "$GPGSA,...*1E" from
+# the glued "$GPGSA,...*1E0,*4E" in the gp-320fw recording.
+_CANDIDATE = re.compile(rb"[$!][\x20\x22\x23\x25-\x29\x2b-\x7e]*(?:\*[0-9A-Fa-f]{0,2})?")
 _LINE_BREAKS = re.compile(rb"[\r\n]+")
 _QUIET_GAPS = frozenset({b"", b"\n", b"\r", b"\r\n", b"\n\n", b"\r\n\r\n", b"\r\r\n", b"\n\r\n"})
 
@@ -150,7 +152,7 @@ class LineFramer:
 
     def _frame(self, buf: bytes, end: int) -> list[bytes]:
         out: list[bytes] = []
-        garbage = 0
+        garbage = too_long = 0
         pos = 0
         max_line = self.max_line
         for m in _CANDIDATE.finditer(buf, 0, end):
@@ -159,14 +161,16 @@ class LineFramer:
                 garbage += _garbage_lines(buf[pos:start])
             pos = m.end()
             if pos - start > max_line:
-                garbage += 1
+                too_long += 1
             else:
                 out.append(m.group())
         if pos < end:
             garbage += _garbage_lines(buf[pos:end])
-        if garbage:
-            self.counter.sentences += garbage
-            self.counter.skipped["not_nmea"] += garbage
+        if garbage or too_long:
+            c = self.counter
+            c.sentences += garbage + too_long
+            c.skipped["not_nmea"] += garbage
+            c.skipped["too_long"] += too_long
         return out
 
 
