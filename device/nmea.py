@@ -233,6 +233,8 @@ def _number(v: str, typ: str) -> float | None:
     """A non-negative decimal field; empty -> None."""
     if not v:
         return None
+    if len(v) > 12:  # float("9" * 400) is inf: no receiver field is that long
+        raise SentenceParseError("numeric field too long", typ)
     dot = v.find(".")
     digits = v if dot < 0 else v[:dot] + v[dot + 1 :]
     if not digits.isdigit():
