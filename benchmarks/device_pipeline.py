@@ -1,0 +1,149 @@
+"""Benchmark: the whole device pipeline vs. bare pynmea2 parsing, on the longest real drive.
+
+    .venv/bin/python benchmarks/device_pipeline.py [--file F] [--store-dir DIR] [--repeat N]
+
+Replays the recording in fast mode through framing -> NMEA -> trips -> store (a fresh SQLite
+file in a temporary directory, real fsyncs) in a separate process, so that its peak RSS is its
+own. In this process it times `pynmea2.parse(line, check=True)` over every line of the same file.
+Prints sentences/s for both (same denominator: the file's non-blank lines), their ratio, the
+pipeline's peak RSS, and store commits (fsyncs) per hour of driving (sum of trip durations).
+
+Targets (issue 3): ratio >= 2, peak RSS < 60 MB, <= 720 fsyncs per hour of driving.
+Wall time includes the fsyncs' latency, which depends on the disk; CPU time does not, so both
+are printed. Use --store-dir /dev/shm to take the disk out of the wall time.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_FILE = ROOT / "tests" / "data" / "nmea" / "dotmorten__NmeaSampleData.nmea"
+
+TARGET_RATIO = 2.0
+TARGET_RSS_MB = 60.0
+TARGET_FSYNCS_PER_HOUR = 720.0
+
+
+def count_lines(path: Path) -> int:
+    return sum(1 for line in path.read_bytes().splitlines() if line.strip())
+
+
+def bare_parse(path: Path, repeat: int) -> dict[str, float]:
+    """pynmea2.parse(line, check=True) over every non-blank line; best of `repeat` runs."""
+    import pynmea2
+
+    lines = [raw.decode("ascii", "replace").strip() for raw in path.read_bytes().splitlines()]
+    lines = [line for line in lines if line]
+    best = float("inf")
+    parsed = 0
+    for _ in range(repeat):
+        parsed = 0
+        start = time.perf_counter()
+        for line in lines:
+            try:
+                pynmea2.parse(line, check=True)
+                parsed += 1
+            except (pynmea2.ParseError, ValueError, AttributeError, TypeError, IndexError):
+                pass
+        best = min(best, time.perf_counter() - start)
+    return {"lines": len(lines), "parsed": parsed, "seconds": best}
+
+
+def child(path: Path, store_dir: Path) -> None:
+    """The pipeline run, in its own process; prints one JSON object."""
+    sys.path.insert(0, str(ROOT))
+    from device.nmea import RECORDING_MIN_DATE
+    from device.pipeline import Pipeline
+    from device.source import ReplaySource
+    from device.store import Store
+    from device.trips import TripClosed
+
+    records = []
+
+    def collect(event) -> None:
+        if isinstance(event, TripClosed):
+            records.append(event.record)
+
+    store = Store(store_dir / "bench.db")
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    pipeline = Pipeline(store, min_date=RECORDING_MIN_DATE, on_event=collect)
+    pipeline.run(ReplaySource(path, realtime=False))
+    pipeline.finish()
+    store.close()
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    driving_s = sum((r.ended_at - r.started_at).total_seconds() for r in records)
+    print(json.dumps({
+        "seconds": wall,
+        "cpu_seconds": cpu,
+        "sentences_counted": pipeline.stats()["sentences"],
+        "fixes": pipeline.stats()["fixes"],
+        "trips": len(records),
+        "distance_km": round(sum(r.distance_km for r in records), 3),
+        "driving_hours": driving_s / 3600,
+        "commits": store.commit_count,
+        "checkpoints": store.checkpoint_count,
+        "fsyncs": store.fsync_estimate,
+        "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+    }))
+
+
+def run_child(path: Path, store_dir: Path | None) -> dict:
+    with tempfile.TemporaryDirectory(dir=store_dir) as tmp:
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", "--file", str(path), "--store-dir", tmp],
+            check=True, capture_output=True, text=True,
+        )
+    return json.loads(out.stdout)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--file", type=Path, default=DEFAULT_FILE)
+    parser.add_argument("--store-dir", type=Path, default=None, help="where the temporary store goes")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best is reported")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        child(args.file, args.store_dir)
+        return 0
+
+    lines = count_lines(args.file)
+    bare = bare_parse(args.file, args.repeat)
+    runs = [run_child(args.file, args.store_dir) for _ in range(args.repeat)]
+    best = min(runs, key=lambda r: r["seconds"])
+    best_cpu = min(r["cpu_seconds"] for r in runs)
+    rss_mb = max(r["maxrss_kb"] for r in runs) / 1024
+    bare_rate = lines / bare["seconds"]
+    pipe_rate = lines / best["seconds"]
+    pipe_cpu_rate = lines / best_cpu
+    fsyncs_per_hour = best["fsyncs"] / best["driving_hours"] if best["driving_hours"] else float("inf")
+
+    def verdict(ok: bool) -> str:
+        return "ok" if ok else "MISSED"
+
+    print(f"file: {args.file.name} ({args.file.stat().st_size} bytes, {lines} non-blank lines)")
+    print(f"store: {'temporary dir in ' + str(args.store_dir) if args.store_dir else 'temporary dir in ' + tempfile.gettempdir()}")
+    print(f"bare pynmea2.parse(check=True): {bare_rate:,.0f} sentences/s ({bare['seconds']:.3f} s, {bare['parsed']} parsed)")
+    print(f"pipeline (wall):                {pipe_rate:,.0f} sentences/s ({best['seconds']:.3f} s)")
+    print(f"pipeline (cpu):                 {pipe_cpu_rate:,.0f} sentences/s ({best_cpu:.3f} s)")
+    print(f"ratio pipeline/bare (wall):     {pipe_rate / bare_rate:.2f}x  [target >= {TARGET_RATIO}x: {verdict(pipe_rate / bare_rate >= TARGET_RATIO)}]")
+    print(f"ratio pipeline/bare (cpu):      {pipe_cpu_rate / bare_rate:.2f}x")
+    print(f"peak RSS of the pipeline:       {rss_mb:.1f} MB  [target < {TARGET_RSS_MB:.0f} MB: {verdict(rss_mb < TARGET_RSS_MB)}]")
+    print(
+        f"fsyncs:                         {best['fsyncs']} ({best['commits']} commits, {best['checkpoints']} checkpoints) "
+        f"over {best['driving_hours']:.2f} h of driving in {best['trips']} trips ({best['distance_km']} km)"
+    )
+    print(f"fsyncs per hour of driving:     {fsyncs_per_hour:.0f}  [target <= {TARGET_FSYNCS_PER_HOUR:.0f}: {verdict(fsyncs_per_hour <= TARGET_FSYNCS_PER_HOUR)}]")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,382 @@
+"""Wires the device stages: byte chunks -> FixAssembler (framing, NMEA) -> TripDetector -> Store.
+
+The pipeline is single-threaded: one loop feeds it chunks. The only thing other threads may do is
+`request_mode()` (the privacy switch: control socket, GPIO button); the request is applied by the
+feeding loop at the time of the latest fix, so the detector and the store see one ordered stream.
+
+Start-up recovery: a trip the store kept open (the daemon was killed or lost power) is resumed
+when the first new fix follows it within the detector's bridging limit (`max_bridge_s`),
+otherwise it is closed with the `power_loss` flag as it was last persisted. A private open trip is
+never resumed: its continuation state would hold positions, which the store refuses to keep.
+"""
+from __future__ import annotations
+
+import base64
+import logging
+import struct
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+from device.model import Fix, Gap, TrackPoint, TripMode
+from device.nmea import LIVE_MIN_DATE, FixAssembler
+from device.store import OpenTrip as StoredOpenTrip
+from device.store import Store
+from device.trips import (
+    CountedPoint,
+    OpenTrip,
+    TripClosed,
+    TripDetector,
+    TripEvent,
+    TripSettings,
+)
+
+log = logging.getLogger("ritbox.pipeline")
+
+#: Flag on a trip that continued across a restart of the daemon (the device was off meanwhile).
+FLAG_RESUMED = "resumed_after_restart"
+
+#: Version of the resume state this module writes into the store's open trip.
+STATE_VERSION = 2
+
+
+@dataclass(frozen=True, slots=True)
+class ModeChange:
+    """A scheduled privacy switch (for replays): from the first fix at or after `at`."""
+
+    at: datetime
+    mode: TripMode
+
+
+class Pipeline:
+    """Feeds chunks through the stages and the resulting events into the store."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        settings: TripSettings | None = None,
+        odometer_km: float = 0.0,
+        mode: TripMode = TripMode.BUSINESS,
+        min_date: date = LIVE_MIN_DATE,
+        schedule: Iterable[ModeChange] = (),
+        on_event: Callable[[TripEvent], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings if settings is not None else TripSettings()
+        self.assembler = FixAssembler(min_date=min_date)
+        self.on_event = on_event
+        self._mode = TripMode(mode)
+        self._requested: TripMode | None = None
+        self._lock = threading.Lock()
+        self._schedule = deque(sorted(schedule, key=lambda change: change.at))
+        self._flush_interval = store.flush_interval
+        self._last_state_save: datetime | None = None
+        self._last_fix: Fix | None = None
+        self._pushed: dict[str, int] = {}
+        self.trips_closed = 0
+        self.power_loss_closed = 0
+        self.resumed = 0
+
+        stored_odometer = store.odometer_km
+        if stored_odometer is None:
+            store.set_odometer(odometer_km)
+            stored_odometer = odometer_km
+        self._resume: StoredOpenTrip | None = store.pending_open_trip()
+        if self._resume is not None and self._resume.state is None:
+            # Nothing to resume from (a private trip, or a store written without detector state).
+            self._close_power_loss()
+        self.detector: TripDetector | None = None
+        if self._resume is None:
+            self.detector = self._fresh_detector()
+
+    # ------------------------------------------------------------------ feeding
+
+    def feed(self, chunk: bytes) -> None:
+        """Process a chunk of receiver bytes (an empty chunk is a heartbeat)."""
+        self._apply_requested()
+        if chunk:
+            for fix in self.assembler.feed_bytes(chunk):
+                self._on_fix(fix)
+        self._push_counters()
+
+    def run(self, chunks: Iterable[bytes]) -> None:
+        """Feed every chunk of a source (returns when the source ends)."""
+        for chunk in chunks:
+            self.feed(chunk)
+
+    def finish(self, reason_flag: str | None = None) -> None:
+        """End of input: process what is buffered and close the open trip (flagged)."""
+        self._apply_requested()
+        for fix in self.assembler.close():
+            self._on_fix(fix)
+        if self.detector is not None:
+            self._handle(self.detector.finish(reason_flag))
+        self._push_counters()
+        self.store.flush()
+
+    def shutdown(self) -> None:
+        """Stop without closing anything (SIGTERM): persist the open trip as it stands now."""
+        self._apply_requested()
+        self._save_state(force=True)
+        self._push_counters()
+        self.store.flush()
+
+    # -------------------------------------------------------------- privacy
+
+    @property
+    def mode(self) -> TripMode:
+        """The mode new fixes are recorded in (a pending request counts as applied)."""
+        with self._lock:
+            return self._requested if self._requested is not None else self._mode
+
+    def request_mode(self, mode: TripMode) -> None:
+        """Thread-safe: switch business/private; applied by the feeding loop at its next step."""
+        with self._lock:
+            self._requested = TripMode(mode)
+
+    def _apply_requested(self) -> None:
+        with self._lock:
+            mode, self._requested = self._requested, None
+        if mode is not None:
+            self._set_mode(mode)
+
+    def _set_mode(self, mode: TripMode) -> None:
+        if mode is self._mode:
+            return
+        self._mode = mode
+        log.info("mode switched to %s", mode.value)
+        if self.detector is not None:
+            at = self._last_fix.time if self._last_fix is not None else None
+            self._handle(self.detector.set_mode(mode, at))
+
+    # -------------------------------------------------------------- fixes
+
+    def _on_fix(self, fix: Fix) -> None:
+        while self._schedule and fix.time >= self._schedule[0].at:
+            self._set_mode(self._schedule.popleft().mode)
+        if self.detector is None:
+            self._start(fix)
+        assert self.detector is not None
+        events = self.detector.feed(fix)
+        self._last_fix = fix
+        if events:
+            self._handle(events)
+        self._save_state()
+
+    def _handle(self, events: list[TripEvent]) -> None:
+        store = self.store
+        for event in events:
+            store.handle(event)
+            if isinstance(event, TripClosed):
+                self.trips_closed += 1
+                self._last_state_save = None
+            if self.on_event is not None:
+                self.on_event(event)
+
+    def _save_state(self, force: bool = False) -> None:
+        """Hand the open trip's progress to the store, at most once per store flush interval."""
+        detector = self.detector
+        if detector is None or self._last_fix is None:
+            return
+        now = self._last_fix.time
+        # Decide before taking the snapshot: it copies the whole track, not a per-fix cost.
+        if not force and self._last_state_save is not None and now - self._last_state_save < self._flush_interval:
+            return
+        trip = detector.open_trip
+        if trip is None:
+            return
+        now = trip.last_time
+        self._last_state_save = now
+        snapshot: dict[str, Any] = {
+            "time": now,
+            "position": trip.last_position,
+            "distance_km": trip.distance_km,
+            "gaps": list(trip.gaps),
+            "flags": sorted(trip.flags),
+        }
+        if trip.mode is TripMode.BUSINESS:
+            snapshot["state"] = encode_state(trip)  # positions: the store keeps it for business only
+        self.store.save_open_trip(snapshot)
+
+    # ------------------------------------------------------------ recovery
+
+    def _fresh_detector(self) -> TripDetector:
+        odometer = self.store.odometer_km or 0.0
+        return TripDetector(self.settings, odometer_km=odometer, mode=self._mode)
+
+    def _close_power_loss(self) -> None:
+        closed = self.store.close_open_trip_power_loss()
+        self._resume = None
+        if closed is not None:
+            self.power_loss_closed += 1
+            log.warning("a trip left open by a power loss or kill was closed (flag power_loss)")
+
+    def _start(self, fix: Fix) -> None:
+        """First fix after start-up: resume the persisted open trip or close it."""
+        pending = self._resume
+        if pending is not None and pending.last_time is not None and pending.state is not None:
+            pause = (fix.time - pending.last_time).total_seconds()
+            if 0 < pause <= self.settings.max_bridge_s:
+                try:
+                    snapshot = decode_state(pending.state, pending.points, extra_flag=FLAG_RESUMED)
+                except (KeyError, TypeError, ValueError) as exc:
+                    log.warning("open trip state unreadable (%s); closing it", type(exc).__name__)
+                else:
+                    self._resume = None
+                    self.detector = TripDetector.resume(snapshot, self.settings)
+                    self.resumed += 1
+                    self.store.record_event("resumed", fix.time, {"pause_s": round(pause, 3)})
+                    log.info("resumed the open trip after a %.0f s pause", pause)
+                    if self._mode is not snapshot.mode:
+                        self._handle(self.detector.set_mode(self._mode, fix.time))
+                    return
+        if pending is not None:
+            self._close_power_loss()
+        self.detector = self._fresh_detector()
+
+    # -------------------------------------------------------------- counters
+
+    def _push_counters(self) -> None:
+        """Send counter increments to the store (written with its next commit, no extra fsync)."""
+        current = self.counters()
+        pushed = self._pushed
+        delta = {name: value - pushed.get(name, 0) for name, value in current.items() if value != pushed.get(name, 0)}
+        if delta:
+            self.store.add_counters(delta)
+            self._pushed = current
+
+    def counters(self) -> dict[str, int]:
+        """Flat counters of this run: sentences, fixes, skipped.<reason>, rejected.<reason>."""
+        c = self.assembler.counter
+        out = {"sentences": c.sentences, "fixes": c.fixes}
+        for reason, count in c.skipped.items():
+            if count:
+                out[f"skipped.{reason}"] = count
+        if self.detector is not None:
+            for reason, count in self.detector.rejected.items():
+                if count:
+                    out[f"rejected.{reason}"] = count
+        return out
+
+    def stats(self) -> dict[str, Any]:
+        """This run's figures for `replay --json` and `status` (no positions)."""
+        c = self.assembler.counter
+        open_trip = self.detector.open_trip if self.detector is not None else None
+        return {
+            "sentences": c.sentences,
+            "skipped": {reason: count for reason, count in c.skipped.items()},
+            "fixes": c.fixes,
+            "rejected_fixes": dict(self.detector.rejected) if self.detector is not None else {},
+            "trips_closed": self.trips_closed,
+            "power_loss_closed": self.power_loss_closed,
+            "resumed": self.resumed,
+            "mode": self.mode.value,
+            "trip_open": open_trip is not None,
+            "odometer_km": self.detector.odometer_km if self.detector is not None else self.store.odometer_km,
+        }
+
+
+# ---------------------------------------------------------------- resume state
+# The detector's continuation state as JSON for the store's open trip (business trips only).
+# The track is not in it: the store persists the track points on its own and hands them back.
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+
+
+def _t(value: datetime) -> int:
+    """Microseconds since 1970 UTC: exact, and much cheaper than ISO text at every flush."""
+    return (value - _EPOCH) // _US
+
+
+def _dt(value: int) -> datetime:
+    return _EPOCH + int(value) * _US
+
+
+def _encode_fix(fix: Fix) -> dict[str, Any]:
+    return {
+        "t": _t(fix.time), "lat": fix.lat, "lon": fix.lon, "v": fix.speed_kmh, "c": fix.course_deg,
+        "h": fix.hdop, "s": fix.satellites, "q": fix.quality, "f": sorted(fix.flags),
+    }
+
+
+def _decode_fix(data: dict[str, Any]) -> Fix:
+    return Fix(
+        time=_dt(data["t"]), lat=float(data["lat"]), lon=float(data["lon"]),
+        speed_kmh=data["v"], course_deg=data["c"], hdop=data["h"], satellites=data["s"],
+        quality=data["q"], flags=frozenset(data["f"]),
+    )
+
+
+_POINT = struct.Struct("<qddd")  # time (us since 1970), lat, lon, cum_km
+
+
+def _encode_point(point: CountedPoint) -> list[Any]:
+    return [_t(point.time), point.lat, point.lon, point.cum_km]
+
+
+def _decode_point(data: list[Any]) -> CountedPoint:
+    return CountedPoint(_dt(data[0]), float(data[1]), float(data[2]), float(data[3]))
+
+
+def _pack_points(points: Iterable[CountedPoint]) -> str:
+    """The stop window as one base64 string: the store re-encodes the state at every flush
+    (every 5 s of driving), and one string costs it nothing next to ~100 lists of numbers."""
+    pack = _POINT.pack
+    return base64.b64encode(b"".join(pack(_t(p.time), p.lat, p.lon, p.cum_km) for p in points)).decode("ascii")
+
+
+def _unpack_points(text: str) -> tuple[CountedPoint, ...]:
+    raw = base64.b64decode(text, validate=True)
+    return tuple(CountedPoint(_dt(t), lat, lon, cum) for t, lat, lon, cum in _POINT.iter_unpack(raw))
+
+
+def encode_state(trip: OpenTrip) -> dict[str, Any]:
+    """JSON-able resume state of a detector snapshot (without its track)."""
+    return {
+        "v": STATE_VERSION,
+        "started_at": _t(trip.started_at),
+        "start": list(trip.start),
+        "mode": trip.mode.value,
+        "odometer_start_km": trip.odometer_start_km,
+        "distance_km": trip.distance_km,
+        "last_fix": _encode_fix(trip.last_fix),
+        "flags": sorted(trip.flags),
+        "gaps": [[_t(g.started_at), _t(g.ended_at), g.distance_km, g.bridged] for g in trip.gaps],
+        "window": _pack_points(trip.window),
+        "settle": _encode_point(trip.settle),
+        "suspects": [_encode_fix(f) for f in trip.suspects],
+    }
+
+
+def decode_state(state: dict[str, Any], points: list[TrackPoint], extra_flag: str | None = None) -> OpenTrip:
+    """The detector snapshot back from `encode_state` plus the store's persisted track points."""
+    if state.get("v") != STATE_VERSION:
+        raise ValueError("unknown open-trip state version")
+    last_fix = _decode_fix(state["last_fix"])
+    settle = _decode_point(state["settle"])
+    flags = set(state["flags"])
+    if extra_flag:
+        flags.add(extra_flag)
+    return OpenTrip(
+        started_at=_dt(state["started_at"]),
+        start=(float(state["start"][0]), float(state["start"][1])),
+        mode=TripMode(state["mode"]),
+        odometer_start_km=float(state["odometer_start_km"]),
+        distance_km=float(state["distance_km"]),
+        last_fix=last_fix,
+        flags=frozenset(flags),
+        gaps=tuple(
+            Gap(_dt(a), _dt(b), float(d), bool(br))
+            for a, b, d, br in state["gaps"]
+        ),
+        window=_unpack_points(state["window"]),
+        settle=settle,
+        track=tuple(p for p in points if p.time <= last_fix.time),
+        suspects=tuple(_decode_fix(f) for f in state["suspects"]),
+    )
