@@ -507,7 +507,21 @@ class Store:
     def close_trip(self, record: TripRecord) -> StoredTrip:
         """Append the closed trip to the chain and drop the open trip, in one durable transaction."""
         with self._lock:
-            return self._append(record)
+            start_sealed = end_sealed = None
+            trip = self._open
+            if (
+                trip is not None
+                and trip.mode is TripMode.PRIVATE
+                and TripMode(record.mode) is TripMode.PRIVATE
+                and trip.started_at == record.started_at
+            ):
+                # A resumed private trip: the detector lost the plaintext start across the
+                # restart, but the store still has it sealed.
+                if _position(record.start) is None:
+                    start_sealed = trip.start_sealed
+                if _position(record.end) is None:
+                    end_sealed = trip.last_sealed
+            return self._append(record, start_sealed=start_sealed, end_sealed=end_sealed)
 
     def _append(
         self,
@@ -648,6 +662,10 @@ class Store:
         end_sealed = trip.last_sealed
         if trip.mode is TripMode.PRIVATE and end_sealed is None and trip.last_position is not None:
             end_sealed, _ = self._seal_private(trip.last_position)
+        last_persisted = chain.iso_utc(record.ended_at)
+        # Rides along with the closing transaction: no extra commit.
+        self._pending_events.append((FLAG_POWER_LOSS, last_persisted, chain.canonical_json(
+            {"started_at": chain.iso_utc(trip.started_at), "mode": trip.mode.value})))
         return self._append(record, start_sealed=trip.start_sealed, end_sealed=end_sealed)
 
     # ---------------------------------------------------------------- outbox
@@ -741,6 +759,14 @@ class Store:
             if head_seq and (expected_seq - 1, expected_prev) != (head_seq, head_hash):
                 return min(expected_seq, head_seq)  # the newest record was removed or rewritten
             return None
+
+    def events(self, limit: int = 100) -> list[dict[str, Any]]:
+        """The newest events (gaps between trips, power losses), newest first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT id, kind, at, body FROM events ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [{"id": i, "kind": k, "at": a, **json.loads(b)} for i, k, a, b in rows]
 
     # ---------------------------------------------------------------- status
 

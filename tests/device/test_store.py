@@ -426,6 +426,35 @@ def test_power_loss_of_a_private_trip_keeps_only_sealed_positions(store: Store, 
     restarted.close()
 
 
+def test_a_resumed_private_trip_keeps_its_sealed_start(store: Store, key, tmp_path: Path) -> None:
+    trip = DRIVE[:60]
+    drive(store, trip, TripMode.PRIVATE)
+    restarted = Store(tmp_path / "ritbox.db")
+    resumed = restarted.pending_open_trip()
+    # The daemon resumes: the detector knows times and km, but no plaintext start any more.
+    record = record_of(trip, TripMode.PRIVATE)
+    record.start = None
+    body = json.loads(restarted.close_trip(record).body)
+    assert body["start_sealed"] == resumed.start_sealed
+    assert json.loads(sealing.open_sealed(key, body["start_sealed"])) == [round(trip[0].lat, 6), round(trip[0].lon, 6)]
+    assert json.loads(sealing.open_sealed(key, body["end_sealed"])) == [round(trip[-1].lat, 6), round(trip[-1].lon, 6)]
+    assert FLAG_POWER_LOSS not in body["flags"]
+    restarted.close()
+
+
+def test_power_losses_and_gaps_between_trips_are_events(store: Store, tmp_path: Path) -> None:
+    drive(store, DRIVE[:30], TripMode.BUSINESS)
+    restarted = Store(tmp_path / "ritbox.db")
+    restarted.recover()
+    restarted.record_gap(Gap(DRIVE[40].time, DRIVE[90].time, 0.0, False))
+    restarted.flush()
+    events = restarted.events()
+    assert [e["kind"] for e in events] == ["gap", FLAG_POWER_LOSS]
+    assert events[1]["started_at"] == chain.iso_utc(DRIVE[0].time) and events[1]["mode"] == "business"
+    assert events[0]["bridged"] is False and events[0]["at"] == chain.iso_utc(DRIVE[40].time)
+    restarted.close()
+
+
 def test_a_new_trip_over_a_leftover_open_trip_closes_the_leftover(store: Store) -> None:
     drive(store, DRIVE[:30], TripMode.BUSINESS)
     later = shifted(DRIVE[:30], timedelta(hours=1))
