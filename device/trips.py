@@ -61,6 +61,7 @@ FLAG_SPLIT_PRIVATE_SWITCH = "split_private_switch"
 FLAG_END_OF_INPUT = "end_of_input"
 FLAG_POSITION_JUMP = "position_jump"
 FLAG_TIME_JUMP = "time_jump"
+FLAG_TIME_RESET = "time_reset"  # set by device.nmea on a fix that starts a new timeline
 
 # Reasons under which `TripDetector.rejected` counts dropped fixes.
 REJECT_HDOP = "high_hdop"
@@ -149,7 +150,7 @@ class OpenTrip:
     start: tuple[float, float]
     mode: TripMode
     odometer_start_km: float
-    distance_km: float  # counted so far (up to the last decimated point)
+    distance_km: float  # km so far: up to where the car is or began to stand still
     last_fix: Fix
     flags: frozenset[str]
     gaps: tuple[Gap, ...]
@@ -219,10 +220,10 @@ class TripDetector:
 
     @property
     def odometer_km(self) -> float:
-        """Running odometer: closed trips plus the open trip's distance so far."""
+        """Running odometer: closed trips plus the open trip's km so far (never decreases)."""
         if self._trip is None:
             return self._odometer
-        return round(self._odometer + self._trip.window[-1].cum_km, 3)
+        return round(self._odometer + round(self._trip.settle.cum_km, 3), 3)
 
     @property
     def mode(self) -> TripMode:
@@ -238,7 +239,7 @@ class TripDetector:
             start=trip.start,
             mode=trip.mode,
             odometer_start_km=trip.odometer_start_km,
-            distance_km=trip.window[-1].cum_km,
+            distance_km=round(trip.settle.cum_km, 3),
             last_fix=self._last,
             flags=frozenset(trip.flags),
             gaps=tuple(trip.gaps),
@@ -275,6 +276,11 @@ class TripDetector:
             return events
         if self._last is None:
             self._reanchor(fix)
+            return events
+        if FLAG_TIME_RESET in fix.flags and fix.time <= self._last.time:
+            # device.nmea already waited for a consistent new timeline before flagging it
+            self._suspects = [fix]
+            self._discontinuity(events)
             return events
         reason = self._implausible(self._last, fix)
         if reason is not None:
@@ -334,8 +340,11 @@ class TripDetector:
             self._suspects.append(fix)
         else:
             self._suspects = [fix]
-        if len(self._suspects) < self._s.reanchor_fixes:
-            return
+        if len(self._suspects) >= self._s.reanchor_fixes:
+            self._discontinuity(events)
+
+    def _discontinuity(self, events: list[TripEvent]) -> None:
+        """The suspects win: close the trip, record the gap, start afresh from them."""
         run, self._suspects = self._suspects, []
         assert self._last is not None
         first = run[0]
@@ -479,13 +488,15 @@ class TripDetector:
         if bridged:
             trip.gaps.append(self._gap(prev, fix, bridged=True))
             trip.flags.add(FLAG_GAP_BRIDGED)
-        if bridged or d >= s.decimate_m:
+        # The stand-still candidate is always a counted point, so the km up to it (what the
+        # trip will at least be) never shrinks: the live odometer is monotonic.
+        settle_moved = _dist_m(trip.settle, fix) > s.rest_radius_m
+        if bridged or settle_moved or d >= s.decimate_m:
             counted = CountedPoint(fix.time, fix.lat, fix.lon, counted.cum_km + d / 1000.0)
             trip.window.append(counted)
             self._add_track_point(counted, events)
-            d = 0.0
-        if _dist_m(trip.settle, fix) > s.rest_radius_m:
-            trip.settle = CountedPoint(fix.time, fix.lat, fix.lon, counted.cum_km + d / 1000.0)
+        if settle_moved:
+            trip.settle = counted
 
     def _stopped(self, fix: Fix) -> bool:
         """Traccar's stop: no point of the last stop_window_s farther than stop_distance_m."""

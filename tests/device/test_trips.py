@@ -329,6 +329,35 @@ def test_receiver_that_really_jumped_wins_after_consistent_fixes() -> None:
     assert t2.distance_km * 1000 == pytest.approx(3000 + 1200, rel=0.02)
 
 
+def test_time_reset_from_the_nmea_stage_closes_the_trip_as_a_time_jump() -> None:
+    walk = Walk().park(60).drive(ROUTE[:2], 50.0)
+    n = len(walk.fixes or [])
+    walk.time -= timedelta(hours=2)  # the receiver's clock restarts on a new, earlier timeline
+    walk.drive(ROUTE[2:3], 50.0).park(300)
+    fixes = list(walk.fixes or [])
+    fixes[n] = replace(fixes[n], flags=frozenset({"time_reset"}))
+    det, events = run(fixes)
+    t1, t2 = records(events)
+    assert "time_jump" in t1.flags and t1.ended_at <= fixes[n - 1].time
+    assert not any(isinstance(e, GapRecorded) for e in events)  # no gap can span backwards
+    assert t2.started_at >= fixes[n].time and t2.odometer_start_km == t1.odometer_end_km
+    assert det.rejected["time_not_increasing"] == 0
+
+
+def test_live_odometer_never_decreases_even_with_jitter_at_the_destination() -> None:
+    walk = Walk().park(60).drive(ROUTE[:3], 50.0, noise_m=4.0).park(400, seed=21, sigma_m=8.0)
+    walk.drive(ROUTE[3:], 50.0, noise_m=4.0, seed=3).park(400, seed=22, sigma_m=8.0)
+    det = TripDetector(odometer_km=42.0)
+    seen = det.odometer_km
+    events: list[TripEvent] = []
+    for fix in walk.fixes or []:
+        events += det.feed(fix)
+        assert det.odometer_km >= seen
+        seen = det.odometer_km
+    t1, t2 = records(events)
+    assert det.odometer_km == t2.odometer_end_km and t1.odometer_end_km == t2.odometer_start_km
+
+
 # ------------------------------------------------------------------ privacy switch
 
 
@@ -438,6 +467,7 @@ step = st.one_of(
         st.floats(0, 20000),  # metres moved
         st.floats(0, 360),  # bearing
         st.one_of(st.none(), st.floats(0.5, 30)),  # hdop
+        st.booleans(),  # flagged time_reset by the NMEA stage
     ),
     st.tuples(st.just("mode"), st.sampled_from(list(TripMode))),
     st.tuples(st.just("finish")),
@@ -453,11 +483,12 @@ def test_property_odometer_chain_and_privacy(steps: list[tuple], odometer: float
     odometer_seen = det.odometer_km
     for s in steps:
         if s[0] == "fix":
-            _, dt, d, bearing, hdop = s
+            _, dt, d, bearing, hdop, reset = s
             time += timedelta(seconds=dt)
             pos = destination(*pos, bearing, d)
             pos = (max(-89.0, min(89.0, pos[0])), (pos[1] + 180.0) % 360.0 - 180.0)
-            events += det.feed(Fix(time, pos[0], pos[1], hdop=hdop))
+            flags = frozenset({"time_reset"}) if reset else frozenset()
+            events += det.feed(Fix(time, pos[0], pos[1], hdop=hdop, flags=flags))
         elif s[0] == "mode":
             events += det.set_mode(s[1])
         else:
@@ -488,3 +519,4 @@ def test_property_odometer_chain_and_privacy(steps: list[tuple], odometer: float
             previous_end = r.odometer_end_km
     assert open_mode is None
     assert det.odometer_km == previous_end
+    assert det.open_trip is None
