@@ -199,6 +199,10 @@ class Store:
         self._pending_events: list[tuple[str, str | None, str]] = []
         self._meta_cache: dict[str, str] = {}
         try:
+            os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder for the trip store {self.path}: {exc.strerror}") from exc
+        try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
@@ -407,6 +411,9 @@ class Store:
         return None
 
     def _maybe_flush(self, now: datetime) -> None:
+        if self._last_flush_time is not None and now < self._last_flush_time:
+            # GPS time stepped back: count the interval from here instead of stalling until it catches up.
+            self._last_flush_time = now
         if self._last_flush_time is None or now - self._last_flush_time >= self.flush_interval:
             self._flush(now)
 
@@ -532,7 +539,10 @@ class Store:
         head_seq, head_hash = self.chain_head()
         seq = head_seq + 1
         trip_id = str(uuid.uuid4())
-        body = self._body(record, seq, trip_id, head_hash, start_sealed, end_sealed)
+        try:
+            body = self._body(record, seq, trip_id, head_hash, start_sealed, end_sealed)
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"cannot store the trip that started {record.started_at}: {exc}") from exc
         canonical = chain.canonical_json(body)
         digest = chain.chain_hash(head_hash, canonical)
 

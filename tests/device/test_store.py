@@ -19,6 +19,8 @@ from unittest import mock
 
 import pynmea2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from device import chain, sealing
 from device.model import Gap, PrivatePositions, TrackPoint, TripMode, TripRecord
@@ -262,6 +264,55 @@ def test_documented_members_are_exactly_the_body_members(store: Store) -> None:
     table = DOC.read_text(encoding="utf-8").split("## The record body")[1].split("###")[0]
     documented = set(re.findall(r"^\| `(\w+)` \|", table, re.M))
     assert documented == set(json.loads(stored.body))
+
+
+@settings(max_examples=250, deadline=None)
+@given(
+    st.lists(st.floats(min_value=-180, max_value=180, allow_nan=False), min_size=2, max_size=6),
+    st.floats(min_value=0, max_value=1e7, allow_nan=False),
+    st.datetimes(min_value=datetime(1999, 8, 22), max_value=datetime(2100, 1, 1), timezones=st.just(timezone.utc)),
+)
+def test_canonical_bodies_survive_a_json_round_trip(coords: list[float], km: float, when: datetime) -> None:
+    """What the backend relies on: parse + re-serialise gives the hashed text back, byte for byte."""
+    body = {
+        "track": [[chain.iso_utc(when), chain.coord(c), chain.coord(-c)] for c in coords],
+        "distance_km": chain.km(km),
+        "start": [chain.coord(coords[0]), chain.coord(coords[1])],
+        "started_at": chain.iso_utc(when),
+    }
+    text = chain.canonical_json(body)
+    assert json.dumps(json.loads(text), sort_keys=True, separators=(",", ":"), ensure_ascii=True) == text
+    assert text.isascii() and " " not in text
+    assert chain.parse_iso_utc(body["started_at"]) == when.replace(microsecond=when.microsecond // 1000 * 1000)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{3})?Z", body["started_at"])
+    # The hash ignores a `hash` member and covers everything else.
+    linked = {**body, "prev_hash": "f" * 64}
+    expected = hashlib.sha256(("f" * 64 + chain.canonical_json(linked)).encode("ascii")).hexdigest()
+    assert chain.body_hash({**linked, "hash": "whatever"}) == expected
+
+
+def test_a_record_with_a_non_finite_number_is_a_store_error(store: Store) -> None:
+    record = record_of(DRIVE, TripMode.BUSINESS)
+    record.distance_km = float("nan")
+    with pytest.raises(StoreError, match="non-finite"):
+        store.close_trip(record)
+    assert store.chain_head() == (0, GENESIS) and store.verify_chain() is None
+    assert store.close_trip(record_of(DRIVE, TripMode.BUSINESS)).seq == 1
+
+
+def test_gps_time_stepping_back_does_not_stall_flushing(store: Store) -> None:
+    store.open_trip_started(DRIVE[0].time, (DRIVE[0].lat, DRIVE[0].lon), TripMode.BUSINESS, 0.0)
+    back = shifted(DRIVE[:20], timedelta(hours=-1))  # a receiver glitch an hour back
+    commits = store.commit_count
+    for p in back:
+        store.add_point(p)
+    assert store.commit_count - commits == 3  # every 5 s of the new time line: 5, 10, 15
+
+
+def test_the_store_folder_is_created(tmp_path: Path) -> None:
+    store = Store(tmp_path / "var" / "lib" / "ritbox" / "ritbox.db")
+    assert store.close_trip(record_of(DRIVE, TripMode.BUSINESS)).seq == 1
+    store.close()
 
 
 # ------------------------------------------------------------------------------- private trips
