@@ -51,7 +51,9 @@ REASONS: tuple[str, ...] = (
     "duplicate",  # second sentence of the same type in one epoch (e.g. $GLGGA after $GPGGA)
 )
 # Reasons decided for a whole epoch: every accepted line of that epoch is counted under them.
-EPOCH_REASONS: frozenset[str] = frozenset({"no_fix", "rejected_mode", "bad_date", "no_date", "stale"})
+EPOCH_REASONS: frozenset[str] = frozenset(
+    {"no_fix", "rejected_mode", "bad_date", "no_date", "stale", "parse_error"}
+)
 
 # NMEA 0183 allows 82 characters; real receivers (u-blox NMEA 4.11, 8-decimal RTK) go beyond.
 MAX_LINE = 120
@@ -151,6 +153,14 @@ class LineFramer:
         return self._frame(buf, len(buf)) if buf else []
 
     def _frame(self, buf: bytes, end: int) -> list[bytes]:
+        region = buf if end == len(buf) else buf[:end]
+        # Fast path, all in C: when the candidates and the line breaks add up to the whole region
+        # there is no garbage between them, and nothing is too long.
+        cands = _CANDIDATE.findall(region)
+        if len(region) - sum(map(len, cands)) == region.count(b"\n") + region.count(b"\r") and (
+            not cands or max(map(len, cands)) <= self.max_line
+        ):
+            return cands
         out: list[bytes] = []
         garbage = too_long = 0
         pos = 0
@@ -172,6 +182,30 @@ class LineFramer:
             c.skipped["not_nmea"] += garbage
             c.skipped["too_long"] += too_long
         return out
+
+
+_M512 = (1 << 512) - 1
+_M256 = (1 << 256) - 1
+_M128 = (1 << 128) - 1
+_M64 = (1 << 64) - 1
+
+
+def _xor(body: bytes) -> int:
+    """The NMEA checksum: XOR of all bytes. Folding one big int is twice as fast as a byte loop."""
+    if len(body) > 128:  # the fold below covers 128 bytes; longer only when the framer is bypassed
+        x = 0
+        for b in body:
+            x ^= b
+        return x
+    x = int.from_bytes(body, "little")
+    x = (x >> 512) ^ (x & _M512)
+    x = (x >> 256) ^ (x & _M256)
+    x = (x >> 128) ^ (x & _M128)
+    x = (x >> 64) ^ (x & _M64)
+    x ^= x >> 32
+    x ^= x >> 16
+    x ^= x >> 8
+    return x & 0xFF
 
 
 def _garbage_lines(gap: bytes) -> int:
@@ -209,13 +243,10 @@ def _coord(v: str, hemi: str, limit: int, pos: str, neg: str, typ: str) -> float
     dot = v.find(".")
     if dot < 0:
         dot = len(v)
-        frac = ""
-    else:
-        frac = v[dot + 1 :]
-    whole = v[:dot]
-    if dot < 3 or not whole.isdigit() or (frac and not frac.isdigit()):
+    # Digits with at most one dot (float() would also take "nan", "1e5", " 1", "1_0").
+    if dot < 3 or len(v) > 20 or not v.replace(".", "", 1).isdigit():
         raise SentenceParseError("bad coordinate field", typ)
-    minutes = float(v[dot - 2 :]) if frac else float(v[dot - 2 : dot])
+    minutes = float(v[dot - 2 :])
     deg = int(v[: dot - 2])
     if minutes >= 60.0:
         raise SentenceParseError("coordinate minutes out of range", typ)
@@ -235,9 +266,7 @@ def _number(v: str, typ: str) -> float | None:
         return None
     if len(v) > 12:  # float("9" * 400) is inf: no receiver field is that long
         raise SentenceParseError("numeric field too long", typ)
-    dot = v.find(".")
-    digits = v if dot < 0 else v[:dot] + v[dot + 1 :]
-    if not digits.isdigit():
+    if not v.replace(".", "", 1).isdigit():
         raise SentenceParseError("bad numeric field", typ)
     return float(v)
 
@@ -284,6 +313,9 @@ class FixAssembler:
             b"VTG": self._vtg,
             b"ZDA": self._zda,
         }
+        self._dispatch: dict[bytes, Callable[[list[str]], None] | str] = {}
+        self._rmc_date_raw = ""
+        self._rmc_date: tuple[date, bool] = (GPS_EPOCH, False)
         # Date context for epochs without a date of their own: (date, tod_ms, corrected).
         self._ctx: tuple[date, int, bool] | None = None
         self._last_time: datetime | None = None
@@ -298,18 +330,13 @@ class FixAssembler:
         """Process one framed line; return the Fix of the epoch this line closed, if any."""
         c = self.counter
         c.sentences += 1
-        handler = self._handlers.get(line[3:6])
-        talker = line[1:3]
-        if (
-            handler is None
-            or line[6:7] != b","
-            or line[0:1] != b"$"
-            or not talker.isalpha()
-            or not talker.isupper()
-            or talker[0:1] == b"P"  # $PGRMC is Garmin-proprietary, not an RMC
-        ):
-            c.skipped[_classify_unused(line)] += 1
+        kind = self._dispatch.get(line[:7])
+        if kind is None:
+            kind = self._classify(line)
+        if kind.__class__ is str:
+            c.skipped[kind] += 1  # type: ignore[index]
             return None
+        handler: Callable[[list[str]], None] = kind  # type: ignore[assignment]
         typ = line[3:6].decode("ascii")
         self._out = None
         self._entered = False
@@ -318,9 +345,7 @@ class FixAssembler:
             if n < 10 or line[n - 3] != 42:  # 42 == '*'
                 raise NoChecksumError("sentence without checksum", typ)
             body = line[1 : n - 3]
-            x = 0
-            for b in body:
-                x ^= b
+            x = _xor(body)
             try:
                 want = int(line[n - 2 :], 16)
             except ValueError:
@@ -339,6 +364,28 @@ class FixAssembler:
             self._on_error(SentenceParseError(type(exc).__name__, typ))
         return self._out
 
+    def _classify(self, line: bytes) -> Callable[[list[str]], None] | str:
+        """The handler for a sentence we decode, else the skip reason; cached by the first 7 bytes."""
+        handler = self._handlers.get(line[3:6])
+        talker = line[1:3]
+        kind: Callable[[list[str]], None] | str
+        if (
+            handler is None
+            or line[6:7] != b","
+            or line[0:1] != b"$"
+            or not talker.isalpha()
+            or not talker.isupper()
+            or talker[0:1] == b"P"  # $PGRMC is Garmin-proprietary, not an RMC
+        ):
+            kind = _classify_unused(line)
+        else:
+            kind = handler
+        # With the first comma at index 6 the answer depends on these 7 bytes only. The cap keeps
+        # a garbage stream from growing the cache.
+        if line[6:7] == b"," and len(self._dispatch) < 512:
+            self._dispatch[line[:7]] = kind
+        return kind
+
     def flush(self) -> Fix | None:
         """End the open epoch (end of a recording, or the receiver went quiet)."""
         return self._finalize()
@@ -347,10 +394,20 @@ class FixAssembler:
         """Frame raw bytes and feed every complete line; return the Fixes they closed."""
         out: list[Fix] = []
         feed = self.feed
+        dispatch = self._dispatch
+        skipped = self.counter.skipped
+        unused = 0
         for line in self._framer.feed(data):
+            # Inline the commonest case, a known type we do not use (GSV, GSA, ...): most lines.
+            kind = dispatch.get(line[:7])
+            if kind.__class__ is str:
+                skipped[kind] += 1  # type: ignore[index]
+                unused += 1
+                continue
             fix = feed(line)
             if fix is not None:
                 out.append(fix)
+        self.counter.sentences += unused
         return out
 
     def close(self) -> list[Fix]:
@@ -373,15 +430,16 @@ class FixAssembler:
 
     def _reset_epoch(self) -> None:
         self._ep_tod: int | None = None
+        self._ep_tstr = ""  # the raw time field that set _ep_tod
         self._ep_pending = 0
         self._ep_veto: str | None = None
         # (lat, lon, speed_kmh, course, date, corrected, dead_reckoning)
         self._ep_rmc: tuple[float, float, float | None, float | None, date, bool, bool] | None = None
-        # (lat, lon, quality, satellites, hdop)
-        self._ep_gga: tuple[float, float, int, int | None, float | None] | None = None
-        # (lat, lon, dead_reckoning)
-        self._ep_gll: tuple[float, float, bool] | None = None
-        self._ep_vtg: tuple[float | None, float | None] | None = None
+        # GGA/GLL/VTG keep their raw fields: they are decoded only if the epoch needs them (most
+        # epochs take position and speed from RMC), which saves most of their decoding time.
+        self._ep_gga: tuple[list[str], int] | None = None  # (fields, quality)
+        self._ep_gll: tuple[list[str], bool] | None = None  # (fields, dead_reckoning)
+        self._ep_vtg: list[str] | None = None
         self._ep_zda: tuple[date, bool] | None = None
 
     def _on_error(self, err: NmeaError) -> None:
@@ -391,6 +449,16 @@ class FixAssembler:
         if self._entered and err.reason != "duplicate" and self._ep_veto is None:
             self._ep_veto = err.reason
         self.counter.reject(err)
+
+    def _enter_time(self, t: str, typ: str) -> int:
+        """`_enter` by the raw time field; RMC, GGA and GLL of one epoch repeat the same string."""
+        if t == self._ep_tstr:
+            self._entered = True
+            return self._ep_tod  # type: ignore[return-value]
+        tod = _tod_ms(t, typ)
+        self._enter(tod)
+        self._ep_tstr = t
+        return tod
 
     def _enter(self, tod: int) -> None:
         """Attach the current line to epoch `tod`, closing the previous epoch if it differs."""
@@ -422,11 +490,22 @@ class FixAssembler:
         if rmc is not None:
             lat, lon, speed, course, day, corrected, dead_reckoning = rmc
         else:
-            if gga is not None:
-                lat, lon = gga[0], gga[1]
-            else:
-                assert gll is not None
-                lat, lon, dead_reckoning = gll
+            try:
+                if gga is not None:
+                    f = gga[0]
+                    lat = _coord(f[2], f[3], 90, "N", "S", "GGA")
+                    lon = _coord(f[4], f[5], 180, "E", "W", "GGA")
+                else:
+                    assert gll is not None
+                    f, dead_reckoning = gll
+                    lat = _coord(f[1], f[2], 90, "N", "S", "GLL")
+                    lon = _coord(f[3], f[4], 180, "E", "W", "GLL")
+            except (NmeaError, ValueError, IndexError):
+                c.skip("parse_error", pending)
+                return None
+            if lat == 0.0 and lon == 0.0:
+                c.skip("no_fix", pending)  # receivers print 0,0 when they have nothing
+                return None
             speed = course = None
             if zda is not None:
                 day, corrected = zda
@@ -437,10 +516,15 @@ class FixAssembler:
                     return None
                 day, corrected = carried
         if speed is None and vtg is not None:
-            speed, course = vtg
+            speed, course = _vtg_values(vtg)
         quality = sats = hdop = None
         if gga is not None:
-            quality, sats, hdop = gga[2], gga[3], gga[4]
+            f, quality = gga
+            sats = int(f[7]) if f[7].isdigit() and len(f[7]) <= 3 else None
+            try:
+                hdop = _number(f[8], "GGA")
+            except NmeaError:
+                hdop = None
             if quality == 6:
                 dead_reckoning = True
         s, ms = divmod(tod, 1000)
@@ -520,7 +604,7 @@ class FixAssembler:
         status = f[2]
         if not f[1]:
             raise (NoFixError("no time", "RMC") if status != "A" else SentenceParseError("no time", "RMC"))
-        self._enter(_tod_ms(f[1], "RMC"))
+        self._enter_time(f[1], "RMC")
         if status != "A":
             raise NoFixError("status not A", "RMC")
         mode = f[12] if len(f) > 12 else ""
@@ -538,7 +622,12 @@ class FixAssembler:
         course = _number(f[8], "RMC")
         if course is not None and course > 360.0:
             raise SentenceParseError("course out of range", "RMC")
-        day, corrected = self._guard(_yy_date(f[9], "RMC"), "RMC")
+        # Consecutive RMCs share the date: decode and guard it once per day.
+        if f[9] == self._rmc_date_raw:
+            day, corrected = self._rmc_date
+        else:
+            day, corrected = self._guard(_yy_date(f[9], "RMC"), "RMC")
+            self._rmc_date_raw, self._rmc_date = f[9], (day, corrected)
         if self._ep_rmc is not None:
             raise _duplicate("RMC")
         self._ep_rmc = (
@@ -562,7 +651,7 @@ class FixAssembler:
         quality = int(q)
         if not f[1]:
             raise (NoFixError("no time", "GGA") if quality == 0 else SentenceParseError("no time", "GGA"))
-        self._enter(_tod_ms(f[1], "GGA"))
+        self._enter_time(f[1], "GGA")
         if quality == 0:
             raise NoFixError("quality 0", "GGA")
         if quality == 7 or quality == 8:
@@ -571,15 +660,9 @@ class FixAssembler:
             raise SentenceParseError("unknown quality", "GGA")
         if not f[2] or not f[4]:
             raise NoFixError("empty position", "GGA")
-        lat = _coord(f[2], f[3], 90, "N", "S", "GGA")
-        lon = _coord(f[4], f[5], 180, "E", "W", "GGA")
-        if lat == 0.0 and lon == 0.0:
-            raise NoFixError("zero position", "GGA")
-        sats = int(f[7]) if f[7].isdigit() else None
-        hdop = _number(f[8], "GGA")
         if self._ep_gga is not None:
             raise _duplicate("GGA")
-        self._ep_gga = (lat, lon, quality, sats, hdop)
+        self._ep_gga = (f, quality)
 
     def _gll(self, f: list[str]) -> None:
         # GLL: 1-4 lat/lon, 5 time, 6 status, 7 mode (NMEA 2.3+). Used only without RMC/GGA.
@@ -588,7 +671,7 @@ class FixAssembler:
         status = f[6]
         if not f[5]:
             raise (NoFixError("no time", "GLL") if status != "A" else SentenceParseError("no time", "GLL"))
-        self._enter(_tod_ms(f[5], "GLL"))
+        self._enter_time(f[5], "GLL")
         if status != "A":
             raise NoFixError("status not A", "GLL")
         mode = f[7] if len(f) > 7 else ""
@@ -598,13 +681,9 @@ class FixAssembler:
             raise NoFixError("mode N", "GLL")
         if not f[1] or not f[3]:
             raise NoFixError("empty position", "GLL")
-        lat = _coord(f[1], f[2], 90, "N", "S", "GLL")
-        lon = _coord(f[3], f[4], 180, "E", "W", "GLL")
-        if lat == 0.0 and lon == 0.0:
-            raise NoFixError("zero position", "GLL")
         if self._ep_gll is not None:
             raise _duplicate("GLL")
-        self._ep_gll = (lat, lon, mode == "E")
+        self._ep_gll = (f, mode == "E")
 
     def _vtg(self, f: list[str]) -> None:
         # VTG: 1 course true, 5 speed kn, 7 speed km/h, 9 mode. No time: joins the open epoch.
@@ -615,18 +694,11 @@ class FixAssembler:
             raise NoFixError("mode N", "VTG")
         if mode == "M" or mode == "S":
             raise RejectedModeError("manual or simulator mode", "VTG")
-        course = _number(f[1], "VTG")
-        if course is not None and course > 360.0:
-            raise SentenceParseError("course out of range", "VTG")
-        speed = _number(f[7], "VTG")
-        if speed is None:
-            knots = _number(f[5], "VTG")
-            speed = None if knots is None else knots * KNOT_KMH
-        if speed is None and course is None:
+        if not (f[1] or f[5] or f[7]):
             raise NoFixError("empty", "VTG")
         if self._ep_vtg is not None:
             raise _duplicate("VTG")
-        self._ep_vtg = (speed, course)
+        self._ep_vtg = f
 
     def _zda(self, f: list[str]) -> None:
         # ZDA: 1 time, 2 day, 3 month, 4 year (four digits). The date source of GGA-only receivers.
@@ -634,8 +706,7 @@ class FixAssembler:
             raise SentenceParseError("too few fields", "ZDA")
         if not f[1]:
             raise NoFixError("no time", "ZDA")
-        tod = _tod_ms(f[1], "ZDA")
-        self._enter(tod)
+        tod = self._enter_time(f[1], "ZDA")
         d, mo, y = f[2], f[3], f[4]
         if not (d.isdigit() and mo.isdigit() and y.isdigit() and len(y) == 4):
             raise BadDateError("bad date fields", "ZDA")
@@ -648,6 +719,21 @@ class FixAssembler:
             raise _duplicate("ZDA")
         self._ep_zda = (day, corrected)
         self._ctx = (day, tod, corrected)
+
+
+def _vtg_values(f: list[str]) -> tuple[float | None, float | None]:
+    """(speed km/h, course) from VTG fields; (None, None) when they do not make sense."""
+    try:
+        course = _number(f[1], "VTG")
+        speed = _number(f[7], "VTG")
+        if speed is None:
+            knots = _number(f[5], "VTG")
+            speed = None if knots is None else knots * KNOT_KMH
+    except (NmeaError, ValueError, IndexError):
+        return None, None
+    if course is not None and course > 360.0:
+        course = None
+    return speed, course
 
 
 def _duplicate(typ: str) -> NmeaError:

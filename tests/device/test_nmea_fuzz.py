@@ -155,3 +155,35 @@ def test_framer_holds_bounded_memory_and_loses_no_sentence(garbage: bytes, chunk
     # Garbage may end in an unterminated candidate, but a line break ends it: `good` survives.
     assert out[-1] == good
     assert all(1 <= len(c) <= fr.max_line for c in out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=400))
+def test_checksum_fold_equals_a_byte_loop(body: bytes) -> None:
+    from device.nmea import _xor
+
+    x = 0
+    for b in body:
+        x ^= b
+    assert _xor(body) == x
+
+
+def test_huge_fields_fed_straight_to_the_assembler() -> None:
+    # Python refuses int() of > 4300 digits and float() of 400 nines is inf: none may escape.
+    from tests.device.test_nmea import nmea
+
+    big = "9" * 5000
+    asm = FixAssembler(RECORDING_MIN_DATE)
+    lines = [
+        nmea(f"GPGGA,101500.00,{big}.1,N,00653.1014,E,1,{big},{big},40.0,M,47.0,M,,"),
+        nmea(f"GPGLL,5212.98,N,{big},E,101501.00,A,A"),
+        nmea(f"GPVTG,{big},T,,M,{big},N,{big},K,A"),
+        nmea(f"GPRMC,101502.00,A,5212.9821,N,00653.1014,E,{big},1e308,230808,,,A"),
+        nmea(f"GPZDA,101503.00,{big},08,2008,00,00"),
+        nmea(f"GPGGA,101504.00,5212.9821,N,00653.1014,E,{big},09,0.9,40.0,M,47.0,M,,"),
+    ]
+    fixes = [f for ln in lines if (f := asm.feed(ln)) is not None]
+    last = asm.flush()
+    fixes += [last] if last is not None else []
+    check_books(asm, fixes)
+    check_fixes(fixes)
