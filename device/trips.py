@@ -12,15 +12,19 @@ PARKED
     rest point and stays that far for `move_confirm_s`, the movement is real: a trip opens,
     back-dated to the last parked fix, and the distance of the buffered fixes is counted from
     the rest point. This net-displacement rule is also the minimum trip: a car that never gets
-    200 m away never makes a trip, however long its jitter track is.
+    200 m away never makes a trip, however long its jitter track is. Standing still elsewhere
+    for a whole `stop_window_s` moves the rest point there (a manoeuvre, then a wait, is still
+    parking), and so does a movement pending for longer than `parked_buffer_s`.
 
 MOVING
     Distance is summed over decimated points (a point is counted once it is `decimate_m` from
     the last counted one), so 10 Hz jitter cannot inflate the km. The trip stops when no counted
     point of the last `stop_window_s` (180 s) is more than `stop_distance_m` (200 m) from the
-    current fix (Traccar's current logic). The trip end is back-dated to the moment the car came
-    within `rest_radius_m` of where it stands, so the waiting time is not part of the trip and
-    the jitter while waiting adds no km.
+    current fix (Traccar's current logic). The trip end is back-dated to the first fix of the
+    final stand-still (from which on the car stayed within `rest_radius_m`), its position is
+    where the car stands, and the km are counted to there: the waiting time is not part of the
+    trip and the jitter while waiting adds no km. The same end rule applies when a trip is
+    closed by `finish()`, a long gap or the privacy switch.
 
 Gaps (no usable fix for more than `gap_min_s`):
     * up to `max_bridge_s` inside a trip (or inside a not yet confirmed movement): bridged with
@@ -40,6 +44,15 @@ accepted fix exceeds `max_speed_kmh` (and which is more than `jump_min_m` away) 
 dropped, as is a fix whose time does not increase. If `reanchor_fixes` dropped fixes in a row
 agree with each other, the receiver was right and our reference was wrong (or the clock really
 jumped): that is a discontinuity, handled like a long gap (flag "position_jump" or "time_jump").
+A fix flagged "time_reset" by device.nmea (which already waited for a consistent new timeline)
+is such a discontinuity at once. The odometer never runs backwards: `odometer_km` counts the
+open trip up to its stand-still candidate, which only moves forward.
+
+Privacy switch: `set_mode` closes the open trip at the last fix and makes that fix the rest
+point in the new mode, so a car that drives on opens the next trip back-dated to the switch
+(same position and odometer, both trips flagged "split_private_switch"), and a switch pressed
+while standing makes no empty trip. A movement not yet confirmed is dropped at a switch, so no
+trip reaches back across it.
 
 Privacy: in private mode no `TrackPointAdded` ever leaves the machine and a private trip keeps no
 track, not even in memory. Start and end positions still leave in `TripOpened`/`TripRecord`,
@@ -213,6 +226,7 @@ class TripDetector:
         self._pending: deque[Fix] = deque()  # fixes since the last parked one
         self._candidate: Fix | None = None  # first fix of a stand-still away from the rest point
         self._beyond_since: datetime | None = None
+        self._split_at: datetime | None = None  # a trip was split by the switch; the next one continues it
         # MOVING state
         self._trip: _Trip | None = None
 
@@ -294,6 +308,11 @@ class TripDetector:
     def set_mode(self, mode: TripMode, at: datetime | None = None) -> list[TripEvent]:
         """Switch business/private. An open trip is split at the last fix.
 
+        The open trip closes there (flag "split_private_switch") and the last fix becomes the
+        rest point in the new mode: if the car drives on, the next trip opens back-dated to the
+        switch, at the same position and odometer, with the same flag. If the switch was pressed
+        while standing (the usual case on arrival), no empty trip is made.
+
         `at` is accepted for the caller's convenience but not used for timing: trip times come
         from fixes only, and the last fix is the last moment we know where the car was.
         """
@@ -304,13 +323,15 @@ class TripDetector:
         last = self._last
         if last is None:
             return events
-        if self._trip is None:
-            # A movement not yet confirmed must not reach back across the switch (a business
-            # trip must never carry positions from before a private -> business switch).
-            self._reanchor(last)
-            return events
-        self._close(events, {FLAG_SPLIT_PRIVATE_SWITCH})
-        self._start_trip(last, (last.lat, last.lon), last, {FLAG_SPLIT_PRIVATE_SWITCH}, events)
+        split = self._trip is not None
+        if split:
+            self._close(events, {FLAG_SPLIT_PRIVATE_SWITCH})
+        # Also without an open trip: a movement not yet confirmed must not reach back across
+        # the switch (a business trip must never carry positions from before a private ->
+        # business switch).
+        self._reanchor(last)
+        if split:
+            self._split_at = last.time
         return events
 
     def finish(self, reason_flag: str | None = None) -> list[TripEvent]:
@@ -391,6 +412,7 @@ class TripDetector:
         self._pending.clear()
         self._candidate = None
         self._beyond_since = None
+        self._split_at = None
 
     def _parked(self, fix: Fix, events: list[TripEvent]) -> None:
         s = self._s
@@ -398,6 +420,8 @@ class TripDetector:
         assert rest is not None
         d = _dist_m(rest, fix)
         if d <= s.rest_radius_m:
+            if self._split_at is not None and _seconds(self._split_at, fix.time) >= s.stop_window_s:
+                self._split_at = None  # stood still for a whole stop window: a real stop since
             self._last_rest = fix
             self._pending.clear()
             self._candidate = None
@@ -411,6 +435,7 @@ class TripDetector:
         if cand is None or _dist_m(cand, fix) > s.rest_radius_m:
             self._candidate = fix
         elif _seconds(cand.time, fix.time) >= s.stop_window_s:
+            self._split_at = None
             self._rest = cand
             self._last_rest = fix
             self._pending.clear()
@@ -434,28 +459,14 @@ class TripDetector:
     def _open(self, events: list[TripEvent]) -> None:
         rest, last_rest = self._rest, self._last_rest
         assert rest is not None and last_rest is not None
+        flags = set(last_rest.flags)
+        if self._split_at is not None:
+            flags.add(FLAG_SPLIT_PRIVATE_SWITCH)
         # Back-dated: the trip starts where the car was parked, at the last moment it was.
-        self._start_trip(last_rest, (rest.lat, rest.lon), rest, set(last_rest.flags), events)
-        prev = last_rest
-        for fix in self._pending:
-            self._advance(prev, fix, events)
-            prev = fix
-        self._pending.clear()
-        self._candidate = None
-        self._beyond_since = None
-
-    def _start_trip(
-        self,
-        at: Fix,
-        start: tuple[float, float],
-        origin: Fix,
-        flags: set[str],
-        events: list[TripEvent],
-    ) -> None:
-        point = CountedPoint(at.time, origin.lat, origin.lon, 0.0)
-        trip = _Trip(
-            started_at=at.time,
-            start=start,
+        point = CountedPoint(last_rest.time, rest.lat, rest.lon, 0.0)
+        self._trip = _Trip(
+            started_at=point.time,
+            start=(rest.lat, rest.lon),
             mode=self._mode,
             odometer_start_km=self._odometer,
             flags=flags,
@@ -463,9 +474,16 @@ class TripDetector:
             window=deque([point]),
             settle=point,
         )
-        self._trip = trip
-        events.append(TripOpened(trip.started_at, trip.start, trip.mode, trip.odometer_start_km))
+        events.append(TripOpened(point.time, (rest.lat, rest.lon), self._mode, self._odometer))
         self._add_track_point(point, events)
+        prev = last_rest
+        for fix in self._pending:
+            self._advance(prev, fix, events)
+            prev = fix
+        self._pending.clear()
+        self._candidate = None
+        self._beyond_since = None
+        self._split_at = None
 
     def _add_track_point(self, point: CountedPoint, events: list[TripEvent]) -> None:
         trip = self._trip

@@ -388,6 +388,8 @@ def test_private_switch_mid_trip_splits_and_private_part_has_no_track_points() -
     assert [t.mode for t in (t1, t2, t3)] == [TripMode.BUSINESS, TripMode.PRIVATE, TripMode.BUSINESS]
     assert FLAG_SPLIT_PRIVATE_SWITCH in t1.flags and FLAG_SPLIT_PRIVATE_SWITCH in t2.flags
     assert t2.start == switch_pos and t1.end == switch_pos
+    switched_at = fixes[n_business - 1].time
+    assert t1.ended_at <= switched_at <= t2.started_at <= switched_at + timedelta(seconds=2)
     assert t1.odometer_end_km == t2.odometer_start_km and t2.odometer_end_km == t3.odometer_start_km
     assert t2.track == [] and len(t1.track) >= 2 and len(t3.track) >= 2
     assert not any(isinstance(e, TrackPointAdded) for e in private_events)
@@ -395,6 +397,25 @@ def test_private_switch_mid_trip_splits_and_private_part_has_no_track_points() -
     assert all(isinstance(e, (TripOpened, TripClosed)) for e in private_events)
     total_m = walk.path_m
     assert abs(sum(t.distance_km for t in (t1, t2, t3)) * 1000 - total_m) / total_m < 0.02
+
+
+def test_switch_pressed_on_arrival_makes_no_empty_trip() -> None:
+    walk = Walk().park(60).drive(ROUTE[:3], 50.0).park(30, seed=5)
+    n = len(walk.fixes or [])
+    walk.park(1800, seed=6)
+    fixes = walk.fixes or []
+    det, events = run(fixes[:n], finish=False)
+    events += det.set_mode(TripMode.PRIVATE)  # the driver flips the switch before walking off
+    events += run(fixes[n:], det)[1]
+    (trip,) = records(events)
+    assert trip.mode is TripMode.BUSINESS and FLAG_SPLIT_PRIVATE_SWITCH in trip.flags
+    assert abs(trip.distance_km * 1000 - walk.path_m) / walk.path_m < 0.02
+    # the next private trip, driven much later, is a trip of its own, not a split continuation
+    walk.fixes = []
+    walk.drive(ROUTE[3:], 50.0).park(300)
+    (later,) = records(run(walk.fixes, det)[1])
+    assert later.mode is TripMode.PRIVATE and FLAG_SPLIT_PRIVATE_SWITCH not in later.flags
+    assert later.odometer_start_km == trip.odometer_end_km
 
 
 def test_private_departure_never_leaks_positions_from_before_a_switch_to_business() -> None:
