@@ -184,6 +184,20 @@ class LineFramer:
         return out
 
 
+# '*hh' -> int for both cases of hex digits (Magellan writes lowercase); a dict beats int(x, 16).
+_HEX: dict[bytes, int] = {
+    hi + lo: v
+    for v in range(256)
+    for hi in {b"%X" % (v >> 4), b"%x" % (v >> 4)}
+    for lo in {b"%X" % (v & 15), b"%x" % (v & 15)}
+}
+
+
+def _typ(line: bytes) -> str:
+    """The sentence type for error messages (only for lines that passed type dispatch)."""
+    return line[3:6].decode("ascii", "replace")
+
+
 _M512 = (1 << 512) - 1
 _M256 = (1 << 256) - 1
 _M128 = (1 << 128) - 1
@@ -337,31 +351,28 @@ class FixAssembler:
             c.skipped[kind] += 1  # type: ignore[index]
             return None
         handler: Callable[[list[str]], None] = kind  # type: ignore[assignment]
-        typ = line[3:6].decode("ascii")
         self._out = None
         self._entered = False
         try:
             n = len(line)
             if n < 10 or line[n - 3] != 42:  # 42 == '*'
-                raise NoChecksumError("sentence without checksum", typ)
+                raise NoChecksumError("sentence without checksum", _typ(line))
             body = line[1 : n - 3]
-            x = _xor(body)
-            try:
-                want = int(line[n - 2 :], 16)
-            except ValueError:
-                raise BadChecksumError("checksum is not hex", typ) from None
-            if x != want:
-                raise BadChecksumError("checksum mismatch", typ)
+            want = _HEX.get(line[n - 2 :])
+            if want is None:
+                raise BadChecksumError("checksum is not hex", _typ(line))
+            if _xor(body) != want:
+                raise BadChecksumError("checksum mismatch", _typ(line))
             try:
                 fields = body.decode("ascii").split(",")
             except UnicodeDecodeError:
-                raise SentenceParseError("non-ASCII bytes", typ) from None
+                raise SentenceParseError("non-ASCII bytes", _typ(line)) from None
             handler(fields)
             self._ep_pending += 1
         except NmeaError as err:
             self._on_error(err)
         except (ValueError, IndexError, OverflowError) as exc:
-            self._on_error(SentenceParseError(type(exc).__name__, typ))
+            self._on_error(SentenceParseError(type(exc).__name__, _typ(line)))
         return self._out
 
     def _classify(self, line: bytes) -> Callable[[list[str]], None] | str:
