@@ -59,19 +59,16 @@ def simplify_indices(points: Sequence[tuple[float, float]], tolerance_m: float) 
     kept = list(simplified.coords)
     if not kept:  # degenerate input (all points equal) may simplify to an empty line
         return [0, n - 1]
-    # Douglas-Peucker keeps a subset of the input vertices in order, so one forward scan maps
-    # every kept coordinate back to its index (duplicates map to the first free match).
-    indices: list[int] = []
-    i = 0
-    for coord in kept:
-        while i < n and xy[i] != coord:
+    # Douglas-Peucker keeps the end points and a subset of the interior vertices in order, so
+    # one forward scan over the interior maps every kept coordinate back to its index.
+    indices = [0]
+    i = 1
+    for coord in kept[1:-1]:
+        while i < n - 1 and xy[i] != coord:
             i += 1
-        if i == n:  # cannot happen with shapely's DP; fall back to keeping everything
+        if i == n - 1:  # cannot happen with shapely's DP; fall back to keeping everything
             return list(range(n))
         indices.append(i)
         i += 1
-    if indices[0] != 0:
-        indices.insert(0, 0)
-    if indices[-1] != n - 1:
-        indices.append(n - 1)
+    indices.append(n - 1)
     return indices

@@ -140,6 +140,20 @@ def records(events: list[TripEvent]) -> list[TripRecord]:
     return [e.record for e in events if isinstance(e, TripClosed)]
 
 
+# ------------------------------------------------------------------ geo helpers
+
+
+def test_geo_haversine_and_simplification_edge_cases() -> None:
+    from device.geo import haversine_m, simplify_indices
+
+    assert haversine_m(52.0, 5.0, 53.0, 5.0) == pytest.approx(R * math.pi / 180, rel=1e-9)
+    assert haversine_m(0.0, 179.9, 0.0, -179.9) == pytest.approx(gc_m((0.0, 179.9), (0.0, -179.9)), rel=1e-6)
+    assert simplify_indices([HOME] * 5, 10.0) == [0, 4]  # a car that never moved
+    assert simplify_indices([HOME], 10.0) == [0]
+    there = destination(*HOME, 90.0, 500.0)
+    assert simplify_indices([HOME, there, HOME], 10.0) == [0, 1, 2]  # there and back keeps the turn
+
+
 # ------------------------------------------------------------------ parked
 
 
@@ -259,6 +273,18 @@ def test_short_tunnel_gap_is_bridged_and_flagged() -> None:
     (gap,) = trip.gaps
     assert gap.bridged and gap.started_at == entered
     assert gap.distance_km == pytest.approx(1.5, abs=0.03)
+    assert abs(trip.distance_km * 1000 - walk.path_m) / walk.path_m < 0.02
+
+
+def test_leaving_an_underground_garage_is_back_dated_across_the_gap() -> None:
+    walk = Walk().park(600, seed=12)
+    lost_at = walk.time
+    walk.drive_blind([(80.0, 400.0)], 20.0)  # 72 s in the ramp without a fix
+    walk.drive(ROUTE[1:3], 50.0).park(300)
+    _, events = run(walk.fixes or [])
+    (trip,) = records(events)
+    assert trip.started_at == lost_at  # the last fix in the garage, not the first one outside
+    assert FLAG_GAP_BRIDGED in trip.flags and trip.gaps[0].bridged
     assert abs(trip.distance_km * 1000 - walk.path_m) / walk.path_m < 0.02
 
 
