@@ -1,0 +1,215 @@
+"""The audit log: append-only, hash-chained events, and the check that the chain is whole.
+
+Public API (stable, used by other features):
+
+    from backend import audit
+    audit.record(audit.LOGIN_FAILED, details={"reason": "password"})        # commits
+    audit.record(audit.FINANCE_EXPORT, actor=user, subject_user_id=7,
+                 purpose="tax", details={"format": "csv", "year": 2026})
+    result = audit.verify()        # VerifyResult(ok, events, broken_seq, reason)
+
+Each event's hash is sha256 over (previous hash in hex + the event's canonical JSON), both
+as UTF-8. The canonical JSON is the object of the stored columns with sorted keys and no
+spaces (see canonical_json). The database refuses UPDATE and DELETE on audit_events.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import AppGroup
+from sqlalchemy import insert, select, text
+
+from backend.db import db, utcnow
+from backend.models.audit import GENESIS_HASH, AuditChainHead, AuditEvent
+
+log = logging.getLogger(__name__)
+
+# Event types. Other features may add their own (lower case, underscores); these are the
+# ones the access layer and its colleagues write.
+LOGIN = "login"
+LOGIN_FAILED = "login_failed"
+AGREEMENT_UPLOADED = "agreement_uploaded"
+AGREEMENT_REFUSED = "agreement_refused"          # an upload that failed validation
+AGREEMENT_CONSENTED = "agreement_consented"
+REQUEST_FILED = "request_filed"
+REQUEST_REFUSED = "request_refused"              # outside the agreement: not stored, only logged
+REQUEST_APPROVED = "request_approved"            # one approver's approval
+REQUEST_DENIED = "request_denied"
+REQUEST_EXPIRED = "request_expired"
+DECISION_REFUSED = "decision_refused"            # e.g. the requester trying to approve
+GRANT_ISSUED = "grant_issued"
+GRANT_REVOKED = "grant_revoked"
+GRANT_EXPIRED = "grant_expired"
+READ = "read"                                    # a read through the door (not a driver's own)
+READ_DENIED = "read_denied"
+SEAL_OPENED = "seal_opened"
+NOTIFICATION_SENT = "notification_sent"
+FINANCE_EXPORT = "finance_export"
+RETENTION_DELETED = "retention_deleted"
+
+_EVENT_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+def _at_text(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _json_value(value: int | str | None) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):  # bool is an int; never meant here
+        raise TypeError("audit ids are integers, not booleans")
+    if isinstance(value, int):
+        return str(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def canonical_json(seq: int, at: datetime, event_type: str, actor_id: int | None,
+                   subject_user_id: int | None, subject_vehicle_id: int | None,
+                   purpose: str | None, grant_id: int | None, request_id: int | None,
+                   details: str) -> str:
+    """The event as JSON with sorted keys and no spaces. details is already canonical JSON
+    text (as stored), so it is embedded as is; this equals json.dumps(..., sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False) of the event with details parsed. Written out
+    by hand because verify runs it for every event."""
+    return ('{"actor_id":' + _json_value(actor_id)
+            + ',"at":"' + _at_text(at)
+            + '","details":' + details
+            + ',"event_type":' + _json_value(event_type)
+            + ',"grant_id":' + _json_value(grant_id)
+            + ',"purpose":' + _json_value(purpose)
+            + ',"request_id":' + _json_value(request_id)
+            + ',"seq":' + str(seq)
+            + ',"subject_user_id":' + _json_value(subject_user_id)
+            + ',"subject_vehicle_id":' + _json_value(subject_vehicle_id) + "}")
+
+
+def event_hash(prev_hash: str, canonical: str) -> str:
+    return hashlib.sha256((prev_hash + canonical).encode("utf-8")).hexdigest()
+
+
+def canonical_details(details: Mapping[str, Any] | None) -> str:
+    return json.dumps(dict(details or {}), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _actor_id(actor: Any) -> int | None:
+    if actor is None:
+        return None
+    if isinstance(actor, int):
+        return actor
+    return int(actor.id)
+
+
+def record(event_type: str, *, actor: Any = None, subject_user_id: int | None = None,
+           subject_vehicle_id: int | None = None, purpose: str | None = None,
+           grant_id: int | None = None, request_id: int | None = None,
+           details: Mapping[str, Any] | None = None, at: datetime | None = None,
+           commit: bool = True) -> AuditEvent:
+    """Append one event to the chain. actor is a User or a user id (None: the system).
+
+    commit=True (the default) commits the session, so the event survives a later error in
+    the request. Pass commit=False to make the event part of a larger transaction (e.g. an
+    approval and its event commit together); the caller must then commit.
+    """
+    if not _EVENT_TYPE.match(event_type):
+        raise ValueError(f"bad audit event type {event_type!r}")
+    session = db.session
+    # Take the chain lock before reading the head: the UPDATE makes SQLite take its write
+    # lock and PostgreSQL lock the head row, so a second writer waits here and then reads
+    # the head this writer leaves behind. Reading first would let both extend the same head.
+    session.execute(text("UPDATE audit_chain_head SET seq = seq + 1 WHERE id = 1"))
+    seq, prev_hash = session.execute(text("SELECT seq, hash FROM audit_chain_head WHERE id = 1")).one()
+    at = (at or utcnow()).astimezone(timezone.utc)
+    details_text = canonical_details(details)
+    values = dict(seq=seq, at=at, event_type=event_type, actor_id=_actor_id(actor),
+                  subject_user_id=subject_user_id, subject_vehicle_id=subject_vehicle_id,
+                  purpose=purpose, grant_id=grant_id, request_id=request_id, details=details_text)
+    digest = event_hash(prev_hash, canonical_json(**values))
+    session.execute(insert(AuditEvent).values(**values, prev_hash=prev_hash, hash=digest))
+    session.execute(text("UPDATE audit_chain_head SET hash = :hash WHERE id = 1"), {"hash": digest})
+    if commit:
+        session.commit()
+    log.info("audit event %s recorded (seq %d)", event_type, seq)
+    return AuditEvent(**values, prev_hash=prev_hash, hash=digest)  # a detached copy
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    ok: bool
+    events: int  # events checked
+    broken_seq: int | None = None  # the first event that does not fit, if any
+    reason: str = ""
+
+    def message(self) -> str:
+        if self.ok:
+            return f"audit chain OK: {self.events} events"
+        return f"audit chain BROKEN at event {self.broken_seq}: {self.reason}"
+
+
+_VERIFY_COLUMNS = ("seq", "at", "event_type", "actor_id", "subject_user_id", "subject_vehicle_id",
+                   "purpose", "grant_id", "request_id", "details", "prev_hash", "hash")
+
+
+def _rows(batch: int) -> Iterator[tuple]:
+    table = AuditEvent.__table__
+    statement = select(*(table.c[name] for name in _VERIFY_COLUMNS)).order_by(table.c.seq)
+    result = db.session.execute(statement.execution_options(yield_per=batch))
+    for partition in result.partitions():
+        yield from partition
+
+
+def verify(batch: int = 10_000) -> VerifyResult:
+    """Walk the whole chain in order; report the first event whose number, link or hash is wrong,
+    and a chain head that does not match the last event (events cut off the end)."""
+    expected_seq = 1
+    prev = GENESIS_HASH
+    sha256 = hashlib.sha256
+    count = 0
+    for (seq, at, event_type, actor_id, subject_user_id, subject_vehicle_id, purpose, grant_id,
+         request_id, details, prev_hash, stored_hash) in _rows(batch):
+        if seq != expected_seq:
+            return VerifyResult(False, count, expected_seq,
+                                f"event {expected_seq} is missing (next stored event is {seq})")
+        if prev_hash != prev:
+            return VerifyResult(False, count, seq, "prev_hash does not match the previous event's hash")
+        canonical = canonical_json(seq, at, event_type, actor_id, subject_user_id, subject_vehicle_id,
+                                   purpose, grant_id, request_id, details)
+        digest = sha256((prev + canonical).encode("utf-8")).hexdigest()
+        if digest != stored_hash:
+            return VerifyResult(False, count, seq, "hash does not match the event's contents")
+        prev = stored_hash
+        expected_seq += 1
+        count += 1
+    head = db.session.get(AuditChainHead, 1)
+    if head is None:
+        return VerifyResult(False, count, None, "the chain head row is missing")
+    if head.seq != count or head.hash != prev:
+        return VerifyResult(False, count, count + 1,
+                            f"the chain head says {head.seq} events but {count} are stored "
+                            "(events removed from the end, or the head was changed)")
+    return VerifyResult(True, count)
+
+
+audit_cli = AppGroup("audit", help="The audit log.")
+
+
+@audit_cli.command("verify")
+def verify_command() -> None:
+    """Check the whole hash chain; name the first broken link (exit status 1)."""
+    result = verify()
+    if not result.ok:
+        raise click.ClickException(result.message())
+    click.echo(result.message())
+
+
+def init_app(app: Flask) -> None:
+    app.cli.add_command(audit_cli)

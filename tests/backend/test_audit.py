@@ -1,0 +1,198 @@
+"""The audit log: hash chain, append-only triggers, verify naming the first broken link,
+concurrent writers on one chain."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from backend import audit
+from backend.db import db
+from backend.models.audit import GENESIS_HASH, AuditEvent
+
+
+def _record_some(app, count: int = 5) -> None:
+    with app.app_context():
+        for number in range(count):
+            audit.record(audit.READ, actor=1, subject_user_id=2, purpose="misuse_investigation",
+                         grant_id=3, details={"records": number, "categories": ["trip_summaries"],
+                                              "note": "é \"quoted\""})
+
+
+def _drop_triggers(app) -> None:
+    with app.app_context():
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text("DROP TRIGGER audit_events_append_only ON audit_events"))
+        else:
+            db.session.execute(text("DROP TRIGGER audit_events_no_update"))
+            db.session.execute(text("DROP TRIGGER audit_events_no_delete"))
+        db.session.commit()
+
+
+def test_each_hash_covers_the_previous_hash_and_the_canonical_event(app) -> None:
+    _record_some(app, 3)
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+        assert [event.seq for event in events] == [1, 2, 3]
+        prev = GENESIS_HASH
+        for event in events:
+            # Recomputed independently of audit.canonical_json, with json.dumps.
+            canonical = json.dumps({
+                "seq": event.seq, "at": event.at.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "event_type": event.event_type, "actor_id": event.actor_id,
+                "subject_user_id": event.subject_user_id, "subject_vehicle_id": event.subject_vehicle_id,
+                "purpose": event.purpose, "grant_id": event.grant_id, "request_id": event.request_id,
+                "details": json.loads(event.details)}, sort_keys=True, separators=(",", ":"),
+                ensure_ascii=False)
+            assert event.prev_hash == prev
+            assert event.hash == hashlib.sha256((prev + canonical).encode("utf-8")).hexdigest()
+            prev = event.hash
+        assert audit.verify().ok
+        assert audit.verify().events == 3
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE audit_events SET purpose = 'tax' WHERE seq = 2",
+    "DELETE FROM audit_events WHERE seq = 2",
+    "DELETE FROM audit_events",
+])
+def test_the_database_refuses_update_and_delete(app, statement: str) -> None:
+    _record_some(app, 3)
+    with app.app_context():
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(text(statement))
+        db.session.rollback()
+        assert db.session.scalar(text("SELECT count(*) FROM audit_events")) == 3
+        assert db.session.scalar(text("SELECT purpose FROM audit_events WHERE seq = 2")) == "misuse_investigation"
+
+
+def test_emptying_the_table_is_refused(app) -> None:
+    """PostgreSQL's TRUNCATE skips row triggers, so it has a statement trigger of its own;
+    SQLite has no TRUNCATE, and its truncate optimisation of DELETE is off when triggers exist."""
+    _record_some(app, 1)
+    with app.app_context():
+        postgres = db.engine.dialect.name == "postgresql"
+        with pytest.raises(DBAPIError, match="append-only"):
+            db.session.execute(text("TRUNCATE audit_events" if postgres else "DELETE FROM audit_events"))
+        db.session.rollback()
+        assert db.session.scalar(text("SELECT count(*) FROM audit_events")) == 1
+
+
+def test_verify_names_the_tampered_row(app, runner) -> None:
+    _record_some(app, 6)
+    _drop_triggers(app)
+    with app.app_context():
+        db.session.execute(text("UPDATE audit_events SET details = :d WHERE seq = 4"), {"d": '{"records":0}'})
+        db.session.commit()
+        result = audit.verify()
+    assert not result.ok
+    assert result.broken_seq == 4
+    assert result.events == 3
+    outcome = runner.invoke(args=["audit", "verify"])
+    assert outcome.exit_code == 1
+    assert "BROKEN at event 4" in outcome.output
+    assert "hash does not match" in outcome.output
+
+
+def test_verify_finds_a_removed_event_and_a_cut_off_end(app) -> None:
+    _record_some(app, 5)
+    _drop_triggers(app)
+    with app.app_context():
+        db.session.execute(text("DELETE FROM audit_events WHERE seq = 5"))
+        db.session.commit()
+        result = audit.verify()
+        assert (result.ok, result.broken_seq) == (False, 5)
+        assert "head" in result.reason
+        db.session.execute(text("DELETE FROM audit_events WHERE seq = 2"))
+        db.session.commit()
+        result = audit.verify()
+        assert (result.ok, result.broken_seq) == (False, 2)
+        assert "missing" in result.reason
+
+
+def test_verify_finds_a_rewritten_chain_tail(app) -> None:
+    """Rewriting an event and re-hashing it is caught at the next link."""
+    _record_some(app, 4)
+    _drop_triggers(app)
+    with app.app_context():
+        row = db.session.execute(select(AuditEvent).where(AuditEvent.seq == 2)).scalar_one()
+        forged = audit.canonical_json(row.seq, row.at, row.event_type, row.actor_id, 99,
+                                      row.subject_vehicle_id, row.purpose, row.grant_id,
+                                      row.request_id, row.details)
+        new_hash = audit.event_hash(row.prev_hash, forged)
+        db.session.execute(text("UPDATE audit_events SET subject_user_id = 99, hash = :h WHERE seq = 2"),
+                           {"h": new_hash})
+        db.session.commit()
+        result = audit.verify()
+    assert (result.ok, result.broken_seq) == (False, 3)
+    assert "prev_hash" in result.reason
+
+
+def test_verify_command_succeeds_on_a_whole_chain(app, runner) -> None:
+    _record_some(app, 2)
+    outcome = runner.invoke(args=["audit", "verify"])
+    assert outcome.exit_code == 0, outcome.output
+    assert "audit chain OK: 2 events" in outcome.output
+
+
+def test_concurrent_writers_do_not_fork_the_chain(app) -> None:
+    writers, per_writer = 4, 15
+    errors: list[BaseException] = []
+    start = threading.Barrier(writers)
+
+    def write(number: int) -> None:
+        try:
+            with app.app_context():
+                start.wait()
+                for index in range(per_writer):
+                    audit.record("read", actor=number, details={"index": index})
+                db.session.remove()
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write, args=(number,)) for number in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with app.app_context():
+        seqs = db.session.scalars(select(AuditEvent.seq).order_by(AuditEvent.seq)).all()
+        assert seqs == list(range(1, writers * per_writer + 1))
+        assert len(set(db.session.scalars(select(AuditEvent.prev_hash)))) == writers * per_writer
+        result = audit.verify()
+        assert result.ok, result.message()
+
+
+def test_an_event_not_committed_with_its_transaction_leaves_no_trace(app) -> None:
+    """commit=False events belong to the caller's transaction: a rollback takes them (and the
+    head's advance) back together, so the chain stays whole."""
+    _record_some(app, 1)
+    with app.app_context():
+        audit.record(audit.GRANT_ISSUED, actor=1, commit=False)
+        db.session.rollback()
+        assert audit.verify().events == 1
+        audit.record(audit.GRANT_ISSUED, actor=1)
+        assert audit.verify().ok
+
+
+def test_log_lines_carry_no_personal_data(app, caplog) -> None:
+    caplog.set_level(logging.DEBUG)
+    with app.app_context():
+        audit.record(audit.READ, actor=41, subject_user_id=42,
+                     details={"email": "daan@example.nl", "kenteken": "GBXJ12"})
+    joined = "\n".join(record.getMessage() for record in caplog.records)
+    assert "audit event read recorded" in joined
+    for secret in ("daan@example.nl", "GBXJ12", "42", "41"):
+        assert secret not in joined
+
+
+def test_unknown_shapes_of_event_type_are_refused(app) -> None:
+    with app.app_context():
+        with pytest.raises(ValueError):
+            audit.record("Read; DROP TABLE")
