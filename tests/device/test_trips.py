@@ -71,7 +71,12 @@ class Walk:
         self.fixes = []
 
     def drive(
-        self, legs: list[tuple[float, float]], speed_kmh: float, hz: float = 1.0, noise_m: float = 2.0, seed: int = 0
+        self,
+        legs: list[tuple[float, float]],
+        speed_kmh: float,
+        hz: float = 1.0,
+        noise_m: float = 2.0,
+        seed: int = 0,
     ) -> Walk:
         """Drive legs of (bearing, metres) at constant speed, one fix per 1/hz s, with receiver noise."""
         assert self.fixes is not None
@@ -126,7 +131,9 @@ class Walk:
 ROUTE = [(80.0, 1500.0), (10.0, 800.0), (95.0, 3000.0), (170.0, 1200.0), (250.0, 2200.0), (300.0, 1500.0)]
 
 
-def run(fixes: list[Fix], det: TripDetector | None = None, finish: bool = True) -> tuple[TripDetector, list[TripEvent]]:
+def run(
+    fixes: list[Fix], det: TripDetector | None = None, finish: bool = True
+) -> tuple[TripDetector, list[TripEvent]]:
     det = det or TripDetector()
     events: list[TripEvent] = []
     for fix in fixes:
