@@ -51,6 +51,7 @@ def _build_app(test_config: Mapping[str, Any] | None) -> Flask:
     auth.init_app(app)
     web.init_app(app)
     cli.init_app(app)
+    from backend import fleet; fleet.init_app(app)
     from backend import audit; audit.init_app(app)
 
     if not app.testing:

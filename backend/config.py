@@ -55,6 +55,14 @@ def _to_locale(value: Any) -> str:
 
 
 SUPPORTED_LOCALES = ("nl", "en")
+PRIVATE_POSITIONS_POLICIES = ("sealed", "none")
+
+
+def _to_private_positions(value: Any) -> str:
+    value = _to_str(value)
+    if value not in PRIVATE_POSITIONS_POLICIES:
+        raise ValueError(f"expected one of {', '.join(PRIVATE_POSITIONS_POLICIES)}, got {value!r}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,21 @@ SETTINGS: tuple[Setting, ...] = (
             "How long a login stays valid."),
     Setting("trust_proxy", "TRUST_PROXY", False, _to_bool,
             "Behind one reverse proxy: take the client address from X-Forwarded-For."),
+    Setting("enroll_token_hours", "ENROLL_TOKEN_HOURS", 24, _to_positive_int,
+            "How long a device enrollment token stays valid (it works once)."),
+    Setting("api_timestamp_window_seconds", "API_TIMESTAMP_WINDOW_SECONDS", 300, _to_positive_int,
+            "A signed device request is accepted only when its timestamp is this close to the "
+            "server's clock (against replays)."),
+    Setting("ingest_max_batch_trips", "INGEST_MAX_BATCH_TRIPS", 500, _to_positive_int,
+            "Most trips one upload may carry; more is refused with 413."),
+    Setting("ingest_max_body_bytes", "INGEST_MAX_BODY_BYTES", 16 * 1024 * 1024, _to_positive_int,
+            "Largest upload body in bytes; more is refused with 413."),
+    Setting("private_positions", "PRIVATE_POSITIONS", "sealed", _to_private_positions,
+            "What devices record of a private trip's positions, as the works-council agreement "
+            "says: sealed (start and end sealed to the backend's key) or none."),
+    Setting("sealing_key_path", "SEALING_KEY_PATH", None, _to_str,
+            "File with the backend's X25519 sealing keys (created on first use, mode 0600, never "
+            "in the database). Default: sealing_keys.pem in the instance folder."),
 )
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -157,7 +180,8 @@ def settings_reference() -> str:
     rows = ["| variable | default | meaning |", "|---|---|---|"]
     for setting in SETTINGS:
         default = {"secret_key": "(required)", "database_url": "instance/ritbox.sqlite",
-                   "instance_path": "instance/"}.get(setting.name, f"`{setting.default}`")
+                   "instance_path": "instance/",
+                   "sealing_key_path": "instance/sealing_keys.pem"}.get(setting.name, f"`{setting.default}`")
         rows.append(f"| `{setting.env_name}` | {default} | {setting.help} |")
     return "\n".join(rows)
 

@@ -46,6 +46,13 @@ def normalise(text: str) -> str:
     if _pattern(plate) not in _BY_PATTERN:
         raise KentekenError(f"{text!r} is not a Dutch licence plate: its letters and digits fit no "
                             "sidecode (e.g. 12-ABC-3 or GB-XJ-12)")
+    typed_groups = [part for part in re.sub(r"\s", "", text).split("-")]
+    if len(typed_groups) > 1:
+        # Dashes typed in the wrong places suggest a misread plate: refuse rather than guess.
+        expected = [len(group) for group in _BY_PATTERN[_pattern(plate)][1]]
+        if [len(part) for part in typed_groups] != expected:
+            raise KentekenError(f"{text!r} is not a Dutch licence plate: the dashes do not match its "
+                                f"sidecode ({display(plate)})")
     return plate
 
 
