@@ -4,10 +4,24 @@ Pipeline inside this module:
 
     bytes --LineFramer--> candidate lines --FixAssembler--> Fix (one per receiver epoch)
 
-Every line that does not end up in a Fix is counted exactly once, by reason, in a `SkipCounter`
-(see `REASONS`). Nothing here raises on bad input: input errors are `device.errors.NmeaError`
-subclasses, and `SkipCounter.reject` is the one place that decides what they do (count them and
-log at debug level, never with positions).
+Counting: every line (a framed candidate, or a line of garbage between candidates; blank lines
+are not lines) is counted once in a `SkipCounter`: `sentences == used + sum(skipped)` once the
+last epoch is flushed. A line of a type we decode is first checked on its own (checksum, fields,
+status); if it passes it joins its epoch and shares the epoch's fate: `used` when the epoch
+becomes a Fix, else the epoch's reason (`EPOCH_REASONS`, e.g. "stale", "no_date"). Nothing here
+raises on bad input: input errors are `device.errors.NmeaError` subclasses, and
+`SkipCounter.reject` is the one place that decides what they do (count them, log at debug level
+with the sentence type only, never a position).
+
+Epochs: sentences with the same UTC time of day form one epoch, whatever their talker (GP, GN,
+GL, GA, GB, BD, IN, ...). Position from RMC, else GGA, else GLL; speed/course from RMC, else VTG;
+HDOP, satellites and quality from GGA; the date from RMC (status A), else ZDA, else carried from
+the last dated epoch (GGA-only receivers, rolled over at midnight). An RMC/GLL status V, mode
+N/M/S or GGA quality 0/7/8 vetoes its whole epoch. Fixes come out in strictly increasing time.
+
+Dates: the GPS week rollover guard adds 1024 weeks to dates before `min_date` and flags the Fix
+"date_corrected". On a car use LIVE_MIN_DATE (the release year); to replay the historical
+recordings in tests/data/nmea use RECORDING_MIN_DATE, or they are all "corrected" into the future.
 
 Speed: we decide the sentence type from the raw bytes before any checksum or parse, and we decode
 the five types we use (RMC, GGA, GLL, VTG, ZDA) with plain `str.split`; pynmea2's parse plus its
@@ -48,7 +62,8 @@ REASONS: tuple[str, ...] = (
     "bad_date",  # date before the GPS epoch, unparseable, or too many rollovers away
     "no_date",  # a position epoch without RMC/ZDA date and no earlier date to carry forward
     "stale",  # epoch time not after the last emitted fix (frozen timestamp, clock going back)
-    "duplicate",  # second sentence of the same type in one epoch (e.g. $GLGGA after $GPGGA)
+    "duplicate",  # same type twice in one epoch: logger repeats, $GLGGA after $GPGGA, a frozen
+    # receiver repeating its last RMC with nothing else timed in between
 )
 # Reasons decided for a whole epoch: every accepted line of that epoch is counted under them.
 EPOCH_REASONS: frozenset[str] = frozenset(
@@ -548,11 +563,14 @@ class FixAssembler:
         reset = False
         last = self._last_time
         if last is not None and t <= last:
+            # A frozen timestamp (t == last) is never accepted. A clock that went back is accepted
+            # after `stale_resync` epochs in a row, flagged, so that a receiver that once reported
+            # a wrong future time cannot block all fixes until that time has passed.
             self._stale_run += 1
-            if self._stale_run < self.stale_resync:
+            if t == last or self._stale_run < self.stale_resync:
                 c.skip("stale", pending)
                 return None
-            reset = True  # the receiver has consistently moved to an earlier timeline
+            reset = True
         self._stale_run = 0
         self._last_time = t
         self._ctx = (day, tod, corrected)

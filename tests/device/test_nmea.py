@@ -403,6 +403,21 @@ def test_stale_and_resync() -> None:
     assert [sorted(f.flags) for f in out][3] == ["time_reset"]
 
 
+def test_frozen_timestamp_is_stale_forever() -> None:
+    # After losing lock some receivers repeat their last RMC; here other timed sentences (ZDA one
+    # second earlier) split the repeats into epochs of their own. However many: never a reset.
+    rmc = nmea(RMC.format(mode="A").replace("101500.00", "101510.00"))
+    zda = nmea("GPZDA,101509.00,23,08,2008,00,00")
+    asm = FixAssembler(RECORDING_MIN_DATE, stale_resync=5)
+    fixes = [asm.feed(rmc)]
+    for _ in range(40):
+        fixes += [asm.feed(zda), asm.feed(rmc)]
+    fixes.append(asm.flush())
+    assert len([f for f in fixes if f is not None]) == 1
+    assert asm.counter.skipped["stale"] == 40  # the repeated RMC
+    assert asm.counter.skipped["no_fix"] == 40  # the ZDA epochs: a date but no position
+
+
 def test_gga_only_receiver_carries_the_date_over_midnight() -> None:
     gga = "GPGGA,{t},4221.8237,N,07101.9411,W,1,05,1.4,10.8,M,-33.3,M,,"
     lines = [nmea(gga.format(t="235958.00")), nmea("GPZDA,235958.00,31,12,2018,00,00")]
@@ -487,6 +502,16 @@ def test_sentence_split_at_every_byte_offset() -> None:
     # One byte at a time.
     out, _ = frame(*(stream[k : k + 1] for k in range(len(stream))))
     assert out == want
+
+
+def test_sentences_without_any_line_break() -> None:
+    # Some loggers and gpsd relays glue everything: a '$' must end the previous candidate, and
+    # the bounded buffer must never cut a sentence in two.
+    stream = (L1 + L2 + L3) * 10
+    for size in (1, 13, 64, 200, 500):
+        out, c = frame(*(stream[i : i + size] for i in range(0, len(stream), size)))
+        assert out == [L1, L2, L3] * 10, size
+        assert c.sentences == 0
 
 
 def test_overlong_lines_are_capped_and_memory_stays_bounded() -> None:
