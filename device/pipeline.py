@@ -118,6 +118,16 @@ class Pipeline:
         self._push_counters()
         self.store.flush()
 
+    def drain(self) -> None:
+        """The input ended but the trip may go on (a replay source in the daemon): process what
+        is buffered, including the last epoch, and persist; close nothing."""
+        self._apply_requested()
+        for fix in self.assembler.close():
+            self._on_fix(fix)
+        self._save_state(force=True)
+        self._push_counters()
+        self.store.flush()
+
     def shutdown(self) -> None:
         """Stop without closing anything (SIGTERM): persist the open trip as it stands now."""
         self._apply_requested()
@@ -126,6 +136,12 @@ class Pipeline:
         self.store.flush()
 
     # -------------------------------------------------------------- privacy
+
+    @property
+    def last_fix_time(self) -> datetime | None:
+        """GPS time of the latest fix (the only clock the device trusts)."""
+        fix = self._last_fix
+        return fix.time if fix is not None else None
 
     @property
     def mode(self) -> TripMode:

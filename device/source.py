@@ -216,7 +216,9 @@ class ReplaySource:
                 yield from self._paced(fh)
             else:
                 while not self._stop.is_set():
-                    chunk = fh.read(self.chunk_size)
+                    # read1: what is there, up to chunk_size; a FIFO (a demo feed) is not held
+                    # back until a whole chunk has arrived.
+                    chunk = fh.read1(self.chunk_size)
                     if not chunk:
                         return
                     yield chunk
