@@ -120,6 +120,12 @@ class SkipCounter:
             # Only the type and the reason: messages and fields could carry a position.
             log.debug("skipped %s sentence: %s", err.sentence_type or "?", err.reason)
 
+    def drop_epoch(self, reason: str, n: int) -> None:
+        """An epoch that yields no Fix: its `n` accepted lines are counted under `reason`."""
+        self.skipped[reason] += n
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("dropped epoch of %d lines: %s", n, reason)
+
     def stats(self) -> dict[str, object]:
         """`{"sentences": n, "used": n, "skipped": {reason: n}, "fixes": n}` for status and --json."""
         return {
@@ -507,10 +513,10 @@ class FixAssembler:
         if pending == 0:
             return None
         if veto is not None:
-            c.skip(veto, pending)
+            c.drop_epoch(veto, pending)
             return None
         if tod is None or (rmc is None and gga is None and gll is None):
-            c.skip("no_fix", pending)  # only auxiliary lines (VTG/ZDA): no position this epoch
+            c.drop_epoch("no_fix", pending)  # only auxiliary lines (VTG/ZDA): no position this epoch
             return None
         dead_reckoning = False
         if rmc is not None:
@@ -527,10 +533,10 @@ class FixAssembler:
                     lat = _coord(f[1], f[2], 90, "N", "S", "GLL")
                     lon = _coord(f[3], f[4], 180, "E", "W", "GLL")
             except (NmeaError, ValueError, IndexError):
-                c.skip("parse_error", pending)
+                c.drop_epoch("parse_error", pending)
                 return None
             if lat == 0.0 and lon == 0.0:
-                c.skip("no_fix", pending)  # receivers print 0,0 when they have nothing
+                c.drop_epoch("no_fix", pending)  # receivers print 0,0 when they have nothing
                 return None
             speed = course = None
             if zda is not None:
@@ -538,7 +544,7 @@ class FixAssembler:
             else:
                 carried = self._carried(tod)
                 if carried is None:
-                    c.skip("no_date", pending)
+                    c.drop_epoch("no_date", pending)
                     return None
                 day, corrected = carried
         if speed is None and vtg is not None:
@@ -568,7 +574,7 @@ class FixAssembler:
             # a wrong future time cannot block all fixes until that time has passed.
             self._stale_run += 1
             if t == last or self._stale_run < self.stale_resync:
-                c.skip("stale", pending)
+                c.drop_epoch("stale", pending)
                 return None
             reset = True
         self._stale_run = 0
@@ -675,9 +681,12 @@ class FixAssembler:
         if len(f) < 9:
             raise SentenceParseError("too few fields", "GGA")
         q = f[6]
-        if not q.isdigit():
+        if not q:
+            quality = 0  # some receivers leave the quality empty while they have no fix
+        elif q.isdigit() and len(q) <= 2:
+            quality = int(q)
+        else:
             raise SentenceParseError("bad quality field", "GGA")
-        quality = int(q)
         if not f[1]:
             raise (NoFixError("no time", "GGA") if quality == 0 else SentenceParseError("no time", "GGA"))
         self._enter_time(f[1], "GGA")

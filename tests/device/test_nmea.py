@@ -536,3 +536,13 @@ def test_read_fixes_and_stats() -> None:
     assert stats["sentences"] == 4 and stats["used"] == 3 and stats["fixes"] == 2
     assert nonzero(stats["skipped"]) == {"not_nmea": 1}
     assert math.isclose(fixes[0].hdop or 0.0, 0.9)
+
+
+def test_debug_log_names_reasons_but_never_positions(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level("DEBUG", logger="device.nmea")
+    fixes, stats = replay("gpsd__gp-320fw-2019-04-07-coldboot.nmea")
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("bad_checksum" in m for m in messages) and any("no_date" in m for m in messages)
+    # The receiver sat at 48 08.999 N 11 35.079 E: no fragment of it may reach the log.
+    for m in messages:
+        assert "4808" not in m and "1135" not in m and "48.1" not in m
