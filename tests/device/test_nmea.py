@@ -141,7 +141,8 @@ EXPECTED: dict[str, tuple[int, dict[str, int]]] = {
     "gpsd__unicore-um621.nmea": (16, {"not_nmea": 220, "unsupported_type": 622, "no_fix": 8}),
     # Logger that drops and repeats lines: 76 RMC epochs, but 95 distinct times carry a valid
     # GNRMC or GNGGA (grep | sort -u); GGA-only epochs take the date carried from the last RMC.
-    # Repeated RMC/GGA/GNS... of one epoch: 110 duplicates. no_fix: 5 RMC V + 5 GGA q0 + 6 GPVTG N.
+    # Repeats inside one epoch are duplicates: RMC 110 - 76 distinct times = 34, GGA 123 - 80
+    # distinct = 43, and 33 repeated VTG = 110. no_fix: 5 RMC V + 5 GGA q0 + 6 GPVTG mode N.
     # Unsupported: GSV 693+397+325+269 + GSA 420+7 + DTM 111+5 + GNS 98+4 = 2329.
     "hardloader__nmea.nmea": (
         95,
