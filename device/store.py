@@ -13,6 +13,7 @@ The record format is specified in docs/device-store.md.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sqlite3
@@ -27,6 +28,8 @@ from typing import Any
 from device import chain, sealing
 from device.errors import RitboxError
 from device.model import Gap, PrivatePositions, TrackPoint, TripMode, TripRecord
+
+log = logging.getLogger(__name__)
 
 RECORD_VERSION = 1
 FLUSH_INTERVAL_S = 5.0
@@ -194,6 +197,7 @@ class Store:
         self._open: OpenTrip | None = None
         self._buffer: list[TrackPoint] = []
         self._dirty = False
+        self._new_trip = False
         self._last_flush_time: datetime | None = None
         self._pending_counters: Counter[str] = Counter()
         self._pending_events: list[tuple[str, str | None, str]] = []
@@ -214,7 +218,12 @@ class Store:
             self._db.execute("COMMIT")
             self._page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
             self._meta_cache = dict(self._db.execute("SELECT key, value FROM meta"))
-            self._open = self._load_open_trip()
+            try:
+                self._open = self._load_open_trip()
+            except (ValueError, KeyError, TypeError) as exc:
+                # Never refuse to start over it: the next trip replaces the row; the event says why.
+                log.warning("the persisted open trip is unreadable (%s); it is dropped", type(exc).__name__)
+                self._pending_events.append(("open_trip_unreadable", None, chain.canonical_json({})))
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the trip store at {self.path}: {exc}") from exc
 
@@ -314,6 +323,7 @@ class Store:
             self._open = trip
             self._buffer = []
             self._dirty = True
+            self._new_trip = True  # the first flush clears points an unreadable old trip left behind
             self._last_flush_time = started_at
 
     def add_point(self, point: TrackPoint) -> None:
@@ -432,6 +442,8 @@ class Store:
             trip.last_position = None  # the plaintext is not needed any more, not even in memory
 
         def write() -> None:
+            if self._new_trip:
+                self._db.execute("DELETE FROM open_points")
             if trip is not None and self._dirty:
                 self._db.execute(
                     "INSERT OR REPLACE INTO open_trip (id, state) VALUES (1, ?)", (self._open_trip_json(trip),)
@@ -445,6 +457,7 @@ class Store:
         self._transaction(write)
         self._buffer = []
         self._dirty = False
+        self._new_trip = False
         if now is not None:
             self._last_flush_time = now
         self._maybe_checkpoint(parked=False)
@@ -561,6 +574,7 @@ class Store:
         self._open = None
         self._buffer = []
         self._dirty = False
+        self._new_trip = False
         self._maybe_checkpoint(parked=True)
         return StoredTrip(seq, trip_id, canonical, head_hash, digest, False)
 

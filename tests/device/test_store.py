@@ -578,6 +578,22 @@ def test_status_is_json_and_shows_no_positions(store: Store) -> None:
     assert f"{DRIVE[0].lat:.4f}" not in text
 
 
+def test_an_unreadable_open_trip_does_not_stop_the_store(store: Store, tmp_path: Path) -> None:
+    drive(store, DRIVE[:20], TripMode.BUSINESS)
+    store.close()
+    db = sqlite3.connect(tmp_path / "ritbox.db")
+    db.execute("UPDATE open_trip SET state = '{\"started_at\": 7'")
+    db.commit()
+    db.close()
+    again = Store(tmp_path / "ritbox.db")
+    assert again.pending_open_trip() is None and again.recover() == []
+    drive(again, DRIVE[30:60], TripMode.BUSINESS)
+    assert [p.time for p in again.pending_open_trip().points] == [p.time for p in DRIVE[30:60]]
+    assert again.close_trip(record_of(DRIVE[30:60], TripMode.BUSINESS)).seq == 1
+    assert [e["kind"] for e in again.events()] == ["open_trip_unreadable"]
+    again.close()
+
+
 def test_a_file_that_is_not_a_store_is_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "garbage.db"
     path.write_bytes(b"this is not a database" * 100)
@@ -646,8 +662,9 @@ def test_sigkill_at_random_moments_never_loses_or_alters_a_closed_trip(tmp_path:
         assert child.returncode == -signal.SIGKILL, err
         for line in early + out.splitlines():
             if line.startswith("closed "):
-                _, seq, digest = line.split()
-                reported[int(seq)] = digest
+                fields = line.split()
+                assert len(fields) == 3 and len(fields[2]) == 64, f"garbled report {line!r} in {out!r}"
+                reported[int(fields[1])] = fields[2]
 
         store = Store(path)
         try:
