@@ -81,8 +81,9 @@ class Trip(db.Model):
     start_lon: Mapped[float | None] = mapped_column(Float)
     end_lat: Mapped[float | None] = mapped_column(Float)
     end_lon: Mapped[float | None] = mapped_column(Float)
-    start_sealed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    end_sealed: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # none_as_null: a missing seal is SQL NULL (the check constraints test IS NULL), not JSON null.
+    start_sealed: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
+    end_sealed: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
     record_hash: Mapped[str] = mapped_column(String(64))  # computed by the backend from `body`
     prev_hash: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)  # the canonical JSON that was hashed

@@ -1,0 +1,61 @@
+"""Device request signatures (docs/api.md, "Authentication").
+
+The device signs, with its Ed25519 key, the string
+
+    METHOD "\\n" PATH "\\n" TIMESTAMP "\\n" lowercase hex SHA-256 of the body
+
+where TIMESTAMP is the exact text of the X-Ritbox-Timestamp header (RFC 3339 or Unix seconds).
+The backend holds only the public key, so nothing on the server can forge an upload.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from datetime import datetime, timezone
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+HEADER_DEVICE = "X-Ritbox-Device"
+HEADER_TIMESTAMP = "X-Ritbox-Timestamp"
+HEADER_SIGNATURE = "X-Ritbox-Signature"
+ENROLL_PROOF_PREFIX = "ritbox-enroll-v1\n"
+
+_UNIX = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def body_digest(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def string_to_sign(method: str, path: str, timestamp: str, body: bytes) -> bytes:
+    return f"{method.upper()}\n{path}\n{timestamp}\n{body_digest(body)}".encode("utf-8")
+
+
+def parse_timestamp(text: str) -> datetime | None:
+    """RFC 3339 with a zone, or Unix seconds; None if neither."""
+    text = (text or "").strip()
+    if _UNIX.match(text):
+        return datetime.fromtimestamp(float(text), tz=timezone.utc)
+    if _RFC3339.match(text):
+        normal = re.sub(r"[Zz]$", "+00:00", text)
+        # Python's fromisoformat takes at most 6 fractional digits.
+        normal = re.sub(r"(\.\d{6})\d+", r"\1", normal)
+        try:
+            return datetime.fromisoformat(normal).astimezone(timezone.utc)
+        except ValueError:
+            return None
+    return None
+
+
+def verify(public_key_b64: str, message: bytes, signature_b64: str) -> bool:
+    try:
+        signature = base64.b64decode(signature_b64, validate=True)
+        key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64))
+        key.verify(signature, message)
+    except (InvalidSignature, ValueError, binascii.Error):
+        return False
+    return True

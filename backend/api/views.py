@@ -1,0 +1,178 @@
+"""The device API under /api/v1: enrollment and trip upload (docs/api.md).
+
+Every refusal is JSON `{"error": code, "message": ...}` with the right status and stores nothing.
+"""
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, current_app, jsonify, request
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+
+from backend import sealing_keys
+from backend.api import schema, signing
+from backend.api.openapi import openapi_document
+from backend.db import db, utcnow
+from backend.fleet import service as fleet
+from backend.models.fleet import ApiRequestSeen, Device, DeviceStatus
+from backend.models.trips import DeviceChainHead
+from backend.trips.chain import GENESIS_HASH
+from backend.trips.ingest import ingest
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+ENROLL_MAX_BODY = 4096
+REPLAY_PURGE_ONE_IN = 50  # purge expired replay rows on ~2% of uploads: cheap, and bounded
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+
+def _server_time() -> dict[str, Any]:
+    now = utcnow()
+    return {"server_time": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "server_time_unix": int(now.timestamp())}
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    db.session.rollback()
+    body = {"error": exc.code, "message": exc.message, **exc.extra}
+    return jsonify(body), exc.status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    db.session.rollback()
+    code = {413: "too_large", 404: "not_found", 405: "method_not_allowed"}.get(exc.code or 500, "http_error")
+    return jsonify({"error": code, "message": exc.description}), exc.code
+
+
+def _read_body(limit: int) -> bytes:
+    if request.content_length is not None and request.content_length > limit:
+        raise ApiError(413, "too_large", f"the body is larger than {limit} bytes")
+    request.max_content_length = limit  # also stops a chunked body without a length
+    try:
+        return request.get_data(cache=True)
+    except RequestEntityTooLarge:
+        raise ApiError(413, "too_large", f"the body is larger than {limit} bytes") from None
+
+
+def _policy() -> dict[str, str]:
+    return {"private_positions": fleet.private_positions_policy()}
+
+
+# ------------------------------------------------------------------------------ enrollment
+
+@bp.post("/enroll")
+def enroll():
+    """Trade a one-time token and the device's public key for its identity and the policy."""
+    data = _read_body(ENROLL_MAX_BODY)
+    try:
+        body = schema.validate_enroll(schema.parse_json(data))
+    except schema.SchemaError as exc:
+        raise ApiError(400, "invalid_request", exc.reason, field=exc.field) from None
+    proof_ok = signing.verify(body["public_key"], (signing.ENROLL_PROOF_PREFIX + body["token"]).encode("utf-8"),
+                              body["proof"])
+    if not proof_ok:
+        raise ApiError(401, "invalid_proof", "proof is not the token signed with the key sent")
+    try:
+        device = fleet.redeem_token(body["token"], body["public_key"])
+    except fleet.EnrollmentError as exc:
+        raise ApiError(401, exc.code, str(exc)) from None
+    if db.session.get(DeviceChainHead, device.id) is None:
+        db.session.add(DeviceChainHead(device_id=device.id, head_seq=0, head_hash=GENESIS_HASH))
+        db.session.commit()
+    key = sealing_keys.current_key()
+    return jsonify({
+        "device_id": device.id,
+        "vehicle": {"kenteken": device.vehicle.display_kenteken},
+        "sealing_key": {"public_key": key.public_b64, "kid": key.kid, "alg": "X25519"},
+        "policy": _policy(),
+        **_server_time(),
+    }), 201
+
+
+# ---------------------------------------------------------------------------------- upload
+
+def authenticate(body: bytes) -> tuple[Device, str]:
+    """The device that signed this request, or ApiError(401). Returns (device, timestamp text)."""
+    device_id = request.headers.get(signing.HEADER_DEVICE, "").strip()
+    timestamp = request.headers.get(signing.HEADER_TIMESTAMP, "").strip()
+    signature = request.headers.get(signing.HEADER_SIGNATURE, "").strip()
+    if not device_id or not timestamp or not signature:
+        raise ApiError(401, "unauthenticated", f"{signing.HEADER_DEVICE}, {signing.HEADER_TIMESTAMP} and "
+                       f"{signing.HEADER_SIGNATURE} are required")
+    device = db.session.get(Device, device_id[:36])
+    if device is None or device.status != DeviceStatus.ACTIVE.value or not device.public_key:
+        # Unknown, not yet enrolled and retired devices get the same answer: nothing to learn.
+        raise ApiError(401, "unknown_device", "no active device with this id")
+    when = signing.parse_timestamp(timestamp)
+    if when is None:
+        raise ApiError(401, "bad_timestamp", f"{signing.HEADER_TIMESTAMP} must be RFC 3339 or Unix seconds",
+                       **_server_time())
+    message = signing.string_to_sign(request.method, request.path, timestamp, body)
+    if not signing.verify(device.public_key, message, signature):
+        raise ApiError(401, "bad_signature", "the signature does not verify with this device's key")
+    window = current_app.config.get("API_TIMESTAMP_WINDOW_SECONDS", 300)
+    skew = (when - utcnow()).total_seconds()
+    if abs(skew) > window:
+        # The Pi has no real-time clock: after a boot without GPS time it may think it is 1970.
+        # The server time lets it compute an offset and sign again (docs/api.md).
+        raise ApiError(401, "stale_timestamp", f"the timestamp is {skew:+.0f} s from the server's clock; "
+                       f"at most {window} s is accepted", **_server_time())
+    return device, timestamp
+
+
+def _remember_request(device: Device, timestamp: str, body: bytes) -> None:
+    """Refuse the exact same signed request twice within the window (a replay)."""
+    window = current_app.config.get("API_TIMESTAMP_WINDOW_SECONDS", 300)
+    if random.randrange(REPLAY_PURGE_ONE_IN) == 0:
+        db.session.execute(delete(ApiRequestSeen).where(
+            ApiRequestSeen.seen_at < utcnow() - timedelta(seconds=2 * window)))
+    db.session.add(ApiRequestSeen(device_id=device.id, timestamp=timestamp[:40],
+                                  body_sha256=signing.body_digest(body)))
+    try:
+        db.session.flush()
+    except IntegrityError:
+        raise ApiError(401, "replayed_request", "this exact signed request was received before") from None
+
+
+@bp.post("/trips")
+def upload_trips():
+    """A batch of closed trip records from one device."""
+    limit = current_app.config.get("INGEST_MAX_BODY_BYTES", 16 * 1024 * 1024)
+    data = _read_body(limit)
+    device, timestamp = authenticate(data)
+    try:
+        records = schema.validate_batch(schema.parse_json(data), current_app.config.get("INGEST_MAX_BATCH_TRIPS", 500))
+    except schema.SchemaError as exc:
+        raise ApiError(400, "invalid_batch", f"{exc.field}: {exc.reason}", field=exc.field, reason=exc.reason) from None
+    except schema.BatchTooLarge as exc:
+        raise ApiError(413, "batch_too_large", str(exc)) from None
+    _remember_request(device, timestamp, data)
+    try:
+        result = ingest(device, records)
+        db.session.commit()
+    except IntegrityError as exc:
+        current_app.logger.warning("ingest conflict: %s", exc.orig)
+        # A concurrent upload of the same trips won the race; the device retries and gets
+        # them counted as duplicates.
+        db.session.rollback()
+        raise ApiError(409, "conflict", "a concurrent upload stored some of these trips; retry") from None
+    return jsonify({
+        "stored": result.stored, "duplicates": result.duplicates, "highest_seq": result.highest_seq,
+        "chain_events": result.chain_events, "policy": _policy(), **_server_time(),
+    })
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())
+

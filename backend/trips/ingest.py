@@ -1,0 +1,154 @@
+"""Store a validated batch of trip records from one device, once and forever.
+
+One transaction per batch (the caller commits). Idempotent on (device, trip_id): a record the
+backend holds already is counted as a duplicate. Each new record's link in the device's hash
+chain is checked (backend.trips.chain); a missing or broken link is stored as a chain event and
+flags the trip, which is stored all the same: a trip is never silently dropped.
+
+Reads of the trip tables here are ingest bookkeeping only (which trip ids exist, the hashes of
+neighbouring records); trip contents are read elsewhere only through backend/access/.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import insert, select, update
+
+from backend.db import db, utcnow
+from backend.models.fleet import Assignment, Device
+from backend.models.trips import ChainEvent, DeviceChainHead, IngestFlag, Trip, TripTrack
+from backend.trips import chain
+
+LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")  # assignment periods are local calendar days
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    stored: int
+    duplicates: int
+    highest_seq: int
+    chain_events: int
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
+
+
+def lock_chain_head(device: Device) -> DeviceChainHead:
+    """The device's chain head row, locked for this transaction (created on first upload)."""
+    head = db.session.scalar(select(DeviceChainHead).where(DeviceChainHead.device_id == device.id)
+                             .with_for_update())
+    if head is None:
+        head = DeviceChainHead(device_id=device.id, head_seq=0, head_hash=chain.GENESIS_HASH)
+        db.session.add(head)
+        db.session.flush()
+    return head
+
+
+def _driver_for(assignments: list[Assignment], started_at: datetime) -> int | None:
+    day: date = started_at.astimezone(LOCAL_ZONE).date()
+    for assignment in assignments:
+        if assignment.covers(day):
+            return assignment.driver_id
+    return None
+
+
+def _late_neighbours(device_id: str, seq: int, batch_by_seq: dict[int, str]) -> tuple[str | None, str | None, bool]:
+    """For a record at or below the head: stored hash of seq-1, stored prev_hash of seq+1, and
+    whether seq is taken. Rare (only when filling a gap), so one query per record is fine."""
+    rows = db.session.execute(
+        select(Trip.seq, Trip.record_hash, Trip.prev_hash)
+        .where(Trip.device_id == device_id, Trip.seq.in_((seq - 1, seq, seq + 1)))).all()
+    before = batch_by_seq.get(seq - 1)
+    after_prev = None
+    taken = False
+    for row_seq, row_hash, row_prev in rows:
+        if row_seq == seq - 1 and before is None:
+            before = row_hash
+        elif row_seq == seq:
+            taken = True
+        elif row_seq == seq + 1 and after_prev is None:
+            after_prev = row_prev
+    return before, after_prev, taken
+
+
+def ingest(device: Device, records: list[dict[str, Any]]) -> IngestResult:
+    """Add a batch of validated records (backend.api.schema) of one device to the session."""
+    head_row = lock_chain_head(device)
+    head = chain.ChainHead(head_row.head_seq, head_row.head_hash)
+
+    trip_ids = {record["trip_id"] for record in records}
+    known = set(db.session.scalars(select(Trip.device_trip_id).where(
+        Trip.device_id == device.id, Trip.device_trip_id.in_(trip_ids))))
+    assignments = list(db.session.scalars(select(Assignment).where(Assignment.vehicle_id == device.vehicle_id)))
+
+    duplicates = 0
+    fresh: list[dict[str, Any]] = []
+    for record in sorted(records, key=lambda r: r["seq"]):
+        if record["trip_id"] in known:
+            duplicates += 1
+            continue
+        known.add(record["trip_id"])
+        fresh.append(record)
+
+    now = utcnow()
+    trip_rows: list[dict[str, Any]] = []
+    links: list[chain.Link] = []
+    batch_hashes: dict[int, str] = {}
+    for record in fresh:
+        if record["seq"] > head.seq:
+            link = chain.link_next(head, record)
+        else:
+            before, after_prev, taken = _late_neighbours(device.id, record["seq"], batch_hashes)
+            link = chain.link_late(record, before, after_prev, taken)
+        batch_hashes[record["seq"]] = link.hash
+        links.append(link)
+        started_at = _utc(record["started_at"])
+        driver_id = _driver_for(assignments, started_at)
+        ingest_flags = list(dict.fromkeys(link.flags))
+        if driver_id is None:
+            ingest_flags.append(IngestFlag.NO_ASSIGNMENT.value)
+        business = record["mode"] == "business"
+        start, end = record["start"] or (None, None), record["end"] or (None, None)
+        trip_rows.append({
+            "device_id": device.id, "vehicle_id": device.vehicle_id, "driver_id": driver_id,
+            "device_trip_id": record["trip_id"], "seq": record["seq"],
+            "started_at": started_at, "ended_at": _utc(record["ended_at"]),
+            "odometer_start_km": float(record["odometer_start_km"]),
+            "odometer_end_km": float(record["odometer_end_km"]),
+            "distance_km": float(record["distance_km"]), "mode": record["mode"],
+            "flags": record["flags"], "ingest_flags": sorted(ingest_flags), "gaps": record["gaps"],
+            "start_lat": start[0] if business else None, "start_lon": start[1] if business else None,
+            "end_lat": end[0] if business else None, "end_lon": end[1] if business else None,
+            "start_sealed": None if business else record["start_sealed"],
+            "end_sealed": None if business else record["end_sealed"],
+            "record_hash": link.hash, "prev_hash": record["prev_hash"], "body": link.canonical,
+            "received_at": now,
+        })
+
+    events = 0
+    if trip_rows:
+        ids = list(db.session.scalars(
+            insert(Trip).returning(Trip.id, sort_by_parameter_order=True), trip_rows))
+        track_rows = []
+        event_rows = []
+        for trip_id, record, link in zip(ids, fresh, links):
+            for idx, (at, lat, lon) in enumerate(record["track"]):
+                track_rows.append({"trip_id": trip_id, "idx": idx, "at": _utc(at), "lat": lat, "lon": lon})
+            for kind, seq_from, seq_to, detail in link.events:
+                event_rows.append({"device_id": device.id, "vehicle_id": device.vehicle_id, "kind": kind,
+                                   "seq_from": seq_from, "seq_to": seq_to, "trip_id": trip_id,
+                                   "detail": detail[:500], "detected_at": now})
+        if track_rows:
+            db.session.execute(insert(TripTrack), track_rows)
+        if event_rows:
+            db.session.execute(insert(ChainEvent), event_rows)
+        events = len(event_rows)
+        if head.seq != head_row.head_seq:
+            db.session.execute(update(DeviceChainHead).where(DeviceChainHead.device_id == device.id)
+                               .values(head_seq=head.seq, head_hash=head.hash, updated_at=now))
+    # Every seq up to the head is stored or recorded as a chain_gap event: the device may prune it.
+    return IngestResult(stored=len(trip_rows), duplicates=duplicates, highest_seq=head.seq, chain_events=events)
