@@ -647,23 +647,29 @@ def test_sigkill_at_random_moments_never_loses_or_alters_a_closed_trip(tmp_path:
     seen_bodies: dict[int, str] = {}
     kills_with_open_trip = 0
     for round_ in range(20):
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(round_), pub],
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO, text=True)
-        early: list[str] = []
+        # The child's stdout goes to a file, read only after the kill: no pipe buffering in between.
+        report = tmp_path / f"child-{round_}.out"
+        with open(report, "wb") as out_file:
+            child = subprocess.Popen([sys.executable, "-c", CHILD, str(path), str(round_), pub],
+                                     stdout=out_file, stderr=subprocess.PIPE, cwd=REPO)
         if round_ % 4 == 3:
             time.sleep(rng.uniform(0.0, 0.3))  # sometimes during start-up or recovery
         else:
-            while (line := child.stdout.readline()) not in ("ready\n", ""):
-                early.append(line)
-            assert line == "ready\n", child.stderr.read()
+            deadline = time.monotonic() + 20
+            while b"ready\n" not in report.read_bytes():
+                assert child.poll() is None, child.stderr.read().decode()
+                assert time.monotonic() < deadline, "the child never got ready"
+                time.sleep(0.005)
             time.sleep(rng.uniform(0.0, 0.25))
         child.send_signal(signal.SIGKILL)
-        out, err = child.communicate(timeout=10)
-        assert child.returncode == -signal.SIGKILL, err
-        for line in early + out.splitlines():
+        _, err = child.communicate(timeout=10)
+        assert child.returncode == -signal.SIGKILL, err.decode()
+        out = report.read_text(encoding="ascii")
+        for line in out.splitlines(keepends=True):
             if line.startswith("closed "):
                 fields = line.split()
-                assert len(fields) == 3 and len(fields[2]) == 64, f"garbled report {line!r} in {out!r}"
+                # One write() per line: a line is whole, or the kill came before the write.
+                assert line.endswith("\n") and len(fields) == 3 and len(fields[2]) == 64, f"garbled {line!r}"
                 reported[int(fields[1])] = fields[2]
 
         store = Store(path)
