@@ -57,6 +57,40 @@ def bare_parse(path: Path, repeat: int) -> dict[str, float]:
     return {"lines": len(lines), "parsed": parsed, "seconds": best}
 
 
+def stages(path: Path, repeat: int) -> dict[str, float]:
+    """CPU seconds of the stages without the store: NMEA alone, NMEA + trip detection."""
+    sys.path.insert(0, str(ROOT))
+    from device.nmea import RECORDING_MIN_DATE, FixAssembler
+    from device.trips import TripDetector
+
+    data = path.read_bytes()
+    chunks = [data[i:i + 65536] for i in range(0, len(data), 65536)]
+
+    def nmea() -> list:
+        asm = FixAssembler(min_date=RECORDING_MIN_DATE)
+        out = []
+        for chunk in chunks:
+            out += asm.feed_bytes(chunk)
+        return out + asm.close()
+
+    def trips(fixes: list) -> None:
+        detector = TripDetector()
+        for fix in fixes:
+            detector.feed(fix)
+        detector.finish()
+
+    best_nmea = best_both = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        fixes = nmea()
+        middle = time.process_time()
+        trips(fixes)
+        end = time.process_time()
+        best_nmea = min(best_nmea, middle - start)
+        best_both = min(best_both, end - start)
+    return {"nmea": best_nmea, "nmea_trips": best_both}
+
+
 def child(path: Path, store_dir: Path) -> None:
     """The pipeline run, in its own process; prints one JSON object."""
     sys.path.insert(0, str(ROOT))
@@ -117,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
 
     lines = count_lines(args.file)
     bare = bare_parse(args.file, args.repeat)
+    stage = stages(args.file, args.repeat)
     runs = [run_child(args.file, args.store_dir) for _ in range(args.repeat)]
     best = min(runs, key=lambda r: r["seconds"])
     best_cpu = min(r["cpu_seconds"] for r in runs)
@@ -136,6 +171,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"pipeline (cpu):                 {pipe_cpu_rate:,.0f} sentences/s ({best_cpu:.3f} s)")
     print(f"ratio pipeline/bare (wall):     {pipe_rate / bare_rate:.2f}x  [target >= {TARGET_RATIO}x: {verdict(pipe_rate / bare_rate >= TARGET_RATIO)}]")
     print(f"ratio pipeline/bare (cpu):      {pipe_cpu_rate / bare_rate:.2f}x")
+    print(f"breakdown (cpu): NMEA alone {lines / stage['nmea']:,.0f}/s ({stage['nmea']:.3f} s); "
+          f"NMEA + trips {lines / stage['nmea_trips']:,.0f}/s ({stage['nmea_trips']:.3f} s, "
+          f"{lines / stage['nmea_trips'] / bare_rate:.2f}x bare); the rest is the store")
     print(f"peak RSS of the pipeline:       {rss_mb:.1f} MB  [target < {TARGET_RSS_MB:.0f} MB: {verdict(rss_mb < TARGET_RSS_MB)}]")
     print(
         f"fsyncs:                         {best['fsyncs']} ({best['commits']} commits, {best['checkpoints']} checkpoints) "

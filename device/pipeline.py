@@ -39,6 +39,9 @@ log = logging.getLogger("ritbox.pipeline")
 #: Flag on a trip that continued across a restart of the daemon (the device was off meanwhile).
 FLAG_RESUMED = "resumed_after_restart"
 
+#: How often (driving time) the detector's full resume state is written with a store flush.
+STATE_INTERVAL = timedelta(seconds=30)
+
 #: Version of the resume state this module writes into the store's open trip.
 STATE_VERSION = 2
 
@@ -75,6 +78,7 @@ class Pipeline:
         self._schedule = deque(sorted(schedule, key=lambda change: change.at))
         self._flush_interval = store.flush_interval
         self._last_state_save: datetime | None = None
+        self._last_full_state: datetime | None = None
         self._last_fix: Fix | None = None
         self._pushed: dict[str, int] = {}
         self.trips_closed = 0
@@ -189,12 +193,17 @@ class Pipeline:
             store.handle(event)
             if isinstance(event, TripClosed):
                 self.trips_closed += 1
-                self._last_state_save = None
+                self._last_state_save = self._last_full_state = None
             if self.on_event is not None:
                 self.on_event(event)
 
     def _save_state(self, force: bool = False) -> None:
-        """Hand the open trip's progress to the store, at most once per store flush interval."""
+        """Hand the open trip's progress to the store, at most once per store flush interval.
+
+        Time, position and distance go with every flush (a power-loss close uses them). The
+        detector's full resume state only every STATE_INTERVAL: it is the costly part, and it
+        only matters for a restart within `max_bridge_s`, which bridges from wherever it ends.
+        """
         detector = self.detector
         if detector is None or self._last_fix is None:
             return
@@ -214,8 +223,10 @@ class Pipeline:
             "gaps": list(trip.gaps),
             "flags": sorted(trip.flags),
         }
-        if trip.mode is TripMode.BUSINESS:
+        full_due = self._last_full_state is None or now - self._last_full_state >= STATE_INTERVAL
+        if trip.mode is TripMode.BUSINESS and (force or full_due):
             snapshot["state"] = encode_state(trip)  # positions: the store keeps it for business only
+            self._last_full_state = now
         self.store.save_open_trip(snapshot)
 
     # ------------------------------------------------------------ recovery
