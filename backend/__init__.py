@@ -54,6 +54,7 @@ def _build_app(test_config: Mapping[str, Any] | None) -> Flask:
     from backend import fleet; fleet.init_app(app)
     from backend import api; api.init_app(app)
     from backend import audit; audit.init_app(app)
+    from backend import access; access.init_app(app)
 
     if not app.testing:
         from backend.db_check import check_database_reachable

@@ -1,0 +1,268 @@
+"""Agreement documents (regelingen): parse, validate against the published schema, store
+versions, record the works council's consent, and find the version in force.
+
+A document is YAML or JSON (JSON is read by the same YAML parser). Every refusal names the
+field path and, where the parser knows it, the line.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from sqlalchemy import select
+
+from backend import audit
+from backend.access.purposes import TAX
+from backend.db import db, utcnow
+from backend.models.access import AgreementVersion
+from backend.models.accounts import Role, User
+
+SCHEMA_PATH = Path(__file__).with_name("agreement-schema.json")
+MAX_DOCUMENT_BYTES = 256 * 1024
+
+
+class AgreementError(ValueError):
+    """An agreement document or action is refused; the message names the field and reason."""
+
+
+@lru_cache(maxsize=1)
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+class _Loader(yaml.SafeLoader):
+    """Safe YAML without implicit dates (a date must stay text, as the schema says)."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    key: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for key, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
+@dataclass(frozen=True)
+class Purpose:
+    """One further purpose (a clause) of an agreement."""
+
+    id: str
+    title: str
+    description: str
+    requester_roles: frozenset[str]
+    grounds_categories: tuple[str, ...]
+    motivation_min_chars: int
+    approver_roles: tuple[str, str]
+    max_categories: frozenset[str]
+    subjects: frozenset[str]
+    max_period_days: int
+    max_grant_days: int
+    notify: str  # "at_grant" or "at_close"
+    notify_within_days: int | None  # for at_close
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """A validated agreement document."""
+
+    version: str
+    title: str
+    summary: str
+    tax_driver_access: frozenset[str]
+    tax_finance_access: frozenset[str]
+    purposes: dict[str, Purpose]
+    retention_days: dict[str, int]
+    correction_window_days: int
+    private_positions: str
+    request_decision_days: int
+    raw: dict[str, Any]
+
+
+def _node_line(root: yaml.Node | None, path: list[Any]) -> int | None:
+    """The 1-based line of the node at path (or of its nearest existing parent)."""
+    node = root
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in path:
+        child = None
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == key:
+                    child = value_node
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            child = node.value[key]
+        if child is None:
+            break
+        node = child
+        line = node.start_mark.line + 1
+    return line
+
+
+def _path_text(path: list[Any]) -> str:
+    text = ""
+    for key in path:
+        text += f"[{key}]" if isinstance(key, int) else (f".{key}" if text else str(key))
+    return text or "(document)"
+
+
+def parse(text: str) -> Agreement:
+    """Parse and validate a document; raise AgreementError naming line, path and reason."""
+    if len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
+        raise AgreementError(f"document larger than {MAX_DOCUMENT_BYTES // 1024} KiB")
+    try:
+        root = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}: " if mark is not None else ""
+        raise AgreementError(f"{where}not valid YAML or JSON: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise AgreementError("line 1: (document): the document must be a mapping of fields")
+
+    validator = jsonschema.Draft202012Validator(schema())
+    errors = sorted(validator.iter_errors(data), key=lambda e: (list(e.absolute_path), e.message))
+    if errors:
+        error = min(errors, key=lambda e: len(e.absolute_path) * -1)  # the most specific first
+        path = list(error.absolute_path)
+        raise AgreementError(f"line {_node_line(root, path)}: {_path_text(path)}: {_reason(error)}")
+
+    _check_semantics(data, root)
+    return _to_agreement(data)
+
+
+def _reason(error: jsonschema.ValidationError) -> str:
+    if error.validator == "oneOf" and list(error.absolute_path)[-1:] == ["notify_employee"]:
+        return (f"{error.instance!r} is not allowed: use at_grant or "
+                "{at_close_within_days: N} (the employee is always told)")
+    if error.validator == "additionalProperties":
+        return error.message.replace("Additional properties are not allowed", "unknown field(s)")
+    return error.message
+
+
+def _check_semantics(data: dict[str, Any], root: yaml.Node | None) -> None:
+    """What JSON Schema cannot say."""
+    seen: set[str] = set()
+    for index, purpose in enumerate(data["further_purposes"]):
+        path = ["further_purposes", index, "id"]
+        if purpose["id"] == TAX:
+            raise AgreementError(f"line {_node_line(root, path)}: {_path_text(path)}: "
+                                 f"'{TAX}' is the registry's own purpose, not a further purpose")
+        if purpose["id"] in seen:
+            raise AgreementError(f"line {_node_line(root, path)}: {_path_text(path)}: "
+                                 f"purpose id {purpose['id']!r} appears twice")
+        seen.add(purpose["id"])
+        if "private_trip_details" in purpose["max_scope"]["data_categories"] \
+                and data["private_positions"] == "none":
+            path = ["further_purposes", index, "max_scope", "data_categories"]
+            raise AgreementError(f"line {_node_line(root, path)}: {_path_text(path)}: "
+                                 "private_trip_details cannot be granted when private_positions is none")
+
+
+def _to_agreement(data: dict[str, Any]) -> Agreement:
+    purposes = {}
+    for item in data["further_purposes"]:
+        notify = item["notify_employee"]
+        scope = item["max_scope"]
+        purposes[item["id"]] = Purpose(
+            id=item["id"], title=item["title"], description=item["description"].strip(),
+            requester_roles=frozenset(item["requester_roles"]),
+            grounds_categories=tuple(item["grounds"]["categories"]),
+            motivation_min_chars=item["grounds"].get("motivation_min_chars", 40),
+            approver_roles=tuple(item["approver_roles"]),  # type: ignore[arg-type]
+            max_categories=frozenset(scope["data_categories"]),
+            subjects=frozenset(scope["subjects"]),
+            max_period_days=scope["max_period_days"],
+            max_grant_days=item["max_grant_days"],
+            notify="at_grant" if notify == "at_grant" else "at_close",
+            notify_within_days=None if notify == "at_grant" else notify["at_close_within_days"],
+        )
+    return Agreement(
+        version=data["version"], title=data["title"], summary=data.get("summary", "").strip(),
+        tax_driver_access=frozenset(data["tax_purpose"]["access"]["driver"]),
+        tax_finance_access=frozenset(data["tax_purpose"]["access"]["finance"]),
+        purposes=purposes, retention_days=dict(data["retention_days"]),
+        correction_window_days=data.get("correction_window_days", 7),
+        private_positions=data["private_positions"],
+        request_decision_days=data.get("request_decision_days", 14), raw=data)
+
+
+def load(version: AgreementVersion) -> Agreement:
+    """The parsed document of a stored version (validated when it was stored)."""
+    return _parse_cached(version.sha256, version.document_text)
+
+
+@lru_cache(maxsize=32)
+def _parse_cached(sha256: str, text: str) -> Agreement:
+    return parse(text)
+
+
+# --- versions ------------------------------------------------------------------------------
+
+def upload(text: str, uploader: User) -> AgreementVersion:
+    """Store a new version (not yet in force). Only a privacy officer uploads."""
+    if not uploader.has_role(Role.PRIVACY_OFFICER):
+        raise AgreementError("only a privacy officer uploads agreement versions")
+    digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+    try:
+        agreement = parse(text)
+    except AgreementError as exc:
+        audit.record(audit.AGREEMENT_REFUSED, actor=uploader, details={"sha256": digest, "reason": str(exc)})
+        raise
+    if db.session.scalar(select(AgreementVersion).where(AgreementVersion.sha256 == digest)) is not None:
+        raise AgreementError("this exact document was uploaded before")
+    version = AgreementVersion(label=agreement.version, title=agreement.title, document_text=text,
+                               sha256=digest, uploaded_by_id=uploader.id, uploaded_at=utcnow())
+    db.session.add(version)
+    db.session.flush()
+    audit.record(audit.AGREEMENT_UPLOADED, actor=uploader,
+                 details={"agreement_version_id": version.id, "label": agreement.version, "sha256": digest},
+                 commit=False)
+    db.session.commit()
+    return version
+
+
+def record_consent(version: AgreementVersion, delegate: User, consent_date: date, reference: str) -> None:
+    """An OR delegate records the works council's consent; from now on this version is in force."""
+    if not delegate.has_role(Role.OR_DELEGATE):
+        raise AgreementError("only a works council delegate records consent")
+    if version.consent_recorded_at is not None:
+        raise AgreementError("consent for this version was recorded already")
+    reference = reference.strip()
+    if not reference:
+        raise AgreementError("consent needs the decision reference of the works council")
+    if consent_date > utcnow().date():
+        raise AgreementError("the consent date lies in the future")
+    version.consent_date = consent_date
+    version.consent_reference = reference
+    version.consent_recorded_by_id = delegate.id
+    version.consent_recorded_at = utcnow()
+    audit.record(audit.AGREEMENT_CONSENTED, actor=delegate,
+                 details={"agreement_version_id": version.id, "label": version.label,
+                          "sha256": version.sha256, "consent_date": consent_date.isoformat(),
+                          "reference": reference}, commit=False)
+    db.session.commit()
+
+
+def in_force(at: datetime | None = None) -> AgreementVersion | None:
+    """The version in force at a moment: the one whose consent was recorded last before it."""
+    at = at or utcnow()
+    return db.session.scalar(
+        select(AgreementVersion)
+        .where(AgreementVersion.consent_recorded_at.is_not(None), AgreementVersion.consent_recorded_at <= at)
+        .order_by(AgreementVersion.consent_recorded_at.desc(), AgreementVersion.id.desc())
+        .limit(1))
+
+
+def all_versions() -> list[AgreementVersion]:
+    return list(db.session.scalars(select(AgreementVersion).order_by(AgreementVersion.id.desc())))
+
+
+def status_of(version: AgreementVersion, current: AgreementVersion | None) -> str:
+    if version.consent_recorded_at is None:
+        return "awaiting_consent"
+    return "in_force" if current is not None and current.id == version.id else "superseded"

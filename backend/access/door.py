@@ -1,0 +1,430 @@
+"""THE door: every read of trip data passes here, told who asks (actor) and for which purpose.
+
+- purpose TAX (default): a driver reads their own trips, including their own private positions
+  (unsealed for them only) and tracks; finance reads what the tax report needs (summaries and
+  business start/end positions; never tracks, never private positions).
+- any other purpose: only inside an active, unexpired grant held by the actor whose scope
+  (employee or vehicle, period, data categories) covers the read.
+
+Anything else raises AccessDenied, which is audited before it is raised (and committed, so the
+refusal survives the 403). Every read except a driver's own is audited; every seal opening is
+audited, the driver's own included. Callers get TripView/TrackPoint value objects carrying only
+what they may see; no ORM object of a trip table ever leaves this module.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from sqlalchemy import select
+
+from backend import audit
+from backend.access import agreements
+from backend.access.purposes import BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS, TAX, TRIP_SUMMARIES
+from backend.db import db, utcnow
+from backend.models.access import Grant
+from backend.models.accounts import Role, User
+from backend.models.trips import ChainEvent, Trip, TripMode, TripTrack
+
+log = logging.getLogger(__name__)
+LOCAL = ZoneInfo("Europe/Amsterdam")
+SEAL_ALG = "X25519-HKDF-SHA256-ChaCha20Poly1305"
+SEAL_INFO = b"ritbox-sealed-box-v1"
+
+Period = tuple[date, date]  # inclusive calendar dates, Europe/Amsterdam
+
+
+class AccessDenied(Exception):
+    """A read the purpose and the actor's grants do not allow. Views answer 403."""
+
+
+class SealError(Exception):
+    """An envelope that cannot be opened (unknown key, tampered, malformed)."""
+
+
+@dataclass(frozen=True)
+class Position:
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class TripView:
+    """One trip as the caller may see it. start/end are None when the caller may not see them
+    (positions_withheld tells a private trip's hidden positions apart from none recorded)."""
+
+    id: int
+    vehicle_id: int
+    driver_id: int | None
+    started_at: datetime
+    ended_at: datetime
+    odometer_start_km: float
+    odometer_end_km: float
+    distance_km: float
+    mode: str  # "business" or "private" as recorded by the device (privacy switch)
+    flags: tuple[str, ...]
+    ingest_flags: tuple[str, ...]
+    gaps: tuple[dict, ...]
+    start: Position | None
+    end: Position | None
+    positions_withheld: bool
+
+    @property
+    def is_private(self) -> bool:
+        return self.mode == TripMode.PRIVATE.value
+
+    @property
+    def local_date(self) -> date:
+        return self.started_at.astimezone(LOCAL).date()
+
+
+@dataclass(frozen=True)
+class TrackPoint:
+    at: datetime
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True)
+class ChainEventView:
+    id: int
+    device_id: str
+    vehicle_id: int
+    kind: str
+    seq_from: int
+    seq_to: int
+    trip_id: int | None
+    detail: str
+    detected_at: datetime
+
+
+@dataclass(frozen=True)
+class _Access:
+    """What one read may return, decided before any trip row is touched."""
+
+    purpose: str
+    categories: frozenset[str]
+    own: bool  # the driver reading their own data
+    grant: Grant | None
+    driver_id: int | None  # rows restricted to this driver (None: not restricted)
+    vehicle_id: int | None  # rows restricted to this vehicle
+    period: Period | None  # rows restricted to this period
+
+
+# --- public API ----------------------------------------------------------------------------
+
+def trips_for_driver(actor: User, driver_id: int, period: Period | None = None,
+                     purpose: str = TAX) -> list[TripView]:
+    """The trips of one driver (ordered by start). period None: everything the access allows."""
+    access = _decide(actor, purpose, TRIP_SUMMARIES, driver_id=driver_id, period=period)
+    rows = _query(access, driver_id=driver_id, period=period)
+    return _views(actor, access, rows, what="trips")
+
+
+def trips_for_vehicle(actor: User, vehicle_id: int, period: Period | None = None,
+                      purpose: str = TAX) -> list[TripView]:
+    """The trips of one vehicle, whoever drove (finance, or a grant on the vehicle)."""
+    access = _decide(actor, purpose, TRIP_SUMMARIES, vehicle_id=vehicle_id, period=period)
+    rows = _query(access, vehicle_id=vehicle_id, period=period)
+    return _views(actor, access, rows, what="trips")
+
+
+def trip(actor: User, trip_id: int, purpose: str = TAX) -> TripView:
+    """One trip; AccessDenied also when it does not exist (no probing for ids)."""
+    row = db.session.get(Trip, trip_id)
+    if row is None:
+        _deny(actor, purpose, None, None, "no such trip", trip_id=trip_id)
+    access = _decide(actor, purpose, TRIP_SUMMARIES, driver_id=row.driver_id, vehicle_id=row.vehicle_id,
+                     period=(_local_day(row.started_at),) * 2, trip_id=trip_id)
+    return _views(actor, access, [row], what="trip")[0]
+
+
+def track(actor: User, trip_id: int, purpose: str = TAX) -> list[TrackPoint]:
+    """The track points of a business trip (a private trip has none)."""
+    row = db.session.get(Trip, trip_id)
+    if row is None:
+        _deny(actor, purpose, None, None, "no such trip", trip_id=trip_id)
+    access = _decide(actor, purpose, BUSINESS_TRACKS, driver_id=row.driver_id, vehicle_id=row.vehicle_id,
+                     period=(_local_day(row.started_at),) * 2, trip_id=trip_id)
+    points = [TrackPoint(p.at, p.lat, p.lon) for p in db.session.scalars(
+        select(TripTrack).where(TripTrack.trip_id == trip_id).order_by(TripTrack.idx))]
+    if not access.own:
+        _audit_read(actor, access, [row], what="track", extra={"points": len(points)})
+    return points
+
+
+def tax_report_rows(actor: User, *, year: int, driver_id: int | None = None,
+                    vehicle_id: int | None = None) -> list[TripView]:
+    """What a tax report needs for one calendar year, per driver or per vehicle: summaries with
+    business positions; private trips with date, times, odometer and km only (for the driver too)."""
+    if (driver_id is None) == (vehicle_id is None):
+        raise ValueError("tax_report_rows needs exactly one of driver_id and vehicle_id")
+    period = (date(year, 1, 1), date(year, 12, 31))
+    access = _decide(actor, TAX, TRIP_SUMMARIES, driver_id=driver_id, vehicle_id=vehicle_id, period=period)
+    # A report never carries private positions, whoever asks.
+    access = _Access(access.purpose, access.categories - {PRIVATE_TRIP_DETAILS, BUSINESS_TRACKS},
+                     access.own, access.grant, access.driver_id, access.vehicle_id, access.period)
+    rows = _query(access, driver_id=driver_id, vehicle_id=vehicle_id, period=period)
+    return _views(actor, access, rows, what="tax_report")
+
+
+def chain_events_for_vehicle(actor: User, vehicle_id: int, period: Period | None = None,
+                             purpose: str = TAX) -> list[ChainEventView]:
+    """Gaps and breaks in a vehicle's device chain (no positions): finance, or a vehicle grant."""
+    access = _decide(actor, purpose, TRIP_SUMMARIES, vehicle_id=vehicle_id, period=period,
+                     drivers_own_allowed=False)
+    statement = select(ChainEvent).where(ChainEvent.vehicle_id == vehicle_id).order_by(ChainEvent.detected_at)
+    bounds = _utc_bounds(_narrow(period, access.period))
+    if bounds:
+        statement = statement.where(ChainEvent.detected_at >= bounds[0], ChainEvent.detected_at < bounds[1])
+    events = [ChainEventView(e.id, e.device_id, e.vehicle_id, e.kind, e.seq_from, e.seq_to, e.trip_id,
+                             e.detail, e.detected_at) for e in db.session.scalars(statement)]
+    audit.record(audit.READ, actor=actor, subject_vehicle_id=vehicle_id, purpose=purpose,
+                 grant_id=access.grant.id if access.grant else None,
+                 details={"what": "chain_events", "records": len(events)})
+    return events
+
+
+def usable_grants(actor: User, purpose: str | None = None, now: datetime | None = None) -> list[Grant]:
+    """The actor's grants that are active right now (for pages that offer what can be read)."""
+    now = now or utcnow()
+    statement = select(Grant).where(Grant.holder_id == actor.id, Grant.revoked_at.is_(None),
+                                    Grant.expires_at > now).order_by(Grant.issued_at.desc())
+    if purpose:
+        statement = statement.where(Grant.purpose == purpose)
+    return list(db.session.scalars(statement))
+
+
+# --- deciding ------------------------------------------------------------------------------
+
+def _decide(actor: User, purpose: str, category: str, *, driver_id: int | None = None,
+            vehicle_id: int | None = None, period: Period | None = None, trip_id: int | None = None,
+            drivers_own_allowed: bool = True) -> _Access:
+    if actor is None or not getattr(actor, "is_authenticated", True) or not actor.is_active:
+        _deny(actor, purpose, driver_id, vehicle_id, "not logged in", trip_id=trip_id)
+    if period is not None and period[1] < period[0]:
+        raise ValueError("period ends before it starts")
+    if purpose == TAX:
+        return _decide_tax(actor, category, driver_id, vehicle_id, period, trip_id, drivers_own_allowed)
+    return _decide_grant(actor, purpose, category, driver_id, vehicle_id, period, trip_id)
+
+
+def _tax_access() -> tuple[frozenset[str], frozenset[str]]:
+    """(driver's own categories, finance's categories) under the tax purpose. Without an
+    agreement in force the tax registration's legal minimum applies: the driver sees all of
+    their own data, finance the summaries."""
+    version = agreements.in_force()
+    if version is None:
+        return (frozenset({TRIP_SUMMARIES, BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS}), frozenset({TRIP_SUMMARIES}))
+    agreement = agreements.load(version)
+    own = frozenset(name.removeprefix("own_") for name in agreement.tax_driver_access)
+    return own, frozenset(agreement.tax_finance_access) - {BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS}
+
+
+def _decide_tax(actor, category, driver_id, vehicle_id, period, trip_id, drivers_own_allowed) -> _Access:
+    own_categories, finance_categories = _tax_access()
+    if (drivers_own_allowed and driver_id is not None and driver_id == actor.id
+            and actor.has_role(Role.DRIVER) and category in own_categories):
+        return _Access(TAX, own_categories, True, None, driver_id, vehicle_id, period)
+    if actor.has_role(Role.FINANCE) and category in finance_categories:
+        return _Access(TAX, finance_categories, False, None, driver_id, vehicle_id, period)
+    reason = ("the tax purpose does not let this role read tracks" if category == BUSINESS_TRACKS
+              and actor.has_role(Role.FINANCE) else
+              "the tax purpose lets a driver read only their own trips and finance the tax report data")
+    _deny(actor, TAX, driver_id, vehicle_id, reason, trip_id=trip_id)
+
+
+def _decide_grant(actor, purpose, category, driver_id, vehicle_id, period, trip_id) -> _Access:
+    now = utcnow()
+    held = list(db.session.scalars(select(Grant).where(Grant.holder_id == actor.id, Grant.purpose == purpose)
+                                   .order_by(Grant.issued_at.desc())))
+    if not held:
+        _deny(actor, purpose, driver_id, vehicle_id, f"no grant for purpose {purpose}", trip_id=trip_id)
+    reasons = []
+    for grant in held:
+        reason = _grant_refusal(grant, now, category, driver_id, vehicle_id, period)
+        if reason is None:
+            return _Access(purpose, frozenset(grant.category_list), False, grant,
+                           grant.subject_user_id, grant.subject_vehicle_id,
+                           (grant.period_start, grant.period_end))
+        reasons.append((grant.id, reason))
+    grant_id, reason = reasons[0]
+    _deny(actor, purpose, driver_id, vehicle_id, f"grant {grant_id}: {reason}", trip_id=trip_id, grant_id=grant_id)
+
+
+def _grant_refusal(grant: Grant, now: datetime, category: str, driver_id, vehicle_id, period) -> str | None:
+    if grant.revoked_at is not None:
+        return "revoked"
+    if now >= grant.expires_at:
+        return "expired"
+    if category not in grant.category_list:
+        return f"data category {category} not granted"
+    if grant.subject_user_id is not None and driver_id != grant.subject_user_id:
+        return "the employee is outside the grant"
+    if grant.subject_vehicle_id is not None and vehicle_id != grant.subject_vehicle_id:
+        return "the vehicle is outside the grant"
+    if period is not None and not (grant.period_start <= period[0] and period[1] <= grant.period_end):
+        return "the period is outside the grant"
+    return None
+
+
+def _deny(actor, purpose, driver_id, vehicle_id, reason, *, trip_id=None, grant_id=None):
+    details = {"reason": reason}
+    if trip_id is not None:
+        details["trip_id"] = trip_id
+    audit.record(audit.READ_DENIED, actor=actor if actor is not None and getattr(actor, "id", None) else None,
+                 subject_user_id=driver_id, subject_vehicle_id=vehicle_id, purpose=purpose,
+                 grant_id=grant_id, details=details)
+    log.info("access denied for purpose %s", purpose)
+    raise AccessDenied(reason)
+
+
+# --- reading -------------------------------------------------------------------------------
+
+def _local_day(moment: datetime) -> date:
+    return moment.astimezone(LOCAL).date()
+
+
+def _utc_bounds(period: Period | None) -> tuple[datetime, datetime] | None:
+    if period is None:
+        return None
+    start = datetime.combine(period[0], time.min, LOCAL).astimezone(timezone.utc)
+    end = datetime.combine(period[1] + timedelta(days=1), time.min, LOCAL).astimezone(timezone.utc)
+    return start, end
+
+
+def _narrow(asked: Period | None, allowed: Period | None) -> Period | None:
+    if asked is None:
+        return allowed
+    if allowed is None:
+        return asked
+    return (max(asked[0], allowed[0]), min(asked[1], allowed[1]))
+
+
+def _query(access: _Access, *, driver_id=None, vehicle_id=None, period=None) -> Sequence[Trip]:
+    statement = select(Trip).order_by(Trip.started_at, Trip.id)
+    # Both what was asked and what the access allows restrict the rows.
+    for column, values in ((Trip.driver_id, (driver_id, access.driver_id)),
+                           (Trip.vehicle_id, (vehicle_id, access.vehicle_id))):
+        for value in values:
+            if value is not None:
+                statement = statement.where(column == value)
+    bounds = _utc_bounds(_narrow(period, access.period))
+    if bounds:
+        statement = statement.where(Trip.started_at >= bounds[0], Trip.started_at < bounds[1])
+    return db.session.scalars(statement).all()
+
+
+def _views(actor: User, access: _Access, rows: Iterable[Trip], what: str) -> list[TripView]:
+    rows = list(rows)
+    opened: list[Trip] = []
+    views = []
+    for row in rows:
+        start = end = None
+        withheld = False
+        if row.mode == TripMode.BUSINESS.value:
+            if row.start_lat is not None:
+                start = Position(row.start_lat, row.start_lon)
+            if row.end_lat is not None:
+                end = Position(row.end_lat, row.end_lon)
+        elif row.start_sealed or row.end_sealed:
+            if PRIVATE_TRIP_DETAILS in access.categories:
+                start = open_position(row.start_sealed) if row.start_sealed else None
+                end = open_position(row.end_sealed) if row.end_sealed else None
+                opened.append(row)
+            else:
+                withheld = True
+        views.append(TripView(
+            id=row.id, vehicle_id=row.vehicle_id, driver_id=row.driver_id, started_at=row.started_at,
+            ended_at=row.ended_at, odometer_start_km=row.odometer_start_km, odometer_end_km=row.odometer_end_km,
+            distance_km=row.distance_km, mode=row.mode, flags=tuple(row.flags or ()),
+            ingest_flags=tuple(row.ingest_flags or ()), gaps=tuple(row.gaps or ()),
+            start=start, end=end, positions_withheld=withheld))
+    if opened:
+        for subject, trips in _by_driver(opened).items():
+            audit.record(audit.SEAL_OPENED, actor=actor, subject_user_id=subject, purpose=access.purpose,
+                         grant_id=access.grant.id if access.grant else None,
+                         details={"trip_ids": [t.id for t in trips], "envelopes":
+                                  sum(bool(t.start_sealed) + bool(t.end_sealed) for t in trips)},
+                         commit=False)
+    if not access.own:
+        _audit_read(actor, access, rows, what=what, commit=False)
+    if opened or not access.own:
+        db.session.commit()
+    return views
+
+
+def _by_driver(rows: Iterable[Trip]) -> dict[int | None, list[Trip]]:
+    groups: dict[int | None, list[Trip]] = {}
+    for row in rows:
+        groups.setdefault(row.driver_id, []).append(row)
+    return groups
+
+
+def _audit_read(actor: User, access: _Access, rows: list[Trip], *, what: str, extra=None,
+                commit: bool = True) -> None:
+    """One READ event per employee whose records were read (one, naming the scope, if none)."""
+    groups = _by_driver(rows) or {access.driver_id: []}
+    for subject, trips in groups.items():
+        details = {"what": what, "categories": sorted(access.categories), "records": len(trips),
+                   "trip_ids": [t.id for t in trips]}
+        if access.period:
+            details["period"] = [access.period[0].isoformat(), access.period[1].isoformat()]
+        details.update(extra or {})
+        audit.record(audit.READ, actor=actor, subject_user_id=subject,
+                     subject_vehicle_id=access.vehicle_id if access.vehicle_id else
+                     (trips[0].vehicle_id if trips else None),
+                     purpose=access.purpose, grant_id=access.grant.id if access.grant else None,
+                     details=details, commit=commit)
+
+
+# --- seals ---------------------------------------------------------------------------------
+
+def _b64(value: str, length: int | None, name: str) -> bytes:
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (ValueError, TypeError):
+        raise SealError(f"envelope {name} is not base64") from None
+    if length is not None and len(raw) != length:
+        raise SealError(f"envelope {name} has {len(raw)} bytes, expected {length}")
+    return raw
+
+
+def open_position(envelope: dict | str) -> Position:
+    """Open a sealed position (docs/sealed-box.md). Only the door calls this; the private key
+    comes from the key file (backend.sealing_keys), never from the database."""
+    from backend import sealing_keys
+
+    if isinstance(envelope, str):
+        envelope = json.loads(envelope)
+    if envelope.get("v") != 1 or envelope.get("alg") != SEAL_ALG:
+        raise SealError("unknown envelope version or algorithm")
+    try:
+        private_key = sealing_keys.private_key(str(envelope.get("kid")))
+    except sealing_keys.SealingKeyError as exc:
+        raise SealError(str(exc)) from None
+    epk = _b64(envelope.get("epk", ""), 32, "epk")
+    nonce = _b64(envelope.get("nonce", ""), 12, "nonce")
+    ct = _b64(envelope.get("ct", ""), None, "ct")
+    recipient = private_key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    try:
+        shared = private_key.exchange(X25519PublicKey.from_public_bytes(epk))
+    except ValueError:
+        raise SealError("envelope epk is a low-order point") from None
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=SEAL_INFO + epk + recipient).derive(shared)
+    try:
+        plaintext = ChaCha20Poly1305(key).decrypt(nonce, ct, None)
+    except InvalidTag:
+        raise SealError("envelope does not open: tampered or sealed to another key") from None
+    lat, lon = json.loads(plaintext.decode("ascii"))
+    return Position(float(lat), float(lon))

@@ -1,0 +1,111 @@
+"""Scheduled jobs (APScheduler BackgroundScheduler): mark expired grants and requests, and send
+the notifications that are due.
+
+Every web worker may run a scheduler; a job body runs only in the worker that moves the job's
+row in job_locks forward (an UPDATE ... WHERE locked_until <= now, or the first INSERT), so each
+job runs once per interval across workers. Tests call the job functions directly.
+Notifications are delivered in the app (the driver's "who saw my data" page); there is no e-mail.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from datetime import datetime, timedelta
+from typing import Callable
+
+from flask import Flask
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+
+from backend.db import db, utcnow
+from backend.models.access import JobLock
+
+log = logging.getLogger(__name__)
+
+INTERVAL = timedelta(minutes=5)
+_started = threading.Lock()
+_scheduler = None
+
+
+def acquire(name: str, holder: str, ttl: timedelta = INTERVAL, now: datetime | None = None) -> bool:
+    """Take the job's lock row until now + ttl, unless another holder has it until later."""
+    now = now or utcnow()
+    taken = db.session.execute(
+        update(JobLock).where(JobLock.name == name, JobLock.locked_until <= now)
+        .values(locked_until=now + ttl, holder=holder[:100])).rowcount
+    if taken:
+        db.session.commit()
+        return True
+    db.session.rollback()
+    try:
+        db.session.add(JobLock(name=name, locked_until=now + ttl, holder=holder[:100]))
+        db.session.commit()
+        return True
+    except IntegrityError:  # the row exists and is held
+        db.session.rollback()
+        return False
+
+
+def expire_grants(now: datetime | None = None) -> int:
+    """Mark grants past expiry (reads are refused at expiry anyway) and undecided requests."""
+    from backend.access import grants
+    return grants.mark_expired(now) + grants.expire_requests(now)
+
+
+def send_notifications(now: datetime | None = None) -> int:
+    from backend.access import grants
+    return grants.send_due_notifications(now)
+
+
+JOBS: dict[str, Callable[[], int]] = {
+    "grant_expiry": expire_grants,
+    "notifications": send_notifications,
+}
+
+
+def run_once(app: Flask, name: str) -> int | None:
+    """Run a job if this worker gets its lock; None when another worker has it."""
+    holder = f"{socket.gethostname()}:{os.getpid()}"
+    with app.app_context():
+        try:
+            if not acquire(name, holder, INTERVAL - timedelta(seconds=30)):
+                return None
+            done = JOBS[name]()
+            log.info("job %s done: %d item(s)", name, done)
+            return done
+        except Exception:  # noqa: BLE001 - a failing job must not kill the scheduler
+            log.exception("job %s failed", name)
+            db.session.rollback()
+            return None
+        finally:
+            db.session.remove()
+
+
+def start(app: Flask) -> None:
+    """Start this worker's scheduler (once per process)."""
+    global _scheduler
+    from apscheduler.schedulers.background import BackgroundScheduler
+
+    with _started:
+        if _scheduler is not None:
+            return
+        _scheduler = BackgroundScheduler(timezone="UTC", daemon=True)
+        for name in JOBS:
+            _scheduler.add_job(run_once, "interval", args=(app, name), id=name,
+                               seconds=INTERVAL.total_seconds(), next_run_time=utcnow() + timedelta(seconds=10),
+                               coalesce=True, max_instances=1)
+        _scheduler.start()
+
+
+def init_app(app: Flask) -> None:
+    """Start the scheduler with the first request a worker serves: never in tests or in CLI
+    commands (db upgrade, users ...), which serve no requests."""
+    if app.testing:
+        return
+
+    @app.before_request
+    def _start_scheduler() -> None:
+        if _scheduler is None:
+            start(app)

@@ -1,0 +1,195 @@
+"""Agreement documents: the published schema, validation naming line and field, versions,
+consent, the version in force, and the CLI."""
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+from sqlalchemy import select, text
+from sqlalchemy.exc import DBAPIError
+
+from backend import audit
+from backend.access import agreements
+from backend.db import db
+from backend.models.access import AgreementVersion
+from backend.models.audit import AuditEvent
+from tests.backend.access_support import agreement_in_force, example_text, make_people, user
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _mutate(change) -> str:
+    data = yaml.safe_load(example_text())
+    change(data)
+    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
+
+
+def test_the_published_schema_is_the_one_the_code_uses() -> None:
+    assert json.loads((ROOT / "docs" / "agreement-schema.json").read_text()) == agreements.schema()
+
+
+def test_the_example_agreement_is_valid() -> None:
+    agreement = agreements.parse(example_text())
+    assert set(agreement.purposes) == {"misuse_investigation", "hours_verification"}
+    misuse = agreement.purposes["misuse_investigation"]
+    assert misuse.approver_roles == ("or_delegate", "privacy_officer")
+    assert (misuse.max_period_days, misuse.max_grant_days) == (90, 14)
+    assert (misuse.notify, misuse.notify_within_days) == ("at_close", 14)
+    assert agreement.purposes["hours_verification"].notify == "at_grant"
+    assert agreement.correction_window_days == 7
+    assert agreement.private_positions == "sealed"
+
+
+def test_json_documents_are_accepted_too() -> None:
+    data = yaml.safe_load(example_text())
+    assert agreements.parse(json.dumps(data)).version == "2026-1"
+
+
+@pytest.mark.parametrize("change, expected", [
+    (lambda d: d["further_purposes"][0].__setitem__("notify_employee", "never"),
+     "further_purposes[0].notify_employee: 'never' is not allowed"),
+    (lambda d: d["further_purposes"][0].__setitem__("approver_roles", ["or_delegate"]),
+     "further_purposes[0].approver_roles: ['or_delegate'] is too short"),
+    (lambda d: d["further_purposes"][0].__setitem__("approver_roles", ["or_delegate", "or_delegate"]),
+     "further_purposes[0].approver_roles: ['or_delegate', 'or_delegate'] has non-unique elements"),
+    (lambda d: d["further_purposes"][1]["max_scope"].__setitem__("max_period_days", "31"),
+     "further_purposes[1].max_scope.max_period_days: '31' is not of type 'integer'"),
+    (lambda d: d.__setitem__("private_positions", "visible"),
+     "private_positions: 'visible' is not one of ['sealed', 'none']"),
+    (lambda d: d["retention_days"].pop("business_tracks"),
+     "retention_days: 'business_tracks' is a required property"),
+    (lambda d: d.__setitem__("surveillance", True), "(document): unknown field(s) ('surveillance' was unexpected)"),
+    (lambda d: d["further_purposes"][1].__setitem__("id", "misuse_investigation"),
+     "further_purposes[1].id: purpose id 'misuse_investigation' appears twice"),
+    (lambda d: d["further_purposes"][0].__setitem__("id", "tax"),
+     "further_purposes[0].id: 'tax' is the registry's own purpose"),
+    (lambda d: d.__setitem__("private_positions", "none"),
+     "further_purposes[0].max_scope.data_categories: private_trip_details cannot be granted"),
+    (lambda d: d["tax_purpose"]["access"].__setitem__("finance", ["trip_summaries", "business_tracks"]),
+     "tax_purpose.access.finance[1]: 'business_tracks' is not one of ['trip_summaries']"),
+])
+def test_a_bad_document_is_refused_naming_the_field(change, expected: str) -> None:
+    with pytest.raises(agreements.AgreementError) as caught:
+        agreements.parse(_mutate(change))
+    assert expected in str(caught.value)
+    assert str(caught.value).startswith("line ")
+
+
+def test_the_line_number_points_at_the_bad_value() -> None:
+    bad = example_text().replace("max_grant_days: 7", "max_grant_days: 0")
+    line = next(number for number, content in enumerate(bad.splitlines(), 1) if "max_grant_days: 0" in content)
+    with pytest.raises(agreements.AgreementError, match=rf"^line {line}: further_purposes\[1\]\.max_grant_days: 0 is less"):
+        agreements.parse(bad)
+
+
+def test_broken_yaml_names_the_line() -> None:
+    with pytest.raises(agreements.AgreementError, match=r"^line 3: not valid YAML"):
+        agreements.parse("schema: ritbox-agreement/1\nversion: x\n  title: bad indent\nsummary: s\n")
+
+
+def test_upload_then_consent_puts_a_version_in_force(app, make_user) -> None:
+    people = make_people(make_user)
+    with app.app_context():
+        assert agreements.in_force() is None
+        version = agreements.upload(example_text(), user(people.privacy))
+        assert agreements.in_force() is None  # no consent, not in force
+        assert agreements.status_of(version, None) == "awaiting_consent"
+        agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 15), "OR-2026-003")
+        assert agreements.in_force().id == version.id
+        stored = db.session.get(AgreementVersion, version.id)
+        assert stored.document_text == example_text()
+        assert stored.consent_reference == "OR-2026-003"
+        types = db.session.scalars(select(AuditEvent.event_type).order_by(AuditEvent.seq)).all()
+        assert types == [audit.AGREEMENT_UPLOADED, audit.AGREEMENT_CONSENTED]
+
+
+def test_a_newer_consented_version_supersedes_and_the_old_stays_readable(app, make_user) -> None:
+    people = make_people(make_user)
+    with app.app_context():
+        first = agreement_in_force(people)
+        second_text = example_text().replace('version: "2026-1"', 'version: "2026-2"')
+        second = agreements.upload(second_text, user(people.privacy))
+        assert agreements.in_force().id == first.id  # uploaded, not consented: the first rules
+        agreements.record_consent(second, user(people.or_delegate), date(2026, 6, 1), "OR-2026-021")
+        current = agreements.in_force()
+        assert current.id == second.id
+        assert agreements.status_of(first, current) == "superseded"
+        assert agreements.load(db.session.get(AgreementVersion, first.id)).version == "2026-1"
+
+
+@pytest.mark.parametrize("who, message", [
+    ("manager", "only a privacy officer uploads"),
+    ("or_delegate", "only a privacy officer uploads"),
+])
+def test_only_the_privacy_officer_uploads(app, make_user, who, message) -> None:
+    people = make_people(make_user)
+    with app.app_context():
+        with pytest.raises(agreements.AgreementError, match=message):
+            agreements.upload(example_text(), user(getattr(people, who)))
+        assert agreements.all_versions() == []
+
+
+def test_consent_rules(app, make_user) -> None:
+    people = make_people(make_user)
+    with app.app_context():
+        version = agreements.upload(example_text(), user(people.privacy))
+        with pytest.raises(agreements.AgreementError, match="only a works council delegate"):
+            agreements.record_consent(version, user(people.privacy), date(2026, 1, 1), "OR-1")
+        with pytest.raises(agreements.AgreementError, match="decision reference"):
+            agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 1), "  ")
+        with pytest.raises(agreements.AgreementError, match="future"):
+            agreements.record_consent(version, user(people.or_delegate), date(2999, 1, 1), "OR-1")
+        assert agreements.in_force() is None
+        agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 1), "OR-1")
+        with pytest.raises(agreements.AgreementError, match="recorded already"):
+            agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 2), "OR-2")
+
+
+def test_a_refused_upload_is_audited_and_stores_nothing(app, make_user) -> None:
+    people = make_people(make_user)
+    with app.app_context():
+        with pytest.raises(agreements.AgreementError):
+            agreements.upload(example_text().replace("at_grant", "never"), user(people.privacy))
+        assert agreements.all_versions() == []
+        event = db.session.scalars(select(AuditEvent)).one()
+        assert event.event_type == audit.AGREEMENT_REFUSED
+        assert "notify_employee" in json.loads(event.details)["reason"]
+
+
+def test_the_database_keeps_agreement_text_and_rows(app, make_user) -> None:
+    people = make_people(make_user)
+    with app.app_context():
+        version = agreement_in_force(people)
+        for statement in ("UPDATE agreement_versions SET document_text = 'x' WHERE id = :id",
+                          "UPDATE agreement_versions SET consent_recorded_at = NULL WHERE id = :id",
+                          "DELETE FROM agreement_versions WHERE id = :id"):
+            with pytest.raises(DBAPIError, match="agreement_versions are kept"):
+                db.session.execute(text(statement), {"id": version.id})
+            db.session.rollback()
+
+
+def test_cli_validate_upload_consent_list(app, runner, make_user, tmp_path) -> None:
+    people = make_people(make_user)
+    path = tmp_path / "regeling.yaml"
+    path.write_text(example_text(), encoding="utf-8")
+    outcome = runner.invoke(args=["agreements", "validate", str(path)])
+    assert outcome.exit_code == 0 and "valid agreement 2026-1" in outcome.output
+    outcome = runner.invoke(args=["agreements", "upload", str(path), "--by", "pieter@example.nl"])
+    assert outcome.exit_code == 0, outcome.output
+    with app.app_context():
+        version_id = agreements.all_versions()[0].id
+    outcome = runner.invoke(args=["agreements", "consent", str(version_id), "--by", "olga@example.nl",
+                                  "--date", "2026-01-15", "--reference", "OR-2026-003"])
+    assert outcome.exit_code == 0, outcome.output
+    outcome = runner.invoke(args=["agreements", "list"])
+    assert f"{version_id}\t2026-1\tin_force consent 2026-01-15 OR-2026-003" in outcome.output
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(example_text().replace("private_positions: sealed", "private_positions: open"))
+    outcome = runner.invoke(args=["agreements", "upload", str(bad), "--by", "pieter@example.nl"])
+    assert outcome.exit_code == 1
+    assert "private_positions: 'open' is not one of" in outcome.output
+    assert people.privacy

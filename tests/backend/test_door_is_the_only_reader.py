@@ -1,0 +1,116 @@
+"""No module outside the door touches the trip tables.
+
+Every backend module is parsed (ast) and refused when it imports the trip models, names them
+through an attribute, imports their module by name, subscripts a table by name, or carries SQL
+text that reads one of the trip tables. Only the allow-list may: the access layer (the door),
+the models themselves, and ingest's writer bookkeeping. A self-test plants violations in a
+temporary package and checks that each one is caught.
+"""
+from __future__ import annotations
+
+import ast
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from backend.models.trips import TRIP_TABLES
+
+BACKEND = Path(__file__).resolve().parents[2] / "backend"
+ALLOWED = ("access/", "models/", "trips/ingest.py", "trips/chain.py")
+TRIP_MODULE = "backend.models.trips"
+# DeviceChainHead (a device's newest seq and hash, no personal data) is ingest bookkeeping that
+# enrollment may create; it is not trip data.
+TRIP_NAMES = {"Trip", "TripTrack", "ChainEvent"}
+TABLES = set(TRIP_TABLES)
+SQL = re.compile(r"\b(from|join|into|update|table|truncate)\s+[\"`]?(" + "|".join(sorted(TABLES)) + r")\b",
+                 re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Violation:
+    path: str
+    line: int
+    what: str
+
+
+def _allowed(relative: str) -> bool:
+    return any(relative == entry or (entry.endswith("/") and relative.startswith(entry)) for entry in ALLOWED)
+
+
+def scan_source(source: str, relative: str) -> list[Violation]:
+    found = []
+    for node in ast.walk(ast.parse(source, filename=relative)):
+        what = None
+        if isinstance(node, ast.ImportFrom) and node.module:
+            names = {alias.name for alias in node.names}
+            if (node.module == TRIP_MODULE or node.module.startswith(TRIP_MODULE + ".")) \
+                    and names - {"DeviceChainHead", "GENESIS_HASH", "TripMode", "IngestFlag", "TRIP_TABLES"}:
+                what = f"imports {', '.join(sorted(names))} from {node.module}"
+            elif node.module in ("backend.models", "backend") and names & (TRIP_NAMES | {"trips"}):
+                what = f"imports {', '.join(sorted(names & (TRIP_NAMES | {'trips'})))} from {node.module}"
+        elif isinstance(node, ast.Import):
+            if any(alias.name == TRIP_MODULE or alias.name.startswith(TRIP_MODULE + ".") for alias in node.names):
+                what = f"imports {TRIP_MODULE}"
+        elif isinstance(node, ast.Attribute) and node.attr in TRIP_NAMES:
+            what = f"uses .{node.attr}"
+        elif isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) \
+                and node.slice.value in TABLES and isinstance(node.value, ast.Attribute) \
+                and node.value.attr == "tables":  # metadata.tables["trips"]; not body["trips"]
+            what = f"subscripts the table {node.slice.value!r}"
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if TRIP_MODULE in node.value:
+                what = f"names the module {TRIP_MODULE} in a string"
+            elif SQL.search(node.value):
+                what = f"SQL text on the table {SQL.search(node.value).group(2)}"
+        if what:
+            found.append(Violation(relative, getattr(node, "lineno", 0), what))
+    return found
+
+
+def scan(root: Path) -> list[Violation]:
+    violations = []
+    for path in sorted(root.rglob("*.py")):
+        relative = path.relative_to(root).as_posix()
+        if not _allowed(relative):
+            violations.extend(scan_source(path.read_text(encoding="utf-8"), relative))
+    return violations
+
+
+def test_no_module_outside_the_door_touches_the_trip_tables() -> None:
+    assert sorted(BACKEND.rglob("*.py")), "no backend modules found: the scan would prove nothing"
+    violations = scan(BACKEND)
+    assert violations == [], "\n".join(f"backend/{v.path}:{v.line}: {v.what} - read trips through "
+                                       "backend.access.door instead" for v in violations)
+
+
+def test_the_allow_list_names_files_that_exist() -> None:
+    for entry in ALLOWED:
+        assert (BACKEND / entry).exists(), f"allow-list entry backend/{entry} does not exist"
+
+
+PLANTED = {
+    "reports/sneaky.py": "from backend.models.trips import Trip\n",
+    "web/also.py": "from backend.models import TripTrack\n",
+    "api/mod.py": "import backend.models.trips as t\n",
+    "api/attr.py": "from backend import models\nrows = models.trips.Trip\n",
+    "cli2.py": "from sqlalchemy import text\nSQL = text('SELECT * FROM trips WHERE driver_id = 3')\n",
+    "x/join.py": "q = 'select 1 from users u join trip_tracks t on t.trip_id = u.id'\n",
+    "x/table.py": "from backend.db import db\ntable = db.metadata.tables['chain_events']\n",
+    "x/dyn.py": "import importlib\nm = importlib.import_module('backend.models.trips')\n",
+    "access/door.py": "from backend.models.trips import Trip\n",  # allowed: the door itself
+    "trips/ingest.py": "from backend.models.trips import Trip\n",  # allowed: the writer
+    "trips/views.py": "from backend.models.trips import Trip\n",  # not allowed: only ingest/chain are
+    "web/innocent.py": "bp_name = 'trips'\nTITLE = 'My trips from last week'\nn = len(body['trips'])\n",
+    "api/head.py": "from backend.models.trips import DeviceChainHead, TripMode\n",  # bookkeeping: allowed
+    "api/mixed.py": "from backend.models.trips import DeviceChainHead, Trip\n",
+}
+
+
+def test_the_checker_catches_planted_violations(tmp_path: Path) -> None:
+    for relative, source in PLANTED.items():
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source, encoding="utf-8")
+    caught = {v.path for v in scan(tmp_path)}
+    assert caught == {"reports/sneaky.py", "web/also.py", "api/mod.py", "api/attr.py", "cli2.py",
+                      "x/join.py", "x/table.py", "x/dyn.py", "trips/views.py", "api/mixed.py"}
