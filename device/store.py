@@ -549,17 +549,20 @@ class Store:
         start_sealed: dict[str, Any] | None = None,
         end_sealed: dict[str, Any] | None = None,
     ) -> StoredTrip:
-        head_seq, head_hash = self.chain_head()
-        seq = head_seq + 1
         trip_id = str(uuid.uuid4())
-        try:
-            body = self._body(record, seq, trip_id, head_hash, start_sealed, end_sealed)
-        except (ValueError, TypeError) as exc:
-            raise StoreError(f"cannot store the trip that started {record.started_at}: {exc}") from exc
-        canonical = chain.canonical_json(body)
-        digest = chain.chain_hash(head_hash, canonical)
+        result: list[StoredTrip] = []
 
         def write() -> None:
+            # The head is read inside the write transaction: another process that appended
+            # meanwhile (a `replay --store` on the daemon's file) cannot fork the chain.
+            head_seq, head_hash = self._db_head()
+            seq = head_seq + 1
+            try:
+                body = self._body(record, seq, trip_id, head_hash, start_sealed, end_sealed)
+            except (ValueError, TypeError) as exc:
+                raise StoreError(f"cannot store the trip that started {record.started_at}: {exc}") from exc
+            canonical = chain.canonical_json(body)
+            digest = chain.chain_hash(head_hash, canonical)
             self._db.execute(
                 "INSERT INTO trips (seq, trip_id, body, prev_hash, hash, acked) VALUES (?, ?, ?, ?, ?, 0)",
                 (seq, trip_id, canonical, head_hash, digest),
@@ -569,6 +572,7 @@ class Store:
             self._put_meta("odometer_km", repr(body["odometer_end_km"]))
             self._db.execute("DELETE FROM open_trip")
             self._db.execute("DELETE FROM open_points")
+            result.append(StoredTrip(seq, trip_id, canonical, head_hash, digest, False))
 
         self._transaction(write)
         self._open = None
@@ -576,7 +580,14 @@ class Store:
         self._dirty = False
         self._new_trip = False
         self._maybe_checkpoint(parked=True)
-        return StoredTrip(seq, trip_id, canonical, head_hash, digest, False)
+        return result[0]
+
+    def _db_head(self) -> tuple[int, str]:
+        meta = dict(self._db.execute(
+            "SELECT key, value FROM meta WHERE key IN ('head_seq', 'head_hash', 'pruned_seq', 'pruned_hash')"
+        ))
+        self._meta_cache.update(meta)
+        return int(meta.get("head_seq", "0")), meta.get("head_hash", chain.GENESIS_HASH)
 
     def _body(
         self,
@@ -697,7 +708,7 @@ class Store:
     def chain_head(self) -> tuple[int, str]:
         """(seq, hash) of the last closed trip; (0, 64 zeros) before the first."""
         with self._lock:
-            return int(self._meta_cache.get("head_seq", "0")), self._meta_cache.get("head_hash", chain.GENESIS_HASH)
+            return self._db_head()
 
     def pending(self, limit: int = 100) -> list[StoredTrip]:
         """Closed trips not yet acknowledged by the backend, oldest first."""
@@ -725,11 +736,11 @@ class Store:
         """Mark trips up to `up_to_seq` as received by the backend and prune them, keeping the
         chain head's row; returns how many rows were newly acknowledged."""
         with self._lock:
-            head_seq, _ = self.chain_head()
-            up_to = min(int(up_to_seq), head_seq)
             result: dict[str, int] = {}
 
             def write() -> None:
+                head_seq, _ = self._db_head()
+                up_to = min(int(up_to_seq), head_seq)
                 result["n"] = self._db.execute(
                     "UPDATE trips SET acked = 1 WHERE seq <= ? AND acked = 0", (up_to,)
                 ).rowcount
@@ -757,6 +768,7 @@ class Store:
     def verify_chain(self) -> int | None:
         """The seq of the first record whose link, hash or body does not check out; None if intact."""
         with self._lock:
+            head_seq, head_hash = self._db_head()
             expected_seq = int(self._meta_cache.get("pruned_seq", "0")) + 1
             expected_prev = self._meta_cache.get("pruned_hash", chain.GENESIS_HASH)
             rows = self._db.execute("SELECT seq, trip_id, body, prev_hash, hash FROM trips ORDER BY seq")
@@ -779,7 +791,6 @@ class Store:
                 ):
                     return seq
                 expected_seq, expected_prev = seq + 1, digest
-            head_seq, head_hash = self.chain_head()
             if head_seq and (expected_seq - 1, expected_prev) != (head_seq, head_hash):
                 return min(expected_seq, head_seq)  # the newest record was removed or rewritten
             return None

@@ -231,6 +231,19 @@ def test_acknowledge_prunes_but_keeps_the_chain_head(store: Store, tmp_path: Pat
     assert store.verify_chain() == 5
 
 
+def test_two_writers_on_one_file_do_not_fork_the_chain(store: Store, tmp_path: Path) -> None:
+    """E.g. `ritbox replay --store` pointed at the daemon's file: the head is read in the transaction."""
+    other = Store(tmp_path / "ritbox.db")
+    seqs = []
+    for i in range(4):
+        writer = store if i % 2 == 0 else other
+        seqs.append(writer.close_trip(record_of(shifted(DRIVE, timedelta(hours=i)), TripMode.BUSINESS)).seq)
+    assert seqs == [1, 2, 3, 4]
+    assert store.verify_chain() is None and other.verify_chain() is None
+    assert store.chain_head() == other.chain_head()
+    other.close()
+
+
 def test_record_matches_the_documented_test_vector(tmp_path: Path) -> None:
     text = DOC.read_text(encoding="utf-8")
     vector = text[text.index("## Test vector"):]
