@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import signal
 import sys
 import tempfile
@@ -176,7 +177,7 @@ def cmd_replay(args: argparse.Namespace, config: DeviceConfig) -> int:
             if not args.json:
                 print(_trip_line(trip_json(event.record)), flush=True)
 
-    with tempfile.TemporaryDirectory(prefix="ritbox-replay-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="ritbox-replay-", dir=_scratch_dir()) as tmp:
         store_path = args.store if args.store else Path(tmp) / "replay.db"
         store = open_store(store_path, config)
         try:
@@ -208,6 +209,13 @@ def cmd_replay(args: argparse.Namespace, config: DeviceConfig) -> int:
         skipped = ", ".join(f"{k} {v}" for k, v in stats["skipped"].items() if v) or "none"
         print(f"{stats['sentences']} sentences, {stats['fixes']} fixes, {len(records)} trips; skipped: {skipped}")
     return 0
+
+
+def _scratch_dir() -> str | None:
+    """Where a throw-away replay store goes: RAM (/dev/shm) when there is one, as nothing
+    needs to survive and its fsyncs would only wear the disk; else the default temp dir."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK) else None
 
 
 def _trip_line(trip: dict[str, Any]) -> str:
