@@ -186,12 +186,16 @@ class Store:
         flush_interval_s: float = FLUSH_INTERVAL_S,
         max_pending: int = DEFAULT_MAX_PENDING,
         checkpoint_pages: int = CHECKPOINT_PAGES,
+        durable: bool = True,
     ) -> None:
+        """`durable=False` (synchronous=OFF) is for throw-away stores such as a fast replay into a
+        temporary file: the same commits happen, and are counted, but none waits for the disk."""
         self.path = os.fspath(path)
+        self.durable = durable
         self.flush_interval = timedelta(seconds=flush_interval_s)
         self.max_pending = max_pending
         self.checkpoint_pages = checkpoint_pages
-        self.commit_count = 0  # each commit is one fsync of the WAL (synchronous=FULL)
+        self.commit_count = 0  # each commit is one fsync of the WAL (synchronous=FULL, durable=True)
         self.checkpoint_count = 0  # each checkpoint syncs the WAL and the database file
         self._lock = threading.RLock()
         self._open: OpenTrip | None = None
@@ -209,7 +213,7 @@ class Store:
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=10)
             self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db.execute("PRAGMA synchronous=FULL" if durable else "PRAGMA synchronous=OFF")
             self._db.execute("PRAGMA wal_autocheckpoint=0")  # we checkpoint when parked, see _maybe_checkpoint
             self._db.execute("BEGIN IMMEDIATE")
             for statement in _SCHEMA.split(";"):

@@ -5,6 +5,7 @@ import hashlib
 import json
 import random
 import re
+import shutil
 import signal
 import sqlite3
 import struct
@@ -418,6 +419,39 @@ def test_one_hour_of_business_driving_costs_at_most_720_fsyncs(tmp_path: Path) -
     assert store.fsync_estimate <= 720
     assert store.commit_count >= 700  # it did persist every 5 s, it did not just skip writing
     store.close()
+
+
+@pytest.mark.parametrize("durable", [True, False])
+def test_commits_are_the_fsyncs_and_durable_false_skips_them(tmp_path: Path, durable: bool) -> None:
+    """synchronous=FULL makes each commit one fsync; where strace exists the syscalls are counted too."""
+    store = Store(tmp_path / "pragma.db", durable=durable)
+    assert store._db.execute("PRAGMA synchronous").fetchone()[0] == (2 if durable else 0)  # FULL / OFF
+    assert store._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    store.close()
+    if shutil.which("strace") is None:
+        return  # the PRAGMA above is the whole check on a machine without strace
+    script = (
+        "import sys\n"
+        "from datetime import timedelta\n"
+        "from tests.device.test_store import DRIVE, drive, record_of, shifted\n"
+        "from device.model import TripMode\n"
+        "from device.store import Store\n"
+        f"store = Store(sys.argv[1], durable={durable})\n"
+        "print('MARK', flush=True)\n"
+        "points = DRIVE + shifted(DRIVE, timedelta(seconds=len(DRIVE)))\n"
+        "drive(store, points, TripMode.BUSINESS)\n"
+        "store.close_trip(record_of(points, TripMode.BUSINESS))\n"
+        "print('MARK', store.commit_count, flush=True)\n"
+        "store._db.close()\n"
+    )
+    run = subprocess.run(
+        ["strace", "-f", "-e", "trace=fsync,fdatasync,write", "-e", "signal=none", sys.executable, "-c", script,
+         str(tmp_path / "ritbox.db")], capture_output=True, text=True, cwd=REPO, timeout=120, check=True)
+    # Syncs between the two MARK writes are those of the drive and the close.
+    syncs = len(re.findall(r"\bf(?:data)?sync\(", run.stderr.split("MARK")[1]))
+    commits = int(run.stdout.split()[-1])
+    assert commits == 720 * 12 // 60  # 12 min at one commit per 5 s of driving
+    assert syncs == (commits if durable else 0)
 
 
 def test_flushes_follow_fix_time_not_the_wall_clock(store: Store) -> None:
