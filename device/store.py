@@ -887,9 +887,11 @@ class Store:
         with self._lock:
             if self._db is None:
                 return
-            self._flush(self._open.last_time if self._open else None)
-            self._db.close()
-            self._db = None  # type: ignore[assignment]
+            try:
+                self._flush(self._open.last_time if self._open else None)
+            finally:
+                self._db.close()
+                self._db = None  # type: ignore[assignment]
 
     def __enter__(self) -> Store:
         return self
