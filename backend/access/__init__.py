@@ -7,6 +7,7 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from backend import jobs
-    from backend.access import cli
+    from backend.access import cli, web
     cli.init_app(app)
+    web.init_app(app)
     jobs.init_app(app)

@@ -1,0 +1,393 @@
+"""The access pages: agreements, requests and grants, the audit log, and the driver's
+"who saw my data". Trip data shown here comes only through backend.access.door."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Flask, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from sqlalchemy import exists, or_, select
+
+from backend import audit
+from backend.access import agreements, approvals, door, grants, requests
+from backend.access.door import AccessDenied
+from backend.access.forms import (CATEGORY_LABELS, AuditFilterForm, ConsentForm, DecisionForm, RequestForm,
+                                  RevokeForm, UploadForm)
+from backend.access.purposes import BUSINESS_TRACKS
+from backend.access.requests import RequestInput, RequestRefused
+from backend.auth import role_required
+from backend.db import db, utcnow as _now
+from backend.models.access import AccessRequest, Grant, Notification
+from backend.models.accounts import Role, User, UserRole
+from backend.models.audit import AuditEvent
+from backend.models.fleet import Vehicle
+from backend.web.roles import ROLE_LABELS
+
+LOCAL = ZoneInfo("Europe/Amsterdam")
+APPROVER_ROLES = (Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
+AUDIT_PAGE = 200
+
+agreements_bp = Blueprint("agreements", __name__, url_prefix="/agreements")
+access_bp = Blueprint("access", __name__, url_prefix="/access")
+audit_bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+STATUS_LABELS = {
+    "pending": _l("Awaiting decision"), "approved": _l("Approved"), "denied": _l("Denied"),
+    "expired": _l("Expired"), "awaiting_consent": _l("Awaiting works council consent"),
+    "in_force": _l("In force"), "superseded": _l("Superseded"),
+}
+EVENT_LABELS = {
+    audit.LOGIN: _l("Logged in"), audit.LOGIN_FAILED: _l("Failed login"),
+    audit.AGREEMENT_UPLOADED: _l("Agreement uploaded"), audit.AGREEMENT_REFUSED: _l("Agreement refused"),
+    audit.AGREEMENT_CONSENTED: _l("Works council consent recorded"),
+    audit.REQUEST_FILED: _l("Access requested"), audit.REQUEST_REFUSED: _l("Request refused"),
+    audit.REQUEST_APPROVED: _l("Request approved"), audit.REQUEST_DENIED: _l("Request denied"),
+    audit.REQUEST_EXPIRED: _l("Request expired"), audit.DECISION_REFUSED: _l("Decision refused"),
+    audit.GRANT_ISSUED: _l("Access granted"), audit.GRANT_REVOKED: _l("Access revoked"),
+    audit.GRANT_EXPIRED: _l("Access expired"), audit.READ: _l("Data read"),
+    audit.READ_DENIED: _l("Read refused"), audit.SEAL_OPENED: _l("Private positions opened"),
+    audit.NOTIFICATION_SENT: _l("Employee informed"), audit.FINANCE_EXPORT: _l("Tax report exported"),
+    audit.RETENTION_DELETED: _l("Deleted after retention period"),
+}
+PURPOSE_TAX_LABEL = _l("Tax registration")
+
+
+def _local(moment: datetime | None) -> str:
+    return moment.astimezone(LOCAL).strftime("%d-%m-%Y %H:%M") if moment else ""
+
+
+def _names(ids) -> dict[int, User]:
+    ids = {i for i in ids if i is not None}
+    if not ids:
+        return {}
+    return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
+
+
+def _common() -> dict:
+    return {"status_labels": STATUS_LABELS, "event_labels": EVENT_LABELS, "category_labels": CATEGORY_LABELS,
+            "role_labels": ROLE_LABELS, "local": _local, "tax_label": PURPOSE_TAX_LABEL}
+
+
+# --- agreements -----------------------------------------------------------------------------
+
+@agreements_bp.route("/")
+@login_required
+def index():
+    """Every logged-in person may read the rules (employees are told in advance)."""
+    current = agreements.in_force()
+    versions = agreements.all_versions()
+    return render_template("access/agreements.html", versions=versions, current=current,
+                           status_of=lambda v: agreements.status_of(v, current),
+                           upload_form=UploadForm(), consent_form=ConsentForm(), **_common())
+
+
+@agreements_bp.route("/<int:version_id>")
+@login_required
+def show(version_id: int):
+    from backend.models.access import AgreementVersion
+    version = db.session.get(AgreementVersion, version_id) or abort(404)
+    current = agreements.in_force()
+    return render_template("access/agreement.html", version=version, agreement=agreements.load(version),
+                           status=agreements.status_of(version, current), consent_form=ConsentForm(),
+                           **_common())
+
+
+@agreements_bp.route("/upload", methods=["POST"])
+@role_required(Role.PRIVACY_OFFICER)
+def upload():
+    form = UploadForm()
+    if not form.validate_on_submit():
+        flash(_("The upload was refused: the form was incomplete or expired."), "error")
+        return redirect(url_for("agreements.index"))
+    text = form.text.data or ""
+    if form.document.data:
+        try:
+            text = form.document.data.read(256 * 1024 + 1).decode("utf-8")
+        except UnicodeDecodeError:
+            flash(_("The file is not UTF-8 text."), "error")
+            return redirect(url_for("agreements.index")), 303
+    if not text.strip():
+        flash(_("Choose a file or paste the document."), "error")
+        return redirect(url_for("agreements.index")), 303
+    try:
+        version = agreements.upload(text, current_user)
+    except agreements.AgreementError as exc:
+        current = agreements.in_force()
+        return render_template("access/agreements.html", versions=agreements.all_versions(), current=current,
+                               status_of=lambda v: agreements.status_of(v, current), upload_form=form,
+                               consent_form=ConsentForm(), upload_error=str(exc), **_common()), 400
+    flash(_("Agreement version %(label)s stored. It is in force once the works council's consent is "
+            "recorded.", label=version.label), "success")
+    return redirect(url_for("agreements.show", version_id=version.id), 303)
+
+
+@agreements_bp.route("/<int:version_id>/consent", methods=["POST"])
+@role_required(Role.OR_DELEGATE)
+def consent(version_id: int):
+    from backend.models.access import AgreementVersion
+    version = db.session.get(AgreementVersion, version_id) or abort(404)
+    form = ConsentForm()
+    if not form.validate_on_submit():
+        flash(_("Consent was not recorded: give the decision date and reference."), "error")
+        return redirect(url_for("agreements.show", version_id=version.id), 303)
+    try:
+        agreements.record_consent(version, current_user, form.consent_date.data, form.reference.data)
+    except agreements.AgreementError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("agreements.show", version_id=version.id), 303)
+    flash(_("Consent recorded: this version is now in force."), "success")
+    return redirect(url_for("agreements.show", version_id=version.id), 303)
+
+
+# --- requests and grants --------------------------------------------------------------------
+
+def _may_see_request(item: AccessRequest) -> bool:
+    return item.requester_id == current_user.id or current_user.has_role(*APPROVER_ROLES)
+
+
+# The endpoint is access.requests (the placeholder in backend/web/navigation.py).
+@access_bp.route("/requests", endpoint="requests")
+@role_required(Role.MANAGER, Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
+def requests_list():
+    statement = select(AccessRequest).order_by(AccessRequest.filed_at.desc(), AccessRequest.id.desc())
+    if not current_user.has_role(*APPROVER_ROLES):
+        statement = statement.where(AccessRequest.requester_id == current_user.id)
+    items = list(db.session.scalars(statement))
+    to_decide = [item for item in items if approvals.can_decide(item, current_user) is None]
+    return render_template("access/requests.html", items=items, to_decide=to_decide,
+                           vehicles=_vehicles({i.subject_vehicle_id for i in items}), **_common())
+
+
+
+def _vehicles(ids) -> dict[int, Vehicle]:
+    ids = {i for i in ids if i is not None}
+    return {v.id: v for v in db.session.scalars(select(Vehicle).where(Vehicle.id.in_(ids)))} if ids else {}
+
+
+def _request_form() -> tuple[RequestForm, object]:
+    form = RequestForm()
+    version = agreements.in_force()
+    agreement = agreements.load(version) if version else None
+    purposes = agreement.purposes.values() if agreement else []
+    form.purpose.choices = [(p.id, f"{p.title} ({p.id})") for p in purposes]
+    grounds = sorted({g for p in purposes for g in p.grounds_categories})
+    form.grounds_category.choices = [(g, g) for g in grounds]
+    drivers = db.session.scalars(select(User).join(UserRole).where(UserRole.role == Role.DRIVER.value)
+                                 .order_by(User.name)).all()
+    form.subject_user_id.choices = [("", _("(none)"))] + [(str(u.id), f"{u.name} <{u.email}>") for u in drivers]
+    vehicles = db.session.scalars(select(Vehicle).order_by(Vehicle.kenteken)).all()
+    form.subject_vehicle_id.choices = [("", _("(none)"))] + [
+        (str(v.id), f"{v.display_kenteken} {v.make} {v.model}") for v in vehicles]
+    return form, agreement
+
+
+@access_bp.route("/requests/new", methods=["GET", "POST"])
+@role_required(Role.MANAGER)
+def new_request():
+    form, agreement = _request_form()
+    version = agreements.in_force()
+    if request.method == "GET":
+        if form.grant_days.data is None:
+            form.grant_days.data = 7
+        return render_template("access/request_new.html", form=form, agreement=agreement, version=version,
+                               **_common())
+    if not form.validate_on_submit():
+        return render_template("access/request_new.html", form=form, agreement=agreement, version=version,
+                               **_common()), 400
+    data = RequestInput(
+        purpose=form.purpose.data,
+        subject_user_id=int(form.subject_user_id.data) if form.subject_user_id.data else None,
+        subject_vehicle_id=int(form.subject_vehicle_id.data) if form.subject_vehicle_id.data else None,
+        period_start=form.period_start.data, period_end=form.period_end.data,
+        categories=tuple(form.categories.data), grant_days=form.grant_days.data,
+        grounds_category=form.grounds_category.data, motivation=form.motivation.data or "")
+    try:
+        item = requests.file_request(current_user, data)
+    except RequestRefused as exc:
+        return render_template("access/request_new.html", form=form, agreement=agreement, version=version,
+                               refusal=str(exc), **_common()), 422
+    flash(_("Request filed. It needs the approval of two people before anything can be read."), "success")
+    return redirect(url_for("access.request_detail", request_id=item.id), 303)
+
+
+@access_bp.route("/requests/<int:request_id>")
+@role_required(Role.MANAGER, Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
+def request_detail(request_id: int):
+    item = requests.get(request_id) or abort(404)
+    if not _may_see_request(item):
+        abort(403)
+    form = DecisionForm()
+    form.categories.data = form.categories.data or item.category_list
+    clause = agreements.load(item.agreement_version).purposes.get(item.purpose)
+    grant = item.grant
+    return render_template(
+        "access/request_detail.html", item=item, clause=clause, grant=grant, form=form,
+        revoke_form=RevokeForm(), refusal=approvals.can_decide(item, current_user),
+        may_revoke=grant is not None and grant.is_active(_now()) and grants.may_revoke(grant, current_user),
+        grant_active=grant is not None and grant.is_active(_now()),
+        vehicle=db.session.get(Vehicle, item.subject_vehicle_id) if item.subject_vehicle_id else None,
+        open_roles=approvals.open_roles(item) if item.status == "pending" else [], **_common())
+
+
+@access_bp.route("/requests/<int:request_id>/decide", methods=["POST"])
+@role_required(Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
+def decide(request_id: int):
+    item = requests.get(request_id) or abort(404)
+    form = DecisionForm()
+    if not form.validate_on_submit():
+        flash(_("No decision recorded: a decision needs a reason."), "error")
+        return redirect(url_for("access.request_detail", request_id=item.id), 303)
+    try:
+        grant = approvals.decide(item, current_user, form.decision.data, form.reason.data,
+                                 period_start=form.period_start.data, period_end=form.period_end.data,
+                                 categories=form.categories.data or None, grant_days=form.grant_days.data)
+    except RequestRefused as exc:
+        flash(str(exc), "error")
+        return redirect(url_for("access.request_detail", request_id=item.id), 303)
+    if grant is not None:
+        flash(_("Second approval recorded: access is granted until %(until)s.", until=_local(grant.expires_at)),
+              "success")
+    elif form.decision.data == "deny":
+        flash(_("The request is denied."), "success")
+    else:
+        flash(_("Approval recorded. One more approval from the other role is needed."), "success")
+    return redirect(url_for("access.request_detail", request_id=item.id), 303)
+
+
+@access_bp.route("/grants/<int:grant_id>/revoke", methods=["POST"])
+@role_required(Role.MANAGER, Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
+def revoke(grant_id: int):
+    grant = db.session.get(Grant, grant_id) or abort(404)
+    form = RevokeForm()
+    if not form.validate_on_submit():
+        flash(_("Not revoked: a revocation needs a reason."), "error")
+    else:
+        try:
+            grants.revoke(grant, current_user, form.reason.data)
+            flash(_("Access revoked."), "success")
+        except grants.GrantError as exc:
+            flash(str(exc), "error")
+    return redirect(url_for("access.request_detail", request_id=grant.request_id), 303)
+
+
+@access_bp.route("/grants/<int:grant_id>/trips")
+@role_required(Role.MANAGER, Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
+def grant_trips(grant_id: int):
+    """The holder reads inside the grant; the door decides (and audits) every read."""
+    grant = db.session.get(Grant, grant_id) or abort(404)
+    if grant.subject_user_id is not None:
+        trips = door.trips_for_driver(current_user, grant.subject_user_id, purpose=grant.purpose)
+    else:
+        trips = door.trips_for_vehicle(current_user, grant.subject_vehicle_id, purpose=grant.purpose)
+    people = _names({t.driver_id for t in trips})
+    return render_template("access/grant_trips.html", grant=grant, trips=trips, people=people,
+                           tracks=BUSINESS_TRACKS in grant.category_list, **_common())
+
+
+@access_bp.route("/grants/<int:grant_id>/trips/<int:trip_id>/track")
+@role_required(Role.MANAGER, Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
+def grant_track(grant_id: int, trip_id: int):
+    grant = db.session.get(Grant, grant_id) or abort(404)
+    points = door.track(current_user, trip_id, purpose=grant.purpose)
+    return render_template("access/grant_track.html", grant=grant, trip_id=trip_id, points=points, **_common())
+
+
+# --- the audit log --------------------------------------------------------------------------
+
+def _user_id_by_email(email: str | None) -> int | None | bool:
+    if not email:
+        return None
+    found = db.session.scalar(select(User.id).where(User.email == email.strip().lower()))
+    return found if found is not None else False
+
+
+@audit_bp.route("/log")
+@role_required(Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
+def log():
+    form = AuditFilterForm(request.args)
+    form.event_type.choices = [("", _("(all)"))] + [(k, str(v)) for k, v in EVENT_LABELS.items()]
+    statement = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(AUDIT_PAGE)
+    if form.validate():
+        if form.event_type.data:
+            statement = statement.where(AuditEvent.event_type == form.event_type.data)
+        if form.purpose.data:
+            statement = statement.where(AuditEvent.purpose == form.purpose.data.strip())
+        for field, column in ((form.actor, AuditEvent.actor_id), (form.subject, AuditEvent.subject_user_id)):
+            found = _user_id_by_email(field.data)
+            if found is False:
+                statement = statement.where(False)  # an unknown person matches nothing
+            elif found is not None:
+                statement = statement.where(column == found)
+        if form.date_from.data:
+            statement = statement.where(AuditEvent.at >= datetime.combine(form.date_from.data, time.min, LOCAL))
+        if form.date_until.data:
+            statement = statement.where(AuditEvent.at < datetime.combine(
+                form.date_until.data + timedelta(days=1), time.min, LOCAL))
+    events = list(db.session.scalars(statement))
+    people = _names({e.actor_id for e in events} | {e.subject_user_id for e in events})
+    return render_template("access/audit_log.html", form=form, events=events, people=people,
+                           details=lambda e: json.loads(e.details), page_size=AUDIT_PAGE, **_common())
+
+
+@audit_bp.route("/verify", methods=["POST"])
+@role_required(Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
+def verify():
+    from flask_wtf.csrf import validate_csrf
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except Exception:  # noqa: BLE001 - any CSRF failure is a refusal
+        abort(400)
+    result = audit.verify()
+    flash(_("Audit chain intact: %(n)d events checked.", n=result.events) if result.ok else
+          _("Audit chain BROKEN at event %(seq)s: %(reason)s", seq=result.broken_seq, reason=result.reason),
+          "success" if result.ok else "error")
+    return redirect(url_for("audit.log"), 303)
+
+
+# --- the driver's "who saw my data" ---------------------------------------------------------
+
+def visible_events_for(user_id: int) -> list[AuditEvent]:
+    """Events about this employee by others, from the moment the agreement says they are told:
+    events without a grant at once, events under a grant once its notification was sent."""
+    told = exists().where(Notification.grant_id == AuditEvent.grant_id, Notification.user_id == user_id,
+                          Notification.sent_at.is_not(None))
+    statement = (select(AuditEvent)
+                 .where(AuditEvent.subject_user_id == user_id,
+                        or_(AuditEvent.actor_id.is_(None), AuditEvent.actor_id != user_id),
+                        or_(AuditEvent.grant_id.is_(None), told),
+                        AuditEvent.event_type.not_in([audit.LOGIN, audit.LOGIN_FAILED]))
+                 .order_by(AuditEvent.seq.desc()).limit(500))
+    return list(db.session.scalars(statement))
+
+
+@login_required
+def access_log():
+    events = visible_events_for(current_user.id)
+    notes = grants.notifications_for(current_user.id)
+    people = _names({e.actor_id for e in events} | {n.grant.holder_id for n in notes})
+    return render_template("access/access_log.html", events=events, notes=notes, people=people,
+                           details=lambda e: json.loads(e.details), **_common())
+
+
+# --- wiring ---------------------------------------------------------------------------------
+
+def _denied(error: AccessDenied):
+    """A refused read (already audited by the door) is a 403."""
+    if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
+        return jsonify({"error": "access_denied", "message": str(error)}), 403
+    return render_template("access/denied.html", reason=str(error)), 403
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(agreements_bp)
+    app.register_blueprint(access_bp)
+    app.register_blueprint(audit_bp)
+    # The endpoint name the navigation expects; the driver's other pages may live in a "driver"
+    # blueprint of their own, so this one is added on the app, not as a blueprint.
+    app.add_url_rule("/me/access-log", endpoint="driver.access_log", view_func=access_log)
+    app.register_error_handler(AccessDenied, _denied)
+
