@@ -4,7 +4,7 @@ No trip contents are shown here: the fleet pages manage who drives what, not whe
 """
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
 from backend.auth import role_required
@@ -84,9 +84,9 @@ def devices():
             status = 400
     # The token is rendered into this one response and never stored in clear: no redirect,
     # no flash message (that would put it in the session cookie).
-    return render_template("fleet/devices.html", form=form, action_form=EmptyForm(),
-                           devices=service.list_devices(), issued=issued,
-                           server_url=request.host_url.rstrip("/")), status
+    return _no_store(render_template("fleet/devices.html", form=form, action_form=EmptyForm(),
+                                     devices=service.list_devices(), issued=issued,
+                                     server_url=request.host_url.rstrip("/")), status)
 
 
 @bp.route("/devices/<device_id>/token", methods=["POST"])
@@ -102,9 +102,16 @@ def device_token(device_id: str):
     except FleetError as exc:
         flash(_message(exc), "error")
         return redirect(url_for("fleet.devices"))
-    return render_template("fleet/devices.html", form=form, action_form=action_form,
-                           devices=service.list_devices(), issued=issued,
-                           server_url=request.host_url.rstrip("/"))
+    return _no_store(render_template("fleet/devices.html", form=form, action_form=action_form,
+                                     devices=service.list_devices(), issued=issued,
+                                     server_url=request.host_url.rstrip("/")), 200)
+
+
+def _no_store(html: str, status: int):
+    """A page that may hold a one-time token must not be kept in any cache."""
+    response = make_response(html, status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @bp.route("/devices/<device_id>/retire", methods=["POST"])

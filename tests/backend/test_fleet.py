@@ -155,6 +155,7 @@ def test_admin_adds_a_vehicle_assigns_it_and_enrolls_a_device_in_dutch(app, clie
     assert overlap.status_code == 400 and "is al toegewezen" in overlap.get_data(as_text=True)
 
     enrolled = client.post("/admin/fleet/devices", data={"vehicle": "GBXJ12"})
+    assert enrolled.headers["Cache-Control"] == "no-store"
     page = enrolled.get_data(as_text=True)
     token = re.search(r'data-testid="enroll-token">([^<]+)<', page).group(1)
     assert f"ritbox enroll http://localhost {token}" in page
@@ -168,3 +169,43 @@ def test_admin_adds_a_vehicle_assigns_it_and_enrolls_a_device_in_dutch(app, clie
     assert "buiten gebruik gesteld" in retired.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Device, device.id).status == "retired"
+
+
+# ------------------------------------------------------------------------- a real browser
+
+@pytest.mark.browser
+def test_admin_enrolls_a_device_in_the_browser_and_the_token_works_once(app, live_server, page, make_user, tmp_path,
+                                                                        artifacts_dir, database_url):
+    from device import enroll as device_enroll
+
+    app.config["SEALING_KEY_PATH"] = str(tmp_path / "sealing_keys.pem")
+    make_user("admin@example.nl", "admin")
+    page.goto(f"{live_server}/login")
+    page.get_by_label("E-mailadres").fill("admin@example.nl")
+    page.get_by_label("Wachtwoord").fill("correct horse battery")
+    page.get_by_role("button", name="Inloggen").click()
+    page.get_by_role("link", name="Wagenpark").click()
+    page.get_by_label("Kenteken").fill("gb-xj-12")
+    page.get_by_label("Merk").fill("Volkswagen")
+    page.get_by_label("Type").fill("Golf")
+    page.get_by_role("button", name="Auto toevoegen").click()
+    page.get_by_role("cell", name="GB-XJ-12").wait_for()
+
+    page.get_by_role("link", name="Kastjes").click()
+    page.get_by_label("Auto").select_option("GBXJ12")
+    page.get_by_role("button", name="Kastje aanmelden").click()
+    token = page.get_by_test_id("enroll-token").inner_text().strip()
+    assert page.get_by_test_id("enroll-command").inner_text() == f"ritbox enroll {live_server} {token}"
+    if database_url.startswith("sqlite"):
+        page.screenshot(path=str(artifacts_dir / "fleet-devices-token.png"), full_page=True)
+    page.goto(f"{live_server}/admin/fleet/devices")
+    assert token not in page.content()
+    assert page.get_by_role("cell", name="wacht op aanmelding").is_visible()
+
+    result = device_enroll.enroll(live_server, token, tmp_path / "state")
+    page.reload()
+    page.get_by_role("cell", name="actief").wait_for()
+    with pytest.raises(device_enroll.EnrollError):
+        device_enroll.enroll(live_server, token, tmp_path / "state2")
+    with app.app_context():
+        assert db.session.get(Device, result.device_id).status == "active"
