@@ -82,14 +82,14 @@ def trip_settings(config: DeviceConfig) -> TripSettings:
     return TripSettings(**values)
 
 
-def open_store(path: str | Path, config: DeviceConfig) -> Store:
+def open_store(path: str | Path, config: DeviceConfig, *, durable: bool = True) -> Store:
     """Open (or create) the store and apply the configured privacy policy and sealing key."""
     store_path = Path(path)
     try:
         store_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RitboxError(f"cannot create the folder for the store {store_path}: {exc.strerror or exc}") from None
-    store = Store(store_path)
+    store = Store(store_path, durable=durable)
     try:
         if store.policy is not config.privacy.private_positions:
             store.set_policy(config.privacy.private_positions)
@@ -179,7 +179,8 @@ def cmd_replay(args: argparse.Namespace, config: DeviceConfig) -> int:
 
     with tempfile.TemporaryDirectory(prefix="ritbox-replay-", dir=_scratch_dir()) as tmp:
         store_path = args.store if args.store else Path(tmp) / "replay.db"
-        store = open_store(store_path, config)
+        # A throw-away store need not wait for the disk; one given with --store must be durable.
+        store = open_store(store_path, config, durable=args.store is not None)
         try:
             pipeline = Pipeline(
                 store, settings=settings, odometer_km=odometer, mode=initial,
