@@ -303,8 +303,11 @@ def _print_status(status: dict[str, Any]) -> None:
         print("open trip:     none")
     print(f"pending:       {store.get('pending', 0)} trips waiting for upload")
     print(f"chain head:    seq {store.get('chain_head', {}).get('seq', 0)}")
-    print(f"odometer:      {store.get('odometer_km')} km")
     pipe = status.get("pipeline")
+    if pipe and pipe.get("odometer_km") is not None:
+        print(f"odometer:      {pipe['odometer_km']:.3f} km (live)")
+    else:
+        print(f"odometer:      {store.get('odometer_km')} km (after the last closed trip)")
     if pipe:
         print(f"source:        {pipe.get('source')}{' (ended)' if pipe.get('source_ended') else ''}")
     counters = store.get("counters", {})

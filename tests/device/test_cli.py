@@ -340,6 +340,9 @@ def test_daemon_private_switch_over_the_control_socket(tmp_path) -> None:
         again = ritbox("private", "on", config=cfg)
         assert again.returncode == 0 and again.stdout.strip() == "private mode was already on"
         assert ritbox("private", "status", config=cfg).stdout.strip() == "private mode is on"
+        human = ritbox("status", config=cfg).stdout
+        assert re.search(r"^daemon: +running$", human, re.M) and re.search(r"^privacy: +PRIVATE$", human, re.M)
+        assert re.search(r"^open trip: +business since 2016-04-11T14:1\d:\d\dZ", human, re.M)
 
         writer.write(second)
         writer.close()
