@@ -14,6 +14,7 @@ import signal
 import sys
 import tempfile
 import threading
+import warnings
 from collections.abc import Sequence
 from dataclasses import fields
 from datetime import datetime, timezone
@@ -384,7 +385,11 @@ class Daemon:
             server.start()
             if config.gpio.button_pin is not None or config.gpio.led_pin is not None:
                 try:
-                    gpio = GpioButton(switch, config.gpio.button_pin, config.gpio.led_pin)
+                    with warnings.catch_warnings():
+                        # gpiozero warns once per pin library it cannot load; if none works,
+                        # GpioUnavailable below says so in one line.
+                        warnings.filterwarnings("ignore", message="Falling back from")
+                        gpio = GpioButton(switch, config.gpio.button_pin, config.gpio.led_pin)
                 except GpioUnavailable as exc:
                     log.warning("privacy button unavailable: %s; use `ritbox private on|off`", exc)
             log.info("running: source %s, store %s, control socket %s", config.source.kind, self.store_path, self.socket_path)

@@ -425,3 +425,27 @@ def test_second_daemon_on_the_same_socket_is_refused(tmp_path) -> None:
         holder.start()  # unblocks the first daemon's open() if it is still waiting
         first.stop()
         first.kill()
+
+
+def test_daemon_without_gpio_hardware_warns_once_and_keeps_running(tmp_path, monkeypatch) -> None:
+    fifo = tmp_path / "receiver.fifo"
+    os.mkfifo(fifo)
+    socket_path = tmp_path / "control.sock"
+    cfg = tmp_path / "ritbox.toml"
+    cfg.write_text(
+        f'[source]\nkind = "replay"\nreplay_file = "{fifo}"\n[store]\npath = "{tmp_path / "ritbox.db"}"\n'
+        f'[control]\nsocket = "{socket_path}"\n[gpio]\nbutton_pin = 17\nled_pin = 27\n'
+    )
+    monkeypatch.setenv("GPIOZERO_PIN_FACTORY", "no-such-pin-factory")  # no pins, also on a Pi
+    daemon = DaemonProcess(cfg, tmp_path)
+    try:
+        wait_for(socket_path.exists, "the control socket")
+        assert ritbox("private", "on", config=cfg).stdout.strip() == "private mode is now on"
+        with open(fifo, "wb") as writer:  # end of input, so that the source stops waiting
+            writer.write(LEAFLET.read_bytes()[:2000])
+        assert daemon.stop() == 0
+    finally:
+        daemon.kill()
+    stderr = daemon.stderr()
+    assert "Traceback" not in stderr and "warnings.warn" not in stderr
+    assert len([line for line in stderr.splitlines() if "privacy button unavailable" in line]) == 1
