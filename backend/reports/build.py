@@ -1,0 +1,227 @@
+"""Assemble a Report through the door. No trip table is read here: trips come from
+backend.access (door.tax_report_rows for the employer's view, report_reads.own_tax_report_rows
+for the driver's own export), chain events from door.chain_events_for_vehicle."""
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from backend.access import door, report_reads
+from backend.db import db, utcnow
+from backend.models.accounts import Role, User
+from backend.models.fleet import Assignment, Vehicle
+from backend.reports import model as m
+from backend.reports.verdict import available_days, verdict
+
+LOCAL = door.LOCAL
+
+
+class ReportError(Exception):
+    """Bad input for a report (unknown driver or car, no data): a message for people."""
+
+
+def find_driver(email: str) -> User:
+    from backend.accounts import find_user
+    user = find_user(email)
+    if user is None or not user.has_role(Role.DRIVER):
+        raise ReportError(f"no driver with e-mail {email}")
+    return user
+
+
+def find_vehicle(kenteken: str) -> Vehicle:
+    from backend.fleet import service
+    vehicle = service.find_vehicle(kenteken)
+    if vehicle is None:
+        raise ReportError(f"no car with kenteken {kenteken}")
+    return vehicle
+
+
+def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicle_id: int | None = None,
+                 view: str = m.EMPLOYER) -> m.Report:
+    """One report for a driver or a car and a calendar year. Raises ReportError for an unknown
+    subject or a year without trips, door.AccessDenied when the actor may not read it."""
+    if (driver_id is None) == (vehicle_id is None):
+        raise ValueError("build_report needs exactly one of driver_id and vehicle_id")
+    if not 2000 <= year <= 2100:
+        raise ReportError(f"{year} is not a plausible tax year")
+    driver = vehicle = None
+    if driver_id is not None:
+        driver = db.session.get(User, driver_id)
+        if driver is None or not driver.has_role(Role.DRIVER):
+            raise ReportError("unknown driver")
+    else:
+        vehicle = db.session.get(Vehicle, vehicle_id)
+        if vehicle is None:
+            raise ReportError("unknown car")
+
+    if view == m.DRIVER:
+        if driver is None or driver.id != actor.id:
+            raise ReportError("the driver's own export is for the driver alone, per driver")
+        trips = report_reads.own_tax_report_rows(actor, year=year)
+    else:
+        trips = door.tax_report_rows(actor, year=year, driver_id=driver_id, vehicle_id=vehicle_id)
+    title = driver.name or driver.email if driver else vehicle.display_kenteken
+    if not trips:
+        raise ReportError(f"no trips in {year} for {title}")
+
+    vehicle_ids = sorted({t.vehicle_id for t in trips} | ({vehicle.id} if vehicle else set()))
+    vehicles = {v.id: v for v in db.session.scalars(select(Vehicle).where(Vehicle.id.in_(vehicle_ids)))}
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    statement = select(Assignment).where(
+        Assignment.vehicle_id.in_(vehicle_ids), Assignment.available_from <= last,
+        (Assignment.available_until.is_(None)) | (Assignment.available_until >= first))
+    if driver is not None:
+        statement = statement.where(Assignment.driver_id == driver.id)
+    assignments = list(db.session.scalars(statement.order_by(Assignment.available_from)).unique())
+    driver_ids = {t.driver_id for t in trips if t.driver_id} | {a.driver_id for a in assignments}
+    names = {u.id: (u.name or u.email) for u in db.session.scalars(select(User).where(User.id.in_(driver_ids)))}
+
+    cars = [m.Car(vehicle_id=v.id, kenteken=v.display_kenteken, make=v.make, model=v.model,
+                  availability=tuple(m.Availability(names.get(a.driver_id, ""), a.available_from, a.available_until)
+                                     for a in assignments if a.vehicle_id == v.id))
+            for v in (vehicles[i] for i in vehicle_ids)]
+
+    notes = []
+    events_by_vehicle: dict[int, list[door.ChainEventView]] = defaultdict(list)
+    if view == m.EMPLOYER and actor.has_role(Role.FINANCE):
+        # Events are detected at upload time, possibly long after the trips they concern: an
+        # event belongs to this report when the trip that revealed it does, or (without such a
+        # trip) when it was detected within the year and the driver's availability.
+        trip_ids = {t.id for t in trips}
+        for vid in vehicle_ids:
+            for event in door.chain_events_for_vehicle(actor, vid):
+                if event.trip_id is not None:
+                    keep = event.trip_id in trip_ids
+                else:
+                    keep = event.detected_at.astimezone(LOCAL).year == year and (
+                        driver is None or _within(event, assignments, vid))
+                if keep:
+                    events_by_vehicle[vid].append(event)
+    else:
+        notes.append("chain_events_not_included")
+
+    annotations = _annotations([t.id for t in trips])
+    if not annotations:
+        notes.append("character_from_device_mode")
+
+    rows: list[m.Row] = []
+    corrections: list[m.Correction] = []
+    by_vehicle: dict[int, list[door.TripView]] = defaultdict(list)
+    for t in trips:
+        by_vehicle[t.vehicle_id].append(t)
+    for car in cars:
+        car_trips = by_vehicle.get(car.vehicle_id, [])
+        rows.extend(_car_rows(car, car_trips, events_by_vehicle.get(car.vehicle_id, []), names, view,
+                              annotations, corrections))
+
+    totals = _totals(rows)
+    verdicts = _verdicts(year, rows, trips, assignments, names, driver)
+    return m.Report(subject=m.BY_DRIVER if driver else m.BY_VEHICLE, view=view, year=year, title=title,
+                    cars=cars, rows=rows, corrections=corrections, totals=totals, verdicts=verdicts,
+                    generated_at=utcnow().astimezone(LOCAL), generated_by=actor.name or actor.email,
+                    notes=notes)
+
+
+# --- pieces --------------------------------------------------------------------------------
+
+def _annotations(trip_ids: list[int]) -> dict[int, object]:
+    """Trip revisions (classification, notes, detours, address fixes) once they land; until
+    then the character is taken from the device's mode."""
+    return {}
+
+
+def _within(event: door.ChainEventView, assignments: list[Assignment], vehicle_id: int) -> bool:
+    day = event.detected_at.astimezone(LOCAL).date()
+    return any(a.vehicle_id == vehicle_id and a.covers(day) for a in assignments)
+
+
+def _coordinates(position: door.Position | None) -> m.Address | None:
+    if position is None:
+        return None
+    return m.Address(text=f"{position.lat:.5f}, {position.lon:.5f}")
+
+
+def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEventView], names: dict,
+              view: str, annotations: dict, corrections: list[m.Correction]) -> list[m.Row]:
+    rows: list[m.Row] = []
+    events_by_trip: dict[int, list[door.ChainEventView]] = defaultdict(list)
+    loose: list[door.ChainEventView] = []
+    for event in events:
+        (events_by_trip[event.trip_id] if event.trip_id is not None else loose).append(event)
+    loose.sort(key=lambda e: e.detected_at)
+    previous_end: float | None = None
+    number = 0
+    for t in trips:
+        while loose and loose[0].detected_at <= t.started_at:
+            rows.append(_event_row(car, loose.pop(0)))
+        for event in events_by_trip.pop(t.id, []):
+            rows.append(_event_row(car, event))
+        start_local = t.started_at.astimezone(LOCAL)
+        if previous_end is not None and round(t.odometer_start_km - previous_end, 3) != 0:
+            rows.append(m.Row(kind=m.ODOMETER_GAP, kenteken=car.kenteken, day=start_local.date(),
+                              started_at=start_local, odometer_start=m.km(previous_end),
+                              odometer_end=m.km(t.odometer_start_km),
+                              distance=m.km(t.odometer_start_km - previous_end)))
+        previous_end = t.odometer_end_km
+        number += 1
+        private = t.is_private
+        show_addresses = not private or view == m.DRIVER
+        rows.append(m.Row(
+            kind=m.TRIP, kenteken=car.kenteken, day=start_local.date(), trip_number=number,
+            driver_id=t.driver_id, driver_name=names.get(t.driver_id, ""), started_at=start_local,
+            ended_at=t.ended_at.astimezone(LOCAL), odometer_start=m.km(t.odometer_start_km),
+            odometer_end=m.km(t.odometer_end_km), distance=m.km(t.distance_km),
+            departure=_coordinates(t.start) if show_addresses else None,
+            arrival=_coordinates(t.end) if show_addresses else None,
+            character=m.PRIVATE if private else m.BUSINESS,
+            # The privacy switch is the driver's own declaration; a business-mode trip may still
+            # be commute or private until the driver classifies it.
+            classified=private,
+            flags=tuple(dict.fromkeys(t.flags + t.ingest_flags))))
+    for event in loose + [e for group in events_by_trip.values() for e in group]:
+        rows.append(_event_row(car, event))
+    return rows
+
+
+def _event_row(car: m.Car, event: door.ChainEventView) -> m.Row:
+    at = event.detected_at.astimezone(LOCAL)
+    return m.Row(kind=m.CHAIN_GAP, kenteken=car.kenteken, day=at.date(), started_at=at,
+                 note=f"{event.kind} seq {event.seq_from}-{event.seq_to}: {event.detail}")
+
+
+def _totals(rows: list[m.Row]) -> m.Totals:
+    sums = {c: Decimal(0) for c in m.CHARACTERS}
+    trips = unclassified = gaps = 0
+    correction = Decimal(0)
+    for row in rows:
+        if row.kind == m.TRIP:
+            trips += 1
+            unclassified += not row.classified
+            sums[row.character] += row.distance - row.private_detour
+            sums[m.PRIVATE] += row.private_detour
+        elif row.kind in (m.CHAIN_GAP, m.ODOMETER_GAP):
+            gaps += 1
+        elif row.kind == m.ODOMETER_CORRECTION:
+            correction += row.distance
+    return m.Totals(business=sums[m.BUSINESS], commute=sums[m.COMMUTE], private=sums[m.PRIVATE],
+                    trips=trips, unclassified=unclassified, gaps=gaps, correction_km=correction)
+
+
+def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignments: list[Assignment],
+              names: dict, driver: User | None) -> list[m.Verdict]:
+    """One verdict per driver (the rule is per person), over their private km in this report."""
+    private: dict[int, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        if row.kind == m.TRIP and row.driver_id is not None:
+            private[row.driver_id] += (row.distance if row.character == m.PRIVATE else Decimal(0)) \
+                + row.private_detour
+    people = [driver.id] if driver is not None else sorted({a.driver_id for a in assignments} | set(private))
+    result = []
+    for person in people:
+        periods = [(a.available_from, a.available_until) for a in assignments if a.driver_id == person]
+        result.append(verdict(names.get(person, ""), year, private.get(person, Decimal(0)),
+                              available_days(year, periods)))
+    return result

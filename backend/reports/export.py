@@ -1,0 +1,38 @@
+"""Build, render and audit one report: the single entry point for the web UI and the CLI."""
+from __future__ import annotations
+
+import importlib
+import re
+from typing import BinaryIO
+
+from backend import audit
+from backend.access.purposes import TAX
+from backend.models.accounts import User
+from backend.reports import model as m
+from backend.reports.build import ReportError, build_report
+
+FORMATS = ("csv", "xlsx", "pdf", "xml")
+
+
+def renderer(fmt: str):
+    if fmt not in FORMATS:
+        raise ReportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
+    return importlib.import_module(f"backend.reports.{fmt}")
+
+
+def filename(report: m.Report, fmt: str) -> str:
+    subject = re.sub(r"[^A-Za-z0-9]+", "-", report.title).strip("-") or "rapport"
+    kind = "bestuurder" if report.subject == m.BY_DRIVER else "auto"
+    return f"rittenregistratie-{report.year}-{kind}-{subject}.{fmt}"
+
+
+def export(actor: User, out: BinaryIO, *, fmt: str, year: int, driver_id: int | None = None,
+           vehicle_id: int | None = None, view: str = m.EMPLOYER) -> m.Report:
+    """Write the report in `fmt` to `out` and record the export in the audit log."""
+    module = renderer(fmt)
+    report = build_report(actor, year=year, driver_id=driver_id, vehicle_id=vehicle_id, view=view)
+    module.render(report, out)
+    if view == m.EMPLOYER:
+        audit.record(audit.FINANCE_EXPORT, actor=actor, subject_user_id=driver_id, subject_vehicle_id=vehicle_id,
+                     purpose=TAX, details={"format": fmt, "year": year, "trips": report.totals.trips})
+    return report

@@ -1,0 +1,165 @@
+"""The report model: plain values, no ORM objects, nothing a renderer has to look up.
+
+Distances are Decimal km rounded to 0.1 per row; totals are sums of the rounded row values, so
+a reader adding up the rows gets exactly the totals printed. Times are Europe/Amsterdam.
+
+Slots for features that land separately:
+- corrections (trip revisions: classification, notes, detours, address fixes) - every one with
+  its original value, author, time and reason;
+- odometer calibration corrections, as rows of kind ODOMETER_CORRECTION;
+- addresses with postcode and a street_level mark (named places, reverse geocoder).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+
+KM = Decimal("0.1")
+PRIVATE_LIMIT_KM = Decimal(500)
+
+# Row kinds
+TRIP = "trip"
+CHAIN_GAP = "chain_gap"  # a device's hash chain misses records (device event)
+ODOMETER_GAP = "odometer_gap"  # a trip's start odometer differs from the previous trip's end
+ODOMETER_CORRECTION = "odometer_correction"  # a booked calibration correction (correctierit)
+
+# Characters
+BUSINESS = "business"
+COMMUTE = "commute"
+PRIVATE = "private"
+CHARACTERS = (BUSINESS, COMMUTE, PRIVATE)
+
+# Views
+EMPLOYER = "employer"  # finance: private trips without any address
+DRIVER = "driver"  # the driver's own export: their private addresses included
+
+# Subjects
+BY_DRIVER = "driver"
+BY_VEHICLE = "vehicle"
+
+
+def km(value: float | Decimal | None) -> Decimal:
+    if value is None:
+        return Decimal(0)
+    return Decimal(str(value)).quantize(KM, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Address:
+    """A departure or arrival address. Until the address resolver lands, `text` holds the
+    coordinates and street_level is False."""
+
+    text: str
+    postcode: str | None = None
+    place: str | None = None
+    street_level: bool = False
+    source: str = "coordinates"  # coordinates | named_place | geocoder | driver
+
+
+@dataclass(frozen=True)
+class Availability:
+    driver_name: str
+    available_from: date
+    available_until: date | None
+
+
+@dataclass(frozen=True)
+class Car:
+    vehicle_id: int
+    kenteken: str  # display form, with the sidecode's dashes
+    make: str
+    model: str
+    availability: tuple[Availability, ...]
+
+
+@dataclass(frozen=True)
+class Correction:
+    """A change made after the trip was recorded; the original stays visible."""
+
+    kenteken: str
+    trip_number: int | None
+    field: str
+    original: str
+    corrected: str
+    author: str
+    at: datetime
+    reason: str
+
+
+@dataclass
+class Row:
+    kind: str
+    kenteken: str
+    day: date
+    trip_number: int | None = None
+    driver_id: int | None = None
+    driver_name: str = ""
+    started_at: datetime | None = None  # local time
+    ended_at: datetime | None = None
+    odometer_start: Decimal | None = None
+    odometer_end: Decimal | None = None
+    distance: Decimal = Decimal(0)
+    departure: Address | None = None
+    arrival: Address | None = None
+    character: str | None = None
+    classified: bool = True  # False: taken from the device's mode, not confirmed by the driver
+    route_deviation: str = ""
+    deviation_reason: str = ""
+    private_detour: Decimal = Decimal(0)
+    note: str = ""
+    flags: tuple[str, ...] = ()
+    # For odometer corrections: the GPS-based figure before calibration.
+    original_distance: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class Totals:
+    business: Decimal
+    commute: Decimal
+    private: Decimal
+    trips: int
+    unclassified: int
+    gaps: int
+    correction_km: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.business + self.commute + self.private
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The 500 km rule for one driver: private km scaled to a full year when the car was
+    available for part of it (3 months with 200 km -> 800 km/year -> over the limit)."""
+
+    driver_name: str
+    private_km: Decimal
+    available_days: int
+    days_in_year: int
+    projected_km: Decimal
+    within_limit: bool
+    limit_km: Decimal = PRIVATE_LIMIT_KM
+
+
+@dataclass
+class Report:
+    subject: str  # BY_DRIVER or BY_VEHICLE
+    view: str  # EMPLOYER or DRIVER
+    year: int
+    title: str  # the driver's name or the car's kenteken
+    cars: list[Car]
+    rows: list[Row]
+    corrections: list[Correction]
+    totals: Totals
+    verdicts: list[Verdict]
+    generated_at: datetime
+    generated_by: str
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def period(self) -> tuple[date, date]:
+        return date(self.year, 1, 1), date(self.year, 12, 31)
+
+    def trip_rows(self) -> list[Row]:
+        return [row for row in self.rows if row.kind == TRIP]

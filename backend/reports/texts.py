@@ -1,0 +1,111 @@
+"""Dutch labels and value formatting shared by the renderers. The report is a Dutch tax
+document (for payroll and the Belastingdienst), so its text is Dutch whatever the UI locale."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from backend.reports import model as m
+
+KIND = {m.TRIP: "rit", m.CHAIN_GAP: "ketenonderbreking", m.ODOMETER_GAP: "kilometerstandverschil",
+        m.ODOMETER_CORRECTION: "correctierit"}
+CHARACTER = {m.BUSINESS: "zakelijk", m.COMMUTE: "woon-werk", m.PRIVATE: "privé", None: ""}
+VIEW = {m.EMPLOYER: "werkgeversoverzicht (privéadressen afgeschermd)",
+        m.DRIVER: "eigen export van de bestuurder (met privéadressen)"}
+NOTES = {
+    "character_from_device_mode": "Het karakter van de ritten komt uit de stand van het kastje "
+                                  "(privéschakelaar); zakelijke ritten zijn nog niet door de bestuurder bevestigd.",
+    "chain_events_not_included": "Ketenonderbrekingen van het kastje staan alleen in het overzicht van de "
+                                 "werkgever; kilometerstandverschillen staan hieronder wel.",
+}
+
+COLUMNS = ("Soort", "Kenteken", "Ritnummer", "Datum", "Vertrek", "Aankomst", "Bestuurder",
+           "Beginstand km", "Eindstand km", "Afstand km", "Vertrekadres", "Postcode vertrek",
+           "Aankomstadres", "Postcode aankomst", "Karakter", "Bevestigd", "Afwijkende route",
+           "Reden afwijking", "Privé-omrijkilometers", "Opmerking", "Kenmerken")
+NUMERIC = {"Beginstand km", "Eindstand km", "Afstand km", "Privé-omrijkilometers"}
+CORRECTION_COLUMNS = ("Kenteken", "Ritnummer", "Veld", "Oorspronkelijk", "Gecorrigeerd", "Door", "Tijdstip",
+                      "Reden")
+
+
+def decimal_nl(value: Decimal | None) -> str:
+    """12.5 -> '12,5' (no thousands separator: a tax clerk pastes these into spreadsheets)."""
+    if value is None:
+        return ""
+    return f"{value:.1f}".replace(".", ",")
+
+
+def day_nl(value: date | None) -> str:
+    return value.strftime("%d-%m-%Y") if value else ""
+
+
+def time_nl(value: datetime | None) -> str:
+    return value.strftime("%H:%M") if value else ""
+
+
+def moment_nl(value: datetime | None) -> str:
+    return value.strftime("%d-%m-%Y %H:%M") if value else ""
+
+
+def safe_text(value: str) -> str:
+    """Neutralise spreadsheet formulas: a text cell starting with = + - @ (or a tab/CR that
+    some programs strip first) gets a leading apostrophe."""
+    if value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
+
+
+def address_text(address: m.Address | None) -> str:
+    if address is None:
+        return ""
+    text = address.text
+    if not address.street_level:
+        text += " (niet op straatniveau)"
+    return text
+
+
+def row_values(row: m.Row) -> list[object]:
+    """One row as (text | Decimal | None) values in COLUMNS order; text not yet neutralised."""
+    return [KIND[row.kind], row.kenteken, row.trip_number, day_nl(row.day), time_nl(row.started_at),
+            time_nl(row.ended_at), row.driver_name, row.odometer_start, row.odometer_end,
+            row.distance if row.kind != m.CHAIN_GAP else None,
+            address_text(row.departure), row.departure.postcode if row.departure else "",
+            address_text(row.arrival), row.arrival.postcode if row.arrival else "",
+            CHARACTER[row.character], ("ja" if row.classified else "nee") if row.kind == m.TRIP else "",
+            row.route_deviation, row.deviation_reason,
+            row.private_detour if row.kind == m.TRIP else None, row.note, ", ".join(row.flags)]
+
+
+def car_lines(report: m.Report) -> list[str]:
+    lines = []
+    for car in report.cars:
+        periods = "; ".join(f"{a.driver_name}: {day_nl(a.available_from)} t/m "
+                            f"{day_nl(a.available_until) if a.available_until else 'heden'}"
+                            for a in car.availability) or "geen terbeschikkingstelling vastgelegd"
+        lines.append(f"{car.kenteken} - {car.make} {car.model} - beschikbaar: {periods}")
+    return lines
+
+
+def verdict_line(v: m.Verdict) -> str:
+    outcome = "binnen de grens" if v.within_limit else "BOVEN de grens"
+    scaled = (f", omgerekend naar een heel jaar ({v.available_days} van {v.days_in_year} dagen "
+              f"beschikbaar): {decimal_nl(v.projected_km)} km") if v.available_days and \
+        v.available_days < v.days_in_year else ""
+    return (f"{v.driver_name}: {decimal_nl(v.private_km)} km privé{scaled} - {outcome} van "
+            f"{v.limit_km} km per jaar")
+
+
+def totals_lines(t: m.Totals) -> list[tuple[str, Decimal]]:
+    return [("Totaal zakelijk km", t.business), ("Totaal woon-werk km", t.commute),
+            ("Totaal privé km", t.private), ("Totaal km", t.total),
+            ("Correctieritten km", t.correction_km)]
+
+
+def correction_values(c: m.Correction) -> list[str]:
+    return [c.kenteken, str(c.trip_number or ""), c.field, c.original, c.corrected, c.author,
+            moment_nl(c.at), c.reason]
+
+
+def title(report: m.Report) -> str:
+    who = "bestuurder" if report.subject == m.BY_DRIVER else "auto"
+    return f"Rittenregistratie {report.year} - {who} {report.title}"

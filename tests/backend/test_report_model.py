@@ -1,0 +1,146 @@
+"""The report model, assembled through the door from trips ingested for real (both databases)."""
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+
+from backend.access.door import AccessDenied
+from backend.db import db
+from backend.models.accounts import User
+from backend.models.audit import AuditEvent
+from backend.reports import model as m
+from backend.reports.build import ReportError, build_report
+from backend.reports.verdict import available_days, verdict
+from tests.backend import report_fixtures as rf
+
+
+def _user(user_id: int) -> User:
+    return db.session.get(User, user_id)
+
+
+def _vehicle_id() -> int:
+    from backend.fleet import service
+    return service.find_vehicle(rf.KENTEKEN).id
+
+
+@pytest.fixture
+def fleet(app, client, make_user, tmp_path):
+    return rf.fleet(app, client, make_user, tmp_path)
+
+
+def test_car_report_numbers_trips_totals_equal_rows_and_gaps_are_rows_of_their_own(app, fleet):
+    plan = rf.standard_plan(fleet.year)
+    with app.app_context():
+        report = build_report(_user(fleet.finance), year=fleet.year, vehicle_id=_vehicle_id())
+    trips = report.trip_rows()
+    assert [r.trip_number for r in trips] == list(range(1, len(plan) + 1))
+    assert [r.distance for r in trips] == [m.km(p.km) for p in plan]
+    assert report.cars[0].kenteken == rf.KENTEKEN and report.cars[0].make == "Volkswagen"
+    assert report.cars[0].availability[0].available_from == date(fleet.year, 1, 1)
+    # Totals are the sums of the rows, per character.
+    for character, total in ((m.BUSINESS, report.totals.business), (m.PRIVATE, report.totals.private),
+                             (m.COMMUTE, report.totals.commute)):
+        assert total == sum((r.distance for r in trips if r.character == character), Decimal(0))
+    assert report.totals.private == m.km(sum(p.km for p in plan if p.mode == "private"))
+    assert report.totals.trips == len(plan)
+    # The chain closes except where it visibly does not.
+    gaps = [r for r in report.rows if r.kind == m.ODOMETER_GAP]
+    assert len(gaps) == 1 and gaps[0].distance == Decimal("3.2")
+    index = report.rows.index(gaps[0])
+    assert report.rows[index + 1].trip_number == 5
+    assert gaps[0].odometer_start == report.rows[index - 1].odometer_end
+    assert gaps[0].odometer_end == report.rows[index + 1].odometer_start
+    chain = [r for r in report.rows if r.kind == m.CHAIN_GAP]
+    assert len(chain) == 1 and "chain_gap" in chain[0].note
+    previous = None
+    for row in trips:
+        if previous is not None and row.trip_number != 5:
+            assert row.odometer_start == previous.odometer_end
+        previous = row
+    # Employer's view: business trips carry addresses, private trips none.
+    for row in trips:
+        if row.character == m.PRIVATE:
+            assert row.departure is None and row.arrival is None
+        else:
+            assert row.departure.text == "52.09071, 5.12143" and not row.departure.street_level
+    assert report.rows[0].started_at.utcoffset() is not None  # local time
+    assert report.verdicts[0].driver_name == rf.DRIVER_NAME and report.verdicts[0].within_limit
+
+
+def test_driver_report_by_finance_is_audited_as_a_read_and_never_opens_a_seal(app, fleet):
+    with app.app_context():
+        before = db.session.scalar(select(db.func.count()).select_from(AuditEvent))
+        report = build_report(_user(fleet.finance), year=fleet.year, driver_id=fleet.driver)
+        events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()[before:]
+    assert report.subject == m.BY_DRIVER and report.title == rf.DRIVER_NAME
+    kinds = [e.event_type for e in events]
+    assert "read" in kinds and "seal_opened" not in kinds
+    assert all(e.subject_user_id == fleet.driver for e in events if e.event_type == "read"
+               and "tax_report" in (e.details or ""))
+
+
+def test_the_drivers_own_export_opens_their_private_addresses_and_is_audited(app, fleet):
+    with app.app_context():
+        report = build_report(_user(fleet.driver), year=fleet.year, driver_id=fleet.driver, view=m.DRIVER)
+        kinds = [e.event_type for e in db.session.scalars(select(AuditEvent))]
+    private = [r for r in report.trip_rows() if r.character == m.PRIVATE]
+    assert private and all(r.departure.text == "52.24681, 4.93116" and r.arrival.text == "51.98215, 5.91187"
+                           for r in private)
+    assert "seal_opened" in kinds and "own_export" in kinds
+
+
+def test_finance_cannot_have_the_drivers_view_and_a_driver_cannot_read_a_car(app, fleet):
+    with app.app_context():
+        with pytest.raises(ReportError):
+            build_report(_user(fleet.finance), year=fleet.year, driver_id=fleet.driver, view=m.DRIVER)
+        with pytest.raises(AccessDenied):
+            build_report(_user(fleet.driver), year=fleet.year, vehicle_id=_vehicle_id())
+        with pytest.raises(AccessDenied):
+            build_report(_user(fleet.other_driver), year=fleet.year, driver_id=fleet.driver)
+
+
+def test_unknown_subjects_and_years_without_trips_are_clear_errors(app, fleet):
+    with app.app_context():
+        finance = _user(fleet.finance)
+        with pytest.raises(ReportError, match="no trips in 2019"):
+            build_report(finance, year=2019, vehicle_id=_vehicle_id())
+        with pytest.raises(ReportError, match="unknown car"):
+            build_report(finance, year=fleet.year, vehicle_id=999_999)
+        with pytest.raises(ReportError, match="unknown driver"):
+            build_report(finance, year=fleet.year, driver_id=fleet.finance)  # not a driver
+
+
+@pytest.mark.parametrize("private_km, within", [(Decimal("499"), True), (Decimal("500"), True),
+                                                (Decimal("500.1"), False), (Decimal("501"), False)])
+def test_500_km_verdict_at_the_limit_for_a_full_year(private_km, within):
+    v = verdict("D", 2025, private_km, 365)
+    assert v.projected_km == private_km and v.within_limit is within
+
+
+def test_500_km_verdict_is_pro_rated_for_a_partial_year():
+    # DOMAIN.md: 3 months with 200 km private -> 800 km a year -> over the limit.
+    days = available_days(2025, [(date(2025, 10, 1), None)])
+    assert days == 92
+    v = verdict("D", 2025, Decimal(200), days)
+    assert v.projected_km == Decimal("793.5") and not v.within_limit
+    # Half a leap year, exactly at the limit when scaled.
+    days = available_days(2024, [(date(2024, 1, 1), date(2024, 6, 30)), (date(2024, 3, 1), date(2024, 4, 1))])
+    assert days == 182
+    assert verdict("D", 2024, Decimal(250), days).within_limit is False  # 250 * 366/182 = 502.7
+    assert verdict("D", 2024, Decimal("248.6"), days).within_limit is True  # 499.9
+    assert available_days(2025, [(date(2023, 1, 1), date(2024, 12, 31))]) == 0
+
+
+def test_a_built_report_pro_rates_for_a_car_available_from_october(app, client, make_user, tmp_path):
+    plan = [rf.Planned(date(2025, 10, 2), 150.0, mode="private"), rf.Planned(date(2025, 11, 3), 50.0, mode="private"),
+            rf.Planned(date(2025, 11, 4), 80.0)]
+    fleet = rf.fleet(app, client, make_user, tmp_path, plan=plan, assigned_from="2025-10-01")
+    with app.app_context():
+        report = build_report(_user(fleet.finance), year=2025, driver_id=fleet.driver)
+    (v,) = report.verdicts
+    assert (v.private_km, v.available_days, v.projected_km, v.within_limit) == (
+        Decimal("200.0"), 92, Decimal("793.5"), False)
+    assert report.totals.business == Decimal("80.0")
