@@ -57,6 +57,9 @@ class TripRevision(db.Model):
         CheckConstraint(_in("author_role", tuple(r.value for r in AuthorRole)), name="author_role_known"),
         CheckConstraint("field != 'classification' OR " + _in("new_value", TRIP_CLASSES), name="class_known"),
         Index("ix_trip_revisions_trip_field", "trip_id", "field", "id"),
+        # A revision is superseded at most once: two people changing the same field at the same
+        # moment cannot both replace the same value (the second one gets an error and retries).
+        Index("ix_trip_revisions_supersedes_id", "supersedes_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

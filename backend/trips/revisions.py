@@ -1,0 +1,342 @@
+"""Trip revisions: the only way a person changes a trip (write service and read API).
+
+Writing - revise(actor, trip_ids, changes, reason):
+- The trips are read through the door (backend.access.driver_reads, no seal opened); a trip the
+  actor may not read is refused with AccessDenied (403), and the attempt is audited.
+- The trip's own driver may change every field within the correction window (the agreement in
+  force, 7 days after the trip's end by default). After the window, or once finance closed the
+  trip's month, the trip is locked: the driver can only add notes.
+- Finance may correct any field of any trip at any time, always with a reason; the reason shows
+  in the report with the original value.
+- Nobody else revises anything (a manager reading under a grant included).
+- Each changed field is one new row in trip_revisions that names the value it replaced and the
+  revision it supersedes; nothing is ever updated or deleted. Bulk changes are all-or-nothing.
+
+Reading - current_annotations(views) and revision_history(views): see docs/access.md.
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from sqlalchemy import select
+
+from backend import audit
+from backend.access import agreements, driver_reads
+from backend.access.door import AccessDenied, TripView
+from backend.db import db, utcnow
+from backend.models.accounts import Role, User
+from backend.models.revisions import AuthorRole, RevisionField, TripClass, TripRevision
+from backend.periods import service as periods
+
+DEFAULT_CORRECTION_WINDOW_DAYS = 7
+MAX_TEXT = 2000
+REVISION_REFUSED = "revision_refused"
+ADDRESS_FIELDS = (RevisionField.START_ADDRESS.value, RevisionField.END_ADDRESS.value)
+NOTE = RevisionField.NOTE.value
+CLASSIFICATION = RevisionField.CLASSIFICATION.value
+
+
+def _l(msgid: str) -> str:
+    """Marks a message for extraction; the pages translate it, the CLI/API print it as is."""
+    return msgid
+
+
+class RevisionError(Exception):
+    """A change that cannot be made (400, or 409 when `locked`). `msgid` is English with
+    %(name)s placeholders; pages show gettext(msgid, **params)."""
+
+    def __init__(self, msgid: str, *, locked: bool = False, **params: object) -> None:
+        super().__init__(msgid % params if params else msgid)
+        self.msgid = msgid
+        self.params = params
+        self.locked = locked
+
+
+# --- the correction window --------------------------------------------------------------------
+
+def correction_window_days(at: datetime | None = None) -> int:
+    """Days after a trip's end in which its driver may change it: the agreement in force, else 7."""
+    version = agreements.in_force(at)
+    if version is None:
+        return DEFAULT_CORRECTION_WINDOW_DAYS
+    return agreements.load(version).correction_window_days
+
+
+def window_ends(trip: TripView, days: int) -> datetime:
+    return trip.ended_at + timedelta(days=days)
+
+
+@dataclass(frozen=True)
+class LockState:
+    """What the trip's driver may still do: `editable` everything, else only notes."""
+
+    editable: bool
+    reason: str | None  # None, "window" (correction window passed) or "closed" (period closed)
+    window_ends: datetime
+
+
+def lock_states(trips: Iterable[TripView], now: datetime | None = None) -> dict[int, LockState]:
+    """The driver's lock state of each trip (one agreement and one closings query for all)."""
+    now = now or utcnow()
+    days = correction_window_days(now)
+    closings = periods.closed_months()
+    states = {}
+    for trip in trips:
+        ends = window_ends(trip, days)
+        if periods.closed_in(closings, trip.vehicle_id, trip.local_date):
+            states[trip.id] = LockState(False, "closed", ends)
+        elif now > ends:
+            states[trip.id] = LockState(False, "window", ends)
+        else:
+            states[trip.id] = LockState(True, None, ends)
+    return states
+
+
+# --- writing ----------------------------------------------------------------------------------
+
+def _clean(field_name: str, value: object, trip: TripView | None = None) -> str | None:
+    if value is None:
+        return None
+    text = str(value).strip()
+    if field_name == CLASSIFICATION:
+        if text not in {c.value for c in TripClass}:
+            raise RevisionError(_l("Unknown trip class %(value)s."), value=text[:40])
+        return text
+    if field_name == RevisionField.PRIVATE_DETOUR_KM.value:
+        if text == "":
+            return None
+        try:
+            km = Decimal(text.replace(",", "."))
+        except InvalidOperation:
+            raise RevisionError(_l("Private detour km must be a number, e.g. 3,5.")) from None
+        if not km.is_finite() or km < 0:
+            raise RevisionError(_l("Private detour km must be zero or more."))
+        if trip is not None and km > Decimal(str(trip.odometer_end_km - trip.odometer_start_km)) + Decimal("0.001"):
+            raise RevisionError(_l("Private detour km cannot exceed the trip's %(km)s km."),
+                                km=f"{trip.odometer_end_km - trip.odometer_start_km:.1f}")
+        return format(km.quantize(Decimal("0.001")).normalize(), "f")
+    if len(text) > MAX_TEXT:
+        raise RevisionError(_l("A text may have at most %(n)s characters."), n=MAX_TEXT)
+    if field_name == NOTE and not text:
+        raise RevisionError(_l("An empty note adds nothing."))
+    return text or None
+
+
+def _capacity(actor: User, trip: TripView) -> AuthorRole | None:
+    if trip.driver_id == actor.id and actor.has_role(Role.DRIVER):
+        return AuthorRole.DRIVER
+    if actor.has_role(Role.FINANCE):
+        return AuthorRole.FINANCE
+    return None
+
+
+def _refuse(actor: User, trip_ids: list[int], reason: str, subject: int | None = None) -> None:
+    audit.record(REVISION_REFUSED, actor=actor, subject_user_id=subject, purpose="tax",
+                 details={"trip_ids": trip_ids[:50], "reason": reason})
+
+
+def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], *, reason: str | None = None,
+           now: datetime | None = None) -> list[TripRevision]:
+    """Apply the same changes to each trip (one trip, or a bulk selection). Returns the new
+    revision rows (an unchanged value writes nothing). All-or-nothing."""
+    now = now or utcnow()
+    ids = list(dict.fromkeys(int(i) for i in trip_ids))
+    if not ids:
+        raise RevisionError(_l("Select at least one trip."))
+    unknown = set(changes) - {f.value for f in RevisionField}
+    if unknown:
+        raise RevisionError(_l("Unknown field %(field)s."), field=sorted(unknown)[0][:40])
+    if not changes:
+        raise RevisionError(_l("Nothing to change."))
+    try:
+        trips = driver_reads.trip_summaries(actor, ids)
+    except AccessDenied:
+        _refuse(actor, ids, "the trips cannot be read by this person")
+        raise
+    reason = (reason or "").strip() or None
+    capacities = {trip.id: _capacity(actor, trip) for trip in trips}
+    foreign = [trip for trip in trips if capacities[trip.id] is None]
+    if foreign:
+        _refuse(actor, [t.id for t in foreign], "only the trip's driver or finance may revise it",
+                subject=foreign[0].driver_id)
+        raise AccessDenied("only the trip's driver or finance may revise it")
+    if any(c is AuthorRole.FINANCE for c in capacities.values()) and not reason:
+        raise RevisionError(_l("A correction by finance needs a reason."))
+    if reason and len(reason) > MAX_TEXT:
+        raise RevisionError(_l("A text may have at most %(n)s characters."), n=MAX_TEXT)
+
+    states = lock_states(trips, now)
+    for trip in trips:
+        if capacities[trip.id] is AuthorRole.DRIVER and set(changes) - {NOTE}:
+            state = states[trip.id]
+            if state.reason == "closed":
+                raise RevisionError(_l("Trip %(trip)s lies in a closed period: you can only add a note."),
+                                    locked=True, trip=trip.id)
+            if state.reason == "window":
+                raise RevisionError(_l("Trip %(trip)s is locked since %(date)s: you can only add a note."),
+                                    locked=True, trip=trip.id,
+                                    date=state.window_ends.astimezone(_local()).strftime("%d-%m-%Y"))
+        if trip.is_private and set(changes) & set(ADDRESS_FIELDS):
+            # A plaintext address would put the sealed private destination back in the database.
+            raise RevisionError(_l("Addresses of trips recorded in private mode cannot be corrected here."))
+
+    current = _current_rows([t.id for t in trips])
+    batch = str(uuid.uuid4())
+    written: list[TripRevision] = []
+    for trip in trips:
+        for field_name, raw in changes.items():
+            value = _clean(field_name, raw, trip)
+            previous = None if field_name == NOTE else current.get((trip.id, field_name))
+            old = previous.new_value if previous is not None else None
+            if field_name != NOTE and value == old:
+                continue
+            row = TripRevision(trip_id=trip.id, field=field_name, old_value=old, new_value=value,
+                               author_id=actor.id, author_role=capacities[trip.id].value, reason=reason,
+                               supersedes_id=previous.id if previous is not None else None,
+                               batch_id=batch, created_at=now)
+            db.session.add(row)
+            written.append(row)
+    db.session.commit()
+    return written
+
+
+def _local():
+    from backend.access.door import LOCAL
+    return LOCAL
+
+
+def _current_rows(trip_ids: list[int]) -> dict[tuple[int, str], TripRevision]:
+    """The newest revision per (trip, field), notes excluded."""
+    rows = db.session.scalars(select(TripRevision).where(TripRevision.trip_id.in_(trip_ids),
+                                                         TripRevision.field != NOTE)
+                              .order_by(TripRevision.id))
+    return {(row.trip_id, row.field): row for row in rows}
+
+
+# --- reading (for the driver's pages and finance's reports) ----------------------------------
+
+@dataclass(frozen=True)
+class Note:
+    text: str
+    author_id: int
+    author_role: str
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """What people added to one trip, current values only (history: revision_history)."""
+
+    trip_id: int
+    classification: str | None = None  # set by a person; None: nobody classified the trip
+    business_relation: str | None = None
+    detour: str | None = None  # reason the route deviated; None: no deviation reported
+    private_detour_km: Decimal | None = None
+    start_address: str | None = None
+    end_address: str | None = None
+    addresses_withheld: bool = False  # corrected addresses of a private trip, hidden from this reader
+    notes: tuple[Note, ...] = ()
+    revision_count: int = 0
+    corrected_by_finance: bool = False
+
+    def effective_class(self, trip: TripView) -> str | None:
+        """The class that counts: a person's choice, else private for a trip recorded in private
+        mode, else None (unclassified; a commute proposal is only a proposal)."""
+        if self.classification:
+            return self.classification
+        return TripClass.PRIVATE.value if trip.is_private else None
+
+
+@dataclass(frozen=True)
+class RevisionView:
+    id: int
+    trip_id: int
+    field: str
+    old_value: str | None
+    new_value: str | None
+    author_id: int
+    author_name: str
+    author_role: str
+    reason: str | None
+    supersedes_id: int | None
+    batch_id: str
+    created_at: datetime
+
+
+def _views_by_id(trips: Iterable[TripView]) -> dict[int, TripView]:
+    out = {}
+    for trip in trips:
+        if not isinstance(trip, TripView):
+            raise TypeError("pass the TripView objects the door returned, not ids")
+        out[trip.id] = trip
+    return out
+
+
+def _rows_for(trip_ids: list[int]) -> list[TripRevision]:
+    if not trip_ids:
+        return []
+    return list(db.session.scalars(select(TripRevision).where(TripRevision.trip_id.in_(trip_ids))
+                                   .order_by(TripRevision.trip_id, TripRevision.id)))
+
+
+def _hide_addresses(trip: TripView, classification: str | None, for_driver: bool) -> bool:
+    private = classification == TripClass.PRIVATE.value or (classification is None and trip.is_private)
+    return private and not for_driver
+
+
+def current_annotations(trips: Iterable[TripView], *, for_driver: bool = False) -> dict[int, Annotation]:
+    """Current annotations of trips the caller read through the door. Every trip gets an entry
+    (empty when nobody changed it). Corrected addresses of private trips are left out unless
+    for_driver (the driver's own view)."""
+    views = _views_by_id(trips)
+    values: dict[int, dict] = {i: {"notes": [], "count": 0, "finance": False} for i in views}
+    for row in _rows_for(list(views)):
+        entry = values[row.trip_id]
+        entry["count"] += 1
+        entry["finance"] = entry["finance"] or row.author_role == AuthorRole.FINANCE.value
+        if row.field == NOTE:
+            entry["notes"].append(Note(row.new_value or "", row.author_id, row.author_role, row.created_at))
+        else:
+            entry[row.field] = row.new_value
+    result = {}
+    for trip_id, entry in values.items():
+        classification = entry.get(CLASSIFICATION)
+        hide = _hide_addresses(views[trip_id], classification, for_driver)
+        km = entry.get(RevisionField.PRIVATE_DETOUR_KM.value)
+        result[trip_id] = Annotation(
+            trip_id=trip_id, classification=classification,
+            business_relation=entry.get(RevisionField.BUSINESS_RELATION.value),
+            detour=entry.get(RevisionField.DETOUR.value),
+            private_detour_km=Decimal(km) if km is not None else None,
+            start_address=None if hide else entry.get(RevisionField.START_ADDRESS.value),
+            end_address=None if hide else entry.get(RevisionField.END_ADDRESS.value),
+            addresses_withheld=hide and any(entry.get(f) for f in ADDRESS_FIELDS),
+            notes=tuple(entry["notes"]), revision_count=entry["count"], corrected_by_finance=entry["finance"])
+    return result
+
+
+def revision_history(trips: Iterable[TripView], *, for_driver: bool = False) -> dict[int, list[RevisionView]]:
+    """Every revision of each trip, oldest first, with original value, author, time and reason.
+    Address revisions of private trips are left out unless for_driver."""
+    views = _views_by_id(trips)
+    rows = _rows_for(list(views))
+    current_class: dict[int, str | None] = {}
+    for row in rows:
+        if row.field == CLASSIFICATION:
+            current_class[row.trip_id] = row.new_value
+    names = {u.id: u.name for u in db.session.scalars(select(User).where(User.id.in_({r.author_id for r in rows})))} \
+        if rows else {}
+    history: dict[int, list[RevisionView]] = {i: [] for i in views}
+    for row in rows:
+        if row.field in ADDRESS_FIELDS and _hide_addresses(views[row.trip_id], current_class.get(row.trip_id),
+                                                          for_driver):
+            continue
+        history[row.trip_id].append(RevisionView(
+            row.id, row.trip_id, row.field, row.old_value, row.new_value, row.author_id,
+            names.get(row.author_id, ""), row.author_role, row.reason, row.supersedes_id, row.batch_id,
+            row.created_at))
+    return history
