@@ -88,3 +88,120 @@ def test_csv_neutralises_formula_cells():
 def test_the_drivers_own_csv_holds_their_private_addresses(app, fleet):
     data, _ = _render(app, fleet.driver, "csv", year=fleet.year, driver_id=fleet.driver, view=m.DRIVER)
     assert b"52.24681, 4.93116" in data and b"51.98215, 5.91187" in data
+
+
+# ------------------------------------------------------------------------------ XLSX, PDF, XML
+
+def _xlsx_bytes(data: bytes) -> bytes:
+    """Every member of the XLSX zip, inflated: what a private address would have to hide in."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        return b"".join(archive.read(name) for name in archive.namelist())
+
+
+def test_xlsx_has_a_frozen_bold_header_numeric_km_and_totals(app, fleet):
+    import openpyxl
+    data, report = _render(app, fleet.finance, "xlsx", year=fleet.year, vehicle_id=_vehicle_id(app))
+    workbook = openpyxl.load_workbook(io.BytesIO(data))
+    assert workbook.sheetnames == ["Ritten", "Overzicht", "Correcties"]
+    sheet = workbook["Ritten"]
+    assert sheet.freeze_panes == "A2"
+    header = [c.value for c in sheet[1]]
+    assert header[:3] == ["Soort", "Kenteken", "Ritnummer"] and sheet["A1"].font.bold
+    km_col = header.index("Afstand km")
+    lines = [[c.value for c in row] for row in sheet.iter_rows(min_row=2)]
+    trips = [line for line in lines if line[0] == "rit"]
+    assert len(trips) == report.totals.trips
+    assert all(isinstance(line[km_col], float) for line in trips)
+    assert sheet.cell(row=2, column=km_col + 1).number_format == "0.0"
+    totals = {line[0]: line[km_col] for line in lines if line[0] and str(line[0]).startswith("Totaal")}
+    assert totals["Totaal privé km"] == pytest.approx(sum(line[km_col] for line in trips if line[14] == "privé"))
+    assert totals["Totaal zakelijk km"] == pytest.approx(
+        sum(line[km_col] for line in trips if line[14] == "zakelijk"))
+    overview = [[c.value for c in row] for row in workbook["Overzicht"].iter_rows()]
+    assert any(row[0] == "500 km-toets" and "binnen de grens" in row[1] for row in overview)
+    _assert_no_private_address(_xlsx_bytes(data))
+
+
+def test_xlsx_neutralises_a_formula_in_text(app):
+    import openpyxl
+    from datetime import date, datetime, timezone
+    from backend.reports import xlsx
+    row = m.Row(kind=m.TRIP, kenteken="GB-XJ-12", day=date(2025, 1, 2), trip_number=1, driver_name="=1+1",
+                character=m.BUSINESS, note="+cmd|' /C calc'!A0")
+    report = m.Report(subject=m.BY_VEHICLE, view=m.EMPLOYER, year=2025, title="x", cars=[], rows=[row],
+                      corrections=[], totals=m.Totals(Decimal(0), Decimal(0), Decimal(0), 1, 0, 0, Decimal(0)),
+                      verdicts=[], generated_at=datetime.now(timezone.utc), generated_by="x")
+    out = io.BytesIO()
+    xlsx.render(report, out)
+    sheet = openpyxl.load_workbook(io.BytesIO(out.getvalue()))["Ritten"]
+    values = [c.value for c in sheet[2]]
+    assert "'=1+1" in values and "'+cmd|' /C calc'!A0" in values
+    assert all(c.data_type != "f" for c in sheet[2])
+
+
+def test_pdf_is_a4_with_header_page_numbers_totals_and_corrections_section(app, fleet):
+    from pypdf import PdfReader
+    data, report = _render(app, fleet.finance, "pdf", year=fleet.year, vehicle_id=_vehicle_id(app))
+    pdf = PdfReader(io.BytesIO(data))
+    box = pdf.pages[0].mediabox
+    assert sorted((round(float(box.width) * 25.4 / 72), round(float(box.height) * 25.4 / 72))) == [210, 297]
+    text = "\n".join(page.extract_text() for page in pdf.pages)
+    assert f"Rittenregistratie {fleet.year} - auto {rf.KENTEKEN}" in text
+    assert f"Periode 01-01-{fleet.year} t/m 31-12-{fleet.year}" in text
+    assert "Volkswagen Golf" in text and f"Pagina 1 van {len(pdf.pages)}" in text
+    assert f"Totaal privé km {report.totals.private:.1f}".replace(".", ",") in text.replace("\n", " ")
+    assert "Correcties" in text and "500 km-toets" in text and "kilometerstandverschil" in text
+    assert "afgeschermd" in text
+    _assert_no_private_address(data)
+    for marker in rf.PRIVATE_MARKERS:
+        assert marker not in text
+
+
+def test_the_drivers_own_pdf_shows_their_private_addresses(app, fleet):
+    from pypdf import PdfReader
+    data, _ = _render(app, fleet.driver, "pdf", year=fleet.year, driver_id=fleet.driver, view=m.DRIVER)
+    text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+    assert "52.24681, 4.93116" in text and "eigen export" in text
+
+
+@pytest.mark.parametrize("view", [m.EMPLOYER, m.DRIVER])
+def test_xml_validates_against_the_published_xsd(app, fleet, view):
+    from lxml import etree
+    schema = etree.XMLSchema(etree.parse(str(XSD)))
+    actor = fleet.finance if view == m.EMPLOYER else fleet.driver
+    data, report = _render(app, actor, "xml", year=fleet.year, driver_id=fleet.driver, view=view)
+    document = etree.fromstring(data)
+    assert schema.validate(document), schema.error_log
+    ns = {"r": "urn:ritbox:report:1"}
+    trips = document.findall("r:entries/r:trip", ns)
+    assert len(trips) == report.totals.trips
+    assert sum(Decimal(t.findtext("r:distance", namespaces=ns)) for t in trips
+               if t.findtext("r:character", namespaces=ns) == "private") == Decimal(
+        document.findtext("r:totals/r:privateKm", namespaces=ns))
+    private = [t for t in trips if t.findtext("r:character", namespaces=ns) == "private"]
+    if view == m.EMPLOYER:
+        assert all(t.get("addressesWithheld") == "true" and t.find("r:departure", ns) is None for t in private)
+        _assert_no_private_address(data)
+    else:
+        assert all(t.findtext("r:departure/r:text", namespaces=ns) == "52.24681, 4.93116" for t in private)
+
+
+def test_the_schema_refuses_a_report_that_breaks_it(app, fleet):
+    from lxml import etree
+    schema = etree.XMLSchema(etree.parse(str(XSD)))
+    data, _ = _render(app, fleet.finance, "xml", year=fleet.year, vehicle_id=_vehicle_id(app))
+    broken = data.replace(b"<character>private</character>", b"<character>holiday</character>", 1)
+    assert broken != data and not schema.validate(etree.fromstring(broken))
+    broken = data.replace(b"<distance>12.5</distance>", b"<distance>12,5</distance>", 1)
+    assert broken != data and not schema.validate(etree.fromstring(broken))
+
+
+def test_every_export_is_audited_with_its_format(app, fleet):
+    from sqlalchemy import select
+    from backend.models.audit import AuditEvent
+    for fmt in ("csv", "xml"):
+        _render(app, fleet.finance, fmt, year=fleet.year, vehicle_id=_vehicle_id(app))
+    with app.app_context():
+        exports = db.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "finance_export")).all()
+    assert [e.details.count(f'"{fmt}"') for e, fmt in zip(exports, ("csv", "xml"))] == [1, 1]
+    assert all(e.actor_id == fleet.finance and e.subject_vehicle_id == _vehicle_id(app) for e in exports)
