@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, abort, flash, jsonify, redirect, render_temp
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from sqlalchemy import exists, or_, select
+from sqlalchemy import and_, exists, or_, select
 
 from backend import audit
 from backend.access import agreements, approvals, door, grants, requests
@@ -351,15 +351,27 @@ def verify():
 # --- the driver's "who saw my data" ---------------------------------------------------------
 
 def visible_events_for(user_id: int) -> list[AuditEvent]:
-    """Events about this employee by others, from the moment the agreement says they are told:
-    events without a grant at once, events under a grant once its notification was sent."""
-    told = exists().where(Notification.grant_id == AuditEvent.grant_id, Notification.user_id == user_id,
-                          Notification.sent_at.is_not(None))
+    """Events about this employee by others, from the moment the agreement says they are told.
+
+    Under a grant (and for the request that led to it) that is when the grant's notification
+    to this employee was sent: at the grant, or at its close. A request that ended without a
+    grant (denied, expired) shows once it ended; events tied to no request or grant (tax reads
+    by finance, refused attempts) show at once."""
+    told_grant = exists().where(Notification.grant_id == AuditEvent.grant_id, Notification.user_id == user_id,
+                                Notification.sent_at.is_not(None))
+    told_request = exists().where(Grant.request_id == AuditEvent.request_id, Notification.grant_id == Grant.id,
+                                  Notification.user_id == user_id, Notification.sent_at.is_not(None))
+    ended_without_grant = exists().where(AccessRequest.id == AuditEvent.request_id,
+                                         AccessRequest.status.in_(("denied", "expired")))
+    visible = or_(
+        and_(AuditEvent.grant_id.is_(None), AuditEvent.request_id.is_(None)),
+        and_(AuditEvent.grant_id.is_not(None), told_grant),
+        and_(AuditEvent.grant_id.is_(None), AuditEvent.request_id.is_not(None),
+             or_(told_request, ended_without_grant)))
     statement = (select(AuditEvent)
                  .where(AuditEvent.subject_user_id == user_id,
                         or_(AuditEvent.actor_id.is_(None), AuditEvent.actor_id != user_id),
-                        or_(AuditEvent.grant_id.is_(None), told),
-                        AuditEvent.event_type.not_in([audit.LOGIN, audit.LOGIN_FAILED]))
+                        AuditEvent.event_type.not_in([audit.LOGIN, audit.LOGIN_FAILED]), visible)
                  .order_by(AuditEvent.seq.desc()).limit(500))
     return list(db.session.scalars(statement))
 

@@ -2,9 +2,20 @@
 force, a vehicle, and requests filed/approved through the real functions."""
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import os
+import uuid
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from backend.db import db
 from backend.models.accounts import User
@@ -81,3 +92,72 @@ def granted(people: People, **kwargs):
     request = requests.file_request(user(people.manager), request_input(people.driver, **kwargs))
     approvals.decide(request, user(people.or_delegate), "approve", "Concrete aanwijzing, beperkt.")
     return approvals.decide(request, user(people.privacy), "approve", "Akkoord binnen de regeling.")
+
+
+LOCAL = ZoneInfo("Europe/Amsterdam")
+PRIVATE_START = (52.158113, 5.387421)  # digits that appear nowhere else in the database
+PRIVATE_END = (51.441642, 5.469722)
+
+
+def seal(position: tuple[float, float], public_raw: bytes) -> dict:
+    """A sealed box written from docs/sealed-box.md, independent of device/ and the door."""
+    esk = X25519PrivateKey.generate()
+    epk = esk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    shared = esk.exchange(X25519PublicKey.from_public_bytes(public_raw))
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"ritbox-sealed-box-v1" + epk + public_raw).derive(shared)
+    nonce = os.urandom(12)
+    plaintext = json.dumps([position[0], position[1]], separators=(",", ":")).encode("ascii")
+    return {"v": 1, "alg": "X25519-HKDF-SHA256-ChaCha20Poly1305",
+            "kid": hashlib.sha256(public_raw).hexdigest()[:16],
+            "epk": base64.b64encode(epk).decode(), "nonce": base64.b64encode(nonce).decode(),
+            "ct": base64.b64encode(ChaCha20Poly1305(key).encrypt(nonce, plaintext, None)).decode()}
+
+
+class Fleet:
+    """Trips of two drivers in one car, inserted as ingest would leave them."""
+
+    def __init__(self, driver: int, other_driver: int):
+        from backend import sealing_keys
+        from backend.access.requests import local_today
+        from backend.models.fleet import Device
+        from backend.models.trips import Trip, TripTrack
+
+        self.vehicle = make_vehicle()
+        self.device = str(uuid.uuid4())
+        db.session.add(Device(id=self.device, vehicle_id=self.vehicle, status="pending"))
+        public = sealing_keys.current_key().public_raw
+        today = local_today()
+        self.trips: dict[str, int] = {}
+        plan = [  # name, driver, days ago, mode
+            ("old", driver, 200, "business"),
+            ("business", driver, 10, "business"),
+            ("private", driver, 9, "private"),
+            ("other", other_driver, 5, "business"),
+        ]
+        odometer = 1000.0
+        for seq, (name, who, days_ago, mode) in enumerate(plan, 1):
+            day = today - timedelta(days=days_ago)
+            started = datetime.combine(day, time(8, 0), LOCAL).astimezone(timezone.utc)
+            business = mode == "business"
+            trip = Trip(device_id=self.device, vehicle_id=self.vehicle, driver_id=who,
+                        device_trip_id=str(uuid.uuid4()), seq=seq, started_at=started,
+                        ended_at=started + timedelta(minutes=30), odometer_start_km=odometer,
+                        odometer_end_km=odometer + 20, distance_km=20.0, mode=mode, flags=[],
+                        ingest_flags=[], gaps=[],
+                        start_lat=52.090712 if business else None, start_lon=5.121433 if business else None,
+                        end_lat=52.370216 if business else None, end_lon=4.895168 if business else None,
+                        start_sealed=None if business else seal(PRIVATE_START, public),
+                        end_sealed=None if business else seal(PRIVATE_END, public),
+                        record_hash=f"{seq:064x}", prev_hash=f"{seq - 1:064x}", body="{}")
+            db.session.add(trip)
+            db.session.flush()
+            if business:
+                for idx in range(3):
+                    db.session.add(TripTrack(trip_id=trip.id, idx=idx, at=started + timedelta(minutes=idx),
+                                             lat=52.1 + idx / 100, lon=5.1))
+            self.trips[name] = trip.id
+            odometer += 20
+        db.session.commit()
+
+

@@ -4,16 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import uuid
-from datetime import datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select, text, update
 
 from backend import audit
@@ -24,74 +17,10 @@ from backend.access.requests import local_today
 from backend.db import db
 from backend.models.access import Grant
 from backend.models.audit import AuditEvent
-from tests.backend.access_support import agreement_in_force, granted, make_people, make_vehicle, user
+from tests.backend.access_support import (PRIVATE_END, PRIVATE_START, Fleet, agreement_in_force, granted,
+                                          make_people, user)
 
-LOCAL = ZoneInfo("Europe/Amsterdam")
-PRIVATE_START = (52.158113, 5.387421)  # digits that appear nowhere else in the database
-PRIVATE_END = (51.441642, 5.469722)
 MISUSE = "misuse_investigation"
-
-
-def seal(position: tuple[float, float], public_raw: bytes) -> dict:
-    """A sealed box written from docs/sealed-box.md, independent of device/ and the door."""
-    esk = X25519PrivateKey.generate()
-    epk = esk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    shared = esk.exchange(X25519PublicKey.from_public_bytes(public_raw))
-    import hashlib
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
-               info=b"ritbox-sealed-box-v1" + epk + public_raw).derive(shared)
-    nonce = os.urandom(12)
-    plaintext = json.dumps([position[0], position[1]], separators=(",", ":")).encode("ascii")
-    return {"v": 1, "alg": "X25519-HKDF-SHA256-ChaCha20Poly1305",
-            "kid": hashlib.sha256(public_raw).hexdigest()[:16],
-            "epk": base64.b64encode(epk).decode(), "nonce": base64.b64encode(nonce).decode(),
-            "ct": base64.b64encode(ChaCha20Poly1305(key).encrypt(nonce, plaintext, None)).decode()}
-
-
-class Fleet:
-    """Trips of two drivers in one car, inserted as ingest would leave them."""
-
-    def __init__(self, driver: int, other_driver: int):
-        from backend import sealing_keys
-        from backend.models.fleet import Device
-        from backend.models.trips import Trip, TripTrack
-
-        self.vehicle = make_vehicle()
-        self.device = str(uuid.uuid4())
-        db.session.add(Device(id=self.device, vehicle_id=self.vehicle, status="pending"))
-        public = sealing_keys.current_key().public_raw
-        today = local_today()
-        self.trips: dict[str, int] = {}
-        plan = [  # name, driver, days ago, mode
-            ("old", driver, 200, "business"),
-            ("business", driver, 10, "business"),
-            ("private", driver, 9, "private"),
-            ("other", other_driver, 5, "business"),
-        ]
-        odometer = 1000.0
-        for seq, (name, who, days_ago, mode) in enumerate(plan, 1):
-            day = today - timedelta(days=days_ago)
-            started = datetime.combine(day, time(8, 0), LOCAL).astimezone(timezone.utc)
-            business = mode == "business"
-            trip = Trip(device_id=self.device, vehicle_id=self.vehicle, driver_id=who,
-                        device_trip_id=str(uuid.uuid4()), seq=seq, started_at=started,
-                        ended_at=started + timedelta(minutes=30), odometer_start_km=odometer,
-                        odometer_end_km=odometer + 20, distance_km=20.0, mode=mode, flags=[],
-                        ingest_flags=[], gaps=[],
-                        start_lat=52.090712 if business else None, start_lon=5.121433 if business else None,
-                        end_lat=52.370216 if business else None, end_lon=4.895168 if business else None,
-                        start_sealed=None if business else seal(PRIVATE_START, public),
-                        end_sealed=None if business else seal(PRIVATE_END, public),
-                        record_hash=f"{seq:064x}", prev_hash=f"{seq - 1:064x}", body="{}")
-            db.session.add(trip)
-            db.session.flush()
-            if business:
-                for idx in range(3):
-                    db.session.add(TripTrack(trip_id=trip.id, idx=idx, at=started + timedelta(minutes=idx),
-                                             lat=52.1 + idx / 100, lon=5.1))
-            self.trips[name] = trip.id
-            odometer += 20
-        db.session.commit()
 
 
 @pytest.fixture
