@@ -7,6 +7,7 @@ anything unexpected: status 2 with the exception's type, the traceback only with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -178,10 +179,14 @@ def cmd_replay(args: argparse.Namespace, config: DeviceConfig) -> int:
             if not args.json:
                 print(_trip_line(trip_json(event.record)), flush=True)
 
-    with tempfile.TemporaryDirectory(prefix="ritbox-replay-", dir=_scratch_dir()) as tmp:
-        store_path = args.store if args.store else Path(tmp) / "replay.db"
-        # A throw-away store need not wait for the disk; one given with --store must be durable.
-        store = open_store(store_path, config, durable=args.store is not None)
+    with contextlib.ExitStack() as cleanup:
+        if args.store:
+            store_path, durable = Path(args.store), True
+        else:
+            # A throw-away store need not wait for the disk; one given with --store is durable.
+            tmp = cleanup.enter_context(tempfile.TemporaryDirectory(prefix="ritbox-replay-", dir=_scratch_dir()))
+            store_path, durable = Path(tmp) / "replay.db", False
+        store = open_store(store_path, config, durable=durable)
         try:
             pipeline = Pipeline(
                 store, settings=settings, odometer_km=odometer, mode=initial,

@@ -77,7 +77,7 @@ class Pipeline:
         self._lock = threading.Lock()
         self._schedule = deque(sorted(schedule, key=lambda change: change.at))
         self._flush_interval = store.flush_interval
-        self._last_state_save: datetime | None = None
+        self._state_due: datetime | None = None  # fix time from which the next save is due
         self._last_full_state: datetime | None = None
         self._last_fix: Fix | None = None
         self._pushed: dict[str, int] = {}
@@ -185,7 +185,9 @@ class Pipeline:
         self._last_fix = fix
         if events:
             self._handle(events)
-        self._save_state()
+        due = self._state_due
+        if due is None or fix.time >= due:  # one comparison per fix; the snapshot is not cheap
+            self._save_state()
 
     def _handle(self, events: list[TripEvent]) -> None:
         store = self.store
@@ -193,7 +195,7 @@ class Pipeline:
             store.handle(event)
             if isinstance(event, TripClosed):
                 self.trips_closed += 1
-                self._last_state_save = self._last_full_state = None
+                self._state_due = self._last_full_state = None
             if self.on_event is not None:
                 self.on_event(event)
 
@@ -207,15 +209,13 @@ class Pipeline:
         detector = self.detector
         if detector is None or self._last_fix is None:
             return
-        now = self._last_fix.time
-        # Decide before taking the snapshot: it copies the whole track, not a per-fix cost.
-        if not force and self._last_state_save is not None and now - self._last_state_save < self._flush_interval:
+        if not force and self._state_due is not None and self._last_fix.time < self._state_due:
             return
         trip = detector.open_trip
         if trip is None:
             return
         now = trip.last_time
-        self._last_state_save = now
+        self._state_due = now + self._flush_interval
         snapshot: dict[str, Any] = {
             "time": now,
             "position": trip.last_position,
