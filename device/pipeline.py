@@ -85,10 +85,8 @@ class Pipeline:
         self.power_loss_closed = 0
         self.resumed = 0
 
-        stored_odometer = store.odometer_km
-        if stored_odometer is None:
+        if store.odometer_km is None:  # a new store starts from the configured reading
             store.set_odometer(odometer_km)
-            stored_odometer = odometer_km
         self._resume: StoredOpenTrip | None = store.pending_open_trip()
         if self._resume is not None and self._resume.state is None:
             # Nothing to resume from (a private trip, or a store written without detector state).
