@@ -1,0 +1,210 @@
+"""The driver's own pages (role driver). Every trip read goes through the door: summaries via
+backend.access.driver_reads (no seal opened), the detail via door.trip/door.track (a private
+trip's positions are unsealed for the driver and the opening is audited). Changes go through
+backend.trips.revisions, which enforces the correction window and closed periods."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from backend.access import door, driver_reads
+from backend.access.requests import local_today
+from backend.auth import role_required
+from backend.driver import places as place_service
+from backend.driver import svg
+from backend.models import Role
+from backend.models.places import PLACE_KINDS
+from backend.models.revisions import TRIP_CLASSES, RevisionField
+from backend.periods.service import PeriodError, parse_month
+from backend.trips import commute, counter as counter_service, revisions
+from backend.trips.revisions import RevisionError
+
+bp = Blueprint("driver", __name__, url_prefix="/me")
+
+CLASS_LABELS = {"business": _l("Business"), "commute": _l("Commute"), "private": _l("Private"),
+                "unclassified": _l("Not classified")}
+MODE_LABELS = {"business": _l("Business mode"), "private": _l("Private mode")}
+FIELD_LABELS = {"classification": _l("Class"), "note": _l("Note"), "business_relation": _l("Business relation"),
+                "detour": _l("Route deviation (reason)"), "private_detour_km": _l("Private detour km"),
+                "start_address": _l("Departure address"), "end_address": _l("Arrival address")}
+PLACE_LABELS = {"home": _l("Home"), "work": _l("Work"), "other": _l("Other")}
+TEXT_FIELDS = ("business_relation", "detour", "private_detour_km", "start_address", "end_address")
+MONTHS = (_l("Jan"), _l("Feb"), _l("Mar"), _l("Apr"), _l("May"), _l("Jun"), _l("Jul"), _l("Aug"),
+          _l("Sep"), _l("Oct"), _l("Nov"), _l("Dec"))
+
+
+def _me():
+    return current_user._get_current_object()
+
+
+def _month_arg() -> date:
+    text = request.args.get("month") or request.form.get("month")
+    if not text:
+        return local_today().replace(day=1)
+    try:
+        return parse_month(text)
+    except PeriodError:
+        abort(400)
+
+
+def _month_bounds(month: date) -> tuple[date, date]:
+    following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return month, following - timedelta(days=1)
+
+
+def _position(p: door.Position | None) -> tuple[float, float] | None:
+    return (p.lat, p.lon) if p is not None else None
+
+
+def _error_text(exc: Exception) -> str:
+    return _(exc.msgid, **exc.params) if hasattr(exc, "msgid") else str(exc)
+
+
+@bp.route("/trips")
+@role_required(Role.DRIVER)
+def trips():
+    month = _month_arg()
+    class_filter = request.args.get("class", "")
+    mode_filter = request.args.get("mode", "")
+    if class_filter not in ("", *CLASS_LABELS) or mode_filter not in ("", *MODE_LABELS):
+        abort(400)
+    views = driver_reads.own_trip_summaries(_me(), _month_bounds(month))
+    annotations = revisions.current_annotations(views, for_driver=True)
+    states = revisions.lock_states(views)
+    zones = place_service.zones_for(current_user.id)
+    rows = []
+    for view in views:
+        annotation = annotations[view.id]
+        trip_class = annotation.effective_class(view)
+        proposal = None if trip_class else commute.propose(_position(view.start), _position(view.end), zones)
+        if class_filter and (trip_class or "unclassified") != class_filter:
+            continue
+        if mode_filter and view.mode != mode_filter:
+            continue
+        rows.append({"trip": view, "annotation": annotation, "trip_class": trip_class, "proposal": proposal,
+                     "state": states[view.id]})
+    previous = (month - timedelta(days=1)).replace(day=1)
+    following = _month_bounds(month)[1] + timedelta(days=1)
+    return render_template("driver/trips.html", rows=rows, month=month, previous=previous, following=following,
+                           class_filter=class_filter, mode_filter=mode_filter, class_labels=CLASS_LABELS,
+                           mode_labels=MODE_LABELS, trip_classes=TRIP_CLASSES, total=len(views))
+
+
+@bp.route("/trips/bulk", methods=["POST"])
+@role_required(Role.DRIVER)
+def bulk():
+    month = _month_arg()
+    back = url_for("driver.trips", month=month.strftime("%Y-%m"), **{
+        k: v for k in ("class", "mode") if (v := request.form.get(k))})
+    ids = request.form.getlist("trip", type=int)
+    trip_class = request.form.get("classification", "")
+    try:
+        written = revisions.revise(_me(), ids, {"classification": trip_class})
+    except RevisionError as exc:
+        flash(_error_text(exc), "error")
+        return redirect(back)
+    flash(_("%(n)s trip(s) classified as %(class)s.", n=len({r.trip_id for r in written}),
+            **{"class": CLASS_LABELS.get(trip_class, trip_class)}), "success")
+    return redirect(back)
+
+
+def _detail(trip_id: int, *, status: int = 200, error: str | None = None):
+    me = _me()
+    view = door.trip(me, trip_id)
+    if view.driver_id != me.id:  # e.g. someone who is also finance: this page is the driver's own
+        abort(404)
+    track_markup = None
+    if not view.is_private:
+        points = door.track(me, trip_id)
+        track_markup = svg.track_svg([(p.lat, p.lon) for p in points], label=_("Route of this trip"))
+    annotation = revisions.current_annotations([view], for_driver=True)[view.id]
+    history = revisions.revision_history([view], for_driver=True)[view.id]
+    state = revisions.lock_states([view])[view.id]
+    trip_class = annotation.effective_class(view)
+    proposal = None
+    if not trip_class:
+        proposal = commute.propose(_position(view.start), _position(view.end),
+                                   place_service.zones_for(me.id))
+    return render_template("driver/trip.html", trip=view, track=track_markup, annotation=annotation,
+                           history=history, state=state, trip_class=trip_class, proposal=proposal,
+                           class_labels=CLASS_LABELS, field_labels=FIELD_LABELS, mode_labels=MODE_LABELS,
+                           trip_classes=TRIP_CLASSES, error=error), status
+
+
+@bp.route("/trips/<int:trip_id>")
+@role_required(Role.DRIVER)
+def trip(trip_id: int):
+    return _detail(trip_id)
+
+
+@bp.route("/trips/<int:trip_id>", methods=["POST"])
+@role_required(Role.DRIVER)
+def revise(trip_id: int):
+    changes: dict[str, object] = {}
+    if request.form.get("classification"):
+        changes["classification"] = request.form["classification"]
+    for name in TEXT_FIELDS:
+        if name in request.form:
+            changes[name] = request.form[name]
+    if request.form.get("note", "").strip():
+        changes[RevisionField.NOTE.value] = request.form["note"]
+    try:
+        if not changes:
+            raise RevisionError("Nothing to change.")
+        written = revisions.revise(_me(), [trip_id], changes, reason=request.form.get("reason"))
+    except RevisionError as exc:
+        return _detail(trip_id, status=409 if exc.locked else 400, error=_error_text(exc))
+    flash(_("Saved: %(n)s change(s).", n=len(written)) if written else _("Nothing changed."), "success")
+    return redirect(url_for("driver.trip", trip_id=trip_id))
+
+
+@bp.route("/counter")
+@role_required(Role.DRIVER)
+def counter():
+    today = local_today()
+    year = request.args.get("year", default=today.year, type=int)
+    if not 2000 <= year <= today.year + 1:
+        abort(400)
+    result = counter_service.for_driver(_me(), year)
+    chart = svg.counter_svg(result, today=today, labels={
+        "title": _("Private km in %(year)s against the limit", year=year),
+        "limit": _("limit %(km)s km", km=f"{result.limit_km:.0f}"),
+        "warning": _("80%% warning (%(km)s km)", km=f"{result.limit_km * 0.8:.0f}"),
+        "months": [str(m) for m in MONTHS]})
+    return render_template("driver/counter.html", counter=result, chart=chart, year=year, today=today)
+
+
+@bp.route("/places", methods=["GET", "POST"])
+@role_required(Role.DRIVER)
+def places():
+    status, error = 200, None
+    if request.method == "POST":
+        try:
+            try:
+                lat = float(request.form.get("lat", "").replace(",", "."))
+                lon = float(request.form.get("lon", "").replace(",", "."))
+                radius = float(request.form.get("radius_m", "").replace(",", "."))
+            except ValueError:
+                raise place_service.PlaceError(str(_l("Latitude, longitude and radius must be numbers."))) from None
+            place_service.add_place(current_user.id, request.form.get("kind", ""), request.form.get("name", ""),
+                                    lat, lon, radius)
+        except place_service.PlaceError as exc:
+            status, error = 400, _error_text(exc)
+        else:
+            flash(_("Place saved. Trips between home and work are now proposed as commute."), "success")
+            return redirect(url_for("driver.places"))
+    return render_template("driver/places.html", places=place_service.places_of(current_user.id),
+                           kinds=PLACE_KINDS, place_labels=PLACE_LABELS, error=error, form=request.form), status
+
+
+@bp.route("/places/<int:place_id>/delete", methods=["POST"])
+@role_required(Role.DRIVER)
+def delete_place(place_id: int):
+    if not place_service.delete_place(current_user.id, place_id):
+        abort(404)
+    flash(_("Place removed."), "success")
+    return redirect(url_for("driver.places"))
