@@ -134,6 +134,7 @@ def test_classify_annotate_and_see_the_history(app, client, world):
     history = re.search(r'data-testid="history".*?</table>', html, re.S).group(0)
     assert history.count("<tr>") == 1 + 6  # header + private, business, relation, detour, km, note
     assert "Verkeerd geklikt" in history and "Privé" in history and "Zakelijk" in history
+    assert "None" not in history  # an unset original shows empty
     assert 'value="Bakkerij Jansen"' in html
 
 
