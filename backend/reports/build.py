@@ -3,6 +3,7 @@ backend.access (door.tax_report_rows for the employer's view, report_reads.own_t
 for the driver's own export), chain events from door.chain_events_for_vehicle."""
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from datetime import date, datetime
 from decimal import Decimal
@@ -14,7 +15,8 @@ from backend.db import db, utcnow
 from backend.models.accounts import Role, User
 from backend.models.fleet import Assignment, Vehicle
 from backend.reports import model as m
-from backend.reports.verdict import available_days, verdict
+from backend.reports.verdict import verdict
+from backend.trips import counter, revisions
 
 LOCAL = door.LOCAL
 
@@ -103,9 +105,11 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
     else:
         notes.append("chain_events_not_included")
 
-    annotations = _annotations([t.id for t in trips])
-    if not annotations:
-        notes.append("character_from_device_mode")
+    for_driver = view == m.DRIVER
+    annotations = revisions.current_annotations(trips, for_driver=for_driver)
+    history = revisions.revision_history(trips, for_driver=for_driver)
+    if any(not a.classification and not t.is_private for t, a in ((t, annotations[t.id]) for t in trips)):
+        notes.append("unclassified_trips")
 
     rows: list[m.Row] = []
     corrections: list[m.Correction] = []
@@ -115,7 +119,7 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
     for car in cars:
         car_trips = by_vehicle.get(car.vehicle_id, [])
         rows.extend(_car_rows(car, car_trips, events_by_vehicle.get(car.vehicle_id, []), names, view,
-                              annotations, corrections))
+                              annotations, history, corrections))
 
     totals = _totals(rows)
     verdicts = _verdicts(year, rows, trips, assignments, names, driver)
@@ -126,12 +130,6 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
 
 
 # --- pieces --------------------------------------------------------------------------------
-
-def _annotations(trip_ids: list[int]) -> dict[int, object]:
-    """Trip revisions (classification, notes, detours, address fixes) once they land; until
-    then the character is taken from the device's mode."""
-    return {}
-
 
 def _within(event: door.ChainEventView, assignments: list[Assignment], vehicle_id: int) -> bool:
     day = event.detected_at.astimezone(LOCAL).date()
@@ -144,8 +142,23 @@ def _coordinates(position: door.Position | None) -> m.Address | None:
     return m.Address(text=f"{position.lat:.5f}, {position.lon:.5f}")
 
 
+POSTCODE = re.compile(r"\b([1-9][0-9]{3}) ?([A-Z]{2})\b")
+
+FIELD_LABELS = {"classification": "karakter", "note": "notitie", "business_relation": "zakelijke relatie",
+                "detour": "afwijkende route", "private_detour_km": "privé-omrijkilometers",
+                "start_address": "vertrekadres", "end_address": "aankomstadres"}
+VALUE_LABELS = {"business": "zakelijk", "commute": "woon-werk", "private": "privé"}
+
+
+def _written_address(text: str) -> m.Address:
+    """An address a person typed in a revision: street level when it carries a postcode."""
+    match = POSTCODE.search(text.upper())
+    postcode = f"{match.group(1)} {match.group(2)}" if match else None
+    return m.Address(text=text, postcode=postcode, street_level=postcode is not None, source="driver")
+
+
 def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEventView], names: dict,
-              view: str, annotations: dict, corrections: list[m.Correction]) -> list[m.Row]:
+              view: str, annotations: dict, history: dict, corrections: list[m.Correction]) -> list[m.Row]:
     rows: list[m.Row] = []
     events_by_trip: dict[int, list[door.ChainEventView]] = defaultdict(list)
     loose: list[door.ChainEventView] = []
@@ -164,23 +177,45 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
             rows.append(m.Row(kind=m.ODOMETER_GAP, kenteken=car.kenteken, day=start_local.date(),
                               started_at=start_local, odometer_start=m.km(previous_end),
                               odometer_end=m.km(t.odometer_start_km),
-                              distance=m.km(t.odometer_start_km - previous_end)))
+                              distance=m.km(t.odometer_start_km) - m.km(previous_end)))
         previous_end = t.odometer_end_km
         number += 1
-        private = t.is_private
-        show_addresses = not private or view == m.DRIVER
+        note = annotations.get(t.id)
+        character = note.effective_class(t) if note else (m.PRIVATE if t.is_private else None)
+        # Unclassified (a business-mode trip nobody classified yet) counts as business, flagged.
+        classified = character is not None
+        character = character or m.BUSINESS
+        show_addresses = character != m.PRIVATE or view == m.DRIVER
+        departure = _coordinates(t.start) if show_addresses else None
+        arrival = _coordinates(t.end) if show_addresses else None
+        text = []
+        if note:
+            if note.start_address and show_addresses:
+                departure = _written_address(note.start_address)
+            if note.end_address and show_addresses:
+                arrival = _written_address(note.end_address)
+            if note.business_relation:
+                text.append(f"relatie: {note.business_relation}")
+            text.extend(n.text for n in note.notes)
+        start_km, end_km = m.km(t.odometer_start_km), m.km(t.odometer_end_km)
         rows.append(m.Row(
             kind=m.TRIP, kenteken=car.kenteken, day=start_local.date(), trip_number=number,
             driver_id=t.driver_id, driver_name=names.get(t.driver_id, ""), started_at=start_local,
-            ended_at=t.ended_at.astimezone(LOCAL), odometer_start=m.km(t.odometer_start_km),
-            odometer_end=m.km(t.odometer_end_km), distance=m.km(t.distance_km),
-            departure=_coordinates(t.start) if show_addresses else None,
-            arrival=_coordinates(t.end) if show_addresses else None,
-            character=m.PRIVATE if private else m.BUSINESS,
-            # The privacy switch is the driver's own declaration; a business-mode trip may still
-            # be commute or private until the driver classifies it.
-            classified=private,
-            flags=tuple(dict.fromkeys(t.flags + t.ingest_flags))))
+            ended_at=t.ended_at.astimezone(LOCAL), odometer_start=start_km, odometer_end=end_km,
+            # The odometer is the legal norm: the row's km are its printed end minus start.
+            distance=end_km - start_km,
+            departure=departure, arrival=arrival, character=character, classified=classified,
+            route_deviation="ja" if note and note.detour else "",
+            deviation_reason=(note.detour or "") if note else "",
+            private_detour=m.km(note.private_detour_km) if note and note.private_detour_km else Decimal(0),
+            note="; ".join(text), flags=tuple(dict.fromkeys(t.flags + t.ingest_flags))))
+        for revision in history.get(t.id, []):
+            corrections.append(m.Correction(
+                kenteken=car.kenteken, trip_number=number, field=FIELD_LABELS.get(revision.field, revision.field),
+                original=VALUE_LABELS.get(revision.old_value or "", revision.old_value or ""),
+                corrected=VALUE_LABELS.get(revision.new_value or "", revision.new_value or ""),
+                author=f"{revision.author_name} ({'financiën' if revision.author_role == 'finance' else 'bestuurder'})",
+                at=revision.created_at.astimezone(LOCAL), reason=revision.reason or ""))
     for event in loose + [e for group in events_by_trip.values() for e in group]:
         rows.append(_event_row(car, event))
     return rows
@@ -212,16 +247,16 @@ def _totals(rows: list[m.Row]) -> m.Totals:
 
 def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignments: list[Assignment],
               names: dict, driver: User | None) -> list[m.Verdict]:
-    """One verdict per driver (the rule is per person), over their private km in this report."""
-    private: dict[int, Decimal] = defaultdict(Decimal)
+    """One verdict per driver (the rule is per person), over their trips in this report,
+    decided by the driver's counter (backend.trips.counter)."""
+    counted: dict[int, list] = defaultdict(list)
     for row in rows:
         if row.kind == m.TRIP and row.driver_id is not None:
-            private[row.driver_id] += (row.distance if row.character == m.PRIVATE else Decimal(0)) \
-                + row.private_detour
-    people = [driver.id] if driver is not None else sorted({a.driver_id for a in assignments} | set(private))
-    result = []
-    for person in people:
-        periods = [(a.available_from, a.available_until) for a in assignments if a.driver_id == person]
-        result.append(verdict(names.get(person, ""), year, private.get(person, Decimal(0)),
-                              available_days(year, periods)))
-    return result
+            counted[row.driver_id].append(counter.CountedTrip(
+                day=row.day, km=float(row.distance),
+                trip_class=row.character if row.classified else None,
+                private_detour_km=float(row.private_detour)))
+    people = [driver.id] if driver is not None else sorted({a.driver_id for a in assignments} | set(counted))
+    return [verdict(names.get(person, ""), year, counted.get(person, []),
+                    [(a.available_from, a.available_until) for a in assignments if a.driver_id == person])
+            for person in people]

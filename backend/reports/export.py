@@ -29,10 +29,17 @@ def filename(report: m.Report, fmt: str) -> str:
 def export(actor: User, out: BinaryIO, *, fmt: str, year: int, driver_id: int | None = None,
            vehicle_id: int | None = None, view: str = m.EMPLOYER) -> m.Report:
     """Write the report in `fmt` to `out` and record the export in the audit log."""
-    module = renderer(fmt)
+    renderer(fmt)  # an unknown format is refused before anything is read
     report = build_report(actor, year=year, driver_id=driver_id, vehicle_id=vehicle_id, view=view)
-    module.render(report, out)
-    if view == m.EMPLOYER:
-        audit.record(audit.FINANCE_EXPORT, actor=actor, subject_user_id=driver_id, subject_vehicle_id=vehicle_id,
-                     purpose=TAX, details={"format": fmt, "year": year, "trips": report.totals.trips})
+    write(actor, report, fmt, out, driver_id=driver_id, vehicle_id=vehicle_id)
     return report
+
+
+def write(actor: User, report: m.Report, fmt: str, out: BinaryIO, *, driver_id: int | None = None,
+          vehicle_id: int | None = None) -> None:
+    """Render a built report and audit the export (the driver's own export is audited by the
+    access layer as own_export when it is read)."""
+    renderer(fmt).render(report, out)
+    if report.view == m.EMPLOYER:
+        audit.record(audit.FINANCE_EXPORT, actor=actor, subject_user_id=driver_id, subject_vehicle_id=vehicle_id,
+                     purpose=TAX, details={"format": fmt, "year": report.year, "trips": report.totals.trips})

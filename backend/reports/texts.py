@@ -13,8 +13,8 @@ CHARACTER = {m.BUSINESS: "zakelijk", m.COMMUTE: "woon-werk", m.PRIVATE: "privé"
 VIEW = {m.EMPLOYER: "werkgeversoverzicht (privéadressen afgeschermd)",
         m.DRIVER: "eigen export van de bestuurder (met privéadressen)"}
 NOTES = {
-    "character_from_device_mode": "Het karakter van de ritten komt uit de stand van het kastje "
-                                  "(privéschakelaar); zakelijke ritten zijn nog niet door de bestuurder bevestigd.",
+    "unclassified_trips": "Ritten die de bestuurder nog niet heeft ingedeeld, staan als zakelijk met "
+                          "'nee' bij Bevestigd (in de PDF: '(?)'); ritten in privéstand zijn privé.",
     "chain_events_not_included": "Ketenonderbrekingen van het kastje staan alleen in het overzicht van de "
                                  "werkgever; kilometerstandverschillen staan hieronder wel.",
 }

@@ -13,7 +13,7 @@ from backend.models.accounts import User
 from backend.models.audit import AuditEvent
 from backend.reports import model as m
 from backend.reports.build import ReportError, build_report
-from backend.reports.verdict import available_days, verdict
+from backend.reports.verdict import available_days, private_trip, verdict
 from tests.backend import report_fixtures as rf
 
 
@@ -37,14 +37,17 @@ def test_car_report_numbers_trips_totals_equal_rows_and_gaps_are_rows_of_their_o
         report = build_report(_user(fleet.finance), year=fleet.year, vehicle_id=_vehicle_id())
     trips = report.trip_rows()
     assert [r.trip_number for r in trips] == list(range(1, len(plan) + 1))
-    assert [r.distance for r in trips] == [m.km(p.km) for p in plan]
+    # Km per row are the printed odometer end minus start (the odometer is the legal norm),
+    # within rounding of the device's km.
+    assert all(r.distance == r.odometer_end - r.odometer_start for r in trips)
+    assert all(abs(r.distance - Decimal(str(p.km))) <= Decimal("0.1") for r, p in zip(trips, plan))
     assert report.cars[0].kenteken == rf.KENTEKEN and report.cars[0].make == "Volkswagen"
     assert report.cars[0].availability[0].available_from == date(fleet.year, 1, 1)
     # Totals are the sums of the rows, per character.
     for character, total in ((m.BUSINESS, report.totals.business), (m.PRIVATE, report.totals.private),
                              (m.COMMUTE, report.totals.commute)):
         assert total == sum((r.distance for r in trips if r.character == character), Decimal(0))
-    assert report.totals.private == m.km(sum(p.km for p in plan if p.mode == "private"))
+    assert report.totals.private == sum(m.km(p.km) for p in plan if p.mode == "private")  # 7.4 each
     assert report.totals.trips == len(plan)
     # The chain closes except where it visibly does not.
     gaps = [r for r in report.rows if r.kind == m.ODOMETER_GAP]
@@ -113,25 +116,38 @@ def test_unknown_subjects_and_years_without_trips_are_clear_errors(app, fleet):
             build_report(finance, year=fleet.year, driver_id=fleet.finance)  # not a driver
 
 
+def _verdict(year: int, private_km: Decimal, periods):
+    return verdict("D", year, [private_trip(date(year, 6, 1), private_km)], periods)
+
+
 @pytest.mark.parametrize("private_km, within", [(Decimal("499"), True), (Decimal("500"), True),
                                                 (Decimal("500.1"), False), (Decimal("501"), False)])
 def test_500_km_verdict_at_the_limit_for_a_full_year(private_km, within):
-    v = verdict("D", 2025, private_km, 365)
+    v = _verdict(2025, private_km, [(date(2025, 1, 1), None)])
     assert v.projected_km == private_km and v.within_limit is within
 
 
 def test_500_km_verdict_is_pro_rated_for_a_partial_year():
     # DOMAIN.md: 3 months with 200 km private -> 800 km a year -> over the limit.
-    days = available_days(2025, [(date(2025, 10, 1), None)])
-    assert days == 92
-    v = verdict("D", 2025, Decimal(200), days)
-    assert v.projected_km == Decimal("793.5") and not v.within_limit
-    # Half a leap year, exactly at the limit when scaled.
-    days = available_days(2024, [(date(2024, 1, 1), date(2024, 6, 30)), (date(2024, 3, 1), date(2024, 4, 1))])
-    assert days == 182
-    assert verdict("D", 2024, Decimal(250), days).within_limit is False  # 250 * 366/182 = 502.7
-    assert verdict("D", 2024, Decimal("248.6"), days).within_limit is True  # 499.9
+    periods = [(date(2025, 10, 1), None)]
+    assert available_days(2025, periods) == 92
+    v = verdict("D", 2025, [private_trip(date(2025, 10, 5), Decimal(150)),
+                            private_trip(date(2025, 11, 5), Decimal(50))], periods)
+    assert (v.private_km, v.available_days, v.projected_km, v.within_limit) == (
+        Decimal("200.0"), 92, Decimal("793.5"), False)
+    # Half a leap year (overlapping periods counted once): the limit is 500 * 182 / 366 = 248.6 km.
+    periods = [(date(2024, 1, 1), date(2024, 6, 30)), (date(2024, 3, 1), date(2024, 4, 1))]
+    assert available_days(2024, periods) == 182
+    assert _verdict(2024, Decimal(250), periods).within_limit is False  # 502.7 a year
+    assert _verdict(2024, Decimal("248.6"), periods).within_limit is True  # 499.9 a year
     assert available_days(2025, [(date(2023, 1, 1), date(2024, 12, 31))]) == 0
+
+
+def test_private_detour_km_of_a_business_trip_count_as_private():
+    from backend.trips.counter import CountedTrip
+    v = verdict("D", 2025, [CountedTrip(date(2025, 3, 3), 40.0, "business", private_detour_km=3.5),
+                            private_trip(date(2025, 3, 4), Decimal("496.6"))], [(date(2025, 1, 1), None)])
+    assert v.private_km == Decimal("500.1") and not v.within_limit
 
 
 def test_a_built_report_pro_rates_for_a_car_available_from_october(app, client, make_user, tmp_path):
@@ -144,3 +160,40 @@ def test_a_built_report_pro_rates_for_a_car_available_from_october(app, client, 
     assert (v.private_km, v.available_days, v.projected_km, v.within_limit) == (
         Decimal("200.0"), 92, Decimal("793.5"), False)
     assert report.totals.business == Decimal("80.0")
+
+
+def test_revisions_show_as_character_detour_addresses_and_corrections_with_their_originals(app, fleet):
+    from backend.access import door
+    from backend.trips import revisions
+    with app.app_context():
+        finance = _user(fleet.finance)
+        before = build_report(finance, year=fleet.year, vehicle_id=_vehicle_id())
+        business = [t for t in door.tax_report_rows(finance, year=fleet.year, vehicle_id=_vehicle_id())
+                    if not t.is_private]
+        commute, private, detour = business[0], business[1], business[2]
+        revisions.revise(finance, [commute.id], {"classification": "commute"}, reason="rooster: woon-werk")
+        revisions.revise(finance, [private.id], {"classification": "private"}, reason="opgave bestuurder")
+        revisions.revise(finance, [detour.id], {"detour": "wegwerkzaamheden A12", "private_detour_km": "2.5",
+                                                "start_address": "Stationsplein 1, 3511 ED Utrecht"},
+                         reason="correctie na controle")
+        report = build_report(_user(fleet.finance), year=fleet.year, vehicle_id=_vehicle_id())
+    rows = {r.trip_number: r for r in report.trip_rows()}
+    by_start = {r.started_at: r for r in report.trip_rows()}
+    r_commute, r_private, r_detour = (by_start[t.started_at.astimezone(rf.LOCAL)] for t in (commute, private, detour))
+    assert r_commute.character == m.COMMUTE and r_commute.classified
+    assert r_private.character == m.PRIVATE and r_private.departure is None and r_private.arrival is None
+    assert (r_detour.route_deviation, r_detour.deviation_reason, r_detour.private_detour) == (
+        "ja", "wegwerkzaamheden A12", Decimal("2.5"))
+    assert (r_detour.departure.postcode, r_detour.departure.street_level, r_detour.departure.source) == (
+        "3511 ED", True, "driver")
+    assert report.totals.commute == r_commute.distance
+    assert report.totals.private == before.totals.private + r_private.distance + Decimal("2.5")
+    assert report.totals.business == before.totals.business - r_commute.distance - r_private.distance - Decimal("2.5")
+    assert report.totals.total == before.totals.total
+    fields = {(c.trip_number, c.field): c for c in report.corrections}
+    c = fields[(r_commute.trip_number, "karakter")]
+    assert (c.original, c.corrected, c.reason) == ("", "woon-werk", "rooster: woon-werk")
+    assert c.author == "Fatima El Amrani (financiën)" and c.at.utcoffset() is not None
+    assert fields[(r_detour.trip_number, "vertrekadres")].corrected == "Stationsplein 1, 3511 ED Utrecht"
+    assert fields[(r_detour.trip_number, "privé-omrijkilometers")].corrected == "2.5"
+    assert rows[r_private.trip_number] is r_private

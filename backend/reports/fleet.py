@@ -1,0 +1,66 @@
+"""The fleet-wide export: one report per car for a year, written car by car into a zip file.
+
+Streaming: one car's report is built, rendered straight into its zip entry and let go before
+the next car is read, so memory stays flat with the size of the fleet. A `progress` callback
+hears (done, total) after every car: the CLI draws a progress bar with it, the web job updates
+its status row."""
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from sqlalchemy import select
+
+from backend.access.door import AccessDenied
+from backend.db import db
+from backend.models.accounts import Role, User
+from backend.models.fleet import Vehicle
+from backend.reports import export as exports
+from backend.reports.build import ReportError, build_report
+
+
+@dataclass
+class FleetResult:
+    total: int
+    reports: int = 0
+    skipped: list[str] = field(default_factory=list)  # kentekens without trips in the year
+
+
+def vehicle_ids() -> list[int]:
+    return list(db.session.scalars(select(Vehicle.id).order_by(Vehicle.kenteken)))
+
+
+def export_fleet(actor_id: int, out: BinaryIO, *, year: int, fmt: str,
+                 progress: Callable[[int, int], None] | None = None) -> FleetResult:
+    exports.renderer(fmt)
+    actor = db.session.get(User, actor_id)
+    if actor is None or not actor.has_role(Role.FINANCE):
+        # The door would refuse each car; refuse once, before the first read.
+        raise AccessDenied("only finance exports the whole fleet")
+    ids = vehicle_ids()
+    result = FleetResult(total=len(ids))
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for done, vehicle_id in enumerate(ids, 1):
+            actor = db.session.get(User, actor_id)
+            try:
+                report = build_report(actor, year=year, vehicle_id=vehicle_id)
+            except ReportError:
+                result.skipped.append(db.session.get(Vehicle, vehicle_id).display_kenteken)
+            else:
+                with archive.open(exports.filename(report, fmt), "w", force_zip64=True) as entry:
+                    exports.write(actor, report, fmt, entry, vehicle_id=vehicle_id)
+                result.reports += 1
+                del report
+            # Let go of every row read for this car before the next one.
+            db.session.expunge_all()
+            if progress:
+                progress(done, result.total)
+        if not result.reports:
+            raise ReportError(f"no trips in {year} for any car")
+        summary = [f"Rittenregistraties {year}, formaat {fmt}: {result.reports} van {result.total} auto's."]
+        if result.skipped:
+            summary.append(f"Zonder ritten in {year}: {', '.join(result.skipped)}")
+        archive.writestr("LEESMIJ.txt", "\r\n".join(summary) + "\r\n")
+    return result
