@@ -29,6 +29,7 @@ def test_finance_closes_a_month_on_the_page(app, client, login, people):
     login("fatima@example.nl")
     page = client.get("/finance/periods/")
     assert page.status_code == 200 and "Afgesloten perioden" in page.get_data(as_text=True)
+    assert b'data-endpoint="periods.index"' in client.get("/").data  # in finance's menu
     assert client.post("/finance/periods/", data={"month": "2026-01", "vehicle": ""}).status_code == 302
     assert client.post("/finance/periods/", data={"month": "2026-02", "vehicle": str(vehicle_id)}).status_code == 302
     again = client.post("/finance/periods/", data={"month": "2026-01", "vehicle": ""})
