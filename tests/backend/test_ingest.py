@@ -2,7 +2,6 @@
 and stores nothing."""
 from __future__ import annotations
 
-import base64
 import copy
 import json
 import re
