@@ -43,3 +43,46 @@ def index():
                 return redirect(url_for("periods.index"))
         status = 400
     return render_template("periods/index.html", form=form, closings=service.list_closings()), status
+
+
+# --- finance's correction of one trip (also in closed months), always with a reason -----------
+
+@bp.route("/trips/<int:trip_id>", methods=["GET", "POST"])
+@role_required(Role.FINANCE)
+def correct(trip_id: int):
+    """Finance corrects a trip: what the driver could change, plus a mandatory reason that the
+    report shows next to the original value. The trip is read through the door (audited)."""
+    from backend.access import driver_reads
+    from backend.trips import revisions
+    from backend.trips.revisions import RevisionError
+
+    me = current_user._get_current_object()
+    status, error = 200, None
+    if request.method == "POST":
+        changes: dict[str, object] = {}
+        if request.form.get("classification"):
+            changes["classification"] = request.form["classification"]
+        for name in ("business_relation", "detour", "private_detour_km"):
+            if name in request.form:
+                changes[name] = request.form[name]
+        if request.form.get("note", "").strip():
+            changes["note"] = request.form["note"]
+        try:
+            if not changes:
+                raise RevisionError("Nothing to change.")
+            written = revisions.revise(me, [trip_id], changes, reason=request.form.get("reason"))
+        except RevisionError as exc:
+            status, error = 400, _(exc.msgid, **exc.params)
+        else:
+            flash(_("Saved: %(n)s change(s).", n=len(written)) if written else _("Nothing changed."), "success")
+            return redirect(url_for("periods.correct", trip_id=trip_id))
+    (trip,) = driver_reads.trip_summaries(me, [trip_id])
+    annotation = revisions.current_annotations([trip])[trip.id]
+    history = revisions.revision_history([trip])[trip.id]
+    from backend.driver.views import CLASS_LABELS, FIELD_LABELS, MODE_LABELS
+    from backend.models.revisions import TRIP_CLASSES
+    from backend.periods.service import is_closed
+    return render_template("periods/correct.html", trip=trip, annotation=annotation, history=history,
+                           closed=is_closed(trip.vehicle_id, trip.local_date), error=error,
+                           class_labels=CLASS_LABELS, field_labels=FIELD_LABELS, mode_labels=MODE_LABELS,
+                           trip_classes=TRIP_CLASSES), status

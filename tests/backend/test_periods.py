@@ -86,3 +86,35 @@ def test_is_closed_knows_fleet_and_vehicle_closings(app, people):
         with pytest.raises(periods.PeriodError):
             periods.close_month(date(2026, 4, 1), vehicle_id=car, via="cli")
         assert db.session.scalar(select(func.count()).select_from(PeriodClosing)) == 3
+
+
+def test_finance_corrects_a_trip_in_a_closed_month_with_a_reason(app, client, login, people, tmp_path):
+    from backend.access import driver_reads
+    from backend.models.accounts import User
+    from backend.periods import service as periods
+    from tests.backend.trip_factory import TripFactory, TripSpec, days_ago
+
+    app.config["SEALING_KEY_PATH"] = str(tmp_path / "keys.pem")
+    (trip_id,) = TripFactory(app, client, driver_email="daan@example.nl").upload(TripSpec(days_ago(40)))
+    with app.app_context():
+        (view,) = driver_reads.trip_summaries(db.session.get(User, people.finance), [trip_id])
+        periods.close_month(view.local_date, via="cli")
+    login("daan@example.nl")
+    locked = client.post(f"/me/trips/{trip_id}", data={"classification": "private"})
+    assert locked.status_code == 409 and "afgesloten periode" in locked.get_data(as_text=True)
+    client.post("/logout")
+    login("fatima@example.nl")
+    page = client.get(f"/finance/periods/trips/{trip_id}")
+    assert page.status_code == 200 and 'data-testid="period">afgesloten' in page.get_data(as_text=True)
+    no_reason = client.post(f"/finance/periods/trips/{trip_id}", data={"classification": "private"})
+    assert no_reason.status_code == 400 and "reden nodig" in no_reason.get_data(as_text=True)
+    done = client.post(f"/finance/periods/trips/{trip_id}", data={"classification": "private",
+                                                                  "reason": "Tankbon toont privérit"})
+    assert done.status_code == 302
+    history = client.get(f"/finance/periods/trips/{trip_id}").get_data(as_text=True)
+    assert "Tankbon toont privérit" in history
+    assert "Fatima El Amrani (financiën)" in history
+    with app.app_context():
+        reads = db.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "read",
+                                                            AuditEvent.actor_id == people.finance)).all()
+        assert reads  # finance's reads of the trip are audited by the door
