@@ -55,6 +55,11 @@ def _build_app(test_config: Mapping[str, Any] | None) -> Flask:
     from backend import api; api.init_app(app)
     from backend import audit; audit.init_app(app)
     from backend import access; access.init_app(app)
+    from backend import driver; driver.init_app(app)
+    from backend import periods; periods.init_app(app)
+    from backend import odometer; odometer.init_app(app)
+    from backend import addresses; addresses.init_app(app)
+    from backend import reports; reports.init_app(app)
 
     if not app.testing:
         from backend.db_check import check_database_reachable

@@ -47,6 +47,13 @@ def _to_str(value: Any) -> str:
     return value
 
 
+def _to_http_url(value: Any) -> str:
+    value = _to_str(value).strip()
+    if not value.startswith(("http://", "https://")) or len(value) < 12:
+        raise ValueError(f"expected an http(s) URL, got {value!r}")
+    return value
+
+
 def _to_locale(value: Any) -> str:
     value = _to_str(value)
     if value not in SUPPORTED_LOCALES:
@@ -114,6 +121,14 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("sealing_key_path", "SEALING_KEY_PATH", None, _to_str,
             "File with the backend's X25519 sealing keys (created on first use, mode 0600, never "
             "in the database). Default: sealing_keys.pem in the instance folder."),
+    Setting("odometer_photo_max_bytes", "ODOMETER_PHOTO_MAX_BYTES", 10 * 1000 * 1000, _to_positive_int,
+            "Largest dashboard photo (JPEG, PNG or WebP) accepted with an odometer calibration, in bytes."),
+    Setting("pdok_url", "PDOK_URL", None, _to_http_url,
+            "Reverse endpoint of the PDOK Locatieserver for street-level addresses, e.g. "
+            "https://api.pdok.nl/bzk/locatieserver/search/v3_1/reverse. Default off: addresses come "
+            "from named places and the offline GeoNames extract only, and no position leaves the server."),
+    Setting("pdok_timeout_seconds", "PDOK_TIMEOUT_SECONDS", 3, _to_positive_int,
+            "How long one PDOK request may take before the offline answer is used."),
 )
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -181,7 +196,7 @@ def settings_reference() -> str:
     for setting in SETTINGS:
         default = {"secret_key": "(required)", "database_url": "instance/ritbox.sqlite",
                    "instance_path": "instance/",
-                   "sealing_key_path": "instance/sealing_keys.pem"}.get(setting.name, f"`{setting.default}`")
+                   "sealing_key_path": "instance/sealing_keys.pem", "pdok_url": "(off)"}.get(setting.name, f"`{setting.default}`")
         rows.append(f"| `{setting.env_name}` | {default} | {setting.help} |")
     return "\n".join(rows)
 

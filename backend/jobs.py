@@ -59,9 +59,16 @@ def send_notifications(now: datetime | None = None) -> int:
     return grants.send_due_notifications(now)
 
 
+def odometer_reminders(now: datetime | None = None) -> int:
+    """Remind finance and the driver when a car's last calibration is over two months old."""
+    from backend.odometer import service
+    return service.send_reminders(now)
+
+
 JOBS: dict[str, Callable[[], int]] = {
     "grant_expiry": expire_grants,
     "notifications": send_notifications,
+    "odometer_reminders": odometer_reminders,
 }
 
 

@@ -1,0 +1,163 @@
+"""The resolver: named places, then the offline GeoNames extract, then PDOK (when configured).
+
+One Resolver loads the named places once (a report resolves thousands of positions with one).
+"""
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+from flask import current_app
+import numpy as np
+import shapely
+from shapely import wkt
+from shapely.geometry import Point
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from backend.addresses import NAMED_PLACE, PLACE, STREET, UNKNOWN, Address, geonames, pdok
+from backend.db import db
+from backend.models.org_places import AddressCacheEntry, OrgPlace
+
+log = logging.getLogger(__name__)
+M_PER_DEG_LAT = 110_574.0
+M_PER_DEG_LON_EQUATOR = 111_320.0
+
+
+@dataclass(frozen=True)
+class NamedPlace:
+    """A place as a geometry in lon/lat plus what it says about its address."""
+
+    name: str
+    source: str  # "org_place", "place" (an organisation place of the places table) or "driver_place"
+    geometry_wkt: str  # lon/lat
+    radius_m: float | None  # for points
+    street: str | None = None
+    number: str | None = None
+    postcode: str | None = None
+    city: str | None = None
+    country: str | None = None
+
+    def area_around(self, lat: float, lon: float):
+        """The place as a shapely geometry in metres on a local plane centred on (lat, lon)
+        (equirectangular: exact enough for radii of metres to kilometres)."""
+        scale = np.array([M_PER_DEG_LON_EQUATOR * math.cos(math.radians(lat)), M_PER_DEG_LAT])
+        origin = np.array([lon, lat])
+        local = shapely.transform(wkt.loads(self.geometry_wkt), lambda xy: (xy - origin) * scale)
+        if local.geom_type == "Point":
+            return local.buffer(self.radius_m or 0, quad_segs=32)
+        return local
+
+
+def cache_key(lat: float, lon: float) -> tuple[int, int]:
+    return round(lat * 100_000), round(lon * 100_000)
+
+
+def _colleague_places(driver_id: int | None) -> list[NamedPlace]:
+    """Places of backend.models.places (drivers' home and work, organisation places there)."""
+    try:
+        from backend.models.places import Place
+    except ImportError:  # that module has not landed
+        return []
+    statement = select(Place).where(Place.driver_id.is_(None))
+    if driver_id is not None:
+        statement = select(Place).where((Place.driver_id.is_(None)) | (Place.driver_id == driver_id))
+    return [NamedPlace(p.name, "place" if p.driver_id is None else "driver_place", p.geometry_wkt, p.radius_m)
+            for p in db.session.scalars(statement)]
+
+
+def load_named_places(driver_id: int | None) -> list[NamedPlace]:
+    places = [NamedPlace(p.name, "org_place", p.polygon_wkt or f"POINT ({p.lon} {p.lat})",
+                         None if p.polygon_wkt else float(p.radius_m), p.street, p.number, p.postcode, p.city,
+                         p.country)
+              for p in db.session.scalars(select(OrgPlace).where(OrgPlace.active.is_(True)))]
+    return places + _colleague_places(driver_id)
+
+
+class Resolver:
+    def __init__(self, driver_id: int | None = None) -> None:
+        self.driver_id = driver_id
+        self.places = load_named_places(driver_id)
+        self.pdok_url: str | None = current_app.config.get("PDOK_URL")
+        self.pdok_timeout = float(current_app.config.get("PDOK_TIMEOUT_SECONDS", 3))
+
+    def named_place(self, lat: float, lon: float) -> NamedPlace | None:
+        here = Point(0, 0)
+        inside = [(place.area_around(lat, lon), place) for place in self.places]
+        inside = [(area.area, place.name, place) for area, place in inside if area.covers(here)]
+        return min(inside, key=lambda item: item[:2])[2] if inside else None
+
+    def resolve(self, lat: float, lon: float, *, private: bool = False) -> Address:
+        if not (-90 <= lat <= 90 and -180 <= lon <= 180) or math.isnan(lat) or math.isnan(lon):
+            raise ValueError("not a position")
+        place = self.named_place(lat, lon)
+        if place is not None and place.street and place.postcode:
+            return Address(place.street, place.number, place.postcode, place.city, place.country or "NL",
+                           NAMED_PLACE, place.source, place.name)
+        found = self.geocode(lat, lon, private=private)
+        if place is not None:  # a named place without an address of its own: the geocoder's, named
+            return found.with_name(place.name, place.source)
+        return found
+
+    def geocode(self, lat: float, lon: float, *, private: bool) -> Address:
+        offline = self._cached_or(lat, lon, "geonames", private, self._geonames)
+        if self.pdok_url and not private and (offline is None or offline.level != STREET):
+            online = self._cached_or(lat, lon, "pdok", private, self._pdok)
+            if online is not None and online.level == STREET:
+                return online
+        return offline if offline is not None else UNKNOWN
+
+    # --- providers --------------------------------------------------------------------------
+
+    def _geonames(self, lat: float, lon: float) -> Address | None:
+        try:
+            found = geonames.nearest_place(lat, lon)
+        except geonames.GeocoderUnavailable as exc:
+            log.warning("offline geocoder unavailable: %s", exc)
+            return None
+        if found is None:
+            return Address(None, None, None, None, None, "none", "geonames", None)
+        return Address(None, None, None, found.city, found.country_code, PLACE, "geonames", found.city)
+
+    def _pdok(self, lat: float, lon: float) -> Address | None:
+        try:
+            found = pdok.reverse(self.pdok_url, lat, lon, self.pdok_timeout)
+        except pdok.PdokError as exc:
+            log.warning("PDOK reverse geocoding failed: %s", exc)  # never the position
+            return None  # not cached: the next call tries again
+        if found is None:
+            return Address(None, None, None, None, "NL", "none", "pdok", None)
+        return Address(found.street, found.number, found.postcode, found.place, "NL", STREET, "pdok",
+                       found.display_name)
+
+    # --- cache ------------------------------------------------------------------------------
+
+    def _cached_or(self, lat, lon, provider, private, compute) -> Address | None:
+        lat_e5, lon_e5 = cache_key(lat, lon)
+        if not private:
+            entry = db.session.scalar(select(AddressCacheEntry).where(
+                AddressCacheEntry.lat_e5 == lat_e5, AddressCacheEntry.lon_e5 == lon_e5,
+                AddressCacheEntry.provider == provider))
+            if entry is not None:
+                return _usable(Address(entry.street, entry.number, entry.postcode, entry.place, entry.country,
+                                       entry.level, provider, entry.name))
+        address = compute(lat, lon)
+        if address is None:
+            return None
+        if not private:
+            try:
+                with db.session.begin_nested():
+                    db.session.add(AddressCacheEntry(
+                        lat_e5=lat_e5, lon_e5=lon_e5, provider=provider, level=address.level,
+                        street=address.street, number=address.number, postcode=address.postcode,
+                        place=address.place, country=address.country,
+                        name=(address.name or "")[:300] or None))
+            except IntegrityError:  # another worker cached the same position first
+                pass
+        return _usable(address)
+
+
+def _usable(address: Address) -> Address | None:
+    """A provider's "found nothing" (level none) is cached but is no answer."""
+    return None if address.level == "none" else address

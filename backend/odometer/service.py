@@ -1,0 +1,310 @@
+"""Odometer calibration: record a dashboard reading, book the correction, remind when due.
+
+- The first calibration of a car establishes its offset (dashboard minus GPS-based odometer);
+  it books nothing.
+- Every later one compares the dashboard km since the previous calibration with the GPS km of
+  the trips in between (trips that started after the previous reading and ended by this one),
+  and books the difference as one correction row per trip, spread in proportion to distance
+  (backend.odometer.spread). With no trip in between, the difference is one row on its own.
+- The trips keep their GPS figures; reports show both (docs/odometer.md).
+- A calibration is due two calendar months after the previous one; the reminder job records
+  a reminder for finance and the car's current driver.
+"""
+from __future__ import annotations
+
+import calendar
+import logging
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+from decimal import Decimal, InvalidOperation
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from backend import audit
+from backend.access import odometer_reads
+from backend.db import db, utcnow
+from backend.models.accounts import Role, User, UserRole
+from backend.models.fleet import Assignment, Device, DeviceStatus, Vehicle
+from backend.models.odometer import OdometerCalibration, OdometerCorrection, OdometerReminder
+from backend.odometer import photos
+from backend.odometer.spread import km_to_m, spread
+
+log = logging.getLogger(__name__)
+LOCAL = ZoneInfo("Europe/Amsterdam")
+ODOMETER_CALIBRATED = "odometer_calibrated"
+REMINDER_MONTHS = 2  # the tax norm: calibrate at least every two months
+MAX_DASHBOARD_KM = 2_000_000  # no car's odometer shows more
+MAX_AVERAGE_KMH = 200  # faster on average since the previous reading is not a real reading
+CLOCK_SKEW = timedelta(minutes=5)
+
+
+def N_(msgid: str) -> str:
+    return msgid
+
+
+class CalibrationError(Exception):
+    """A reading that is refused; msgid is English with %(name)s placeholders (the CLI prints
+    it as is, the page shows it translated)."""
+
+    def __init__(self, msgid: str, **params: object) -> None:
+        super().__init__(msgid % params if params else msgid)
+        self.msgid, self.params = msgid, params
+
+
+def parse_km(text: str | float | int | Decimal) -> int:
+    """A dashboard reading in km (Dutch "12.345,6" or "12345.6" or a number) as metres."""
+    if isinstance(text, (int, float, Decimal)) and not isinstance(text, bool):
+        value = Decimal(str(text))
+    else:
+        cleaned = str(text).strip().replace(" ", "")
+        # Dutch: dots group thousands, the comma is the decimal sign. Without a comma, dots in
+        # groups of three ("48.213") are thousands too; otherwise a dot is a decimal point.
+        if "," in cleaned or re.fullmatch(r"\d{1,3}(\.\d{3})+", cleaned):
+            cleaned = cleaned.replace(".", "").replace(",", ".")
+        try:
+            value = Decimal(cleaned)
+        except InvalidOperation:
+            raise CalibrationError(N_("%(text)s is not a number of km."), text=text) from None
+    if not value.is_finite():
+        raise CalibrationError(N_("%(text)s is not a number of km."), text=text)
+    if value < 0:
+        raise CalibrationError(N_("An odometer reading cannot be negative."))
+    if value > MAX_DASHBOARD_KM:
+        raise CalibrationError(N_("%(km)s km is implausibly high for an odometer."), km=value)
+    return int((value * 1000).to_integral_value())
+
+
+def add_months(day: date, months: int) -> date:
+    month = day.month - 1 + months
+    year, month = day.year + month // 12, month % 12 + 1
+    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
+
+
+def due_on(calibration: OdometerCalibration) -> date:
+    """The local day by which the next calibration is due (two calendar months later)."""
+    return add_months(calibration.read_at.astimezone(LOCAL).date(), REMINDER_MONTHS)
+
+
+@dataclass(frozen=True)
+class DueStatus:
+    vehicle: Vehicle
+    last: OdometerCalibration | None
+    due_date: date | None  # None: never calibrated
+    overdue: bool
+
+    @property
+    def state(self) -> str:
+        if self.last is None:
+            return "never"
+        return "overdue" if self.overdue else "ok"
+
+
+def latest(vehicle_id: int) -> OdometerCalibration | None:
+    return db.session.scalar(select(OdometerCalibration).where(OdometerCalibration.vehicle_id == vehicle_id)
+                             .order_by(OdometerCalibration.read_at.desc()).limit(1))
+
+
+def calibrations_for_vehicle(vehicle_id: int) -> list[OdometerCalibration]:
+    """Newest first, with their corrections (selectin-loaded)."""
+    return list(db.session.scalars(select(OdometerCalibration).where(OdometerCalibration.vehicle_id == vehicle_id)
+                                   .order_by(OdometerCalibration.read_at.desc())))
+
+
+def due_status(vehicle: Vehicle, today: date | None = None) -> DueStatus:
+    today = today or utcnow().astimezone(LOCAL).date()
+    last = latest(vehicle.id)
+    if last is None:
+        return DueStatus(vehicle, None, None, True)
+    due = due_on(last)
+    return DueStatus(vehicle, last, due, today > due)
+
+
+def vehicles_for(actor: User, at: datetime | None = None) -> list[Vehicle]:
+    """The cars the actor may calibrate: every car for finance, the assigned ones for a driver."""
+    if actor.has_role(Role.FINANCE):
+        return list(db.session.scalars(select(Vehicle).order_by(Vehicle.kenteken)))
+    day = (at or utcnow()).astimezone(LOCAL).date()
+    assignments = db.session.scalars(select(Assignment).where(Assignment.driver_id == actor.id))
+    vehicles = {a.vehicle.id: a.vehicle for a in assignments if a.covers(day)}
+    return sorted(vehicles.values(), key=lambda v: v.kenteken)
+
+
+def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at: datetime, actor: User | None,
+           *, photo: bytes | None = None, via_cli: bool = False, now: datetime | None = None) -> OdometerCalibration:
+    """Record a dashboard reading and book its correction. Raises CalibrationError with the
+    reason when the reading is refused, odometer_reads.AccessDenied when the actor may not."""
+    now = now or utcnow()
+    if read_at.tzinfo is None:
+        raise ValueError("read_at must be timezone-aware")
+    read_at = read_at.astimezone(timezone.utc).replace(microsecond=0)
+    dashboard_m = parse_km(dashboard_km)
+    if read_at > now + CLOCK_SKEW:
+        raise CalibrationError(N_("The reading's time lies in the future."))
+    if actor is None and not via_cli:
+        raise ValueError("only the CLI records a reading without a user")
+    if actor is not None and not odometer_reads.may_calibrate(actor, vehicle.id, read_at):
+        # Through the door's denial path, so the refusal is audited.
+        odometer_reads.odometer_window(actor, vehicle.id, None, read_at)
+    previous = latest(vehicle.id)
+    if previous is not None:
+        if read_at <= previous.read_at:
+            raise CalibrationError(
+                N_("A reading must be later than the car's last calibration (%(when)s)."),
+                when=previous.read_at.astimezone(LOCAL).strftime("%d-%m-%Y %H:%M"))
+        if dashboard_m < previous.dashboard_m:
+            raise CalibrationError(
+                N_("%(km)s km is lower than the previous reading of %(previous)s km: an odometer "
+                   "does not run backwards."), km=_km_text(dashboard_m), previous=_km_text(previous.dashboard_m))
+        hours = (read_at - previous.read_at).total_seconds() / 3600
+        if dashboard_m - previous.dashboard_m > hours * MAX_AVERAGE_KMH * 1000:
+            raise CalibrationError(
+                N_("%(km)s km is implausibly high: %(delta)s km since the previous reading is more "
+                   "than %(speed)s km/h on average."), km=_km_text(dashboard_m),
+                delta=_km_text(dashboard_m - previous.dashboard_m), speed=MAX_AVERAGE_KMH)
+
+    window = odometer_reads.odometer_window(actor, vehicle.id, previous.read_at if previous else None,
+                                            read_at, via_cli=via_cli)
+    stored = photos.store(photo) if photo else None
+    gps_odometer_m = km_to_m(window.gps_odometer_km) if window.gps_odometer_km is not None else None
+    calibration = OdometerCalibration(
+        vehicle_id=vehicle.id, previous_id=previous.id if previous else None, read_at=read_at,
+        dashboard_m=dashboard_m, gps_odometer_m=gps_odometer_m,
+        offset_m=dashboard_m - gps_odometer_m if gps_odometer_m is not None else None,
+        recorded_by_id=actor.id if actor else None,
+        recorded_as="cli" if actor is None else ("finance" if actor.has_role(Role.FINANCE) else "driver"),
+        recorded_at=now, trips_spread=0,
+        photo_path=stored.path if stored else None, photo_sha256=stored.sha256 if stored else None,
+        photo_type=stored.content_type if stored else None)
+    rows: list[OdometerCorrection] = []
+    if previous is not None:
+        distances = [km_to_m(t.distance_km) for t in window.trips]
+        gps_delta = sum(distances)
+        dashboard_delta = dashboard_m - previous.dashboard_m
+        correction = dashboard_delta - gps_delta
+        calibration.dashboard_delta_m, calibration.gps_delta_m = dashboard_delta, gps_delta
+        calibration.correction_m = correction
+        if gps_delta > 0:
+            shares = spread(correction, distances)
+            rows = [OdometerCorrection(vehicle_id=vehicle.id, trip_id=t.id, gps_distance_m=d, correction_m=s)
+                    for t, d, s in zip(window.trips, distances, shares)]
+            calibration.trips_spread = len(rows)
+        elif correction != 0:
+            rows = [OdometerCorrection(vehicle_id=vehicle.id, trip_id=None, gps_distance_m=0,
+                                       correction_m=correction)]
+    db.session.add(calibration)
+    try:
+        db.session.flush()
+        for row in rows:
+            row.calibration_id = calibration.id
+        db.session.add_all(rows)
+        for reminder in db.session.scalars(select(OdometerReminder).where(
+                OdometerReminder.vehicle_id == vehicle.id, OdometerReminder.resolved_at.is_(None))):
+            reminder.resolved_at = now
+        audit.record(ODOMETER_CALIBRATED, actor=actor, subject_vehicle_id=vehicle.id, purpose="tax",
+                     details={"calibration_id": calibration.id, "first": previous is None,
+                              "correction_m": calibration.correction_m, "trips": len(rows),
+                              "photo": stored is not None}, commit=False)
+        db.session.commit()
+    except IntegrityError:  # another reading of this car was booked at the same moment
+        db.session.rollback()
+        raise CalibrationError(N_("Another reading of this car was recorded at the same time; reload and try again."))
+    log.info("odometer calibration %d booked: %d correction row(s)", calibration.id, len(rows))
+    return calibration
+
+
+def _km_text(metres: int) -> str:
+    return f"{Decimal(metres) / 1000:.3f}".rstrip("0").rstrip(".")
+
+
+# ------------------------------------------------------------------------------ for reports
+
+@dataclass(frozen=True)
+class CorrectionRow:
+    """One booked correction share, for the reports (docs/odometer.md)."""
+
+    calibration_id: int
+    vehicle_id: int
+    read_at: datetime  # when the dashboard showed the reading that booked it
+    trip_id: int | None  # None: no trip since the previous calibration
+    gps_distance_m: int  # the trip's original GPS distance
+    correction_m: int  # its share; calibrated distance = gps_distance_m + correction_m
+    dashboard_m: int  # the reading
+    gps_odometer_m: int | None  # the GPS-based odometer at read_at (original figure)
+    recorded_by: str  # name of the person, or "cli"
+    recorded_as: str  # "finance", "driver" or "cli"
+    recorded_at: datetime
+
+
+def correction_rows(vehicle_id: int, start: datetime | None = None, end: datetime | None = None) -> list[CorrectionRow]:
+    """Correction rows of the calibrations read in [start, end) (UTC), oldest first."""
+    statement = (select(OdometerCorrection, OdometerCalibration)
+                 .join(OdometerCalibration, OdometerCorrection.calibration_id == OdometerCalibration.id)
+                 .where(OdometerCorrection.vehicle_id == vehicle_id)
+                 .order_by(OdometerCalibration.read_at, OdometerCorrection.id))
+    if start is not None:
+        statement = statement.where(OdometerCalibration.read_at >= start)
+    if end is not None:
+        statement = statement.where(OdometerCalibration.read_at < end)
+    return [CorrectionRow(cal.id, cal.vehicle_id, cal.read_at, row.trip_id, row.gps_distance_m, row.correction_m,
+                          cal.dashboard_m, cal.gps_odometer_m,
+                          cal.recorded_by.name if cal.recorded_by else "cli", cal.recorded_as, cal.recorded_at)
+            for row, cal in db.session.execute(statement)]
+
+
+def corrections_by_trip(vehicle_id: int) -> dict[int, int]:
+    """trip id -> total correction in metres booked on it (every calibration)."""
+    totals: dict[int, int] = {}
+    for trip_id, share in db.session.execute(
+            select(OdometerCorrection.trip_id, OdometerCorrection.correction_m)
+            .where(OdometerCorrection.vehicle_id == vehicle_id, OdometerCorrection.trip_id.is_not(None))):
+        totals[trip_id] = totals.get(trip_id, 0) + share
+    return totals
+
+
+# ------------------------------------------------------------------------------ reminders
+
+def _finance_users() -> list[User]:
+    return list(db.session.scalars(select(User).join(UserRole).where(UserRole.role == Role.FINANCE.value,
+                                                                    User.active.is_(True))))
+
+
+def _current_drivers(vehicle_id: int, day: date) -> list[User]:
+    return [a.driver for a in db.session.scalars(select(Assignment).where(Assignment.vehicle_id == vehicle_id))
+            if a.covers(day) and a.driver.active]
+
+
+def send_reminders(now: datetime | None = None) -> int:
+    """Record a reminder for finance and the current driver of every car in use (an active
+    device) whose last calibration is more than two months old, or that has none. Each reminder
+    is recorded once per user and calibration; returns how many were recorded now."""
+    now = now or utcnow()
+    today = now.astimezone(LOCAL).date()
+    in_use = db.session.scalars(select(Vehicle).where(Vehicle.id.in_(
+        select(Device.vehicle_id).where(Device.status == DeviceStatus.ACTIVE.value))).order_by(Vehicle.id))
+    finance = _finance_users()
+    created = 0
+    for vehicle in in_use:
+        status = due_status(vehicle, today)
+        if not status.overdue:
+            continue
+        key = f"{vehicle.id}:{status.last.id if status.last else 'none'}"
+        due_since = (datetime.combine(status.due_date, time.min, LOCAL).astimezone(timezone.utc)
+                     if status.due_date else now)
+        recipients = {u.id: u for u in finance + _current_drivers(vehicle.id, today)}
+        existing = set(db.session.scalars(select(OdometerReminder.user_id).where(OdometerReminder.due_key == key)))
+        for user_id in sorted(recipients.keys() - existing):
+            db.session.add(OdometerReminder(user_id=user_id, vehicle_id=vehicle.id, due_key=key,
+                                            last_calibration_id=status.last.id if status.last else None,
+                                            due_since=due_since, created_at=now))
+            created += 1
+    db.session.commit()
+    return created
+
+
+def open_reminders(user: User) -> list[OdometerReminder]:
+    return list(db.session.scalars(select(OdometerReminder).where(
+        OdometerReminder.user_id == user.id, OdometerReminder.resolved_at.is_(None))
+        .order_by(OdometerReminder.due_since)))
