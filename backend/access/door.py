@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -40,6 +41,8 @@ log = logging.getLogger(__name__)
 LOCAL = ZoneInfo("Europe/Amsterdam")
 SEAL_ALG = "X25519-HKDF-SHA256-ChaCha20Poly1305"
 SEAL_INFO = b"ritbox-sealed-box-v1"
+
+_PURPOSE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 
 Period = tuple[date, date]  # inclusive calendar dates, Europe/Amsterdam
 
@@ -282,6 +285,9 @@ def _deny(actor, purpose, driver_id, vehicle_id, reason, *, trip_id=None, grant_
     details = {"reason": reason}
     if trip_id is not None:
         details["trip_id"] = trip_id
+    if purpose is not None and not _PURPOSE.match(str(purpose)):
+        details["purpose_given"] = str(purpose)[:64]  # not a purpose name: kept as a detail
+        purpose = None
     audit.record(audit.READ_DENIED, actor=actor if actor is not None and getattr(actor, "id", None) else None,
                  subject_user_id=driver_id, subject_vehicle_id=vehicle_id, purpose=purpose,
                  grant_id=grant_id, details=details)

@@ -196,3 +196,12 @@ def test_unknown_shapes_of_event_type_are_refused(app) -> None:
     with app.app_context():
         with pytest.raises(ValueError):
             audit.record("Read; DROP TABLE")
+
+
+def test_purposes_must_be_names(app) -> None:
+    """verify quotes purposes without escaping, so record() accepts only plain names."""
+    with app.app_context():
+        with pytest.raises(ValueError, match="bad audit purpose"):
+            audit.record(audit.READ, purpose='tax" , "x')
+        audit.record(audit.READ, purpose="misuse_investigation")
+        assert audit.verify().ok

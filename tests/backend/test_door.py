@@ -239,3 +239,13 @@ def test_a_tampered_envelope_is_refused(app, world) -> None:
         envelope["ct"] = base64.b64encode(bytes(raw)).decode()
         with pytest.raises(door.SealError, match="tampered"):
             door.open_position(envelope)
+
+
+def test_a_made_up_purpose_is_refused_and_audited(app, world) -> None:
+    people, fleet = world
+    with app.app_context():
+        with pytest.raises(AccessDenied, match="no grant"):
+            door.trips_for_driver(user(people.manager), people.driver, purpose="Just Curious; DROP")
+        event = _events(audit.READ_DENIED)[-1]
+        assert event.purpose is None
+        assert json.loads(event.details)["purpose_given"] == "Just Curious; DROP"
