@@ -264,6 +264,55 @@ def corrections_by_trip(vehicle_id: int) -> dict[int, int]:
     return totals
 
 
+@dataclass(frozen=True)
+class TripOdometer:
+    """What calibrated_odometers needs of a trip (a TripView from the door has these fields)."""
+
+    id: int
+    started_at: datetime
+    odometer_start_km: float
+    odometer_end_km: float
+
+
+def calibrated_odometers(vehicle_id: int, trips) -> dict[int, tuple[int, int]]:
+    """trip id -> (calibrated start, calibrated end) odometer in metres, for the report.
+
+    A trip between calibrations k and k+1 reads: its GPS odometer + the offset of calibration
+    k + the shares of calibration k+1's correction booked on the trips of that window up to it
+    (before it for the start, including it for the end). So the last trip before a reading ends
+    exactly on the dashboard figure, and consecutive trips stay chained. Trips before the first
+    calibration take its offset; trips after the last one its offset. Trips of a car never
+    calibrated are left out (the report shows the GPS figures). `trips` are objects with id,
+    started_at, odometer_start_km, odometer_end_km (TripView or TripOdometer)."""
+    calibrations = sorted(calibrations_for_vehicle(vehicle_id), key=lambda c: c.read_at)
+    if not calibrations:
+        return {}
+    shares = corrections_by_trip(vehicle_id)
+    ordered = sorted(trips, key=lambda t: (t.started_at, t.id))
+    result: dict[int, tuple[int, int]] = {}
+    window_base: dict[int, int] = {}  # calibration index (-1: before the first) -> base offset
+    running: dict[int, int] = {}  # calibration index -> shares booked so far in its window
+    for trip in ordered:
+        # The calibration the trip comes after (index into calibrations), -1: before the first.
+        k = -1
+        for index, calibration in enumerate(calibrations):
+            if calibration.read_at < trip.started_at:
+                k = index
+        if k not in window_base:
+            anchor = calibrations[max(k, 0)]
+            window_base[k] = (anchor.offset_m if anchor.offset_m is not None
+                              else anchor.dashboard_m - km_to_m(trip.odometer_start_km))
+        base = window_base[k]
+        booked = running.get(k, 0) if k >= 0 else 0
+        share = shares.get(trip.id, 0) if k >= 0 else 0
+        start = km_to_m(trip.odometer_start_km) + base + booked
+        end = km_to_m(trip.odometer_end_km) + base + booked + share
+        if k >= 0:
+            running[k] = booked + share
+        result[trip.id] = (start, end)
+    return result
+
+
 # ------------------------------------------------------------------------------ reminders
 
 def _finance_users() -> list[User]:

@@ -406,3 +406,34 @@ def test_cli_records_and_lists(app, runner, golf, tmp_path):
 def test_dashboard_readings_are_read_the_dutch_way(text, metres):
     from backend.odometer.service import parse_km
     assert parse_km(text) == metres
+
+
+def test_calibrated_odometers_close_the_chain_and_end_on_the_dashboard_figure(app, golf, people):
+    from backend.access import door
+    from backend.odometer import service
+
+    before = golf.drive(*hourly(T0, [10.0]))  # GPS 20000 -> 20010
+    with app.app_context():
+        _record("30.000", T0 + timedelta(hours=2))  # offset 9990 km
+    window = golf.drive(*hourly(T0 + timedelta(days=1), [30.0, 70.0]))  # GPS 20010 -> 20110
+    with app.app_context():
+        _record("30.102,5", T0 + timedelta(days=2))  # +2.5 km: 750 m and 1750 m
+    after = golf.drive((T0 + timedelta(days=3), 5.0))
+    with app.app_context():
+        trips = door.trips_for_vehicle(_user("fatima@example.nl"), _vehicle().id)
+        figures = service.calibrated_odometers(_vehicle().id, trips)
+    assert figures[before[0]] == (29_990_000, 30_000_000)
+    assert figures[window[0]] == (30_000_000, 30_030_750)
+    assert figures[window[1]] == (30_030_750, 30_102_500)  # ends on the dashboard reading
+    assert figures[after[0]] == (30_102_500, 30_107_500)
+    # The GPS originals are untouched in what the door returns.
+    assert [(t.odometer_start_km, t.odometer_end_km) for t in trips] == [
+        (20_000.0, 20_010.0), (20_010.0, 20_040.0), (20_040.0, 20_110.0), (20_110.0, 20_115.0)]
+
+
+def test_a_car_never_calibrated_has_no_calibrated_figures(app, golf):
+    from backend.odometer import service
+    from backend.odometer.service import TripOdometer
+
+    with app.app_context():
+        assert service.calibrated_odometers(_vehicle().id, [TripOdometer(1, T0, 1.0, 2.0)]) == {}
