@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -40,7 +41,7 @@ def test_a_driver_classifies_a_trip_and_watches_the_counter_move(app, client, li
     assert _km(page.get_by_test_id("private-km").inner_text()) == 300.0
     assert page.get_by_test_id("counter-warning").count() == 0  # 60%: no warning yet
 
-    page.goto(f"{live_server}/me/trips?month={first_day.astimezone().strftime('%Y-%m')}")
+    page.goto(f"{live_server}/me/trips?month={first_day.astimezone(ZoneInfo('Europe/Amsterdam')).strftime('%Y-%m')}")
     row = page.locator(f'tr[data-trip-id="{business}"]')
     assert row.get_by_test_id("class").inner_text().strip() == "Niet geclassificeerd"
     if screenshots:
