@@ -437,3 +437,8 @@ def test_a_car_never_calibrated_has_no_calibrated_figures(app, golf):
 
     with app.app_context():
         assert service.calibrated_odometers(_vehicle().id, [TripOdometer(1, T0, 1.0, 2.0)]) == {}
+
+
+def test_the_navigation_offers_the_page_to_drivers_too(client, login, people):
+    login("daan@example.nl")
+    assert b'data-endpoint="finance.calibrations"' in client.get("/").data
