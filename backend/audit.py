@@ -26,7 +26,7 @@ from typing import Any
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from sqlalchemy import insert, text
+from sqlalchemy import insert, select, text
 
 from backend.db import db, utcnow
 from backend.models.audit import GENESIS_HASH, AuditChainHead, AuditEvent
@@ -243,3 +243,26 @@ def verify_command() -> None:
 
 def init_app(app: Flask) -> None:
     app.cli.add_command(audit_cli)
+    _audit_logins(app)
+
+
+def _audit_logins(app: Flask) -> None:
+    """Logins and failed logins are audit events, taken from Flask-Login's signal and the login
+    view's answer, so the auth module needs no audit code of its own."""
+    from flask import request
+    from flask_login import user_logged_in
+
+    from backend.models.accounts import User
+
+    @user_logged_in.connect_via(app)
+    def _logged_in(sender, user, **extra) -> None:
+        record(LOGIN, actor=user, subject_user_id=user.id)
+
+    @app.after_request
+    def _failed_login(response):
+        if request.endpoint == "auth.login" and request.method == "POST" and response.status_code in (401, 429):
+            email = (request.form.get("email") or "").strip().lower()
+            account = db.session.scalar(select(User.id).where(User.email == email)) if email else None
+            record(LOGIN_FAILED, subject_user_id=account,
+                   details={"refused": "rate_limited" if response.status_code == 429 else "credentials"})
+        return response

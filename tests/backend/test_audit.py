@@ -205,3 +205,17 @@ def test_purposes_must_be_names(app) -> None:
             audit.record(audit.READ, purpose='tax" , "x')
         audit.record(audit.READ, purpose="misuse_investigation")
         assert audit.verify().ok
+
+
+def test_logins_and_failed_logins_are_audited(app, client, make_user, login) -> None:
+    user_id = make_user("daan@example.nl", "driver")
+    assert login("daan@example.nl", "wrong password!").status_code == 401
+    assert login("nobody@example.nl", "wrong password!").status_code == 401
+    assert login("daan@example.nl").status_code == 302
+    with app.app_context():
+        events = db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq)).all()
+        assert [(e.event_type, e.actor_id, e.subject_user_id) for e in events] == [
+            (audit.LOGIN_FAILED, None, user_id), (audit.LOGIN_FAILED, None, None),
+            (audit.LOGIN, user_id, user_id)]
+        assert json.loads(events[0].details) == {"refused": "credentials"}
+        assert audit.verify().ok
