@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from backend import audit
 from backend.access import agreements, driver_reads
@@ -200,7 +201,12 @@ def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], 
                                batch_id=batch, created_at=now)
             db.session.add(row)
             written.append(row)
-    db.session.commit()
+    try:
+        db.session.commit()
+    except IntegrityError:
+        # The unique supersedes_id: someone replaced the same value a moment earlier.
+        db.session.rollback()
+        raise RevisionError(_l("Someone else changed this trip at the same moment; reload and try again.")) from None
     return written
 
 
