@@ -296,6 +296,14 @@ def grant_track(grant_id: int, trip_id: int):
     return render_template("access/grant_track.html", grant=grant, trip_id=trip_id, points=points, **_common())
 
 
+@access_bp.route("/statistics")
+@role_required(Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
+def statistics():
+    """Aggregate figures per purpose for the works council (no personal data)."""
+    from backend.access.statistics import per_purpose
+    return render_template("access/statistics.html", figures=per_purpose(), **_common())
+
+
 # --- the audit log --------------------------------------------------------------------------
 
 def _user_id_by_email(email: str | None) -> int | None | bool:

@@ -3,6 +3,7 @@ the forms' refusals, and what the driver's "who saw my data" shows when."""
 from __future__ import annotations
 
 import io
+import re
 from datetime import timedelta
 
 import pytest
@@ -226,3 +227,31 @@ def test_a_denied_request_shows_once_denied(app, setting) -> None:
     with app.app_context():
         approvals.decide(requests.get(request_id), user(people.privacy), "deny", "Onvoldoende grond.")
     assert _visible_types(app, people.driver) == [audit.REQUEST_DENIED, audit.REQUEST_FILED]
+
+
+def test_statistics_per_purpose_count_without_names(app, client, login, setting) -> None:
+    from backend.access import door
+    people, fleet, _ = setting
+    with app.app_context():
+        grant_id = granted(people).id  # approved
+        door.trips_for_driver(user(people.manager), people.driver, purpose="misuse_investigation")
+        grants.revoke(db.session.get(Grant, grant_id), user(people.manager), "Klaar.")
+        with pytest.raises(door.AccessDenied):
+            door.trips_for_driver(user(people.manager), people.driver, purpose="misuse_investigation")
+        with pytest.raises(requests.RequestRefused):
+            requests.file_request(user(people.manager), request_input(people.driver, days_back=200))
+        denied = requests.file_request(user(people.manager), request_input(people.driver))
+        approvals.decide(denied, user(people.privacy), "deny", "Nee.")
+    login(EMAILS["or_delegate"])
+    page = client.get("/access/statistics").get_data(as_text=True)
+    row = page[page.index('data-purpose="misuse_investigation"'):]
+    row = row[:row.index("</tr>")]
+    cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
+    # purpose, refused at filing, requests, pending, approved, denied, expired, revoked early,
+    # mean grant days (revoked at once: 0.0), reads, refused reads
+    assert cells == ["misuse_investigation", "1", "2", "0", "1", "1", "0", "1", "0.0", "1", "1"]
+    for name in ("Daan", "Mark", "daan@example.nl", "mark@example.nl"):
+        assert name not in page.split("<main", 1)[1].split("</main>")[0]
+    client.post("/logout")
+    login(EMAILS["manager"])
+    assert client.get("/access/statistics").status_code == 403
