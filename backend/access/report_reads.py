@@ -1,6 +1,10 @@
 """Reads for the tax report that the door's public API does not offer yet, built from the
 door's own deciding, querying and audit internals (so the rules stay in one place).
 
+- tax_report_rows: the same rows and the same decision and audit as door.tax_report_rows, read
+  as plain columns instead of ORM objects (no record body, no seal contents: a seal's presence is
+  all the employer's view needs). A year of a busy car is thousands of rows; loading, tracking
+  and expiring them as ORM objects cost more than the whole rest of a CSV report.
 - own_tax_report_rows: the driver's own export, WITH their private start/end positions. The
   seals are opened for the driver only (the door audits every opening as seal_opened) and the
   export itself is audited as own_export. Nobody else can get this: finance never holds the
@@ -10,10 +14,14 @@ from __future__ import annotations
 
 from datetime import date
 
+from sqlalchemy import and_, or_, select
+
 from backend import audit
 from backend.access import door
-from backend.access.purposes import BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS, TAX
+from backend.access.purposes import BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS, TAX, TRIP_SUMMARIES
+from backend.db import db
 from backend.models.accounts import User
+from backend.models.trips import Trip, TripMode
 
 OWN_EXPORT = "own_export"
 
@@ -31,4 +39,47 @@ def own_tax_report_rows(actor: User, *, year: int) -> list[door.TripView]:
     views = door._views(actor, access, rows, what="own_tax_report")
     audit.record(OWN_EXPORT, actor=actor, subject_user_id=actor.id, purpose=TAX,
                  details={"year": year, "records": len(views)})
+    return views
+
+
+_COLUMNS = (Trip.id, Trip.vehicle_id, Trip.driver_id, Trip.started_at, Trip.ended_at, Trip.odometer_start_km,
+            Trip.odometer_end_km, Trip.distance_km, Trip.mode, Trip.flags, Trip.ingest_flags, Trip.gaps,
+            Trip.start_lat, Trip.start_lon, Trip.end_lat, Trip.end_lon,
+            or_(Trip.start_sealed.is_not(None), Trip.end_sealed.is_not(None)).label("sealed"))
+
+
+def tax_report_rows(actor: User, *, year: int, driver_id: int | None = None,
+                    vehicle_id: int | None = None) -> list[door.TripView]:
+    """door.tax_report_rows without ORM objects: same access decision, same rows, same views
+    (private positions never, whoever asks), same READ audit event."""
+    if (driver_id is None) == (vehicle_id is None):
+        raise ValueError("tax_report_rows needs exactly one of driver_id and vehicle_id")
+    period = (date(year, 1, 1), date(year, 12, 31))
+    access = door._decide(actor, TAX, TRIP_SUMMARIES, driver_id=driver_id, vehicle_id=vehicle_id, period=period)
+    access = door._Access(access.purpose, access.categories - {PRIVATE_TRIP_DETAILS, BUSINESS_TRACKS},
+                          access.own, access.grant, access.driver_id, access.vehicle_id, access.period)
+    conditions = []
+    for column, values in ((Trip.driver_id, (driver_id, access.driver_id)),
+                           (Trip.vehicle_id, (vehicle_id, access.vehicle_id))):
+        conditions.extend(column == value for value in values if value is not None)
+    bounds = door._utc_bounds(door._narrow(period, access.period))
+    if bounds:
+        conditions += [Trip.started_at >= bounds[0], Trip.started_at < bounds[1]]
+    rows = db.session.execute(select(*_COLUMNS).where(and_(*conditions))
+                              .order_by(Trip.started_at, Trip.id)).all()
+    business = TripMode.BUSINESS.value
+    views = []
+    for row in rows:
+        is_business = row.mode == business
+        views.append(door.TripView(
+            id=row.id, vehicle_id=row.vehicle_id, driver_id=row.driver_id, started_at=row.started_at,
+            ended_at=row.ended_at, odometer_start_km=row.odometer_start_km, odometer_end_km=row.odometer_end_km,
+            distance_km=row.distance_km, mode=row.mode, flags=tuple(row.flags or ()),
+            ingest_flags=tuple(row.ingest_flags or ()), gaps=tuple(row.gaps or ()),
+            start=door.Position(row.start_lat, row.start_lon) if is_business and row.start_lat is not None else None,
+            end=door.Position(row.end_lat, row.end_lon) if is_business and row.end_lat is not None else None,
+            positions_withheld=not is_business and bool(row.sealed)))
+    if not access.own:
+        door._audit_read(actor, access, rows, what="tax_report", commit=False)
+        db.session.commit()
     return views

@@ -64,7 +64,7 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
             raise ReportError("the driver's own export is for the driver alone, per driver")
         trips = report_reads.own_tax_report_rows(actor, year=year)
     else:
-        trips = door.tax_report_rows(actor, year=year, driver_id=driver_id, vehicle_id=vehicle_id)
+        trips = report_reads.tax_report_rows(actor, year=year, driver_id=driver_id, vehicle_id=vehicle_id)
     title = driver.name or driver.email if driver else vehicle.display_kenteken
     if not trips:
         raise ReportError(f"no trips in {year} for {title}")

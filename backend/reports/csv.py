@@ -17,11 +17,14 @@ EXTENSION = "csv"
 
 
 def _cell(value: object) -> str:
+    kind = type(value)
+    if kind is str:
+        return t.safe_text(value) if value else value
     if value is None:
         return ""
-    if isinstance(value, Decimal):
-        return t.decimal_nl(value)
-    if isinstance(value, int):
+    if kind is Decimal:
+        return f"{value:.1f}".replace(".", ",")
+    if kind is int:
         return str(value)
     return t.safe_text(str(value))
 

@@ -36,11 +36,11 @@ def decimal_nl(value: Decimal | None) -> str:
 
 
 def day_nl(value: date | None) -> str:
-    return value.strftime("%d-%m-%Y") if value else ""
+    return f"{value.day:02d}-{value.month:02d}-{value.year}" if value else ""
 
 
 def time_nl(value: datetime | None) -> str:
-    return value.strftime("%H:%M") if value else ""
+    return f"{value.hour:02d}:{value.minute:02d}" if value else ""
 
 
 def moment_nl(value: datetime | None) -> str:
