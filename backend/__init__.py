@@ -60,6 +60,7 @@ def _build_app(test_config: Mapping[str, Any] | None) -> Flask:
     from backend import odometer; odometer.init_app(app)
     from backend import addresses; addresses.init_app(app)
     from backend import reports; reports.init_app(app)
+    from backend import finance; finance.init_app(app)
 
     if not app.testing:
         from backend.db_check import check_database_reachable

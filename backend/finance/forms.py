@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import IntegerField, SelectField
+from wtforms.validators import DataRequired, NumberRange
+
+from backend.reports.export import FORMATS
+
+FORMAT_CHOICES = [("pdf", "PDF"), ("xlsx", "Excel (XLSX)"), ("csv", "CSV"), ("xml", "XML")]
+assert {c[0] for c in FORMAT_CHOICES} == set(FORMATS)
+
+
+class ReportForm(FlaskForm):
+    # "driver:<id>" or "vehicle:<id>"; choices are filled in by the view (grouped).
+    subject = SelectField(_l("Driver or car"), validators=[DataRequired()])
+    year = IntegerField(_l("Year"), validators=[DataRequired(), NumberRange(2000, 2100)])
+    format = SelectField(_l("Format"), choices=FORMAT_CHOICES, validators=[DataRequired()])
+
+
+class FleetExportForm(FlaskForm):
+    year = IntegerField(_l("Year"), validators=[DataRequired(), NumberRange(2000, 2100)])
+    format = SelectField(_l("Format"), choices=FORMAT_CHOICES, validators=[DataRequired()])
+
+
+class OwnReportForm(FlaskForm):
+    year = IntegerField(_l("Year"), validators=[DataRequired(), NumberRange(2000, 2100)])
+    format = SelectField(_l("Format"), choices=FORMAT_CHOICES, validators=[DataRequired()])

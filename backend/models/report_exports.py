@@ -1,0 +1,32 @@
+"""Fleet-wide report exports running in the background: one row per export, polled by the
+finance page for its status. The zip itself lives in the instance folder (exports/<id>.zip),
+not in the database: it is a by-product that can be produced again at any time."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.db import UTCDateTime, db, utcnow
+
+EXPORT_STATUSES = ("queued", "running", "done", "failed")
+
+
+class ReportExport(db.Model):
+    __tablename__ = "report_exports"
+    __table_args__ = (
+        CheckConstraint("status IN ('" + "', '".join(EXPORT_STATUSES) + "')", name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    requested_by_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    year: Mapped[int] = mapped_column(Integer)
+    format: Mapped[str] = mapped_column(String(8))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    total: Mapped[int] = mapped_column(Integer, default=0)  # cars to go through
+    done: Mapped[int] = mapped_column(Integer, default=0)  # cars gone through
+    reports: Mapped[int] = mapped_column(Integer, default=0)  # cars with a report in the zip
+    message: Mapped[str] = mapped_column(String(500), default="")  # failure reason, no personal data
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
