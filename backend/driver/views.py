@@ -11,9 +11,11 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
+from backend import addresses
 from backend.access import door, driver_reads
 from backend.access.requests import local_today
 from backend.auth import role_required
+from backend.db import db
 from backend.driver import places as place_service
 from backend.driver import svg
 from backend.models import Role
@@ -124,6 +126,11 @@ def _detail(trip_id: int, *, status: int = 200, error: str | None = None):
     annotation = revisions.current_annotations([view], for_driver=True)[view.id]
     history = revisions.revision_history([view], for_driver=True)[view.id]
     state = revisions.lock_states([view])[view.id]
+    # Addresses for the positions this driver may see (their own places first); a private
+    # position is never cached nor sent to an online geocoder (backend.addresses).
+    found = {name: addresses.resolve(position.lat, position.lon, driver_id=me.id, private=view.is_private)
+             for name, position in (("start", view.start), ("end", view.end)) if position is not None}
+    db.session.commit()  # keeps the geocoder cache rows of business positions
     trip_class = annotation.effective_class(view)
     proposal = None
     if not trip_class:
@@ -132,7 +139,7 @@ def _detail(trip_id: int, *, status: int = 200, error: str | None = None):
     return render_template("driver/trip.html", trip=view, track=track_markup, annotation=annotation,
                            history=history, state=state, trip_class=trip_class, proposal=proposal,
                            class_labels=CLASS_LABELS, field_labels=FIELD_LABELS, mode_labels=MODE_LABELS,
-                           trip_classes=TRIP_CLASSES, error=error), status
+                           trip_classes=TRIP_CLASSES, error=error, addresses=found), status
 
 
 @bp.route("/trips/<int:trip_id>")

@@ -168,6 +168,8 @@ def test_places_make_commute_proposals(app, client, world):
         assert answer.status_code == 302
     html = client.get(f"/me/trips/{trips['business']}").get_data(as_text=True)
     assert "Woon-werk (voorstel)" in html
+    # The driver's own places name the trip's ends (the address resolver's first choice).
+    assert re.search(r'data-testid="start-address">home\b', html) and re.search(r'data-testid="end-address">work\b', html)
     assert client.post("/me/places", data={"kind": "home", "name": "x", "lat": "52", "lon": "5",
                                            "radius_m": "1"}).status_code == 400
     month = _month(app, trips["business"])
