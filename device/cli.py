@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
-from device import chain
+from device import chain, enroll as enroll_mod, sync
 from device.config import ConfigError, DeviceConfig, load_config
 from device.errors import RitboxError
 from device.model import Gap, TripMode, TripRecord
@@ -93,7 +93,9 @@ def open_store(path: str | Path, config: DeviceConfig, *, durable: bool = True) 
         raise RitboxError(f"cannot create the folder for the store {store_path}: {exc.strerror or exc}") from None
     store = Store(store_path, durable=durable)
     try:
-        if store.policy is not config.privacy.private_positions:
+        # Once enrolled, the policy is the backend's (enrollment and every sync answer carry the
+        # agreement's); the config's value only applies to a device that was never enrolled.
+        if store.device_id is None and store.policy is not config.privacy.private_positions:
             store.set_policy(config.privacy.private_positions)
         key = config.sealing_key_text()
         if key is not None:
@@ -288,6 +290,7 @@ def cmd_status(args: argparse.Namespace, config: DeviceConfig) -> int:
                 "daemon": "running" if daemon is not None else "not running",
                 "private": store.get_meta("private_mode") == TripMode.PRIVATE.value,
                 "store": store.status(),
+                "sync": sync.sync_status(store),
             }
         finally:
             store.close()
@@ -316,6 +319,19 @@ def _print_status(status: dict[str, Any]) -> None:
         print(f"odometer:      {store.get('odometer_km')} km (after the last closed trip)")
     if pipe:
         print(f"source:        {pipe.get('source')}{' (ended)' if pipe.get('source_ended') else ''}")
+    if store.get("nearly_full"):
+        print(f"WARNING:       the outbox is nearly full ({store.get('pending')} of {store.get('max_pending')})")
+    synced = status.get("sync")
+    if synced is not None:
+        print(f"backend:       {synced.get('backend_url') or 'not enrolled'}"
+              + (f" as device {store.get('device_id')}" if store.get("device_id") else ""))
+        print(f"last sync:     {synced.get('last_attempt') or 'never'}"
+              + (f" ({synced['last_result']})" if synced.get("last_result") else ""))
+        print(f"last success:  {synced.get('last_success') or 'never'}")
+        if synced.get("error"):
+            print(f"SYNC ERROR:    {synced['error']}")
+        if synced.get("clock_offset_s"):
+            print(f"clock offset:  {synced['clock_offset_s']:+.0f} s (from the backend's clock)")
     counters = store.get("counters", {})
     if counters:
         print("counters:      " + ", ".join(f"{k} {v}" for k, v in sorted(counters.items())))
@@ -339,6 +355,37 @@ def cmd_private(args: argparse.Namespace, config: DeviceConfig) -> int:
     return 0
 
 
+# ------------------------------------------------------------------- sync
+
+
+def make_syncer(store: Store, store_path: str | Path, config: DeviceConfig, *, url: str | None = None,
+                state_dir: str | None = None, batch_size: int = sync.DEFAULT_BATCH) -> sync.Syncer:
+    """A Syncer for this store: the backend address from --url, else [backend] url, else the
+    one the device enrolled at; the device key from --state-dir, else the store's folder."""
+    base = url or config.backend.url or store.get_meta("backend_url") or ""
+    folder = Path(state_dir) if state_dir else Path(store_path).parent
+    return sync.Syncer(store, base, folder, batch_size=batch_size)
+
+
+def cmd_sync(args: argparse.Namespace, config: DeviceConfig) -> int:
+    if args.batch < 1:
+        raise UsageError("--batch must be at least 1")
+    store_path = args.store or config.store.path
+    store = _existing_store(store_path)
+    try:
+        result = make_syncer(store, store_path, config, url=args.url, state_dir=args.state_dir,
+                             batch_size=args.batch).sync_once(heartbeat=True)
+    finally:
+        store.close()
+    if args.json:
+        _print_json(result.to_json())
+    else:
+        print(result.summary())
+        if result.nearly_full:
+            print("warning: the outbox is nearly full")
+    return 0 if result.ok else 1
+
+
 # ------------------------------------------------------------------- run
 
 
@@ -356,8 +403,11 @@ def build_source(config: DeviceConfig) -> ByteSource:
 class Daemon:
     """`ritbox run`: source -> pipeline, with the control socket and the GPIO button."""
 
-    def __init__(self, config: DeviceConfig, store_path: str | None, socket_path: str | None) -> None:
+    def __init__(self, config: DeviceConfig, store_path: str | None, socket_path: str | None,
+                 *, sync_interval_s: float = sync.DEFAULT_INTERVAL_S, state_dir: str | None = None) -> None:
         self.config = config
+        self.sync_interval_s = sync_interval_s
+        self.state_dir = state_dir
         self.store_path = store_path or config.store.path
         self.socket_path = socket_path or config.control.socket
         self.stop_event = threading.Event()
@@ -379,6 +429,7 @@ class Daemon:
         store = open_store(self.store_path, config)
         server: ControlServer | None = None
         gpio: GpioButton | None = None
+        scheduler: Any = None
         try:
             switch = PrivacySwitch(store, clock=lambda: self._clock(pipeline))
             pipeline = Pipeline(
@@ -397,18 +448,43 @@ class Daemon:
                         gpio = GpioButton(switch, config.gpio.button_pin, config.gpio.led_pin)
                 except GpioUnavailable as exc:
                     log.warning("privacy button unavailable: %s; use `ritbox private on|off`", exc)
+            scheduler = self._start_sync(store)
             log.info("running: source %s, store %s, control socket %s", config.source.kind, self.store_path, self.socket_path)
             self._loop(pipeline)
             with self._lock:
                 pipeline.shutdown()
             log.info("stopped; the open trip (if any) stays open and is resumed at the next start")
         finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)  # a pass in progress ends before the store closes
             if gpio is not None:
                 gpio.close()
             if server is not None:
                 server.stop()
             store.close()
         return 0
+
+    def _start_sync(self, store: Store) -> Any:
+        """The upload job: every sync_interval_s; the Syncer's backoff decides whether a real
+        attempt happens. One instance at a time, missed runs coalesced into one."""
+        if store.device_id is None:
+            log.info("not enrolled: trips stay on the device until `ritbox enroll URL TOKEN`")
+            return None
+        syncer = make_syncer(store, self.store_path, self.config, state_dir=self.state_dir)
+        if not syncer.url:
+            log.warning("no backend address ([backend] url): trips stay on the device")
+            return None
+        from apscheduler.schedulers.background import BackgroundScheduler
+
+        # Its INFO lines ("Running job ...") would fill the journal every interval.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        scheduler = BackgroundScheduler(timezone="UTC")
+        scheduler.add_job(syncer.run_due, "interval", seconds=self.sync_interval_s, id="sync",
+                          max_instances=1, coalesce=True,
+                          next_run_time=datetime.now(timezone.utc))  # first pass at start-up
+        scheduler.start()
+        log.info("sync every %g s to %s", self.sync_interval_s, syncer.url)
+        return scheduler
 
     def _refuse_second_instance(self) -> None:
         """Before touching the store: a second daemon would close the first one's open trip."""
@@ -447,13 +523,16 @@ class Daemon:
                 stats = pipeline.stats()
             stats["source"] = self.config.source.kind
             stats["source_ended"] = self.source_ended
-            return {"pipeline": stats, "store": store.status()}
+            return {"pipeline": stats, "store": store.status(), "sync": sync.sync_status(store)}
 
         return status
 
 
 def cmd_run(args: argparse.Namespace, config: DeviceConfig) -> int:
-    daemon = Daemon(config, args.store, args.socket)
+    if args.sync_interval <= 0:
+        raise UsageError("--sync-interval must be greater than 0")
+    daemon = Daemon(config, args.store, args.socket, sync_interval_s=args.sync_interval,
+                    state_dir=args.state_dir)
     signal.signal(signal.SIGTERM, daemon.stop)
     signal.signal(signal.SIGINT, daemon.stop)
     return daemon.run()
@@ -471,6 +550,10 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="the daemon: source -> trips -> store")
     run.add_argument("--store", help="store path (default from config)")
     run.add_argument("--socket", help="control socket path (default from config)")
+    run.add_argument("--state-dir", help="folder with the device key (default: the store's folder)")
+    run.add_argument("--sync-interval", type=float, default=sync.DEFAULT_INTERVAL_S, metavar="SECONDS",
+                     help=f"how often the upload job wakes up (default {sync.DEFAULT_INTERVAL_S:g}); "
+                     "after a failure the backoff decides when it really tries")
     run.set_defaults(func=cmd_run)
 
     replay = sub.add_parser("replay", help="replay a recorded NMEA file through the pipeline")
@@ -495,6 +578,17 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--socket", help="control socket path (default from config)")
     status.add_argument("--json", action="store_true")
     status.set_defaults(func=cmd_status)
+
+    enroll_mod.add_cli(sub)
+
+    sync_parser = sub.add_parser("sync", help="upload pending trips to the backend now (one pass)")
+    sync_parser.add_argument("--store", help="store path (default from config)")
+    sync_parser.add_argument("--state-dir", help="folder with the device key (default: the store's folder)")
+    sync_parser.add_argument("--url", help="backend address (default: [backend] url, else the enrolled one)")
+    sync_parser.add_argument("--batch", type=int, default=sync.DEFAULT_BATCH,
+                             help=f"trips per request (default {sync.DEFAULT_BATCH})")
+    sync_parser.add_argument("--json", action="store_true")
+    sync_parser.set_defaults(func=cmd_sync)
 
     private = sub.add_parser("private", help="privacy switch of the running daemon")
     private.add_argument("value", choices=["on", "off", "status"])
