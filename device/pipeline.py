@@ -209,20 +209,22 @@ class Pipeline:
             return
         if not force and self._state_due is not None and self._last_fix.time < self._state_due:
             return
-        trip = detector.open_trip
-        if trip is None:
+        progress = detector.open_progress  # cheap: no copy of the track or the stop window
+        if progress is None:
             return
-        now = trip.last_time
+        now = progress.last_time
         self._state_due = now + self._flush_interval
         snapshot: dict[str, Any] = {
             "time": now,
-            "position": trip.last_position,
-            "distance_km": trip.distance_km,
-            "gaps": list(trip.gaps),
-            "flags": sorted(trip.flags),
+            "position": progress.last_position,
+            "distance_km": progress.distance_km,
+            "gaps": list(progress.gaps),
+            "flags": sorted(progress.flags),
         }
         full_due = self._last_full_state is None or now - self._last_full_state >= STATE_INTERVAL
-        if trip.mode is TripMode.BUSINESS and (force or full_due):
+        if progress.mode is TripMode.BUSINESS and (force or full_due):
+            trip = detector.open_trip
+            assert trip is not None
             snapshot["state"] = encode_state(trip)  # positions: the store keeps it for business only
             self._last_full_state = now
         self.store.save_open_trip(snapshot)
@@ -349,11 +351,28 @@ def _decode_point(data: list[Any]) -> CountedPoint:
     return CountedPoint(_dt(data[0]), float(data[1]), float(data[2]), float(data[3]))
 
 
+# Packed bytes of the points of the last window encoded, by id() (the entry keeps its point alive,
+# and the identity check makes a reused id harmless). Consecutive states share most of their
+# window, so each point is packed about once instead of at every state save.
+_packed: dict[int, tuple[CountedPoint, bytes]] = {}
+
+
 def _pack_points(points: Iterable[CountedPoint]) -> str:
-    """The stop window as one base64 string: the store re-encodes the state at every flush
-    (every 5 s of driving), and one string costs it nothing next to ~100 lists of numbers."""
+    """The stop window as one base64 string (one string is cheap for the store to write)."""
+    global _packed
     pack = _POINT.pack
-    return base64.b64encode(b"".join(pack(_t(p.time), p.lat, p.lon, p.cum_km) for p in points)).decode("ascii")
+    old = _packed
+    new: dict[int, tuple[CountedPoint, bytes]] = {}
+    parts = []
+    for p in points:
+        key = id(p)
+        entry = old.get(key)
+        if entry is None or entry[0] is not p:
+            entry = (p, pack(_t(p.time), p.lat, p.lon, p.cum_km))
+        new[key] = entry
+        parts.append(entry[1])
+    _packed = new
+    return base64.b64encode(b"".join(parts)).decode("ascii")
 
 
 def _unpack_points(text: str) -> tuple[CountedPoint, ...]:

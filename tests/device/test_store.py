@@ -741,3 +741,94 @@ def test_sigkill_at_random_moments_never_loses_or_alters_a_closed_trip(tmp_path:
     assert power_loss, "recovery after a kill closed no trip with the power_loss flag"
     assert final.verify_chain() is None
     final.close()
+
+
+# ------------------------------------------------------------------ open trip persistence (cost)
+
+def test_a_flush_rewrites_the_open_trip_row_only_when_its_rare_parts_changed(tmp_path: Path) -> None:
+    path = tmp_path / "ritbox.db"
+    store = Store(path)
+    trip = DRIVE[:40]
+    store.open_trip_started(trip[0].time, (trip[0].lat, trip[0].lon), TripMode.BUSINESS, 10.0)
+    store.save_open_trip({"time": trip[0].time, "state": {"resume": 1}})
+    store.flush()
+    db = sqlite3.connect(path)
+
+    def rows() -> tuple[str, tuple]:
+        return (db.execute("SELECT state FROM open_trip").fetchone()[0],
+                db.execute("SELECT last_us, lat, lon, distance_km FROM open_progress").fetchone())
+
+    static, progress = rows()
+    for point in trip[1:20]:  # only time, position and km move: the JSON row stays as it was
+        store.add_point(point)
+        store.save_open_trip({"time": point.time, "position": (point.lat, point.lon), "distance_km": 0.5,
+                              "gaps": [], "flags": []})
+    store.flush()
+    static_after, progress_after = rows()
+    assert static_after == static
+    assert progress_after != progress and progress_after[3] == 0.5
+    gap = Gap(trip[5].time, trip[15].time, 0.1, True)
+    store.save_open_trip({"time": trip[20].time, "gaps": [gap], "flags": ["gap_bridged"], "state": {"resume": 2}})
+    store.flush()
+    static_changed, _ = rows()
+    assert static_changed != static
+    assert json.loads(static_changed)["state"] == {"resume": 2}
+    assert json.loads(static_changed)["flags"] == ["gap_bridged"]
+    store.close()
+    pending = Store(path).pending_open_trip()
+    assert pending is not None
+    assert pending.last_time == trip[20].time and pending.distance_km == 0.5
+    assert pending.last_position == (trip[19].lat, trip[19].lon)
+    assert pending.gaps == [gap] and pending.state == {"resume": 2}
+    assert [p.time for p in pending.points] == [p.time for p in trip[1:20]]
+
+
+def test_an_open_trip_written_by_the_previous_format_still_loads(tmp_path: Path) -> None:
+    """Before open_progress, the open trip was one JSON row and point times were ISO text."""
+    path = tmp_path / "ritbox.db"
+    db = sqlite3.connect(path)
+    db.executescript(
+        "CREATE TABLE open_trip (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);"
+        "CREATE TABLE open_points (n INTEGER PRIMARY KEY, time TEXT NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL);"
+    )
+    trip = DRIVE[:30]
+    state = {
+        "started_at": chain.iso_utc(trip[0].time), "mode": "business", "odometer_start_km": 7.0,
+        "start": [trip[0].lat, trip[0].lon], "start_sealed": None,
+        "last_time": chain.iso_utc(trip[-1].time), "last": [trip[-1].lat, trip[-1].lon], "last_sealed": None,
+        "distance_km": 1.25, "gaps": [], "flags": [], "state": None,
+    }
+    db.execute("INSERT INTO open_trip VALUES (1, ?)", (chain.canonical_json(state),))
+    db.executemany("INSERT INTO open_points (time, lat, lon) VALUES (?, ?, ?)",
+                   [(chain.iso_utc(p.time), p.lat, p.lon) for p in trip])
+    db.commit()
+    db.close()
+    store = Store(path)
+    pending = store.pending_open_trip()
+    assert pending is not None
+    assert pending.last_time == trip[-1].time and pending.distance_km == 1.25
+    assert [p.time for p in pending.points] == [p.time for p in trip]
+    store.add_point(TrackPoint(trip[-1].time + timedelta(seconds=1), trip[-1].lat, trip[-1].lon))
+    store.flush()  # new points go in as integers next to the old text ones
+    [closed] = store.recover()
+    body = json.loads(closed.body)
+    assert body["started_at"] == chain.iso_utc(trip[0].time)
+    assert body["ended_at"] == chain.iso_utc(trip[-1].time + timedelta(seconds=1))
+    assert body["track"][0][0] == chain.iso_utc(trip[0].time)
+    store.close()
+
+
+def test_a_new_store_uses_small_pages_and_the_wal_is_checkpointed_mid_trip(tmp_path: Path) -> None:
+    path = tmp_path / "ritbox.db"
+    store = Store(path, checkpoint_pages=10, flush_interval_s=1.0)
+    assert sqlite3.connect(path).execute("PRAGMA page_size").fetchone()[0] == 1024
+    points = DRIVE * 3
+    points = [TrackPoint(DRIVE[0].time + timedelta(seconds=i), p.lat, p.lon) for i, p in enumerate(points)]
+    store.open_trip_started(points[0].time, (points[0].lat, points[0].lon), TripMode.BUSINESS, 0.0)
+    for point in points:  # never parked: only the mid-trip check (4 x checkpoint_pages) applies
+        store.add_point(point)
+    assert store.commit_count > 500
+    assert store.checkpoint_count >= 1
+    wal_pages = Path(str(path) + "-wal").stat().st_size // (1024 + 24)
+    assert wal_pages < 4 * 10 + 64 * 4  # the limit, plus at most one check interval of commits
+    store.close()

@@ -422,7 +422,9 @@ def test_private_switch_mid_trip_splits_and_private_part_has_no_track_points() -
     assert FLAG_SPLIT_PRIVATE_SWITCH in t1.flags and FLAG_SPLIT_PRIVATE_SWITCH in t2.flags
     assert t2.start == switch_pos and t1.end == switch_pos
     switched_at = fixes[n_business - 1].time
-    assert t1.ended_at <= switched_at <= t2.started_at <= switched_at + timedelta(seconds=2)
+    # split at the switch fix: the parts chain exactly in time (no hole, no overlap)
+    assert t1.ended_at == switched_at == t2.started_at
+    assert t2.ended_at == fixes[n_private - 1].time == t3.started_at
     assert t1.odometer_end_km == t2.odometer_start_km and t2.odometer_end_km == t3.odometer_start_km
     assert t2.track == [] and len(t1.track) >= 2 and len(t3.track) >= 2
     assert not any(isinstance(e, TrackPointAdded) for e in private_events)
@@ -574,3 +576,17 @@ def test_property_odometer_chain_and_privacy(steps: list[tuple], odometer: float
     assert open_mode is None
     assert det.odometer_km == previous_end
     assert det.open_trip is None
+
+
+def test_the_detectors_inlined_distance_is_bit_for_bit_geo_haversine() -> None:
+    """trips._dist_m inlines geo.haversine_m for speed; odometers must not move by a bit."""
+    from device.geo import haversine_m
+    from device.trips import CountedPoint, _dist_m
+
+    fixes = [f for f in Walk().park(30).drive(ROUTE, 50.0).fixes or []]
+    rng = random.Random(7)
+    pairs = list(zip(fixes, fixes[1:])) + [(rng.choice(fixes), rng.choice(fixes)) for _ in range(300)]
+    far = [CountedPoint(fixes[0].time, rng.uniform(-90, 90), rng.uniform(-180, 180), 0.0) for _ in range(300)]
+    pairs += list(zip(far, far[1:])) + [(far[0], CountedPoint(far[0].time, -far[0].lat, far[0].lon - 180, 0.0))]
+    for a, b in pairs:
+        assert _dist_m(a, b) == haversine_m(a.lat, a.lon, b.lat, b.lon)
