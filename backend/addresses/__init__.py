@@ -67,8 +67,8 @@ def _postcode_text(postcode: str | None) -> str | None:
 
 
 def resolve(lat: float, lon: float, *, driver_id: int | None = None, private: bool = False) -> Address:
-    """The address of one position (see the module doc for the order). Cache rows are added to
-    the current session inside a savepoint: they persist when the caller's transaction commits."""
+    """The address of one position (see the module doc for the order). Cache rows are inserted
+    in the caller's transaction (ON CONFLICT DO NOTHING): they persist when it commits."""
     from backend.addresses.resolver import Resolver
     return Resolver(driver_id=driver_id).resolve(lat, lon, private=private)
 

@@ -13,11 +13,12 @@ import numpy as np
 import shapely
 from shapely import wkt
 from shapely.geometry import Point
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select, tuple_
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from backend.addresses import NAMED_PLACE, PLACE, STREET, UNKNOWN, Address, geonames, pdok
-from backend.db import db
+from backend.db import db, utcnow
 from backend.models.org_places import AddressCacheEntry, OrgPlace
 
 log = logging.getLogger(__name__)
@@ -39,15 +40,34 @@ class NamedPlace:
     city: str | None = None
     country: str | None = None
 
-    def area_around(self, lat: float, lon: float):
-        """The place as a shapely geometry in metres on a local plane centred on (lat, lon)
-        (equirectangular: exact enough for radii of metres to kilometres)."""
-        scale = np.array([M_PER_DEG_LON_EQUATOR * math.cos(math.radians(lat)), M_PER_DEG_LAT])
-        origin = np.array([lon, lat])
-        local = shapely.transform(wkt.loads(self.geometry_wkt), lambda xy: (xy - origin) * scale)
+
+class _Area:
+    """A named place as a prepared shapely geometry in metres on a local plane centred on the
+    place (equirectangular: exact enough for radii of metres to kilometres), built once; a query
+    point is moved into that plane. A bounding box in degrees rejects far positions cheaply."""
+
+    def __init__(self, place: NamedPlace) -> None:
+        self.place = place
+        geometry = wkt.loads(place.geometry_wkt)
+        centre = geometry.centroid
+        self.origin = np.array([centre.x, centre.y])
+        self.scale = np.array([M_PER_DEG_LON_EQUATOR * math.cos(math.radians(centre.y)), M_PER_DEG_LAT])
+        local = shapely.transform(geometry, lambda xy: (xy - self.origin) * self.scale)
         if local.geom_type == "Point":
-            return local.buffer(self.radius_m or 0, quad_segs=32)
-        return local
+            local = local.buffer(place.radius_m or 0, quad_segs=32)
+        self.local = local
+        self.area = local.area
+        shapely.prepare(local)
+        minx, miny, maxx, maxy = local.bounds
+        self.bounds = (minx / self.scale[0] + self.origin[0], miny / self.scale[1] + self.origin[1],
+                       maxx / self.scale[0] + self.origin[0], maxy / self.scale[1] + self.origin[1])
+
+    def covers(self, lat: float, lon: float) -> bool:
+        minx, miny, maxx, maxy = self.bounds
+        if not (minx <= lon <= maxx and miny <= lat <= maxy):
+            return False
+        x, y = (np.array([lon, lat]) - self.origin) * self.scale
+        return self.local.covers(Point(x, y))
 
 
 def cache_key(lat: float, lon: float) -> tuple[int, int]:
@@ -79,13 +99,17 @@ class Resolver:
     def __init__(self, driver_id: int | None = None) -> None:
         self.driver_id = driver_id
         self.places = load_named_places(driver_id)
+        self.areas = [_Area(place) for place in self.places]
         self.pdok_url: str | None = current_app.config.get("PDOK_URL")
         self.pdok_timeout = float(current_app.config.get("PDOK_TIMEOUT_SECONDS", 3))
+        # (lat_e5, lon_e5, provider) -> Address, or None for a known miss (see prefetch).
+        self._prefetched: dict[tuple[int, int, str], Address | None] = {}
+        self._pending: list[dict] = []  # cache rows not yet written (resolve_many writes them in bulk)
+        self._deferring = False
 
     def named_place(self, lat: float, lon: float) -> NamedPlace | None:
-        here = Point(0, 0)
-        inside = [(place.area_around(lat, lon), place) for place in self.places]
-        inside = [(area.area, place.name, place) for area, place in inside if area.covers(here)]
+        """The smallest named place covering the position (ties: by name)."""
+        inside = [(area.area, area.place.name, area.place) for area in self.areas if area.covers(lat, lon)]
         return min(inside, key=lambda item: item[:2])[2] if inside else None
 
     def resolve(self, lat: float, lon: float, *, private: bool = False) -> Address:
@@ -136,26 +160,70 @@ class Resolver:
     def _cached_or(self, lat, lon, provider, private, compute) -> Address | None:
         lat_e5, lon_e5 = cache_key(lat, lon)
         if not private:
-            entry = db.session.scalar(select(AddressCacheEntry).where(
-                AddressCacheEntry.lat_e5 == lat_e5, AddressCacheEntry.lon_e5 == lon_e5,
-                AddressCacheEntry.provider == provider))
-            if entry is not None:
-                return _usable(Address(entry.street, entry.number, entry.postcode, entry.place, entry.country,
-                                       entry.level, provider, entry.name))
+            key = (lat_e5, lon_e5, provider)
+            if key in self._prefetched:
+                cached = self._prefetched[key]
+            else:
+                entry = db.session.scalar(select(AddressCacheEntry).where(
+                    AddressCacheEntry.lat_e5 == lat_e5, AddressCacheEntry.lon_e5 == lon_e5,
+                    AddressCacheEntry.provider == provider))
+                cached = _from_entry(entry) if entry is not None else None
+            if cached is not None:
+                return _usable(cached)
         address = compute(lat, lon)
         if address is None:
             return None
         if not private:
-            try:
-                with db.session.begin_nested():
-                    db.session.add(AddressCacheEntry(
-                        lat_e5=lat_e5, lon_e5=lon_e5, provider=provider, level=address.level,
-                        street=address.street, number=address.number, postcode=address.postcode,
-                        place=address.place, country=address.country,
-                        name=(address.name or "")[:300] or None))
-            except IntegrityError:  # another worker cached the same position first
-                pass
+            # INSERT ... ON CONFLICT DO NOTHING: another worker may have cached the same position
+            # first; no savepoint needed, and the caller's transaction is never spoilt.
+            values = dict(lat_e5=lat_e5, lon_e5=lon_e5, provider=provider, level=address.level,
+                          street=address.street, number=address.number, postcode=address.postcode,
+                          place=address.place, country=address.country,
+                          name=(address.name or "")[:300] or None, resolved_at=utcnow())
+            self._pending.append(values)
+            if not self._deferring:
+                self._write_pending()
+            self._prefetched[(lat_e5, lon_e5, provider)] = address
         return _usable(address)
+
+    def prefetch(self, positions) -> None:
+        """Load the cache rows of many positions in a few queries (a report's thousands)."""
+        keys = sorted({cache_key(lat, lon) for lat, lon in positions})
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            for entry in db.session.scalars(select(AddressCacheEntry).where(
+                    tuple_(AddressCacheEntry.lat_e5, AddressCacheEntry.lon_e5).in_(chunk))):
+                self._prefetched[(entry.lat_e5, entry.lon_e5, entry.provider)] = _from_entry(entry)
+            for lat_e5, lon_e5 in chunk:  # known misses: no query per position later
+                for provider in ("geonames", "pdok"):
+                    self._prefetched.setdefault((lat_e5, lon_e5, provider), None)
+
+    def resolve_many(self, positions, *, private: bool = False) -> list[Address]:
+        """resolve() for many positions: the cache is read in bulk first and new cache rows are
+        written in bulk at the end."""
+        positions = list(positions)
+        if not private:
+            self.prefetch(positions)
+        self._deferring = True
+        try:
+            return [self.resolve(lat, lon, private=private) for lat, lon in positions]
+        finally:
+            self._deferring = False
+            self._write_pending()
+
+    def _write_pending(self) -> None:
+        if not self._pending:
+            return
+        insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        statement = insert(AddressCacheEntry).on_conflict_do_nothing(index_elements=["lat_e5", "lon_e5", "provider"])
+        for start in range(0, len(self._pending), 1000):
+            db.session.execute(statement, self._pending[start:start + 1000])
+        self._pending = []
+
+
+def _from_entry(entry: AddressCacheEntry) -> Address:
+    return Address(entry.street, entry.number, entry.postcode, entry.place, entry.country, entry.level,
+                   entry.provider, entry.name)
 
 
 def _usable(address: Address) -> Address | None:

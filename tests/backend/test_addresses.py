@@ -249,3 +249,25 @@ def test_the_cli_resolves_a_position(runner):
     result = runner.invoke(args=["places", "resolve", "--lat", "52.3731", "--lon", "4.8926"])
     assert result.exit_code == 0
     assert result.output.startswith("Amsterdam\tlevel=place\tsource=geonames") and "not street level" in result.output
+
+
+def test_resolve_many_reads_and_writes_the_cache_in_bulk_and_answers_like_resolve(app, runner, monkeypatch):
+    from backend.addresses import geonames
+    from backend.addresses.resolver import Resolver
+
+    runner.invoke(args=["places", "add", "--name", "Kantoor", "--lat", "52.0894", "--lon", "5.1100",
+                        "--street", "Croeselaan", "--number", "1", "--postcode", "3521BJ", "--city", "Utrecht"])
+    positions = [UTRECHT_CENTRAAL, AMSTERDAM_DAM, ROTTERDAM_CENTRAAL, AMSTERDAM_DAM, (52.0, 5.0)]
+    with app.app_context():
+        one_by_one = [Resolver().resolve(lat, lon) for lat, lon in positions]
+        db.session.rollback()  # nothing cached by these
+        many = Resolver().resolve_many(positions)
+        db.session.commit()
+        assert many == one_by_one and many[0].source == "org_place"
+    # Named places are never cached; each distinct geocoded position once.
+    assert sorted(row[:3] for row in _cache_rows(app)) == sorted(
+        {(round(lat * 1e5), round(lon * 1e5), "geonames") for lat, lon in positions[1:]})
+    calls = []
+    monkeypatch.setattr(geonames, "nearest_place", lambda lat, lon: calls.append(1))
+    with app.app_context():
+        assert Resolver().resolve_many(positions) == many and calls == []
