@@ -165,9 +165,9 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
                    "than %(speed)s km/h on average."), km=_km_text(dashboard_m),
                 delta=_km_text(dashboard_m - previous.dashboard_m), speed=MAX_AVERAGE_KMH)
 
+    stored = photos.store(photo) if photo else None  # a bad photo refuses before anything is read
     window = odometer_reads.odometer_window(actor, vehicle.id, previous.read_at if previous else None,
                                             read_at, via_cli=via_cli)
-    stored = photos.store(photo) if photo else None
     gps_odometer_m = km_to_m(window.gps_odometer_km) if window.gps_odometer_km is not None else None
     calibration = OdometerCalibration(
         vehicle_id=vehicle.id, previous_id=previous.id if previous else None, read_at=read_at,
