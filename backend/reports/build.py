@@ -17,6 +17,9 @@ from backend.models.fleet import Assignment, Vehicle
 from backend.reports import model as m
 from backend.reports.verdict import verdict
 from backend.trips import counter, revisions
+from backend.odometer import service as odometer
+from backend import addresses as geocoding
+from backend.addresses.resolver import Resolver
 
 LOCAL = door.LOCAL
 
@@ -116,10 +119,17 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
     by_vehicle: dict[int, list[door.TripView]] = defaultdict(list)
     for t in trips:
         by_vehicle[t.vehicle_id].append(t)
+    addresses = _Addresses()
+    start_utc, end_utc = door._utc_bounds((first, last))
     for car in cars:
         car_trips = by_vehicle.get(car.vehicle_id, [])
-        rows.extend(_car_rows(car, car_trips, events_by_vehicle.get(car.vehicle_id, []), names, view,
-                              annotations, history, corrections))
+        calibrated = odometer.calibrated_odometers(car.vehicle_id, car_trips) if car_trips else {}
+        car_rows = _car_rows(car, car_trips, events_by_vehicle.get(car.vehicle_id, []), names, view,
+                             annotations, history, corrections, calibrated, addresses)
+        rows.extend(_with_calibrations(car, car_rows, odometer.correction_rows(car.vehicle_id, start_utc, end_utc)))
+        if calibrated and "calibrated_odometer" not in notes:
+            notes.append("calibrated_odometer")
+    db.session.commit()  # keep the geocoder's cache rows (never private positions)
 
     totals = _totals(rows)
     verdicts = _verdicts(year, rows, trips, assignments, names, driver)
@@ -142,6 +152,50 @@ def _coordinates(position: door.Position | None) -> m.Address | None:
     return m.Address(text=f"{position.lat:.5f}, {position.lon:.5f}")
 
 
+DUTCH_POSTCODE = re.compile(r"^([1-9][0-9]{3}) ?([A-Z]{2})$")
+
+
+class _Addresses:
+    """Positions to addresses through backend.addresses: one Resolver per driver (their own
+    places first), answers remembered for the report (a car visits the same places again and
+    again). Private positions are resolved with private=True: never cached, never sent online."""
+
+    def __init__(self) -> None:
+        self.resolvers: dict[int | None, Resolver] = {}
+        self.seen: dict[tuple, m.Address] = {}
+
+    def __call__(self, position: door.Position | None, driver_id: int | None, private: bool) -> m.Address | None:
+        if position is None:
+            return None
+        key = (round(position.lat, 5), round(position.lon, 5), driver_id, private)
+        found = self.seen.get(key)
+        if found is None:
+            found = self.seen[key] = self._resolve(position, driver_id, private)
+        return found
+
+    def _resolve(self, position: door.Position, driver_id: int | None, private: bool) -> m.Address:
+        coordinates = f"{position.lat:.5f}, {position.lon:.5f}"
+        if driver_id not in self.resolvers:
+            self.resolvers[driver_id] = Resolver(driver_id=driver_id)
+        try:
+            address = self.resolvers[driver_id].resolve(position.lat, position.lon, private=private)
+        except ValueError:
+            address = geocoding.UNKNOWN
+        text = address.text
+        if address.source == "none" or not text:
+            return m.Address(text=coordinates)
+        postcode = None
+        match = DUTCH_POSTCODE.match((address.postcode or "").upper())
+        if match:
+            postcode = f"{match.group(1)} {match.group(2)}"
+        if not address.street_level:
+            # A town or a named place without a street: the position keeps it checkable.
+            text = f"{text} ({coordinates})"
+        source = "named_place" if address.level == geocoding.NAMED_PLACE else "geocoder"
+        return m.Address(text=text, postcode=postcode, place=address.place, street_level=address.street_level,
+                         source=source)
+
+
 POSTCODE = re.compile(r"\b([1-9][0-9]{3}) ?([A-Z]{2})\b")
 
 FIELD_LABELS = {"classification": "karakter", "note": "notitie", "business_relation": "zakelijke relatie",
@@ -158,7 +212,8 @@ def _written_address(text: str) -> m.Address:
 
 
 def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEventView], names: dict,
-              view: str, annotations: dict, history: dict, corrections: list[m.Correction]) -> list[m.Row]:
+              view: str, annotations: dict, history: dict, corrections: list[m.Correction],
+              calibrated: dict[int, tuple[int, int]], addresses: "_Addresses") -> list[m.Row]:
     rows: list[m.Row] = []
     events_by_trip: dict[int, list[door.ChainEventView]] = defaultdict(list)
     loose: list[door.ChainEventView] = []
@@ -166,6 +221,7 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
         (events_by_trip[event.trip_id] if event.trip_id is not None else loose).append(event)
     loose.sort(key=lambda e: e.detected_at)
     previous_end: float | None = None
+    previous_shown_end = Decimal(0)
     number = 0
     for t in trips:
         while loose and loose[0].detected_at <= t.started_at:
@@ -173,12 +229,17 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
         for event in events_by_trip.pop(t.id, []):
             rows.append(_event_row(car, event))
         start_local = t.started_at.astimezone(LOCAL)
+        gps_start, gps_end = m.km(t.odometer_start_km), m.km(t.odometer_end_km)
+        if t.id in calibrated:
+            start_km, end_km = (m.km(Decimal(v) / 1000) for v in calibrated[t.id])
+        else:
+            start_km, end_km = gps_start, gps_end
+        # The chain is checked on the device's own (GPS) odometer: calibration never hides a gap.
         if previous_end is not None and round(t.odometer_start_km - previous_end, 3) != 0:
             rows.append(m.Row(kind=m.ODOMETER_GAP, kenteken=car.kenteken, day=start_local.date(),
-                              started_at=start_local, odometer_start=m.km(previous_end),
-                              odometer_end=m.km(t.odometer_start_km),
-                              distance=m.km(t.odometer_start_km) - m.km(previous_end)))
-        previous_end = t.odometer_end_km
+                              started_at=start_local, odometer_start=previous_shown_end,
+                              odometer_end=start_km, distance=start_km - previous_shown_end))
+        previous_end, previous_shown_end = t.odometer_end_km, end_km
         number += 1
         note = annotations.get(t.id)
         character = note.effective_class(t) if note else (m.PRIVATE if t.is_private else None)
@@ -186,8 +247,9 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
         classified = character is not None
         character = character or m.BUSINESS
         show_addresses = character != m.PRIVATE or view == m.DRIVER
-        departure = _coordinates(t.start) if show_addresses else None
-        arrival = _coordinates(t.end) if show_addresses else None
+        departure = addresses(t.start, t.driver_id, t.is_private or character == m.PRIVATE) \
+            if show_addresses else None
+        arrival = addresses(t.end, t.driver_id, t.is_private or character == m.PRIVATE) if show_addresses else None
         text = []
         if note:
             if note.start_address and show_addresses:
@@ -197,7 +259,6 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
             if note.business_relation:
                 text.append(f"relatie: {note.business_relation}")
             text.extend(n.text for n in note.notes)
-        start_km, end_km = m.km(t.odometer_start_km), m.km(t.odometer_end_km)
         rows.append(m.Row(
             kind=m.TRIP, kenteken=car.kenteken, day=start_local.date(), trip_number=number,
             driver_id=t.driver_id, driver_name=names.get(t.driver_id, ""), started_at=start_local,
@@ -208,7 +269,10 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
             route_deviation="ja" if note and note.detour else "",
             deviation_reason=(note.detour or "") if note else "",
             private_detour=m.km(note.private_detour_km) if note and note.private_detour_km else Decimal(0),
-            note="; ".join(text), flags=tuple(dict.fromkeys(t.flags + t.ingest_flags))))
+            note="; ".join(text), flags=tuple(dict.fromkeys(t.flags + t.ingest_flags)),
+            original_distance=gps_end - gps_start if t.id in calibrated else None,
+            gps_odometer_start=gps_start if t.id in calibrated else None,
+            gps_odometer_end=gps_end if t.id in calibrated else None))
         for revision in history.get(t.id, []):
             corrections.append(m.Correction(
                 kenteken=car.kenteken, trip_number=number, field=FIELD_LABELS.get(revision.field, revision.field),
@@ -219,6 +283,42 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
     for event in loose + [e for group in events_by_trip.values() for e in group]:
         rows.append(_event_row(car, event))
     return rows
+
+
+def _with_calibrations(car: m.Car, rows: list[m.Row], shares: list) -> list[m.Row]:
+    """One correctierit row per calibration read in the year, placed in time order: the
+    dashboard reading, the GPS figure it corrected, and the correction spread over the trips
+    since the previous calibration (each trip's km already include its share)."""
+    if not shares:
+        return rows
+    by_calibration: dict[int, list] = defaultdict(list)
+    for share in shares:
+        by_calibration[share.calibration_id].append(share)
+    extra = []
+    for parts in by_calibration.values():
+        first = parts[0]
+        at = first.read_at.astimezone(LOCAL)
+        correction = sum(p.correction_m for p in parts)
+        gps = sum(p.gps_distance_m for p in parts)
+        spread = sum(1 for p in parts if p.trip_id is not None)
+        who = {"finance": "financiën", "driver": "bestuurder"}.get(first.recorded_as, first.recorded_as)
+        note = (f"kalibratie: dashboard {m.km(Decimal(first.dashboard_m) / 1000)} km"
+                + (f", GPS {m.km(Decimal(first.gps_odometer_m) / 1000)} km" if first.gps_odometer_m is not None else "")
+                + (f"; verdeeld over {spread} rit(ten) naar rato" if spread else "; losse correctierit")
+                + f"; vastgelegd door {first.recorded_by} ({who}) op {first.recorded_at.astimezone(LOCAL):%d-%m-%Y %H:%M}")
+        extra.append(m.Row(kind=m.ODOMETER_CORRECTION, kenteken=car.kenteken, day=at.date(), started_at=at,
+                           odometer_start=m.km(Decimal(first.gps_odometer_m) / 1000)
+                           if first.gps_odometer_m is not None else None,
+                           odometer_end=m.km(Decimal(first.dashboard_m) / 1000),
+                           distance=m.km(Decimal(correction) / 1000),
+                           original_distance=m.km(Decimal(gps) / 1000), note=note))
+    extra.sort(key=lambda r: r.started_at)
+    merged: list[m.Row] = []
+    for row in rows:  # a correction goes before the first trip that started after the reading
+        while extra and row.kind == m.TRIP and extra[0].started_at < row.started_at:
+            merged.append(extra.pop(0))
+        merged.append(row)
+    return merged + extra
 
 
 def _event_row(car: m.Car, event: door.ChainEventView) -> m.Row:

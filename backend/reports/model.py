@@ -109,8 +109,11 @@ class Row:
     private_detour: Decimal = Decimal(0)
     note: str = ""
     flags: tuple[str, ...] = ()
-    # For odometer corrections: the GPS-based figure before calibration.
+    # The GPS-based figures before calibration (None when the car was never calibrated: then
+    # the odometer columns are the GPS figures themselves).
     original_distance: Decimal | None = None
+    gps_odometer_start: Decimal | None = None
+    gps_odometer_end: Decimal | None = None
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,9 @@ VIEW = {m.EMPLOYER: "werkgeversoverzicht (privéadressen afgeschermd)",
 NOTES = {
     "unclassified_trips": "Ritten die de bestuurder nog niet heeft ingedeeld, staan als zakelijk met "
                           "'nee' bij Bevestigd (in de PDF: '(?)'); ritten in privéstand zijn privé.",
+    "calibrated_odometer": "Kilometerstanden zijn gekalibreerd op de dashboardstand: het verschil met de "
+                           "GPS-stand is als correctierit geboekt en naar rato over de ritten sinds de vorige "
+                           "kalibratie verdeeld; de oorspronkelijke GPS-kilometers staan bij elke rit.",
     "chain_events_not_included": "Ketenonderbrekingen van het kastje staan alleen in het overzicht van de "
                                  "werkgever; kilometerstandverschillen staan hieronder wel.",
 }
@@ -22,8 +25,8 @@ NOTES = {
 COLUMNS = ("Soort", "Kenteken", "Ritnummer", "Datum", "Vertrek", "Aankomst", "Bestuurder",
            "Beginstand km", "Eindstand km", "Afstand km", "Vertrekadres", "Postcode vertrek",
            "Aankomstadres", "Postcode aankomst", "Karakter", "Bevestigd", "Afwijkende route",
-           "Reden afwijking", "Privé-omrijkilometers", "Opmerking", "Kenmerken")
-NUMERIC = {"Beginstand km", "Eindstand km", "Afstand km", "Privé-omrijkilometers"}
+           "Reden afwijking", "Privé-omrijkilometers", "GPS-km vóór kalibratie", "Opmerking", "Kenmerken")
+NUMERIC = {"Beginstand km", "Eindstand km", "Afstand km", "Privé-omrijkilometers", "GPS-km vóór kalibratie"}
 CORRECTION_COLUMNS = ("Kenteken", "Ritnummer", "Veld", "Oorspronkelijk", "Gecorrigeerd", "Door", "Tijdstip",
                       "Reden")
 
@@ -73,7 +76,8 @@ def row_values(row: m.Row) -> list[object]:
             address_text(row.arrival), row.arrival.postcode if row.arrival else "",
             CHARACTER[row.character], ("ja" if row.classified else "nee") if row.kind == m.TRIP else "",
             row.route_deviation, row.deviation_reason,
-            row.private_detour if row.kind == m.TRIP else None, row.note, ", ".join(row.flags)]
+            row.private_detour if row.kind == m.TRIP else None, row.original_distance, row.note,
+            ", ".join(row.flags)]
 
 
 def car_lines(report: m.Report) -> list[str]:

@@ -71,6 +71,12 @@ def _entry(w: _Writer, row: m.Row) -> None:
         w.leaf("odometerStart", row.odometer_start)
         w.leaf("odometerEnd", row.odometer_end)
         w.leaf("distance", row.distance)
+        if row.original_distance is not None:
+            w.start("gpsOriginal")
+            w.leaf("odometerStart", row.gps_odometer_start)
+            w.leaf("odometerEnd", row.gps_odometer_end)
+            w.leaf("distance", row.original_distance)
+            w.end("gpsOriginal")
         _address(w, "departure", row.departure)
         _address(w, "arrival", row.arrival)
         w.leaf("character", row.character)

@@ -68,7 +68,9 @@ def test_car_report_numbers_trips_totals_equal_rows_and_gaps_are_rows_of_their_o
         if row.character == m.PRIVATE:
             assert row.departure is None and row.arrival is None
         else:
-            assert row.departure.text == "52.09071, 5.12143" and not row.departure.street_level
+            # GeoNames gives the town, not the street: marked, with the position to check it.
+            assert row.departure.text == "Utrecht (52.09071, 5.12143)" and not row.departure.street_level
+            assert row.departure.source == "geocoder" and row.departure.place == "Utrecht"
     assert report.rows[0].started_at.utcoffset() is not None  # local time
     assert report.verdicts[0].driver_name == rf.DRIVER_NAME and report.verdicts[0].within_limit
 
@@ -90,7 +92,7 @@ def test_the_drivers_own_export_opens_their_private_addresses_and_is_audited(app
         report = build_report(_user(fleet.driver), year=fleet.year, driver_id=fleet.driver, view=m.DRIVER)
         kinds = [e.event_type for e in db.session.scalars(select(AuditEvent))]
     private = [r for r in report.trip_rows() if r.character == m.PRIVATE]
-    assert private and all(r.departure.text == "52.24681, 4.93116" and r.arrival.text == "51.98215, 5.91187"
+    assert private and all("(52.24681, 4.93116)" in r.departure.text and "(51.98215, 5.91187)" in r.arrival.text
                            for r in private)
     assert "seal_opened" in kinds and "own_export" in kinds
 
@@ -197,3 +199,47 @@ def test_revisions_show_as_character_detour_addresses_and_corrections_with_their
     assert fields[(r_detour.trip_number, "vertrekadres")].corrected == "Stationsplein 1, 3511 ED Utrecht"
     assert fields[(r_detour.trip_number, "privé-omrijkilometers")].corrected == "2.5"
     assert rows[r_private.trip_number] is r_private
+
+
+def test_calibrations_show_as_correction_rows_with_calibrated_odometers_and_gps_originals(app, fleet):
+    from datetime import datetime, time, timezone
+
+    from backend.access import door
+    from backend.models.fleet import Vehicle
+    from backend.odometer import service as odometer
+    first_at = datetime.combine(date(fleet.year, 3, 1), time(12), rf.LOCAL).astimezone(timezone.utc)
+    second_at = datetime.combine(date(fleet.year, 7, 1), time(12), rf.LOCAL).astimezone(timezone.utc)
+    with app.app_context():
+        finance = _user(fleet.finance)
+        views = door.tax_report_rows(finance, year=fleet.year, vehicle_id=_vehicle_id())
+        gps_at = lambda at: max(t.odometer_end_km for t in views if t.ended_at <= at)  # noqa: E731
+        vehicle = db.session.get(Vehicle, _vehicle_id())
+        odometer.record(vehicle, f"{gps_at(first_at):.3f}", first_at, finance)
+        dashboard = gps_at(second_at) + 5.0
+        odometer.record(vehicle, f"{dashboard:.3f}", second_at, finance)
+        report = build_report(_user(fleet.finance), year=fleet.year, vehicle_id=_vehicle_id())
+    (correction,) = [r for r in report.rows if r.kind == m.ODOMETER_CORRECTION and r.distance]
+    assert correction.distance == Decimal("5.0") and correction.odometer_end == m.km(dashboard)
+    assert "dashboard" in correction.note and "Fatima El Amrani (financiën)" in correction.note
+    index = report.rows.index(correction)
+    before = [r for r in report.rows[:index] if r.kind == m.TRIP]
+    # The last trip before the reading ends exactly on the dashboard figure; its GPS figure stays.
+    assert before[-1].odometer_end == m.km(dashboard)
+    assert before[-1].gps_odometer_end == m.km(gps_at(second_at))
+    window = [r for r in before if r.started_at.astimezone(timezone.utc) > first_at]
+    assert window and all(r.original_distance is not None for r in window)
+    assert sum(r.distance for r in window) - sum(r.original_distance for r in window) == pytest.approx(
+        Decimal("5.0"), abs=Decimal("0.1") * len(window))
+    assert report.totals.correction_km == Decimal("5.0")
+    assert "calibrated_odometer" in report.notes
+    # The calibrated report still fits the published schema, GPS originals included.
+    import io as _io
+    from lxml import etree
+    from backend.reports import xml as render_xml
+    out = _io.BytesIO()
+    render_xml.render(report, out)
+    schema = etree.XMLSchema(etree.parse(str(render_xml.SCHEMA_PATH)))
+    document = etree.fromstring(out.getvalue())
+    assert schema.validate(document), schema.error_log
+    assert document.findall(".//{urn:ritbox:report:1}gpsOriginal")
+    assert document.findall(".//{urn:ritbox:report:1}odometerCorrection")

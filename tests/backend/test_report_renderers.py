@@ -183,7 +183,7 @@ def test_xml_validates_against_the_published_xsd(app, fleet, view):
         assert all(t.get("addressesWithheld") == "true" and t.find("r:departure", ns) is None for t in private)
         _assert_no_private_address(data)
     else:
-        assert all(t.findtext("r:departure/r:text", namespaces=ns) == "52.24681, 4.93116" for t in private)
+        assert all("52.24681, 4.93116" in t.findtext("r:departure/r:text", namespaces=ns) for t in private)
 
 
 def test_the_schema_refuses_a_report_that_breaks_it(app, fleet):
