@@ -131,8 +131,10 @@ def ingest(device: Device, records: list[dict[str, Any]]) -> IngestResult:
 
     events = 0
     if trip_rows:
-        ids = list(db.session.scalars(
-            insert(Trip).returning(Trip.id, sort_by_parameter_order=True), trip_rows))
+        # Core inserts on the tables (not the ORM bulk path): this runs for every upload.
+        trips_table = Trip.__table__
+        ids = list(db.session.execute(
+            insert(trips_table).returning(trips_table.c.id, sort_by_parameter_order=True), trip_rows).scalars())
         track_rows = []
         event_rows = []
         for trip_id, record, link in zip(ids, fresh, links):
@@ -143,9 +145,9 @@ def ingest(device: Device, records: list[dict[str, Any]]) -> IngestResult:
                                    "seq_from": seq_from, "seq_to": seq_to, "trip_id": trip_id,
                                    "detail": detail[:500], "detected_at": now})
         if track_rows:
-            db.session.execute(insert(TripTrack), track_rows)
+            db.session.execute(insert(TripTrack.__table__), track_rows)
         if event_rows:
-            db.session.execute(insert(ChainEvent), event_rows)
+            db.session.execute(insert(ChainEvent.__table__), event_rows)
         events = len(event_rows)
         if head.seq != head_row.head_seq:
             db.session.execute(update(DeviceChainHead).where(DeviceChainHead.device_id == device.id)
