@@ -125,7 +125,7 @@ def stages(path: Path, repeat: int) -> dict[str, float]:
     return best
 
 
-def child(path: Path, store_dir: Path) -> None:
+def child(path: Path, store_dir: Path, flush_interval_s: float | None = None) -> None:
     """The pipeline run, in its own process; prints one JSON object."""
     sys.path.insert(0, str(ROOT))
     from device.nmea import RECORDING_MIN_DATE
@@ -140,7 +140,8 @@ def child(path: Path, store_dir: Path) -> None:
         if isinstance(event, TripClosed):
             records.append(event.record)
 
-    store = Store(store_dir / "bench.db")
+    store = Store(store_dir / "bench.db") if flush_interval_s is None else Store(
+        store_dir / "bench.db", flush_interval_s=flush_interval_s)
     wall0, cpu0 = time.perf_counter(), time.process_time()
     pipeline = Pipeline(store, min_date=RECORDING_MIN_DATE, on_event=collect)
     pipeline.run(ReplaySource(path, realtime=False))
@@ -181,10 +182,11 @@ def default_ram_dir() -> Path | None:
     return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
 
 
-def run_child(path: Path, store_dir: Path | None) -> dict:
+def run_child(path: Path, store_dir: Path | None, flush_interval_s: float | None = None) -> dict:
+    extra = [] if flush_interval_s is None else ["--flush-interval", str(flush_interval_s)]
     with tempfile.TemporaryDirectory(dir=store_dir) as tmp:
         out = subprocess.run(
-            [sys.executable, __file__, "--child", "--file", str(path), "--store-dir", tmp],
+            [sys.executable, __file__, "--child", "--file", str(path), "--store-dir", tmp, *extra],
             check=True, capture_output=True, text=True,
         )
     return json.loads(out.stdout)
@@ -199,18 +201,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the store of the informative on-disk run goes (default the temp dir)")
     parser.add_argument("--no-disk", action="store_true", help="skip the on-disk run")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best is reported")
+    parser.add_argument("--flush-interval", type=float, default=None,
+                        help="what-if: the store's flush interval in s of driving (default: the store's, 5)")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        child(args.file, args.store_dir)
+        child(args.file, args.store_dir, args.flush_interval)
         return 0
 
     store_dir = args.store_dir if args.store_dir is not None else default_ram_dir()
     lines = count_lines(args.file)
     bare = bare_parse(args.file, args.repeat)
     stage = stages(args.file, args.repeat)
-    runs = [run_child(args.file, store_dir) for _ in range(args.repeat)]
-    disk = None if args.no_disk else run_child(args.file, args.disk_dir)
+    runs = [run_child(args.file, store_dir, args.flush_interval) for _ in range(args.repeat)]
+    disk = None if args.no_disk else run_child(args.file, args.disk_dir, args.flush_interval)
     best_cpu = min(r["cpu_seconds"] for r in runs)
     best_wall = min(r["seconds"] for r in runs)
     best = min(runs, key=lambda r: r["cpu_seconds"])
@@ -226,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
 
     where = str(store_dir) if store_dir is not None else tempfile.gettempdir()
     print(f"file: {args.file.name} ({args.file.stat().st_size} bytes, {lines} non-blank lines)")
-    print(f"store: durable (WAL, synchronous=FULL), a fresh file in {where}; best of {args.repeat} runs")
+    interval = f"flush every {args.flush_interval:g} s of driving (what-if)" if args.flush_interval else "default flush interval"
+    print(f"store: durable (WAL, synchronous=FULL), a fresh file in {where}, {interval}; best of {args.repeat} runs")
     cpu_ratio = pipe_cpu_rate / bare_cpu_rate
     print(f"bare pynmea2.parse(check=True): {bare_cpu_rate:>10,.0f} sentences/s cpu ({bare['cpu_seconds']:.3f} s); "
           f"{bare['parsed']} parsed")

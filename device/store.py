@@ -379,14 +379,18 @@ class Store:
                 # Never persist a point outside a business trip: a private trip keeps no track.
                 self._pending_counters["store_point_dropped"] += 1
                 return
-            if _position((point.lat, point.lon)) is None:
+            lat, lon, time = float(point.lat), float(point.lon), point.time
+            if not (math.isfinite(lat) and math.isfinite(lon)):
                 self._pending_counters["store_point_not_finite"] += 1
                 return
             self._buffer.append(point)
-            trip.last_time = point.time
-            trip.last_position = (point.lat, point.lon)
+            trip.last_time = time
+            trip.last_position = (lat, lon)
             self._progress_dirty = True
-            self._maybe_flush(point.time)
+            last_flush = self._last_flush_time
+            # _maybe_flush's common case inline (one call per track point)
+            if last_flush is None or time < last_flush or time - last_flush >= self.flush_interval:
+                self._maybe_flush(time)
 
     def save_open_trip(self, snapshot: Any) -> None:
         """Record the open trip's progress (throttled like points).
