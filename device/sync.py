@@ -387,13 +387,19 @@ class Syncer:
         return policy.value
 
     def _log_refusal_once(self, batch: list[StoredTrip], refused: _Refused) -> None:
-        key = f"{batch[0].seq}|{refused.field}|{refused.reason}"
+        """Once per refused record and rule, however often the batch is offered again (a later
+        pass may send the same record at another index, after the records before it went)."""
+        match = _FIELD_INDEX.match(refused.field)
+        index = int(match.group(1)) if match else 0
+        seq = batch[index].seq if 0 <= index < len(batch) else batch[0].seq
+        rule = _FIELD_INDEX.sub("", refused.field)
+        key = f"{seq}|{rule}|{refused.reason}"
         if self.store.get_meta(META_REFUSED) == key:
             return
         self.store.set_meta(META_REFUSED, key)
         # Field path and rule only: the backend's reason never quotes a value.
-        log.error("the backend refused the batch from seq %d: %s: %s; it stays on the device",
-                  batch[0].seq, refused.field, refused.reason)
+        log.error("the backend refused record seq %d (%s: %s); it and the records after it stay on the device",
+                  seq, refused.field, refused.reason)
 
     def _warn_if_nearly_full(self) -> None:
         full = self.store.nearly_full

@@ -462,7 +462,7 @@ def test_a_refused_batch_is_kept_and_the_daemon_does_not_loop(device, tmp_path, 
         server.server_close()
     assert len(hits) == 1
     assert [t["seq"] for t in hits[0]["trips"]] == [1, 2, 3, 4, 5, 6]
-    assert err.count("refused the batch from seq 1: trips[0].v: expected 1") == 1
+    assert err.count("refused record seq 1 (trips[0].v: expected 1)") == 1
     assert device.pending() == [1, 2, 3, 4, 5, 6]
     shown = ritbox("status", "--store", str(device.store), "--socket", str(tmp_path / "none.sock"))
     assert "SYNC ERROR:    trips[0].v: expected 1 (batch from seq 1 kept)" in shown.stdout
@@ -476,7 +476,7 @@ def test_a_refused_batch_is_kept_and_the_daemon_does_not_loop(device, tmp_path, 
         server.shutdown()
         server.server_close()
     assert status == 1 and result["outcome"] == "refused" and result["pending"] == 6
-    assert "refused the batch" not in err
+    assert "refused record" not in err
 
 
 def _fake_enrollment(device: Device) -> None:
