@@ -517,3 +517,42 @@ def test_a_retired_device_shows_a_clear_error_in_status(backend, device):
     assert status == 1 and result["outcome"] == "unauthorized" and result["pending"] == 6
     shown = ritbox("status", "--store", str(device.store), "--socket", str(device.folder / "none.sock"))
     assert "SYNC ERROR:    the backend does not know this device" in shown.stdout
+
+
+def test_the_daemon_uploads_what_it_closes(backend, device, tmp_path):
+    """`ritbox run` with a replay source: the APScheduler job uploads each trip as it closes."""
+    backend.start()
+    device_id = device.enroll(backend)
+    socket_path = tmp_path / "control.sock"
+    config = tmp_path / "device.toml"
+    config.write_text(
+        f'[source]\nkind = "replay"\nreplay_file = "{GARMIN}"\nreplay_realtime = false\n'
+        f'[store]\npath = "{device.store}"\n[control]\nsocket = "{socket_path}"\n'
+        f'[odometer]\ninitial_km = 48210.0\n')  # no [backend] url: the enrolled address is used
+    daemon = subprocess.Popen([str(RITBOX), "--config", str(config), "run", "--sync-interval", "0.5"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_clean_env())
+    try:
+        deadline = time.monotonic() + 120
+        status: dict = {}
+        while time.monotonic() < deadline:
+            shown = ritbox("--config", str(config), "status", "--json")
+            if shown.returncode == 0:
+                status = json.loads(shown.stdout)
+                pipe = status.get("pipeline") or {}
+                if pipe.get("source_ended") and status["store"]["pending"] == 0 and status["store"]["chain_head"]["seq"]:
+                    break
+            time.sleep(0.5)
+        human = ritbox("--config", str(config), "status")
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, err
+    assert status.get("daemon") == "running" and status["store"]["pending"] == 0, status
+    assert status["sync"]["last_success"] and status["sync"]["error"] is None
+    assert "last success:  20" in human.stdout
+    head = status["store"]["chain_head"]["seq"]
+    assert head >= 4  # the drive's last trip stays open when the replay ends
+    held = backend.trips(device_id)
+    assert [row[0] for row in held] == list(range(1, head + 1))
+    assert held[0][2] == 48210.0
+    assert backend.chain_events(device_id) == []
