@@ -67,9 +67,13 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
             raise ReportError("the driver's own export is for the driver alone, per driver")
         trips = report_reads.own_tax_report_rows(actor, year=year)
     else:
-        trips = report_reads.tax_report_rows(actor, year=year, driver_id=driver_id, vehicle_id=vehicle_id)
+        # The READ audit event is committed together with the chain-events read below (one
+        # commit, one fsync, fewer for a big export) or explicitly when there is none.
+        trips = report_reads.tax_report_rows(actor, year=year, driver_id=driver_id, vehicle_id=vehicle_id,
+                                             commit=False)
     title = driver.name or driver.email if driver else vehicle.display_kenteken
     if not trips:
+        db.session.commit()  # the (empty) read stays audited
         raise ReportError(f"no trips in {year} for {title}")
 
     vehicle_ids = sorted({t.vehicle_id for t in trips} | ({vehicle.id} if vehicle else set()))
@@ -106,11 +110,14 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
                 if keep:
                     events_by_vehicle[vid].append(event)
     else:
+        db.session.commit()
         notes.append("chain_events_not_included")
 
     for_driver = view == m.DRIVER
     annotations = revisions.current_annotations(trips, for_driver=for_driver)
-    history = revisions.revision_history(trips, for_driver=for_driver)
+    # Only trips someone revised have a history to read (most trips of a year have none).
+    history = revisions.revision_history([t for t in trips if annotations[t.id].revision_count],
+                                         for_driver=for_driver)
     if any(not a.classification and not t.is_private for t, a in ((t, annotations[t.id]) for t in trips)):
         notes.append("unclassified_trips")
 
@@ -129,7 +136,8 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
         rows.extend(_with_calibrations(car, car_rows, odometer.correction_rows(car.vehicle_id, start_utc, end_utc)))
         if calibrated and "calibrated_odometer" not in notes:
             notes.append("calibrated_odometer")
-    db.session.commit()  # keep the geocoder's cache rows (never private positions)
+    # The geocoder's cache rows (never private positions) are committed with the export's audit
+    # record; a report that ends without one simply resolves them again next time.
 
     totals = _totals(rows)
     verdicts = _verdicts(year, rows, trips, assignments, names, driver)

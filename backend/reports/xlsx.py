@@ -28,6 +28,18 @@ def _letter(index: int) -> str:
     return get_column_letter(index)
 
 
+def _plain(ws, value: object):
+    """A row value: plain (cheap) unless it is a km figure that needs its number format."""
+    kind = type(value)
+    if kind is str:
+        return t.safe_text(value) if value else None
+    if kind is Decimal:
+        cell = WriteOnlyCell(ws, value=float(value))
+        cell.number_format = "0.0"
+        return cell
+    return value
+
+
 def _cell(ws, value: object, *, bold: bool = False, number: bool = False):
     if isinstance(value, Decimal):
         value = float(value)
@@ -56,7 +68,7 @@ def render(report: m.Report, out: BinaryIO) -> None:
         header.append(cell)
     ws.append(header)
     for row in report.rows:
-        ws.append([_cell(ws, value) for value in t.row_values(row)])
+        ws.append([_plain(ws, value) for value in t.row_values(row)])
     ws.append([])
     distance_column = t.COLUMNS.index("Afstand km")
     for label, value in t.totals_lines(report.totals):
