@@ -1,5 +1,6 @@
 """The README's run command itself: `bash scripts/demo`, driven to the point where the driver's
-page shows the trips the demo device recorded, uploaded and the backend stored.
+page shows the trips the demo device recorded, uploaded and the backend stored; then finance
+downloads the car's report and the manager files a request, as the command's message says.
 
 The script runs as it would for a newcomer (its own process group, a temporary instance folder,
 a free port); only the pip install is skipped (RITBOX_DEMO_SKIP_INSTALL=1: scripts/test has
@@ -16,11 +17,26 @@ import sqlite3
 import subprocess
 import threading
 import time
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 URL_LINE = re.compile(r"^Ritbox runs on (http://127\.0\.0\.1:\d+)/", re.M)
-DRIVER_LOGIN = re.compile(r"^\s+driver\s+(driver@demo\.ritbox\.nl)\s+(\S+)$", re.M)
+MOTIVATION = "Tankpasgegevens wijzen op ritten die niet als prive zijn opgegeven in de afgelopen maand."
+
+
+def _login(output: str, role: str) -> tuple[str, str]:
+    match = re.search(rf"^\s+{role}\s+(\S+@demo\.ritbox\.nl)\s+(\S+)$", output, re.M)
+    assert match, output
+    return match.group(1), match.group(2)
+
+
+def _log_in(page, url: str, login: tuple[str, str]) -> None:
+    page.goto(f"{url}/login")
+    page.get_by_label("E-mailadres").fill(login[0])
+    page.get_by_label("Wachtwoord").fill(login[1])
+    page.get_by_role("button", name="Inloggen").click()
+    page.get_by_test_id("navigation").wait_for()
 
 
 def _free_port() -> int:
@@ -75,7 +91,7 @@ def _backend_trips(instance: Path) -> list[tuple]:
         return db.execute("SELECT id, device_trip_id, mode FROM trips ORDER BY seq").fetchall()
 
 
-def test_the_readme_run_command_shows_the_driver_the_recorded_trips(page, tmp_path, artifacts_dir):
+def test_the_readme_run_command_shows_the_driver_the_recorded_trips(browser, page, tmp_path, artifacts_dir):
     instance = tmp_path / "instance"
     demo = Demo(instance)
     try:
@@ -84,14 +100,11 @@ def test_the_readme_run_command_shows_the_driver_the_recorded_trips(page, tmp_pa
         assert "uploaded 6, duplicates 0, acknowledged up to seq 6, 0 pending" in out
         for where in ("Mijn ritten -> September 2005", "Belastingrapporten", "Inzageverzoeken"):
             assert where in out
-        email, password = DRIVER_LOGIN.search(out).groups()
         trips = _backend_trips(instance)
         assert len(trips) == 6 and sorted(mode for _, _, mode in trips).count("private") == 2
 
-        page.goto(f"{url}/login")
-        page.get_by_label("E-mailadres").fill(email)
-        page.get_by_label("Wachtwoord").fill(password)
-        page.get_by_role("button", name="Inloggen").click()
+        # The driver sees the trips the device recorded, in the month of the recording.
+        _log_in(page, url, _login(out, "driver"))
         page.get_by_test_id("navigation").get_by_role("link", name="Mijn ritten").click()
         page.goto(f"{url}/me/trips?month=2005-09")
         rows = page.locator("tr[data-trip-id]")
@@ -99,6 +112,43 @@ def test_the_readme_run_command_shows_the_driver_the_recorded_trips(page, tmp_pa
         shown = sorted(int(rows.nth(i).get_attribute("data-trip-id")) for i in range(rows.count()))
         assert shown == sorted(trip_id for trip_id, _, _ in trips)
         page.screenshot(path=str(artifacts_dir / "demo-driver-trips.png"), full_page=True)
+
+        # Finance downloads the car's report for 2005.
+        finance = browser.new_context(locale="nl-NL", accept_downloads=True).new_page()
+        _log_in(finance, url, _login(out, "finance"))
+        finance.get_by_role("link", name="Belastingrapporten").click()
+        form = finance.get_by_test_id("report-form")
+        form.get_by_label("Bestuurder of auto").select_option(label="GB-XJ-12 (Volkswagen Golf Variant)")
+        form.get_by_label("Jaar").fill("2005")
+        form.get_by_label("Formaat").select_option("csv")
+        with finance.expect_download() as info:
+            form.get_by_role("button", name="Rapport downloaden").click()
+        report = tmp_path / info.value.suggested_filename
+        info.value.save_as(report)
+        text = report.read_text(encoding="utf-8-sig")
+        assert "48210" in text and "48346" in text  # the replay's odometer, start to end
+        finance.context.close()
+
+        # The manager files a request under the agreement the demo put in force.
+        manager = browser.new_context(locale="nl-NL").new_page()
+        _log_in(manager, url, _login(out, "manager"))
+        manager.get_by_test_id("navigation").get_by_role("link", name="Inzageverzoeken").click()
+        manager.goto(f"{url}/access/requests/new")
+        manager.get_by_label("Doel (artikel van de regeling)").select_option("misuse_investigation")
+        manager.get_by_label("Werknemer").select_option(label="Daan de Vries <driver@demo.ritbox.nl>")
+        # The agreement lets a request reach back at most 90 days: the last month, not 2005.
+        today = date.today()
+        manager.get_by_label("Periode vanaf").fill((today - timedelta(days=30)).isoformat())
+        manager.get_by_label("Periode tot en met").fill((today - timedelta(days=1)).isoformat())
+        manager.get_by_label("Ritoverzichten (datum, tijden, kilometerstand, km, zakelijke adressen)").check()
+        manager.get_by_label("Duur van de toestemming (dagen)").fill("7")
+        manager.get_by_label("Grond").select_option("undeclared_private_use")
+        manager.get_by_label("Schriftelijke motivering").fill(MOTIVATION)
+        manager.get_by_role("button", name="Aanvraag indienen").click()
+        manager.locator("[data-testid=request-status], [data-testid=refusal], .error, .errors").first.wait_for()
+        assert manager.get_by_test_id("request-status").count() == 1, manager.locator("main").inner_text()
+        assert manager.get_by_test_id("request-status").inner_text() == "In afwachting van besluit"
+        manager.context.close()
     finally:
         demo.stop()
 
