@@ -14,6 +14,7 @@ from backend.access import door, report_reads
 from backend.db import db, utcnow
 from backend.models.accounts import Role, User
 from backend.models.fleet import Assignment, Vehicle
+from backend.models.revisions import TripRevision
 from backend.reports import model as m
 from backend.reports.verdict import verdict
 from backend.trips import counter, revisions
@@ -114,11 +115,15 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
         notes.append("chain_events_not_included")
 
     for_driver = view == m.DRIVER
-    annotations = revisions.current_annotations(trips, for_driver=for_driver)
-    # Only trips someone revised have a history to read (most trips of a year have none).
-    history = revisions.revision_history([t for t in trips if annotations[t.id].revision_count],
-                                         for_driver=for_driver)
-    if any(not a.classification and not t.is_private for t, a in ((t, annotations[t.id]) for t in trips)):
+    # Most trips of a year were never revised: ask the revisions API only about those that were
+    # (one cheap range query on the revisions table instead of an IN list of every trip id).
+    ids = [t.id for t in trips]
+    revised = set(db.session.scalars(select(TripRevision.trip_id).distinct()
+                                     .where(TripRevision.trip_id.between(min(ids), max(ids)))))
+    revised_trips = [t for t in trips if t.id in revised]
+    annotations = revisions.current_annotations(revised_trips, for_driver=for_driver) if revised_trips else {}
+    history = revisions.revision_history(revised_trips, for_driver=for_driver) if revised_trips else {}
+    if any(not t.is_private and not (annotations.get(t.id) and annotations[t.id].classification) for t in trips):
         notes.append("unclassified_trips")
 
     rows: list[m.Row] = []
