@@ -597,9 +597,35 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def protect_enroll_token(argv: Sequence[str]) -> list[str]:
+    """A one-time token is URL-safe base64 and may start with '-' (one in 64): argparse would take
+    `ritbox enroll URL -gTJ...` for an unknown option. Move such an argument behind a `--`."""
+    args = list(argv)
+    if "enroll" not in args or "--" in args:
+        return args
+    at = args.index("enroll") + 1
+    with_value = {"--state-dir", "--store"}
+    known = with_value | {"-h", "--help"}
+    kept: list[str] = []
+    moved: list[str] = []
+    expect_value = False
+    for arg in args[at:]:
+        if expect_value:
+            kept.append(arg)
+            expect_value = False
+        elif arg in with_value:
+            kept.append(arg)
+            expect_value = True
+        elif arg.startswith("-") and len(arg) > 1 and arg.split("=", 1)[0] not in known:
+            moved.append(arg)
+        else:
+            kept.append(arg)
+    return args[:at] + kept + (["--", *moved] if moved else [])
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(protect_enroll_token(sys.argv[1:] if argv is None else argv))
     _setup_logging(args.verbose, daemon=args.command == "run")
     try:
         config = load_config(args.config)

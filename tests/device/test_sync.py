@@ -313,3 +313,33 @@ def test_without_enrollment_nothing_is_sent(tmp_path, replayed, backend):
         result = make_syncer(plain, backend.url, tmp_path).sync_once()
     assert result.outcome == "not_enrolled" and "ritbox enroll" in result.error
     assert backend.requests == [] and not (tmp_path / keys.KEY_FILE_NAME).exists()
+
+
+def test_enroll_takes_a_token_that_starts_with_a_dash(tmp_path):
+    """URL-safe base64 tokens start with '-' one time in 64; the printed command must still work."""
+    seen: list[dict[str, Any]] = []
+
+    class Enroll(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:  # noqa: N802
+            seen.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+            raw = json.dumps({"error": "invalid_token", "message": "unknown or used token"}).encode()
+            self.send_response(401)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Enroll)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        result = subprocess.run([str(RITBOX), "enroll", f"http://127.0.0.1:{server.server_address[1]}",
+                                 "-gTJ9i1o4wgT5fAdXxeqiBD", "--store", str(tmp_path / "ritbox.db")],
+                                capture_output=True, text=True, timeout=60)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.returncode == 1 and "enrollment refused (401): unknown or used token" in result.stderr
+    assert [body["token"] for body in seen] == ["-gTJ9i1o4wgT5fAdXxeqiBD"]
