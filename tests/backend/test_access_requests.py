@@ -47,6 +47,7 @@ def people(app, make_user):
      "purpose hours_verification: max_scope.subjects allows only employee"),
 ])
 def test_a_request_outside_the_agreement_is_refused_naming_the_clause(app, people, kwargs, message) -> None:
+    kwargs = dict(kwargs)  # the parameter dict is shared by the sqlite and postgresql runs
     with app.app_context():
         vehicle = make_vehicle() if kwargs.pop("vehicle", False) else None
         subject = kwargs.pop("subject", people.driver)
