@@ -180,7 +180,7 @@ class _Addresses:
     def __call__(self, position: door.Position | None, driver_id: int | None, private: bool) -> m.Address | None:
         if position is None:
             return None
-        key = (round(position.lat, 5), round(position.lon, 5), driver_id, private)
+        key = (position.lat, position.lon, driver_id, private)
         found = self.seen.get(key)
         if found is None:
             found = self.seen[key] = self._resolve(position, driver_id, private)
