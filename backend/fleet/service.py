@@ -156,6 +156,8 @@ def new_token(device_id: str) -> IssuedToken:
 
 def _issue_token(device: Device) -> IssuedToken:
     token = secrets.token_urlsafe(TOKEN_BYTES)
+    while token.startswith("-"):  # a leading dash reads as an option on the device's command line
+        token = secrets.token_urlsafe(TOKEN_BYTES)
     expires_at = utcnow() + timedelta(hours=current_app.config.get("ENROLL_TOKEN_HOURS", 24))
     db.session.add(EnrollmentToken(device_id=device.id, token_hash=token_digest(token), expires_at=expires_at))
     db.session.commit()
@@ -231,6 +233,12 @@ def redeem_token(token: str, public_key_b64: str) -> Device:
 def private_positions_policy() -> str:
     """What devices record of private positions: 'sealed' or 'none'.
 
-    Today a setting (RITBOX_PRIVATE_POSITIONS); the agreement in force may decide it later.
+    The agreement in force decides (the works council consented to it); without one, the
+    setting RITBOX_PRIVATE_POSITIONS does. Devices pick it up from every sync answer.
     """
+    from backend.access import agreements
+
+    version = agreements.in_force()
+    if version is not None:
+        return agreements.load(version).private_positions
     return current_app.config.get("PRIVATE_POSITIONS", "sealed")
