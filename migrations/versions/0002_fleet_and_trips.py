@@ -8,6 +8,9 @@ Revises: 0001
 Create Date: 2026-11-23 19:35:16.751289
 
 """
+import runpy
+from pathlib import Path
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -210,35 +213,16 @@ IMMUTABLE_TABLES = ("trips", "trip_tracks", "chain_events")
 # for its own transaction only (and log), in a migration of its own.
 
 
+# Alembic loads this file by path, outside any package: load the shared helper by its path too.
+_immutable = runpy.run_path(str(Path(__file__).resolve().parents[1] / "immutable.py"))
+# Trigger and function names are part of the schema (later migrations and tests rely on them).
+_TRIGGERS = dict(function="ritbox_refuse_trip_fact_change", row_trigger_suffix="immutable")
+
+
 def _create_immutability_triggers():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("""
-            CREATE FUNCTION ritbox_refuse_trip_fact_change() RETURNS trigger
-            LANGUAGE plpgsql AS $$
-            BEGIN
-                RAISE EXCEPTION '% on %: trips are immutable', TG_OP, TG_TABLE_NAME
-                    USING ERRCODE = 'restrict_violation';
-            END
-            $$""")
-        for table in IMMUTABLE_TABLES:
-            op.execute(f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} "
-                       "FOR EACH ROW EXECUTE FUNCTION ritbox_refuse_trip_fact_change()")
-            op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                       "FOR EACH STATEMENT EXECUTE FUNCTION ritbox_refuse_trip_fact_change()")
-    else:
-        for table in IMMUTABLE_TABLES:
-            for action in ("UPDATE", "DELETE"):
-                op.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                           "BEGIN SELECT RAISE(ABORT, 'trips are immutable'); END")
+    _immutable["create_immutability_triggers"](
+        IMMUTABLE_TABLES, message="trips are immutable", **_TRIGGERS)
 
 
 def _drop_immutability_triggers():
-    if op.get_bind().dialect.name == "postgresql":
-        for table in IMMUTABLE_TABLES:
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_immutable ON {table}")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-        op.execute("DROP FUNCTION IF EXISTS ritbox_refuse_trip_fact_change()")
-    else:
-        for table in IMMUTABLE_TABLES:
-            for action in ("update", "delete"):
-                op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{action}")
+    _immutable["drop_immutability_triggers"](IMMUTABLE_TABLES, **_TRIGGERS)

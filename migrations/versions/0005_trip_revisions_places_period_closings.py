@@ -5,6 +5,9 @@ Revises: 0004
 Create Date: 2026-11-23 19:55:50.084499
 
 """
+import runpy
+from pathlib import Path
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -101,35 +104,16 @@ def downgrade():
 APPEND_ONLY_TABLES = ("trip_revisions", "period_closings")
 
 
+# Alembic loads this file by path, outside any package: load the shared helper by its path too.
+_immutable = runpy.run_path(str(Path(__file__).resolve().parents[1] / "immutable.py"))
+# Trigger and function names are part of the schema (later migrations and tests rely on them).
+_TRIGGERS = dict(function="ritbox_refuse_history_change", row_trigger_suffix="append_only")
+
+
 def _create_append_only_triggers():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("""
-            CREATE FUNCTION ritbox_refuse_history_change() RETURNS trigger
-            LANGUAGE plpgsql AS $$
-            BEGIN
-                RAISE EXCEPTION '% on %: the history is append-only', TG_OP, TG_TABLE_NAME
-                    USING ERRCODE = 'restrict_violation';
-            END
-            $$""")
-        for table in APPEND_ONLY_TABLES:
-            op.execute(f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "
-                       "FOR EACH ROW EXECUTE FUNCTION ritbox_refuse_history_change()")
-            op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                       "FOR EACH STATEMENT EXECUTE FUNCTION ritbox_refuse_history_change()")
-    else:
-        for table in APPEND_ONLY_TABLES:
-            for action in ("UPDATE", "DELETE"):
-                op.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                           "BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END")
+    _immutable["create_immutability_triggers"](
+        APPEND_ONLY_TABLES, message="the history is append-only", **_TRIGGERS)
 
 
 def _drop_append_only_triggers():
-    if op.get_bind().dialect.name == "postgresql":
-        for table in APPEND_ONLY_TABLES:
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_append_only ON {table}")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-        op.execute("DROP FUNCTION IF EXISTS ritbox_refuse_history_change()")
-    else:
-        for table in APPEND_ONLY_TABLES:
-            for action in ("update", "delete"):
-                op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{action}")
+    _immutable["drop_immutability_triggers"](APPEND_ONLY_TABLES, **_TRIGGERS)

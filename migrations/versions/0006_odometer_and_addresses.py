@@ -6,6 +6,9 @@ Revises: 0005
 Create Date: 2026-11-23 19:59:42.982420
 
 """
+import runpy
+from pathlib import Path
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -158,35 +161,16 @@ def downgrade():
 IMMUTABLE_TABLES = ("odometer_calibrations", "odometer_corrections")
 
 
+# Alembic loads this file by path, outside any package: load the shared helper by its path too.
+_immutable = runpy.run_path(str(Path(__file__).resolve().parents[1] / "immutable.py"))
+# Trigger and function names are part of the schema (later migrations and tests rely on them).
+_TRIGGERS = dict(function="ritbox_refuse_odometer_change", row_trigger_suffix="immutable")
+
+
 def _create_immutability_triggers():
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("""
-            CREATE FUNCTION ritbox_refuse_odometer_change() RETURNS trigger
-            LANGUAGE plpgsql AS $$
-            BEGIN
-                RAISE EXCEPTION '% on %: odometer calibrations are immutable', TG_OP, TG_TABLE_NAME
-                    USING ERRCODE = 'restrict_violation';
-            END
-            $$""")
-        for table in IMMUTABLE_TABLES:
-            op.execute(f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} "
-                       "FOR EACH ROW EXECUTE FUNCTION ritbox_refuse_odometer_change()")
-            op.execute(f"CREATE TRIGGER {table}_no_truncate BEFORE TRUNCATE ON {table} "
-                       "FOR EACH STATEMENT EXECUTE FUNCTION ritbox_refuse_odometer_change()")
-    else:
-        for table in IMMUTABLE_TABLES:
-            for action in ("UPDATE", "DELETE"):
-                op.execute(f"CREATE TRIGGER {table}_no_{action.lower()} BEFORE {action} ON {table} "
-                           "BEGIN SELECT RAISE(ABORT, 'odometer calibrations are immutable'); END")
+    _immutable["create_immutability_triggers"](
+        IMMUTABLE_TABLES, message="odometer calibrations are immutable", **_TRIGGERS)
 
 
 def _drop_immutability_triggers():
-    if op.get_bind().dialect.name == "postgresql":
-        for table in IMMUTABLE_TABLES:
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_immutable ON {table}")
-            op.execute(f"DROP TRIGGER IF EXISTS {table}_no_truncate ON {table}")
-        op.execute("DROP FUNCTION IF EXISTS ritbox_refuse_odometer_change()")
-    else:
-        for table in IMMUTABLE_TABLES:
-            for action in ("update", "delete"):
-                op.execute(f"DROP TRIGGER IF EXISTS {table}_no_{action}")
+    _immutable["drop_immutability_triggers"](IMMUTABLE_TABLES, **_TRIGGERS)
