@@ -146,7 +146,7 @@ def trip(actor: User, trip_id: int, purpose: str = TAX) -> TripView:
     """One trip; AccessDenied also when it does not exist (no probing for ids)."""
     row = db.session.get(Trip, trip_id)
     if row is None:
-        _deny(actor, purpose, None, None, "no such trip", trip_id=trip_id)
+        deny(actor, purpose, None, None, "no such trip", trip_id=trip_id)
     access = _decide(actor, purpose, TRIP_SUMMARIES, driver_id=row.driver_id, vehicle_id=row.vehicle_id,
                      period=(_local_day(row.started_at),) * 2, trip_id=trip_id)
     return _views(actor, access, [row], what="trip")[0]
@@ -156,7 +156,7 @@ def track(actor: User, trip_id: int, purpose: str = TAX) -> list[TrackPoint]:
     """The track points of a business trip (a private trip has none)."""
     row = db.session.get(Trip, trip_id)
     if row is None:
-        _deny(actor, purpose, None, None, "no such trip", trip_id=trip_id)
+        deny(actor, purpose, None, None, "no such trip", trip_id=trip_id)
     access = _decide(actor, purpose, BUSINESS_TRACKS, driver_id=row.driver_id, vehicle_id=row.vehicle_id,
                      period=(_local_day(row.started_at),) * 2, trip_id=trip_id)
     points = [TrackPoint(p.at, p.lat, p.lon) for p in db.session.scalars(
@@ -214,7 +214,7 @@ def _decide(actor: User, purpose: str, category: str, *, driver_id: int | None =
             vehicle_id: int | None = None, period: Period | None = None, trip_id: int | None = None,
             drivers_own_allowed: bool = True) -> _Access:
     if actor is None or not getattr(actor, "is_authenticated", True) or not actor.is_active:
-        _deny(actor, purpose, driver_id, vehicle_id, "not logged in", trip_id=trip_id)
+        deny(actor, purpose, driver_id, vehicle_id, "not logged in", trip_id=trip_id)
     if period is not None and period[1] < period[0]:
         raise ValueError("period ends before it starts")
     if purpose == TAX:
@@ -244,7 +244,7 @@ def _decide_tax(actor, category, driver_id, vehicle_id, period, trip_id, drivers
     reason = ("the tax purpose does not let this role read tracks" if category == BUSINESS_TRACKS
               and actor.has_role(Role.FINANCE) else
               "the tax purpose lets a driver read only their own trips and finance the tax report data")
-    _deny(actor, TAX, driver_id, vehicle_id, reason, trip_id=trip_id)
+    deny(actor, TAX, driver_id, vehicle_id, reason, trip_id=trip_id)
 
 
 def _decide_grant(actor, purpose, category, driver_id, vehicle_id, period, trip_id) -> _Access:
@@ -252,7 +252,7 @@ def _decide_grant(actor, purpose, category, driver_id, vehicle_id, period, trip_
     held = list(db.session.scalars(select(Grant).where(Grant.holder_id == actor.id, Grant.purpose == purpose)
                                    .order_by(Grant.issued_at.desc())))
     if not held:
-        _deny(actor, purpose, driver_id, vehicle_id, f"no grant for purpose {purpose}", trip_id=trip_id)
+        deny(actor, purpose, driver_id, vehicle_id, f"no grant for purpose {purpose}", trip_id=trip_id)
     reasons = []
     for grant in held:
         reason = _grant_refusal(grant, now, category, driver_id, vehicle_id, period)
@@ -262,7 +262,7 @@ def _decide_grant(actor, purpose, category, driver_id, vehicle_id, period, trip_
                            (grant.period_start, grant.period_end))
         reasons.append((grant.id, reason))
     grant_id, reason = reasons[0]
-    _deny(actor, purpose, driver_id, vehicle_id, f"grant {grant_id}: {reason}", trip_id=trip_id, grant_id=grant_id)
+    deny(actor, purpose, driver_id, vehicle_id, f"grant {grant_id}: {reason}", trip_id=trip_id, grant_id=grant_id)
 
 
 def _grant_refusal(grant: Grant, now: datetime, category: str, driver_id, vehicle_id, period) -> str | None:
@@ -281,7 +281,9 @@ def _grant_refusal(grant: Grant, now: datetime, category: str, driver_id, vehicl
     return None
 
 
-def _deny(actor, purpose, driver_id, vehicle_id, reason, *, trip_id=None, grant_id=None):
+def deny(actor, purpose, driver_id, vehicle_id, reason, *, trip_id=None, grant_id=None):
+    """Audit a refused read (committed, so it survives the 403) and raise AccessDenied.
+    Public so that every read module of the door refuses the same way."""
     details = {"reason": reason}
     if trip_id is not None:
         details["trip_id"] = trip_id

@@ -43,7 +43,7 @@ def trip_summaries(actor: User, trip_ids: Iterable[int], purpose: str = TAX) -> 
     for trip_id in ids:
         row = rows.get(trip_id)
         if row is None:
-            door._deny(actor, purpose, None, None, "no such trip", trip_id=trip_id)
+            door.deny(actor, purpose, None, None, "no such trip", trip_id=trip_id)
         access = door._decide(actor, purpose, TRIP_SUMMARIES, driver_id=row.driver_id,
                               vehicle_id=row.vehicle_id, period=(door._local_day(row.started_at),) * 2,
                               trip_id=trip_id)

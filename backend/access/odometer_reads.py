@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from backend import audit
-from backend.access.door import AccessDenied, LOCAL, _deny
+from backend.access.door import AccessDenied, LOCAL, deny
 from backend.access.purposes import TAX
 from backend.db import db
 from backend.models.accounts import Role, User
@@ -61,7 +61,7 @@ def odometer_window(actor: User | None, vehicle_id: int, after: datetime | None,
     """Read the window for a calibration. actor None is allowed only from the CLI (an operator
     on the server, audited as the system)."""
     if not (via_cli and actor is None) and not may_calibrate(actor, vehicle_id, until):
-        _deny(actor, TAX, None, vehicle_id,
+        deny(actor, TAX, None, vehicle_id,
               "only finance or the car's assigned driver may calibrate its odometer")
     statement = (select(Trip.id, Trip.started_at, Trip.ended_at, Trip.odometer_start_km,
                         Trip.odometer_end_km, Trip.distance_km)

@@ -31,7 +31,7 @@ def own_tax_report_rows(actor: User, *, year: int) -> list[door.TripView]:
     period = (date(year, 1, 1), date(year, 12, 31))
     access = door._decide(actor, TAX, PRIVATE_TRIP_DETAILS, driver_id=actor.id, period=period)
     if not access.own:  # e.g. someone holding both roles: the private view is the driver's alone
-        door._deny(actor, TAX, actor.id, None, "only the driver may export their own private trips")
+        door.deny(actor, TAX, actor.id, None, "only the driver may export their own private trips")
     # A report never carries tracks.
     access = door._Access(access.purpose, access.categories - {BUSINESS_TRACKS}, access.own, access.grant,
                           access.driver_id, access.vehicle_id, access.period)
