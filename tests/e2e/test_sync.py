@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -95,13 +96,13 @@ class Backend:
         self.process = None
 
     def trips(self, device_id: str) -> list[tuple]:
-        with sqlite3.connect(self.db_path) as db:
+        with closing(sqlite3.connect(self.db_path)) as db:
             return db.execute(
                 "SELECT seq, device_trip_id, odometer_start_km, odometer_end_km, mode, record_hash "
                 "FROM trips WHERE device_id = ? ORDER BY seq, id", (device_id,)).fetchall()
 
     def chain_events(self, device_id: str) -> list[tuple]:
-        with sqlite3.connect(self.db_path) as db:
+        with closing(sqlite3.connect(self.db_path)) as db:
             return db.execute("SELECT kind, seq_from, seq_to FROM chain_events WHERE device_id = ? ORDER BY id",
                               (device_id,)).fetchall()
 
@@ -115,7 +116,9 @@ def backend_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     backend.cli("users", "create", "--email", DRIVER, "--role", "driver", "--password", "correct horse battery")
     backend.cli("vehicles", "add", "--kenteken", KENTEKEN, "--make", "Volkswagen", "--model", "Golf")
     backend.cli("assignments", "add", "--driver", DRIVER, "--kenteken", KENTEKEN, "--from", "2005-01-01")
-    with sqlite3.connect(backend.db_path) as db:
+    # Closed explicitly: `with sqlite3.connect()` only commits, and a connection left to the garbage
+    # collector deletes its -wal/-shm files whenever it happens to be collected, even mid-copytree.
+    with closing(sqlite3.connect(backend.db_path)) as db:
         db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     return folder
 
@@ -123,7 +126,7 @@ def backend_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def backend(backend_template: Path, tmp_path: Path) -> Iterator[Backend]:
     folder = tmp_path / "backend"
-    shutil.copytree(backend_template, folder)
+    shutil.copytree(backend_template, folder, ignore=shutil.ignore_patterns("*-wal", "*-shm"))
     server = Backend(folder)
     try:
         yield server
@@ -167,7 +170,7 @@ class Device:
         return result.returncode, json.loads(result.stdout), result.stderr
 
     def local(self) -> list[tuple]:
-        with sqlite3.connect(self.store) as db:
+        with closing(sqlite3.connect(self.store)) as db:
             return db.execute("SELECT seq, trip_id, body, hash, acked FROM trips ORDER BY seq").fetchall()
 
     def pending(self) -> list[int]:
@@ -399,13 +402,14 @@ def test_a_record_edited_in_the_device_store_is_a_chain_break_at_the_backend(bac
     device_id = device.enroll(backend)
     device.replay(*PRIVATE)
     # Someone with the SD card makes trip 4 shorter, in the body only (the hash column is left).
-    with sqlite3.connect(device.store) as db:
+    with closing(sqlite3.connect(device.store)) as db:
         body = db.execute("SELECT body FROM trips WHERE seq = 4").fetchone()[0]
         data = json.loads(body)
         data["distance_km"] = round(data["distance_km"] - 1.0, 3)
         edited = json.dumps(data, sort_keys=True, separators=(",", ":"))
         assert edited != body
         db.execute("UPDATE trips SET body = ? WHERE seq = 4", (edited,))
+        db.commit()
 
     status, result, _ = device.sync()
     assert status == 0 and result["stored"] == 6 and result["chain_events"] >= 1
@@ -502,7 +506,7 @@ def test_a_pi_clock_at_1970_still_syncs_through_the_server_time(backend, device)
     assert result["requests"] == 3  # one refused as stale, its retry, and the second batch
     assert "the clock is" in err
     assert_exactly_once(backend, device_id, expected)
-    with sqlite3.connect(device.store) as db:
+    with closing(sqlite3.connect(device.store)) as db:
         offset = float(db.execute("SELECT value FROM meta WHERE key = 'clock_offset_s'").fetchone()[0])
     assert offset > 50 * 365 * 86400
 
