@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import sqlite3
+import struct
 import threading
 import uuid
 from collections import Counter
@@ -43,6 +44,8 @@ CHECKPOINT_PAGES = 4000
 # quarter of the bytes to the SD card and costs ~25% less CPU. Records span more pages; no matter.
 PAGE_SIZE = 1024
 POWER_LOSS_TRACK_TOLERANCE_M = 10.0
+# A periodic flush writes the counters (skipped lines etc.) only this often, in driving time.
+COUNTERS_INTERVAL = timedelta(seconds=60)
 # Mid-trip the WAL size is looked at every this many commits (an os.stat each commit cost more
 # than the commit's own bookkeeping); at a trip close it is always looked at.
 CHECKPOINT_CHECK_COMMITS = 64
@@ -57,8 +60,7 @@ FLAG_STORE_FULL = "track_dropped_store_full"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS open_trip (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS open_points (n INTEGER PRIMARY KEY, time NOT NULL,
-                                        lat REAL NOT NULL, lon REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS open_chunks (n INTEGER PRIMARY KEY, points BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS open_progress (id INTEGER PRIMARY KEY CHECK (id = 1), last_us INTEGER,
                                           lat REAL, lon REAL, last_sealed TEXT,
                                           distance_km REAL NOT NULL);
@@ -69,6 +71,11 @@ CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, a
                                    body TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
+# On-disk schema version (PRAGMA user_version). 1: open track points one row each in
+# `open_points`; 2: one packed row per flush in `open_chunks` (see _migrate).
+SCHEMA_VERSION = 2
+# An open trip's track points as packed in an `open_chunks` row: time (us since 1970), lat, lon.
+CHUNK_POINT = struct.Struct("<qdd")
 
 
 class StoreError(RitboxError):
@@ -145,6 +152,18 @@ def _point_time(value: Any) -> datetime:
     if isinstance(value, str) and not value.lstrip("-").isdigit():
         return chain.parse_iso_utc(value)
     return _from_us(int(value))
+
+
+def _pack_chunk(points: list[TrackPoint]) -> bytes:
+    """The track points of one flush as one `open_chunks` value (24 bytes a point)."""
+    pack = CHUNK_POINT.pack
+    return b"".join([pack((p.time - _EPOCH) // _US, p.lat, p.lon) for p in points])
+
+
+def _unpack_chunk(blob: bytes) -> list[TrackPoint]:
+    if len(blob) % CHUNK_POINT.size:
+        raise ValueError("an open track chunk of a size that is no whole number of points")
+    return [TrackPoint(_EPOCH + t * _US, lat, lon) for t, lat, lon in CHUNK_POINT.iter_unpack(blob)]
 
 
 def _position(value: Any) -> tuple[float, float] | None:
@@ -244,6 +263,7 @@ class Store:
         self._commits_since_wal_check = 0
         self._last_flush_time: datetime | None = None
         self._pending_counters: Counter[str] = Counter()
+        self._last_counters_time: datetime | None = None  # fix time of the last counters write
         self._pending_events: list[tuple[str, str | None, str]] = []
         self._meta_cache: dict[str, str] = {}
         try:
@@ -260,6 +280,7 @@ class Store:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     self._db.execute(statement)
+            self._migrate()
             self._db.execute("COMMIT")
             self._page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
             self._meta_cache = dict(self._db.execute("SELECT key, value FROM meta"))
@@ -271,6 +292,25 @@ class Store:
                 self._pending_events.append(("open_trip_unreadable", None, chain.canonical_json({})))
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the trip store at {self.path}: {exc}") from exc
+
+    def _migrate(self) -> None:
+        """Bring a store written by an earlier version up to SCHEMA_VERSION (inside the opening
+        transaction, so a kill mid-migration leaves the old store as it was).
+
+        Version 1 kept the open trip's track points one row each in `open_points`; they move
+        into one `open_chunks` row, and the old table goes.
+        """
+        db = self._db
+        if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
+            return
+        legacy = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'open_points'").fetchone()
+        if legacy is not None:
+            rows = db.execute("SELECT time, lat, lon FROM open_points ORDER BY n").fetchall()
+            if rows:
+                points = [TrackPoint(_point_time(t), float(lat), float(lon)) for t, lat, lon in rows]
+                db.execute("INSERT INTO open_chunks (points) VALUES (?)", (_pack_chunk(points),))
+            db.execute("DROP TABLE open_points")
+        db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ------------------------------------------------------------------ meta
 
@@ -464,10 +504,10 @@ class Store:
     def handle(self, event: Any) -> StoredTrip | None:
         """Apply one event of the trip detector, matched by class name (duck-typed)."""
         kind = type(event).__name__
-        if kind == "TripOpened":
-            self.open_trip_started(event.started_at, event.start, event.mode, event.odometer_start_km)
-        elif kind == "TrackPointAdded":
+        if kind == "TrackPointAdded":  # by far the commonest: tested first
             self.add_point(event.point)
+        elif kind == "TripOpened":
+            self.open_trip_started(event.started_at, event.start, event.mode, event.odometer_start_km)
         elif kind == "TripClosed":
             return self.close_trip(event.record)
         elif kind == "GapRecorded":
@@ -481,17 +521,21 @@ class Store:
             # GPS time stepped back: count the interval from here instead of stalling until it catches up.
             self._last_flush_time = now
         if self._last_flush_time is None or now - self._last_flush_time >= self.flush_interval:
-            self._flush(now)
+            self._flush(now, periodic=True)
 
     def flush(self) -> None:
         """Write buffered points, open-trip state, counters and events now (one commit)."""
         with self._lock:
             self._flush(self._open.last_time if self._open else None)
 
-    def _flush(self, now: datetime | None) -> None:
+    def _flush(self, now: datetime | None, periodic: bool = False) -> None:
         if not (self._static_dirty or self._progress_dirty or self._buffer or self._pending_counters
                 or self._pending_events):
             return
+        # Counters are diagnostics: a periodic flush writes them only every COUNTERS_INTERVAL of
+        # driving (a trip close, an explicit flush and close() always do), which keeps most
+        # flushes to two small rows. A power cut can cost the counts of that last stretch.
+        counters = not periodic or self._counters_due(now)
         trip = self._open
         if trip is not None and trip.mode is TripMode.PRIVATE and trip.last_position and trip.last_sealed is None:
             trip.last_sealed, _ = self._seal_private(trip.last_position)
@@ -501,7 +545,7 @@ class Store:
         def write() -> None:
             db = self._db
             if self._new_trip:
-                db.execute("DELETE FROM open_points")
+                db.execute("DELETE FROM open_chunks")
             if trip is not None and self._static_dirty:
                 db.execute("INSERT OR REPLACE INTO open_trip (id, state) VALUES (1, ?)", (self._open_trip_json(trip),))
             if trip is not None and (self._progress_dirty or self._new_trip):
@@ -515,13 +559,10 @@ class Store:
                         "VALUES (1, ?, ?, ?, ?, ?)", row,
                     )
             if self._buffer:
-                us = _us
-                db.executemany(
-                    "INSERT INTO open_points (time, lat, lon) VALUES (?, ?, ?)",
-                    [(us(p.time), p.lat, p.lon) for p in self._buffer],
-                )
+                # One packed row per flush, not a row per point: a commit touches a page or two.
+                db.execute("INSERT INTO open_chunks (points) VALUES (?)", (_pack_chunk(self._buffer),))
 
-        self._transaction(write)
+        self._transaction(write, counters=counters)
         self._buffer = []
         self._static_dirty = self._progress_dirty = False
         self._new_trip = False
@@ -529,8 +570,12 @@ class Store:
             self._last_flush_time = now
         self._maybe_checkpoint(parked=False)
 
-    def _write_side_tables(self) -> None:
-        if self._pending_counters:
+    def _counters_due(self, now: datetime | None) -> bool:
+        last = self._last_counters_time
+        return now is None or last is None or now < last or now - last >= COUNTERS_INTERVAL
+
+    def _write_side_tables(self, counters: bool = True) -> None:
+        if counters and self._pending_counters:
             self._db.executemany(
                 "INSERT INTO counters (name, value) VALUES (?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
@@ -539,8 +584,10 @@ class Store:
         if self._pending_events:
             self._db.executemany("INSERT INTO events (kind, at, body) VALUES (?, ?, ?)", self._pending_events)
 
-    def _clear_side_buffers(self) -> None:
-        self._pending_counters.clear()
+    def _clear_side_buffers(self, counters: bool = True) -> None:
+        if counters:
+            self._pending_counters.clear()
+            self._last_counters_time = self._open.last_time if self._open is not None else None
         self._pending_events = []
 
     @staticmethod
@@ -663,7 +710,7 @@ class Store:
             self._put_meta("odometer_km", repr(body["odometer_end_km"]))
             self._db.execute("DELETE FROM open_trip")
             self._db.execute("DELETE FROM open_progress")
-            self._db.execute("DELETE FROM open_points")
+            self._db.execute("DELETE FROM open_chunks")
             result.append(StoredTrip(seq, trip_id, canonical, head_hash, digest, False))
 
         self._transaction(write)
@@ -752,8 +799,15 @@ class Store:
             )
 
     def _persisted_points(self) -> list[TrackPoint]:
-        rows = self._db.execute("SELECT time, lat, lon FROM open_points ORDER BY n")
-        return [TrackPoint(_point_time(t), lat, lon) for t, lat, lon in rows]
+        points: list[TrackPoint] = []
+        for (blob,) in self._db.execute("SELECT points FROM open_chunks ORDER BY n"):
+            try:
+                points += _unpack_chunk(blob)
+            except (ValueError, TypeError):
+                # A damaged chunk costs its own points only (the record's km and ends are not
+                # taken from the track).
+                log.warning("an unreadable chunk of open track points was skipped")
+        return points
 
     def close_open_trip_power_loss(self) -> StoredTrip | None:
         """Close the open trip as it was last persisted, flagged power_loss."""
@@ -904,7 +958,8 @@ class Store:
             trip = self._open
             open_info = None
             if trip is not None:
-                persisted = self._db.execute("SELECT COUNT(*) FROM open_points").fetchone()[0]
+                persisted = self._db.execute(
+                    "SELECT COALESCE(SUM(LENGTH(points)), 0) FROM open_chunks").fetchone()[0] // CHUNK_POINT.size
                 open_info = {
                     "started_at": chain.iso_utc(trip.started_at),
                     "mode": trip.mode.value,
@@ -935,13 +990,13 @@ class Store:
         """fsyncs issued so far: one per commit, two per checkpoint (WAL and database file)."""
         return self.commit_count + 2 * self.checkpoint_count
 
-    def _transaction(self, work: Any) -> None:
+    def _transaction(self, work: Any, counters: bool = True) -> None:
         try:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 work()
                 # Counters and events ride along with whatever commit comes next: no extra fsync.
-                self._write_side_tables()
+                self._write_side_tables(counters)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 self._meta_cache = dict(self._db.execute("SELECT key, value FROM meta"))
@@ -950,7 +1005,7 @@ class Store:
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"trip store write failed: {exc}") from exc
         self.commit_count += 1
-        self._clear_side_buffers()
+        self._clear_side_buffers(counters)
 
     def _maybe_checkpoint(self, parked: bool) -> None:
         self._commits_since_wal_check += 1

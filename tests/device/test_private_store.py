@@ -68,6 +68,7 @@ def forms(fix, raw: dict[str, list[bytes]]) -> set[bytes]:
             out.add(f"{magnitude:.{decimals}f}".encode())
         for number in (value, coord(value)):
             out.add(struct.pack(">d", number))  # SQLite REAL
+            out.add(struct.pack("<d", number))  # packed open track chunks (device.store.CHUNK_POINT)
     return out
 
 

@@ -26,9 +26,11 @@ from hypothesis import strategies as st
 from device import chain, sealing
 from device.model import Gap, PrivatePositions, TrackPoint, TripMode, TripRecord
 from device.store import (
+    CHUNK_POINT,
     FLAG_NO_KEY,
     FLAG_POWER_LOSS,
     FLAG_STORE_FULL,
+    SCHEMA_VERSION,
     Store,
     StoreError,
 )
@@ -165,7 +167,7 @@ def test_business_trip_round_trip(store: Store, tmp_path: Path) -> None:
     assert again.odometer_km == round(12000.0 + record.distance_km, 3)
     assert again.pending_open_trip() is None
     db = sqlite3.connect(tmp_path / "ritbox.db")
-    assert db.execute("SELECT COUNT(*) FROM open_points").fetchone()[0] == 0
+    assert db.execute("SELECT COALESCE(SUM(LENGTH(points)), 0) / 24 FROM open_chunks").fetchone()[0] == 0
     assert db.execute("SELECT COUNT(*) FROM open_trip").fetchone()[0] == 0
     again.close()
 
@@ -362,7 +364,7 @@ def test_the_plaintext_search_finds_business_positions(store: Store, tmp_path: P
     store.close_trip(record_of(trip, TripMode.BUSINESS))
     disk = raw_bytes(tmp_path / "ritbox.db")
     assert f"{trip[0].lat:.6f}".encode() in disk or repr(round(trip[0].lat, 6)).encode() in disk
-    assert struct.pack(">d", trip[1].lat) in disk  # persisted open points: SQLite REAL is big-endian
+    assert struct.pack("<d", trip[1].lat) in disk  # persisted open points: packed little-endian
 
 
 def test_policy_none_records_no_positions(store: Store, tmp_path: Path) -> None:
@@ -413,7 +415,7 @@ def test_one_hour_of_business_driving_costs_at_most_720_fsyncs(tmp_path: Path) -
     assert len(hour) == 3600 and (hour[-1].time - hour[0].time).total_seconds() == 3599
     drive(store, hour, TripMode.BUSINESS)
     # At most 5 s of driving is only in memory.
-    persisted = sqlite3.connect(tmp_path / "ritbox.db").execute("SELECT COUNT(*) FROM open_points").fetchone()[0]
+    persisted = sqlite3.connect(tmp_path / "ritbox.db").execute("SELECT COALESCE(SUM(LENGTH(points)), 0) / 24 FROM open_chunks").fetchone()[0]
     assert len(hour) - 5 <= persisted < len(hour)
     store.close_trip(record_of(hour, TripMode.BUSINESS))
     assert store.fsync_estimate <= 720
@@ -832,3 +834,88 @@ def test_a_new_store_uses_small_pages_and_the_wal_is_checkpointed_mid_trip(tmp_p
     wal_pages = Path(str(path) + "-wal").stat().st_size // (1024 + 24)
     assert wal_pages < 4 * 10 + 64 * 4  # the limit, plus at most one check interval of commits
     store.close()
+
+
+# The schema of store version 1 (before open track points were packed into chunks), as the
+# devices in cars have it: spelled out here so that the test does not depend on git history.
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE open_trip (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
+CREATE TABLE open_points (n INTEGER PRIMARY KEY, time NOT NULL, lat REAL NOT NULL, lon REAL NOT NULL);
+CREATE TABLE open_progress (id INTEGER PRIMARY KEY CHECK (id = 1), last_us INTEGER,
+                            lat REAL, lon REAL, last_sealed TEXT, distance_km REAL NOT NULL);
+CREATE TABLE trips (seq INTEGER PRIMARY KEY, trip_id TEXT NOT NULL UNIQUE, body TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL, hash TEXT NOT NULL, acked INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, at TEXT, body TEXT NOT NULL);
+CREATE TABLE counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+"""
+
+
+def test_a_version_1_store_with_an_open_trip_is_migrated_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "ritbox.db"
+    # A version-1 store with one closed trip and an open one, written as version 1 wrote them.
+    store = Store(path)
+    closed = store.close_trip(record_of(DRIVE[:10], TripMode.BUSINESS))
+    store.close()
+    db = sqlite3.connect(path)
+    db.executescript("DROP TABLE open_chunks; PRAGMA user_version = 0;"
+                     "CREATE TABLE open_points (n INTEGER PRIMARY KEY, time NOT NULL, lat REAL NOT NULL,"
+                     " lon REAL NOT NULL);")
+    assert {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {
+        name for name in re.findall(r"CREATE TABLE (\w+)", V1_SCHEMA)}
+    trip = DRIVE[20:50]
+    us = [int((p.time - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds() * 1_000_000) for p in trip]
+    state = {
+        "started_at": chain.iso_utc(trip[0].time), "mode": "business", "odometer_start_km": 3.0,
+        "start": [trip[0].lat, trip[0].lon], "start_sealed": None, "last_time": chain.iso_utc(trip[-1].time),
+        "last": [trip[-1].lat, trip[-1].lon], "last_sealed": None, "distance_km": 0.0, "gaps": [], "flags": [],
+        "state": None,
+    }
+    db.execute("INSERT INTO open_trip VALUES (1, ?)", (chain.canonical_json(state),))
+    db.execute("INSERT INTO open_progress VALUES (1, ?, ?, ?, NULL, 0.75)", (us[-1], trip[-1].lat, trip[-1].lon))
+    db.executemany("INSERT INTO open_points (time, lat, lon) VALUES (?, ?, ?)",
+                   [(t, p.lat, p.lon) for t, p in zip(us, trip)])
+    db.commit()
+    db.close()
+
+    store = Store(path)
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'open_points'").fetchone() is None
+    assert db.execute("SELECT COUNT(*) FROM open_chunks").fetchone()[0] == 1  # all old points, one row
+    db.close()
+    pending = store.pending_open_trip()
+    assert pending is not None and pending.distance_km == 0.75
+    assert [(p.time, p.lat, p.lon) for p in pending.points] == [(p.time, p.lat, p.lon) for p in trip]
+    assert store.verify_chain() is None and store.chain_head() == (1, closed.hash)
+    # The migrated trip goes on and closes like any other.
+    later = TrackPoint(trip[-1].time + timedelta(seconds=1), trip[-1].lat, trip[-1].lon)
+    store.add_point(later)
+    store.flush()
+    [recovered] = store.recover()
+    body = json.loads(recovered.body)
+    assert body["seq"] == 2 and body["prev_hash"] == closed.hash and FLAG_POWER_LOSS in body["flags"]
+    assert body["track"][0][0] == chain.iso_utc(trip[0].time)
+    assert body["ended_at"] == chain.iso_utc(later.time)
+    store.close()
+    # Opening it again changes nothing.
+    again = Store(path)
+    assert again.pending_open_trip() is None and again.verify_chain() is None
+    again.close()
+
+
+def test_a_damaged_chunk_of_open_points_costs_only_its_own_points(tmp_path: Path) -> None:
+    path = tmp_path / "ritbox.db"
+    store = Store(path)
+    drive(store, DRIVE[:30], TripMode.BUSINESS)
+    store.flush()
+    store.close()
+    db = sqlite3.connect(path)
+    chunks = db.execute("SELECT n, LENGTH(points) FROM open_chunks ORDER BY n").fetchall()
+    assert len(chunks) >= 2 and sum(size for _, size in chunks) == 30 * CHUNK_POINT.size
+    db.execute("UPDATE open_chunks SET points = x'0102' WHERE n = ?", (chunks[0][0],))
+    db.commit()
+    db.close()
+    pending = Store(path).pending_open_trip()
+    assert pending is not None
+    assert len(pending.points) == 30 - chunks[0][1] // CHUNK_POINT.size
