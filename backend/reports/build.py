@@ -15,6 +15,7 @@ from backend.db import db, utcnow
 from backend.models.accounts import Role, User
 from backend.models.fleet import Assignment, Vehicle
 from backend.models.revisions import TripRevision
+from backend.models.trips import TripMode
 from backend.reports import model as m
 from backend.reports.verdict import verdict
 from backend.trips import counter, revisions
@@ -23,6 +24,8 @@ from backend import addresses as geocoding
 from backend.addresses.resolver import Resolver
 
 LOCAL = door.LOCAL
+PRIVATE_MODE = TripMode.PRIVATE.value
+ZERO = Decimal(0)
 
 
 class ReportError(Exception):
@@ -236,33 +239,43 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
     previous_end: float | None = None
     previous_shown_end = Decimal(0)
     number = 0
+    # Per-trip work below runs thousands of times for a busy car: locals instead of attribute and
+    # property look-ups (TripView.is_private is a property over an enum), no empty tuples built.
+    to_km, private_mode, kenteken, row_class = m.km, PRIVATE_MODE, car.kenteken, m.Row
     for t in trips:
-        while loose and loose[0].detected_at <= t.started_at:
-            rows.append(_event_row(car, loose.pop(0)))
-        for event in events_by_trip.pop(t.id, []):
-            rows.append(_event_row(car, event))
+        if loose or events_by_trip:
+            while loose and loose[0].detected_at <= t.started_at:
+                rows.append(_event_row(car, loose.pop(0)))
+            for event in events_by_trip.pop(t.id, ()):
+                rows.append(_event_row(car, event))
         start_local = t.started_at.astimezone(LOCAL)
-        gps_start, gps_end = m.km(t.odometer_start_km), m.km(t.odometer_end_km)
-        if t.id in calibrated:
-            start_km, end_km = (m.km(Decimal(v) / 1000) for v in calibrated[t.id])
+        day = start_local.date()
+        gps_start, gps_end = to_km(t.odometer_start_km), to_km(t.odometer_end_km)
+        shares = calibrated.get(t.id)
+        if shares is not None:
+            start_km, end_km = (to_km(Decimal(v) / 1000) for v in shares)
         else:
             start_km, end_km = gps_start, gps_end
         # The chain is checked on the device's own (GPS) odometer: calibration never hides a gap.
         if previous_end is not None and round(t.odometer_start_km - previous_end, 3) != 0:
-            rows.append(m.Row(kind=m.ODOMETER_GAP, kenteken=car.kenteken, day=start_local.date(),
-                              started_at=start_local, odometer_start=previous_shown_end,
-                              odometer_end=start_km, distance=start_km - previous_shown_end))
+            rows.append(row_class(kind=m.ODOMETER_GAP, kenteken=kenteken, day=day,
+                                  started_at=start_local, odometer_start=previous_shown_end,
+                                  odometer_end=start_km, distance=start_km - previous_shown_end))
         previous_end, previous_shown_end = t.odometer_end_km, end_km
         number += 1
+        recorded_private = t.mode == private_mode
         note = annotations.get(t.id)
-        character = note.effective_class(t) if note else (m.PRIVATE if t.is_private else None)
+        character = note.effective_class(t) if note else (m.PRIVATE if recorded_private else None)
         # Unclassified (a business-mode trip nobody classified yet) counts as business, flagged.
         classified = character is not None
         character = character or m.BUSINESS
         show_addresses = character != m.PRIVATE or view == m.DRIVER
-        departure = addresses(t.start, t.driver_id, t.is_private or character == m.PRIVATE) \
-            if show_addresses else None
-        arrival = addresses(t.end, t.driver_id, t.is_private or character == m.PRIVATE) if show_addresses else None
+        if show_addresses:
+            private = recorded_private or character == m.PRIVATE
+            departure = addresses(t.start, t.driver_id, private)
+            arrival = addresses(t.end, t.driver_id, private)
+        else:
+            departure = arrival = None
         text = []
         if note:
             if note.start_address and show_addresses:
@@ -272,8 +285,9 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
             if note.business_relation:
                 text.append(f"relatie: {note.business_relation}")
             text.extend(n.text for n in note.notes)
-        rows.append(m.Row(
-            kind=m.TRIP, kenteken=car.kenteken, day=start_local.date(), trip_number=number,
+        flags = t.flags + t.ingest_flags
+        rows.append(row_class(
+            kind=m.TRIP, kenteken=kenteken, day=day, trip_number=number,
             driver_id=t.driver_id, driver_name=names.get(t.driver_id, ""), started_at=start_local,
             ended_at=t.ended_at.astimezone(LOCAL), odometer_start=start_km, odometer_end=end_km,
             # The odometer is the legal norm: the row's km are its printed end minus start.
@@ -281,11 +295,11 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
             departure=departure, arrival=arrival, character=character, classified=classified,
             route_deviation="ja" if note and note.detour else "",
             deviation_reason=(note.detour or "") if note else "",
-            private_detour=m.km(note.private_detour_km) if note and note.private_detour_km else Decimal(0),
-            note="; ".join(text), flags=tuple(dict.fromkeys(t.flags + t.ingest_flags)),
-            original_distance=gps_end - gps_start if t.id in calibrated else None,
-            gps_odometer_start=gps_start if t.id in calibrated else None,
-            gps_odometer_end=gps_end if t.id in calibrated else None))
+            private_detour=to_km(note.private_detour_km) if note and note.private_detour_km else ZERO,
+            note="; ".join(text) if text else "", flags=tuple(dict.fromkeys(flags)) if flags else (),
+            original_distance=gps_end - gps_start if shares is not None else None,
+            gps_odometer_start=gps_start if shares is not None else None,
+            gps_odometer_end=gps_end if shares is not None else None))
         for revision in history.get(t.id, []):
             corrections.append(m.Correction(
                 kenteken=car.kenteken, trip_number=number, field=FIELD_LABELS.get(revision.field, revision.field),
@@ -363,13 +377,20 @@ def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignme
     """One verdict per driver (the rule is per person), over their trips in this report,
     decided by the driver's counter (backend.trips.counter)."""
     counted: dict[int, list] = defaultdict(list)
+    seen: set[int] = set()
+    CountedTrip = counter.CountedTrip
     for row in rows:
-        if row.kind == m.TRIP and row.driver_id is not None:
-            counted[row.driver_id].append(counter.CountedTrip(
+        if row.kind != m.TRIP or row.driver_id is None:
+            continue
+        seen.add(row.driver_id)
+        # The verdict counts private km only (private trips, private detours inside others): a
+        # trip contributing neither changes none of its figures, so it is not handed over.
+        if row.character == m.PRIVATE or row.private_detour:
+            counted[row.driver_id].append(CountedTrip(
                 day=row.day, km=float(row.distance),
                 trip_class=row.character if row.classified else None,
                 private_detour_km=float(row.private_detour)))
-    people = [driver.id] if driver is not None else sorted({a.driver_id for a in assignments} | set(counted))
+    people = [driver.id] if driver is not None else sorted({a.driver_id for a in assignments} | seen)
     return [verdict(names.get(person, ""), year, counted.get(person, []),
                     [(a.available_from, a.available_until) for a in assignments if a.driver_id == person])
             for person in people]

@@ -4,8 +4,8 @@ The first line is the header; one line per row; after an empty line the totals, 
 verdicts, the corrections and notes follow as labelled sections."""
 from __future__ import annotations
 
+import codecs
 import csv
-import io
 from decimal import Decimal
 from typing import BinaryIO
 
@@ -29,13 +29,81 @@ def _cell(value: object) -> str:
     return t.safe_text(str(value))
 
 
+def _km(value: Decimal | None) -> str:
+    """Dutch one-decimal km. Row km are quantized to 0.1, so str() already has the one decimal
+    (and is twice as quick as a format spec); anything else (a plain 0) goes the long way."""
+    if value is None:
+        return ""
+    text = str(value)
+    return text.replace(".", ",") if text[-2:-1] == "." else f"{value:.1f}".replace(".", ",")
+
+
+_CLOCK = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(60)]
+
+
+def _lines(rows: list[m.Row]):
+    """The row lines as strings, the same cells as t.row_values() through _cell() but without
+    the per-cell type dispatch: a year of a busy car is tens of thousands of cells. Texts that
+    people wrote (names, addresses, notes, reasons) are neutralised; fixed labels need not be."""
+    kinds, characters, safe, trip, chain_gap = t.KIND, t.CHARACTER, t.safe_text, m.TRIP, m.CHAIN_GAP
+    days: dict = {}
+    places: dict[int, str] = {}  # id(address) -> its neutralised text: reports share Address objects
+
+    def place(address: m.Address | None) -> str:
+        if address is None:
+            return ""
+        text = places.get(id(address))
+        if text is None:
+            text = places[id(address)] = safe(t.address_text(address))
+        return text
+
+    for row in rows:
+        kind = row.kind
+        day = days.get(row.day)
+        if day is None:
+            day = days[row.day] = t.day_nl(row.day)
+        started, ended, departure, arrival = row.started_at, row.ended_at, row.departure, row.arrival
+        is_trip = kind == trip
+        yield (kinds[kind], safe(row.kenteken), "" if row.trip_number is None else str(row.trip_number), day,
+               _CLOCK[started.hour * 60 + started.minute] if started else "",
+               _CLOCK[ended.hour * 60 + ended.minute] if ended else "",
+               safe(row.driver_name), _km(row.odometer_start), _km(row.odometer_end),
+               "" if kind == chain_gap else _km(row.distance),
+               place(departure), (departure.postcode or "") if departure else "",
+               place(arrival), (arrival.postcode or "") if arrival else "",
+               characters[row.character], ("ja" if row.classified else "nee") if is_trip else "",
+               safe(row.route_deviation), safe(row.deviation_reason),
+               _km(row.private_detour) if is_trip else "", _km(row.original_distance), safe(row.note),
+               safe(", ".join(row.flags)) if row.flags else "")
+
+
+class _Sink:
+    """The csv writer's file: lines collected and handed to `out` encoded in chunks of
+    CHUNK_LINES (a TextIOWrapper encodes, and resets its encoder, once per line)."""
+
+    CHUNK_LINES = 1000
+
+    def __init__(self, out: BinaryIO) -> None:
+        self.out, self.parts = out, []
+        out.write(codecs.BOM_UTF8)  # so Excel in Dutch reads UTF-8
+
+    def write(self, text: str) -> None:
+        self.parts.append(text)
+        if len(self.parts) >= self.CHUNK_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.parts:
+            self.out.write("".join(self.parts).encode("utf-8"))
+            self.parts = []
+
+
 def render(report: m.Report, out: BinaryIO) -> None:
-    text = io.TextIOWrapper(out, encoding="utf-8-sig", newline="", write_through=False)
+    text = _Sink(out)
     try:
         writer = csv.writer(text, delimiter=";", lineterminator="\r\n")
         writer.writerow(t.COLUMNS)
-        for row in report.rows:
-            writer.writerow([_cell(v) for v in t.row_values(row)])
+        writer.writerows(_lines(report.rows))
         writer.writerow([])
         writer.writerow([t.safe_text(t.title(report))])
         for line in t.car_lines(report):
@@ -55,5 +123,4 @@ def render(report: m.Report, out: BinaryIO) -> None:
         writer.writerow(["Weergave", t.VIEW[report.view]])
         writer.writerow(["Gemaakt", t.moment_nl(report.generated_at), t.safe_text(report.generated_by)])
     finally:
-        text.flush()
-        text.detach()  # leave `out` open for the caller
+        text.flush()  # `out` stays open for the caller
