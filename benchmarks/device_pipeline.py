@@ -34,6 +34,8 @@ from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from device.store import FLUSH_INTERVAL_S  # noqa: E402  (the repository's, even without installing it)
 DEFAULT_FILE = ROOT / "tests" / "data" / "nmea" / "dotmorten__NmeaSampleData.nmea"
 
 TARGET_RATIO = 2.0
@@ -70,7 +72,7 @@ def bare_parse(path: Path, repeat: int) -> dict[str, float]:
 class _NullStore:
     """Accepts what the pipeline hands a store and keeps nothing: isolates the store's cost."""
 
-    flush_interval = timedelta(seconds=5)
+    flush_interval = timedelta(seconds=FLUSH_INTERVAL_S)  # what the real store's default makes the pipeline do
     odometer_km = 0.0
 
     def set_odometer(self, value: float) -> None: ...

@@ -91,7 +91,7 @@ def open_store(path: str | Path, config: DeviceConfig, *, durable: bool = True) 
         store_path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise RitboxError(f"cannot create the folder for the store {store_path}: {exc.strerror or exc}") from None
-    store = Store(store_path, durable=durable)
+    store = Store(store_path, durable=durable, flush_interval_s=config.store.flush_interval_s)
     try:
         # Once enrolled, the policy is the backend's (enrollment and every sync answer carry the
         # agreement's); the config's value only applies to a device that was never enrolled.

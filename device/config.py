@@ -19,6 +19,7 @@ Example (all keys optional)::
 
     [store]
     path = "/var/lib/ritbox/ritbox.db"
+    flush_interval_s = 15.0    # open trip to disk every this many s of driving (5..60; see docs/device-store.md)
 
     [control]
     socket = "/run/ritbox/control.sock"
@@ -58,6 +59,8 @@ from device.model import PrivatePositions
 DEFAULT_CONFIG_PATH = Path("/etc/ritbox/ritbox.toml")
 CONFIG_ENV = "RITBOX_DEVICE_CONFIG"
 SOURCE_KINDS = ("serial", "gpsd", "replay")
+MIN_FLUSH_INTERVAL_S = 5.0
+MAX_FLUSH_INTERVAL_S = 60.0
 
 
 class ConfigError(RitboxError):
@@ -79,6 +82,8 @@ class SourceConfig:
 @dataclass
 class StoreConfig:
     path: str = "/var/lib/ritbox/ritbox.db"
+    # What a power cut can lose of an open trip vs. SD card wear and CPU: see device.store.
+    flush_interval_s: float = 15.0
 
 
 @dataclass
@@ -198,6 +203,13 @@ def parse_config(data: dict[str, Any], where: str = "config") -> DeviceConfig:
         )
     if config.source.replay_speed <= 0:
         raise ConfigError(f"{where}: [source] replay_speed must be greater than 0")
+    if not MIN_FLUSH_INTERVAL_S <= config.store.flush_interval_s <= MAX_FLUSH_INTERVAL_S:
+        # Below 5 s the SD card gets more than 720 fsyncs an hour; above 60 s a power cut costs
+        # more of the trip than the backend's odometer calibration should have to absorb.
+        raise ConfigError(
+            f"{where}: [store] flush_interval_s must be between {MIN_FLUSH_INTERVAL_S:g} and "
+            f"{MAX_FLUSH_INTERVAL_S:g}, not {config.store.flush_interval_s!r}"
+        )
     if config.odometer.initial_km < 0:
         raise ConfigError(f"{where}: [odometer] initial_km must not be negative")
     return config

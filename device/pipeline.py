@@ -40,7 +40,7 @@ log = logging.getLogger("ritbox.pipeline")
 FLAG_RESUMED = "resumed_after_restart"
 
 #: How often (driving time) the detector's full resume state is written with a store flush.
-STATE_INTERVAL = timedelta(seconds=30)
+STATE_INTERVAL = timedelta(seconds=60)
 
 #: Version of the resume state this module writes into the store's open trip.
 STATE_VERSION = 2

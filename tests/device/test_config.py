@@ -135,3 +135,14 @@ def test_binary_garbage_is_a_config_error(tmp_path) -> None:
     path.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(ConfigError):
         load_config(path)
+
+
+def test_store_flush_interval_is_read_checked_and_defaults_to_the_store_s(tmp_path) -> None:
+    from device.store import FLUSH_INTERVAL_S
+
+    assert DeviceConfig().store.flush_interval_s == FLUSH_INTERVAL_S
+    assert parse_config({"store": {"flush_interval_s": 30}}).store.flush_interval_s == 30.0
+    assert parse_config({"store": {"flush_interval_s": 5}}).store.flush_interval_s == 5.0
+    for bad in (4.9, 61, 0):
+        with pytest.raises(ConfigError, match=r"\[store\] flush_interval_s must be between 5 and 60"):
+            parse_config({"store": {"flush_interval_s": bad}})

@@ -108,7 +108,8 @@ def key():
 
 @pytest.fixture
 def store(tmp_path: Path, key) -> Store:
-    s = Store(tmp_path / "ritbox.db")
+    # The tightest flush interval allowed (5 s, 720 fsyncs/h): the tests count its commits.
+    s = Store(tmp_path / "ritbox.db", flush_interval_s=5.0)
     s.set_sealing_key(sealing.public_key_raw(key))
     yield s
     s.close()
@@ -409,7 +410,7 @@ def test_a_private_trip_never_stores_a_track(store: Store) -> None:
 # ----------------------------------------------------------------------------- batched writes
 
 def test_one_hour_of_business_driving_costs_at_most_720_fsyncs(tmp_path: Path) -> None:
-    store = Store(tmp_path / "ritbox.db")
+    store = Store(tmp_path / "ritbox.db", flush_interval_s=5.0)  # the tightest interval allowed
     laps = [shifted(DRIVE, timedelta(seconds=lap * len(DRIVE))) for lap in range(3600 // len(DRIVE))]
     hour = [p for lap in laps for p in lap]
     assert len(hour) == 3600 and (hour[-1].time - hour[0].time).total_seconds() == 3599
@@ -438,7 +439,7 @@ def test_commits_are_the_fsyncs_and_durable_false_skips_them(tmp_path: Path, dur
         "from tests.device.test_store import DRIVE, drive, record_of, shifted\n"
         "from device.model import TripMode\n"
         "from device.store import Store\n"
-        f"store = Store(sys.argv[1], durable={durable})\n"
+        f"store = Store(sys.argv[1], durable={durable}, flush_interval_s=5.0)\n"
         "print('MARK', flush=True)\n"
         "points = DRIVE + shifted(DRIVE, timedelta(seconds=len(DRIVE)))\n"
         "drive(store, points, TripMode.BUSINESS)\n"
@@ -919,3 +920,18 @@ def test_a_damaged_chunk_of_open_points_costs_only_its_own_points(tmp_path: Path
     pending = Store(path).pending_open_trip()
     assert pending is not None
     assert len(pending.points) == 30 - chunks[0][1] // CHUNK_POINT.size
+
+
+def test_the_default_flush_interval_is_the_named_value(tmp_path: Path) -> None:
+    """Two minutes of driving with the default interval: one commit per FLUSH_INTERVAL_S of it."""
+    from device.store import FLUSH_INTERVAL_S
+
+    store = Store(tmp_path / "ritbox.db")
+    assert store.flush_interval == timedelta(seconds=FLUSH_INTERVAL_S)
+    trip = [TrackPoint(DRIVE[0].time + timedelta(seconds=i), p.lat, p.lon) for i, p in enumerate(DRIVE[:121])]
+    store.open_trip_started(trip[0].time, (trip[0].lat, trip[0].lon), TripMode.BUSINESS, 0.0)
+    commits = store.commit_count
+    for point in trip:
+        store.add_point(point)
+    assert store.commit_count - commits == int(120 // FLUSH_INTERVAL_S)
+    store.close()
