@@ -41,3 +41,42 @@ def test_downgrade_to_base_and_upgrade_again(app) -> None:
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
         upgrade()
         assert {"users", "user_roles", "login_failures"} <= set(inspect(db.engine).get_table_names())
+
+
+def _triggers(connection) -> dict[str, str]:
+    """Every trigger (and PostgreSQL trigger function) with its full definition."""
+    if connection.dialect.name == "postgresql":
+        rows = connection.exec_driver_sql(
+            "SELECT t.tgname, pg_get_triggerdef(t.oid) FROM pg_trigger t WHERE NOT t.tgisinternal "
+            "UNION ALL SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p "
+            "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public'").all()
+    else:
+        rows = connection.exec_driver_sql("SELECT name, sql FROM sqlite_master WHERE type = 'trigger'").all()
+    return dict(rows)
+
+
+def test_retention_migration_changes_only_its_triggers_and_downgrade_restores_them(app) -> None:
+    """0008 re-creates the row triggers of the tables retention empties, under the same names;
+    its downgrade leaves every trigger exactly as 0007 had it."""
+    with app.app_context():
+        downgrade(revision="0007")
+        with db.engine.connect() as connection:
+            before = _triggers(connection)
+        upgrade(revision="0008")
+        with db.engine.connect() as connection:
+            retention = _triggers(connection)
+        downgrade(revision="0007")
+        with db.engine.connect() as connection:
+            after = _triggers(connection)
+        upgrade()
+    assert after == before
+    changed = {name for name in before if retention.get(name) != before[name]}
+    if "ritbox_refuse_trip_fact_change" in before:  # PostgreSQL: one row trigger per table
+        expected = {"trips_immutable", "trip_tracks_immutable", "chain_events_immutable",
+                    "trip_revisions_append_only", "odometer_corrections_immutable"}
+    else:
+        expected = {f"{table}_no_delete" for table in ("trips", "trip_tracks", "chain_events", "trip_revisions",
+                                                        "odometer_corrections")} | {"trips_no_update"}
+    assert changed == expected
+    assert set(before) <= set(retention)  # no trigger disappears
+    assert {"retention_runs_no_delete", "retention_runs_final"} & set(retention)

@@ -14,6 +14,8 @@ STATEMENTS = [
     ("trips", "UPDATE trips SET distance_km = 0"),
     ("trips", "UPDATE trips SET driver_id = NULL WHERE seq = 1"),
     ("trips", "DELETE FROM trips"),
+    # Clearing the sealed private positions is retention's alone (docs/retention.md), inside a run.
+    ("trips", "UPDATE trips SET start_sealed = NULL, end_sealed = NULL"),
     ("trip_tracks", "UPDATE trip_tracks SET lat = 0"),
     ("trip_tracks", "DELETE FROM trip_tracks WHERE idx = 0"),
     ("chain_events", "UPDATE chain_events SET detail = 'nothing to see'"),
