@@ -1,8 +1,11 @@
 """The fleet-wide export as a background job: a status row (ReportExport) that the page polls,
 the zip written car by car to the instance folder, then moved into place when complete.
 
-The job runs in a thread of the web worker that accepted it. A worker that dies mid-export
-leaves its row at "running"; starting a new export is the remedy (the zip is reproducible)."""
+The job runs in a thread of the web worker that accepted it. Whatever ends the thread - an
+exception anywhere, also before the export starts or while the failure itself is recorded -
+leaves the row "failed" with a message the page shows (see run). Only a worker process that is
+killed outright leaves its row at "running"; starting a new export is the remedy (the zip is
+reproducible)."""
 from __future__ import annotations
 
 import logging
@@ -46,29 +49,60 @@ def _set(job_id: int, **values) -> None:
     db.session.commit()
 
 
-def run(app: Flask, job_id: int) -> None:
-    from backend.reports.fleet import export_fleet, vehicle_ids
+# Messages the page shows (the status row's message): no personal data, no stack traces.
+DIED = "the export stopped because of an internal error; start it again"
 
+
+def _fail(job_id: int, message: str) -> None:
+    """Mark the job failed, whatever state the session is in: the worker's session may be the
+    very thing that broke (a lost connection, a failed flush), so after a rollback the row is
+    written on a connection of its own. Only a job still queued or running is touched."""
+    try:
+        db.session.rollback()
+    except Exception:  # noqa: BLE001 - a broken session must not stop the row being marked
+        log.warning("fleet export %s: rollback failed", job_id)
+    statement = (update(ReportExport)
+                 .where(ReportExport.id == job_id, ReportExport.status.in_(("queued", "running")))
+                 .values(status="failed", message=message[:500], finished_at=utcnow()))
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(statement)
+    except Exception:  # noqa: BLE001 - nothing more can be done; the log says which job
+        log.exception("fleet export %s: could not mark the job failed", job_id)
+
+
+def run(app: Flask, job_id: int) -> None:
+    """The worker thread. Every way out leaves the row done or failed: an expected refusal
+    (ReportError, AccessDenied) with its own message, anything else - also a failure while
+    starting, or a BaseException that ends the thread - with DIED."""
     with app.app_context():
-        job = db.session.get(ReportExport, job_id)
-        actor_id, year, fmt = job.requested_by_id, job.year, job.format
-        _set(job_id, status="running", total=len(vehicle_ids()))
-        final = zip_path(app, job_id)
-        partial = final + ".part"
         try:
-            with open(partial, "wb") as handle:
-                result = export_fleet(actor_id, handle, year=year, fmt=fmt,
-                                      progress=lambda done, total: _set(job_id, done=done, total=total))
-            os.replace(partial, final)
-            _set(job_id, status="done", reports=result.reports, finished_at=utcnow())
+            _run(app, job_id)
         except (ReportError, AccessDenied) as exc:
-            db.session.rollback()
-            _set(job_id, status="failed", message=str(exc)[:500], finished_at=utcnow())
-        except Exception:  # noqa: BLE001 - the page must learn that the job ended
+            _fail(job_id, str(exc))
+        except BaseException as exc:  # noqa: BLE001 - the page must learn that the job ended
             log.exception("fleet export %s failed", job_id)
-            db.session.rollback()
-            _set(job_id, status="failed", message="internal error", finished_at=utcnow())
+            _fail(job_id, DIED)
+            if not isinstance(exc, Exception):
+                raise  # SystemExit, KeyboardInterrupt: marked failed, then let them end the thread
         finally:
-            if os.path.exists(partial):
-                os.unlink(partial)
             db.session.remove()
+
+
+def _run(app: Flask, job_id: int) -> None:
+    from backend.reports.fleet import export_fleet, vehicle_count
+
+    job = db.session.get(ReportExport, job_id)
+    actor_id, year, fmt = job.requested_by_id, job.year, job.format
+    _set(job_id, status="running", total=vehicle_count())
+    final = zip_path(app, job_id)
+    partial = final + ".part"
+    try:
+        with open(partial, "wb") as handle:
+            result = export_fleet(actor_id, handle, year=year, fmt=fmt,
+                                  progress=lambda done, total: _set(job_id, done=done, total=total))
+        os.replace(partial, final)
+        _set(job_id, status="done", reports=result.reports, finished_at=utcnow())
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)

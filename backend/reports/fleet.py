@@ -7,11 +7,11 @@ its status row."""
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backend.access.door import AccessDenied
 from backend.db import db
@@ -28,8 +28,31 @@ class FleetResult:
     skipped: list[str] = field(default_factory=list)  # kentekens without trips in the year
 
 
+PAGE = 200  # vehicle ids read per query: the fleet is walked page by page, never held whole
+
+
+def vehicle_count() -> int:
+    return db.session.scalar(select(func.count()).select_from(Vehicle)) or 0
+
+
+def iter_vehicle_ids(page: int = PAGE) -> Iterator[int]:
+    """Every vehicle id in kenteken order, read a page at a time (keyset on the unique kenteken,
+    so a car added meanwhile neither shifts nor repeats the rest)."""
+    after = None
+    while True:
+        statement = select(Vehicle.id, Vehicle.kenteken).order_by(Vehicle.kenteken).limit(page)
+        if after is not None:
+            statement = statement.where(Vehicle.kenteken > after)
+        rows = db.session.execute(statement).all()
+        for vehicle_id, _ in rows:
+            yield vehicle_id
+        if len(rows) < page:
+            return
+        after = rows[-1][1]
+
+
 def vehicle_ids() -> list[int]:
-    return list(db.session.scalars(select(Vehicle.id).order_by(Vehicle.kenteken)))
+    return list(iter_vehicle_ids())
 
 
 def export_fleet(actor_id: int, out: BinaryIO, *, year: int, fmt: str,
@@ -39,10 +62,9 @@ def export_fleet(actor_id: int, out: BinaryIO, *, year: int, fmt: str,
     if actor is None or not actor.has_role(Role.FINANCE):
         # The door would refuse each car; refuse once, before the first read.
         raise AccessDenied("only finance exports the whole fleet")
-    ids = vehicle_ids()
-    result = FleetResult(total=len(ids))
+    result = FleetResult(total=vehicle_count())
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for done, vehicle_id in enumerate(ids, 1):
+        for done, vehicle_id in enumerate(iter_vehicle_ids(), 1):
             actor = db.session.get(User, actor_id)
             try:
                 report = build_report(actor, year=year, vehicle_id=vehicle_id)
@@ -56,7 +78,7 @@ def export_fleet(actor_id: int, out: BinaryIO, *, year: int, fmt: str,
             # Let go of every row read for this car before the next one.
             db.session.expunge_all()
             if progress:
-                progress(done, result.total)
+                progress(done, max(done, result.total))
         if not result.reports:
             raise ReportError(f"no trips in {year} for any car")
         summary = [f"Rittenregistraties {year}, formaat {fmt}: {result.reports} van {result.total} auto's."]

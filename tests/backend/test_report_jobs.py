@@ -1,0 +1,138 @@
+"""The fleet export job when its worker thread dies (both databases): whatever ends the thread,
+the status row ends "failed" with a message that the status JSON and the finance page show,
+never "running" forever; a fleet is walked page by page."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import select
+
+from tests.backend import report_fixtures as rf
+
+
+@pytest.fixture
+def fleet(app, client, make_user, tmp_path):
+    return rf.fleet(app, client, make_user, tmp_path)
+
+
+def _wait(client, job_id: int = 1) -> dict:
+    status = None
+    for _ in range(200):
+        status = client.get(f"/finance/reports/jobs/{job_id}").get_json()
+        if status["status"] in ("done", "failed"):
+            break
+        time.sleep(0.05)
+    return status
+
+
+def _job_row(app, job_id: int = 1):
+    from backend.db import db
+    from backend.models.report_exports import ReportExport
+    with app.app_context():
+        job = db.session.get(ReportExport, job_id)
+        return job.status, job.message, job.finished_at
+
+
+def test_an_exception_before_the_export_starts_fails_the_job(app, client, login, fleet, monkeypatch):
+    """Counting the cars happened outside any handler: the row stayed "queued" for good."""
+    from backend.finance import jobs
+    from backend.reports import fleet as fleet_module
+
+    def broken_count():
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(fleet_module, "vehicle_count", broken_count)
+    login(rf.FINANCE_EMAIL)
+    assert client.post("/finance/reports/fleet", data={"fleet-year": fleet.year, "fleet-format": "csv"}).status_code == 202
+    status = _wait(client)
+    assert status["status"] == "failed" and status["message"] == jobs.DIED, status
+    assert "database went away" not in status["message"]  # no internals on the page
+    page = client.get("/finance/reports")
+    assert "Mislukt".encode() in page.data and jobs.DIED.encode() in page.data
+    assert _job_row(app)[2] is not None  # finished_at set
+
+
+def test_a_worker_whose_session_breaks_mid_export_still_marks_the_job_failed(app, client, login, fleet,
+                                                                              monkeypatch):
+    """The export fails after some progress AND the session cannot even roll back (a lost
+    connection): the row is written on a connection of its own."""
+    from backend.db import db
+    from backend.finance import jobs
+    from backend.reports import fleet as fleet_module
+
+    real = fleet_module.export_fleet
+
+    def dying_export(actor_id, out, *, year, fmt, progress=None):
+        progress(1, 3)
+
+        def broken_rollback():
+            raise RuntimeError("connection lost")
+
+        monkeypatch.setattr(db.session, "rollback", broken_rollback)
+        raise RuntimeError("connection lost")
+
+    monkeypatch.setattr(fleet_module, "export_fleet", dying_export)
+    login(rf.FINANCE_EMAIL)
+    client.post("/finance/reports/fleet", data={"fleet-year": fleet.year, "fleet-format": "xlsx"})
+    status = _wait(client)
+    monkeypatch.setattr(fleet_module, "export_fleet", real)
+    assert status["status"] == "failed" and status["message"] == jobs.DIED, status
+    assert (status["done"], status["total"]) == (1, 3)  # the progress it made stays visible
+    assert status["download"] is None
+    assert client.get("/finance/reports/jobs/1/download").status_code == 404
+    with app.app_context():
+        assert not [p for p in __import__("os").listdir(jobs.export_dir(app)) if p.startswith("fleet-1")]
+
+
+def test_a_base_exception_in_the_worker_marks_the_job_failed_and_ends_the_thread(app, fleet, monkeypatch):
+    from backend.db import db
+    from backend.finance import jobs
+    from backend.models.report_exports import ReportExport
+    from backend.reports import fleet as fleet_module
+
+    def interrupted(*args, **kwargs):
+        raise SystemExit(3)
+
+    monkeypatch.setattr(fleet_module, "export_fleet", interrupted)
+    with app.app_context():
+        job = ReportExport(requested_by_id=fleet.finance, year=fleet.year, format="csv", status="queued", total=0,
+                           done=0, reports=0, message="")
+        db.session.add(job)
+        db.session.commit()
+        job_id = job.id
+    with pytest.raises(SystemExit):
+        jobs.run(app, job_id)  # what the thread runs; the SystemExit still ends it
+    status, message, finished_at = _job_row(app, job_id)
+    assert (status, message) == ("failed", jobs.DIED) and finished_at is not None
+
+
+def test_a_refusal_keeps_its_own_message(app, fleet):
+    from backend.db import db
+    from backend.finance import jobs
+    from backend.models.report_exports import ReportExport
+
+    with app.app_context():
+        job = ReportExport(requested_by_id=fleet.driver, year=fleet.year, format="csv", status="queued", total=0,
+                           done=0, reports=0, message="")
+        db.session.add(job)
+        db.session.commit()
+        job_id = job.id
+    jobs.run(app, job_id)  # a driver asked: export_fleet refuses before reading anything
+    status, message, _ = _job_row(app, job_id)
+    assert status == "failed" and message == "only finance exports the whole fleet"
+
+
+def test_the_fleet_is_walked_page_by_page_in_kenteken_order(app, fleet):
+    from backend.db import db
+    from backend.fleet import service
+    from backend.models.fleet import Vehicle
+    from backend.reports import fleet as fleet_module
+
+    with app.app_context():
+        for plate in ("ZZ-99-ZZ", "12-ABC-3", "HJ-45-KL", "PP-01-PP", "BB-22-BB"):
+            service.create_vehicle(plate, "Opel", "Corsa")
+        expected = list(db.session.scalars(select(Vehicle.id).order_by(Vehicle.kenteken)))
+        assert list(fleet_module.iter_vehicle_ids(page=2)) == expected
+        assert list(fleet_module.iter_vehicle_ids(page=6)) == expected  # exactly one full page
+        assert fleet_module.vehicle_count() == len(expected) == 6
