@@ -5,10 +5,11 @@ access layer (backend/access/). The database refuses UPDATE and DELETE on them (
 migration 0002): what a device uploaded stays as it was. Everything a person changes later is a
 revision in a table of its own.
 
-Retention seam: the only deletion ever allowed is the retention job (7 years after the tax
-year). It does not exist yet; when it lands it must bypass the delete triggers in a way that is
-itself logged (e.g. a session-level flag checked by the trigger, set only by that job), never by
-dropping the triggers.
+Retention: the only deletion ever allowed is backend.access.retention (docs/retention.md).
+Migration 0008 lets the triggers pass a DELETE (and, on trips, an UPDATE that only sets
+start_sealed/end_sealed to NULL) while a retention_runs row is open in the same transaction;
+an open run can never be committed, and each committed run leaves a final run row and audit
+events. The triggers are never dropped.
 """
 from __future__ import annotations
 
