@@ -26,7 +26,6 @@ with holes that would look like gaps in the chain or the odometer.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -245,6 +244,8 @@ def run(now: datetime | None = None, *, dry_run: bool = False) -> Result:
     if due is None:
         db.session.rollback()
         return Result(dry_run, None, {})
+    if due.held_back and not dry_run:
+        log.info("retention: %d trips due but kept: a month of their car's tax year is not closed", due.held_back)
     if dry_run or due.empty:
         db.session.rollback()  # ends the read (and releases the lock of a run with nothing due)
         return Result(dry_run, due.agreement_version, due.cutoffs, track_trips=len(due.track_trip_ids),
