@@ -28,6 +28,7 @@ from device.store import Store
 from device.trips import (
     CountedPoint,
     OpenTrip,
+    TrackPointAdded,
     TripClosed,
     TripDetector,
     TripEvent,
@@ -189,13 +190,18 @@ class Pipeline:
 
     def _handle(self, events: list[TripEvent]) -> None:
         store = self.store
+        on_event = self.on_event
         for event in events:
-            store.handle(event)
-            if isinstance(event, TripClosed):
-                self.trips_closed += 1
-                self._state_due = self._last_full_state = None
-            if self.on_event is not None:
-                self.on_event(event)
+            cls = event.__class__
+            if cls is TrackPointAdded:
+                store.add_point(event.point)  # nearly every event: skip the dispatch by name
+            else:
+                store.handle(event)
+                if cls is TripClosed:
+                    self.trips_closed += 1
+                    self._state_due = self._last_full_state = None
+            if on_event is not None:
+                on_event(event)
 
     def _save_state(self, force: bool = False) -> None:
         """Hand the open trip's progress to the store, at most once per store flush interval.
@@ -351,28 +357,29 @@ def _decode_point(data: list[Any]) -> CountedPoint:
     return CountedPoint(_dt(data[0]), float(data[1]), float(data[2]), float(data[3]))
 
 
-# Packed bytes of the points of the last window encoded, by id() (the entry keeps its point alive,
-# and the identity check makes a reused id harmless). Consecutive states share most of their
-# window, so each point is packed about once instead of at every state save.
-_packed: dict[int, tuple[CountedPoint, bytes]] = {}
+# Packed bytes of the points of the last window encoded, by id(). `_packed_points` holds those
+# very points, so none of them can die and hand its id to another object while it is a key here.
+# Consecutive states share most of their window (new points only join at its end), so each
+# point is packed about once instead of at every state save, and the lookups run in C.
+_packed: dict[int, bytes] = {}
+_packed_points: tuple[CountedPoint, ...] = ()
 
 
 def _pack_points(points: Iterable[CountedPoint]) -> str:
     """The stop window as one base64 string (one string is cheap for the store to write)."""
-    global _packed
-    pack = _POINT.pack
-    old = _packed
-    new: dict[int, tuple[CountedPoint, bytes]] = {}
-    parts = []
-    for p in points:
-        key = id(p)
-        entry = old.get(key)
-        if entry is None or entry[0] is not p:
-            entry = (p, pack(_t(p.time), p.lat, p.lon, p.cum_km))
-        new[key] = entry
-        parts.append(entry[1])
-    _packed = new
-    return base64.b64encode(b"".join(parts)).decode("ascii")
+    global _packed, _packed_points
+    window = tuple(points)
+    keys = list(map(id, window))
+    parts: list[bytes | None] = list(map(_packed.get, keys))
+    if None in parts:
+        pack = _POINT.pack
+        for i in range(parts.index(None), len(parts)):
+            if parts[i] is None:
+                p = window[i]
+                parts[i] = pack(_t(p.time), p.lat, p.lon, p.cum_km)
+    _packed = dict(zip(keys, parts))  # type: ignore[arg-type]
+    _packed_points = window
+    return base64.b64encode(b"".join(parts)).decode("ascii")  # type: ignore[arg-type]
 
 
 def _unpack_points(text: str) -> tuple[CountedPoint, ...]:
