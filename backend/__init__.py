@@ -61,6 +61,8 @@ def _build_app(test_config: Mapping[str, Any] | None) -> Flask:
     from backend import addresses; addresses.init_app(app)
     from backend import reports; reports.init_app(app)
     from backend import finance; finance.init_app(app)
+    from backend.access import retention; retention.init_app(app)
+    from backend import mail; mail.init_app(app)
 
     if not app.testing:
         from backend.db_check import check_database_reachable

@@ -55,6 +55,7 @@ SEAL_OPENED = "seal_opened"
 NOTIFICATION_SENT = "notification_sent"
 FINANCE_EXPORT = "finance_export"
 RETENTION_DELETED = "retention_deleted"
+MAIL_SENT = "mail_sent"                          # a notification e-mail accepted by the mail server
 
 # Event types and purposes are names, so the canonical JSON needs no escaping for them.
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")

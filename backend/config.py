@@ -65,6 +65,16 @@ SUPPORTED_LOCALES = ("nl", "en")
 PRIVATE_POSITIONS_POLICIES = ("sealed", "none")
 
 
+SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
+
+
+def _to_smtp_security(value: Any) -> str:
+    value = _to_str(value)
+    if value not in SMTP_SECURITY_MODES:
+        raise ValueError(f"expected one of {', '.join(SMTP_SECURITY_MODES)}, got {value!r}")
+    return value
+
+
 def _to_private_positions(value: Any) -> str:
     value = _to_str(value)
     if value not in PRIVATE_POSITIONS_POLICIES:
@@ -129,6 +139,26 @@ SETTINGS: tuple[Setting, ...] = (
             "from named places and the offline GeoNames extract only, and no position leaves the server."),
     Setting("pdok_timeout_seconds", "PDOK_TIMEOUT_SECONDS", 3, _to_positive_int,
             "How long one PDOK request may take before the offline answer is used."),
+    Setting("smtp_host", "SMTP_HOST", None, _to_str,
+            "Mail server for e-mail to employees (access to their data) and finance (odometer "
+            "reminders). Default off: notifications show in the app only."),
+    Setting("smtp_port", "SMTP_PORT", 587, _to_positive_int,
+            "The mail server's port (587 for STARTTLS, 465 for SSL)."),
+    Setting("smtp_security", "SMTP_SECURITY", "starttls", _to_smtp_security,
+            "starttls, ssl, or none (only for a relay on the same host or a trusted network)."),
+    Setting("smtp_username", "SMTP_USERNAME", None, _to_str,
+            "Login at the mail server, if it asks for one."),
+    Setting("smtp_password", "SMTP_PASSWORD", None, _to_str,
+            "Password for smtp_username. Set it in the environment or the instance file, never in the repository."),
+    Setting("smtp_ca_file", "SMTP_CA_FILE", None, _to_str,
+            "PEM file with the CA certificate(s) to verify the mail server with, instead of the system's."),
+    Setting("smtp_timeout_seconds", "SMTP_TIMEOUT_SECONDS", 10, _to_positive_int,
+            "How long one conversation with the mail server may take before it is retried later."),
+    Setting("mail_from", "MAIL_FROM", None, _to_str,
+            "Sender of Ritbox's e-mail, e.g. Ritbox <ritbox@example.nl>. Required when smtp_host is set."),
+    Setting("public_url", "PUBLIC_URL", None, _to_http_url,
+            "The address users reach Ritbox at, e.g. https://ritbox.example.nl; e-mails link to it. "
+            "Default: the e-mails name no link."),
 )
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
 
@@ -171,6 +201,8 @@ def load_settings(environ: Mapping[str, str], instance_path: str | Path) -> dict
     if "SQLALCHEMY_DATABASE_URI" not in config:
         config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(instance_path) / 'ritbox.sqlite'}"
     check_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    if config.get("SMTP_HOST") and not config.get("MAIL_FROM"):
+        raise ConfigError("RITBOX_SMTP_HOST is set but RITBOX_MAIL_FROM is not: e-mail needs a sender address")
     return config
 
 
@@ -196,7 +228,10 @@ def settings_reference() -> str:
     for setting in SETTINGS:
         default = {"secret_key": "(required)", "database_url": "instance/ritbox.sqlite",
                    "instance_path": "instance/",
-                   "sealing_key_path": "instance/sealing_keys.pem", "pdok_url": "(off)"}.get(setting.name, f"`{setting.default}`")
+                   "sealing_key_path": "instance/sealing_keys.pem", "pdok_url": "(off)",
+                   "smtp_host": "(off)"}.get(setting.name)
+        if default is None:
+            default = "(none)" if setting.default is None else f"`{setting.default}`"
         rows.append(f"| `{setting.env_name}` | {default} | {setting.help} |")
     return "\n".join(rows)
 

@@ -4,7 +4,8 @@ the notifications that are due.
 Every web worker may run a scheduler; a job body runs only in the worker that moves the job's
 row in job_locks forward (an UPDATE ... WHERE locked_until <= now, or the first INSERT), so each
 job runs once per interval across workers. Tests call the job functions directly.
-Notifications are delivered in the app (the driver's "who saw my data" page); there is no e-mail.
+Notifications are delivered in the app (the driver's "who saw my data" page) and, when a mail
+server is configured, by e-mail from the outbox the "mail" job sends (backend/mail).
 """
 from __future__ import annotations
 
@@ -65,10 +66,31 @@ def odometer_reminders(now: datetime | None = None) -> int:
     return service.send_reminders(now)
 
 
+def send_mail(now: datetime | None = None) -> int:
+    """Send the queued e-mail that is due (notifications are queued when they are delivered)."""
+    from backend import mail
+    return mail.send_due(now)
+
+
+RETENTION_EVERY = timedelta(hours=24)
+
+
+def retention(now: datetime | None = None) -> int:
+    """Delete what the agreement's retention periods say is due (backend.access.retention).
+    Once a day is enough, and planning reads whole tax years: the job checks every interval
+    but works only when it can move the daily "retention_daily" lock row forward."""
+    from backend.access import retention as retention_run
+    if not acquire("retention_daily", f"{socket.gethostname()}:{os.getpid()}", RETENTION_EVERY, now):
+        return 0
+    return retention_run.run(now).total
+
+
 JOBS: dict[str, Callable[[], int]] = {
     "grant_expiry": expire_grants,
     "notifications": send_notifications,
     "odometer_reminders": odometer_reminders,
+    "retention": retention,
+    "mail": send_mail,
 }
 
 

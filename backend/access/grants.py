@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 
 from backend import audit
-from backend.access import agreements
+from backend.access import agreements, notice_mail
 from backend.access.purposes import categories_text
 from backend.db import db, utcnow
 from backend.models.access import AccessRequest, Grant, Notification, RequestStatus
@@ -77,13 +77,15 @@ def _employees_concerned(grant: Grant) -> set[int]:
 
 
 def _send(notification: Notification, now: datetime) -> None:
-    """In-app delivery: the notification shows on the employee's "who saw my data" page."""
+    """In-app delivery: the notification shows on the employee's "who saw my data" page; the
+    e-mail is queued in the same transaction and sent by the "mail" job."""
     notification.sent_at = now
     db.session.add(notification)
     db.session.flush()
     audit.record(audit.NOTIFICATION_SENT, subject_user_id=notification.user_id,
                  grant_id=notification.grant_id, purpose=notification.grant.purpose if notification.grant else None,
                  details={"kind": notification.kind}, commit=False)
+    notice_mail.queue_for(notification)  # and by e-mail, when a mail server is configured
 
 
 def may_revoke(grant: Grant, user: User) -> bool:

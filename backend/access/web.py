@@ -50,7 +50,8 @@ EVENT_LABELS = {
     audit.GRANT_ISSUED: _l("Access granted"), audit.GRANT_REVOKED: _l("Access revoked"),
     audit.GRANT_EXPIRED: _l("Access expired"), audit.READ: _l("Data read"),
     audit.READ_DENIED: _l("Read refused"), audit.SEAL_OPENED: _l("Private positions opened"),
-    audit.NOTIFICATION_SENT: _l("Employee informed"), audit.FINANCE_EXPORT: _l("Tax report exported"),
+    audit.NOTIFICATION_SENT: _l("Employee informed"), audit.MAIL_SENT: _l("Employee informed by e-mail"),
+    audit.FINANCE_EXPORT: _l("Tax report exported"),
     audit.RETENTION_DELETED: _l("Deleted after retention period"),
 }
 PURPOSE_TAX_LABEL = _l("Tax registration")

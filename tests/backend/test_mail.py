@@ -1,0 +1,295 @@
+"""E-mail to the employee through a real SMTP server (aiosmtpd on a loopback port): queued with
+the notification, sent by the "mail" job, kept and retried while the server is down or refuses."""
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import ipaddress
+import json
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
+from sqlalchemy import func, select
+
+from backend import audit, jobs, mail
+from backend.access import grants
+from backend.config import ConfigError, load_settings
+from backend.db import db, utcnow
+from backend.models.access import Notification
+from backend.models.audit import AuditEvent
+from backend.models.mail import OutgoingMail
+from tests.backend.access_support import PRIVATE_START, agreement_in_force, granted, make_people, user
+
+SENDER = "Ritbox <ritbox@example.nl>"
+HOURS = dict(purpose="hours_verification", grounds="hours_declaration_mismatch")  # told at the grant
+
+
+@dataclass
+class Inbox:
+    """An aiosmtpd handler that keeps what it accepts and refuses the addresses in `refuse`."""
+    messages: list[tuple[str, list[str], email.message.EmailMessage]] = field(default_factory=list)
+    refuse: set[str] = field(default_factory=set)
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
+        return "250 Message accepted for delivery"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    """One aiosmtpd server, started and stopped by the test (to play an outage)."""
+
+    def __init__(self, **smtp_options) -> None:
+        self.inbox = Inbox()
+        self.port = _free_port()
+        self.options = smtp_options
+        self.controller: Controller | None = None
+
+    def start(self) -> None:
+        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **self.options)
+        self.controller.start()
+
+    def stop(self) -> None:
+        if self.controller is not None:
+            self.controller.stop()
+            self.controller = None
+
+
+@pytest.fixture
+def smtp():
+    server = Server()
+    server.start()
+    yield server
+    server.stop()
+
+
+def _use(app, server: Server, **settings) -> None:
+    app.config.update({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": server.port, "SMTP_SECURITY": "none",
+                       "MAIL_FROM": SENDER, "PUBLIC_URL": "https://ritbox.example.nl", **settings})
+
+
+@pytest.fixture
+def people(app, make_user):
+    people = make_people(make_user)
+    with app.app_context():
+        agreement_in_force(people)
+    return people
+
+
+def _count(model, *where) -> int:
+    return db.session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def _events(event_type: str) -> list[AuditEvent]:
+    return list(db.session.scalars(select(AuditEvent).where(AuditEvent.event_type == event_type)))
+
+
+def test_a_grant_told_at_once_reaches_the_employee_by_mail_in_dutch(app, people, smtp) -> None:
+    _use(app, smtp)
+    with app.app_context():
+        grant = granted(people, **HOURS)
+        assert _count(OutgoingMail, OutgoingMail.sent_at.is_(None)) == 1  # queued with the notification
+        assert smtp.inbox.messages == []  # nothing is sent inside the approval's request
+        assert jobs.send_mail() == 1
+        assert jobs.send_mail() == 0  # sent once
+        assert audit.verify().ok
+        sent = _events(audit.MAIL_SENT)
+        assert [(e.subject_user_id, json.loads(e.details)["kind"]) for e in sent] == [(people.driver, "access_notice")]
+        holder = user(grant.holder_id).name
+    [(sender, recipients, message)] = smtp.inbox.messages
+    assert sender == "ritbox@example.nl" and recipients == ["daan@example.nl"]
+    assert message["Subject"] == "Ritbox: toegang tot je ritgegevens"
+    body = message.get_content()
+    assert holder in body and "Controle van urendeclaraties aan de hand van ritten" in body
+    assert "https://ritbox.example.nl/me/access-log" in body
+    assert "ondernemingsraad" in body
+    # No trip, place or time of driving leaves the system by e-mail.
+    assert str(PRIVATE_START[0]) not in body and "km" not in body
+
+
+def test_an_english_speaking_employee_gets_english(app, people, smtp) -> None:
+    _use(app, smtp)
+    with app.app_context():
+        user(people.driver).locale = "en"
+        db.session.commit()
+        granted(people, **HOURS)
+        jobs.send_mail()
+    [(_, _, message)] = smtp.inbox.messages
+    assert message["Subject"] == "Ritbox: access to your trip data"
+    assert "was given access to your trip data" in message.get_content()
+
+
+def test_a_notice_told_at_close_is_mailed_when_the_grant_ends(app, people, smtp) -> None:
+    _use(app, smtp)
+    with app.app_context():
+        grant = granted(people)  # misuse investigation: told within 14 days of the close
+        assert _count(OutgoingMail) == 0
+        grants.revoke(grant, user(people.privacy), "Onderzoek afgerond.")
+        assert jobs.send_notifications() == 1
+        assert jobs.send_mail() == 1
+    [(_, recipients, message)] = smtp.inbox.messages
+    assert recipients == ["daan@example.nl"]
+    assert message["Subject"] == "Ritbox: toegang tot je ritgegevens is beëindigd"
+
+
+def test_a_server_that_is_down_delays_the_mail_and_loses_nothing(app, people, caplog) -> None:
+    server = Server()  # not started: nothing listens on its port
+    _use(app, server)
+    with app.app_context():
+        granted(people, **HOURS)
+        now = utcnow()
+        assert jobs.send_mail(now) == 0
+        waiting = db.session.scalar(select(OutgoingMail))
+        assert (waiting.attempts, waiting.sent_at) == (1, None)
+        assert waiting.last_error == "ConnectionRefusedError"
+        assert waiting.next_attempt_at == now + dt.timedelta(minutes=5)
+        assert jobs.send_mail(now + dt.timedelta(minutes=4)) == 0  # not due yet: not even tried
+        assert db.session.scalar(select(OutgoingMail.attempts)) == 1
+        assert jobs.send_mail(now + dt.timedelta(minutes=5)) == 0
+        assert db.session.scalar(select(OutgoingMail.next_attempt_at)) == now + dt.timedelta(minutes=15)
+        server.start()
+        try:
+            assert jobs.send_mail(now + dt.timedelta(minutes=15)) == 1
+        finally:
+            server.stop()
+        assert db.session.scalar(select(OutgoingMail.last_error)) is None
+    assert len(server.inbox.messages) == 1
+    assert "daan@example.nl" not in caplog.text  # the log names the failure, never the person
+
+
+def test_pauses_between_attempts_grow_to_six_hours() -> None:
+    assert [mail.retry_pause(n).total_seconds() / 60 for n in (1, 2, 3, 4, 7, 30)] == [5, 10, 20, 40, 320, 360]
+
+
+def test_a_refused_recipient_waits_and_the_others_still_go(app, people, smtp) -> None:
+    _use(app, smtp)
+    smtp.inbox.refuse.add("daan@example.nl")
+    with app.app_context():
+        granted(people, **HOURS)  # tells the driver
+        # A second grant about the other driver, whose mailbox works.
+        from backend.access import approvals, requests
+        from tests.backend.access_support import request_input
+        second = requests.file_request(user(people.manager), request_input(people.other_driver, **HOURS))
+        approvals.decide(second, user(people.or_delegate), "approve", "Concrete aanwijzing, beperkt.")
+        approvals.decide(second, user(people.privacy), "approve", "Akkoord binnen de regeling.")
+        assert jobs.send_mail() == 1
+        refused = db.session.scalar(select(OutgoingMail).where(OutgoingMail.sent_at.is_(None)))
+        assert refused.user_id == people.driver and refused.last_error == "SMTPRecipientsRefused 550"
+    assert [recipients for _, recipients, _ in smtp.inbox.messages] == [["eva@example.nl"]]
+
+
+def test_with_mail_off_the_notice_is_in_the_app_only(app, people) -> None:
+    with app.app_context():
+        assert not mail.enabled()
+        granted(people, **HOURS)
+        assert _count(Notification, Notification.sent_at.is_not(None)) == 1
+        assert _count(OutgoingMail) == 0
+        assert jobs.send_mail() == 0
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_login_at_the_mail_server(app, people) -> None:
+    def authenticate(server, session, envelope, mechanism, auth_data):
+        ok = isinstance(auth_data, LoginPassword) and (auth_data.login, auth_data.password) == (b"ritbox", b"s3cret")
+        return AuthResult(success=ok, handled=False)  # not handled: the server answers 535 itself
+
+    # Plain text is fine on loopback in a test; a deployment uses STARTTLS (tested below).
+    server = Server(authenticator=authenticate, auth_require_tls=False, auth_required=True)
+    server.start()
+    try:
+        _use(app, server, SMTP_USERNAME="ritbox", SMTP_PASSWORD="wrong")
+        with app.app_context():
+            granted(people, **HOURS)
+            assert jobs.send_mail() == 0
+            assert db.session.scalar(select(OutgoingMail.last_error)) == "SMTPAuthenticationError 535"
+            app.config["SMTP_PASSWORD"] = "s3cret"
+            assert jobs.send_mail(utcnow() + dt.timedelta(minutes=5)) == 1
+    finally:
+        server.stop()
+    assert len(server.inbox.messages) == 1
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mail.test")])
+    now = dt.datetime.now(dt.timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number())
+                   .not_valid_before(now - dt.timedelta(days=1)).not_valid_after(now + dt.timedelta(days=1))
+                   .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                                  critical=False)
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+                   .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "mail.crt", folder / "mail.key"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def test_starttls_is_verified_against_the_configured_ca(app, people, tmp_path) -> None:
+    import ssl
+    cert_file, key_file = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert_file, key_file)
+    server = Server(tls_context=context, require_starttls=True)
+    server.start()
+    try:
+        _use(app, server, SMTP_SECURITY="starttls")  # the system's CAs do not know this server
+        with app.app_context():
+            granted(people, **HOURS)
+            assert jobs.send_mail() == 0
+            assert db.session.scalar(select(OutgoingMail.last_error)) == "SSLCertVerificationError"
+            app.config["SMTP_CA_FILE"] = str(cert_file)
+            assert jobs.send_mail(utcnow() + dt.timedelta(minutes=5)) == 1
+    finally:
+        server.stop()
+    assert len(server.inbox.messages) == 1
+
+
+def test_a_mail_host_without_a_sender_is_refused_at_start(tmp_path) -> None:
+    with pytest.raises(ConfigError, match="RITBOX_MAIL_FROM is not"):
+        load_settings({"RITBOX_SMTP_HOST": "mail.example.nl"}, tmp_path)
+    with pytest.raises(ConfigError, match="RITBOX_SMTP_SECURITY: expected one of starttls, ssl, none"):
+        load_settings({"RITBOX_SMTP_HOST": "mail.example.nl", "RITBOX_MAIL_FROM": SENDER,
+                       "RITBOX_SMTP_SECURITY": "tls"}, tmp_path)
+
+
+def test_the_cli_shows_the_outbox_and_sends_a_test_message(app, runner, people, smtp) -> None:
+    result = runner.invoke(args=["mail", "status"])
+    assert "e-mail: off" in result.output
+    _use(app, smtp)
+    with app.app_context():
+        granted(people, **HOURS)
+    result = runner.invoke(args=["mail", "status"])
+    assert result.exit_code == 0 and "waiting: 1 (of which failed before: 0), sent: 0" in result.output
+    result = runner.invoke(args=["mail", "send"])
+    assert result.exit_code == 0 and "sent: 1" in result.output and "waiting: 0" in result.output
+    result = runner.invoke(args=["mail", "test", "beheer@example.nl"])
+    assert result.exit_code == 0, result.output
+    assert [recipients for _, recipients, _ in smtp.inbox.messages] == [["daan@example.nl"], ["beheer@example.nl"]]
+    smtp.stop()
+    result = runner.invoke(args=["mail", "test", "beheer@example.nl"])
+    assert result.exit_code == 1 and "ConnectionRefusedError" in result.output
