@@ -64,6 +64,10 @@ DEPENDENTS: tuple[tuple[str, Any], ...] = (
 )
 
 
+class RetentionError(Exception):
+    pass
+
+
 @dataclass(frozen=True)
 class Cutoff:
     days: int
@@ -252,6 +256,14 @@ def run(now: datetime | None = None, *, dry_run: bool = False) -> Result:
                       track_points=due.track_points, seals_cleared=len(due.seal_trip_ids),
                       trips_deleted=len(due.trip_ids), related=_related_counts(due.trip_ids),
                       held_back=due.held_back)
+
+    leaked = db.session.scalar(select(func.count()).select_from(RetentionRun)
+                               .where(RetentionRun.open_sentinel.is_not(None)))
+    if leaked:
+        # Only possible with foreign keys off (a SQLite connection without the pragma): the
+        # triggers would then let anyone delete. Refuse to run and say so, loudly.
+        db.session.rollback()
+        raise RetentionError("a committed retention run is still open: the database's guard is off")
 
     run_row = RetentionRun(started_at=now, agreement_version_id=due.agreement_version_id,
                            agreement_version=due.agreement_version[:100],

@@ -477,3 +477,37 @@ def test_the_driver_and_finance_no_longer_see_deleted_data(app, world, client, l
         assert [t.id for t in door.trips_for_driver(driver, people.driver)] == [recent]
         assert door.track(driver, recent) == []  # the recent trip's track was past 90 days too
         assert door.tax_report_rows(finance, year=2025, driver_id=people.driver) == []
+
+
+def test_a_run_refuses_to_work_when_an_open_run_was_committed(app, world, database_url):
+    """Only a connection with foreign keys off (SQLite without the pragma) can commit an open run;
+    the job then refuses to run instead of working next to an unguarded database."""
+    import sqlite3
+
+    from backend.access.retention import RetentionError
+
+    people, factory = world
+    _consent(app, people)
+    factory.upload(TripSpec(datetime(2025, 3, 10, 8, 0, tzinfo=UTC)))
+    if database_url.startswith("sqlite"):
+        raw = sqlite3.connect(database_url.removeprefix("sqlite:///"))  # foreign keys off: SQLite's default
+        try:
+            version = raw.execute("SELECT id FROM agreement_versions").fetchone()[0]
+            raw.execute("INSERT INTO retention_runs (started_at, agreement_version_id, agreement_version, cutoffs, "
+                        "tracks_deleted, seals_cleared, trips_deleted, related_deleted, audit_seqs, open_sentinel) "
+                        "VALUES ('2026-01-01 00:00:00.000000', ?, 'x', '{}', 0, 0, 0, '{}', '[]', 1)", (version,))
+            raw.commit()
+        finally:
+            raw.close()
+    else:  # PostgreSQL always checks the deferred key: the guard can only be lost by dropping it
+        engine = _raw(database_url)
+        try:
+            with engine.begin() as connection:
+                connection.execute(text("ALTER TABLE retention_runs DROP CONSTRAINT "
+                                        "fk_retention_runs_open_sentinel_retention_open_sentinels"))
+                _open_run(connection)
+        finally:
+            engine.dispose()
+    with pytest.raises(RetentionError, match="still open"):
+        _run(app, datetime(2026, 9, 1, tzinfo=UTC))
+    assert _count(app, "SELECT count(*) FROM trip_tracks") == 3
