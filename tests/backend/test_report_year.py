@@ -1,0 +1,214 @@
+"""A year built from the real recordings (tests/backend/report_year.py), on both databases:
+the report's totals equal the sum of its rows in every format that can be read back (CSV, XLSX,
+XML), the km chain closes, the 500 km verdict matches a computation from the plan alone, and the
+private positions are in none of the employer's files (while the driver's own export has them:
+the check can fail)."""
+from __future__ import annotations
+
+import csv
+import io
+import zipfile
+from decimal import Decimal
+
+import pytest
+
+from tests.backend import report_year as ry
+
+NS = {"r": "urn:ritbox:report:1"}
+
+
+@pytest.fixture(scope="session")
+def replayed() -> ry.Replayed:
+    """The recordings replayed once per test session (a second or so; the DB part is per test)."""
+    replayed = ry.replay_recordings()
+    assert len(replayed.business) >= 5 and len(replayed.private) == 1
+    return replayed
+
+
+@pytest.fixture
+def year(app, client, make_user, tmp_path, replayed) -> ry.Year:
+    return ry.build_year(app, client, make_user, tmp_path, replayed)
+
+
+def _export(app, user_id: int, fmt: str, **kwargs) -> bytes:
+    from backend.db import db
+    from backend.models.accounts import User
+    from backend.reports.export import export
+
+    out = io.BytesIO()
+    with app.app_context():
+        export(db.session.get(User, user_id), out, fmt=fmt, year=ry.YEAR, **kwargs)
+    return out.getvalue()
+
+
+def _d(text: str | None) -> Decimal:
+    return Decimal(text.replace(",", ".")) if text not in (None, "") else Decimal(0)
+
+
+# The sums every format is held to: (kind, character, km, private detour, odometer start, end)
+# per row in file order, and the printed totals.
+
+def _check_rows_and_totals(rows: list[tuple], totals: dict[str, Decimal], year: ry.Year) -> None:
+    trips = [r for r in rows if r[0] == "trip"]
+    assert len(trips) == len(year.records)
+    by_class = {c: sum((km - detour for kind, ch, km, detour, *_ in trips if ch == c), Decimal(0))
+                for c in ("business", "commute", "private")}
+    detours = sum((detour for *_, detour, _s, _e in trips), Decimal(0))
+    assert detours == sum((p.detour for p in year.plan), Decimal(0)) > 0
+    assert totals["business"] == by_class["business"] > 0
+    assert totals["commute"] == by_class["commute"] > 0
+    assert totals["private"] == by_class["private"] + detours > 0
+    assert totals["total"] == sum((km for _, _, km, *_ in trips), Decimal(0))
+    assert totals["total"] == totals["business"] + totals["commute"] + totals["private"]
+    # Every trip's km from the plan alone, in the same order.
+    assert [km for _, _, km, *_ in trips] == [ry.row_km(record) for record in year.records]
+    # The km chain closes: each row starts where the one before it ended, the odometer gap
+    # (km driven without the device) is a row of its own, and the whole year telescopes.
+    chained = [r for r in rows if r[0] in ("trip", "odometer_gap")]
+    for before, after in zip(chained, chained[1:]):
+        assert after[4] == before[5], (before, after)
+    gaps = [r for r in chained if r[0] == "odometer_gap"]
+    assert [g[2] for g in gaps] == [Decimal(str(ry.ODOMETER_JUMP_KM))]
+    first, last = year.records[0], year.records[-1]
+    assert sum((r[2] for r in chained), Decimal(0)) == ry._km(last["odometer_end_km"]) - ry._km(first["odometer_start_km"])
+
+
+def _verdict(plan: list[ry.Planned], batch: list[dict]) -> tuple[Decimal, bool]:
+    private = ry.expected_private_km(plan, batch)
+    # Pro-rated: the limit shrinks to 500 * available days / days in the year.
+    within = private * ry.days_in_year() <= 500 * ry.available_days()
+    return private, within
+
+
+def test_the_plan_puts_the_verdict_where_pro_rating_decides(replayed):
+    """The plan is tuned so that the year's private km are under 500 but over the pro-rated
+    limit: a report that forgot the pro-rating would say the opposite. (No database: the
+    records are built with a throw-away sealing key.)"""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    public_raw = X25519PrivateKey.generate().public_key().public_bytes(serialization.Encoding.Raw,
+                                                                        serialization.PublicFormat.Raw)
+    plan = ry.plan_year(replayed)
+    private, within = _verdict(plan, ry.records(plan, public_raw))
+    assert private < 500 and not within, private
+    assert 200 < len(plan) < 260 and sum(p.mode == "private" for p in plan) >= 10
+
+
+def _check_csv(data: bytes, year: ry.Year) -> None:
+    lines = list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+    header = lines[0]
+    kinds = {"rit": "trip", "kilometerstandverschil": "odometer_gap", "ketenonderbreking": "chain_gap",
+             "correctierit": "odometer_correction"}
+    characters = {"zakelijk": "business", "woon-werk": "commute", "privé": "private", "": None}
+    body = [dict(zip(header, line)) for line in lines[1:] if line and line[0] in kinds]
+    rows = [(kinds[r["Soort"]], characters[r["Karakter"]], _d(r["Afstand km"]), _d(r["Privé-omrijkilometers"]),
+             _d(r["Beginstand km"]), _d(r["Eindstand km"])) for r in body]
+    labelled = {line[0]: line[1] for line in lines if len(line) >= 2 and line[0].startswith("Totaal")}
+    totals = {"business": _d(labelled["Totaal zakelijk km"]), "commute": _d(labelled["Totaal woon-werk km"]),
+              "private": _d(labelled["Totaal privé km"]), "total": _d(labelled["Totaal km"])}
+    _check_rows_and_totals(rows, totals, year)
+    assert sum(1 for r in rows if r[0] == "chain_gap") == 1  # the record that never arrived
+    private, within = _verdict(year.plan, year.records)
+    (verdict,) = [line[1] for line in lines if line and line[0] == "500 km-toets"]
+    assert f"{private:.1f} km privé".replace(".", ",") in verdict
+    assert ("binnen de grens" in verdict) == within and ("BOVEN de grens" in verdict) == (not within)
+
+
+def _check_xlsx(data: bytes, year: ry.Year) -> None:
+    import openpyxl
+
+    sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True)["Ritten"]
+    lines = [list(row) for row in sheet.iter_rows(values_only=True)]
+    header = lines[0]
+    lines = [line + [None] * (len(header) - len(line)) for line in lines]  # read-only rows stop at their last value
+    col = {name: header.index(name) for name in header}
+    kinds = {"rit": "trip", "kilometerstandverschil": "odometer_gap", "ketenonderbreking": "chain_gap"}
+    characters = {"zakelijk": "business", "woon-werk": "commute", "privé": "private", None: None, "": None}
+
+    def dec(value) -> Decimal:
+        # openpyxl hands back the stored float; the report writes km with one decimal
+        return Decimal(str(value)).quantize(ry.KM) if value is not None else Decimal(0)
+
+    rows = [(kinds[line[0]], characters[line[col["Karakter"]]], dec(line[col["Afstand km"]]),
+             dec(line[col["Privé-omrijkilometers"]]), dec(line[col["Beginstand km"]]),
+             dec(line[col["Eindstand km"]])) for line in lines[1:] if line and line[0] in kinds]
+    labelled = {line[0]: dec(line[col["Afstand km"]]) for line in lines
+                if line and isinstance(line[0], str) and line[0].startswith("Totaal")}
+    totals = {"business": labelled["Totaal zakelijk km"], "commute": labelled["Totaal woon-werk km"],
+              "private": labelled["Totaal privé km"], "total": labelled["Totaal km"]}
+    _check_rows_and_totals(rows, totals, year)
+
+
+def _check_xml(data: bytes, year: ry.Year) -> None:
+    from lxml import etree
+
+    from backend.reports.xml import SCHEMA_PATH
+
+    document = etree.fromstring(data)
+    schema = etree.XMLSchema(etree.parse(str(SCHEMA_PATH)))
+    assert schema.validate(document), schema.error_log
+    rows = []
+    for entry in document.find("r:entries", NS):
+        kind = etree.QName(entry).localname
+        if kind == "trip":
+            rows.append(("trip", entry.findtext("r:character", namespaces=NS), _d(entry.findtext("r:distance", namespaces=NS)),
+                         _d(entry.findtext("r:privateDetour", namespaces=NS)),
+                         _d(entry.findtext("r:odometerStart", namespaces=NS)),
+                         _d(entry.findtext("r:odometerEnd", namespaces=NS))))
+        elif kind == "odometerGap":
+            rows.append(("odometer_gap", None, _d(entry.findtext("r:distance", namespaces=NS)), Decimal(0),
+                         _d(entry.findtext("r:odometerStart", namespaces=NS)),
+                         _d(entry.findtext("r:odometerEnd", namespaces=NS))))
+    totals = {name: _d(document.findtext(f"r:totals/r:{tag}", namespaces=NS))
+              for name, tag in (("business", "businessKm"), ("commute", "commuteKm"), ("private", "privateKm"),
+                                ("total", "totalKm"))}
+    _check_rows_and_totals(rows, totals, year)
+    assert int(document.findtext("r:totals/r:trips", namespaces=NS)) == len(year.records)
+    private, within = _verdict(year.plan, year.records)
+    (verdict,) = document.findall("r:privateUseVerdicts/r:verdict", NS)
+    assert _d(verdict.findtext("r:privateKm", namespaces=NS)) == private
+    assert int(verdict.findtext("r:availableDays", namespaces=NS)) == ry.available_days()
+    assert verdict.findtext("r:withinLimit", namespaces=NS) == ("true" if within else "false")
+    # The corrections carry what finance changed, each with its reason.
+    reasons = {c.findtext("r:reason", namespaces=NS) for c in document.findall("r:corrections/r:correction", NS)}
+    assert {"rooster: maandag op kantoor", "opgave bestuurder: vrijdag privé", "opgave bestuurder"} <= reasons
+
+
+def test_totals_equal_the_sum_of_the_rows_in_csv_xlsx_and_xml(app, year):
+    """One year, three formats read back: each is held to the same sums, chain and verdict
+    (one test, so the year is ingested once per database)."""
+    _check_csv(_export(app, year.finance, "csv", vehicle_id=year.vehicle_id), year)
+    _check_xlsx(_export(app, year.finance, "xlsx", vehicle_id=year.vehicle_id), year)
+    _check_xml(_export(app, year.finance, "xml", vehicle_id=year.vehicle_id), year)
+    # Per driver the same year gives the same totals (one car, one driver).
+    _check_xml(_export(app, year.finance, "xml", driver_id=year.driver), year)
+
+
+def _all_bytes(fmt: str, data: bytes) -> bytes:
+    """The bytes a private position would have to hide in: XLSX members inflated, PDF text."""
+    if fmt == "xlsx":
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            return b"".join(archive.read(name) for name in archive.namelist())
+    if fmt == "pdf":
+        from pypdf import PdfReader
+        text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+        return data + text.encode("utf-8")
+    return data
+
+
+def test_private_positions_are_in_no_employer_file_but_in_the_drivers_own(app, year, replayed):
+    from backend.reports import model as m
+
+    markers = ry.private_markers(replayed)
+    assert markers
+    exports = [(fmt, {"vehicle_id": year.vehicle_id}) for fmt in ("csv", "xlsx", "pdf", "xml")]
+    exports += [(fmt, {"driver_id": year.driver}) for fmt in ("csv", "xml")]
+    for fmt, subject in exports:
+        data = _all_bytes(fmt, _export(app, year.finance, fmt, **subject))
+        leaked = [marker for marker in markers if marker.encode() in data]
+        assert not leaked, (fmt, subject, leaked)
+    # The same check finds them in the driver's own export (opened for the driver only).
+    own = _export(app, year.driver, "csv", driver_id=year.driver, view=m.DRIVER)
+    start = replayed.private[0].start
+    assert f"{start[0]:.5f}, {start[1]:.5f}".encode() in own
