@@ -29,7 +29,7 @@ from backend.db import db, utcnow
 from backend.models.accounts import Role, User, UserRole
 from backend.models.fleet import Assignment, Device, DeviceStatus, Vehicle
 from backend.models.odometer import OdometerCalibration, OdometerCorrection, OdometerReminder
-from backend.odometer import photos
+from backend.odometer import photos, reminder_mail
 from backend.odometer.spread import km_to_m, spread
 
 log = logging.getLogger(__name__)
@@ -345,9 +345,12 @@ def send_reminders(now: datetime | None = None) -> int:
         recipients = {u.id: u for u in finance + _current_drivers(vehicle.id, today)}
         existing = set(db.session.scalars(select(OdometerReminder.user_id).where(OdometerReminder.due_key == key)))
         for user_id in sorted(recipients.keys() - existing):
-            db.session.add(OdometerReminder(user_id=user_id, vehicle_id=vehicle.id, due_key=key,
-                                            last_calibration_id=status.last.id if status.last else None,
-                                            due_since=due_since, created_at=now))
+            reminder = OdometerReminder(user_id=user_id, vehicle_id=vehicle.id, due_key=key,
+                                        last_calibration_id=status.last.id if status.last else None,
+                                        due_since=due_since, created_at=now)
+            db.session.add(reminder)
+            db.session.flush()  # the e-mail refers to the reminder's id
+            reminder_mail.queue_for(reminder, vehicle, due_since.astimezone(LOCAL).strftime("%d-%m-%Y"))
             created += 1
     db.session.commit()
     return created

@@ -293,3 +293,24 @@ def test_the_cli_shows_the_outbox_and_sends_a_test_message(app, runner, people, 
     smtp.stop()
     result = runner.invoke(args=["mail", "test", "beheer@example.nl"])
     assert result.exit_code == 1 and "ConnectionRefusedError" in result.output
+
+
+def test_an_overdue_calibration_reminds_finance_and_the_driver_by_mail(app, client, make_user, smtp) -> None:
+    from tests.backend.odometer_fixtures import T0, car, hourly
+
+    make_user("fatima@example.nl", "finance", name="Fatima")
+    make_user("daan@example.nl", "driver", name="Daan")
+    golf = car(app, client, driver_email="daan@example.nl")
+    golf.drive(*hourly(T0, [10.0]))
+    _use(app, smtp)
+    with app.app_context():
+        assert jobs.odometer_reminders(now=T0 + dt.timedelta(days=1)) == 2  # never calibrated: due
+        assert jobs.odometer_reminders(now=T0 + dt.timedelta(days=1, hours=1)) == 0
+        assert jobs.send_mail(T0 + dt.timedelta(days=1, hours=1)) == 2
+        assert jobs.send_mail(T0 + dt.timedelta(days=1, hours=2)) == 0  # each reminder mailed once
+    mails = {recipients[0]: message for _, recipients, message in smtp.inbox.messages}
+    assert set(mails) == {"fatima@example.nl", "daan@example.nl"}
+    assert mails["daan@example.nl"]["Subject"] == "Ritbox: kilometerteller van GB-XJ-12 kalibreren"
+    # The calibration page is finance's: only finance's mail links to it.
+    assert "https://ritbox.example.nl/finance/calibrations" in mails["fatima@example.nl"].get_content()
+    assert "/finance/calibrations" not in mails["daan@example.nl"].get_content()
