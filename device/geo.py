@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
 from shapely.geometry import LineString
 
 EARTH_RADIUS_M = 6_371_008.8  # IUGG mean radius
@@ -55,7 +56,8 @@ def simplify_indices(points: Sequence[tuple[float, float]], tolerance_m: float) 
         return list(range(n))
     proj = LocalProjection(*points[0])
     xy = [proj.to_xy(lat, lon) for lat, lon in points]
-    simplified = LineString(xy).simplify(tolerance_m, preserve_topology=False)
+    # An array, not the list: shapely would otherwise check the list point by point in Python.
+    simplified = LineString(np.array(xy, dtype=float)).simplify(tolerance_m, preserve_topology=False)
     kept = list(simplified.coords)
     if not kept:  # degenerate input (all points equal) may simplify to an empty line
         return [0, n - 1]

@@ -93,7 +93,15 @@ _NO_FLAGS: frozenset[str] = frozenset()
 # optionally closed by '*hh' ('*' or '*h' when the line was cut short: the checksum test rejects
 # those). Anything after '*hh' on the same line is garbage, which lets us keep "$GPGSA,...*1E" from
 # the glued "$GPGSA,...*1E0,*4E" in the gp-320fw recording.
-_CANDIDATE = re.compile(rb"[$!][\x20\x22\x23\x25-\x29\x2b-\x7e]*(?:\*[0-9A-Fa-f]{0,2})?")
+_CANDIDATE_CHARS = rb"[\x20\x22\x23\x25-\x29\x2b-\x7e]"
+_CANDIDATE = re.compile(rb"[$!]%s*(?:\*[0-9A-Fa-f]{0,2})?" % _CANDIDATE_CHARS)
+
+
+def _bounded_candidate(max_line: int) -> re.Pattern[bytes]:
+    """_CANDIDATE cut off so that no match is longer than `max_line` (for the framer's fast path:
+    a longer candidate comes out truncated, which leaves bytes uncovered and so takes the exact
+    path; a candidate within the limit comes out whole)."""
+    return re.compile(rb"[$!]%s{0,%d}(?:\*[0-9A-Fa-f]{0,2})?" % (_CANDIDATE_CHARS, max(max_line - 4, 0)))
 _LINE_BREAKS = re.compile(rb"[\r\n]+")
 _QUIET_GAPS = frozenset({b"", b"\n", b"\r", b"\r\n", b"\n\n", b"\r\n\r\n", b"\r\r\n", b"\n\r\n"})
 
@@ -148,6 +156,7 @@ class LineFramer:
         self.max_line = max_line
         self._keep_max = 2 * max_line
         self._tail = b""
+        self._bounded = _bounded_candidate(max_line)
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add bytes; return the candidates that are complete."""
@@ -175,12 +184,12 @@ class LineFramer:
 
     def _frame(self, buf: bytes, end: int) -> list[bytes]:
         region = buf if end == len(buf) else buf[:end]
-        # Fast path, all in C: when the candidates and the line breaks add up to the whole region
-        # there is no garbage between them, and nothing is too long.
-        cands = _CANDIDATE.findall(region)
-        if len(region) - sum(map(len, cands)) == region.count(b"\n") + region.count(b"\r") and (
-            not cands or max(map(len, cands)) <= self.max_line
-        ):
+        # Fast path, all in C: when the candidates (none longer than max_line, by the pattern) and
+        # the line breaks add up to the whole region, there is no garbage and nothing too long.
+        # (A candidate of max_line - 3 .. max_line bytes without a whole '*hh' also takes the
+        # exact path below: rare, and the exact path is always right.)
+        cands = self._bounded.findall(region)
+        if len(region) - len(b"".join(cands)) == region.count(b"\n") + region.count(b"\r"):
             return cands
         out: list[bytes] = []
         garbage = too_long = 0

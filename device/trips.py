@@ -243,6 +243,9 @@ class TripDetector:
         self._odometer = round(odometer_km, 3)
         self._mode = mode
         self._last: Fix | None = None  # last accepted fix
+        # (ref, fix, metres) of the last distance _implausible measured: _advance needs the same
+        # step again whenever its reference point is that same position (nearly every fix).
+        self._step: tuple[Fix, Fix, float] | None = None
         self._suspects: list[Fix] = []
         self.rejected: Counter[str] = Counter()  # dropped fixes by reason, for `status`
         # PARKED state
@@ -389,6 +392,7 @@ class TripDetector:
         if dt <= 0:
             return REJECT_TIME
         d = _dist_m(ref, fix)
+        self._step = (ref, fix, d)
         if d > self._s.jump_min_m and d / dt * 3.6 > self._s.max_speed_kmh:
             return REJECT_JUMP
         return None
@@ -543,14 +547,22 @@ class TripDetector:
         assert trip is not None
         trip.flags.update(fix.flags)
         counted = trip.window[-1]
-        d = _dist_m(counted, fix)
+        step = self._step
+        if (
+            step is not None and step[1] is fix and step[0] is prev
+            and counted.lat == prev.lat and counted.lon == prev.lon
+        ):
+            d = step[2]  # the same two positions, so the same bits as _dist_m(counted, fix)
+        else:
+            d = _dist_m(counted, fix)
         bridged = (fix.time - prev.time).total_seconds() > s.gap_min_s
         if bridged:
             trip.gaps.append(self._gap(prev, fix, bridged=True))
             trip.flags.add(FLAG_GAP_BRIDGED)
         # The stand-still candidate is always a counted point, so the km up to it (what the
         # trip will at least be) never shrinks: the live odometer is monotonic.
-        settle_moved = _dist_m(trip.settle, fix) > s.rest_radius_m
+        settle = trip.settle
+        settle_moved = (d if settle is counted else _dist_m(settle, fix)) > s.rest_radius_m
         if bridged or settle_moved or d >= s.decimate_m:
             counted = CountedPoint(fix.time, fix.lat, fix.lon, counted.cum_km + d / 1000.0)
             trip.window.append(counted)
