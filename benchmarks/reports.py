@@ -1,7 +1,7 @@
 """Benchmark: tax reports (issue 6).
 
     .venv/bin/python benchmarks/reports.py [--trips 2000] [--cars 500] [--trips-per-car 100]
-                                           [--fleet-format csv] [--database-url URL] [--repeat 5]
+                                           [--fleet-format csv] [--database-url URL] [--repeat 9]
 
 Builds a throw-away database (a SQLite file in a temp dir unless --database-url names an empty
 PostgreSQL database), migrated by the app's migrations. Rows are inserted directly with
@@ -13,6 +13,8 @@ SQLAlchemy Core (a benchmark is not app code; trips are facts, the door only rea
    - each format through the app's export path: the door (access decision, query, audit), the
      report model (revisions, chain events, verdict), the renderer, the finance_export audit.
    Prints seconds and the ratio to the bare SELECT. Targets: CSV <= 3x bare; XLSX and PDF < 2 s.
+   The runs are interleaved (bare, csv, xlsx, pdf, xml; again; ...) so that load from other
+   processes falls on the baseline and the exports alike.
 2. A fleet of --cars cars with --trips-per-car trips each, exported as one zip by a fresh child
    process (its own peak RSS, VmHWM from /proc, not the parent's). Target: peak RSS < 200 MB.
 """
@@ -120,15 +122,6 @@ def _plate(n: int) -> str:
     return f"{a}{b}{n % 100:02d}{c}{d}"
 
 
-def median_time(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
 def single_car(url: str, trips: int, repeat: int) -> bool:
     from sqlalchemy import select
 
@@ -151,16 +144,26 @@ def single_car(url: str, trips: int, repeat: int) -> bool:
             assert len(rows) == trips
             db.session.rollback()
 
-        results = {"bare SELECT": median_time(bare, repeat)}
         sizes = {}
-        for fmt in FORMATS:
-            def run(fmt=fmt):
-                out = io.BytesIO()
-                report = export(db.session.get(User, finance.id), out, fmt=fmt, year=YEAR, vehicle_id=vehicle_id)
-                assert report.totals.trips == trips
-                sizes[fmt] = len(out.getvalue())
-            run()  # warm-up: imports, fonts
-            results[fmt] = median_time(run, repeat)
+
+        def run(fmt):
+            out = io.BytesIO()
+            report = export(db.session.get(User, finance.id), out, fmt=fmt, year=YEAR, vehicle_id=vehicle_id)
+            assert report.totals.trips == trips
+            sizes[fmt] = len(out.getvalue())
+
+        jobs = {"bare SELECT": bare, **{fmt: (lambda fmt=fmt: run(fmt)) for fmt in FORMATS}}
+        for job in jobs.values():
+            job()  # warm-up: imports, fonts, statement caches
+        # Interleaved: each round times the bare SELECT and then every format, so a busy spell on
+        # a shared machine hits the baseline and the exports alike instead of skewing the ratio.
+        times: dict[str, list[float]] = {name: [] for name in jobs}
+        for _ in range(repeat):
+            for name, job in jobs.items():
+                started = time.perf_counter()
+                job()
+                times[name].append(time.perf_counter() - started)
+        results = {name: statistics.median(values) for name, values in times.items()}
     base = results["bare SELECT"]
     print(f"\n1. one car, {trips} trips in {YEAR}, median of {repeat} ({url.split(':')[0]})")
     print(f"   {'':12} {'seconds':>9} {'x bare':>8} {'bytes':>10}")
@@ -182,7 +185,8 @@ def fleet_child(url: str, fmt: str, out_path: str, geocoder: bool) -> None:
 
     if not geocoder:
         # Measure the export alone: the offline GeoNames index (backend.addresses) is a fixed
-        # cost of its own, loaded once per process whatever the fleet size.
+        # cost of its own, built once per process whatever the fleet size (a few MB since it
+        # holds a region around NL; the world-wide index of reverse_geocode was ~140 MB).
         from backend.addresses import geonames
         geonames.nearest_place = lambda lat, lon: None
 
@@ -198,7 +202,9 @@ def fleet_child(url: str, fmt: str, out_path: str, geocoder: bool) -> None:
         with open(out_path, "wb") as handle:
             result = export_fleet(finance.id, handle, year=YEAR, fmt=fmt)
         seconds = time.perf_counter() - started
+    from backend.addresses import geonames as offline
     print(json.dumps({"seconds": seconds, "reports": result.reports, "total": result.total,
+                      "geonames_places": offline.indexed_places(),
                       "rss_before_mb": rss_before, "peak_rss_mb": peak_rss_mb(),
                       "zip_bytes": os.path.getsize(out_path)}))
 
@@ -222,6 +228,8 @@ def fleet(url: str, cars: int, trips_per_car: int, fmt: str, workdir: str) -> bo
         label = "with the offline geocoder" if geocoder else "without the geocoder's index"
         print(f"   {label}: {figures['reports']} reports of {figures['total']} cars in {figures['seconds']:.1f} s "
               f"({figures['seconds'] / figures['total'] * 1000:.0f} ms per car), zip {figures['zip_bytes'] / 1e6:.1f} MB")
+        print(f"     offline GeoNames index: {figures['geonames_places']:,} places"
+              if figures["geonames_places"] else "     offline GeoNames index: not built")
         print(f"     peak RSS of the exporting process: {figures['peak_rss_mb']:.0f} MB "
               f"(after start-up: {figures['rss_before_mb']:.0f} MB)")
         met = figures["peak_rss_mb"] < TARGET_RSS_MB
@@ -236,7 +244,7 @@ def main() -> int:
     parser.add_argument("--cars", type=int, default=500)
     parser.add_argument("--trips-per-car", type=int, default=100)
     parser.add_argument("--fleet-format", choices=FORMATS, default="csv")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=9)
     parser.add_argument("--database-url", help="an empty database (default: a temporary SQLite file)")
     parser.add_argument("--skip-fleet", action="store_true")
     parser.add_argument("--only-fleet", action="store_true")
