@@ -198,6 +198,15 @@ class Resolver:
                 for provider in ("geonames", "pdok"):
                     self._prefetched.setdefault((lat_e5, lon_e5, provider), None)
 
+    def defer_writes(self) -> None:
+        """Collect new cache rows instead of inserting each at once; write_pending() inserts
+        them in bulk (a report resolving its year lazily, position by position)."""
+        self._deferring = True
+
+    def write_pending(self) -> None:
+        self._deferring = False
+        self._write_pending()
+
     def resolve_many(self, positions, *, private: bool = False) -> list[Address]:
         """resolve() for many positions: the cache is read in bulk first and new cache rows are
         written in bulk at the end."""

@@ -137,6 +137,7 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
     for t in trips:
         by_vehicle[t.vehicle_id].append(t)
     addresses = _Addresses()
+    addresses.prepare(trips)
     start_utc, end_utc = door._utc_bounds((first, last))
     for car in cars:
         car_trips = by_vehicle.get(car.vehicle_id, [])
@@ -148,6 +149,7 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
             notes.append("calibrated_odometer")
     # The geocoder's cache rows (never private positions) are committed with the export's audit
     # record; a report that ends without one simply resolves them again next time.
+    addresses.finish()
 
     totals = _totals(rows)
     verdicts = _verdicts(year, rows, trips, assignments, names, driver)
@@ -182,6 +184,31 @@ class _Addresses:
         self.resolvers: dict[int | None, Resolver] = {}
         self.seen: dict[tuple, m.Address] = {}
 
+    def _resolver(self, driver_id: int | None) -> Resolver:
+        resolver = self.resolvers.get(driver_id)
+        if resolver is None:
+            resolver = self.resolvers[driver_id] = Resolver(driver_id=driver_id)
+            resolver.defer_writes()
+        return resolver
+
+    def prepare(self, trips: list[door.TripView]) -> None:
+        """Read the geocoder cache of every position the report may show in a few queries, not
+        one query per position (a car's year visits hundreds of places). Positions of trips
+        recorded private are left out: they are never cached."""
+        positions: dict[int | None, set[tuple[float, float]]] = defaultdict(set)
+        for t in trips:
+            if t.mode != PRIVATE_MODE:
+                for position in (t.start, t.end):
+                    if position is not None:
+                        positions[t.driver_id].add((position.lat, position.lon))
+        for driver_id, wanted in positions.items():
+            self._resolver(driver_id).prefetch(wanted)
+
+    def finish(self) -> None:
+        """Insert the new cache rows in bulk (in the caller's transaction)."""
+        for resolver in self.resolvers.values():
+            resolver.write_pending()
+
     def __call__(self, position: door.Position | None, driver_id: int | None, private: bool) -> m.Address | None:
         if position is None:
             return None
@@ -193,10 +220,8 @@ class _Addresses:
 
     def _resolve(self, position: door.Position, driver_id: int | None, private: bool) -> m.Address:
         coordinates = f"{position.lat:.5f}, {position.lon:.5f}"
-        if driver_id not in self.resolvers:
-            self.resolvers[driver_id] = Resolver(driver_id=driver_id)
         try:
-            address = self.resolvers[driver_id].resolve(position.lat, position.lon, private=private)
+            address = self._resolver(driver_id).resolve(position.lat, position.lon, private=private)
         except ValueError:
             address = geocoding.UNKNOWN
         text = address.text
