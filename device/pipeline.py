@@ -81,6 +81,9 @@ class Pipeline:
         self._state_due: datetime | None = None  # fix time from which the next save is due
         self._last_full_state: datetime | None = None
         self._last_fix: Fix | None = None
+        # Track points not yet handed to the store: they go in one call with the next state save
+        # (once per flush interval, when the store writes them anyway) or before any other event.
+        self._points: list[TrackPoint] = []
         self._pushed: dict[str, int] = {}
         self.trips_closed = 0
         self.power_loss_closed = 0
@@ -118,6 +121,7 @@ class Pipeline:
             self._on_fix(fix)
         if self.detector is not None:
             self._handle(self.detector.finish(reason_flag))
+        self._hand_points()
         self._push_counters()
         self.store.flush()
 
@@ -194,14 +198,21 @@ class Pipeline:
         for event in events:
             cls = event.__class__
             if cls is TrackPointAdded:
-                store.add_point(event.point)  # nearly every event: skip the dispatch by name
+                self._points.append(event.point)  # nearly every event: batched, see _hand_points
             else:
+                self._hand_points()  # the store sees every event in the detector's order
                 store.handle(event)
                 if cls is TripClosed:
                     self.trips_closed += 1
                     self._state_due = self._last_full_state = None
             if on_event is not None:
                 on_event(event)
+
+    def _hand_points(self) -> None:
+        """Give the store the track points batched since the last call (one call, not one a point)."""
+        if self._points:
+            points, self._points = self._points, []
+            self.store.add_points(points)
 
     def _save_state(self, force: bool = False) -> None:
         """Hand the open trip's progress to the store, at most once per store flush interval.
@@ -210,6 +221,7 @@ class Pipeline:
         detector's full resume state only every STATE_INTERVAL: it is the costly part, and it
         only matters for a restart within `max_bridge_s`, which bridges from wherever it ends.
         """
+        self._hand_points()
         detector = self.detector
         if detector is None or self._last_fix is None:
             return

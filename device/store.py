@@ -65,10 +65,9 @@ FLAG_STORE_FULL = "track_dropped_store_full"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS open_trip (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS open_chunks (n INTEGER PRIMARY KEY, points BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS open_progress (id INTEGER PRIMARY KEY CHECK (id = 1), last_us INTEGER,
-                                          lat REAL, lon REAL, last_sealed TEXT,
-                                          distance_km REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS open_chunks (n INTEGER PRIMARY KEY, points BLOB NOT NULL,
+                                        last_us INTEGER, lat REAL, lon REAL, last_sealed TEXT,
+                                        distance_km REAL);
 CREATE TABLE IF NOT EXISTS trips (seq INTEGER PRIMARY KEY, trip_id TEXT NOT NULL UNIQUE,
                                   body TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
                                   acked INTEGER NOT NULL DEFAULT 0);
@@ -77,8 +76,9 @@ CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, a
 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 # On-disk schema version (PRAGMA user_version). 1: open track points one row each in
-# `open_points`; 2: one packed row per flush in `open_chunks` (see _migrate).
-SCHEMA_VERSION = 2
+# `open_points`, progress in `open_progress`; 3: one row per flush in `open_chunks` with the
+# flush's packed points and the progress as of that flush (see _migrate). (2 was never released.)
+SCHEMA_VERSION = 3
 # An open trip's track points as packed in an `open_chunks` row: time (us since 1970), lat, lon.
 CHUNK_POINT = struct.Struct("<qdd")
 
@@ -259,9 +259,10 @@ class Store:
         self._lock = threading.RLock()
         self._open: OpenTrip | None = None
         self._buffer: list[TrackPoint] = []
-        # The open trip is persisted in two rows: open_trip (start, gaps, flags, resume state:
-        # JSON, rewritten only when one of them changed) and open_progress (last time, position,
-        # distance: plain columns, every flush). One JSON rebuild per flush was most of its CPU.
+        # The open trip is persisted in open_trip (start, gaps, flags, resume state: one JSON
+        # row, rewritten only when one of them changed) and open_chunks (one row per flush: its
+        # points, and last time, position, distance as plain columns). One JSON rebuild per flush
+        # was most of its CPU.
         self._static_dirty = False
         self._progress_dirty = False
         self._new_trip = False
@@ -302,19 +303,35 @@ class Store:
         """Bring a store written by an earlier version up to SCHEMA_VERSION (inside the opening
         transaction, so a kill mid-migration leaves the old store as it was).
 
-        Version 1 kept the open trip's track points one row each in `open_points`; they move
-        into one `open_chunks` row, and the old table goes.
+        Version 1 kept the open trip's track points one row each in `open_points` and its
+        progress in the one row of `open_progress`; both move into one `open_chunks` row, and
+        the old tables go. (A store of the unreleased version 2 had `open_chunks` without the
+        progress columns, next to `open_progress`: the same steps cover it.)
         """
         db = self._db
         if db.execute("PRAGMA user_version").fetchone()[0] >= SCHEMA_VERSION:
             return
-        legacy = db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'open_points'").fetchone()
-        if legacy is not None:
+        tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        columns = {row[1] for row in db.execute("PRAGMA table_info(open_chunks)")}
+        for column, kind in (("last_us", "INTEGER"), ("lat", "REAL"), ("lon", "REAL"), ("last_sealed", "TEXT"),
+                             ("distance_km", "REAL")):
+            if column not in columns:
+                db.execute(f"ALTER TABLE open_chunks ADD COLUMN {column} {kind}")
+        points: list[TrackPoint] = []
+        if "open_points" in tables:
             rows = db.execute("SELECT time, lat, lon FROM open_points ORDER BY n").fetchall()
-            if rows:
-                points = [TrackPoint(_point_time(t), float(lat), float(lon)) for t, lat, lon in rows]
-                db.execute("INSERT INTO open_chunks (points) VALUES (?)", (_pack_chunk(points),))
+            points = [TrackPoint(_point_time(t), float(lat), float(lon)) for t, lat, lon in rows]
             db.execute("DROP TABLE open_points")
+        progress = None
+        if "open_progress" in tables:
+            progress = db.execute(
+                "SELECT last_us, lat, lon, last_sealed, distance_km FROM open_progress WHERE id = 1").fetchone()
+            db.execute("DROP TABLE open_progress")
+        if points or progress is not None:
+            db.execute(
+                "INSERT INTO open_chunks (points, last_us, lat, lon, last_sealed, distance_km) VALUES (?, ?, ?, ?, ?, ?)",
+                (_pack_chunk(points), *(progress or (None,) * 5)),
+            )
         db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # ------------------------------------------------------------------ meta
@@ -437,6 +454,30 @@ class Store:
             if last_flush is None or time < last_flush or time - last_flush >= self.flush_interval:
                 self._maybe_flush(time)
 
+    def add_points(self, points: list[TrackPoint]) -> None:
+        """`add_point` for a batch in time order (the pipeline hands one over per flush interval).
+
+        The same rules, applied once per batch: the flush that follows takes the whole batch.
+        """
+        with self._lock:
+            trip = self._open
+            if trip is None or trip.mode is not TripMode.BUSINESS:
+                # Never persist a point outside a business trip: a private trip keeps no track.
+                self._pending_counters["store_point_dropped"] += len(points)
+                return
+            isfinite = math.isfinite
+            good = [p for p in points if isfinite(p.lat) and isfinite(p.lon)]
+            if len(good) != len(points):
+                self._pending_counters["store_point_not_finite"] += len(points) - len(good)
+            if not good:
+                return
+            self._buffer += good
+            last = good[-1]
+            trip.last_time = last.time
+            trip.last_position = (float(last.lat), float(last.lon))
+            self._progress_dirty = True
+            self._maybe_flush(last.time)
+
     def save_open_trip(self, snapshot: Any) -> None:
         """Record the open trip's progress (throttled like points).
 
@@ -553,19 +594,14 @@ class Store:
                 db.execute("DELETE FROM open_chunks")
             if trip is not None and self._static_dirty:
                 db.execute("INSERT OR REPLACE INTO open_trip (id, state) VALUES (1, ?)", (self._open_trip_json(trip),))
-            if trip is not None and (self._progress_dirty or self._new_trip):
-                row = self._progress_row(trip)
-                if self._new_trip or db.execute(
-                    "UPDATE open_progress SET last_us = ?, lat = ?, lon = ?, last_sealed = ?, distance_km = ? "
-                    "WHERE id = 1", row,
-                ).rowcount != 1:
-                    db.execute(
-                        "INSERT OR REPLACE INTO open_progress (id, last_us, lat, lon, last_sealed, distance_km) "
-                        "VALUES (1, ?, ?, ?, ?, ?)", row,
-                    )
-            if self._buffer:
-                # One packed row per flush, not a row per point: a commit touches a page or two.
-                db.execute("INSERT INTO open_chunks (points) VALUES (?)", (_pack_chunk(self._buffer),))
+            if trip is not None and (self._progress_dirty or self._new_trip or self._buffer):
+                # One row per flush: its points packed, and the progress as of this flush (the
+                # newest row's is the open trip's). Not a row per point, no row rewritten: a
+                # commit touches a page or two.
+                db.execute(
+                    "INSERT INTO open_chunks (points, last_us, lat, lon, last_sealed, distance_km) "
+                    "VALUES (?, ?, ?, ?, ?, ?)", (_pack_chunk(self._buffer), *self._progress_row(trip)),
+                )
 
         self._transaction(write, counters=counters)
         self._buffer = []
@@ -630,10 +666,11 @@ class Store:
             return None
         data = json.loads(row[0])
         progress = self._db.execute(
-            "SELECT last_us, lat, lon, last_sealed, distance_km FROM open_progress WHERE id = 1"
+            "SELECT last_us, lat, lon, last_sealed, distance_km FROM open_chunks WHERE distance_km IS NOT NULL "
+            "ORDER BY n DESC LIMIT 1"
         ).fetchone()
         if progress is not None:
-            # The progress row is newer than the copies in the JSON (written only when it changed).
+            # The newest progress is newer than the copies in the JSON (written only when it changed).
             last_us, lat, lon, sealed, distance = progress
             data["last_time"] = _from_us(last_us) if last_us is not None else None
             data["last"] = [lat, lon] if lat is not None and lon is not None else None
@@ -714,7 +751,6 @@ class Store:
             self._put_meta("head_hash", digest)
             self._put_meta("odometer_km", repr(body["odometer_end_km"]))
             self._db.execute("DELETE FROM open_trip")
-            self._db.execute("DELETE FROM open_progress")
             self._db.execute("DELETE FROM open_chunks")
             result.append(StoredTrip(seq, trip_id, canonical, head_hash, digest, False))
 

@@ -759,7 +759,7 @@ def test_a_flush_rewrites_the_open_trip_row_only_when_its_rare_parts_changed(tmp
 
     def rows() -> tuple[str, tuple]:
         return (db.execute("SELECT state FROM open_trip").fetchone()[0],
-                db.execute("SELECT last_us, lat, lon, distance_km FROM open_progress").fetchone())
+                db.execute("SELECT last_us, lat, lon, distance_km FROM open_chunks ORDER BY n DESC LIMIT 1").fetchone())
 
     static, progress = rows()
     for point in trip[1:20]:  # only time, position and km move: the JSON row stays as it was
@@ -859,9 +859,8 @@ def test_a_version_1_store_with_an_open_trip_is_migrated_in_place(tmp_path: Path
     closed = store.close_trip(record_of(DRIVE[:10], TripMode.BUSINESS))
     store.close()
     db = sqlite3.connect(path)
-    db.executescript("DROP TABLE open_chunks; PRAGMA user_version = 0;"
-                     "CREATE TABLE open_points (n INTEGER PRIMARY KEY, time NOT NULL, lat REAL NOT NULL,"
-                     " lon REAL NOT NULL);")
+    db.executescript("DROP TABLE open_chunks; PRAGMA user_version = 0;" + "".join(
+        statement + ";" for statement in V1_SCHEMA.split(";") if "open_points" in statement or "open_progress" in statement))
     assert {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")} == {
         name for name in re.findall(r"CREATE TABLE (\w+)", V1_SCHEMA)}
     trip = DRIVE[20:50]
@@ -882,7 +881,7 @@ def test_a_version_1_store_with_an_open_trip_is_migrated_in_place(tmp_path: Path
     store = Store(path)
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'open_points'").fetchone() is None
+    assert db.execute("SELECT name FROM sqlite_master WHERE name IN ('open_points', 'open_progress')").fetchone() is None
     assert db.execute("SELECT COUNT(*) FROM open_chunks").fetchone()[0] == 1  # all old points, one row
     db.close()
     pending = store.pending_open_trip()
@@ -934,4 +933,73 @@ def test_the_default_flush_interval_is_the_named_value(tmp_path: Path) -> None:
     for point in trip:
         store.add_point(point)
     assert store.commit_count - commits == int(120 // FLUSH_INTERVAL_S)
+    store.close()
+
+
+def test_a_batch_of_points_is_stored_like_the_points_one_by_one(tmp_path: Path) -> None:
+    """add_points (the pipeline's way) and add_point leave the same open trip on disk."""
+    trip = [TrackPoint(DRIVE[0].time + timedelta(seconds=i), p.lat, p.lon) for i, p in enumerate(DRIVE[:40])]
+    bad = TrackPoint(trip[5].time, float("nan"), trip[5].lon)
+    stores = []
+    for name in ("one", "batch"):
+        store = Store(tmp_path / f"{name}.db", flush_interval_s=5.0)
+        store.open_trip_started(trip[0].time, (trip[0].lat, trip[0].lon), TripMode.BUSINESS, 0.0)
+        points = trip[:5] + [bad] + trip[5:]
+        if name == "one":
+            for point in points:
+                store.add_point(point)
+        else:
+            for i in range(0, len(points), 7):
+                store.add_points(points[i:i + 7])
+        store.flush()
+        stores.append(store)
+    one, batch = stores
+    assert batch.commit_count <= one.commit_count  # a batch never costs more commits
+    for store in stores:
+        pending = Store(store.path).pending_open_trip()
+        assert [(p.time, p.lat, p.lon) for p in pending.points] == [(p.time, p.lat, p.lon) for p in trip]
+        assert pending.last_time == trip[-1].time and pending.last_position == (trip[-1].lat, trip[-1].lon)
+        assert store.counters["store_point_not_finite"] == 1
+    # Outside a business trip a batch is dropped and counted, like single points.
+    one.close_trip(record_of(trip, TripMode.BUSINESS))
+    one.add_points(trip[:3])
+    assert one.counters["store_point_dropped"] == 3
+    for store in stores:
+        store.close()
+
+
+def test_a_store_of_the_unreleased_version_2_is_migrated_too(tmp_path: Path) -> None:
+    """Version 2 (one day on main) had packed chunks without progress, next to open_progress."""
+    path = tmp_path / "ritbox.db"
+    Store(path).close()
+    trip = DRIVE[:12]
+    state = {
+        "started_at": chain.iso_utc(trip[0].time), "mode": "business", "odometer_start_km": 1.0,
+        "start": [trip[0].lat, trip[0].lon], "start_sealed": None, "last_time": chain.iso_utc(trip[0].time),
+        "last": [trip[0].lat, trip[0].lon], "last_sealed": None, "distance_km": 0.0, "gaps": [], "flags": [],
+        "state": None,
+    }
+    us = int((trip[-1].time - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds() * 1_000_000)
+    db = sqlite3.connect(path)
+    db.executescript(
+        "DROP TABLE open_chunks; PRAGMA user_version = 2;"
+        "CREATE TABLE open_chunks (n INTEGER PRIMARY KEY, points BLOB NOT NULL);"
+        "CREATE TABLE open_progress (id INTEGER PRIMARY KEY CHECK (id = 1), last_us INTEGER,"
+        " lat REAL, lon REAL, last_sealed TEXT, distance_km REAL NOT NULL);")
+    db.execute("INSERT INTO open_trip VALUES (1, ?)", (chain.canonical_json(state),))
+    db.execute("INSERT INTO open_chunks (points) VALUES (?)", (b"".join(
+        CHUNK_POINT.pack(int((p.time - datetime(1970, 1, 1, tzinfo=timezone.utc)).total_seconds() * 1_000_000),
+                         p.lat, p.lon) for p in trip),))
+    db.execute("INSERT INTO open_progress VALUES (1, ?, ?, ?, NULL, 0.25)", (us, trip[-1].lat, trip[-1].lon))
+    db.commit()
+    db.close()
+    store = Store(path)
+    pending = store.pending_open_trip()
+    assert pending.last_time == trip[-1].time and pending.distance_km == 0.25
+    assert pending.last_position == (trip[-1].lat, trip[-1].lon)
+    assert [(p.time, p.lat, p.lon) for p in pending.points] == [(p.time, p.lat, p.lon) for p in trip]
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert db.execute("SELECT name FROM sqlite_master WHERE name = 'open_progress'").fetchone() is None
+    db.close()
     store.close()
