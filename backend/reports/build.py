@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -85,12 +86,18 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
     vehicle_ids = sorted({t.vehicle_id for t in trips} | ({vehicle.id} if vehicle else set()))
     vehicles = {v.id: v for v in db.session.scalars(select(Vehicle).where(Vehicle.id.in_(vehicle_ids)))}
     first, last = date(year, 1, 1), date(year, 12, 31)
-    statement = select(Assignment).where(
+    # Plain values, not ORM rows: the audit commits below expire ORM objects, and touching an
+    # expired one reloads it (a query per assignment, and per car in a fleet export); the
+    # columns alone also spare the joined loads of driver and vehicle.
+    statement = select(Assignment.driver_id, Assignment.vehicle_id, Assignment.available_from,
+                       Assignment.available_until).where(
         Assignment.vehicle_id.in_(vehicle_ids), Assignment.available_from <= last,
         (Assignment.available_until.is_(None)) | (Assignment.available_until >= first))
     if driver is not None:
         statement = statement.where(Assignment.driver_id == driver.id)
-    assignments = list(db.session.scalars(statement.order_by(Assignment.available_from)).unique())
+    assignments = [_Period(*row) for row in db.session.execute(
+        statement.order_by(Assignment.available_from, Assignment.id))]
+    generated_by = actor.name or actor.email
     driver_ids = {t.driver_id for t in trips if t.driver_id} | {a.driver_id for a in assignments}
     names = {u.id: (u.name or u.email) for u in db.session.scalars(select(User).where(User.id.in_(driver_ids)))}
 
@@ -155,13 +162,26 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
     verdicts = _verdicts(year, rows, trips, assignments, names, driver)
     return m.Report(subject=m.BY_DRIVER if driver else m.BY_VEHICLE, view=view, year=year, title=title,
                     cars=cars, rows=rows, corrections=corrections, totals=totals, verdicts=verdicts,
-                    generated_at=utcnow().astimezone(LOCAL), generated_by=actor.name or actor.email,
+                    generated_at=utcnow().astimezone(LOCAL), generated_by=generated_by,
                     notes=notes)
 
 
 # --- pieces --------------------------------------------------------------------------------
 
-def _within(event: door.ChainEventView, assignments: list[Assignment], vehicle_id: int) -> bool:
+@dataclass(frozen=True, slots=True)
+class _Period:
+    """An assignment's availability, as plain values (see build_report)."""
+
+    driver_id: int
+    vehicle_id: int
+    available_from: date
+    available_until: date | None
+
+    def covers(self, day: date) -> bool:
+        return self.available_from <= day and (self.available_until is None or day <= self.available_until)
+
+
+def _within(event: door.ChainEventView, assignments: list[_Period], vehicle_id: int) -> bool:
     day = event.detected_at.astimezone(LOCAL).date()
     return any(a.vehicle_id == vehicle_id and a.covers(day) for a in assignments)
 
@@ -264,7 +284,7 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
         (events_by_trip[event.trip_id] if event.trip_id is not None else loose).append(event)
     loose.sort(key=lambda e: e.detected_at)
     previous_end: float | None = None
-    previous_shown_end = Decimal(0)
+    previous_shown_end = gps_previous_end = Decimal(0)
     number = 0
     # Per-trip work below runs thousands of times for a busy car: locals instead of attribute and
     # property look-ups (TripView.is_private is a property over an enum), no empty tuples built.
@@ -277,7 +297,9 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
                 rows.append(_event_row(car, event))
         start_local = t.started_at.astimezone(LOCAL)
         day = start_local.date()
-        gps_start, gps_end = to_km(t.odometer_start_km), to_km(t.odometer_end_km)
+        # A closed chain starts each trip at the previous trip's end: reuse its rounding.
+        gps_start = gps_previous_end if t.odometer_start_km == previous_end else to_km(t.odometer_start_km)
+        gps_end = to_km(t.odometer_end_km)
         shares = calibrated.get(t.id)
         if shares is not None:
             start_km, end_km = (to_km(Decimal(v) / 1000) for v in shares)
@@ -288,7 +310,7 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
             rows.append(row_class(kind=m.ODOMETER_GAP, kenteken=kenteken, day=day,
                                   started_at=start_local, odometer_start=previous_shown_end,
                                   odometer_end=start_km, distance=start_km - previous_shown_end))
-        previous_end, previous_shown_end = t.odometer_end_km, end_km
+        previous_end, previous_shown_end, gps_previous_end = t.odometer_end_km, end_km, gps_end
         number += 1
         recorded_private = t.mode == private_mode
         note = annotations.get(t.id)
@@ -399,7 +421,7 @@ def _totals(rows: list[m.Row]) -> m.Totals:
                     trips=trips, unclassified=unclassified, gaps=gaps, correction_km=correction)
 
 
-def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignments: list[Assignment],
+def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignments: list[_Period],
               names: dict, driver: User | None) -> list[m.Verdict]:
     """One verdict per driver (the rule is per person), over their trips in this report,
     decided by the driver's counter (backend.trips.counter)."""

@@ -5,6 +5,8 @@ import importlib
 import re
 from typing import BinaryIO
 
+from sqlalchemy import inspect
+
 from backend import audit
 from backend.access.purposes import TAX
 from backend.models.accounts import User
@@ -41,5 +43,9 @@ def write(actor: User, report: m.Report, fmt: str, out: BinaryIO, *, driver_id: 
     access layer as own_export when it is read)."""
     renderer(fmt).render(report, out)
     if report.view == m.EMPLOYER:
-        audit.record(audit.FINANCE_EXPORT, actor=actor, subject_user_id=driver_id, subject_vehicle_id=vehicle_id,
+        # The actor's id from its identity key: the report's audit commits expired the object,
+        # and reading .id would reload the user and its roles just to name them here.
+        identity = inspect(actor).identity
+        audit.record(audit.FINANCE_EXPORT, actor=identity[0] if identity else actor,
+                     subject_user_id=driver_id, subject_vehicle_id=vehicle_id,
                      purpose=TAX, details={"format": fmt, "year": report.year, "trips": report.totals.trips})
