@@ -584,7 +584,12 @@ class TripDetector:
         if (now - window[0].time).total_seconds() < stop_window_s:
             return False  # not observed for a whole window yet
         # the oldest point is the likeliest to be far, so a driving car fails on the first test
-        return all(_dist_m(p, fix) <= s.stop_distance_m for p in window)
+        # (a plain loop: a generator for all() cost more than that one distance)
+        stop_distance_m = s.stop_distance_m
+        for p in window:
+            if not _dist_m(p, fix) <= stop_distance_m:  # (not > : the same answer as all() for a NaN)
+                return False
+        return True
 
     def _close(self, events: list[TripEvent], flags: set[str], at_last: bool = False) -> None:
         """Close the open trip at its stand-still point, standing where the last fix is; with
