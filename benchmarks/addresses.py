@@ -6,10 +6,11 @@ the Netherlands (default 4,000: a year's report of 2,000 trips has 4,000 start/e
      cache rows written), then commit;
   2. warm: the same positions again with a fresh Resolver (every answer from the cache table,
      loaded by resolve_many's prefetch);
-  3. baseline A: bare GeoNames lookups (reverse_geocode's KD tree) of the same positions;
+  3. baseline A: bare GeoNames lookups (backend.addresses.geonames.nearest_place on the regional
+     index, see docs/addresses.md) of the same positions;
   4. baseline B: a bare SELECT of each position's cache row by key (what a cache hit must cost);
 and prints the rates and the ratios cold/A and warm/B. The GeoNames extract is loaded once before
-timing (its load time is printed apart).
+timing (its build time, and the peak RSS of the process, are printed apart).
 
     .venv/bin/python benchmarks/addresses.py [--positions N] [--places P] [--database-url URL]
 
@@ -97,11 +98,20 @@ def main() -> None:
 
     n = len(positions)
     print(f"database: {url.split(':')[0]}; positions: {n} ({named} in one of {args.places} named places)")
-    print(f"GeoNames extract load (once per process): {load:.2f} s")
+    print(f"GeoNames regional index build (once per process): {load:.2f} s, "
+          f"{geonames.indexed_places():,} places; peak RSS of this process {_peak_rss_mb():.0f} MB")
     print(f"cold resolve: {n / t_cold:,.0f}/s   bare GeoNames lookups: {n / t_geonames:,.0f}/s   "
           f"ratio {t_cold / t_geonames:.1f}x")
     print(f"warm resolve (cache): {n / t_warm:,.0f}/s   bare cache SELECTs: {n / t_select:,.0f}/s   "
           f"ratio {t_warm / t_select:.1f}x")
+
+
+def _peak_rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 if __name__ == "__main__":
