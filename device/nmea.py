@@ -86,6 +86,7 @@ KNOT_KMH = 1.852
 _DAY_MS = 86_400_000
 _HALF_DAY_MS = _DAY_MS // 2
 _ONE_DAY = timedelta(days=1)
+_MS = timedelta(milliseconds=1)
 _UTC = timezone.utc
 _NO_FLAGS: frozenset[str] = frozenset()
 
@@ -363,6 +364,8 @@ class FixAssembler:
         # Date context for epochs without a date of their own: (date, tod_ms, corrected).
         self._ctx: tuple[date, int, bool] | None = None
         self._last_time: datetime | None = None
+        self._midnight_day: date | None = None
+        self._midnight = datetime(1970, 1, 1, tzinfo=_UTC)
         self._stale_run = 0
         self._out: Fix | None = None
         self._entered = False
@@ -574,13 +577,12 @@ class FixAssembler:
                 hdop = None
             if quality == 6:
                 dead_reckoning = True
-        s, ms = divmod(tod, 1000)
-        m, s = divmod(s, 60)
-        h, m = divmod(m, 60)
-        if s == 60:  # leap second: datetime cannot hold :60
-            t = datetime(day.year, day.month, day.day, h, m, 59, ms * 1000, _UTC) + timedelta(seconds=1)
-        else:
-            t = datetime(day.year, day.month, day.day, h, m, s, ms * 1000, _UTC)
+        if day != self._midnight_day:  # one datetime per UTC day, not one per fix
+            self._midnight_day = day
+            self._midnight = datetime(day.year, day.month, day.day, tzinfo=_UTC)
+        # A leap second (:60, which datetime cannot hold) becomes the next minute's :00, also
+        # across midnight.
+        t = self._midnight + tod * _MS
         reset = False
         last = self._last_time
         if last is not None and t <= last:

@@ -547,3 +547,15 @@ def test_debug_log_names_reasons_but_never_positions(caplog: pytest.LogCaptureFi
     # The receiver sat at 48 08.999 N 11 35.079 E: no fragment of it may reach the log.
     for m in messages:
         assert "4808" not in m and "1135" not in m and "48.1" not in m
+
+
+@pytest.mark.parametrize(("tod", "expected"), [
+    ("101560.50", datetime(2008, 8, 23, 10, 16, 0, 500_000, tzinfo=UTC)),  # leap second: next :00
+    ("235960.00", datetime(2008, 8, 24, 0, 0, 0, tzinfo=UTC)),  # ... also at midnight
+    ("235959.999", datetime(2008, 8, 23, 23, 59, 59, 999_000, tzinfo=UTC)),
+])
+def test_leap_second_and_end_of_day_times(tod: str, expected: datetime) -> None:
+    rmc = RMC.format(mode="A").replace("101500.00", tod)
+    fix, c = _one(nmea(rmc))
+    assert fix is not None and fix.time == expected
+    assert c.used == 1 and sum(c.skipped.values()) == 0
