@@ -9,8 +9,9 @@ Public API (stable, used by other features):
     result = audit.verify()        # VerifyResult(ok, events, broken_seq, reason)
 
 Each event's hash is sha256 over (previous hash in hex + the event's canonical JSON), both
-as UTF-8. The canonical JSON is the object of the stored columns with sorted keys and no
-spaces (see canonical_json). The database refuses UPDATE and DELETE on audit_events.
+as UTF-8. The canonical JSON is the event's object with sorted keys and no spaces (see
+canonical_json); it is stored as the column `body`, and the database derives the other columns
+(at, event_type, actor_id, ...) from it. The database refuses UPDATE and DELETE on audit_events.
 """
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ from typing import Any
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from sqlalchemy import insert, select, text
+from sqlalchemy import func, insert, select, text
 
 from backend.db import db, utcnow
 from backend.models.audit import GENESIS_HASH, AuditChainHead, AuditEvent
@@ -137,13 +138,15 @@ def record(event_type: str, *, actor: Any = None, subject_user_id: int | None = 
     values = dict(seq=seq, at=at, event_type=event_type, actor_id=_actor_id(actor),
                   subject_user_id=subject_user_id, subject_vehicle_id=subject_vehicle_id,
                   purpose=purpose, grant_id=grant_id, request_id=request_id, details=details_text)
-    digest = event_hash(prev_hash, canonical_json(**values))
-    session.execute(insert(AuditEvent).values(**values, prev_hash=prev_hash, hash=digest))
+    body = canonical_json(**values)
+    digest = event_hash(prev_hash, body)
+    # Only the body is written: the database derives the other columns from it (migration 0010).
+    session.execute(insert(AuditEvent).values(seq=seq, body=body, prev_hash=prev_hash, hash=digest))
     session.execute(text("UPDATE audit_chain_head SET hash = :hash WHERE id = 1"), {"hash": digest})
     if commit:
         session.commit()
     log.info("audit event %s recorded (seq %d)", event_type, seq)
-    return AuditEvent(**values, prev_hash=prev_hash, hash=digest)  # a detached copy
+    return AuditEvent(**values, body=body, prev_hash=prev_hash, hash=digest)  # a detached copy
 
 
 @dataclass(frozen=True)
@@ -159,75 +162,101 @@ class VerifyResult:
         return f"audit chain BROKEN at event {self.broken_seq}: {self.reason}"
 
 
-def _canonical_sql(dialect: str) -> str:
-    """SQL that writes, per event, prev_hash followed by exactly the text canonical_json() writes.
-
-    verify reads every event; formatting the text in the database returns one string per row
-    instead of twelve values, which is what makes verify run near hashing speed. Quoting event
-    types and purposes by hand is exact because record() accepts only [a-z0-9_] names for them.
-    """
-    template = ('%s{"actor_id":%s,"at":"%s","details":%s,"event_type":"%s","grant_id":%s,"purpose":%s,'
-                '"request_id":%s,"seq":%s,"subject_user_id":%s,"subject_vehicle_id":%s}')
-    if dialect == "postgresql":
-        function, cast = "format", "::text"
-        at = "to_char(at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')"
-    else:  # SQLite keeps UTCDateTime as 'YYYY-MM-DD HH:MM:SS.ffffff' text
-        function, cast = "printf", ""
-        at = "replace(at, ' ', 'T') || 'Z'"
-    number = "coalesce({}" + cast + ", 'null')"
-    arguments = ["prev_hash", number.format("actor_id"), at, "details", "event_type", number.format("grant_id"),
-                 "coalesce('\"' || purpose || '\"', 'null')", number.format("request_id"), f"seq{cast}",
-                 number.format("subject_user_id"), number.format("subject_vehicle_id")]
-    return (f"SELECT seq, hash, {function}('{template}', {', '.join(arguments)}) "
-            "FROM audit_events ORDER BY seq")
-
-
-def _rows(batch: int) -> Iterator[tuple[int, str, str]]:
-    """(seq, hash, prev_hash + canonical JSON) in chain order, straight from the
-    driver (the ORM's per-row work would cost more than the hashing)."""
+def _batches(sql: str, batch: int) -> Iterator[list[tuple]]:
+    """Rows of sql in batches, straight from the driver: the ORM's per-row work would cost more
+    than the hashing. PostgreSQL streams through a server-side cursor, never all in memory."""
     connection = db.session.connection()
     raw = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        cursor = raw.cursor(name="ritbox_audit_verify")  # server-side: streams, never all in memory
+        cursor = raw.cursor(name="ritbox_audit_verify")
         cursor.itersize = batch
     else:
         cursor = raw.cursor()
     try:
-        cursor.execute(_canonical_sql(connection.dialect.name))
+        cursor.execute(sql)
         while rows := cursor.fetchmany(batch):
-            yield from rows
+            yield rows
     finally:
         cursor.close()
 
 
-def verify(batch: int = 10_000) -> VerifyResult:
-    """Walk the whole chain in order; report the first event whose number, link or hash is wrong,
-    and a chain head that does not match the last event (events cut off the end)."""
+def _payload_sql(with_seq: bool) -> str:
+    """hash and prev_hash + body, both as UTF-8 bytes (the bytes the hash covers), in chain order.
+    The body is the stored canonical JSON and the database derives every other column from it,
+    so these are all there is to check."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        columns = "convert_to(hash, 'UTF8'), convert_to(prev_hash || body, 'UTF8')"
+    else:
+        columns = "CAST(hash AS BLOB), CAST(prev_hash || body AS BLOB)"
+    return f"SELECT {'seq, ' if with_seq else ''}{columns} FROM audit_events ORDER BY seq"
+
+
+def _whole_chain_fast(batch: int) -> tuple[int, bytes] | None:
+    """(events, last hash) when every event links to the one before and matches its hash, else
+    None. The hot loop of verify: no seq per row (the numbering is checked once, after)."""
+    sha256 = hashlib.sha256
+    prev = GENESIS_HASH.encode()
+    count = 0
+    for rows in _batches(_payload_sql(with_seq=False), batch):
+        for stored_hash, payload in rows:
+            # payload starts with the stored prev_hash: it must be the previous event's hash.
+            if payload[:64] != prev or sha256(payload).hexdigest().encode() != stored_hash:
+                return None
+            prev = stored_hash
+        count += len(rows)
+    return count, prev
+
+
+def _first_broken(batch: int) -> VerifyResult:
+    """The slow walk, with each event's number: names the first event that does not fit."""
     expected_seq = 1
-    prev = GENESIS_HASH
+    prev = GENESIS_HASH.encode()
     sha256 = hashlib.sha256
     count = 0
-    for seq, stored_hash, payload in _rows(batch):
-        if seq != expected_seq:
-            return VerifyResult(False, count, expected_seq,
-                                f"event {expected_seq} is missing (next stored event is {seq})")
-        # payload starts with the stored prev_hash: it must be the previous event's hash.
-        if not payload.startswith(prev) or payload[64] != "{":
-            return VerifyResult(False, count, seq, "prev_hash does not match the previous event's hash")
-        if sha256(payload.encode("utf-8")).hexdigest() != stored_hash:
-            return VerifyResult(False, count, seq, "hash does not match the event's contents")
-        prev = stored_hash
-        expected_seq += 1
-        count += 1
+    for rows in _batches(_payload_sql(with_seq=True), batch):
+        for seq, stored_hash, payload in rows:
+            if seq != expected_seq:
+                return VerifyResult(False, count, expected_seq,
+                                    f"event {expected_seq} is missing (next stored event is {seq})")
+            if payload[:64] != prev or payload[64:65] != b"{":
+                return VerifyResult(False, count, seq, "prev_hash does not match the previous event's hash")
+            if sha256(payload).hexdigest().encode() != stored_hash:
+                return VerifyResult(False, count, seq, "hash does not match the event's contents")
+            prev = stored_hash
+            expected_seq += 1
+            count += 1
+    return _against_head(count, prev)
+
+
+def _against_head(count: int, last_hash: bytes) -> VerifyResult:
     head = db.session.get(AuditChainHead, 1)
     if head is None:
         return VerifyResult(False, count, None, "the chain head row is missing")
     db.session.refresh(head)
-    if head.seq != count or head.hash != prev:
+    if head.seq != count or head.hash.encode() != last_hash:
         return VerifyResult(False, count, count + 1,
                             f"the chain head says {head.seq} events but {count} are stored "
                             "(events removed from the end, or the head was changed)")
     return VerifyResult(True, count)
+
+
+def verify(batch: int = 10_000) -> VerifyResult:
+    """Walk the whole chain in order; report the first event whose number, link or hash is wrong,
+    and a chain head that does not match the last event (events cut off the end).
+
+    The walk hashes without looking at seq. Each link ties an event to the one before, so when
+    every link and hash holds, the events are numbered right exactly when seq runs from 1 to the
+    count without a gap: one aggregate query checks that. Anything wrong is then named by the
+    slow walk, which checks each event's number too.
+    """
+    fast = _whole_chain_fast(batch)
+    if fast is not None:
+        count, last_hash = fast
+        lowest, highest, rows = db.session.execute(
+            select(func.min(AuditEvent.seq), func.max(AuditEvent.seq), func.count()).select_from(AuditEvent)).one()
+        if rows == count and (count == 0 or (lowest, highest) == (1, count)):
+            return _against_head(count, last_hash)
+    return _first_broken(batch)
 
 
 audit_cli = AppGroup("audit", help="The audit log.")

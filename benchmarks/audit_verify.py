@@ -27,7 +27,8 @@ sys.path.insert(0, str(REPO))
 
 
 def build_chain(count: int) -> tuple[list[tuple], list[bytes]]:
-    """Rows for audit_events and the exact bytes each hash covers, made with backend.audit."""
+    """Rows for audit_events (seq, body, prev_hash, hash) and the exact bytes each hash covers,
+    made with backend.audit."""
     from backend import audit
 
     rows, payloads = [], []
@@ -45,7 +46,7 @@ def build_chain(count: int) -> tuple[list[tuple], list[bytes]]:
         canonical = audit.canonical_json(*values)
         payload = (prev + canonical).encode("utf-8")
         digest = hashlib.sha256(payload).hexdigest()
-        rows.append((*values, prev, digest))
+        rows.append((seq, canonical, prev, digest))
         payloads.append(payload)
         prev = digest
     return rows, payloads
@@ -57,8 +58,8 @@ def store(app, rows: list[tuple]) -> None:
     from backend.db import db
     from backend.models.audit import AuditEvent
 
-    names = ("seq", "at", "event_type", "actor_id", "subject_user_id", "subject_vehicle_id", "purpose",
-             "grant_id", "request_id", "details", "prev_hash", "hash")
+    # What audit.record() writes: the body; the database derives the other columns from it.
+    names = ("seq", "body", "prev_hash", "hash")
     with app.app_context():
         for first in range(0, len(rows), 20_000):
             db.session.execute(insert(AuditEvent), [dict(zip(names, row)) for row in rows[first:first + 20_000]])

@@ -49,6 +49,7 @@ def test_each_hash_covers_the_previous_hash_and_the_canonical_event(app) -> None
                 "purpose": event.purpose, "grant_id": event.grant_id, "request_id": event.request_id,
                 "details": json.loads(event.details)}, sort_keys=True, separators=(",", ":"),
                 ensure_ascii=False)
+            assert event.body == canonical  # the columns the database derives say what is hashed
             assert event.prev_hash == prev
             assert event.hash == hashlib.sha256((prev + canonical).encode("utf-8")).hexdigest()
             prev = event.hash
@@ -57,7 +58,7 @@ def test_each_hash_covers_the_previous_hash_and_the_canonical_event(app) -> None
 
 
 @pytest.mark.parametrize("statement", [
-    "UPDATE audit_events SET purpose = 'tax' WHERE seq = 2",
+    "UPDATE audit_events SET body = replace(body, 'misuse_investigation', 'tax') WHERE seq = 2",
     "DELETE FROM audit_events WHERE seq = 2",
     "DELETE FROM audit_events",
 ])
@@ -69,6 +70,20 @@ def test_the_database_refuses_update_and_delete(app, statement: str) -> None:
         db.session.rollback()
         assert db.session.scalar(text("SELECT count(*) FROM audit_events")) == 3
         assert db.session.scalar(text("SELECT purpose FROM audit_events WHERE seq = 2")) == "misuse_investigation"
+
+
+@pytest.mark.parametrize("column", ["purpose", "details", "subject_user_id"])
+def test_a_column_cannot_be_changed_apart_from_the_hashed_body_even_without_triggers(app, column) -> None:
+    """Every column but seq, prev_hash and hash is generated from the body: with the append-only
+    triggers gone, the database still refuses to make a column say something the hash does not
+    cover (and verify needs to read only the body)."""
+    _record_some(app, 2)
+    _drop_triggers(app)
+    with app.app_context():
+        with pytest.raises(DBAPIError, match="generated column"):
+            db.session.execute(text(f"UPDATE audit_events SET {column} = NULL WHERE seq = 2"))
+        db.session.rollback()
+        assert audit.verify().ok
 
 
 def test_emptying_the_table_is_refused(app) -> None:
@@ -87,8 +102,10 @@ def test_verify_names_the_tampered_row(app, runner) -> None:
     _record_some(app, 6)
     _drop_triggers(app)
     with app.app_context():
-        db.session.execute(text("UPDATE audit_events SET details = :d WHERE seq = 4"), {"d": '{"records":0}'})
+        db.session.execute(text("UPDATE audit_events SET body = replace(body, :was, :forged) WHERE seq = 4"),
+                           {"was": '"records":3', "forged": '"records":0'})
         db.session.commit()
+        assert json.loads(db.session.scalar(select(AuditEvent.details).where(AuditEvent.seq == 4)))["records"] == 0
         result = audit.verify()
     assert not result.ok
     assert result.broken_seq == 4
@@ -125,8 +142,8 @@ def test_verify_finds_a_rewritten_chain_tail(app) -> None:
                                       row.subject_vehicle_id, row.purpose, row.grant_id,
                                       row.request_id, row.details)
         new_hash = audit.event_hash(row.prev_hash, forged)
-        db.session.execute(text("UPDATE audit_events SET subject_user_id = 99, hash = :h WHERE seq = 2"),
-                           {"h": new_hash})
+        db.session.execute(text("UPDATE audit_events SET body = :b, hash = :h WHERE seq = 2"),
+                           {"b": forged, "h": new_hash})
         db.session.commit()
         result = audit.verify()
     assert (result.ok, result.broken_seq) == (False, 3)

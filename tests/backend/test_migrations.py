@@ -80,3 +80,53 @@ def test_retention_migration_changes_only_its_triggers_and_downgrade_restores_th
     assert changed == expected
     assert set(before) <= set(retention)  # no trigger disappears
     assert {"retention_runs_no_delete", "retention_runs_final"} & set(retention)
+
+
+def test_audit_events_keep_their_hashes_across_the_body_migration(app) -> None:
+    """0010 rebuilds audit_events with the canonical JSON stored as body and the columns derived
+    from it: events written before it still verify, and say the same, both ways."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import MetaData, Table, text
+
+    from backend import audit
+    from backend.models.audit import GENESIS_HASH
+
+    columns = ("seq", "at", "event_type", "actor_id", "subject_user_id", "subject_vehicle_id", "purpose",
+               "grant_id", "request_id", "details")
+    old_rows, prev = [], GENESIS_HASH
+    for seq, (purpose, details) in enumerate([(None, {}), ("tax", {"note": "é \"quoted\"", "ids": [1, 2]}),
+                                              ("misuse_investigation", {"records": 3})], start=1):
+        values = dict(zip(columns, (seq, datetime(2026, 3, seq, 7, 30, 15, 120 * seq, tzinfo=timezone.utc),
+                                    audit.READ, seq, 40 + seq, None if seq % 2 else 7, purpose,
+                                    None if seq == 1 else 11, None, audit.canonical_details(details))))
+        digest = audit.event_hash(prev, audit.canonical_json(**values))
+        old_rows.append({**values, "prev_hash": prev, "hash": digest})
+        prev = digest
+
+    def stored(connection) -> list[tuple]:
+        return [tuple(row) for row in connection.execute(text(
+            f"SELECT {', '.join(columns)}, prev_hash, hash FROM audit_events ORDER BY seq")).all()]
+
+    with app.app_context():
+        downgrade(revision="0009")
+        with db.engine.begin() as connection:
+            # Through the reflected table, so each database stores the time as SQLAlchemy does.
+            table = Table("audit_events", MetaData(), autoload_with=connection)
+            connection.execute(table.insert(), old_rows)
+            connection.execute(text("UPDATE audit_chain_head SET seq = 3, hash = :h WHERE id = 1"), {"h": prev})
+        with db.engine.connect() as connection:
+            before = stored(connection)
+        upgrade()
+        with db.engine.connect() as connection:
+            assert stored(connection) == before
+            bodies = connection.execute(text("SELECT body FROM audit_events ORDER BY seq")).scalars().all()
+        assert bodies == [audit.canonical_json(**{c: row[c] for c in columns}) for row in old_rows]
+        result = audit.verify()
+        assert (result.ok, result.events) == (True, 3), result.message()
+        db.session.remove()
+        downgrade(revision="0009")
+        with db.engine.connect() as connection:
+            assert stored(connection) == before
+        upgrade()
+        assert audit.verify().ok
