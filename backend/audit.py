@@ -168,7 +168,7 @@ def _batches(sql: str, batch: int) -> Iterator[list[tuple]]:
     connection = db.session.connection()
     raw = connection.connection.driver_connection
     if connection.dialect.name == "postgresql":
-        cursor = raw.cursor(name="ritbox_audit_verify")
+        cursor = raw.cursor(name="ritbox_audit_verify", binary=True)  # bytea as bytes, not hex text
         cursor.itersize = batch
     else:
         cursor = raw.cursor()
