@@ -580,7 +580,7 @@ class Store:
             return
         # Counters are diagnostics: a periodic flush writes them only every COUNTERS_INTERVAL of
         # driving (a trip close, an explicit flush and close() always do), which keeps most
-        # flushes to two small rows. A power cut can cost the counts of that last stretch.
+        # flushes to one small row. A power cut can cost the counts of that last stretch.
         counters = not periodic or self._counters_due(now)
         trip = self._open
         if trip is not None and trip.mode is TripMode.PRIVATE and trip.last_position and trip.last_sealed is None:
