@@ -66,6 +66,14 @@ def agreement_in_force(people: People, text: str | None = None):
     return version
 
 
+def people_under_agreement(app, make_user) -> People:
+    """Everyone of make_people, with the example agreement in force."""
+    people = make_people(make_user)
+    with app.app_context():
+        agreement_in_force(people)
+    return people
+
+
 def make_vehicle(kenteken: str = "GBXJ12") -> int:
     from backend.models.fleet import Vehicle
     vehicle = Vehicle(kenteken=kenteken, make="Volkswagen", model="Golf")

@@ -13,7 +13,7 @@ from backend.access.requests import RequestRefused
 from backend.db import db, utcnow
 from backend.models.access import AccessRequest, Approval, Grant, Notification
 from backend.models.audit import AuditEvent
-from tests.backend.access_support import (agreement_in_force, granted, make_people, make_vehicle,
+from tests.backend.access_support import (granted, make_people, make_vehicle, people_under_agreement,
                                           request_input, user)
 
 
@@ -28,10 +28,7 @@ def _count(model) -> int:
 
 @pytest.fixture
 def people(app, make_user):
-    people = make_people(make_user)
-    with app.app_context():
-        agreement_in_force(people)
-    return people
+    return people_under_agreement(app, make_user)
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -23,7 +23,7 @@ from backend.db import db, utcnow
 from backend.models.access import Notification
 from backend.models.audit import AuditEvent
 from backend.models.mail import OutgoingMail
-from tests.backend.access_support import PRIVATE_START, agreement_in_force, granted, make_people, user
+from tests.backend.access_support import PRIVATE_START, granted, people_under_agreement, user
 
 SENDER = "Ritbox <ritbox@example.nl>"
 HOURS = dict(purpose="hours_verification", grounds="hours_declaration_mismatch")  # told at the grant
@@ -87,10 +87,7 @@ def _use(app, server: Server, **settings) -> None:
 
 @pytest.fixture
 def people(app, make_user):
-    people = make_people(make_user)
-    with app.app_context():
-        agreement_in_force(people)
-    return people
+    return people_under_agreement(app, make_user)
 
 
 def _count(model, *where) -> int:
