@@ -190,7 +190,6 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(a)))
 
 
-
 def nearest_place(lat: float, lon: float) -> GeoNamesPlace | None:
     """The nearest GeoNames place within MAX_DISTANCE_KM, or None (also outside the region:
     the index is not even built for such a position)."""
