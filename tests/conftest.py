@@ -122,10 +122,13 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 @pytest.fixture
-def app(database_url: str):
+def app(database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from backend import create_app
     from backend.db import db
 
+    # An instance folder per test (exports, photos, sealing keys): the repository's instance/ is
+    # the demo's, and a shared one lets one test (or xdist worker) see another's files.
+    monkeypatch.setenv("RITBOX_INSTANCE_PATH", str(tmp_path / "instance"))
     app = create_app(base_config(database_url))
     yield app
     with app.app_context():
