@@ -113,7 +113,7 @@ class TripOpened:
     odometer_start_km: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per counted point: not frozen for speed (see device.model.Fix); read-only
 class TrackPointAdded:
     """A decimated point of the open business trip, for the store's crash-safe batches.
 
@@ -139,7 +139,7 @@ class GapRecorded:
 TripEvent = TripOpened | TrackPointAdded | TripClosed | GapRecorded
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # one per counted point: not frozen for speed (see device.model.Fix); read-only
 class CountedPoint:
     """A decimated point of the open trip with the trip distance up to it."""
 
