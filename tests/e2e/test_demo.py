@@ -17,7 +17,7 @@ import sqlite3
 import subprocess
 import threading
 import time
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,7 +98,12 @@ def test_the_readme_run_command_shows_the_driver_the_recorded_trips(browser, pag
         url = demo.wait_for_url()
         out = demo.text()
         assert "uploaded 6, duplicates 0, acknowledged up to seq 6, 0 pending" in out
-        for where in ("Mijn ritten -> September 2005", "Belastingrapporten", "Inzageverzoeken"):
+        # The 2005 recording is replayed as if driven three days ago (scripts/nmea_shift_dates.py).
+        drive_day = datetime.now(timezone.utc).date() - timedelta(days=2)
+        month = drive_day.strftime("%Y-%m")
+        assert f"moved to {drive_day - timedelta(days=1)}" in out
+        for where in (f"Mijn ritten -> {month}", f"Belastingrapporten: the report of GB-XJ-12 for {drive_day.year}",
+                      "Inzageverzoeken"):
             assert where in out
         trips = _backend_trips(instance)
         assert len(trips) == 6 and sorted(mode for _, _, mode in trips).count("private") == 2
@@ -106,20 +111,20 @@ def test_the_readme_run_command_shows_the_driver_the_recorded_trips(browser, pag
         # The driver sees the trips the device recorded, in the month of the recording.
         _log_in(page, url, _login(out, "driver"))
         page.get_by_test_id("navigation").get_by_role("link", name="Mijn ritten").click()
-        page.goto(f"{url}/me/trips?month=2005-09")
+        page.goto(f"{url}/me/trips?month={month}")
         rows = page.locator("tr[data-trip-id]")
         rows.first.wait_for()
         shown = sorted(int(rows.nth(i).get_attribute("data-trip-id")) for i in range(rows.count()))
         assert shown == sorted(trip_id for trip_id, _, _ in trips)
         page.screenshot(path=str(artifacts_dir / "demo-driver-trips.png"), full_page=True)
 
-        # Finance downloads the car's report for 2005.
+        # Finance downloads the car's report for the year of the drive.
         finance = browser.new_context(locale="nl-NL", accept_downloads=True).new_page()
         _log_in(finance, url, _login(out, "finance"))
         finance.get_by_role("link", name="Belastingrapporten").click()
         form = finance.get_by_test_id("report-form")
         form.get_by_label("Bestuurder of auto").select_option(label="GB-XJ-12 (Volkswagen Golf Variant)")
-        form.get_by_label("Jaar").fill("2005")
+        form.get_by_label("Jaar").fill(str(drive_day.year))
         form.get_by_label("Formaat").select_option("csv")
         with finance.expect_download() as info:
             form.get_by_role("button", name="Rapport downloaden").click()
@@ -136,7 +141,7 @@ def test_the_readme_run_command_shows_the_driver_the_recorded_trips(browser, pag
         manager.goto(f"{url}/access/requests/new")
         manager.get_by_label("Doel (artikel van de regeling)").select_option("misuse_investigation")
         manager.get_by_label("Werknemer").select_option(label="Daan de Vries <driver@demo.ritbox.nl>")
-        # The agreement lets a request reach back at most 90 days: the last month, not 2005.
+        # The agreement lets a request reach back at most 90 days: the last month, which holds the drive.
         today = date.today()
         manager.get_by_label("Periode vanaf").fill((today - timedelta(days=30)).isoformat())
         manager.get_by_label("Periode tot en met").fill((today - timedelta(days=1)).isoformat())
