@@ -257,6 +257,22 @@ def test_chunk_size_does_not_change_the_result() -> None:
 # ---- GPS week rollover ---------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("name", all_recordings())
+def test_batched_checksums_decide_like_line_by_line_feeding(name: str) -> None:
+    # feed_bytes checks the checksums of a chunk's used lines in one numpy call (16 or more
+    # lines); feed() checks one line at a time. Both must count and decode alike.
+    data = recording_path(name).read_bytes()
+    batched = FixAssembler(RECORDING_MIN_DATE)
+    batched_fixes = batched.feed_bytes(data) + batched.close()
+    single = FixAssembler(RECORDING_MIN_DATE)
+    framer = LineFramer(single.counter)
+    single_fixes = [f for line in framer.feed(data) + framer.flush() if (f := single.feed(line)) is not None]
+    last = single.flush()
+    single_fixes += [last] if last is not None else []
+    assert single_fixes == batched_fixes
+    assert single.stats() == batched.stats()
+
+
 def test_live_min_date_corrects_pre_release_recordings() -> None:
     # Telit recording is from 2019-03-12: before LIVE_MIN_DATE (2026) it is read as a rollover.
     hist, _ = replay("gpsd__telit-he910.nmea")

@@ -168,6 +168,20 @@ def test_checksum_fold_equals_a_byte_loop(body: bytes) -> None:
     assert _xor(body) == x
 
 
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.binary(min_size=1, max_size=130), min_size=1, max_size=40))
+def test_batched_line_checksums_equal_a_byte_loop(lines: list[bytes]) -> None:
+    from device.nmea import _line_xors
+
+    expected = []
+    for line in lines:
+        x = 0
+        for b in line:
+            x ^= b
+        expected.append(x)
+    assert _line_xors(lines) == expected
+
+
 def test_huge_fields_fed_straight_to_the_assembler() -> None:
     # Python refuses int() of > 4300 digits and float() of 400 nines is inf: none may escape.
     from tests.device.test_nmea import nmea
