@@ -212,6 +212,7 @@ class _Trip:
 _DEG = math.pi / 180.0  # exactly what math.radians multiplies by
 _DIAMETER_M = 2 * EARTH_RADIUS_M
 _sin, _cos, _asin, _sqrt = math.sin, math.cos, math.asin, math.sqrt
+_M_PER_DEG_LAT = EARTH_RADIUS_M * _DEG  # metres of great circle per degree of latitude
 
 
 def _dist_m(a: Fix | CountedPoint, b: Fix | CountedPoint) -> float:
@@ -586,7 +587,16 @@ class TripDetector:
         # the oldest point is the likeliest to be far, so a driving car fails on the first test
         # (a plain loop: a generator for all() cost more than that one distance)
         stop_distance_m = s.stop_distance_m
+        # A great-circle distance is at least R * |latitude difference| (the haversine without
+        # its longitude term). Beyond this bound, with room for rounding, the point is certainly
+        # farther than stop_distance_m: a car that drove off in any direction but nearly due
+        # east or west fails here without the trigonometry. (A NaN fails the test and goes on
+        # to the haversine, as before.)
+        lat_bound = stop_distance_m * (1.0 + 1e-9) / _M_PER_DEG_LAT
+        fix_lat = fix.lat
         for p in window:
+            if abs(p.lat - fix_lat) > lat_bound:
+                return False
             if not _dist_m(p, fix) <= stop_distance_m:  # (not > : the same answer as all() for a NaN)
                 return False
         return True

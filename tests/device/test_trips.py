@@ -590,3 +590,33 @@ def test_the_detectors_inlined_distance_is_bit_for_bit_geo_haversine() -> None:
     pairs += list(zip(far, far[1:])) + [(far[0], CountedPoint(far[0].time, -far[0].lat, far[0].lon - 180, 0.0))]
     for a, b in pairs:
         assert _dist_m(a, b) == haversine_m(a.lat, a.lon, b.lat, b.lon)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.floats(-90, 90),
+    st.floats(-180, 180),
+    st.floats(-0.01, 0.01),
+    st.floats(-0.01, 0.01),
+    st.sampled_from([20.0, 200.0, 1000.0]),
+)
+def test_the_stop_tests_latitude_bound_never_contradicts_the_haversine(
+    lat: float, lon: float, dlat: float, dlon: float, limit: float
+) -> None:
+    """_stopped skips the haversine when the latitude difference alone proves a point is farther
+    than the stop distance: that must never say 'farther' when the haversine says 'within'."""
+    from device.trips import _M_PER_DEG_LAT, CountedPoint, _dist_m
+
+    a = CountedPoint(T0, lat, lon, 0.0)
+    b = CountedPoint(T0, max(-90.0, min(90.0, lat + dlat)), lon + dlon, 0.0)
+    bound = limit * (1.0 + 1e-9) / _M_PER_DEG_LAT
+    if abs(a.lat - b.lat) > bound:
+        assert not _dist_m(a, b) <= limit
+
+
+def test_the_stop_tests_latitude_bound_is_tight_enough_to_matter() -> None:
+    # 200 m due north is beyond the bound a hair later, and a point just inside is not.
+    from device.trips import _M_PER_DEG_LAT
+
+    bound = 200.0 * (1.0 + 1e-9) / _M_PER_DEG_LAT
+    assert 200.0 / _M_PER_DEG_LAT < bound < 200.001 / _M_PER_DEG_LAT
