@@ -367,14 +367,14 @@ class FixAssembler:
         self.counter = counter if counter is not None else SkipCounter()
         self.stale_resync = stale_resync
         self._framer = LineFramer(self.counter, max_line)
-        self._handlers: dict[bytes, Callable[[list[str]], None]] = {
+        self._handlers: dict[bytes, Callable[[str], None]] = {
             b"RMC": self._rmc,
             b"GGA": self._gga,
             b"GLL": self._gll,
             b"VTG": self._vtg,
             b"ZDA": self._zda,
         }
-        self._dispatch: dict[bytes, Callable[[list[str]], None] | str] = {}
+        self._dispatch: dict[bytes, Callable[[str], None] | str] = {}
         self._rmc_date_raw = ""
         self._rmc_date: tuple[date, bool] = (GPS_EPOCH, False)
         # Date context for epochs without a date of their own: (date, tod_ms, corrected).
@@ -401,7 +401,7 @@ class FixAssembler:
             return None
         return self._decode(line, kind)  # type: ignore[arg-type]
 
-    def _decode(self, line: bytes, handler: Callable[[list[str]], None]) -> Fix | None:
+    def _decode(self, line: bytes, handler: Callable[[str], None]) -> Fix | None:
         """`feed` for a line already counted and dispatched to the handler of its type (the
         batch loop in `feed_bytes` is this, inlined, with the checksums computed per chunk)."""
         self._out = None
@@ -417,10 +417,10 @@ class FixAssembler:
             if _xor(body) != want:
                 raise BadChecksumError("checksum mismatch", _typ(line))
             try:
-                fields = body.decode("ascii").split(",")
+                text = body.decode("ascii")
             except UnicodeDecodeError:
                 raise SentenceParseError("non-ASCII bytes", _typ(line)) from None
-            handler(fields)
+            handler(text)
             self._ep_pending += 1
         except NmeaError as err:
             self._on_error(err)
@@ -428,11 +428,11 @@ class FixAssembler:
             self._on_error(SentenceParseError(type(exc).__name__, _typ(line)))
         return self._out
 
-    def _classify(self, line: bytes) -> Callable[[list[str]], None] | str:
+    def _classify(self, line: bytes) -> Callable[[str], None] | str:
         """The handler for a sentence we decode, else the skip reason; cached by the first 7 bytes."""
         handler = self._handlers.get(line[3:6])
         talker = line[1:3]
-        kind: Callable[[list[str]], None] | str
+        kind: Callable[[str], None] | str
         if (
             handler is None
             or line[6:7] != b","
@@ -463,7 +463,7 @@ class FixAssembler:
         lines = self._framer.feed(data)
         self.counter.sentences += len(lines)  # every line is counted once, here
         used: list[bytes] = []
-        handlers: list[Callable[[list[str]], None]] = []
+        handlers: list[Callable[[str], None]] = []
         for line in lines:
             # The type decides before any other work: a known type we do not use (GSV, GSA,
             # ...; most lines) is only counted, a type we use goes to its handler. Only a line
@@ -502,10 +502,10 @@ class FixAssembler:
                 if line_xor ^ line[0] ^ 42 ^ line[n - 2] ^ line[n - 1] != want:
                     raise BadChecksumError("checksum mismatch", _typ(line))
                 try:
-                    fields = line[1 : n - 3].decode("ascii").split(",")
+                    text = line[1 : n - 3].decode("ascii")
                 except UnicodeDecodeError:
                     raise SentenceParseError("non-ASCII bytes", _typ(line)) from None
-                handler(fields)
+                handler(text)
                 self._ep_pending += 1
             except NmeaError as err:
                 on_error(err)
@@ -696,8 +696,11 @@ class FixAssembler:
 
     # ---- sentence handlers: raise NmeaError to reject, return to accept --------------------
 
-    def _rmc(self, f: list[str]) -> None:
+    def _rmc(self, text: str) -> None:
         # RMC: 1 time, 2 status, 3-6 lat/lon, 7 speed kn, 8 course, 9 date, 12 mode (NMEA 2.3+)
+        if self._rmc_fast(text):
+            return
+        f = text.split(",")
         if len(f) < 10:
             raise SentenceParseError("too few fields", "RMC")
         status = f[2]
@@ -740,8 +743,53 @@ class FixAssembler:
         )
         self._ctx = (day, self._ep_tod or 0, corrected)
 
-    def _gga(self, f: list[str]) -> None:
+    def _rmc_fast(self, text: str) -> bool:
+        """The commonest RMC (status A, a usual mode, sane fields, the date of the RMC before)
+        accepted by one regex match and a few tests, not a dozen small steps: True when it is
+        taken. Anything else returns False before any side effect, and `_rmc` then decides
+        line by line as always (a test holds the two paths equal on every recording and on
+        mutated sentences). Same arithmetic as `_coord` and `_number`, so the same bits."""
+        m = _RMC_COMMON.fullmatch(text)
+        if m is None:
+            return False
+        t, lat_d, lat_m, ns, lon_d, lon_m, ew, knots_s, course_s, day_s, mode = m.groups()
+        if day_s != self._rmc_date_raw or mode == "M" or mode == "S" or mode == "N":
+            return False
+        minutes = float(lat_m)
+        if minutes >= 60.0:
+            return False
+        lat = int(lat_d) + minutes / 60.0
+        minutes = float(lon_m)
+        if minutes >= 60.0:
+            return False
+        lon = int(lon_d) + minutes / 60.0
+        if lat > 90 or lon > 180 or (lat == 0.0 and lon == 0.0):
+            return False
+        course = float(course_s) if course_s else None
+        if course is not None and course > 360.0:
+            return False
+        # Only now the epoch bookkeeping (which may close the previous epoch). A bad time raises
+        # here what `_rmc` would raise: its first test after the ones the regex made; and with
+        # every other test passed, `_rmc` too would find nothing but a duplicate.
+        self._enter_time(t, "RMC")
+        if self._ep_rmc is not None:  # (after _enter_time: a new epoch has none yet)
+            raise _duplicate("RMC")
+        day, corrected = self._rmc_date
+        self._ep_rmc = (
+            -lat if ns == "S" else lat,
+            -lon if ew == "W" else lon,
+            float(knots_s) * KNOT_KMH if knots_s else None,
+            course,
+            day,
+            corrected,
+            mode == "E",
+        )
+        self._ctx = (day, self._ep_tod or 0, corrected)
+        return True
+
+    def _gga(self, text: str) -> None:
         # GGA: 1 time, 2-5 lat/lon, 6 quality, 7 satellites, 8 HDOP
+        f = text.split(",")
         if len(f) < 9:
             raise SentenceParseError("too few fields", "GGA")
         q = f[6]
@@ -766,8 +814,9 @@ class FixAssembler:
             raise _duplicate("GGA")
         self._ep_gga = (f, quality)
 
-    def _gll(self, f: list[str]) -> None:
+    def _gll(self, text: str) -> None:
         # GLL: 1-4 lat/lon, 5 time, 6 status, 7 mode (NMEA 2.3+). Used only without RMC/GGA.
+        f = text.split(",")
         if len(f) < 7:
             raise SentenceParseError("too few fields", "GLL")
         status = f[6]
@@ -787,8 +836,9 @@ class FixAssembler:
             raise _duplicate("GLL")
         self._ep_gll = (f, mode == "E")
 
-    def _vtg(self, f: list[str]) -> None:
+    def _vtg(self, text: str) -> None:
         # VTG: 1 course true, 5 speed kn, 7 speed km/h, 9 mode. No time: joins the open epoch.
+        f = text.split(",")
         if len(f) < 8:
             raise SentenceParseError("too few fields", "VTG")
         mode = f[9] if len(f) > 9 else ""
@@ -802,8 +852,9 @@ class FixAssembler:
             raise _duplicate("VTG")
         self._ep_vtg = f
 
-    def _zda(self, f: list[str]) -> None:
+    def _zda(self, text: str) -> None:
         # ZDA: 1 time, 2 day, 3 month, 4 year (four digits). The date source of GGA-only receivers.
+        f = text.split(",")
         if len(f) < 5:
             raise SentenceParseError("too few fields", "ZDA")
         if not f[1]:
@@ -821,6 +872,21 @@ class FixAssembler:
             raise _duplicate("ZDA")
         self._ep_zda = (day, corrected)
         self._ctx = (day, tod, corrected)
+
+
+# An RMC with status A whose fields have shapes `_rmc` accepts (a subset of them: the lengths
+# are bounded below `_coord`'s 20 and `_number`'s 12 characters): time hhmmss[.s*], position
+# (d)ddmm[.m*] with a hemisphere, speed and course of digits with at most one dot (not the dot
+# alone) or empty, a six-digit date, then magnetic variation, its direction, the mode and
+# anything after it.
+_RMC_NUMBER = r"((?:[0-9]{1,6}(?:\.[0-9]{0,5})?|\.[0-9]{1,5})?)"
+_RMC_COMMON = re.compile(
+    r"[^,]*,([0-9]{6}(?:\.[0-9]*)?),A,"
+    r"([0-9]{1,3})([0-9]{2}(?:\.[0-9]{0,12})?),([NS]),([0-9]{1,3})([0-9]{2}(?:\.[0-9]{0,12})?),([EW]),"
+    + _RMC_NUMBER + "," + _RMC_NUMBER + r",([0-9]{6})"
+    r"(?:,[^,]*(?:,[^,]*(?:,([^,]*)(?:,.*)?)?)?)?",
+    re.ASCII | re.DOTALL,
+)
 
 
 def _vtg_values(f: list[str]) -> tuple[float | None, float | None]:

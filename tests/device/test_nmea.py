@@ -575,3 +575,17 @@ def test_leap_second_and_end_of_day_times(tod: str, expected: datetime) -> None:
     fix, c = _one(nmea(rmc))
     assert fix is not None and fix.time == expected
     assert c.used == 1 and sum(c.skipped.values()) == 0
+
+
+@pytest.mark.parametrize("name", all_recordings())
+def test_rmc_fast_path_decides_like_the_field_by_field_path(name: str) -> None:
+    class AlwaysSlow(FixAssembler):
+        def _rmc_fast(self, text: str) -> bool:
+            return False
+
+    data = recording_path(name).read_bytes()
+    results = []
+    for cls in (FixAssembler, AlwaysSlow):
+        asm = cls(RECORDING_MIN_DATE)
+        results.append((asm.feed_bytes(data) + asm.close(), asm.stats()))
+    assert results[0] == results[1]

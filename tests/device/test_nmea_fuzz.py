@@ -201,3 +201,61 @@ def test_huge_fields_fed_straight_to_the_assembler() -> None:
     fixes += [last] if last is not None else []
     check_books(asm, fixes)
     check_fixes(fixes)
+
+
+class _RmcAlwaysSlow(FixAssembler):
+    """The assembler without its RMC fast path: every RMC is decided field by field."""
+
+    def _rmc_fast(self, text: str) -> bool:
+        return False
+
+
+_RMC_FIELD = {
+    "time": ["235959", "000000", "120000.5", "120000.", "120000.123456", "246000", "126000", "125960", "12000", ""],
+    "status": ["A", "A", "A", "V", ""],
+    "lat": ["5212.9821", "0000.0000", "9000.0000", "9000.0001", "5260.0000", "5259.99999", "212.98", "1",
+            "52.5", "5212", "5212.", "05212.9821", "5212.98212345678901", "", "5212.9.1", "-5212.1"],
+    "ns": ["N", "S", "", "E"],
+    "lon": ["00653.1014", "18000.0000", "18000.0001", "0653.1014", "653.1", "00000.0000", "12345678901234.5", ""],
+    "ew": ["E", "W", "", "N"],
+    "number": ["", "0", "0.0", "12.5", ".5", "5.", ".", "360", "360.0", "360.1", "123456789012", "1234567890123",
+               "1.2.3", "1e5", "nan", "-1"],
+    "date": ["230808", "230808", "010180", "311299", "000000", "320108", "2308080", ""],
+    "tail": ["", ",", ",,", ",3.1,W", ",,,A", ",,,E", ",,,M", ",,,S", ",,,N", ",,,D,V", ",,,", ",,,AA", ",1,E,A,x,y"],
+}
+
+
+_RMC_BASE = {"status": "A", "lat": "5212.9821", "ns": "N", "lon": "00653.1014", "ew": "E",
+             "speed": "12.5", "course": "90.0", "date": "230808", "tail": ",,,A"}
+
+
+@st.composite
+def rmc_sentence(draw: st.DrawFn) -> dict[str, str]:
+    """The fields of a good RMC with none, one or two swapped for an edge case (mostly good
+    sentences, so that the fast path is taken often and each edge case meets it)."""
+    f = dict(_RMC_BASE)
+    for _ in range(draw(st.integers(0, 2))):
+        name = draw(st.sampled_from(["time", *sorted(f)]))
+        pool = _RMC_FIELD["number"] if name in ("speed", "course") else _RMC_FIELD[name]
+        f[name] = draw(st.sampled_from(pool))
+    return f
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(rmc_sentence(), min_size=1, max_size=30), st.integers(0, 3))
+def test_rmc_fast_path_decides_like_the_field_by_field_path(sentences: list[dict[str, str]], repeat: int) -> None:
+    lines = []
+    for i, f in enumerate(sentences):
+        # One epoch a second (a swapped time field breaks the order on purpose); sometimes a
+        # sentence comes twice (a duplicate in its epoch).
+        time = f.get("time", f"12{i // 60:02d}{i % 60:02d}")
+        body = (f"GPRMC,{time},{f['status']},{f['lat']},{f['ns']},{f['lon']},{f['ew']},"
+                f"{f['speed']},{f['course']},{f['date']}{f['tail']}")
+        lines += [_with_checksum(b"$" + body.encode("ascii"))] * (2 if i % 4 == repeat else 1)
+    results = []
+    for cls in (FixAssembler, _RmcAlwaysSlow):
+        asm = cls(RECORDING_MIN_DATE)
+        fixes = [fix for line in lines if (fix := asm.feed(line)) is not None]
+        last = asm.flush()
+        results.append((fixes + ([last] if last is not None else []), asm.stats()))
+    assert results[0] == results[1]
