@@ -4,7 +4,10 @@ door's own deciding, querying and audit internals (so the rules stay in one plac
 - tax_report_rows: the same rows and the same decision and audit as door.tax_report_rows, read
   as plain columns instead of ORM objects (no record body, no seal contents: a seal's presence is
   all the employer's view needs). A year of a busy car is thousands of rows; loading, tracking
-  and expiring them as ORM objects cost more than the whole rest of a CSV report.
+  and expiring them as ORM objects cost more than the whole rest of a CSV report. It leaves out
+  the device's gap lists (TripView.gaps is empty: a report has no column for them) and decodes a
+  trip's flag lists only when there are any (decoding them all cost a third of the query);
+  tests/backend/test_report_reads.py holds it equal to door.tax_report_rows.
 - own_tax_report_rows: the driver's own export, WITH their private start/end positions. The
   seals are opened for the driver only (the door audits every opening as seal_opened) and the
   export itself is audited as own_export. Nobody else can get this: finance never holds the
@@ -12,9 +15,10 @@ door's own deciding, querying and audit internals (so the rules stay in one plac
 """
 from __future__ import annotations
 
+import json
 from datetime import date
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Text, and_, cast, or_, select
 
 from backend import audit
 from backend.access import door
@@ -43,20 +47,28 @@ def own_tax_report_rows(actor: User, *, year: int) -> list[door.TripView]:
 
 
 _COLUMNS = (Trip.id, Trip.vehicle_id, Trip.driver_id, Trip.started_at, Trip.ended_at, Trip.odometer_start_km,
-            Trip.odometer_end_km, Trip.distance_km, Trip.mode, Trip.flags, Trip.ingest_flags, Trip.gaps,
+            Trip.odometer_end_km, Trip.distance_km, Trip.mode,
+            cast(Trip.flags, Text).label("flags"), cast(Trip.ingest_flags, Text).label("ingest_flags"),
             Trip.start_lat, Trip.start_lon, Trip.end_lat, Trip.end_lon,
             or_(Trip.start_sealed.is_not(None), Trip.end_sealed.is_not(None)).label("sealed"))
+_EMPTY = (None, "", "[]", "null")
+
+
+def _flags(text: str | None) -> tuple[str, ...]:
+    return () if text in _EMPTY else tuple(json.loads(text))
 
 
 def tax_report_rows(actor: User, *, year: int, driver_id: int | None = None,
                     vehicle_id: int | None = None, commit: bool = True) -> list[door.TripView]:
-    """door.tax_report_rows without ORM objects: same access decision, same rows, same views
-    (private positions never, whoever asks), same READ audit event. commit=False leaves the
-    audit event in the caller's transaction (the caller commits it, also when it fails)."""
+    """door.tax_report_rows as plain columns: the same access decision, the same rows, the same
+    views (private positions never, whoever asks) but for the gap lists, and the same READ audit
+    event. commit=False leaves the audit event in the caller's transaction (the caller commits
+    it, also when it fails)."""
     if (driver_id is None) == (vehicle_id is None):
         raise ValueError("tax_report_rows needs exactly one of driver_id and vehicle_id")
     period = (date(year, 1, 1), date(year, 12, 31))
     access = door._decide(actor, TAX, TRIP_SUMMARIES, driver_id=driver_id, vehicle_id=vehicle_id, period=period)
+    # A report never carries private positions or tracks, whoever asks.
     access = door._Access(access.purpose, access.categories - {PRIVATE_TRIP_DETAILS, BUSINESS_TRACKS},
                           access.own, access.grant, access.driver_id, access.vehicle_id, access.period)
     conditions = []
@@ -70,15 +82,15 @@ def tax_report_rows(actor: User, *, year: int, driver_id: int | None = None,
                               .order_by(Trip.started_at, Trip.id)).all()
     business = TripMode.BUSINESS.value
     views = []
-    TripView, Position = door.TripView, door.Position
-    # Positional unpacking: attribute access by name on thousands of rows costs more than the query.
+    TripView, Position, empty = door.TripView, door.Position, _EMPTY
     for (trip_id, trip_vehicle, trip_driver, started_at, ended_at, odo_start, odo_end, distance, mode, flags,
-         ingest_flags, gaps, start_lat, start_lon, end_lat, end_lon, sealed) in rows:
+         ingest_flags, start_lat, start_lon, end_lat, end_lon, sealed) in rows:
         is_business = mode == business
         views.append(TripView(
             id=trip_id, vehicle_id=trip_vehicle, driver_id=trip_driver, started_at=started_at, ended_at=ended_at,
             odometer_start_km=odo_start, odometer_end_km=odo_end, distance_km=distance, mode=mode,
-            flags=tuple(flags or ()), ingest_flags=tuple(ingest_flags or ()), gaps=tuple(gaps or ()),
+            flags=() if flags in empty else _flags(flags),
+            ingest_flags=() if ingest_flags in empty else _flags(ingest_flags), gaps=(),
             start=Position(start_lat, start_lon) if is_business and start_lat is not None else None,
             end=Position(end_lat, end_lon) if is_business and end_lat is not None else None,
             positions_withheld=not is_business and bool(sealed)))

@@ -1,5 +1,5 @@
 """Assemble a Report through the door. No trip table is read here: trips come from
-backend.access (report_fast.tax_report_rows for the employer's view, report_reads.own_tax_report_rows
+backend.access (report_reads.tax_report_rows for the employer's view, report_reads.own_tax_report_rows
 for the driver's own export), chain events from door.chain_events_for_vehicle."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from backend.access import door, report_fast, report_reads
+from backend.access import door, report_reads
 from backend.db import db, utcnow
 from backend.models.accounts import Role, User
 from backend.models.fleet import Assignment, Vehicle
@@ -74,10 +74,9 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
     else:
         # The READ audit event is committed together with the chain-events read below (one
         # commit, one fsync, fewer for a big export) or explicitly when there is none.
-        # report_fast: the same read as report_reads.tax_report_rows without the gap lists a
-        # report never prints, flags decoded only when present (a third of the query's cost).
-        trips = report_fast.tax_report_rows(actor, year=year, driver_id=driver_id, vehicle_id=vehicle_id,
-                                            commit=False)
+        # Plain columns, no gap lists (a report never prints them): see report_reads.
+        trips = report_reads.tax_report_rows(actor, year=year, driver_id=driver_id, vehicle_id=vehicle_id,
+                                             commit=False)
     title = driver.name or driver.email if driver else vehicle.display_kenteken
     if not trips:
         db.session.commit()  # the (empty) read stays audited
