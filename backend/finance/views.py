@@ -126,12 +126,22 @@ def _own_job(job_id: int) -> ReportExport:
     return job
 
 
+@bp.app_template_global()
+def job_message_text(message: str | None) -> str:
+    """A failed job's message in the user's language: the stored message is the worker's own
+    (English, fixed at the time); the one a person can act on is translated here."""
+    if message == jobs.DIED:
+        return _("The export stopped because of an internal error; start it again.")
+    return _report_error_text(ReportError(message)) if message else ""
+
+
 @bp.route("/reports/jobs/<int:job_id>")
 @role_required(Role.FINANCE)
 def job_status(job_id: int):
     job = _own_job(job_id)
     return jsonify({"id": job.id, "status": job.status, "done": job.done, "total": job.total,
-                    "reports": job.reports, "message": job.message, "year": job.year, "format": job.format,
+                    "reports": job.reports, "message": job.message, "message_text": job_message_text(job.message),
+                    "year": job.year, "format": job.format,
                     "download": url_for("finance.job_download", job_id=job.id) if job.status == "done" else None})
 
 

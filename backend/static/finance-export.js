@@ -6,7 +6,7 @@
   function label(cell, data) {
     var text = cell.getAttribute("data-label-" + data.status) || data.status;
     text = text.replace("{done}", data.done).replace("{total}", data.total).replace("{reports}", data.reports);
-    if (data.status === "failed" && data.message) { text += ": " + data.message; }
+    if (data.status === "failed" && data.message_text) { text += ": " + data.message_text; }
     return text;
   }
   function poll(row) {

@@ -50,7 +50,10 @@ def test_an_exception_before_the_export_starts_fails_the_job(app, client, login,
     assert status["status"] == "failed" and status["message"] == jobs.DIED, status
     assert "database went away" not in status["message"]  # no internals on the page
     page = client.get("/finance/reports")
-    assert "Mislukt".encode() in page.data and jobs.DIED.encode() in page.data
+    # The page says it in the user's language (Dutch by default), the JSON too for the script.
+    dutch = "De export is gestopt door een interne fout; start hem opnieuw."
+    assert "Mislukt".encode() in page.data and dutch.encode() in page.data
+    assert status["message_text"] == dutch
     assert _job_row(app)[2] is not None  # finished_at set
 
 
