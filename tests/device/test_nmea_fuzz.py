@@ -168,18 +168,32 @@ def test_checksum_fold_equals_a_byte_loop(body: bytes) -> None:
     assert _xor(body) == x
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.lists(st.binary(min_size=1, max_size=130), min_size=1, max_size=40))
-def test_batched_line_checksums_equal_a_byte_loop(lines: list[bytes]) -> None:
-    from device.nmea import _line_xors
+@st.composite
+def framed_line(draw: st.DrawFn) -> bytes:
+    """A line as the framer hands it over: printable ASCII, at least 7 bytes, mostly '$...*hh'
+    with a right, wrong, lowercase, non-hex or missing checksum."""
+    body = draw(st.text(st.characters(min_codepoint=0x20, max_codepoint=0x7E, blacklist_characters="$!*"),
+                        min_size=0, max_size=90)).encode("ascii")
+    body = draw(st.sampled_from([b"GPXXX,", b"G", b""])) + body
+    x = 0
+    for b in body:
+        x ^= b
+    tail = draw(st.sampled_from([b"*%02X" % x, b"*%02x" % x, b"*%02X" % (x ^ 1), b"*G0", b"*0", b"", b"*"]))
+    return draw(st.sampled_from([b"$", b"!"])) + body + tail
 
-    expected = []
-    for line in lines:
-        x = 0
-        for b in line:
-            x ^= b
-        expected.append(x)
-    assert _line_xors(lines) == expected
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(framed_line().filter(lambda line: len(line) >= 7), min_size=1, max_size=40))
+def test_batched_checksum_test_equals_the_line_by_line_one(lines: list[bytes]) -> None:
+    from device.nmea import _HEX, _checked_lines, _xor
+
+    good, texts = _checked_lines(lines)
+    for line, ok, text in zip(lines, good, texts):
+        n = len(line)
+        want = _HEX.get(line[n - 2 :])
+        assert ok == (n >= 10 and line[n - 3] == 42 and want is not None and _xor(line[1 : n - 3]) == want)
+        assert text == line.decode("ascii")
+    assert len(texts) == len(lines) + 1 and texts[-1] == ""
 
 
 def test_huge_fields_fed_straight_to_the_assembler() -> None:
