@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import operator
 import struct
 import threading
 from collections import deque
@@ -369,29 +370,34 @@ def _decode_point(data: list[Any]) -> CountedPoint:
     return CountedPoint(_dt(data[0]), float(data[1]), float(data[2]), float(data[3]))
 
 
-# Packed bytes of the points of the last window encoded, by id(). `_packed_points` holds those
-# very points, so none of them can die and hand its id to another object while it is a key here.
-# Consecutive states share most of their window (new points only join at its end), so each
-# point is packed about once instead of at every state save, and the lookups run in C.
-_packed: dict[int, bytes] = {}
+# The points of the last window packed, and their packed bytes. Consecutive states share most
+# of their window (points join at its end and leave at its start), so each point is packed about
+# once instead of at every state save. `_packed_points` keeps those very points alive, so an id()
+# in it cannot belong to any other object.
 _packed_points: tuple[CountedPoint, ...] = ()
+_packed_parts: list[bytes] = []
 
 
 def _pack_points(points: Iterable[CountedPoint]) -> str:
     """The stop window as one base64 string (one string is cheap for the store to write)."""
-    global _packed, _packed_points
+    global _packed_points, _packed_parts
     window = tuple(points)
-    keys = list(map(id, window))
-    parts: list[bytes | None] = list(map(_packed.get, keys))
-    if None in parts:
-        pack = _POINT.pack
-        for i in range(parts.index(None), len(parts)):
-            if parts[i] is None:
-                p = window[i]
-                parts[i] = pack(_t(p.time), p.lat, p.lon, p.cum_km)
-    _packed = dict(zip(keys, parts))  # type: ignore[arg-type]
-    _packed_points = window
-    return base64.b64encode(b"".join(parts)).decode("ascii")  # type: ignore[arg-type]
+    old = _packed_points
+    parts: list[bytes] = []
+    if window and old:
+        # Where the new window starts in the last one; from there on, the same objects in the
+        # same order (checked, in C) are already packed.
+        try:
+            j = list(map(id, old)).index(id(window[0]))
+        except ValueError:
+            j = -1
+        n = len(old) - j
+        if j >= 0 and n <= len(window) and all(map(operator.is_, old[j:], window)):
+            parts = _packed_parts[j:]
+    pack = _POINT.pack
+    parts += [pack(_t(p.time), p.lat, p.lon, p.cum_km) for p in window[len(parts):]]
+    _packed_points, _packed_parts = window, parts
+    return base64.b64encode(b"".join(parts)).decode("ascii")
 
 
 def _unpack_points(text: str) -> tuple[CountedPoint, ...]:

@@ -155,3 +155,27 @@ def test_replay_source_feeds_the_pipeline_like_one_big_chunk(tmp_path) -> None:
         many.run(ReplaySource(LEAFLET, chunk_size=97))  # sentences split across chunks
         many.finish()
         assert many.stats() == one.stats()
+
+
+def test_packed_stop_window_reuses_nothing_it_should_not() -> None:
+    """_pack_points keeps the last window's packed bytes: sliding windows (points leave at the
+    start, join at the end), a window that shrinks, a new list, copies equal but not the same
+    objects, and the empty window all pack exactly like a fresh packing."""
+    import base64
+    from datetime import datetime, timezone
+
+    from device import pipeline
+    from device.trips import CountedPoint
+
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    points = [CountedPoint(t0 + timedelta(seconds=2 * i), 52 + i * 1e-4, 5 + i * 1e-4, i * 0.01) for i in range(200)]
+    copies = [CountedPoint(p.time, p.lat, p.lon, p.cum_km) for p in points]
+
+    def fresh(window: list[CountedPoint]) -> str:
+        raw = b"".join(pipeline._POINT.pack(pipeline._t(p.time), p.lat, p.lon, p.cum_km) for p in window)
+        return base64.b64encode(raw).decode("ascii")
+
+    windows = [points[0:10], points[3:15], points[3:15], points[14:40], points[20:30], points[25:28],
+               [points[25], points[199], points[27]], points[25:28], copies[25:60], points[25:60], [], points[100:150], points[90:160], points[150:151], points[0:0]]
+    for window in windows:
+        assert pipeline._pack_points(window) == fresh(window)
