@@ -244,9 +244,10 @@ class TripDetector:
         self._odometer = round(odometer_km, 3)
         self._mode = mode
         self._last: Fix | None = None  # last accepted fix
-        # (ref, fix, metres) of the last distance _implausible measured: _advance needs the same
-        # step again whenever its reference point is that same position (nearly every fix).
-        self._step: tuple[Fix, Fix, float] | None = None
+        # (ref, fix, metres, seconds) of the last step _implausible measured: _accept and
+        # _advance need the same step again whenever its reference is that same fix (nearly
+        # every fix).
+        self._step: tuple[Fix, Fix, float, float] | None = None
         self._suspects: list[Fix] = []
         self.rejected: Counter[str] = Counter()  # dropped fixes by reason, for `status`
         # PARKED state
@@ -393,7 +394,7 @@ class TripDetector:
         if dt <= 0:
             return REJECT_TIME
         d = _dist_m(ref, fix)
-        self._step = (ref, fix, d)
+        self._step = (ref, fix, d, dt)
         if d > self._s.jump_min_m and d / dt * 3.6 > self._s.max_speed_kmh:
             return REJECT_JUMP
         return None
@@ -426,7 +427,12 @@ class TripDetector:
     def _accept(self, fix: Fix, events: list[TripEvent]) -> None:
         prev = self._last
         assert prev is not None
-        long_gap = (fix.time - prev.time).total_seconds() > self._s.max_bridge_s
+        step = self._step
+        if step is not None and step[1] is fix and step[0] is prev:
+            dt = step[3]  # the same subtraction _implausible just made
+        else:
+            dt = (fix.time - prev.time).total_seconds()
+        long_gap = dt > self._s.max_bridge_s
         if self._trip is None:
             if long_gap:
                 if _dist_m(prev, fix) >= self._s.move_distance_m:
@@ -442,7 +448,7 @@ class TripDetector:
             self._reanchor(fix)
             return
         self._last = fix
-        self._advance(prev, fix, events)
+        self._advance(prev, fix, events, dt)
         if self._stopped(fix):
             self._close(events, set())
             self._reanchor(fix)
@@ -541,8 +547,9 @@ class TripDetector:
         trip.track.append(tp)
         events.append(TrackPointAdded(tp))
 
-    def _advance(self, prev: Fix, fix: Fix, events: list[TripEvent]) -> None:
-        """Count the step prev -> fix into the open trip (decimated; short gaps bridged)."""
+    def _advance(self, prev: Fix, fix: Fix, events: list[TripEvent], dt: float | None = None) -> None:
+        """Count the step prev -> fix into the open trip (decimated; short gaps bridged); `dt`,
+        when the caller has it, is (fix.time - prev.time).total_seconds()."""
         s = self._s
         trip = self._trip
         assert trip is not None
@@ -556,7 +563,9 @@ class TripDetector:
             d = step[2]  # the same two positions, so the same bits as _dist_m(counted, fix)
         else:
             d = _dist_m(counted, fix)
-        bridged = (fix.time - prev.time).total_seconds() > s.gap_min_s
+        if dt is None:
+            dt = (fix.time - prev.time).total_seconds()
+        bridged = dt > s.gap_min_s
         if bridged:
             trip.gaps.append(self._gap(prev, fix, bridged=True))
             trip.flags.add(FLAG_GAP_BRIDGED)
