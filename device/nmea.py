@@ -575,25 +575,19 @@ class FixAssembler:
         self.counter.reject(err)
 
     def _enter_time(self, t: str, typ: str) -> int:
-        """`_enter` by the raw time field; RMC, GGA and GLL of one epoch repeat the same string."""
+        """Attach the current line to the epoch of time field `t`, closing the previous epoch if it
+        differs; RMC, GGA and GLL of one epoch repeat the same string."""
         if t == self._ep_tstr:
             self._entered = True
             return self._ep_tod  # type: ignore[return-value]
         tod = _tod_ms(t, typ)
-        self._enter(tod)
+        if tod != self._ep_tod:
+            if self._ep_tod is not None:
+                self._out = self._finalize()
+            self._ep_tod = tod  # (None before: only untimed lines (VTG) so far, which join it)
+        self._entered = True
         self._ep_tstr = t
         return tod
-
-    def _enter(self, tod: int) -> None:
-        """Attach the current line to epoch `tod`, closing the previous epoch if it differs."""
-        if tod != self._ep_tod:
-            if self._ep_tod is None:
-                # Only untimed lines (VTG) so far: they belong to the epoch now starting.
-                self._ep_tod = tod
-            else:
-                self._out = self._finalize()
-                self._ep_tod = tod
-        self._entered = True
 
     def _finalize(self) -> Fix | None:
         pending = self._ep_pending
