@@ -93,6 +93,11 @@ _ONE_DAY = timedelta(days=1)
 _MS = timedelta(milliseconds=1)
 _UTC = timezone.utc
 _NO_FLAGS: frozenset[str] = frozenset()
+_UNSEEN = object()
+# GGA's satellite count: every string of 1 to 3 ASCII digits and its value (any other is None).
+_SATELLITES: dict[str, int] = {
+    f"{n:0{width}d}": n for width in (1, 2, 3) for n in range(10**width)
+}
 
 # A candidate sentence: '$' or '!' then printable ASCII except the delimiters '$', '!' and '*',
 # optionally closed by '*hh' ('*' or '*h' when the line was cut short: the checksum test rejects
@@ -401,6 +406,7 @@ class FixAssembler:
         }
         self._dispatch: dict[bytes, Callable[[str], None] | str] = {}
         self._rmc_date_raw = ""
+        self._hdop_cache: dict[str, float | None] = {}
         self._rmc_date: tuple[date, bool] = (GPS_EPOCH, False)
         # Date context for epochs without a date of their own: (date, tod_ms, corrected).
         self._ctx: tuple[date, int, bool] | None = None
@@ -638,11 +644,16 @@ class FixAssembler:
         quality = sats = hdop = None
         if gga is not None:
             f, quality = gga
-            sats = int(f[7]) if f[7].isdigit() and len(f[7]) <= 3 else None
-            try:
-                hdop = _number(f[8], "GGA")
-            except NmeaError:
-                hdop = None
+            sats = _SATELLITES.get(f[7])  # int of 1-3 digits, else None
+            # HDOP takes few distinct values ("0.9", "1.2"): decoded once each (bounded cache)
+            hdop = self._hdop_cache.get(f[8], _UNSEEN)
+            if hdop is _UNSEEN:
+                try:
+                    hdop = _number(f[8], "GGA")
+                except NmeaError:
+                    hdop = None
+                if len(self._hdop_cache) < 256:
+                    self._hdop_cache[f[8]] = hdop
             if quality == 6:
                 dead_reckoning = True
         if day != self._midnight_day:  # one datetime per UTC day, not one per fix

@@ -589,3 +589,21 @@ def test_rmc_fast_path_decides_like_the_field_by_field_path(name: str) -> None:
         asm = cls(RECORDING_MIN_DATE)
         results.append((asm.feed_bytes(data) + asm.close(), asm.stats()))
     assert results[0] == results[1]
+
+
+def test_gga_satellites_and_hdop_the_same_on_every_repetition() -> None:
+    # Satellites come from a table of 1-3 digit strings and HDOP from a per-assembler cache:
+    # a value seen before must decode as it did the first time, a bad one to None each time.
+    cases = [("09", "0.9", 9, 0.9), ("9", "", 9, None), ("", "x1", None, None), ("1234", "12.", None, 12.0),
+             ("009", "9" * 13, 9, None), ("+9", "0.9", None, 0.9), ("09", ".5", 9, 0.5), ("9 ", "1.0.0", None, None)]
+    asm = FixAssembler(RECORDING_MIN_DATE)
+    out = []
+    for second, (sats, hdop, _, _) in enumerate(cases * 2):
+        t = f"1015{second:02d}.00"
+        for line in (nmea(f"GPRMC,{t},A,5212.9821,N,00653.1014,E,12.5,87.0,230808,,,A"),
+                     nmea(f"GPGGA,{t},5212.9821,N,00653.1014,E,1,{sats},{hdop},40.0,M,47.0,M,,")):
+            if (fix := asm.feed(line)) is not None:
+                out.append(fix)
+    last = asm.flush()
+    out += [last] if last is not None else []
+    assert [(f.satellites, f.hdop) for f in out] == [(s, h) for _, _, s, h in cases * 2]
