@@ -13,6 +13,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jsonschema
 import yaml
@@ -23,6 +24,8 @@ from backend.access.purposes import TAX
 from backend.db import db, utcnow
 from backend.models.access import AgreementVersion
 from backend.models.accounts import Role, User
+
+LOCAL = ZoneInfo("Europe/Amsterdam")
 
 SCHEMA_PATH = Path(__file__).with_name("agreement-schema.json")
 MAX_DOCUMENT_BYTES = 256 * 1024
@@ -235,7 +238,9 @@ def record_consent(version: AgreementVersion, delegate: User, consent_date: date
     reference = reference.strip()
     if not reference:
         raise AgreementError("consent needs the decision reference of the works council")
-    if consent_date > utcnow().date():
+    # A consent date is a Dutch calendar date: between midnight and 01:00/02:00 in Amsterdam the
+    # UTC date is still yesterday, and today's consent must not read as "in the future".
+    if consent_date > utcnow().astimezone(LOCAL).date():
         raise AgreementError("the consent date lies in the future")
     version.consent_date = consent_date
     version.consent_reference = reference

@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import os
 import tempfile
-from datetime import date
 
 from flask import Blueprint, abort, jsonify, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from backend.access.door import AccessDenied
+from backend.access.door import LOCAL, AccessDenied
 from backend.auth import role_required
-from backend.db import db
+from backend.db import db, utcnow
 from backend.finance import jobs
 from backend.finance.forms import FleetExportForm, OwnReportForm, ReportForm
 from backend.fleet import service
@@ -37,7 +36,7 @@ def _subject_choices() -> dict[str, list[tuple[str, str]]]:
 
 def _default_year() -> int:
     # In the first months finance mostly reports on the year just closed.
-    today = date.today()
+    today = utcnow().astimezone(LOCAL).date()
     return today.year - 1 if today.month <= 3 else today.year
 
 

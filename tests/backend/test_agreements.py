@@ -148,6 +148,21 @@ def test_consent_rules(app, make_user) -> None:
             agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 2), "OR-2")
 
 
+def test_consent_dated_today_in_amsterdam_is_not_in_the_future_just_after_midnight(app, make_user,
+                                                                                     monkeypatch) -> None:
+    """At 00:30 in Amsterdam the UTC date is still yesterday; today's consent must be accepted
+    and tomorrow's refused (this failed CI at that hour)."""
+    from datetime import datetime, timezone
+    people = make_people(make_user)
+    monkeypatch.setattr(agreements, "utcnow", lambda: datetime(2026, 11, 23, 23, 30, tzinfo=timezone.utc))
+    with app.app_context():
+        version = agreements.upload(example_text(), user(people.privacy))
+        with pytest.raises(agreements.AgreementError, match="future"):
+            agreements.record_consent(version, user(people.or_delegate), date(2026, 11, 25), "OR-1")
+        agreements.record_consent(version, user(people.or_delegate), date(2026, 11, 24), "OR-1")
+        assert agreements.in_force() is not None
+
+
 def test_a_refused_upload_is_audited_and_stores_nothing(app, make_user) -> None:
     people = make_people(make_user)
     with app.app_context():
