@@ -132,6 +132,19 @@ def test_verify_finds_a_removed_event_and_a_cut_off_end(app) -> None:
         assert "missing" in result.reason
 
 
+def test_verify_finds_an_event_renumbered(app) -> None:
+    """seq is the one column stored besides the body: moving the last event to another number
+    keeps every link and hash whole, and verify still names the hole it leaves."""
+    _record_some(app, 5)
+    _drop_triggers(app)
+    with app.app_context():
+        db.session.execute(text("UPDATE audit_events SET seq = 9 WHERE seq = 5"))
+        db.session.commit()
+        result = audit.verify()
+    assert (result.ok, result.broken_seq) == (False, 5)
+    assert "event 5 is missing (next stored event is 9)" in result.reason
+
+
 def test_verify_finds_a_rewritten_chain_tail(app) -> None:
     """Rewriting an event and re-hashing it is caught at the next link."""
     _record_some(app, 4)
