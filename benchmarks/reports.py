@@ -49,9 +49,13 @@ SEAL = {"v": 1, "alg": "X25519-HKDF-SHA256-ChaCha20Poly1305", "kid": "0000000000
 
 
 def make_app(url: str):
+    """The app as a deployment builds it (settings from the environment, no test config), so
+    that it is set up as a web worker or the flask CLI is (backend.create_app freezes the
+    start-up heap then; see there)."""
     from backend import create_app
-    return create_app({"TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url,
-                       "WTF_CSRF_ENABLED": False})
+    os.environ.update(RITBOX_SECRET_KEY="bench", RITBOX_DATABASE_URL=url,
+                      RITBOX_INSTANCE_PATH=tempfile.mkdtemp(prefix="ritbox-bench-"))
+    return create_app()
 
 
 def peak_rss_mb() -> float:
