@@ -21,7 +21,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import closing
 from pathlib import Path
 
@@ -320,27 +320,35 @@ def test_backend_down_the_device_keeps_everything_and_later_uploads_each_trip_on
     assert_exactly_once(backend, device_id, expected)
 
 
+def _daemon_for_three_seconds(device: Device, tmp_path: Path, url: str, started: Callable[[], bool]) -> str:
+    """Run `ritbox run` (a replay source that is soon done) syncing every 0.2 s to url: until
+    started() says the backend was reached (at most 30 s), then 3 s more (15 ticks of the sync
+    job). Stops it with SIGTERM; returns its stderr after checking it exited cleanly."""
+    config = tmp_path / "device.toml"
+    config.write_text(
+        f'[source]\nkind = "replay"\nreplay_file = "{ROOT / "tests/data/nmea/gpsd__bt451.nmea"}"\n'
+        f'replay_realtime = false\n[store]\npath = "{device.store}"\n'
+        f'[control]\nsocket = "{tmp_path / "control.sock"}"\n[backend]\nurl = "{url}"\n')
+    daemon = subprocess.Popen([str(RITBOX), "--config", str(config), "run", "--sync-interval", "0.2"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_clean_env())
+    try:
+        deadline = time.monotonic() + 30
+        while not started() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(3)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=30)
+    assert daemon.returncode == 0, err
+    return err
+
+
 def _daemon_attempts_against_dead_backend(device: Device, tmp_path: Path, dead_url: str) -> int:
     """Run `ritbox run` (replay source that is already done) with a 0.2 s sync interval against a
     relay whose backend is down; count the relay's requests over 3 s."""
     relay = Relay(dead_url)
     try:
-        config = tmp_path / "device.toml"
-        config.write_text(
-            f'[source]\nkind = "replay"\nreplay_file = "{ROOT / "tests/data/nmea/gpsd__bt451.nmea"}"\n'
-            f'replay_realtime = false\n[store]\npath = "{device.store}"\n'
-            f'[control]\nsocket = "{tmp_path / "control.sock"}"\n[backend]\nurl = "{relay.url}"\n')
-        daemon = subprocess.Popen([str(RITBOX), "--config", str(config), "run", "--sync-interval", "0.2"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_clean_env())
-        try:
-            deadline = time.monotonic() + 30
-            while relay.count == 0 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            time.sleep(3)
-        finally:
-            daemon.send_signal(signal.SIGTERM)
-            _, err = daemon.communicate(timeout=30)
-        assert daemon.returncode == 0, err
+        err = _daemon_for_three_seconds(device, tmp_path, relay.url, lambda: relay.count > 0)
         assert "sync: server_error: the backend answered 502" in err and "next attempt in" in err
         return relay.count
     finally:
@@ -445,22 +453,7 @@ def test_a_refused_batch_is_kept_and_the_daemon_does_not_loop(device, tmp_path, 
     threading.Thread(target=server.serve_forever, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
     try:
-        config = tmp_path / "device.toml"
-        config.write_text(
-            f'[source]\nkind = "replay"\nreplay_file = "{ROOT / "tests/data/nmea/gpsd__bt451.nmea"}"\n'
-            f'replay_realtime = false\n[store]\npath = "{device.store}"\n'
-            f'[control]\nsocket = "{tmp_path / "control.sock"}"\n[backend]\nurl = "{url}"\n')
-        daemon = subprocess.Popen([str(RITBOX), "--config", str(config), "run", "--sync-interval", "0.2"],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_clean_env())
-        try:
-            deadline = time.monotonic() + 30
-            while not hits and time.monotonic() < deadline:
-                time.sleep(0.05)
-            time.sleep(3)  # 15 ticks of the job
-        finally:
-            daemon.send_signal(signal.SIGTERM)
-            _, err = daemon.communicate(timeout=30)
-        assert daemon.returncode == 0, err
+        err = _daemon_for_three_seconds(device, tmp_path, url, lambda: bool(hits))
     finally:
         server.shutdown()
         server.server_close()
