@@ -3,17 +3,20 @@ the zip written car by car to the instance folder, then moved into place when co
 
 The job runs in a thread of the web worker that accepted it. Whatever ends the thread - an
 exception anywhere, also before the export starts or while the failure itself is recorded -
-leaves the row "failed" with a message the page shows (see run). Only a worker process that is
-killed outright leaves its row at "running"; starting a new export is the remedy (the zip is
-reproducible)."""
+leaves the row "failed" with a message the page shows (see run). A worker *process* killed
+outright (a restart, the OOM killer) cannot say so itself: every update of the row is also a
+heartbeat, and a queued or running row whose heartbeat is older than STALE_AFTER is marked failed
+(INTERRUPTED) when the page or the status poll next looks (reap_stale). Starting a new export is
+then the remedy: the zip is reproducible."""
 from __future__ import annotations
 
 import logging
 import os
 import threading
+from datetime import datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import update
+from sqlalchemy import func, update
 
 from backend.access.door import AccessDenied
 from backend.db import db, utcnow
@@ -35,7 +38,7 @@ def zip_path(app: Flask, job_id: int) -> str:
 
 def start(actor_id: int, year: int, fmt: str) -> ReportExport:
     job = ReportExport(requested_by_id=actor_id, year=year, format=fmt, status="queued", total=0, done=0,
-                       reports=0, message="")
+                       reports=0, message="", heartbeat_at=utcnow())
     db.session.add(job)
     db.session.commit()
     app = current_app._get_current_object()
@@ -44,13 +47,37 @@ def start(actor_id: int, year: int, fmt: str) -> ReportExport:
     return job
 
 
+ACTIVE = ("queued", "running")
+# A car's report takes well under a second (docs/reports.md): ten minutes without a heartbeat
+# is a dead worker, not a slow one.
+STALE_AFTER = timedelta(minutes=10)
+
+
 def _set(job_id: int, **values) -> None:
-    db.session.execute(update(ReportExport).where(ReportExport.id == job_id).values(**values))
+    """Update the job's row, if it is still active (a row reap_stale gave up on stays failed),
+    and beat its heartbeat."""
+    db.session.execute(update(ReportExport).where(ReportExport.id == job_id, ReportExport.status.in_(ACTIVE))
+                       .values(heartbeat_at=utcnow(), **values))
     db.session.commit()
 
 
 # Messages the page shows (the status row's message): no personal data, no stack traces.
 DIED = "the export stopped because of an internal error; start it again"
+INTERRUPTED = "the export was interrupted (the server stopped it); start it again"
+
+
+def reap_stale(now: datetime | None = None) -> int:
+    """Mark failed (INTERRUPTED) every queued or running job without a heartbeat for STALE_AFTER:
+    its worker process is gone. Returns how many; commits when there were any."""
+    now = now or utcnow()
+    last_sign = func.coalesce(ReportExport.heartbeat_at, ReportExport.created_at)
+    result = db.session.execute(update(ReportExport)
+                                .where(ReportExport.status.in_(ACTIVE), last_sign < now - STALE_AFTER)
+                                .values(status="failed", message=INTERRUPTED, finished_at=now))
+    if result.rowcount:
+        db.session.commit()
+        log.warning("fleet export: %d job(s) without a heartbeat marked interrupted", result.rowcount)
+    return result.rowcount
 
 
 def _fail(job_id: int, message: str) -> None:
@@ -62,7 +89,7 @@ def _fail(job_id: int, message: str) -> None:
     except Exception:  # noqa: BLE001 - a broken session must not stop the row being marked
         log.warning("fleet export %s: rollback failed", job_id)
     statement = (update(ReportExport)
-                 .where(ReportExport.id == job_id, ReportExport.status.in_(("queued", "running")))
+                 .where(ReportExport.id == job_id, ReportExport.status.in_(ACTIVE))
                  .values(status="failed", message=message[:500], finished_at=utcnow()))
     try:
         with db.engine.begin() as connection:

@@ -67,6 +67,7 @@ def _download(fmt: str, **kwargs):
 
 
 def _jobs_for(user_id: int) -> list[ReportExport]:
+    jobs.reap_stale()
     return list(db.session.scalars(select(ReportExport).where(ReportExport.requested_by_id == user_id)
                                    .order_by(ReportExport.id.desc()).limit(5)))
 
@@ -119,6 +120,7 @@ def _blank_form() -> ReportForm:
 
 
 def _own_job(job_id: int) -> ReportExport:
+    jobs.reap_stale()
     job = db.session.get(ReportExport, job_id)
     if job is None or job.requested_by_id != current_user.id:
         abort(404)
@@ -131,6 +133,8 @@ def job_message_text(message: str | None) -> str:
     (English, fixed at the time); the one a person can act on is translated here."""
     if message == jobs.DIED:
         return _("The export stopped because of an internal error; start it again.")
+    if message == jobs.INTERRUPTED:
+        return _("The export was interrupted because the server stopped; start it again.")
     return _report_error_text(ReportError(message)) if message else ""
 
 

@@ -30,3 +30,6 @@ class ReportExport(db.Model):
     message: Mapped[str] = mapped_column(String(500), default="")  # failure reason, no personal data
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set by the worker with every update of the row (each car done): a queued or running row
+    # whose heartbeat is old has lost its worker process (backend.finance.jobs.reap_stale).
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

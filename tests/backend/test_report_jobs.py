@@ -142,3 +142,70 @@ def test_the_fleet_is_walked_page_by_page_in_kenteken_order(app, fleet):
         assert list(fleet_module.iter_vehicle_ids(page=2)) == expected
         assert list(fleet_module.iter_vehicle_ids(page=6)) == expected  # exactly one full page
         assert fleet_module.vehicle_count() == len(expected) == 6
+
+
+def test_a_job_whose_worker_process_died_is_marked_interrupted_when_next_looked_at(app, client, login, fleet):
+    """A worker process killed outright leaves no thread to mark its job: the missing heartbeat
+    does. A job that still beats stays running, and a reaped job stays failed even if its
+    worker turns out to live on."""
+    from datetime import timedelta
+
+    from backend.db import db, utcnow
+    from backend.finance import jobs
+    from backend.models.report_exports import ReportExport
+
+    with app.app_context():
+        now = utcnow()
+        dead = ReportExport(requested_by_id=fleet.finance, year=fleet.year, format="csv", status="running",
+                            total=3, done=1, reports=1, message="", heartbeat_at=now - timedelta(minutes=11))
+        alive = ReportExport(requested_by_id=fleet.finance, year=fleet.year, format="pdf", status="running",
+                             total=3, done=2, reports=2, message="", heartbeat_at=now - timedelta(minutes=1))
+        never_started = ReportExport(requested_by_id=fleet.finance, year=fleet.year, format="xml", status="queued",
+                                     total=0, done=0, reports=0, message="", created_at=now - timedelta(hours=1))
+        db.session.add_all([dead, alive, never_started])
+        db.session.commit()
+        ids = dead.id, alive.id, never_started.id
+    login(rf.FINANCE_EMAIL)
+    dead_status = client.get(f"/finance/reports/jobs/{ids[0]}").get_json()
+    dutch = "De export is onderbroken doordat de server stopte; start hem opnieuw."
+    assert (dead_status["status"], dead_status["message"]) == ("failed", jobs.INTERRUPTED)
+    assert dead_status["message_text"] == dutch
+    assert (dead_status["done"], dead_status["total"]) == (1, 3)  # the progress it made stays visible
+    assert client.get(f"/finance/reports/jobs/{ids[1]}").get_json()["status"] == "running"
+    assert client.get(f"/finance/reports/jobs/{ids[2]}").get_json()["status"] == "failed"
+    assert dutch.encode() in client.get("/finance/reports").data
+    with app.app_context():
+        jobs._set(ids[0], done=2)  # the "dead" worker beats after all: too late, the row stays failed
+        row = db.session.get(ReportExport, ids[0])
+        assert (row.status, row.done, row.finished_at is not None) == ("failed", 1, True)
+        assert jobs.reap_stale() == 0  # nothing left to reap; the live job is untouched
+        assert db.session.get(ReportExport, ids[1]).status == "running"
+
+
+def test_a_running_export_beats_its_heartbeat_with_every_car(app, fleet, monkeypatch):
+    from backend.db import db, utcnow
+    from backend.finance import jobs
+    from backend.models.report_exports import ReportExport
+
+    with app.app_context():
+        job = ReportExport(requested_by_id=fleet.finance, year=fleet.year, format="csv", status="queued", total=0,
+                           done=0, reports=0, message="")
+        db.session.add(job)
+        db.session.commit()
+        job_id = job.id
+        before = utcnow()
+    beats = []
+    real_set = jobs._set
+
+    def watching_set(job_id, **values):
+        real_set(job_id, **values)
+        beats.append(db.session.get(ReportExport, job_id).heartbeat_at)
+
+    monkeypatch.setattr(jobs, "_set", watching_set)
+    jobs.run(app, job_id)
+    with app.app_context():
+        row = db.session.get(ReportExport, job_id)
+        assert row.status == "done", row.message
+        assert row.heartbeat_at is not None and row.heartbeat_at >= before
+    # running, one beat per car (the fixture's fleet has cars), done: each a later heartbeat
+    assert len(beats) >= 3 and beats == sorted(beats) and None not in beats
