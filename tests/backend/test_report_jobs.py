@@ -35,6 +35,18 @@ def _job_row(app, job_id: int = 1):
         return job.status, job.message, job.finished_at
 
 
+def _add_job(app, requested_by: int, year: int, **columns) -> int:
+    """A job row as the page would have queued it (overridden by `columns`); its id."""
+    from backend.db import db
+    from backend.models.report_exports import ReportExport
+    values = {"format": "csv", "status": "queued", "total": 0, "done": 0, "reports": 0, "message": ""} | columns
+    with app.app_context():
+        job = ReportExport(requested_by_id=requested_by, year=year, **values)
+        db.session.add(job)
+        db.session.commit()
+        return job.id
+
+
 def test_an_exception_before_the_export_starts_fails_the_job(app, client, login, fleet, monkeypatch):
     """Counting the cars happened outside any handler: the row stayed "queued" for good."""
     from backend.finance import jobs
@@ -92,21 +104,14 @@ def test_a_worker_whose_session_breaks_mid_export_still_marks_the_job_failed(app
 
 
 def test_a_base_exception_in_the_worker_marks_the_job_failed_and_ends_the_thread(app, fleet, monkeypatch):
-    from backend.db import db
     from backend.finance import jobs
-    from backend.models.report_exports import ReportExport
     from backend.reports import fleet as fleet_module
 
     def interrupted(*args, **kwargs):
         raise SystemExit(3)
 
     monkeypatch.setattr(fleet_module, "export_fleet", interrupted)
-    with app.app_context():
-        job = ReportExport(requested_by_id=fleet.finance, year=fleet.year, format="csv", status="queued", total=0,
-                           done=0, reports=0, message="")
-        db.session.add(job)
-        db.session.commit()
-        job_id = job.id
+    job_id = _add_job(app, fleet.finance, fleet.year)
     with pytest.raises(SystemExit):
         jobs.run(app, job_id)  # what the thread runs; the SystemExit still ends it
     status, message, finished_at = _job_row(app, job_id)
@@ -114,16 +119,9 @@ def test_a_base_exception_in_the_worker_marks_the_job_failed_and_ends_the_thread
 
 
 def test_a_refusal_keeps_its_own_message(app, fleet):
-    from backend.db import db
     from backend.finance import jobs
-    from backend.models.report_exports import ReportExport
 
-    with app.app_context():
-        job = ReportExport(requested_by_id=fleet.driver, year=fleet.year, format="csv", status="queued", total=0,
-                           done=0, reports=0, message="")
-        db.session.add(job)
-        db.session.commit()
-        job_id = job.id
+    job_id = _add_job(app, fleet.driver, fleet.year)
     jobs.run(app, job_id)  # a driver asked: export_fleet refuses before reading anything
     status, message, _ = _job_row(app, job_id)
     assert status == "failed" and message == "only finance exports the whole fleet"
@@ -154,17 +152,14 @@ def test_a_job_whose_worker_process_died_is_marked_interrupted_when_next_looked_
     from backend.finance import jobs
     from backend.models.report_exports import ReportExport
 
-    with app.app_context():
-        now = utcnow()
-        dead = ReportExport(requested_by_id=fleet.finance, year=fleet.year, format="csv", status="running",
-                            total=3, done=1, reports=1, message="", heartbeat_at=now - timedelta(minutes=11))
-        alive = ReportExport(requested_by_id=fleet.finance, year=fleet.year, format="pdf", status="running",
-                             total=3, done=2, reports=2, message="", heartbeat_at=now - timedelta(minutes=1))
-        never_started = ReportExport(requested_by_id=fleet.finance, year=fleet.year, format="xml", status="queued",
-                                     total=0, done=0, reports=0, message="", created_at=now - timedelta(hours=1))
-        db.session.add_all([dead, alive, never_started])
-        db.session.commit()
-        ids = dead.id, alive.id, never_started.id
+    now = utcnow()
+    ids = (
+        _add_job(app, fleet.finance, fleet.year, status="running", total=3, done=1, reports=1,
+                 heartbeat_at=now - timedelta(minutes=11)),  # its worker died
+        _add_job(app, fleet.finance, fleet.year, status="running", total=3, done=2, reports=2,
+                 heartbeat_at=now - timedelta(minutes=1)),  # alive
+        _add_job(app, fleet.finance, fleet.year, created_at=now - timedelta(hours=1)),  # never started
+    )
     login(rf.FINANCE_EMAIL)
     dead_status = client.get(f"/finance/reports/jobs/{ids[0]}").get_json()
     dutch = "De export is onderbroken doordat de server stopte; start hem opnieuw."
@@ -187,13 +182,8 @@ def test_a_running_export_beats_its_heartbeat_with_every_car(app, fleet, monkeyp
     from backend.finance import jobs
     from backend.models.report_exports import ReportExport
 
-    with app.app_context():
-        job = ReportExport(requested_by_id=fleet.finance, year=fleet.year, format="csv", status="queued", total=0,
-                           done=0, reports=0, message="")
-        db.session.add(job)
-        db.session.commit()
-        job_id = job.id
-        before = utcnow()
+    before = utcnow()
+    job_id = _add_job(app, fleet.finance, fleet.year)
     beats = []
     real_set = jobs._set
 
