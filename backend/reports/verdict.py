@@ -1,7 +1,7 @@
 """The 500 km verdict in the report, decided by the driver's own counter (backend/trips/counter.py)
 so that the report and the counter the driver sees can never disagree.
 
-Rule (DOMAIN.md §1): at most 500 km private use per calendar year; for part of a year the
+Rule (the Belastingdienst's 500 km rule): at most 500 km private use per calendar year; for part of a year the
 private km are scaled to a full year (equivalently: the limit shrinks to 500 * available days /
 days in the year). Exactly 500 km is within the limit; 500.1 is over.
 """

@@ -1,4 +1,5 @@
-"""The 500 km private-use counter (DOMAIN.md section 1).
+"""The 500 km private-use counter (the tax rule: at most 500 km private use per calendar year,
+pro-rated for a car available part of the year).
 
 Private km = trips whose class is private + private detour km inside other trips. Commute is
 NOT private here: for wage tax it counts as business (it is its own class only for VAT).

@@ -34,7 +34,7 @@ def test_the_warnings_at_80_and_100_percent(km, level, over):
 
 
 def test_three_months_with_200_km_is_over_the_pro_rated_limit():
-    # DOMAIN.md: 3 months with 200 km private -> about 800 km/year -> over the limit.
+    # The tax rule's own example: 3 months with 200 km private -> about 800 km/year -> over the limit.
     periods = [(date(2026, 10, 1), None)]
     result = counter.compute(2026, [CountedTrip(date(2026, 11, 1), 200.0, "private")], periods)
     assert result.available_days == 92

@@ -130,7 +130,7 @@ def test_500_km_verdict_at_the_limit_for_a_full_year(private_km, within):
 
 
 def test_500_km_verdict_is_pro_rated_for_a_partial_year():
-    # DOMAIN.md: 3 months with 200 km private -> 800 km a year -> over the limit.
+    # The tax rule's own example: 3 months with 200 km private -> 800 km a year -> over the limit.
     periods = [(date(2025, 10, 1), None)]
     assert available_days(2025, periods) == 92
     v = verdict("D", 2025, [private_trip(date(2025, 10, 5), Decimal(150)),
