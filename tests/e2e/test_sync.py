@@ -516,6 +516,28 @@ def test_a_retired_device_shows_a_clear_error_in_status(backend, device):
     assert "SYNC ERROR:    the backend does not know this device" in shown.stdout
 
 
+
+def test_a_wrong_device_key_shows_a_clear_error_in_status_and_keeps_every_trip(backend, device):
+    """The state folder holds another key than the one enrolled (a restored SD card, a copied
+    folder): the backend refuses the signature, nothing is pruned, and `ritbox status` says what
+    is wrong and what to do."""
+    from device import keys
+
+    backend.start()
+    device_id = device.enroll(backend)
+    device.replay()
+    key_file = keys.key_path(device.folder)
+    enrolled = key_file.read_bytes()
+    key_file.unlink()
+    keys.load_or_create_key(device.folder)  # a new key pair: not the enrolled one
+    assert key_file.read_bytes() != enrolled
+
+    status, result, _ = device.sync()
+    assert status == 1 and result["outcome"] == "unauthorized" and result["pending"] == 6
+    shown = ritbox("status", "--store", str(device.store), "--socket", str(device.folder / "none.sock"))
+    assert "SYNC ERROR:    the backend does not accept this device's key (bad_signature)" in shown.stdout
+    assert backend.trips(device_id) == [] and len(device.pending()) == 6
+
 def test_the_daemon_uploads_what_it_closes(backend, device, tmp_path):
     """`ritbox run` with a replay source: the APScheduler job uploads each trip as it closes."""
     backend.start()
