@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import operator
 import struct
 import threading
 from collections import deque
@@ -34,6 +33,7 @@ from device.trips import (
     TripDetector,
     TripEvent,
     TripSettings,
+    _dist_m,
 )
 
 log = logging.getLogger("ritbox.pipeline")
@@ -45,7 +45,7 @@ FLAG_RESUMED = "resumed_after_restart"
 STATE_INTERVAL = timedelta(seconds=60)
 
 #: Version of the resume state this module writes into the store's open trip.
-STATE_VERSION = 2
+STATE_VERSION = 3  # 3: the stop window is rebuilt from the persisted track (2 carried it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +274,10 @@ class Pipeline:
                 else:
                     self._resume = None
                     self.detector = TripDetector.resume(snapshot, self.settings)
+                    # The store may hold points newer than the state (persisted after it, up to
+                    # the crash): the resumed track replaces them, or a later resume would find
+                    # them inside its stop window.
+                    self.store.replace_open_points(list(snapshot.track))
                     self.resumed += 1
                     self.store.record_event("resumed", fix.time, {"pause_s": round(pause, 3)})
                     log.info("resumed the open trip after a %.0f s pause", pause)
@@ -370,43 +374,19 @@ def _decode_point(data: list[Any]) -> CountedPoint:
     return CountedPoint(_dt(data[0]), float(data[1]), float(data[2]), float(data[3]))
 
 
-# The points of the last window packed, and their packed bytes. Consecutive states share most
-# of their window (points join at its end and leave at its start), so each point is packed about
-# once instead of at every state save. `_packed_points` keeps those very points alive, so an id()
-# in it cannot belong to any other object.
-_packed_points: tuple[CountedPoint, ...] = ()
-_packed_parts: list[bytes] = []
-
-
-def _pack_points(points: Iterable[CountedPoint]) -> str:
-    """The stop window as one base64 string (one string is cheap for the store to write)."""
-    global _packed_points, _packed_parts
-    window = tuple(points)
-    old = _packed_points
-    parts: list[bytes] = []
-    if window and old:
-        # Where the new window starts in the last one; from there on, the same objects in the
-        # same order (checked, in C) are already packed.
-        try:
-            j = list(map(id, old)).index(id(window[0]))
-        except ValueError:
-            j = -1
-        n = len(old) - j
-        if j >= 0 and n <= len(window) and all(map(operator.is_, old[j:], window)):
-            parts = _packed_parts[j:]
-    pack = _POINT.pack
-    parts += [pack(_t(p.time), p.lat, p.lon, p.cum_km) for p in window[len(parts):]]
-    _packed_points, _packed_parts = window, parts
-    return base64.b64encode(b"".join(parts)).decode("ascii")
-
-
 def _unpack_points(text: str) -> tuple[CountedPoint, ...]:
     raw = base64.b64decode(text, validate=True)
     return tuple(CountedPoint(_dt(t), lat, lon, cum) for t, lat, lon, cum in _POINT.iter_unpack(raw))
 
 
 def encode_state(trip: OpenTrip) -> dict[str, Any]:
-    """JSON-able resume state of a detector snapshot (without its track)."""
+    """JSON-able resume state of a detector snapshot, without its track and without the points
+    of its stop window: those are the track's newest points (every counted point of a business
+    trip is a track point), which the store persists anyway. The state names the window by its
+    length, first and last time and the km up to its first point; `decode_state` rebuilds it
+    from the persisted track. (Writing the window's packed points, ~4 KB, every state save was
+    most of the state's cost.)"""
+    window = trip.window
     return {
         "v": STATE_VERSION,
         "started_at": _t(trip.started_at),
@@ -417,17 +397,38 @@ def encode_state(trip: OpenTrip) -> dict[str, Any]:
         "last_fix": _encode_fix(trip.last_fix),
         "flags": sorted(trip.flags),
         "gaps": [[_t(g.started_at), _t(g.ended_at), g.distance_km, g.bridged] for g in trip.gaps],
-        "window": _pack_points(trip.window),
+        "window": [_t(window[0].time), window[0].cum_km, len(window), _t(window[-1].time)],
         "settle": _encode_point(trip.settle),
         "suspects": [_encode_fix(f) for f in trip.suspects],
     }
 
 
+def _rebuild_window(data: list[Any], track: tuple[TrackPoint, ...]) -> tuple[CountedPoint, ...]:
+    """The stop window of a version-3 state from the track up to the state's last fix: its last
+    `n` points, the km summed from the first one's exactly as the detector summed them (the
+    same distance of the same two positions, added in the same order: the same bits).
+    ValueError when the track does not end with that window (then the trip is not resumed)."""
+    t0, cum0, n, t_last = data
+    n = int(n)
+    points = track[-n:] if n > 0 else ()
+    if n < 1 or len(points) != n or _t(points[0].time) != int(t0) or _t(points[-1].time) != int(t_last):
+        raise ValueError("the stop window is not in the persisted track")
+    prev = CountedPoint(points[0].time, points[0].lat, points[0].lon, float(cum0))
+    window = [prev]
+    for p in points[1:]:
+        prev = CountedPoint(p.time, p.lat, p.lon, prev.cum_km + _dist_m(prev, p) / 1000.0)
+        window.append(prev)
+    return tuple(window)
+
+
 def decode_state(state: dict[str, Any], points: list[TrackPoint], extra_flag: str | None = None) -> OpenTrip:
-    """The detector snapshot back from `encode_state` plus the store's persisted track points."""
-    if state.get("v") != STATE_VERSION:
+    """The detector snapshot back from `encode_state` plus the store's persisted track points
+    (a version-2 state, written before the window was left out, carries its window itself)."""
+    version = state.get("v")
+    if version != STATE_VERSION and version != 2:
         raise ValueError("unknown open-trip state version")
     last_fix = _decode_fix(state["last_fix"])
+    track = tuple(p for p in points if p.time <= last_fix.time)
     settle = _decode_point(state["settle"])
     flags = set(state["flags"])
     if extra_flag:
@@ -444,8 +445,8 @@ def decode_state(state: dict[str, Any], points: list[TrackPoint], extra_flag: st
             Gap(_dt(a), _dt(b), float(d), bool(br))
             for a, b, d, br in state["gaps"]
         ),
-        window=_unpack_points(state["window"]),
+        window=_unpack_points(state["window"]) if version == 2 else _rebuild_window(state["window"], track),
         settle=settle,
-        track=tuple(p for p in points if p.time <= last_fix.time),
+        track=track,
         suspects=tuple(_decode_fix(f) for f in state["suspects"]),
     )

@@ -478,6 +478,25 @@ class Store:
             self._progress_dirty = True
             self._maybe_flush(last.time)
 
+    def replace_open_points(self, points: list[TrackPoint]) -> None:
+        """The open business trip's persisted track becomes `points` (a resumed trip continues
+        from its resume state; points persisted after that state go). Written with the next
+        flush, which replaces the stored chunks in its one transaction; a crash before it leaves
+        the store as it was."""
+        with self._lock:
+            trip = self._open
+            if trip is None or trip.mode is not TripMode.BUSINESS:
+                return
+            isfinite = math.isfinite
+            self._buffer = [p for p in points if isfinite(p.lat) and isfinite(p.lon)] + self._buffer
+            self._new_trip = True  # the next flush deletes the stored chunks first
+
+    def _open_points(self) -> list[TrackPoint]:
+        """The open trip's track points: persisted and buffered (the persisted ones only while
+        the next flush does not replace them)."""
+        persisted = [] if self._new_trip else self._persisted_points()
+        return persisted + list(self._buffer)
+
     def save_open_trip(self, snapshot: Any) -> None:
         """Record the open trip's progress (throttled like points).
 
@@ -830,7 +849,7 @@ class Store:
             if self._open is None:
                 return None
             trip = self._open
-            points = self._persisted_points() + list(self._buffer)
+            points = self._open_points()
             return OpenTrip(
                 started_at=trip.started_at, mode=trip.mode, odometer_start_km=trip.odometer_start_km,
                 start=trip.start, start_sealed=trip.start_sealed, last_time=trip.last_time,
@@ -864,7 +883,7 @@ class Store:
         trip = self._open
         if trip is None:
             return None
-        points = self._persisted_points() + list(self._buffer)
+        points = self._open_points()
         distance = trip.distance_km
         if trip.mode is TripMode.BUSINESS and distance <= 0 and len(points) > 1:
             distance = sum(_haversine_km((a.lat, a.lon), (b.lat, b.lon)) for a, b in zip(points, points[1:]))

@@ -145,7 +145,13 @@ def test_resume_state_round_trips(tmp_path) -> None:
         assert snapshot is not None and len(snapshot.window) > 1
         state = json.loads(json.dumps(encode_state(snapshot)))  # it must survive JSON
         assert decode_state(state, list(snapshot.track)) == snapshot
-        assert FLAG_RESUMED in decode_state(state, [], extra_flag=FLAG_RESUMED).flags
+        assert FLAG_RESUMED in decode_state(state, list(snapshot.track), extra_flag=FLAG_RESUMED).flags
+        # The stop window is rebuilt from the persisted track: without it, or with a point of
+        # it missing, the state cannot resume (the pipeline then closes the trip, power_loss).
+        track = list(snapshot.track)
+        for broken in ([], track[:-1], track[:-2] + track[-1:]):
+            with pytest.raises(ValueError):
+                decode_state(state, broken)
 
 
 def test_replay_source_feeds_the_pipeline_like_one_big_chunk(tmp_path) -> None:
@@ -157,25 +163,24 @@ def test_replay_source_feeds_the_pipeline_like_one_big_chunk(tmp_path) -> None:
         assert many.stats() == one.stats()
 
 
-def test_packed_stop_window_reuses_nothing_it_should_not() -> None:
-    """_pack_points keeps the last window's packed bytes: sliding windows (points leave at the
-    start, join at the end), a window that shrinks, a new list, copies equal but not the same
-    objects, and the empty window all pack exactly like a fresh packing."""
-    import base64
-    from datetime import datetime, timezone
-
-    from device import pipeline
-    from device.trips import CountedPoint
-
-    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    points = [CountedPoint(t0 + timedelta(seconds=2 * i), 52 + i * 1e-4, 5 + i * 1e-4, i * 0.01) for i in range(200)]
-    copies = [CountedPoint(p.time, p.lat, p.lon, p.cum_km) for p in points]
-
-    def fresh(window: list[CountedPoint]) -> str:
-        raw = b"".join(pipeline._POINT.pack(pipeline._t(p.time), p.lat, p.lon, p.cum_km) for p in window)
-        return base64.b64encode(raw).decode("ascii")
-
-    windows = [points[0:10], points[3:15], points[3:15], points[14:40], points[20:30], points[25:28],
-               [points[25], points[199], points[27]], points[25:28], copies[25:60], points[25:60], [], points[100:150], points[90:160], points[150:151], points[0:0]]
-    for window in windows:
-        assert pipeline._pack_points(window) == fresh(window)
+def test_two_crashes_in_one_trip_resume_twice(tmp_path) -> None:
+    """A crash (the store closed without the pipeline's shutdown: points newer than the last
+    resume state are on disk) and a resume, then the same again: both restarts resume the trip,
+    and the km come out as without the crashes."""
+    data = LEAFLET.read_bytes()
+    cut1, cut2 = data.index(b"$GPRMC,142140"), data.index(b"$GPRMC,142310")
+    with Store(tmp_path / "whole.db") as store:
+        _, whole = run(store, data)
+    path = tmp_path / "s.db"
+    resumed = []
+    for part, last in ((data[:cut1], False), (data[cut1:cut2], False), (data[cut2:], True)):
+        store = Store(path)
+        pipeline, records = run(store, part, finish=last)
+        resumed.append(pipeline.stats()["resumed"])
+        store.close()  # no shutdown(): what the store holds is what a crash right now leaves
+    assert resumed == [0, 1, 1]
+    assert len(records) == 1 and pipeline.stats()["power_loss_closed"] == 0
+    assert records[0].started_at == whole[0].started_at
+    assert records[0].distance_km == pytest.approx(whole[0].distance_km, abs=0.05)
+    with Store(path) as store:
+        assert len(bodies(store)) == 1 and store.verify_chain() is None
