@@ -54,6 +54,7 @@ DEFAULT_INTERVAL_S = 60.0
 BACKOFF_BASE_S = 30.0  # first retry after a transient failure: 15-30 s (equal jitter)
 BACKOFF_CAP_S = 3600.0  # a week offline costs at most one request an hour
 REFUSED_BACKOFF_S = 900.0  # a 400 or a key problem needs a person or a new backend: not every minute
+_MAX_DOUBLINGS = 64  # far beyond any cap: base * 2**64 s is longer than the universe is old
 HEARTBEAT_S = 3600.0  # with nothing to upload, re-send the chain head this often to learn the policy
 TIMEOUT = (5.0, 60.0)  # connect, read
 CLOCK_ENV = "RITBOX_DEVICE_CLOCK"  # tests and diagnosis: the system clock "reads" this at start
@@ -204,7 +205,9 @@ class Syncer:
     def backoff_delay(self, failures: int, *, refused: bool) -> float:
         """Equal jitter: half the exponential delay fixed, half random; capped. A refusal waits
         at least refused_backoff_s (it will not heal by itself within a minute)."""
-        exp = min(self.backoff_cap_s, self.backoff_base_s * 2 ** max(0, failures - 1))
+        # The exponent stops growing long after the cap is reached: 2 ** n as a float overflows
+        # past n = 1023, which a device offline for some weeks (one failure per 30-60 min) reaches.
+        exp = min(self.backoff_cap_s, self.backoff_base_s * 2 ** min(max(0, failures - 1), _MAX_DOUBLINGS))
         delay = exp / 2 + self.rng() * exp / 2
         if refused:
             delay = max(delay, self.refused_backoff_s)

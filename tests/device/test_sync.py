@@ -343,3 +343,33 @@ def test_enroll_takes_a_token_that_starts_with_a_dash(tmp_path):
         server.server_close()
     assert result.returncode == 1 and "enrollment refused (401): unknown or used token" in result.stderr
     assert [body["token"] for body in seen] == ["-gTJ9i1o4wgT5fAdXxeqiBD"]
+
+
+def test_weeks_offline_the_device_keeps_retrying_at_the_cap_and_then_uploads_everything_once(store, state, backend):
+    """A car parked for six weeks where there is no network (or a backend gone that long): the
+    device tries about once an hour, never faster, never gives up and never loses a record; when
+    the backend is back, one pass uploads every trip exactly once. (Past ~1,000 failures the
+    exponential delay used to overflow a float: the job then raised instead of backing off.)"""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{sock.getsockname()[1]}"  # bound, not listening: refused
+        clock = Clock()
+        syncer = make_syncer(store, dead, state, monotonic=clock, rng=lambda: 0.0, batch_size=4)
+        six_weeks = clock.now + 42 * 24 * 3600
+        attempts = 0
+        while clock.now < six_weeks:
+            result = syncer.run_due()
+            assert result is not None and result.outcome == "offline" and result.pending == 6
+            attempts += 1
+            assert syncer.next_attempt - clock.now >= (sync.BACKOFF_BASE_S / 2 if attempts == 1 else 15.0)
+            clock.now = syncer.next_attempt
+    # Half the capped delay at least (equal jitter, rng 0): 42 days at 30 min a try, plus the
+    # few short tries before the cap.
+    assert 42 * 48 <= attempts <= 42 * 48 + 10 and syncer.failures == attempts > 1024
+    assert syncer.backoff_delay(syncer.failures, refused=False) == sync.BACKOFF_CAP_S / 2
+    assert backend.requests == []
+    syncer.url = backend.url  # the network is back
+    result = syncer.run_due()
+    assert (result.outcome, result.stored, result.duplicates, result.pending) == ("ok", 6, 0, 0)
+    assert sorted(seq for request in backend.requests for seq in request["seqs"]) == [1, 2, 3, 4, 5, 6]
+    assert syncer.failures == 0 and syncer.next_attempt is None
