@@ -65,8 +65,10 @@ def queue(user_id: int, kind: str, *, reference: str, subject: str, body: str,
 
 def retry_pause(attempts: int) -> timedelta:
     """5 min after the first failure, doubling, at most 6 h: a server that is down for a weekend
-    is tried a few times an hour at first and then four times a day, never given up on."""
-    return min(FIRST_RETRY * 2 ** max(attempts - 1, 0), LONGEST_PAUSE)
+    is tried a few times an hour at first and then four times a day, never given up on.
+    The doubling stops at 16 (far past the cap): a timedelta overflows near 2 ** 38 times 5 min,
+    which a message refused for a week would reach, and the whole mail job would then fail."""
+    return min(FIRST_RETRY * 2 ** min(max(attempts - 1, 0), 16), LONGEST_PAUSE)
 
 
 def describe(error: BaseException) -> str:

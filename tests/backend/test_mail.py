@@ -171,8 +171,11 @@ def test_a_server_that_is_down_delays_the_mail_and_loses_nothing(app, people, ca
     assert "daan@example.nl" not in caplog.text  # the log names the failure, never the person
 
 
-def test_pauses_between_attempts_grow_to_six_hours() -> None:
+def test_pauses_between_attempts_grow_to_six_hours_and_stay_there() -> None:
     assert [mail.retry_pause(n).total_seconds() / 60 for n in (1, 2, 3, 4, 7, 30)] == [5, 10, 20, 40, 320, 360]
+    # A recipient refused for weeks (four tries a day): the pause stays 6 h; it used to overflow
+    # timedelta from the 39th try on, and with it the mail job.
+    assert {mail.retry_pause(n) for n in (39, 40, 200, 10_000)} == {dt.timedelta(hours=6)}
 
 
 def test_a_refused_recipient_waits_and_the_others_still_go(app, people, smtp) -> None:
