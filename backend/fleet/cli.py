@@ -44,9 +44,39 @@ def vehicles_add(kenteken: str, make: str, model: str) -> None:
 
 @vehicles_cli.command("list")
 def vehicles_list() -> None:
-    """List cars."""
+    """List cars (a car that left the fleet says since when)."""
     for vehicle in service.list_vehicles():
-        click.echo(f"{vehicle.display_kenteken}\t{vehicle.make}\t{vehicle.model}")
+        retired = f"\tretired {vehicle.retired_on.isoformat()}" if vehicle.retired_on else ""
+        click.echo(f"{vehicle.display_kenteken}\t{vehicle.make}\t{vehicle.model}{retired}")
+
+
+@vehicles_cli.command("edit")
+@click.option("--kenteken", required=True, help="The car's licence plate (its identity: not editable).")
+@click.option("--make", default=None, help="New make (merk).")
+@click.option("--model", default=None, help="New model (type).")
+def vehicles_edit(kenteken: str, make: str | None, model: str | None) -> None:
+    """Correct a car's make and/or model."""
+    if make is None and model is None:
+        _fail("give --make and/or --model")
+    try:
+        vehicle = service.update_vehicle(kenteken, make, model)
+    except FleetError as exc:
+        _fail(str(exc))
+    click.echo(f"vehicle {vehicle.display_kenteken} is now {vehicle.make} {vehicle.model}")
+
+
+@vehicles_cli.command("retire")
+@click.option("--kenteken", required=True)
+@click.option("--on", "on", required=True, help="The car's last day in the fleet, YYYY-MM-DD.")
+def vehicles_retire(kenteken: str, on: str) -> None:
+    """A car leaves the fleet (sold, lease ended): its assignments end on that day, its devices
+    are retired, its trips stay."""
+    day = _parse_date(on, "--on")
+    try:
+        vehicle = service.retire_vehicle(kenteken, day, via="cli")
+    except FleetError as exc:
+        _fail(str(exc))
+    click.echo(f"vehicle {vehicle.display_kenteken} left the fleet on {day.isoformat()}")
 
 
 @assignments_cli.command("add")
@@ -69,10 +99,80 @@ def assignments_add(driver_email: str, kenteken: str, available_from: str, avail
 
 @assignments_cli.command("list")
 def assignments_list() -> None:
-    """List assignments."""
+    """List assignments: car, driver, first day, last day (- when open), id."""
     for a in service.list_assignments():
-        until = a.available_until.isoformat() if a.available_until else "-"
-        click.echo(f"{a.vehicle.display_kenteken}\t{a.driver.email}\t{a.available_from.isoformat()}\t{until}")
+        # The id comes last so that scripts matching the leading columns keep working.
+        click.echo(f"{a.vehicle.display_kenteken}\t{a.driver.email}\t{a.available_from.isoformat()}\t"
+                   f"{_until(a)}\t{a.id}")
+
+
+def _until(assignment) -> str:
+    return assignment.available_until.isoformat() if assignment.available_until else "-"
+
+
+def _pick(assignment_id: int | None, kenteken: str | None, driver_email: str | None, on: date | None):
+    """The assignment named by --id, or by --kenteken and --driver."""
+    if assignment_id is not None:
+        if kenteken or driver_email:
+            _fail("give either --id or --kenteken with --driver, not both")
+        return service.get_assignment(assignment_id)
+    if not (kenteken and driver_email):
+        _fail("name the assignment: --id, or --kenteken with --driver")
+    return service.find_assignment(kenteken, driver_email, on)
+
+
+def _report(verb: str, assignment) -> None:
+    click.echo(f"{verb} assignment {assignment.id}: {assignment.vehicle.display_kenteken} "
+               f"{assignment.driver.email} from {assignment.available_from.isoformat()} to "
+               f"{_until(assignment) if assignment.available_until else 'open end'}")
+
+
+@assignments_cli.command("end")
+@click.option("--id", "assignment_id", type=int, default=None, help="The assignment's id (assignments list).")
+@click.option("--kenteken", default=None)
+@click.option("--driver", "driver_email", default=None, help="The driver's login e-mail.")
+@click.option("--on", "on", required=True, help="The driver's last day with the car, YYYY-MM-DD.")
+def assignments_end(assignment_id: int | None, kenteken: str | None, driver_email: str | None, on: str) -> None:
+    """End an assignment (or move its last day)."""
+    day = _parse_date(on, "--on")
+    try:
+        assignment = _pick(assignment_id, kenteken, driver_email, day)
+        assignment = service.end_assignment(assignment.id, day, via="cli")
+    except FleetError as exc:
+        _fail(str(exc))
+    _report("ended", assignment)
+
+
+@assignments_cli.command("change")
+@click.option("--id", "assignment_id", type=int, required=True, help="The assignment's id (assignments list).")
+@click.option("--from", "available_from", default=None, help="New first day, YYYY-MM-DD.")
+@click.option("--until", "available_until", default=None, help="New last day, YYYY-MM-DD.")
+@click.option("--open", "open_end", is_flag=True, help="No last day any more.")
+def assignments_change(assignment_id: int, available_from: str | None, available_until: str | None,
+                       open_end: bool) -> None:
+    """Move an assignment's first and/or last day."""
+    if open_end and available_until:
+        _fail("give either --until or --open, not both")
+    if not (available_from or available_until or open_end):
+        _fail("give --from, --until or --open")
+    start = _parse_date(available_from, "--from")
+    end = _parse_date(available_until, "--until")
+    try:
+        assignment = service.change_assignment(assignment_id, start, end, open_end=open_end, via="cli")
+    except FleetError as exc:
+        _fail(str(exc))
+    _report("changed", assignment)
+
+
+@assignments_cli.command("delete")
+@click.option("--id", "assignment_id", type=int, required=True, help="The assignment's id (assignments list).")
+def assignments_delete(assignment_id: int) -> None:
+    """Delete an assignment made by mistake (only when no trip was attributed to it)."""
+    try:
+        service.delete_assignment(assignment_id, via="cli")
+    except FleetError as exc:
+        _fail(str(exc))
+    click.echo(f"deleted assignment {assignment_id}")
 
 
 @devices_cli.command("enroll")

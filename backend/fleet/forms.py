@@ -17,6 +17,22 @@ class AssignmentForm(FlaskForm):
     available_until = DateField(_l("Available until (empty: open)"), validators=[Optional()])
 
 
+class VehicleEditForm(FlaskForm):
+    """Make and model only: the kenteken is the car's identity."""
+    make = StringField(_l("Make"), validators=[DataRequired(), Length(max=100)])
+    model = StringField(_l("Model"), validators=[DataRequired(), Length(max=100)])
+
+
+class RetireForm(FlaskForm):
+    retired_on = DateField(_l("Last day in the fleet"), validators=[DataRequired()])
+
+
+class AssignmentEndForm(FlaskForm):
+    """One row's last day on the assignments page (empty: open end). Rendered by hand per row,
+    so that every row's input has its own id and label."""
+    available_until = DateField(_l("Last day"), validators=[Optional()])
+
+
 class EnrollForm(FlaskForm):
     vehicle = SelectField(_l("Vehicle"), validators=[DataRequired()])
 

@@ -7,17 +7,27 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from backend import audit
 from backend.db import db, utcnow
 from backend.fleet import kenteken as plates
 from backend.models import Role, User
 from backend.models.fleet import Assignment, Device, DeviceStatus, EnrollmentToken, Vehicle
 
 TOKEN_BYTES = 24  # 192 bits: unguessable, and short enough to type on a Pi console
+LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")  # assignment periods and retirement are local days
+
+# Audit events of the fleet. An assignment decides which driver a trip's private kilometres
+# count against (ingest attributes every trip from it), so each change of one is recorded: a
+# works council and a tax inspector both ask who moved a period, and from what to what.
+ASSIGNMENT_CHANGED = "assignment_changed"
+ASSIGNMENT_DELETED = "assignment_deleted"
+VEHICLE_RETIRED = "vehicle_retired"
 
 
 def N_(msgid: str) -> str:
@@ -80,6 +90,70 @@ def list_vehicles() -> list[Vehicle]:
     return list(db.session.scalars(select(Vehicle).order_by(Vehicle.kenteken)))
 
 
+def update_vehicle(kenteken: str, make: str | None = None, model: str | None = None) -> Vehicle:
+    """Correct a car's make and model. The kenteken is the car's identity (trips, reports and
+    the audit log name it), so it cannot be edited: a different plate is a different vehicle."""
+    vehicle = get_vehicle(kenteken)
+    make = vehicle.make if make is None else make.strip()
+    model = vehicle.model if model is None else model.strip()
+    if not make or not model:
+        raise FleetError(N_("Make and model are required."))
+    vehicle.make, vehicle.model = make[:100], model[:100]
+    db.session.commit()
+    return vehicle
+
+
+def local_today() -> date:
+    return utcnow().astimezone(LOCAL_ZONE).date()
+
+
+def _retired_message(vehicle: Vehicle) -> FleetError:
+    return FleetError(N_("%(plate)s left the fleet on %(date)s; it cannot be assigned after that day."),
+                      plate=vehicle.display_kenteken, date=vehicle.retired_on.isoformat())
+
+
+def retire_vehicle(kenteken: str, on: date, *, actor: User | None = None, via: str = "cli") -> Vehicle:
+    """The car leaves the fleet after `on` (its last day). Its history stays; its assignments are
+    ended on that day, its devices retired, and no new assignment may reach past it.
+
+    All or nothing: when one assignment cannot be ended (a trip after `on` was attributed to it,
+    or it starts after `on`), nothing changes and the error says which one and why.
+    """
+    vehicle = get_vehicle(kenteken)
+    if vehicle.retired_on is not None:
+        raise FleetError(N_("%(plate)s already left the fleet on %(date)s."),
+                         plate=vehicle.display_kenteken, date=vehicle.retired_on.isoformat())
+    if on > local_today():
+        # Retiring the devices now would refuse the uploads of the days still to come.
+        raise FleetError(N_("%(date)s is in the future; retire a vehicle on or after its last day in the fleet."),
+                         date=on.isoformat())
+    _lock_vehicle(vehicle)
+    ending = []
+    for assignment in _assignments_of(vehicle):
+        if assignment.available_from > on:
+            raise FleetError(N_("%(email)s is assigned %(plate)s from %(start)s, after %(date)s; "
+                                "delete or change that assignment first."),
+                             email=assignment.driver.email, plate=vehicle.display_kenteken,
+                             start=assignment.available_from.isoformat(), date=on.isoformat())
+        if assignment.available_until is None or assignment.available_until > on:
+            _check_trips_stay_covered(assignment, assignment.available_from, on)
+            ending.append(assignment)
+    for assignment in ending:
+        _apply_period(assignment, assignment.available_from, on, actor=actor, via=via)
+    retired_devices = []
+    for device in vehicle.devices:
+        if device.status != DeviceStatus.RETIRED.value:
+            device.status = DeviceStatus.RETIRED.value
+            device.retired_at = utcnow()
+            retired_devices.append(device.id)
+    vehicle.retired_on = on
+    audit.record(VEHICLE_RETIRED, actor=actor, subject_vehicle_id=vehicle.id, purpose="tax",
+                 details={"retired_on": on.isoformat(), "assignments_ended": [a.id for a in ending],
+                          "devices_retired": len(retired_devices), "via": via}, commit=False)
+    db.session.commit()
+    return vehicle
+
+
 # ------------------------------------------------------------------------------ assignments
 
 def _overlaps(a_from: date, a_until: date | None, b_from: date, b_until: date | None) -> bool:
@@ -98,19 +172,153 @@ def create_assignment(driver_email: str, kenteken: str, available_from: date,
     vehicle = get_vehicle(kenteken)
     if available_until is not None and available_until < available_from:
         raise FleetError(N_("The period ends before it starts."))
-    # Serialise assignment changes of one vehicle (PostgreSQL); SQLite has one writer anyway.
-    db.session.execute(select(Vehicle.id).where(Vehicle.id == vehicle.id).with_for_update())
-    for other in db.session.scalars(select(Assignment).where(Assignment.vehicle_id == vehicle.id)):
-        if _overlaps(available_from, available_until, other.available_from, other.available_until):
-            until = other.available_until.isoformat() if other.available_until else "-"
-            raise FleetError(N_("%(plate)s is already assigned to %(email)s from %(start)s until %(end)s."),
-                             plate=vehicle.display_kenteken, email=other.driver.email,
-                             start=other.available_from.isoformat(), end=until)
+    _lock_vehicle(vehicle)
+    _check_period_fits(vehicle, available_from, available_until, None)
     assignment = Assignment(driver_id=driver.id, vehicle_id=vehicle.id, available_from=available_from,
                             available_until=available_until)
     db.session.add(assignment)
     db.session.commit()
     return assignment
+
+
+def _lock_vehicle(vehicle: Vehicle) -> None:
+    """Serialise assignment changes of one vehicle (PostgreSQL); SQLite has one writer anyway."""
+    db.session.execute(select(Vehicle.id).where(Vehicle.id == vehicle.id).with_for_update())
+
+
+def _assignments_of(vehicle: Vehicle) -> list[Assignment]:
+    return list(db.session.scalars(select(Assignment).where(Assignment.vehicle_id == vehicle.id)
+                                   .order_by(Assignment.available_from)))
+
+
+def _check_period_fits(vehicle: Vehicle, available_from: date, available_until: date | None,
+                       own_id: int | None) -> None:
+    """The period stays inside the car's time in the fleet and overlaps no other assignment."""
+    if vehicle.retired_on is not None and (available_until is None or available_until > vehicle.retired_on):
+        raise _retired_message(vehicle)
+    for other in _assignments_of(vehicle):
+        if other.id != own_id and _overlaps(available_from, available_until,
+                                            other.available_from, other.available_until):
+            until = other.available_until.isoformat() if other.available_until else "-"
+            raise FleetError(N_("%(plate)s is already assigned to %(email)s from %(start)s until %(end)s."),
+                             plate=vehicle.display_kenteken, email=other.driver.email,
+                             start=other.available_from.isoformat(), end=until)
+
+
+def _check_trips_stay_covered(assignment: Assignment, new_from: date, new_until: date | None) -> None:
+    """Ingest attributed the trips in the assignment's period to its driver, and trip facts never
+    change: a new period must still hold every one of them (by its start's local day)."""
+    from backend.access.fleet_reads import trip_span
+
+    span = trip_span(assignment.driver_id, assignment.vehicle_id,
+                     assignment.available_from, assignment.available_until)
+    if not span.count:
+        return
+    plate, email = assignment.vehicle.display_kenteken, assignment.driver.email
+    if new_until is not None and span.last_day > new_until:
+        outside = trip_span(assignment.driver_id, assignment.vehicle_id, new_until + timedelta(days=1),
+                            assignment.available_until).count
+        raise FleetError(N_("%(count)s stored trip(s) of %(email)s in %(plate)s started after %(date)s; "
+                            "the earliest allowed last day is %(earliest)s."),
+                         count=outside, email=email, plate=plate, date=new_until.isoformat(),
+                         earliest=span.last_day.isoformat())
+    if span.first_day < new_from:
+        outside = trip_span(assignment.driver_id, assignment.vehicle_id, assignment.available_from,
+                            new_from - timedelta(days=1)).count
+        raise FleetError(N_("%(count)s stored trip(s) of %(email)s in %(plate)s started before %(date)s; "
+                            "the latest allowed first day is %(latest)s."),
+                         count=outside, email=email, plate=plate, date=new_from.isoformat(),
+                         latest=span.first_day.isoformat())
+
+
+def _period_json(start: date | None, until: date | None) -> dict[str, str | None]:
+    return {"from": start.isoformat() if start else None, "until": until.isoformat() if until else None}
+
+
+def _apply_period(assignment: Assignment, new_from: date, new_until: date | None, *,
+                  actor: User | None, via: str) -> None:
+    """Set the period and append its audit event, in the caller's transaction."""
+    old = _period_json(assignment.available_from, assignment.available_until)
+    assignment.available_from, assignment.available_until = new_from, new_until
+    audit.record(ASSIGNMENT_CHANGED, actor=actor, subject_user_id=assignment.driver_id,
+                 subject_vehicle_id=assignment.vehicle_id, purpose="tax",
+                 details={"assignment_id": assignment.id, "old": old,
+                          "new": _period_json(new_from, new_until), "via": via}, commit=False)
+
+
+def get_assignment(assignment_id: int) -> Assignment:
+    assignment = db.session.get(Assignment, assignment_id)
+    if assignment is None:
+        raise FleetError(N_("There is no assignment %(id)s."), id=assignment_id)
+    return assignment
+
+
+def find_assignment(kenteken: str, driver_email: str, on: date | None = None) -> Assignment:
+    """The driver's assignment of this car: the only one, or the one that holds the day `on`."""
+    vehicle = get_vehicle(kenteken)
+    email = (driver_email or "").strip().lower()
+    mine = [a for a in _assignments_of(vehicle) if a.driver.email == email]
+    if not mine:
+        raise FleetError(N_("%(email)s has no assignment of %(plate)s."), email=driver_email,
+                         plate=vehicle.display_kenteken)
+    if len(mine) == 1:
+        return mine[0]
+    holding = [a for a in mine if on is not None and a.covers(on)]
+    if len(holding) == 1:
+        return holding[0]
+    raise FleetError(N_("%(email)s has several assignments of %(plate)s; name one by its id "
+                        "(assignments list shows them)."), email=email, plate=vehicle.display_kenteken)
+
+
+def change_assignment(assignment_id: int, available_from: date | None = None,
+                      available_until: date | None = None, *, open_end: bool = False,
+                      actor: User | None = None, via: str = "cli") -> Assignment:
+    """Move an assignment's first and/or last day (None keeps it; open_end removes the last day).
+
+    Refused when the period would end before it starts, overlap another assignment of the car,
+    run past the car's retirement, or leave out a trip already attributed to it.
+    """
+    assignment = get_assignment(assignment_id)
+    vehicle = assignment.vehicle
+    new_from = available_from or assignment.available_from
+    new_until = None if open_end else (available_until or assignment.available_until)
+    if new_until is not None and new_until < new_from:
+        raise FleetError(N_("The period ends before it starts."))
+    if (new_from, new_until) == (assignment.available_from, assignment.available_until):
+        return assignment  # nothing moves: no audit event for a change that is none
+    _lock_vehicle(vehicle)
+    _check_period_fits(vehicle, new_from, new_until, assignment.id)
+    _check_trips_stay_covered(assignment, new_from, new_until)
+    _apply_period(assignment, new_from, new_until, actor=actor, via=via)
+    db.session.commit()
+    return assignment
+
+
+def end_assignment(assignment_id: int, on: date, *, actor: User | None = None, via: str = "cli") -> Assignment:
+    """Set the assignment's last day (the driver hands the car back after `on`)."""
+    return change_assignment(assignment_id, available_until=on, actor=actor, via=via)
+
+
+def delete_assignment(assignment_id: int, *, actor: User | None = None, via: str = "cli") -> None:
+    """Remove an assignment made by mistake. One that trips were attributed to is history: it
+    can be ended, never deleted."""
+    from backend.access.fleet_reads import trip_span
+
+    assignment = get_assignment(assignment_id)
+    _lock_vehicle(assignment.vehicle)
+    span = trip_span(assignment.driver_id, assignment.vehicle_id,
+                     assignment.available_from, assignment.available_until)
+    if span.count:
+        raise FleetError(N_("%(count)s stored trip(s) of %(email)s in %(plate)s belong to this assignment; "
+                            "it can be ended, not deleted."),
+                         count=span.count, email=assignment.driver.email, plate=assignment.vehicle.display_kenteken)
+    audit.record(ASSIGNMENT_DELETED, actor=actor, subject_user_id=assignment.driver_id,
+                 subject_vehicle_id=assignment.vehicle_id, purpose="tax",
+                 details={"assignment_id": assignment.id, "old": _period_json(assignment.available_from,
+                                                                             assignment.available_until),
+                          "new": None, "via": via}, commit=False)
+    db.session.delete(assignment)
+    db.session.commit()
 
 
 def list_assignments() -> list[Assignment]:
@@ -140,6 +348,9 @@ def token_digest(token: str) -> str:
 def create_device(kenteken: str) -> IssuedToken:
     """A new device slot for the vehicle, pending until a device trades the token for it."""
     vehicle = get_vehicle(kenteken)
+    if vehicle.retired_on is not None:
+        raise FleetError(N_("%(plate)s left the fleet on %(date)s; it gets no new devices."),
+                         plate=vehicle.display_kenteken, date=vehicle.retired_on.isoformat())
     device = Device(id=str(uuid.uuid4()), vehicle_id=vehicle.id, status=DeviceStatus.PENDING.value)
     db.session.add(device)
     db.session.flush()

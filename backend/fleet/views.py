@@ -4,12 +4,14 @@ No trip contents are shown here: the fleet pages manage who drives what, not whe
 """
 from __future__ import annotations
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 
 from backend.auth import role_required
 from backend.fleet import service
-from backend.fleet.forms import AssignmentForm, EmptyForm, EnrollForm, VehicleForm
+from backend.fleet.forms import (AssignmentEndForm, AssignmentForm, EmptyForm, EnrollForm, RetireForm,
+                                 VehicleEditForm, VehicleForm)
 from backend.fleet.service import FleetError
 from backend.models import Role
 
@@ -39,16 +41,124 @@ def vehicles():
     return render_template("fleet/vehicles.html", form=form, vehicles=service.list_vehicles()), status
 
 
+def _vehicle_or_404(kenteken: str):
+    vehicle = service.find_vehicle(kenteken)
+    if vehicle is None:
+        abort(404)
+    return vehicle
+
+
+def _vehicle_page(vehicle, edit_form: VehicleEditForm, retire_form: RetireForm, status: int = 200):
+    return render_template("fleet/vehicle_edit.html", vehicle=vehicle, form=edit_form,
+                           retire_form=retire_form), status
+
+
+@bp.route("/vehicles/<kenteken>", methods=["GET", "POST"])
+@role_required(Role.ADMIN)
+def vehicle_edit(kenteken: str):
+    vehicle = _vehicle_or_404(kenteken)
+    form = VehicleEditForm(obj=vehicle) if request.method == "GET" else VehicleEditForm()
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                service.update_vehicle(vehicle.kenteken, form.make.data, form.model.data)
+            except FleetError as exc:
+                form.make.errors.append(_message(exc))
+            else:
+                flash(_("Vehicle %(plate)s saved.", plate=vehicle.display_kenteken), "success")
+                return redirect(url_for("fleet.vehicles"))
+        return _vehicle_page(vehicle, form, RetireForm(formdata=None), 400)
+    return _vehicle_page(vehicle, form, RetireForm(formdata=None))
+
+
+@bp.route("/vehicles/<kenteken>/retire", methods=["POST"])
+@role_required(Role.ADMIN)
+def vehicle_retire(kenteken: str):
+    vehicle = _vehicle_or_404(kenteken)
+    form = RetireForm()
+    if form.validate_on_submit():
+        try:
+            service.retire_vehicle(vehicle.kenteken, form.retired_on.data, actor=current_user, via="web")
+        except FleetError as exc:
+            form.retired_on.errors.append(_message(exc))
+        else:
+            flash(_("%(plate)s left the fleet on %(date)s; its assignments are ended and its devices retired.",
+                    plate=vehicle.display_kenteken, date=form.retired_on.data.isoformat()), "success")
+            return redirect(url_for("fleet.vehicles"))
+    return _vehicle_page(vehicle, VehicleEditForm(formdata=None, obj=vehicle), form, 400)
+
+
 def _vehicle_choices() -> list[tuple[str, str]]:
-    return [(v.kenteken, f"{v.display_kenteken} ({v.make} {v.model})") for v in service.list_vehicles()]
+    # A car that left the fleet cannot get a new driver or device: not offered.
+    return [(v.kenteken, f"{v.display_kenteken} ({v.make} {v.model})") for v in service.list_vehicles()
+            if v.retired_on is None]
+
+
+def _assignments_page(form: AssignmentForm, status: int, row_errors: dict[int, str] | None = None,
+                      row_values: dict[int, str] | None = None):
+    return render_template("fleet/assignments.html", form=form, action_form=EmptyForm(),
+                           assignments=service.list_assignments(), row_errors=row_errors or {},
+                           row_values=row_values or {}), status
+
+
+def _new_assignment_form() -> AssignmentForm:
+    form = AssignmentForm()
+    form.driver.choices = [(u.email, f"{u.name} <{u.email}>") for u in service.drivers()]
+    form.vehicle.choices = _vehicle_choices()
+    return form
+
+
+@bp.route("/assignments/<int:assignment_id>/end", methods=["POST"])
+@role_required(Role.ADMIN)
+def assignment_end(assignment_id: int):
+    """Set or move one assignment's last day (empty: open end again)."""
+    form = AssignmentEndForm()
+    if not form.validate_on_submit():
+        message = form.available_until.errors[0] if form.available_until.errors else _("Please try again.")
+        return _assignments_page(_new_assignment_form_blank(), 400, {assignment_id: message},
+                                 {assignment_id: request.form.get("available_until", "")})
+    until = form.available_until.data
+    try:
+        assignment = service.change_assignment(assignment_id, available_until=until, open_end=until is None,
+                                               actor=current_user, via="web")
+    except FleetError as exc:
+        return _assignments_page(_new_assignment_form_blank(), 400, {assignment_id: _message(exc)},
+                                 {assignment_id: request.form.get("available_until", "")})
+    if assignment.available_until:
+        flash(_("The assignment of %(plate)s to %(name)s now ends on %(date)s.",
+                plate=assignment.vehicle.display_kenteken, name=assignment.driver.name,
+                date=assignment.available_until.isoformat()), "success")
+    else:
+        flash(_("The assignment of %(plate)s to %(name)s is open-ended now.",
+                plate=assignment.vehicle.display_kenteken, name=assignment.driver.name), "success")
+    return redirect(url_for("fleet.assignments"))
+
+
+@bp.route("/assignments/<int:assignment_id>/delete", methods=["POST"])
+@role_required(Role.ADMIN)
+def assignment_delete(assignment_id: int):
+    if not EmptyForm().validate_on_submit():
+        return redirect(url_for("fleet.assignments"))
+    try:
+        service.delete_assignment(assignment_id, actor=current_user, via="web")
+    except FleetError as exc:
+        return _assignments_page(_new_assignment_form_blank(), 400, {assignment_id: _message(exc)})
+    flash(_("Assignment deleted."), "success")
+    return redirect(url_for("fleet.assignments"))
+
+
+def _new_assignment_form_blank() -> AssignmentForm:
+    """The new-assignment form, empty: a row action's POST is not meant for it."""
+    form = AssignmentForm(formdata=None)
+    form.driver.choices = [(u.email, f"{u.name} <{u.email}>") for u in service.drivers()]
+    form.vehicle.choices = _vehicle_choices()
+    return form
 
 
 @bp.route("/assignments", methods=["GET", "POST"])
 @role_required(Role.ADMIN)
 def assignments():
-    form = AssignmentForm()
-    form.driver.choices = [(u.email, f"{u.name} <{u.email}>") for u in service.drivers()]
-    form.vehicle.choices = _vehicle_choices()
+    form = _new_assignment_form()
     status = 200
     if request.method == "POST":
         if form.validate_on_submit():
@@ -62,8 +172,7 @@ def assignments():
                         name=assignment.driver.name), "success")
                 return redirect(url_for("fleet.assignments"))
         status = 400
-    return render_template("fleet/assignments.html", form=form,
-                           assignments=service.list_assignments()), status
+    return _assignments_page(form, status)
 
 
 @bp.route("/devices", methods=["GET", "POST"])

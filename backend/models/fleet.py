@@ -33,6 +33,9 @@ class Vehicle(db.Model):
     make: Mapped[str] = mapped_column(String(100))
     model: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # The last local day the car belonged to the fleet (sold, lease ended); null while in use.
+    # The row stays: its trips are kept for years and must keep their vehicle.
+    retired_on: Mapped[date | None] = mapped_column(Date)
 
     assignments: Mapped[list[Assignment]] = relationship(back_populates="vehicle")
     devices: Mapped[list[Device]] = relationship(back_populates="vehicle")

@@ -1,0 +1,54 @@
+"""Fleet bookkeeping over the trip table: how many trips an assignment already carries, and on
+which local days the first and the last of them started.
+
+Why here: trips are attributed to a driver at ingest from the assignments, and trip facts are
+immutable, so the fleet service must not shorten or delete an assignment that stored trips
+depend on. Only the trip table can tell, and only this package may read it
+(tests/backend/test_door_is_the_only_reader.py). What leaves this module is one COUNT, MIN and
+MAX of start times - no trip contents, no positions, no distances - so it is not a read of trip
+data in the door's sense and is not audited as one; the fleet change it serves is.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from backend.access.door import LOCAL
+from backend.db import db
+from backend.models.trips import Trip
+
+
+@dataclass(frozen=True)
+class TripSpan:
+    count: int
+    first_day: date | None  # local (Europe/Amsterdam) start day of the earliest trip
+    last_day: date | None  # local start day of the latest trip
+
+
+def _day_start(day: date) -> datetime:
+    return datetime.combine(day, time.min, LOCAL).astimezone(timezone.utc)
+
+
+def trip_span(driver_id: int, vehicle_id: int, day_from: date | None, day_until: date | None) -> TripSpan:
+    """Trips of this driver in this vehicle whose start falls on a local day from day_from to
+    day_until (inclusive; None: unbounded), the way ingest counts days."""
+    statement = select(func.count(Trip.id), func.min(Trip.started_at), func.max(Trip.started_at)).where(
+        Trip.driver_id == driver_id, Trip.vehicle_id == vehicle_id)
+    if day_from is not None:
+        statement = statement.where(Trip.started_at >= _day_start(day_from))
+    if day_until is not None:
+        statement = statement.where(Trip.started_at < _day_start(day_until + timedelta(days=1)))
+    count, first, last = db.session.execute(statement).one()
+    return TripSpan(int(count or 0), _local_day(first), _local_day(last))
+
+
+def _local_day(moment: datetime | str | None) -> date | None:
+    if moment is None:
+        return None
+    if isinstance(moment, str):  # SQLite hands MIN/MAX of a DATETIME back as text on some versions
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(LOCAL).date()
