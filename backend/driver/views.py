@@ -185,27 +185,49 @@ def counter():
     return render_template("driver/counter.html", counter=result, chart=chart, year=year, today=today)
 
 
+def _place_error_text(exc: place_service.PlaceError) -> str:
+    params = {k: _(v) if isinstance(v, place_service.Msgid) else v for k, v in exc.params.items()}
+    return _(exc.msgid, **params)
+
+
+def _add_place_from_form(form) -> None:
+    """A centre with a radius, or an area (corner lines or GeoJSON in "corners"): whichever is
+    filled in. Both at once is refused rather than guessed."""
+    kind, name = form.get("kind", ""), form.get("name", "")
+    corners = form.get("corners", "").strip()
+    if corners:
+        if form.get("lat", "").strip() or form.get("lon", "").strip():
+            raise place_service.PlaceError(_("Give either a centre with a radius or the corners of an area, "
+                                             "not both: empty the other fields."))
+        place_service.add_area(current_user.id, kind, name, corners)
+        return
+    if not (form.get("lat", "").strip() or form.get("lon", "").strip()):
+        raise place_service.PlaceError(_("Give a centre with a radius, or the corners of an area."))
+    try:
+        lat = float(form.get("lat", "").replace(",", "."))
+        lon = float(form.get("lon", "").replace(",", "."))
+        radius = float(form.get("radius_m", "").replace(",", "."))
+    except ValueError:
+        raise place_service.PlaceError(str(_l("Latitude, longitude and radius must be numbers."))) from None
+    place_service.add_place(current_user.id, kind, name, lat, lon, radius)
+
+
 @bp.route("/places", methods=["GET", "POST"])
 @role_required(Role.DRIVER)
 def places():
     status, error = 200, None
     if request.method == "POST":
         try:
-            try:
-                lat = float(request.form.get("lat", "").replace(",", "."))
-                lon = float(request.form.get("lon", "").replace(",", "."))
-                radius = float(request.form.get("radius_m", "").replace(",", "."))
-            except ValueError:
-                raise place_service.PlaceError(str(_l("Latitude, longitude and radius must be numbers."))) from None
-            place_service.add_place(current_user.id, request.form.get("kind", ""), request.form.get("name", ""),
-                                    lat, lon, radius)
+            _add_place_from_form(request.form)
         except place_service.PlaceError as exc:
-            status, error = 400, _error_text(exc)
+            status, error = 400, _place_error_text(exc)
         else:
             flash(_("Place saved. Trips between home and work are now proposed as commute."), "success")
             return redirect(url_for("driver.places"))
-    return render_template("driver/places.html", places=place_service.places_of(current_user.id),
-                           kinds=PLACE_KINDS, place_labels=PLACE_LABELS, error=error, form=request.form), status
+    rows = [(place, place_service.shape_of(place)) for place in place_service.places_of(current_user.id)]
+    return render_template("driver/places.html", rows=rows, kinds=PLACE_KINDS, place_labels=PLACE_LABELS,
+                           error=error, form=request.form, max_area_km2=place_service.MAX_AREA_KM2,
+                           max_corners=place_service.MAX_CORNERS), status
 
 
 @bp.route("/places/<int:place_id>/delete", methods=["POST"])
