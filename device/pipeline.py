@@ -233,20 +233,15 @@ class Pipeline:
             return
         now = progress.last_time
         self._state_due = now + self._flush_interval
-        snapshot: dict[str, Any] = {
-            "time": now,
-            "position": progress.last_position,
-            "distance_km": progress.distance_km,
-            "gaps": list(progress.gaps),
-            "flags": sorted(progress.flags),
-        }
+        state = None
         full_due = self._last_full_state is None or now - self._last_full_state >= STATE_INTERVAL
         if progress.mode is TripMode.BUSINESS and (force or full_due):
-            trip = detector.open_trip
+            trip = detector.open_trip_untracked  # the state leaves the track to the store
             assert trip is not None
-            snapshot["state"] = encode_state(trip)  # positions: the store keeps it for business only
+            state = encode_state(trip)  # positions: the store keeps it for business only
             self._last_full_state = now
-        self.store.save_open_trip(snapshot)
+        self.store.save_progress(now, progress.last_position, progress.distance_km, progress.gaps,
+                                 progress.flags, state)
 
     # ------------------------------------------------------------ recovery
 

@@ -505,32 +505,47 @@ class Store:
         `flags`, `state` (opaque JSON-able resume state; persisted for business trips only,
         because it may hold positions).
         """
+        self.save_progress(
+            _get(snapshot, "time", "last_time"),
+            _get(snapshot, "position", "last_position", "last"),
+            _get(snapshot, "distance_km"),
+            _get(snapshot, "gaps"),
+            _get(snapshot, "flags"),
+            _get(snapshot, "state"),
+        )
+
+    def save_progress(
+        self,
+        time: datetime | None,
+        position: Any = None,
+        distance_km: float | None = None,
+        gaps: Any = None,
+        flags: Any = None,
+        state: Mapping[str, Any] | None = None,
+    ) -> None:
+        """`save_open_trip` with the fields as arguments (what the pipeline calls at every flush
+        interval; None leaves a field as it is)."""
         with self._lock:
             trip = self._open
             if trip is None:
                 return
-            time = _get(snapshot, "time", "last_time")
-            position = _position(_get(snapshot, "position", "last_position", "last"))
-            distance = _get(snapshot, "distance_km")
-            gaps = _get(snapshot, "gaps")
-            flags = _get(snapshot, "flags")
-            state = _get(snapshot, "state")
+            position = _position(position)
             if time is not None:
                 trip.last_time = time
             if position is not None:
                 trip.last_position = position
                 trip.last_sealed = None  # re-sealed at the next flush
-            if distance is not None and math.isfinite(float(distance)):
-                trip.distance_km = float(distance)
-            if gaps is not None:
-                gaps = list(gaps)
-                if gaps != trip.gaps:
-                    trip.gaps = gaps
-                    self._static_dirty = True
+            if distance_km is not None and math.isfinite(float(distance_km)):
+                trip.distance_km = float(distance_km)
+            if gaps is not None and (len(gaps) != len(trip.gaps) or list(gaps) != trip.gaps):
+                trip.gaps = list(gaps)
+                self._static_dirty = True
             if flags is not None:
-                merged = sorted(set(trip.flags) | set(flags))
-                if merged != trip.flags:
-                    trip.flags = merged
+                # trip.flags is kept sorted and without duplicates: it changes only when a flag
+                # is new (no set and sorted list to build at every flush for nothing)
+                known = set(trip.flags)
+                if not known.issuperset(flags):
+                    trip.flags = sorted(known.union(flags))
                     self._static_dirty = True
             if state is not None and trip.mode is TripMode.BUSINESS:
                 trip.state = dict(state)

@@ -275,6 +275,15 @@ class TripDetector:
 
     @property
     def open_trip(self) -> OpenTrip | None:
+        return self._snapshot(with_track=True)
+
+    @property
+    def open_trip_untracked(self) -> OpenTrip | None:
+        """`open_trip` with an empty `track`: what a resume state needs (the store persists the
+        track itself), without copying a track of thousands of points at every state save."""
+        return self._snapshot(with_track=False)
+
+    def _snapshot(self, with_track: bool) -> OpenTrip | None:
         trip = self._trip
         if trip is None or self._last is None:
             return None
@@ -289,7 +298,7 @@ class TripDetector:
             gaps=tuple(trip.gaps),
             window=tuple(trip.window),
             settle=trip.settle,
-            track=tuple(trip.track),
+            track=tuple(trip.track) if with_track else (),
             suspects=tuple(self._suspects),
         )
 
