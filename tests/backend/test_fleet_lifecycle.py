@@ -397,3 +397,45 @@ def test_admin_edits_and_retires_a_vehicle_on_its_page(app, client, runner, make
     assert 'value="GBXJ12"' not in client.get("/admin/fleet/devices").get_data(as_text=True)
     after = client.get("/admin/fleet/vehicles/GBXJ12").get_data(as_text=True)
     assert 'action="/admin/fleet/vehicles/GBXJ12/retire"' not in after and "2026-05-31" in after
+
+
+# ------------------------------------------------------------------------- a real browser
+
+@pytest.mark.browser
+def test_admin_ends_an_assignment_and_adds_the_next_driver_in_the_browser(app, client, live_server, page, make_user,
+                                                                          artifacts_dir, database_url):
+    make_user("admin@example.nl", "admin")
+    make_user("daan@example.nl", "driver", name="Daan")
+    make_user("eva@example.nl", "driver", name="Eva")
+    factory = TripFactory(app, client, driver_email="daan@example.nl", assigned_from="2026-01-01")
+    factory.upload(TripSpec(started=_utc(2026, 5, 20, 7, 0)))
+
+    page.goto(f"{live_server}/login")
+    page.get_by_label("E-mailadres").fill("admin@example.nl")
+    page.get_by_label("Wachtwoord").fill("correct horse battery")
+    page.get_by_role("button", name="Inloggen").click()
+    page.get_by_role("link", name="Wagenpark").click()
+    page.get_by_role("link", name="Toewijzingen").click()
+
+    last_day = page.get_by_label("Laatste dag van GB-XJ-12 voor Daan")
+    row = page.locator("tr", has=last_day)
+    # Before the stored trip of 20 May: refused, and the page says which day is the earliest.
+    last_day.fill("2026-05-19")
+    row.get_by_role("button", name="Laatste dag opslaan").click()
+    page.get_by_role("alert").filter(has_text="vroegst toegestane laatste dag is 2026-05-20").wait_for()
+    assert _periods(app) == [("daan@example.nl", "2026-01-01", None)]
+
+    page.get_by_label("Laatste dag van GB-XJ-12 voor Daan").fill("2026-05-31")
+    page.locator("tr", has=page.get_by_label("Laatste dag van GB-XJ-12 voor Daan")) \
+        .get_by_role("button", name="Laatste dag opslaan").click()
+    page.get_by_text("De toewijzing van GB-XJ-12 aan Daan eindigt nu op 2026-05-31.").wait_for()
+
+    page.get_by_label("Bestuurder").select_option("eva@example.nl")
+    page.get_by_label("Auto").select_option("GBXJ12")
+    page.get_by_label("Beschikbaar vanaf").fill("2026-06-01")
+    page.get_by_role("button", name="Toewijzen").click()
+    page.get_by_text("GB-XJ-12 toegewezen aan Eva.").wait_for()
+    assert page.get_by_label("Laatste dag van GB-XJ-12 voor Eva").input_value() == ""
+    if database_url.startswith("sqlite"):
+        page.screenshot(path=str(artifacts_dir / "fleet-assignments-handover.png"), full_page=True)
+    assert _periods(app) == [("daan@example.nl", "2026-01-01", "2026-05-31"), ("eva@example.nl", "2026-06-01", None)]
