@@ -189,7 +189,7 @@ def test_admin_enrolls_a_device_in_the_browser_and_the_token_works_once(app, liv
     page.get_by_label("Merk").fill("Volkswagen")
     page.get_by_label("Type").fill("Golf")
     page.get_by_role("button", name="Auto toevoegen").click()
-    page.get_by_role("cell", name="GB-XJ-12").wait_for()
+    page.get_by_role("cell", name="GB-XJ-12", exact=True).wait_for()
 
     page.get_by_role("link", name="Kastjes").click()
     page.get_by_label("Auto").select_option("GBXJ12")
