@@ -33,7 +33,7 @@ MODE_LABELS = {"business": _l("Business mode"), "private": _l("Private mode")}
 FIELD_LABELS = {"classification": _l("Class"), "note": _l("Note"), "business_relation": _l("Business relation"),
                 "detour": _l("Route deviation (reason)"), "private_detour_km": _l("Private detour km"),
                 "start_address": _l("Departure address"), "end_address": _l("Arrival address")}
-PLACE_LABELS = {"home": _l("Home"), "work": _l("Work"), "other": _l("Other")}
+PLACE_LABELS = {"home": _l("Home (residence)"), "work": _l("Work"), "other": _l("Other")}
 TEXT_FIELDS = ("business_relation", "detour", "private_detour_km", "start_address", "end_address")
 MONTHS = (_l("Jan"), _l("Feb"), _l("Mar"), _l("Apr"), _l("May"), _l("Jun"), _l("Jul"), _l("Aug"),
           _l("Sep"), _l("Oct"), _l("Nov"), _l("Dec"))

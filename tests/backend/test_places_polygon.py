@@ -88,7 +88,7 @@ def test_a_work_area_is_stored_as_a_polygon_and_listed_as_an_area(app, client, d
     answer = client.post("/me/places", data={"kind": "work", "name": "Kantoor", "lat": "", "lon": "",
                                              "radius_m": "200", "corners": WORK_LINES})
     assert answer.status_code == 302
-    answer = client.post("/me/places", data={"kind": "home", "name": "Thuis", "radius_m": "200",
+    answer = client.post("/me/places", data={"kind": "home", "name": "Huis", "radius_m": "200",
                                              "corners": HOME_DUTCH})
     assert answer.status_code == 302
     answer = client.post("/me/places", data={"kind": "other", "name": "Klant", "corners": WORK_GEOJSON})
@@ -107,14 +107,14 @@ def test_a_work_area_is_stored_as_a_polygon_and_listed_as_an_area(app, client, d
     centre = re.search(r'data-testid="centre">(-?[\d.]+), (-?[\d.]+)<', row)
     assert abs(float(centre.group(1)) - WORK_LAT) < 1e-5 and abs(float(centre.group(2)) - WORK_LON) < 1e-5
     # A small area is given in m² (about 100 m x 82 m / 2 = ~4,100 m²).
-    m2 = int(re.search(r"gebied, 3 hoeken, ca\. ([\d.]+) m²", _row(html, "Thuis")).group(1).replace(".", ""))
+    m2 = int(re.search(r"gebied, 3 hoeken, ca\. ([\d.]+) m²", _row(html, "Huis")).group(1).replace(".", ""))
     assert 3_500 < m2 < 4_500
 
 
 def test_a_point_place_is_still_listed_as_a_circle(app, client, driver):
-    assert client.post("/me/places", data={"kind": "home", "name": "Thuis", "lat": "52,090712",
+    assert client.post("/me/places", data={"kind": "home", "name": "Huis", "lat": "52,090712",
                                            "lon": "5.121433", "radius_m": "250", "corners": "  \n"}).status_code == 302
-    row = _row(client.get("/me/places").get_data(as_text=True), "Thuis")
+    row = _row(client.get("/me/places").get_data(as_text=True), "Huis")
     assert "52.09071, 5.12143" in row and "cirkel, straal 250 m" in row
 
 
@@ -205,7 +205,7 @@ def test_trips_between_a_home_area_and_a_work_area_are_proposed_as_commute(app, 
         TripSpec(days_ago(1, hour=16), start=UTRECHT, end=(51.9225, 4.4792)))
     login("daan@example.nl")
     assert client.post("/me/places", data={"kind": "work", "name": "Kantoor", "corners": WORK_GEOJSON}).status_code == 302
-    assert client.post("/me/places", data={"kind": "home", "name": "Thuis", "corners": HOME_DUTCH}).status_code == 302
+    assert client.post("/me/places", data={"kind": "home", "name": "Huis", "corners": HOME_DUTCH}).status_code == 302
 
     def proposed(trip_id: int) -> bool:
         html = client.get(f"/me/trips/{trip_id}").get_data(as_text=True)
@@ -216,7 +216,7 @@ def test_trips_between_a_home_area_and_a_work_area_are_proposed_as_commute(app, 
     # The area's name names the trip's end, as a point place's does.
     html = client.get(f"/me/trips/{to_work}").get_data(as_text=True)
     assert re.search(r'data-testid="end-address">Kantoor\b', html)
-    assert re.search(r'data-testid="start-address">Thuis\b', html)
+    assert re.search(r'data-testid="start-address">Huis\b', html)
     zones = _zones(app)
     assert [z.geometry.geom_type for z in zones] == ["Polygon", "Polygon"]
     assert commute.propose(UTRECHT, outside, zones) is None
