@@ -49,3 +49,18 @@ def test_a_polygon_work_place_and_a_second_home():
     assert commute.propose(WORK, ELSEWHERE, places) == "commute"
     assert commute.propose(HOME, (52.385, 4.895), places) is None  # just north of the campus
     assert commute.propose(HOME, (52.375, 4.895), places) == "commute"
+
+
+def test_an_area_entered_as_corner_lines_decides_at_its_edge():
+    # An L-shaped work site as a driver types it on /me/places (decimal commas, latitude first).
+    from backend.driver.places import parse_area
+    site = parse_area("52,3700; 4,8900\n52,3700; 4,9000\n52,3720; 4,9000\n"
+                      "52,3720; 4,8920\n52,3760; 4,8920\n52,3760; 4,8900")
+    places = [commute.circle("home", *HOME, radius_m=200), commute.zone_from_wkt("work", site.wkt, None)]
+    assert commute.propose(HOME, (52.3750, 4.8910), places) == "commute"  # in the L's upright
+    assert commute.propose(HOME, (52.3720, 4.8950), places) == "commute"  # on the edge: covered
+    assert commute.propose((52.3710, 4.8990), HOME, places) == "commute"  # and back
+    # In the notch of the L: inside its bounding box and its hull, outside the area.
+    assert commute.propose(HOME, (52.3740, 4.8960), places) is None
+    # About 2 m north of the edge.
+    assert commute.propose(HOME, (52.37202, 4.8950), places) is None
