@@ -108,10 +108,19 @@ def _new_assignment_form() -> AssignmentForm:
     return form
 
 
+def _assignment_or_404(assignment_id: int) -> None:
+    """A row action on a row that is not there (deleted meanwhile) has no row to show its error in."""
+    try:
+        service.get_assignment(assignment_id)
+    except FleetError:
+        abort(404)
+
+
 @bp.route("/assignments/<int:assignment_id>/end", methods=["POST"])
 @role_required(Role.ADMIN)
 def assignment_end(assignment_id: int):
     """Set or move one assignment's last day (empty: open end again)."""
+    _assignment_or_404(assignment_id)
     form = AssignmentEndForm()
     if not form.validate_on_submit():
         message = form.available_until.errors[0] if form.available_until.errors else _("Please try again.")
@@ -137,6 +146,7 @@ def assignment_end(assignment_id: int):
 @bp.route("/assignments/<int:assignment_id>/delete", methods=["POST"])
 @role_required(Role.ADMIN)
 def assignment_delete(assignment_id: int):
+    _assignment_or_404(assignment_id)
     if not EmptyForm().validate_on_submit():
         return redirect(url_for("fleet.assignments"))
     try:

@@ -366,6 +366,8 @@ def test_row_actions_without_a_csrf_token_change_nothing(app, client, runner, ma
         app.config["WTF_CSRF_ENABLED"] = False
     assert _periods(app) == [("daan@example.nl", "2026-01-01", None)]
     assert client.get("/admin/fleet/vehicles/ZZ-99-ZZ").status_code == 404
+    assert client.post("/admin/fleet/assignments/999/end", data={"available_until": ""}).status_code == 404
+    assert client.post("/admin/fleet/assignments/999/delete").status_code == 404
 
 
 def test_admin_edits_and_retires_a_vehicle_on_its_page(app, client, runner, make_user, admin):
