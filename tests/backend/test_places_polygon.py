@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from markupsafe import escape
@@ -133,7 +134,8 @@ BAD_AREAS = {
     "latitude out of range": ({"corners": "52.0, 5.0\n91.0, 5.1\n52.1, 5.1"},
                               "Regel 2: de breedtegraad ligt tussen -90 en 90"),
     "longitude out of range": ({"corners": "52.0, 5.0\n52.1, 181\n52.1, 5.1"}, "Regel 2: de breedtegraad ligt"),
-    "two corners": ({"corners": "52.0, 5.0\n52.1, 5.1\n52.0, 5.0"}, "minstens 3 verschillende hoeken nodig; je gaf er 2"),
+    "two corners": ({"corners": "52.0, 5.0\n52.1, 5.1\n52.0, 5.0"},
+                    "minstens 3 verschillende hoeken nodig; je gaf er 2"),
     "repeated corner": ({"corners": "52.0, 5.0\n52.0, 5.0\n52.001, 5.001"}, "je gaf er 2"),
     "too many corners": ({"corners": "\n".join(f"{52 + 0.001 * math.cos(i / 32):.7f}, "
                                                f"{5 + 0.001 * math.sin(i / 32):.7f}" for i in range(201))},
@@ -188,7 +190,8 @@ def _zones(app) -> list[commute.Zone]:
         return place_service.zones_for(driver_id)
 
 
-def test_trips_between_a_home_area_and_a_work_area_are_proposed_as_commute(app, client, make_user, login, tmp_path):
+def test_trips_between_a_home_area_and_a_work_area_are_proposed_as_commute(app, client, make_user, login,
+                                                                            tmp_path):
     app.config["SEALING_KEY_PATH"] = str(tmp_path / "sealing_keys.pem")
     make_people(make_user)
     # Just outside the work area's north edge (about 11 m beyond it), yet within 250 m of its
@@ -204,8 +207,8 @@ def test_trips_between_a_home_area_and_a_work_area_are_proposed_as_commute(app, 
         TripSpec(days_ago(1, hour=12), start=(HOME_LAT + 0.0002, HOME_LON), end=inside),
         TripSpec(days_ago(1, hour=16), start=UTRECHT, end=(51.9225, 4.4792)))
     login("daan@example.nl")
-    assert client.post("/me/places", data={"kind": "work", "name": "Kantoor", "corners": WORK_GEOJSON}).status_code == 302
-    assert client.post("/me/places", data={"kind": "home", "name": "Huis", "corners": HOME_DUTCH}).status_code == 302
+    for kind, name, corners in (("work", "Kantoor", WORK_GEOJSON), ("home", "Huis", HOME_DUTCH)):
+        assert client.post("/me/places", data={"kind": kind, "name": name, "corners": corners}).status_code == 302
 
     def proposed(trip_id: int) -> bool:
         html = client.get(f"/me/trips/{trip_id}").get_data(as_text=True)
@@ -215,8 +218,16 @@ def test_trips_between_a_home_area_and_a_work_area_are_proposed_as_commute(app, 
     assert not proposed(to_the_edge) and not proposed(to_elsewhere)
     # The area's name names the trip's end, as a point place's does.
     html = client.get(f"/me/trips/{to_work}").get_data(as_text=True)
+    assert 'data-testid="track-svg"' in html  # the server-side map is drawn as before
     assert re.search(r'data-testid="end-address">Kantoor\b', html)
     assert re.search(r'data-testid="start-address">Huis\b', html)
+    # The month list proposes the same trips.
+    listed = {}
+    for month in {days_ago(d).astimezone(ZoneInfo("Europe/Amsterdam")).strftime("%Y-%m") for d in (1, 2)}:
+        html = client.get(f"/me/trips?month={month}").get_data(as_text=True)
+        for row, trip_id in re.findall(r'(<tr[^>]*data-trip-id="(\d+)".*?</tr>)', html, re.S):
+            listed[int(trip_id)] = "Woon-werk (voorstel)" in row
+    assert listed == {to_work: True, back_home: True, to_the_edge: False, near_corner: True, to_elsewhere: False}
     zones = _zones(app)
     assert [z.geometry.geom_type for z in zones] == ["Polygon", "Polygon"]
     assert commute.propose(UTRECHT, outside, zones) is None
