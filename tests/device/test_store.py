@@ -718,10 +718,15 @@ def test_sigkill_at_random_moments_never_loses_or_alters_a_closed_trip(tmp_path:
         _, err = child.communicate(timeout=10)
         assert child.returncode == -signal.SIGKILL, err.decode()
         out = report.read_text(encoding="ascii")
-        for line in out.splitlines(keepends=True):
+        lines = out.splitlines(keepends=True)
+        if lines and not lines[-1].endswith("\n"):
+            # One write() per line, but a SIGKILL can stop a write() where it crosses a page of
+            # the file (Linux checks for a fatal signal between pages): only the last line can
+            # be cut, and what it would have reported is not known. Every other line is whole.
+            lines.pop()
+        for line in lines:
             if line.startswith("closed "):
                 fields = line.split()
-                # One write() per line: a line is whole, or the kill came before the write.
                 assert line.endswith("\n") and len(fields) == 3 and len(fields[2]) == 64, f"garbled {line!r}"
                 reported[int(fields[1])] = fields[2]
 
