@@ -18,13 +18,18 @@ from backend.access.door import AccessDenied
 from backend.access.forms import (CATEGORY_LABELS, AuditFilterForm, ConsentForm, DecisionForm, RequestForm,
                                   RevokeForm, UploadForm)
 from backend.access.purposes import BUSINESS_TRACKS
+from backend.access.report_reads import OWN_EXPORT
 from backend.access.requests import RequestInput, RequestRefused
 from backend.auth import role_required
 from backend.db import db, utcnow as _now
+from backend.fleet.service import ASSIGNMENT_CHANGED, ASSIGNMENT_DELETED, VEHICLE_RETIRED
 from backend.models.access import AccessRequest, Grant, Notification
 from backend.models.accounts import Role, User, UserRole
 from backend.models.audit import AuditEvent
 from backend.models.fleet import Vehicle
+from backend.odometer.service import ODOMETER_CALIBRATED
+from backend.periods.service import PERIOD_CLOSED
+from backend.trips.revisions import REVISION_REFUSED
 from backend.web.roles import ROLE_LABELS
 
 LOCAL = ZoneInfo("Europe/Amsterdam")
@@ -53,6 +58,10 @@ EVENT_LABELS = {
     audit.NOTIFICATION_SENT: _l("Employee informed"), audit.MAIL_SENT: _l("Employee informed by e-mail"),
     audit.FINANCE_EXPORT: _l("Tax report exported"),
     audit.RETENTION_DELETED: _l("Deleted after retention period"),
+    REVISION_REFUSED: _l("Change to a trip refused"),
+    ODOMETER_CALIBRATED: _l("Odometer calibrated"), PERIOD_CLOSED: _l("Period closed by finance"),
+    ASSIGNMENT_CHANGED: _l("Car assignment changed"), ASSIGNMENT_DELETED: _l("Car assignment deleted"),
+    VEHICLE_RETIRED: _l("Car retired from the fleet"), OWN_EXPORT: _l("Own trip report downloaded"),
 }
 PURPOSE_TAX_LABEL = _l("Tax registration")
 

@@ -249,3 +249,40 @@ def test_logins_and_failed_logins_are_audited(app, client, make_user, login) -> 
             (audit.LOGIN, user_id, user_id)]
         assert json.loads(events[0].details) == {"refused": "credentials"}
         assert audit.verify().ok
+
+
+def test_every_kind_of_event_the_code_records_has_a_label_in_the_audit_log():
+    """The audit log page and the driver's page show an event by its label: a kind recorded
+    anywhere in the backend without one would show as a raw code. Finds every
+    `audit.record(KIND, ...)` in the source and resolves KIND (a constant of backend.audit or
+    of the module itself)."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    import backend
+    from backend.access.web import EVENT_LABELS
+
+    root = Path(backend.__file__).parent
+    kinds: dict[str, str] = {}
+    for path in root.rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "record" and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == "audit" and node.args):
+                continue
+            arg = node.args[0]
+            module_name = "backend." + ".".join(path.relative_to(root).with_suffix("").parts)
+            if isinstance(arg, ast.Attribute) and isinstance(arg.value, ast.Name) and arg.value.id == "audit":
+                kind = getattr(audit, arg.attr)
+            elif isinstance(arg, ast.Name):
+                # A module constant; a local variable (no such attribute) carries one of the others.
+                kind = getattr(importlib.import_module(module_name.removesuffix(".__init__")), arg.id, None)
+            else:
+                kind = None
+            if isinstance(kind, str):
+                kinds[kind] = f"{path.relative_to(root)}:{node.lineno}"
+    assert len(kinds) >= 20, kinds  # the scan finds the recording sites
+    unlabelled = {kind: where for kind, where in kinds.items() if kind not in EVENT_LABELS}
+    assert unlabelled == {}
