@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import insert, select, update
 
 from backend.db import db, utcnow
-from backend.models.fleet import Assignment, Device
+from backend.models.fleet import Assignment, Device, Vehicle
 from backend.models.trips import ChainEvent, DeviceChainHead, IngestFlag, Trip, TripTrack
 from backend.trips import chain
 
@@ -83,6 +83,11 @@ def ingest(device: Device, records: list[dict[str, Any]]) -> IngestResult:
     trip_ids = {record["trip_id"] for record in records}
     known = set(db.session.scalars(select(Trip.device_trip_id).where(
         Trip.device_id == device.id, Trip.device_trip_id.in_(trip_ids))))
+    # A share lock on the car: a change of its assignments (backend.fleet.service, which locks the
+    # car for update and then checks that no stored trip falls outside the new period) waits for
+    # this batch to commit, and this batch waits for such a change - so no trip is attributed by
+    # an assignment that a concurrent change is cutting short. Uploads of one car share it.
+    db.session.execute(select(Vehicle.id).where(Vehicle.id == device.vehicle_id).with_for_update(read=True))
     assignments = list(db.session.scalars(select(Assignment).where(Assignment.vehicle_id == device.vehicle_id)))
 
     duplicates = 0

@@ -372,3 +372,45 @@ def test_every_api_route_is_in_the_openapi_document(app, client):
     doc_members = set(re.findall(r"^\| `([a-z_]+)` \|", (ROOT / "docs" / "device-store.md").read_text(), re.M))
     flags = {"power_loss", "positions_dropped_no_key", "track_dropped_store_full"}  # the doc's flag table
     assert set(record["required"]) == doc_members - flags
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)  # SQLite has one writer anyway
+def test_a_change_of_the_cars_assignments_waits_for_an_upload_that_has_read_them(app, client, device, database_url,
+                                                                                 monkeypatch):
+    """PostgreSQL: an upload that has read the car's assignments to attribute its trips holds the
+    car's row (share lock) until it commits, so a change of those assignments (which locks the
+    row for update, then checks that no stored trip falls outside the new period) cannot slip in
+    between and cut the period short under the trips being stored."""
+    import threading
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    from backend.models.fleet import Vehicle
+    from backend.trips import ingest
+
+    with app.app_context():
+        vehicle_id = db.session.scalar(select(Vehicle.id))
+    attributed, go_on = threading.Event(), threading.Event()
+    real_driver_for = ingest._driver_for
+
+    def driver_for_then_pause(assignments, started_at):
+        attributed.set()  # the assignments are read and used: hold the upload here
+        go_on.wait(30)
+        return real_driver_for(assignments, started_at)
+
+    monkeypatch.setattr(ingest, "_driver_for", driver_for_then_pause)
+    result: dict = {}
+    uploader = threading.Thread(target=lambda: result.update(response=device.post(app.test_client(), make_chain(1))))
+    uploader.start()
+    engine = create_engine(database_url)
+    try:
+        assert attributed.wait(30)
+        with engine.connect() as change:
+            with pytest.raises(OperationalError, match="could not obtain lock"):
+                change.execute(text("SELECT id FROM vehicles WHERE id = :id FOR UPDATE NOWAIT"), {"id": vehicle_id})
+    finally:
+        go_on.set()
+        uploader.join(60)
+        engine.dispose()
+    assert result["response"].status_code == 200 and _counts(app)[0] == 1
