@@ -205,6 +205,12 @@ def test_admin_enrolls_a_device_in_the_browser_and_the_token_works_once(app, liv
     result = device_enroll.enroll(live_server, token, tmp_path / "state")
     page.reload()
     page.get_by_role("cell", name="actief").wait_for()
+    # The row's action sits inside its cell: the cell is as high as its row's other cells.
+    cells = page.locator(f'tr[data-device="{result.device_id}"] td')
+    heights = {round(cells.nth(i).bounding_box()["height"]) for i in range(cells.count())}
+    assert len(heights) == 1, heights
+    if database_url.startswith("sqlite"):
+        page.screenshot(path=str(artifacts_dir / "fleet-devices-list.png"), full_page=True)
     with pytest.raises(device_enroll.EnrollError):
         device_enroll.enroll(live_server, token, tmp_path / "state2")
     with app.app_context():
