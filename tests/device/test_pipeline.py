@@ -154,6 +154,22 @@ def test_resume_state_round_trips(tmp_path) -> None:
                 decode_state(state, broken)
 
 
+def test_a_version_2_state_with_its_packed_window_still_resumes(tmp_path) -> None:
+    """A store written before version 3 carries the stop window packed in the state itself."""
+    import base64
+
+    from device import pipeline as pipeline_module
+
+    with Store(tmp_path / "s.db") as store:
+        pipeline, _ = run(store, split_leaflet()[0], finish=False)
+        snapshot = pipeline.detector.open_trip
+    state = encode_state(snapshot)
+    raw = b"".join(pipeline_module._POINT.pack(pipeline_module._t(p.time), p.lat, p.lon, p.cum_km)
+                   for p in snapshot.window)
+    state.update(v=2, window=base64.b64encode(raw).decode("ascii"))
+    assert decode_state(json.loads(json.dumps(state)), list(snapshot.track)) == snapshot
+
+
 def test_replay_source_feeds_the_pipeline_like_one_big_chunk(tmp_path) -> None:
     with Store(tmp_path / "a.db") as a, Store(tmp_path / "b.db") as b:
         one, _ = run(a, LEAFLET.read_bytes())
