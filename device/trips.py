@@ -63,7 +63,7 @@ from __future__ import annotations
 import math
 from collections import Counter, deque
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from device.geo import EARTH_RADIUS_M, simplify_indices
 from device.model import Fix, Gap, TrackPoint, TripMode, TripRecord
@@ -241,6 +241,11 @@ class TripDetector:
         mode: TripMode = TripMode.BUSINESS,
     ) -> None:
         self._s = settings
+        # the stop window as a timedelta when it is one exactly: a whole number of microseconds
+        # whose seconds (divided back, correctly rounded) are the setting itself (see _window_start)
+        micro = float(settings.stop_window_s) * 1_000_000
+        exact = math.isfinite(micro) and micro >= 0 and micro == int(micro) and int(micro) / 1_000_000 == settings.stop_window_s
+        self._stop_window: timedelta | None = timedelta(microseconds=int(micro)) if exact else None
         self._odometer = round(odometer_km, 3)
         self._mode = mode
         self._last: Fix | None = None  # last accepted fix
@@ -562,7 +567,8 @@ class TripDetector:
         s = self._s
         trip = self._trip
         assert trip is not None
-        trip.flags.update(fix.flags)
+        if fix.flags:  # (most fixes have none: no call for nothing)
+            trip.flags.update(fix.flags)
         counted = trip.window[-1]
         step = self._step
         if (
@@ -585,7 +591,10 @@ class TripDetector:
         if bridged or settle_moved or d >= s.decimate_m:
             counted = CountedPoint(fix.time, fix.lat, fix.lon, counted.cum_km + d / 1000.0)
             trip.window.append(counted)
-            self._add_track_point(counted, events)
+            if trip.mode is TripMode.BUSINESS:  # `_add_track_point` inline (once per counted point)
+                tp = TrackPoint(counted.time, counted.lat, counted.lon)
+                trip.track.append(tp)
+                events.append(TrackPointAdded(tp))
         if settle_moved:
             trip.settle = counted
 
@@ -596,12 +605,21 @@ class TripDetector:
         assert trip is not None
         window = trip.window
         now = fix.time
-        stop_window_s = s.stop_window_s
         # keep exactly one point at or before the window start: where the car was then
-        while len(window) >= 2 and (now - window[1].time).total_seconds() >= stop_window_s:
-            window.popleft()
-        if (now - window[0].time).total_seconds() < stop_window_s:
-            return False  # not observed for a whole window yet
+        cutoff = self._window_start(now)
+        if cutoff is not None:
+            # A point is at or before the window start when its time is at or before `cutoff`:
+            # one datetime comparison instead of a subtraction and total_seconds() per point.
+            while len(window) >= 2 and window[1].time <= cutoff:
+                window.popleft()
+            if window[0].time > cutoff:
+                return False  # not observed for a whole window yet
+        else:
+            stop_window_s = s.stop_window_s
+            while len(window) >= 2 and (now - window[1].time).total_seconds() >= stop_window_s:
+                window.popleft()
+            if (now - window[0].time).total_seconds() < stop_window_s:
+                return False  # not observed for a whole window yet
         # the oldest point is the likeliest to be far, so a driving car fails on the first test
         # (a plain loop: a generator for all() cost more than that one distance)
         stop_distance_m = s.stop_distance_m
@@ -618,6 +636,14 @@ class TripDetector:
             if not _dist_m(p, fix) <= stop_distance_m:  # (not > : the same answer as all() for a NaN)
                 return False
         return True
+
+    def _window_start(self, now: datetime) -> datetime | None:
+        """`now - stop_window_s` when that is exact (a whole number of microseconds, as the 180 s
+        default): then `(now - t).total_seconds() >= stop_window_s` is `t <= now - window` (the
+        seconds are the microseconds divided by 10**6, correctly rounded, so the two agree), and
+        one comparison a point does. None otherwise (the float test is then used)."""
+        window = self._stop_window
+        return None if window is None else now - window
 
     def _close(self, events: list[TripEvent], flags: set[str], at_last: bool = False) -> None:
         """Close the open trip at its stand-still point, standing where the last fix is; with

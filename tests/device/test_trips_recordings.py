@@ -22,7 +22,7 @@ from datetime import datetime, timedelta, timezone
 import pynmea2
 import pytest
 
-from device.model import Gap, TripRecord
+from device.model import Fix, Gap, TripRecord
 from device.nmea import RECORDING_MIN_DATE, FixAssembler, read_fixes
 from device.trips import GapRecorded, TripClosed, TripDetector, TripEvent, TripOpened
 
@@ -229,3 +229,29 @@ def test_parked_recording_makes_no_trip(name: str, recording: Callable[[str], pa
     assert res.trips == [] and res.gaps == []
     assert not any(isinstance(e, TripOpened) for e in res.events)
     assert res.detector.odometer_km == 0.0
+
+
+@pytest.mark.parametrize("stop_window_s", [180.0, 60.5])
+def test_stop_window_by_datetime_comparison_decides_like_the_float_test(stop_window_s: float) -> None:
+    """The detector tests the stop window's start by comparing datetimes when the window is a
+    whole number of microseconds; forced onto the float test (total_seconds), every recording
+    gives the same events. Plus fixes exactly one window apart, at the boundary."""
+    from device.trips import TripSettings
+
+    settings = TripSettings(stop_window_s=stop_window_s)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    step = timedelta(seconds=stop_window_s / 4)
+    # drive north for a while, then stand still: the stop is found exactly one window later
+    edge = [Fix(t0 + i * step, 52.0 + min(i, 20) * 0.002, 5.0) for i in range(60)]
+    data = pathlib.Path(__file__).resolve().parent.parent / "data" / "nmea"
+    streams = [list(read_fixes([p.read_bytes()], FixAssembler(RECORDING_MIN_DATE))) for p in sorted(data.glob("*.nmea"))]
+    for fixes in streams + [edge]:
+        out = []
+        for exact in (True, False):
+            det = TripDetector(settings)
+            assert (det._stop_window is not None) is True
+            if not exact:
+                det._stop_window = None
+            events = [e for f in fixes for e in det.feed(f)] + det.finish()
+            out.append(events)
+        assert out[0] == out[1]
