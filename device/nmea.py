@@ -36,6 +36,7 @@ import logging
 import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
+from typing import Any
 
 import numpy as np
 
@@ -404,7 +405,11 @@ class FixAssembler:
             b"VTG": self._vtg,
             b"ZDA": self._zda,
         }
-        self._dispatch: dict[bytes, Callable[[str], None] | str] = {}
+        # Lines of a type we do not decode are counted in a cell [count, reason] per reason, which
+        # the dispatch cache hands out by prefix: `cell[0] += 1` per line costs less than a dict
+        # update under the reason; `feed_bytes` adds the cells to the counter after its loop.
+        self._skip_cells: dict[str, list[Any]] = {"not_nmea": [0, "not_nmea"], "unsupported_type": [0, "unsupported_type"]}
+        self._dispatch: dict[bytes, Callable[[str], None] | list[Any]] = {}
         self._rmc_date_raw = ""
         self._hdop_cache: dict[str, float | None] = {}
         self._rmc_date: tuple[date, bool] = (GPS_EPOCH, False)
@@ -427,8 +432,8 @@ class FixAssembler:
         kind = self._dispatch.get(line[:7])
         if kind is None:
             kind = self._classify(line)
-        if kind.__class__ is str:
-            c.skipped[kind] += 1  # type: ignore[index]
+        if kind.__class__ is list:
+            c.skipped[kind[1]] += 1  # type: ignore[index]
             return None
         return self._decode(line, kind)  # type: ignore[arg-type]
 
@@ -459,11 +464,12 @@ class FixAssembler:
             self._on_error(SentenceParseError(type(exc).__name__, _typ(line)))
         return self._out
 
-    def _classify(self, line: bytes) -> Callable[[str], None] | str:
-        """The handler for a sentence we decode, else the skip reason; cached by the first 7 bytes."""
+    def _classify(self, line: bytes) -> Callable[[str], None] | list[Any]:
+        """The handler for a sentence we decode, else the skip reason's cell [count, reason];
+        cached by the first 7 bytes."""
         handler = self._handlers.get(line[3:6])
         talker = line[1:3]
-        kind: Callable[[str], None] | str
+        kind: Callable[[str], None] | list[Any]
         if (
             handler is None
             or line[6:7] != b","
@@ -472,7 +478,7 @@ class FixAssembler:
             or not talker.isupper()
             or talker[0:1] == b"P"  # $PGRMC is Garmin-proprietary, not an RMC
         ):
-            kind = _classify_unused(line)
+            kind = self._skip_cells[_classify_unused(line)]
         else:
             kind = handler
         # With the first comma at index 6 the answer depends on these 7 bytes only. The cap keeps
@@ -502,11 +508,15 @@ class FixAssembler:
             kind = dispatch.get(line[:7])
             if kind is None:
                 kind = self._classify(line)
-            if kind.__class__ is str:
-                skipped[kind] += 1  # type: ignore[index]
+            if kind.__class__ is list:
+                kind[0] += 1  # type: ignore[index]
                 continue
             used.append(line)
             handlers.append(kind)  # type: ignore[arg-type]
+        for cell in self._skip_cells.values():
+            if cell[0]:
+                skipped[cell[1]] += cell[0]
+                cell[0] = 0
         if len(used) < _BATCH_MIN:
             for line, handler in zip(used, handlers):
                 fix = decode(line, handler)
