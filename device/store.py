@@ -79,6 +79,8 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 # `open_points`, progress in `open_progress`; 3: one row per flush in `open_chunks` with the
 # flush's packed points and the progress as of that flush (see _migrate). (2 was never released.)
 SCHEMA_VERSION = 3
+_INSERT_CHUNK = ("INSERT INTO open_chunks (points, last_us, lat, lon, last_sealed, distance_km) "
+                 "VALUES (?, ?, ?, ?, ?, ?)")
 # An open trip's track points as packed in an `open_chunks` row: time (us since 1970), lat, lon.
 CHUNK_POINT = struct.Struct("<qdd")
 
@@ -622,22 +624,35 @@ class Store:
         if trip is not None and trip.mode is TripMode.PRIVATE:
             trip.last_position = None  # the plaintext is not needed any more, not even in memory
 
-        def write() -> None:
-            db = self._db
-            if self._new_trip:
-                db.execute("DELETE FROM open_chunks")
-            if trip is not None and self._static_dirty:
-                db.execute("INSERT OR REPLACE INTO open_trip (id, state) VALUES (1, ?)", (self._open_trip_json(trip),))
-            if trip is not None and (self._progress_dirty or self._new_trip or self._buffer):
-                # One row per flush: its points packed, and the progress as of this flush (the
-                # newest row's is the open trip's). Not a row per point, no row rewritten: a
-                # commit touches a page or two.
-                db.execute(
-                    "INSERT INTO open_chunks (points, last_us, lat, lon, last_sealed, distance_km) "
-                    "VALUES (?, ?, ?, ?, ?, ?)", (_pack_chunk(self._buffer), *self._progress_row(trip)),
-                )
+        if (
+            trip is not None and (self._progress_dirty or self._buffer) and not self._new_trip
+            and not self._static_dirty and not self._pending_events and not (counters and self._pending_counters)
+        ):
+            # Most flushes: the chunk row is the only statement. SQLite commits it on its own
+            # (autocommit: the same write lock as BEGIN IMMEDIATE, the same durable commit),
+            # without the two calls and the bookkeeping of a transaction around it.
+            try:
+                self._db.execute(_INSERT_CHUNK, (_pack_chunk(self._buffer), *self._progress_row(trip)))
+            except sqlite3.DatabaseError as exc:
+                raise StoreError(f"trip store write failed: {exc}") from exc
+            self.commit_count += 1
+            self._clear_side_buffers(counters)
+        else:
 
-        self._transaction(write, counters=counters)
+            def write() -> None:
+                db = self._db
+                if self._new_trip:
+                    db.execute("DELETE FROM open_chunks")
+                if trip is not None and self._static_dirty:
+                    db.execute("INSERT OR REPLACE INTO open_trip (id, state) VALUES (1, ?)",
+                               (self._open_trip_json(trip),))
+                if trip is not None and (self._progress_dirty or self._new_trip or self._buffer):
+                    # One row per flush: its points packed, and the progress as of this flush
+                    # (the newest row's is the open trip's). Not a row per point, no row
+                    # rewritten: a commit touches a page or two.
+                    db.execute(_INSERT_CHUNK, (_pack_chunk(self._buffer), *self._progress_row(trip)))
+
+            self._transaction(write, counters=counters)
         self._buffer = []
         self._static_dirty = self._progress_dirty = False
         self._new_trip = False
