@@ -57,6 +57,16 @@ def _drivers_of_trips(app, ids: list[int]) -> list[str | None]:
 
 # ---------------------------------------------------------------------------- CLI: assignments
 
+def _two_drivers_in_turn(runner, make_user) -> None:
+    """GB-XJ-12: a@x.nl from 2026-01-01 to 2026-03-31, then b@x.nl from 2026-04-01 on."""
+    make_user("a@x.nl", "driver")
+    make_user("b@x.nl", "driver")
+    _ok(runner, "vehicles", "add", "--kenteken", "GB-XJ-12", "--make", "VW", "--model", "Golf")
+    _ok(runner, "assignments", "add", "--driver", "a@x.nl", "--kenteken", "GB-XJ-12", "--from", "2026-01-01",
+        "--until", "2026-03-31")
+    _ok(runner, "assignments", "add", "--driver", "b@x.nl", "--kenteken", "GB-XJ-12", "--from", "2026-04-01")
+
+
 def test_an_open_assignment_is_ended_and_the_car_goes_to_the_next_driver(app, runner, make_user):
     """The scenario from the demo: one open-ended assignment used to block the car for good."""
     make_user("a@x.nl", "driver")
@@ -89,12 +99,7 @@ def test_an_open_assignment_is_ended_and_the_car_goes_to_the_next_driver(app, ru
 
 
 def test_period_rules_each_refused_with_its_reason(app, runner, make_user):
-    make_user("a@x.nl", "driver")
-    make_user("b@x.nl", "driver")
-    _ok(runner, "vehicles", "add", "--kenteken", "GB-XJ-12", "--make", "VW", "--model", "Golf")
-    _ok(runner, "assignments", "add", "--driver", "a@x.nl", "--kenteken", "GB-XJ-12", "--from", "2026-01-01",
-        "--until", "2026-03-31")
-    _ok(runner, "assignments", "add", "--driver", "b@x.nl", "--kenteken", "GB-XJ-12", "--from", "2026-04-01")
+    _two_drivers_in_turn(runner, make_user)
     a, b = _assignment_id(app, "a@x.nl"), _assignment_id(app, "b@x.nl")
 
     assert "ends before it starts" in _fails(runner, "assignments", "end", "--id", str(a), "--on", "2025-12-31")
@@ -266,12 +271,7 @@ def test_retiring_a_vehicle_ends_its_assignment_retires_its_devices_and_keeps_it
 
 
 def test_retiring_refuses_while_a_later_assignment_waits(app, runner, make_user):
-    make_user("a@x.nl", "driver")
-    make_user("b@x.nl", "driver")
-    _ok(runner, "vehicles", "add", "--kenteken", "GB-XJ-12", "--make", "VW", "--model", "Golf")
-    _ok(runner, "assignments", "add", "--driver", "a@x.nl", "--kenteken", "GB-XJ-12", "--from", "2026-01-01",
-        "--until", "2026-03-31")
-    _ok(runner, "assignments", "add", "--driver", "b@x.nl", "--kenteken", "GB-XJ-12", "--from", "2026-04-01")
+    _two_drivers_in_turn(runner, make_user)
     refused = _fails(runner, "vehicles", "retire", "--kenteken", "GB-XJ-12", "--on", "2026-03-31")
     assert "b@x.nl is assigned GB-XJ-12 from 2026-04-01, after 2026-03-31" in refused
     assert _periods(app) == [("a@x.nl", "2026-01-01", "2026-03-31"), ("b@x.nl", "2026-04-01", None)]
