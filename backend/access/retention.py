@@ -44,7 +44,7 @@ from backend.db import db, utcnow
 from backend.models.odometer import OdometerCorrection
 from backend.models.retention import OPEN, RetentionRun
 from backend.models.revisions import TripRevision
-from backend.models.trips import ChainEvent, Trip, TripMode, TripTrack
+from backend.models.trips import ChainEvent, DeviceChainHead, Trip, TripMode, TripTrack
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +279,7 @@ def run(now: datetime | None = None, *, dry_run: bool = False) -> Result:
         cleared += db.session.execute(update(Trip.__table__).where(Trip.__table__.c.id.in_(chunk))
                                       .values(start_sealed=None, end_sealed=None)).rowcount
     related = {name: _delete(table, table.c.trip_id, due.trip_ids) for name, table in DEPENDENTS}
+    _raise_deleted_through(due.trip_ids)
     trips = _delete(Trip.__table__, Trip.__table__.c.id, due.trip_ids)
 
     base = {"run": run_row.id, "agreement": due.agreement_version}
@@ -303,6 +304,21 @@ def run(now: datetime | None = None, *, dry_run: bool = False) -> Result:
     return Result(False, due.agreement_version, due.cutoffs, track_trips=len(due.track_trip_ids),
                   track_points=points, seals_cleared=cleared, trips_deleted=trips, related=related,
                   held_back=due.held_back, run_id=run_row.id, audit_seqs=tuple(events))
+
+
+def _raise_deleted_through(trip_ids: list[int]) -> None:
+    """Remember, per device, the highest seq among the trips about to be deleted: a device that
+    sends such a record again (restored from a backup, say) must not bring deleted data back, and
+    ingest answers it as a duplicate (DeviceChainHead.deleted_through_seq)."""
+    highest: dict[str, int] = {}
+    for chunk in _chunks(trip_ids):
+        for device_id, seq in db.session.execute(select(Trip.device_id, func.max(Trip.seq))
+                                                 .where(Trip.id.in_(chunk)).group_by(Trip.device_id)):
+            highest[device_id] = max(seq, highest.get(device_id, 0))
+    for device_id, seq in highest.items():
+        db.session.execute(update(DeviceChainHead)
+                           .where(DeviceChainHead.device_id == device_id, DeviceChainHead.deleted_through_seq < seq)
+                           .values(deleted_through_seq=seq))
 
 
 def _related_counts(trip_ids: list[int]) -> dict[str, int]:

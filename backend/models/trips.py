@@ -140,4 +140,8 @@ class DeviceChainHead(db.Model):
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"), primary_key=True)
     head_seq: Mapped[int] = mapped_column(Integer, default=0)
     head_hash: Mapped[str] = mapped_column(String(64), default=GENESIS_HASH)
+    # Retention deleted this device's records up to this seq (backend.access.retention): a record
+    # at or below it that the backend does not hold was deleted (or was due with them) and is
+    # not stored again when a device sends it once more; ingest answers it as a duplicate.
+    deleted_through_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

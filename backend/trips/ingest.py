@@ -1,7 +1,7 @@
 """Store a validated batch of trip records from one device, once and forever.
 
 One transaction per batch (the caller commits). Idempotent on (device, trip_id): a record the
-backend holds already is counted as a duplicate. Each new record's link in the device's hash
+backend holds already is counted as a duplicate, and so is one that retention deleted. Each new record's link in the device's hash
 chain is checked (backend.trips.chain); a missing or broken link is stored as a chain event and
 flags the trip, which is stored all the same: a trip is never silently dropped.
 
@@ -92,8 +92,11 @@ def ingest(device: Device, records: list[dict[str, Any]]) -> IngestResult:
 
     duplicates = 0
     fresh: list[dict[str, Any]] = []
+    # Records retention deleted (at or below this seq) stay deleted: a device sending one again
+    # learns it may prune it, and nothing is stored (backend.access.retention).
+    deleted_through = head_row.deleted_through_seq
     for record in sorted(records, key=lambda r: r["seq"]):
-        if record["trip_id"] in known:
+        if record["trip_id"] in known or record["seq"] <= deleted_through:
             duplicates += 1
             continue
         known.add(record["trip_id"])

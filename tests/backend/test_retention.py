@@ -272,6 +272,38 @@ def test_a_deleted_trip_takes_what_hangs_on_it_and_leaves_no_gap(app, world):
     _chain_ok(app)
 
 
+
+def test_a_deleted_record_sent_again_stays_deleted(app, world):
+    """A device restored from an old backup sends records retention deleted long ago: they are
+    answered as duplicates (so the device prunes them) and not stored again; so is a record of
+    that deleted stretch that never arrived. Later records are stored as always."""
+    from tests.backend.trip_factory import record
+
+    people, factory = world
+    _consent(app, people, summaries=30, tracks=3660)
+    factory.upload(TripSpec(datetime(2025, 3, 10, 8, 0, tzinfo=UTC)), TripSpec(datetime(2025, 3, 11, 8, 0, tzinfo=UTC)))
+    factory.seq += 1  # record 3 never arrived (a chain gap, revealed by record 4)
+    factory.upload(TripSpec(datetime(2025, 3, 12, 8, 0, tzinfo=UTC)))
+    kept = factory.upload(TripSpec(datetime(2026, 3, 10, 8, 0, tzinfo=UTC)))[0]
+    _close(app, "2025-03", "2026-03")
+    _run(app, datetime(2033, 6, 1, tzinfo=UTC))
+    assert _trip_ids(app) == {kept}
+    events_before = _count(app, "SELECT count(*) FROM chain_events")
+
+    deleted = factory.sent[:3]
+    with app.app_context():
+        from backend import sealing_keys
+        public = sealing_keys.current_key().public_raw
+    never_arrived = record(3, deleted[1]["hash"], TripSpec(datetime(2025, 3, 11, 18, 0, tzinfo=UTC)),
+                           deleted[1]["odometer_end_km"], public)
+    answer = factory.device.post(factory.client, [*deleted, never_arrived]).get_json()
+    assert (answer["stored"], answer["duplicates"], answer["highest_seq"]) == (0, 4, 5)
+    assert _trip_ids(app) == {kept} and _count(app, "SELECT count(*) FROM chain_events") == events_before
+
+    later = factory.upload(TripSpec(datetime(2026, 4, 1, 8, 0, tzinfo=UTC)))[0]  # the chain goes on
+    assert _trip_ids(app) == {kept, later} and _count(app, "SELECT count(*) FROM chain_events") == events_before
+    _chain_ok(app)
+
 def test_the_dependents_cover_every_foreign_key_to_trips():
     """A new table referencing trips must be listed (or the run would fail on its foreign key)."""
     from backend.access.retention import DEPENDENTS

@@ -55,6 +55,7 @@ class TripFactory:
         self.device: DeviceClient = enrolled_device(app, client, kenteken=kenteken, driver_email=driver_email,
                                                     assigned_from=assigned_from)
         self.seq, self.prev_hash, self.odometer = 0, GENESIS, 10_000.0
+        self.sent: list[dict] = []  # every record uploaded, in order (a test may send one again)
 
     def upload(self, *specs: TripSpec) -> list[int]:
         """Ingest the trips in one signed batch; returns their backend ids in order."""
@@ -70,6 +71,7 @@ class TripFactory:
             self.prev_hash, self.odometer = rec["hash"], rec["odometer_end_km"]
             records.append(rec)
         response = self.device.post(self.client, records)
+        self.sent.extend(records)
         assert response.status_code == 200, response.get_json()
         assert response.get_json()["stored"] == len(records)
         with self.app.app_context():
