@@ -1,7 +1,7 @@
 """Fsyncs per hour of driving for device.store, counted by the store and by strace.
 
 Replays the 1 Hz recording leaflet-nmealayer__test.nmea (6 min of city driving), looped into one
-hour, as a business trip into a fresh store: every fix is an add_point plus a save_open_trip
+hour, as a business trip into a fresh store: every fix is an add_point plus a save_progress
 snapshot, as the daemon does. The script prints the store's own commit count, and, when strace is
 installed, the real fsync/fdatasync syscalls of the driving phase (a run without driving is
 measured too and subtracted, so opening and closing the file do not count).
@@ -61,7 +61,7 @@ def run(db: str, hours: float, drive: bool) -> dict:
         for prev, p in zip([points[0], *points], points):
             km += math.dist((prev.lat, prev.lon), (p.lat, p.lon)) * 111.0
             store.add_point(p)
-            store.save_open_trip({"time": p.time, "position": (p.lat, p.lon), "distance_km": km})
+            store.save_progress(time=p.time, position=(p.lat, p.lon), distance_km=km)
     store.close_trip(TripRecord(points[0].time, points[-1].time, (points[0].lat, points[0].lon),
                                 (points[-1].lat, points[-1].lon), km, 0.0, km, TripMode.BUSINESS,
                                 track=points[::60]))

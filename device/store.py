@@ -28,6 +28,7 @@ from typing import Any
 
 from device import chain, sealing
 from device.errors import RitboxError
+from device.geo import haversine_m
 from device.model import Gap, PrivatePositions, TrackPoint, TripMode, TripRecord
 
 log = logging.getLogger(__name__)
@@ -186,28 +187,6 @@ def _position(value: Any) -> tuple[float, float] | None:
 def _position_plaintext(position: tuple[float, float]) -> bytes:
     # The sealed plaintext is the canonical JSON array [lat, lon] (see docs/device-store.md).
     return chain.canonical_json([chain.coord(position[0]), chain.coord(position[1])]).encode("ascii")
-
-
-def _get(snapshot: Any, *names: str) -> Any:
-    """First present field of a mapping or an object (the trip detector's snapshot is duck-typed)."""
-    if snapshot.__class__ is dict:  # what the pipeline passes: skip the ABC check
-        for name in names:
-            if name in snapshot:
-                return snapshot[name]
-        return None
-    for name in names:
-        if isinstance(snapshot, Mapping):
-            if name in snapshot:
-                return snapshot[name]
-        elif hasattr(snapshot, name):
-            return getattr(snapshot, name)
-    return None
-
-
-def _haversine_km(a: tuple[float, float], b: tuple[float, float]) -> float:
-    lat1, lon1, lat2, lon2 = map(math.radians, (a[0], a[1], b[0], b[1]))
-    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
-    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
 
 
 def _simplify(points: list[TrackPoint], tolerance_m: float) -> list[TrackPoint]:
@@ -499,23 +478,6 @@ class Store:
         persisted = [] if self._new_trip else self._persisted_points()
         return persisted + list(self._buffer)
 
-    def save_open_trip(self, snapshot: Any) -> None:
-        """Record the open trip's progress (throttled like points).
-
-        `snapshot` is a mapping or an object with any of: `time` (datetime of the latest fix,
-        drives the throttle), `position` ((lat, lon) of the latest fix), `distance_km`, `gaps`,
-        `flags`, `state` (opaque JSON-able resume state; persisted for business trips only,
-        because it may hold positions).
-        """
-        self.save_progress(
-            _get(snapshot, "time", "last_time"),
-            _get(snapshot, "position", "last_position", "last"),
-            _get(snapshot, "distance_km"),
-            _get(snapshot, "gaps"),
-            _get(snapshot, "flags"),
-            _get(snapshot, "state"),
-        )
-
     def save_progress(
         self,
         time: datetime | None,
@@ -525,8 +487,11 @@ class Store:
         flags: Any = None,
         state: Mapping[str, Any] | None = None,
     ) -> None:
-        """`save_open_trip` with the fields as arguments (what the pipeline calls at every flush
-        interval; None leaves a field as it is)."""
+        """Record the open trip's progress (throttled like points; the pipeline calls it once per
+        flush interval). `time`: the latest fix's time (drives the throttle); `position`: its
+        (lat, lon); `distance_km`, `gaps`, `flags`; `state`: the opaque JSON-able resume state,
+        persisted for business trips only, because it may hold positions. None leaves a field
+        as it is."""
         with self._lock:
             trip = self._open
             if trip is None:
@@ -916,7 +881,7 @@ class Store:
         points = self._open_points()
         distance = trip.distance_km
         if trip.mode is TripMode.BUSINESS and distance <= 0 and len(points) > 1:
-            distance = sum(_haversine_km((a.lat, a.lon), (b.lat, b.lon)) for a, b in zip(points, points[1:]))
+            distance = sum(haversine_m(a.lat, a.lon, b.lat, b.lon) for a, b in zip(points, points[1:])) / 1000.0
         record = TripRecord(
             started_at=trip.started_at,
             ended_at=max(trip.last_time or trip.started_at, trip.started_at),

@@ -94,7 +94,7 @@ def drive(store: Store, points: list[TrackPoint], mode: TripMode, odometer: floa
         km += _haversine(prev, point)
         if mode is TripMode.BUSINESS:
             store.add_point(point)
-        store.save_open_trip({"time": point.time, "position": (point.lat, point.lon), "distance_km": km})
+        store.save_progress(time=point.time, position=(point.lat, point.lon), distance_km=km)
 
 
 def shifted(points: list[TrackPoint], by: timedelta) -> list[TrackPoint]:
@@ -484,7 +484,7 @@ def test_power_loss_closes_the_business_trip_from_what_was_persisted(store: Stor
     trip = DRIVE  # 6 min with turns; its first 200 s are one straight road
     drive(store, trip, TripMode.BUSINESS, odometer=500.0)
     store.record_gap(Gap(trip[50].time, trip[60].time, 0.1, True))
-    store.save_open_trip({"time": trip[-1].time, "flags": ["gap_bridged"]})
+    store.save_progress(time=trip[-1].time, flags=["gap_bridged"])
     store.flush()
     # The process dies here: a second Store on the same file is the restarted daemon.
     restarted = Store(tmp_path / "ritbox.db")
@@ -680,7 +680,7 @@ while True:
     for i, p in enumerate(pts):
         if mode is TripMode.BUSINESS:
             store.add_point(p)
-        store.save_open_trip({"time": p.time, "position": (p.lat, p.lon), "distance_km": i * 0.01})
+        store.save_progress(time=p.time, position=(p.lat, p.lon), distance_km=i * 0.01)
     rec = TripRecord(pts[0].time, pts[-1].time, (pts[0].lat, pts[0].lon), (pts[-1].lat, pts[-1].lon),
                      (n - 1) * 0.01, odo, odo + (n - 1) * 0.01, mode,
                      track=pts[::4] if mode is TripMode.BUSINESS else [])
@@ -761,7 +761,7 @@ def test_a_flush_rewrites_the_open_trip_row_only_when_its_rare_parts_changed(tmp
     store = Store(path)
     trip = DRIVE[:40]
     store.open_trip_started(trip[0].time, (trip[0].lat, trip[0].lon), TripMode.BUSINESS, 10.0)
-    store.save_open_trip({"time": trip[0].time, "state": {"resume": 1}})
+    store.save_progress(time=trip[0].time, state={"resume": 1})
     store.flush()
     db = sqlite3.connect(path)
 
@@ -772,14 +772,14 @@ def test_a_flush_rewrites_the_open_trip_row_only_when_its_rare_parts_changed(tmp
     static, progress = rows()
     for point in trip[1:20]:  # only time, position and km move: the JSON row stays as it was
         store.add_point(point)
-        store.save_open_trip({"time": point.time, "position": (point.lat, point.lon), "distance_km": 0.5,
-                              "gaps": [], "flags": []})
+        store.save_progress(time=point.time, position=(point.lat, point.lon), distance_km=0.5,
+                            gaps=[], flags=[])
     store.flush()
     static_after, progress_after = rows()
     assert static_after == static
     assert progress_after != progress and progress_after[3] == 0.5
     gap = Gap(trip[5].time, trip[15].time, 0.1, True)
-    store.save_open_trip({"time": trip[20].time, "gaps": [gap], "flags": ["gap_bridged"], "state": {"resume": 2}})
+    store.save_progress(time=trip[20].time, gaps=[gap], flags=["gap_bridged"], state={"resume": 2})
     store.flush()
     static_changed, _ = rows()
     assert static_changed != static
