@@ -33,7 +33,7 @@ from device.trips import (
     TripDetector,
     TripEvent,
     TripSettings,
-    _dist_m,
+    counted_window,
 )
 
 log = logging.getLogger("ritbox.pipeline")
@@ -400,20 +400,14 @@ def encode_state(trip: OpenTrip) -> dict[str, Any]:
 
 def _rebuild_window(data: list[Any], track: tuple[TrackPoint, ...]) -> tuple[CountedPoint, ...]:
     """The stop window of a version-3 state from the track up to the state's last fix: its last
-    `n` points, the km summed from the first one's exactly as the detector summed them (the
-    same distance of the same two positions, added in the same order: the same bits).
+    `n` points, counted again from the first one's km (device.trips.counted_window).
     ValueError when the track does not end with that window (then the trip is not resumed)."""
     t0, cum0, n, t_last = data
     n = int(n)
     points = track[-n:] if n > 0 else ()
     if n < 1 or len(points) != n or _t(points[0].time) != int(t0) or _t(points[-1].time) != int(t_last):
         raise ValueError("the stop window is not in the persisted track")
-    prev = CountedPoint(points[0].time, points[0].lat, points[0].lon, float(cum0))
-    window = [prev]
-    for p in points[1:]:
-        prev = CountedPoint(p.time, p.lat, p.lon, prev.cum_km + _dist_m(prev, p) / 1000.0)
-        window.append(prev)
-    return tuple(window)
+    return counted_window(points, float(cum0))
 
 
 def decode_state(state: dict[str, Any], points: list[TrackPoint], extra_flag: str | None = None) -> OpenTrip:

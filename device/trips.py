@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -224,6 +225,22 @@ def _dist_m(a: Fix | CountedPoint, b: Fix | CountedPoint) -> float:
     s2 = _sin((b.lon - a.lon) * _DEG / 2)
     root = _sqrt(s1**2 + _cos(phi1) * _cos(phi2) * s2**2)
     return _DIAMETER_M * _asin(root if root < 1.0 else 1.0)
+
+
+def counted_window(points: Sequence[TrackPoint], first_cum_km: float) -> tuple[CountedPoint, ...]:
+    """The stop window the detector counted over these track points (its newest ones), given
+    the trip km at the first: the km summed exactly as `_advance` summed them (the same distance
+    of the same two positions, added in the same order: the same bits). A resume state names
+    its window instead of carrying it (device.pipeline)."""
+    if not points:
+        return ()
+    first = points[0]
+    prev = CountedPoint(first.time, first.lat, first.lon, float(first_cum_km))
+    window = [prev]
+    for p in points[1:]:
+        prev = CountedPoint(p.time, p.lat, p.lon, prev.cum_km + _dist_m(prev, p) / 1000.0)
+        window.append(prev)
+    return tuple(window)
 
 
 def _seconds(a: datetime, b: datetime) -> float:
