@@ -16,6 +16,7 @@ from shapely.geometry.polygon import orient
 from shapely.validation import explain_validity
 from sqlalchemy import select
 
+from backend.addresses.resolver import M_PER_DEG_LAT, M_PER_DEG_LON_EQUATOR
 from backend.db import db
 from backend.models.places import PLACE_KINDS, Place
 from backend.trips.commute import Zone, zone_from_wkt
@@ -30,10 +31,6 @@ MIN_AREA_M2 = 100.0
 MAX_CORNERS = 200
 MAX_AREA_TEXT = 20_000  # characters; a pasted GeoJSON of MAX_CORNERS corners fits easily
 
-# Local plane around the area (equirectangular; exact to well under a percent for a few km),
-# the same approximation as backend/addresses/resolver.py.
-M_PER_DEG_LAT = 110_574.0
-M_PER_DEG_LON_EQUATOR = 111_320.0
 
 _NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
 
@@ -180,7 +177,8 @@ def _corners_from_geojson(text: str) -> list[tuple[float, float]]:
 
 
 def local_plane(polygon: Polygon) -> Polygon:
-    """The polygon in metres on a plane centred on it."""
+    """The polygon in metres on a plane centred on it (equirectangular, as the address lookup's
+    areas: exact to well under a percent over a few km)."""
     centre = polygon.centroid
     kx = M_PER_DEG_LON_EQUATOR * math.cos(math.radians(centre.y))
     return Polygon([((x - centre.x) * kx, (y - centre.y) * M_PER_DEG_LAT) for x, y in polygon.exterior.coords])
