@@ -143,8 +143,7 @@ def retire_vehicle(kenteken: str, on: date, *, actor: User | None = None, via: s
     retired_devices = []
     for device in vehicle.devices:
         if device.status != DeviceStatus.RETIRED.value:
-            device.status = DeviceStatus.RETIRED.value
-            device.retired_at = utcnow()
+            _take_out_of_service(device)
             retired_devices.append(device.id)
     vehicle.retired_on = on
     audit.record(VEHICLE_RETIRED, actor=actor, subject_vehicle_id=vehicle.id, purpose="tax",
@@ -391,10 +390,15 @@ def retire_device(device_id: str) -> Device:
     device = get_device(device_id)
     if device.status == DeviceStatus.RETIRED.value:
         raise FleetError(N_("Device %(device)s is already retired."), device=device.id)
-    device.status = DeviceStatus.RETIRED.value
-    device.retired_at = utcnow()
+    _take_out_of_service(device)
     db.session.commit()
     return device
+
+
+def _take_out_of_service(device: Device) -> None:
+    """Retire the device in the caller's transaction: ingest refuses its uploads from then on."""
+    device.status = DeviceStatus.RETIRED.value
+    device.retired_at = utcnow()
 
 
 class EnrollmentError(Exception):
