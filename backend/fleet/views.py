@@ -101,8 +101,10 @@ def _assignments_page(form: AssignmentForm, status: int, row_errors: dict[int, s
                            row_values=row_values or {}), status
 
 
-def _new_assignment_form() -> AssignmentForm:
-    form = AssignmentForm()
+def _new_assignment_form(blank: bool = False) -> AssignmentForm:
+    """The new-assignment form; `blank` for a page answering a row action (whose POST is not
+    meant for this form)."""
+    form = AssignmentForm(formdata=None) if blank else AssignmentForm()
     form.driver.choices = [(u.email, f"{u.name} <{u.email}>") for u in service.drivers()]
     form.vehicle.choices = _vehicle_choices()
     return form
@@ -124,14 +126,14 @@ def assignment_end(assignment_id: int):
     form = AssignmentEndForm()
     if not form.validate_on_submit():
         message = form.available_until.errors[0] if form.available_until.errors else _("Please try again.")
-        return _assignments_page(_new_assignment_form_blank(), 400, {assignment_id: message},
+        return _assignments_page(_new_assignment_form(blank=True), 400, {assignment_id: message},
                                  {assignment_id: request.form.get("available_until", "")})
     until = form.available_until.data
     try:
         assignment = service.change_assignment(assignment_id, available_until=until, open_end=until is None,
                                                actor=current_user, via="web")
     except FleetError as exc:
-        return _assignments_page(_new_assignment_form_blank(), 400, {assignment_id: _message(exc)},
+        return _assignments_page(_new_assignment_form(blank=True), 400, {assignment_id: _message(exc)},
                                  {assignment_id: request.form.get("available_until", "")})
     if assignment.available_until:
         flash(_("The assignment of %(plate)s to %(name)s now ends on %(date)s.",
@@ -152,17 +154,9 @@ def assignment_delete(assignment_id: int):
     try:
         service.delete_assignment(assignment_id, actor=current_user, via="web")
     except FleetError as exc:
-        return _assignments_page(_new_assignment_form_blank(), 400, {assignment_id: _message(exc)})
+        return _assignments_page(_new_assignment_form(blank=True), 400, {assignment_id: _message(exc)})
     flash(_("Assignment deleted."), "success")
     return redirect(url_for("fleet.assignments"))
-
-
-def _new_assignment_form_blank() -> AssignmentForm:
-    """The new-assignment form, empty: a row action's POST is not meant for it."""
-    form = AssignmentForm(formdata=None)
-    form.driver.choices = [(u.email, f"{u.name} <{u.email}>") for u in service.drivers()]
-    form.vehicle.choices = _vehicle_choices()
-    return form
 
 
 @bp.route("/assignments", methods=["GET", "POST"])
