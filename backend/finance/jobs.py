@@ -16,7 +16,7 @@ import threading
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
-from sqlalchemy import func, update
+from sqlalchemy import func, select, update
 
 from backend.access.door import AccessDenied
 from backend.db import db, utcnow
@@ -68,15 +68,19 @@ INTERRUPTED = "the export was interrupted (the server stopped it); start it agai
 
 def reap_stale(now: datetime | None = None) -> int:
     """Mark failed (INTERRUPTED) every queued or running job without a heartbeat for STALE_AFTER:
-    its worker process is gone. Returns how many; commits when there were any."""
+    its worker process is gone. Returns how many; commits when there were any.
+
+    The page polls this every second or two: it reads first and writes only when a job is stale
+    (an UPDATE that matches nothing would still take SQLite's write lock at every poll)."""
     now = now or utcnow()
     last_sign = func.coalesce(ReportExport.heartbeat_at, ReportExport.created_at)
-    result = db.session.execute(update(ReportExport)
-                                .where(ReportExport.status.in_(ACTIVE), last_sign < now - STALE_AFTER)
+    stale = (ReportExport.status.in_(ACTIVE), last_sign < now - STALE_AFTER)
+    if db.session.scalar(select(func.count()).select_from(ReportExport).where(*stale)) == 0:
+        return 0
+    result = db.session.execute(update(ReportExport).where(*stale)
                                 .values(status="failed", message=INTERRUPTED, finished_at=now))
-    if result.rowcount:
-        db.session.commit()
-        log.warning("fleet export: %d job(s) without a heartbeat marked interrupted", result.rowcount)
+    db.session.commit()
+    log.warning("fleet export: %d job(s) without a heartbeat marked interrupted", result.rowcount)
     return result.rowcount
 
 
