@@ -414,6 +414,8 @@ class Daemon:
         self.source: ByteSource | None = None
         self.source_ended = False
         self._lock = threading.Lock()  # feeding loop vs. status requests on the control thread
+        self._syncer: sync.Syncer | None = None  # made by the sync job once the store is enrolled
+        self._warned_no_url = False
 
     def stop(self, *_: object) -> None:
         self.stop_event.set()
@@ -466,25 +468,38 @@ class Daemon:
 
     def _start_sync(self, store: Store) -> Any:
         """The upload job: every sync_interval_s; the Syncer's backoff decides whether a real
-        attempt happens. One instance at a time, missed runs coalesced into one."""
+        attempt happens. One instance at a time, missed runs coalesced into one. It runs before
+        enrollment too: `ritbox enroll` may come after the service started (the install guide's
+        order), and the job then picks the enrollment up from the store without a restart."""
         if store.device_id is None:
-            log.info("not enrolled: trips stay on the device until `ritbox enroll URL TOKEN`")
-            return None
-        syncer = make_syncer(store, self.store_path, self.config, state_dir=self.state_dir)
-        if not syncer.url:
-            log.warning("no backend address ([backend] url): trips stay on the device")
-            return None
+            log.info("not enrolled: trips stay on the device until `ritbox enroll URL TOKEN` "
+                     "(the running daemon picks it up by itself)")
         from apscheduler.schedulers.background import BackgroundScheduler
 
         # Its INFO lines ("Running job ...") would fill the journal every interval.
         logging.getLogger("apscheduler").setLevel(logging.WARNING)
         scheduler = BackgroundScheduler(timezone="UTC")
-        scheduler.add_job(syncer.run_due, "interval", seconds=self.sync_interval_s, id="sync",
-                          max_instances=1, coalesce=True,
+        scheduler.add_job(self._sync_tick, "interval", seconds=self.sync_interval_s, id="sync",
+                          args=(store,), max_instances=1, coalesce=True,
                           next_run_time=datetime.now(timezone.utc))  # first pass at start-up
         scheduler.start()
-        log.info("sync every %g s to %s", self.sync_interval_s, syncer.url)
         return scheduler
+
+    def _sync_tick(self, store: Store) -> None:
+        if self._syncer is None:
+            if store.device_id is None:
+                store.reload_meta()  # one small SELECT per interval while unenrolled
+                if store.device_id is None:
+                    return
+            syncer = make_syncer(store, self.store_path, self.config, state_dir=self.state_dir)
+            if not syncer.url:
+                if not self._warned_no_url:
+                    log.warning("no backend address ([backend] url): trips stay on the device")
+                    self._warned_no_url = True
+                return
+            self._syncer = syncer
+            log.info("sync every %g s to %s", self.sync_interval_s, syncer.url)
+        self._syncer.run_due()
 
     def _refuse_second_instance(self) -> None:
         """Before touching the store: a second daemon would close the first one's open trip."""

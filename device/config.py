@@ -10,7 +10,7 @@ Example (all keys optional)::
     [source]
     kind = "serial"            # serial | gpsd | replay
     serial_port = "/dev/serial0"
-    baud = 9600
+    baud = "auto"              # or a rate: 4800, 9600, 38400, 115200 ...
     gpsd_host = "127.0.0.1"
     gpsd_port = 2947
     replay_file = ""           # for kind = "replay" (demos, tests)
@@ -71,7 +71,7 @@ class ConfigError(RitboxError):
 class SourceConfig:
     kind: str = "serial"
     serial_port: str = "/dev/serial0"
-    baud: int = 9600
+    baud: int | str = "auto"  # "auto": the daemon tries the common rates (device.source.AUTO_BAUD_RATES)
     gpsd_host: str = "127.0.0.1"
     gpsd_port: int = 2947
     replay_file: str = ""
@@ -201,6 +201,9 @@ def parse_config(data: dict[str, Any], where: str = "config") -> DeviceConfig:
         raise ConfigError(
             f"{where}: [source] kind must be one of {', '.join(SOURCE_KINDS)}, not {config.source.kind!r}"
         )
+    baud = config.source.baud
+    if isinstance(baud, str) and baud != "auto" or isinstance(baud, int) and baud <= 0:
+        raise ConfigError(f"{where}: [source] baud must be a rate (e.g. 9600) or \"auto\", not {baud!r}")
     if config.source.replay_speed <= 0:
         raise ConfigError(f"{where}: [source] replay_speed must be greater than 0")
     if not MIN_FLUSH_INTERVAL_S <= config.store.flush_interval_s <= MAX_FLUSH_INTERVAL_S:

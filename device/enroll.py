@@ -95,7 +95,20 @@ def enroll(url: str, token: str, state_dir: str | os.PathLike[str], *,
         store.set_policy(PrivatePositions(result.private_positions))
         store.set_meta("backend_url", result.backend_url)
     _write_json(Path(state_dir) / ENROLLMENT_FILE, asdict(result))
+    for written in (keys.key_path(state_dir), Path(state_dir) / ENROLLMENT_FILE,
+                    *(path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm"))):
+        _give_to_folder_owner(written)
     return result
+
+
+def _give_to_folder_owner(path: Path) -> None:
+    """Root enrolls (the guide runs as root) into the service user's state folder: hand each file
+    written there to the folder's owner, or the `ritbox` service could not read its own key."""
+    if os.geteuid() != 0 or not path.exists():
+        return
+    folder = path.parent.stat()
+    if folder.st_uid != 0:
+        os.chown(path, folder.st_uid, folder.st_gid)
 
 
 def _cmd_enroll(args: argparse.Namespace, config: Any) -> int:

@@ -351,6 +351,11 @@ class GpioButton:
             if button_pin is not None:
                 self.button = gpiozero.Button(button_pin, bounce_time=bounce_time, pin_factory=pin_factory)
                 self.button.when_pressed = self._pressed
+        except gpiozero.BadPinFactory as exc:
+            self.close()
+            raise GpioUnavailable(
+                "no GPIO pin library works here (on Raspberry Pi OS: pip install 'ritbox[gpio]', "
+                "which brings lgpio)") from exc
         except gpiozero.GPIOZeroError as exc:
             self.close()
             raise GpioUnavailable(f"cannot use GPIO pins {button_pin}/{led_pin}: {exc}") from exc

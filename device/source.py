@@ -11,7 +11,9 @@ carries a position (only port names, hosts and reasons).
 """
 from __future__ import annotations
 
+import functools
 import logging
+import operator
 import re
 import socket
 import threading
@@ -93,6 +95,22 @@ def _reason(exc: BaseException) -> str:
     return match.group(1).strip() if match else text.splitlines()[0][:200]
 
 
+# Rates receivers ship with, most common first: NMEA's 4800 and 9600, u-blox/MediaTek 38400 and
+# 115200 (10 Hz). 9600 baud carries ~960 bytes/s: too slow for a receiver that sends ~1,700.
+AUTO_BAUD_RATES = (9600, 38400, 115200, 4800, 57600, 19200)
+_NMEA_LINE = re.compile(rb"\$([\x20-\x29\x2b-\x7e]{5,80})\*([0-9A-Fa-f]{2})")
+
+
+def valid_nmea_lines(data: bytes) -> int:
+    """How many checksummed NMEA sentences `data` holds; at a wrong baud rate there are none."""
+    count = 0
+    for match in _NMEA_LINE.finditer(data):
+        body, want = match.group(1), int(match.group(2), 16)
+        if functools.reduce(operator.xor, body, 0) == want:
+            count += 1
+    return count
+
+
 class SerialSource:
     """A GPS receiver on a serial port (USB puck, UART on the Pi's GPIO header).
 
@@ -104,8 +122,9 @@ class SerialSource:
     def __init__(
         self,
         port: str,
-        baud: int = 9600,
+        baud: int | str = 9600,
         *,
+        probe_s: float = 2.5,
         read_timeout: float = 1.0,
         read_size: int = 4096,
         silence_s: float = 10.0,
@@ -115,8 +134,13 @@ class SerialSource:
     ) -> None:
         if not port:
             raise SourceError("no serial port configured")
+        if baud != "auto" and not (isinstance(baud, int) and baud > 0):
+            raise SourceError(f"baud must be a rate or \"auto\", not {baud!r}")
         self.port = port
-        self.baud = baud
+        self.baud = baud  # "auto": the first rate of AUTO_BAUD_RATES that yields valid NMEA
+        self.probe_s = probe_s
+        self.detected_baud: int | None = None
+        self._probed = b""  # what the detection read: the first chunk of the stream
         self.read_timeout = read_timeout
         self.read_size = read_size
         self.silence_s = silence_s
@@ -130,11 +154,57 @@ class SerialSource:
         self._stop.set()
 
     def _open(self) -> serial.SerialBase | None:
+        if self.baud != "auto":
+            return self._open_at(int(self.baud))
+        rates = AUTO_BAUD_RATES
+        if self.detected_baud is not None:  # a replugged receiver is most likely the same one
+            rates = (self.detected_baud, *(r for r in rates if r != self.detected_baud))
+        heard_bytes = False
+        for rate in rates:
+            port = self._open_at(rate)
+            if port is None:
+                return None  # the port itself is missing: no rate will help
+            sample = self._probe(port)
+            if valid_nmea_lines(sample) >= 2:
+                if self.detected_baud != rate:
+                    log.info("serial port %s: the receiver sends at %d baud", self.port, rate)
+                self.detected_baud = rate
+                self._probed = sample
+                return port
+            heard_bytes = heard_bytes or bool(sample)
+            self._close(port)
+            if self._stop.is_set():
+                return None
+        tried = ", ".join(map(str, rates))
+        self.outage.down(f"no valid NMEA at any baud rate ({tried})" if heard_bytes else "no data at any baud rate")
+        return None
+
+    def _open_at(self, rate: int) -> serial.SerialBase | None:
         try:
-            return self._factory(self.port, self.baud, timeout=self.read_timeout)
+            return self._factory(self.port, rate, timeout=self.read_timeout)
         except (serial.SerialException, OSError, ValueError) as exc:
             self.outage.down(_reason(exc))
             return None
+
+    def _probe(self, port: serial.SerialBase) -> bytes:
+        """Read for up to probe_s seconds or until two sentences pass their checksum."""
+        sample = b""
+        deadline = time.monotonic() + self.probe_s
+        while time.monotonic() < deadline and not self._stop.is_set():
+            try:
+                sample += port.read(self.read_size)
+            except (serial.SerialException, OSError, TypeError):
+                break
+            if valid_nmea_lines(sample) >= 2:
+                break
+        return sample
+
+    @staticmethod
+    def _close(port: serial.SerialBase) -> None:
+        try:
+            port.close()
+        except (serial.SerialException, OSError):
+            pass  # the device is already gone; nothing to release
 
     def __iter__(self) -> Iterator[bytes]:
         while not self._stop.is_set():
@@ -143,12 +213,14 @@ class SerialSource:
                 self._stop.wait(self._backoff.next_delay())
                 continue
             try:
+                if self._probed:
+                    self.bytes_read += len(self._probed)
+                    probed, self._probed = self._probed, b""
+                    self.outage.up()
+                    yield probed
                 yield from self._read_until_lost(port)
             finally:
-                try:
-                    port.close()
-                except (serial.SerialException, OSError):
-                    pass  # the device is already gone; nothing to release
+                self._close(port)
             if not self._stop.is_set():
                 self._stop.wait(self._backoff.next_delay())
 

@@ -322,6 +322,12 @@ class Store:
         with self._lock:
             return self._meta_cache.get(key, default)
 
+    def reload_meta(self) -> None:
+        """Re-read the settings another process may have written (`ritbox enroll` while the
+        daemon runs: device id, sealing key, policy, backend address)."""
+        with self._lock:
+            self._meta_cache = dict(self._db.execute("SELECT key, value FROM meta"))
+
     def set_meta(self, key: str, value: str) -> None:
         """Persist a setting durably (one commit, none when the value is unchanged)."""
         with self._lock:

@@ -192,6 +192,30 @@ def test_device_enroll_over_http_keeps_its_key_private_and_stores_the_answer(app
         device_enroll.enroll(live_server, token, tmp_path / "other")
 
 
+def test_root_enrolling_into_the_service_users_folder_leaves_files_the_service_can_read(app, live_server, tmp_path):
+    """The guide runs as root; the daemon runs as `ritbox` and owns /var/lib/ritbox. The key, the
+    store and enrollment.json written by root must belong to the folder's owner (key still 0600)."""
+    import os
+    import pwd
+
+    from device import enroll as device_enroll
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to write as one user into another user's folder (CI runs as root)")
+    service = pwd.getpwnam("nobody")
+    state = tmp_path / "state"
+    state.mkdir()
+    os.chown(state, service.pw_uid, service.pw_gid)
+    state.chmod(0o700)
+    _, token = _slot(app)
+    device_enroll.enroll(live_server, token, state)
+    written = sorted(p.name for p in state.iterdir())
+    assert {"device_key.pem", "enrollment.json", "ritbox.db"} <= set(written)
+    for name in written:
+        assert (state / name).stat().st_uid == service.pw_uid, name
+    assert stat.S_IMODE((state / "device_key.pem").stat().st_mode) == 0o600
+
+
 def test_device_enroll_refuses_a_key_file_others_can_read(tmp_path):
     from device import keys
     keys.load_or_create_key(tmp_path)

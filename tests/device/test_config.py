@@ -110,8 +110,9 @@ def test_sealing_key_file_is_read(tmp_path) -> None:
     [
         ('[source]\nport = "/dev/ttyUSB0"\n', "unknown key 'port' in \\[source\\]"),
         ('colour = "red"\n', "unknown section or key 'colour'"),
-        ('[source]\nbaud = "fast"\n', "\\[source\\] baud must be int"),
-        ('[source]\nbaud = true\n', "\\[source\\] baud must be int"),
+        ('[source]\nbaud = "fast"\n', "\\[source\\] baud must be a rate \\(e.g. 9600\\) or \"auto\""),
+        ('[source]\nbaud = 0\n', "\\[source\\] baud must be a rate"),
+        ('[source]\nbaud = true\n', "\\[source\\] baud must be int or str"),
         ('[source]\nkind = "bluetooth"\n', "kind must be one of serial, gpsd, replay"),
         ('[source]\nreplay_speed = 0\n', "replay_speed must be greater than 0"),
         ('[privacy]\nprivate_positions = "maybe"\n', "must be one of sealed, none"),

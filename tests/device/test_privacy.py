@@ -247,3 +247,14 @@ def test_an_unusable_pin_is_a_clear_error(pins: MockFactory) -> None:
         GpioButton(PrivacySwitch(), 99, 27, pin_factory=pins)
     assert isinstance(info.value, RitboxError)
     GpioButton(PrivacySwitch(), 17, 27, pin_factory=pins).close()  # the LED pin was released
+
+
+def test_a_button_without_any_pin_library_says_what_to_install(monkeypatch):
+    """gpiozero without lgpio (the bare `gpiozero` install): "Unable to load any default pin
+    factory" must become one line that names the fix, not a button that silently does nothing."""
+    import gpiozero
+
+    monkeypatch.delenv("GPIOZERO_PIN_FACTORY", raising=False)
+    monkeypatch.setattr(gpiozero.Device, "pin_factory", None)  # as in a fresh daemon process
+    with pytest.raises(GpioUnavailable, match="lgpio"):  # this test machine is no Pi: none loads
+        GpioButton(PrivacySwitch(), 17, 27)

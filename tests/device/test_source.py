@@ -366,3 +366,81 @@ def test_gpsd_not_running_is_one_line_and_retries(caplog) -> None:
         pump.close()
     assert len(outage_lines(caplog)) == 1
     assert "refused" in outage_lines(caplog)[0].lower()
+
+
+class MismatchedUart:
+    """A pty stands in for the receiver's UART, but a pty has no baud rate: this factory gives
+    what a real UART does when the two ends disagree (every byte garbled) unless the port is
+    opened at the receiver's rate. It records the rates tried."""
+
+    def __init__(self, receiver_baud: int) -> None:
+        self.receiver_baud = receiver_baud
+        self.tried: list[int] = []
+
+    def __call__(self, port: str, baud: int, **kwargs):
+        self.tried.append(baud)
+        real = serial.Serial(port, baud, **kwargs)
+        if baud == self.receiver_baud:
+            return real
+        original = real.read
+        real.read = lambda size=1: bytes((b * 7 + 0x55) & 0xFF for b in original(size))
+        return real
+
+
+def test_auto_baud_finds_the_rate_that_yields_valid_nmea(caplog) -> None:
+    caplog.set_level(logging.INFO, logger="ritbox.source")
+    master, name = make_pty()
+    uart = MismatchedUart(receiver_baud=38400)
+    source = SerialSource(name, "auto", read_timeout=0.05, probe_s=0.6, serial_factory=uart)
+    stop = threading.Event()
+
+    def receiver() -> None:  # a receiver talking all the time, as a real one does
+        lines = LEAFLET.read_bytes().splitlines(keepends=True)
+        while not stop.is_set():
+            for line in lines[:40]:
+                if stop.is_set():
+                    return
+                write_all(master, line)
+                time.sleep(0.005)
+
+    writer = threading.Thread(target=receiver, daemon=True)
+    writer.start()
+    pump = Pump(source)
+    try:
+        first = pump.read_exactly(200)
+        assert first.startswith(b"$") or b"\n$" in first
+        assert pynmea2.parse(first[first.index(b"$"):].split(b"\r\n")[0].decode()).sentence_type
+        assert source.detected_baud == 38400
+        assert uart.tried[:2] == [9600, 38400]
+        assert any("at 38400 baud" in r.getMessage() for r in caplog.records)
+    finally:
+        stop.set()
+        pump.close()
+        writer.join(timeout=5)
+        os.close(master)
+
+
+def test_auto_baud_names_the_problem_when_no_rate_gives_nmea(caplog) -> None:
+    master, name = make_pty()
+    uart = MismatchedUart(receiver_baud=1200)  # a rate no receiver uses: nothing decodes
+    source = SerialSource(name, "auto", read_timeout=0.05, probe_s=0.2, serial_factory=uart,
+                          backoff_initial=30, backoff_max=30)
+    stop = threading.Event()
+
+    def receiver() -> None:
+        while not stop.is_set():
+            write_all(master, b"$GPRMC,081836,A,3751.65,S,14507.36,E,000.0,360.0,130998,011.3,E*62\r\n")
+            time.sleep(0.01)
+
+    writer = threading.Thread(target=receiver, daemon=True)
+    writer.start()
+    pump = Pump(source)
+    try:
+        wait_for(lambda: outage_lines(caplog), timeout=15)
+        assert "no valid NMEA at any baud rate (9600, 38400, 115200, 4800, 57600, 19200)" in outage_lines(caplog)[0]
+        assert pump.count == 0
+    finally:
+        stop.set()
+        pump.close()
+        writer.join(timeout=5)
+        os.close(master)

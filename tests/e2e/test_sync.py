@@ -575,3 +575,45 @@ def test_the_daemon_uploads_what_it_closes(backend, device, tmp_path):
     assert [row[0] for row in held] == list(range(1, head + 1))
     assert held[0][2] == 48210.0
     assert backend.chain_events(device_id) == []
+
+
+def test_a_daemon_started_before_enrollment_uploads_once_enrolled(backend, device, tmp_path):
+    """The install guide's order: the service runs first, the box is enrolled later. The running
+    daemon must pick the enrollment up by itself (no restart) and upload what it closed."""
+    backend.start()
+    socket_path = tmp_path / "control.sock"
+    config = tmp_path / "device.toml"
+    config.write_text(
+        f'[source]\nkind = "replay"\nreplay_file = "{GARMIN}"\nreplay_realtime = false\n'
+        f'[store]\npath = "{device.store}"\n[control]\nsocket = "{socket_path}"\n'
+        f'[odometer]\ninitial_km = 48210.0\n')
+    daemon = subprocess.Popen([str(RITBOX), "--config", str(config), "run", "--sync-interval", "0.5"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_clean_env())
+    try:
+        status: dict = {}
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:  # the replay ends with closed trips waiting, unenrolled
+            shown = ritbox("--config", str(config), "status", "--json")
+            if shown.returncode == 0:
+                status = json.loads(shown.stdout)
+                if (status.get("pipeline") or {}).get("source_ended"):
+                    break
+            time.sleep(0.3)
+        assert status["store"]["pending"] >= 4, status
+        enrolled = ritbox("--config", str(config), "enroll", backend.url, backend.enroll_token())
+        assert enrolled.returncode == 0, enrolled.stderr
+        device_id = json.loads((device.folder / "enrollment.json").read_text())["device_id"]
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            status = json.loads(ritbox("--config", str(config), "status", "--json").stdout)
+            if status["store"]["pending"] == 0:
+                break
+            time.sleep(0.3)
+    finally:
+        daemon.send_signal(signal.SIGTERM)
+        _, err = daemon.communicate(timeout=60)
+    assert daemon.returncode == 0, err
+    assert status["store"]["pending"] == 0, status
+    head = status["store"]["chain_head"]["seq"]
+    assert [row[0] for row in backend.trips(device_id)] == list(range(1, head + 1))
+    assert backend.chain_events(device_id) == []
