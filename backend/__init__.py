@@ -100,5 +100,8 @@ def _engine_options(url: str) -> dict[str, Any]:
 
 
 def _migrations_dir() -> str:
-    # migrations/ sits beside the backend package in the source tree (editable install).
-    return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "migrations")
+    # Installed from the wheel, the scripts are inside the package (backend/migrations, see
+    # setup.py); in a checkout (and an editable install) they are migrations/ beside it.
+    package = os.path.dirname(os.path.abspath(__file__))
+    installed = os.path.join(package, "migrations")
+    return installed if os.path.isdir(installed) else os.path.join(os.path.dirname(package), "migrations")
