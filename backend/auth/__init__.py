@@ -18,8 +18,16 @@ F = TypeVar("F", bound=Callable)
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+def _load_user(session_id: str) -> User | None:
+    """The session's id is "<user id>:<generation>" (User.get_id): a session from before the
+    user's last logout, password change, deactivation or role removal loads nobody."""
+    user_id, _sep, generation = session_id.partition(":")
+    if not (user_id.isdigit() and generation.isdigit()):
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or user.session_generation != int(generation):
+        return None
+    return user
 
 
 def role_required(*roles: Role) -> Callable[[F], F]:
