@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import wraps
 from typing import Callable, TypeVar
 
-from flask import Flask, abort
+from flask import Flask, abort, request
 from flask_login import LoginManager, current_user
 
 from backend.db import db
@@ -39,12 +39,24 @@ def role_required(*roles: Role) -> Callable[[F], F]:
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
             if not current_user.has_role(*roles):
+                _audit_role_refusal()
                 abort(403)
             return view(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]
 
     return decorator
+
+
+def _audit_role_refusal() -> None:
+    """A page or API route refused by the role check is a refused read in the audit log, like
+    the door's refusals: the works council sees who tried which route."""
+    from backend import audit
+
+    audit.record(audit.READ_DENIED, actor=current_user, details={
+        "reason": "the role does not allow this route",
+        "route": request.url_rule.rule if request.url_rule else request.path,
+        "path": request.path[:300], "method": request.method})
 
 
 def init_app(app: Flask) -> None:
