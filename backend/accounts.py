@@ -46,3 +46,20 @@ def set_password(email: str, password: str) -> User:
     user.password_hash = hash_password(password)
     db.session.commit()
     return user
+
+
+# Audit kinds of account and role changes (labels: backend/access/web.py).
+USER_CREATED = "user_created"
+USER_DEACTIVATED = "user_deactivated"
+
+
+def deactivate(actor: User | None, user: User) -> None:
+    """Deactivate an account at once: it cannot log in and its open sessions end."""
+    from backend import audit
+
+    if actor is not None and actor.id == user.id:
+        raise AccountError("you cannot deactivate your own account")
+    user.active = False
+    user.end_sessions()
+    audit.record(USER_DEACTIVATED, actor=actor, subject_user_id=user.id, commit=False)
+    db.session.commit()

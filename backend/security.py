@@ -23,6 +23,13 @@ class LocalAwareSessionInterface(SecureCookieSessionInterface):
         return not is_local_request()
 
 
+def _is_https(app: Flask) -> bool:
+    if request.is_secure:
+        return True
+    # Behind a TLS-terminating proxy we trust, the proxy says how the browser connected.
+    return bool(app.config.get("TRUST_PROXY")) and request.headers.get("X-Forwarded-Proto") == "https"
+
+
 def init_app(app: Flask) -> None:
     app.session_interface = LocalAwareSessionInterface()
     csrf.init_app(app)
@@ -37,4 +44,9 @@ def init_app(app: Flask) -> None:
             "Content-Security-Policy",
             "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
             "frame-ancestors 'none'; form-action 'self'")
+        if request.endpoint != "static" and "no-store" not in response.headers.get("Cache-Control", ""):
+            # Pages and downloads show personal data: no copy in a browser's or proxy's cache.
+            response.headers["Cache-Control"] = "no-store"
+        if _is_https(app):
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
         return response

@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import and_, exists, or_, select
 
-from backend import audit
+from backend import accounts, audit
 from backend.access import agreements, approvals, door, grants, requests
 from backend.access.door import AccessDenied
 from backend.access.forms import (CATEGORY_LABELS, AuditFilterForm, ConsentForm, DecisionForm, RequestForm,
@@ -62,6 +62,7 @@ EVENT_LABELS = {
     ODOMETER_CALIBRATED: _l("Odometer calibrated"), PERIOD_CLOSED: _l("Period closed by finance"),
     ASSIGNMENT_CHANGED: _l("Car assignment changed"), ASSIGNMENT_DELETED: _l("Car assignment deleted"),
     VEHICLE_RETIRED: _l("Car retired from the fleet"), OWN_EXPORT: _l("Own trip report downloaded"),
+    accounts.USER_CREATED: _l("Account created"), accounts.USER_DEACTIVATED: _l("Account deactivated"),
 }
 PURPOSE_TAX_LABEL = _l("Tax registration")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import wraps
 from typing import Callable, TypeVar
 
-from flask import Flask, abort
+from flask import Flask, abort, request
 from flask_login import LoginManager, current_user
 
 from backend.db import db
@@ -18,8 +18,16 @@ F = TypeVar("F", bound=Callable)
 
 
 @login_manager.user_loader
-def _load_user(user_id: str) -> User | None:
-    return db.session.get(User, int(user_id))
+def _load_user(session_id: str) -> User | None:
+    """The session's id is "<user id>:<generation>" (User.get_id): a session from before the
+    user's last logout, password change, deactivation or role removal loads nobody."""
+    user_id, _sep, generation = session_id.partition(":")
+    if not (user_id.isdigit() and generation.isdigit()):
+        return None
+    user = db.session.get(User, int(user_id))
+    if user is None or user.session_generation != int(generation):
+        return None
+    return user
 
 
 def role_required(*roles: Role) -> Callable[[F], F]:
@@ -31,12 +39,24 @@ def role_required(*roles: Role) -> Callable[[F], F]:
             if not current_user.is_authenticated:
                 return login_manager.unauthorized()
             if not current_user.has_role(*roles):
+                _audit_role_refusal()
                 abort(403)
             return view(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]
 
     return decorator
+
+
+def _audit_role_refusal() -> None:
+    """A page or API route refused by the role check is a refused read in the audit log, like
+    the door's refusals: the works council sees who tried which route."""
+    from backend import audit
+
+    audit.record(audit.READ_DENIED, actor=current_user, details={
+        "reason": "the role does not allow this route",
+        "route": request.url_rule.rule if request.url_rule else request.path,
+        "path": request.path[:300], "method": request.method})
 
 
 def init_app(app: Flask) -> None:

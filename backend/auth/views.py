@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from sqlalchemy import select
@@ -39,14 +39,20 @@ def login():
 
     email = form.email.data.strip().lower()
     address = client_address()
-    if ratelimit.is_limited(email, address):
-        return render_template("auth/login.html", form=form,
-                               error=_("Too many failed attempts. Try again later.")), 429
+    too_many = _("Too many failed attempts. Try again later.")
+    wait = ratelimit.address_wait_seconds(address)
+    if wait:
+        response = make_response(render_template("auth/login.html", form=form, error=too_many), 429)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    # Counted before the check: a guess beyond the limit never reaches the password hash.
+    if not ratelimit.reserve_account_attempt(email):
+        return render_template("auth/login.html", form=form, error=too_many), 429
 
     user = db.session.scalar(select(User).where(User.email == email))
     password_ok = verify_password(user.password_hash if user else None, form.password.data)
     if not (user and password_ok and user.is_active):
-        ratelimit.record_failure(email, address)
+        ratelimit.record_failure(address)
         # One message for every cause, so the page does not reveal which accounts exist.
         return render_template("auth/login.html", form=form,
                                error=_("Email address or password is incorrect.")), 401
@@ -62,5 +68,8 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
+    # Server-side: every copy of this user's session cookies stops working, not only this one.
+    current_user.end_sessions()
+    db.session.commit()
     logout_user()
     return redirect(url_for("auth.login"))

@@ -3,9 +3,9 @@ see the whole schema without a list to keep in step; a new area just adds its mo
 import importlib
 import pkgutil
 
-from backend.models.accounts import LoginFailure, Role, User, UserRole
+from backend.models.accounts import LoginCounter, Role, User, UserRole
 
 for _module in pkgutil.iter_modules(__path__):
     importlib.import_module(f"{__name__}.{_module.name}")
 
-__all__ = ["LoginFailure", "Role", "User", "UserRole"]
+__all__ = ["LoginCounter", "Role", "User", "UserRole"]

@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import Enum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.db import UTCDateTime, db, utcnow
@@ -33,6 +33,8 @@ class User(UserMixin, db.Model):
     locale: Mapped[str | None] = mapped_column(String(5))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Part of every session's id: raising it ends all open sessions of this user at once.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     role_rows: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin")
@@ -47,6 +49,14 @@ class User(UserMixin, db.Model):
     @property
     def is_active(self) -> bool:  # Flask-Login refuses inactive users
         return self.active
+
+    def get_id(self) -> str:
+        """The session holds id and generation, so an older session no longer loads the user."""
+        return f"{self.id}:{self.session_generation}"
+
+    def end_sessions(self) -> None:
+        """End every open session of this user (the caller commits)."""
+        self.session_generation = (self.session_generation or 0) + 1
 
     def __repr__(self) -> str:
         return f"<User {self.id}>"
@@ -64,16 +74,15 @@ class UserRole(db.Model):
     user: Mapped[User] = relationship(back_populates="role_rows")
 
 
-class LoginFailure(db.Model):
-    """One failed login. Account and address are stored as keyed hashes, never in clear."""
+class LoginCounter(db.Model):
+    """Login attempts of one account or one network address in the current window, counted by
+    one conditional UPDATE so that parallel attempts cannot pass the limit together. The key is
+    a keyed hash: the table never holds an e-mail address or network address in clear."""
 
-    __tablename__ = "login_failures"
-    __table_args__ = (
-        Index("ix_login_failures_account_at", "account_key", "at"),
-        Index("ix_login_failures_address_at", "address_key", "at"),
-    )
+    __tablename__ = "login_counters"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    account_key: Mapped[str] = mapped_column(String(64))
-    address_key: Mapped[str] = mapped_column(String(64))
-    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # An address past its threshold: no attempt before this moment (a growing delay).
+    not_before: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -31,7 +31,11 @@ def account():
         if form.validate_on_submit() and verify_password(current_user.password_hash,
                                                           form.current_password.data):
             current_user.password_hash = hash_password(form.new_password.data)
+            current_user.end_sessions()  # a stolen cookie stops working with the old password
             db.session.commit()
+            # This browser stays in: its session takes the new generation (Flask-Login's key;
+            # login_user would also record a new login in the audit log).
+            session["_user_id"] = current_user.get_id()
             flash(_("Your password has been changed."), "success")
             return redirect(url_for("web.account"))
         status = 400

@@ -40,7 +40,7 @@ def test_downgrade_to_base_and_upgrade_again(app) -> None:
         downgrade(revision="base")
         assert set(inspect(db.engine).get_table_names()) <= {"alembic_version"}
         upgrade()
-        assert {"users", "user_roles", "login_failures"} <= set(inspect(db.engine).get_table_names())
+        assert {"users", "user_roles", "login_counters"} <= set(inspect(db.engine).get_table_names())
 
 
 def _triggers(connection) -> dict[str, str]:
