@@ -21,7 +21,10 @@ The rules (docs/device.md, "Sync"; the protocol is docs/api.md):
   (`field` = trips[i]...): they extend the chain in order, so they go in one more request. The
   reason is logged once (it names a field and a rule, never a position), and the pass backs off
   for at least REFUSED_BACKOFF_S.
-- Unreachable backend, 5xx, 409: exponential backoff with jitter, capped; nothing is lost.
+- 409 trip_id_conflict (with a `field`: the backend holds that trip id with another body): like a
+  400, the batch is kept and `ritbox status` shows the reason.
+- Unreachable backend, 5xx, 409 conflict (a concurrent upload): exponential backoff with
+  jitter, capped; nothing is lost.
 - 401 unknown_device / bad_signature: a persistent error in the store's meta (`ritbox status`
   shows it) until a pass succeeds; backs off like a refusal.
 """
@@ -344,7 +347,9 @@ class Syncer:
                 raise _Stop("clock", f"the backend refused the timestamp twice ({code})")
             if response.status_code == 401:
                 raise _Stop("unauthorized", _unauthorized_text(code, answer))
-            if response.status_code == 400:
+            # A 409 that names a record (trip_id_conflict: the backend holds that trip id with
+            # another body) will not heal by retrying: kept and shown like a 400.
+            if response.status_code == 400 or (response.status_code == 409 and answer.get("field")):
                 raise _Refused(str(answer.get("field") or "$"), str(answer.get("reason") or answer.get("message")
                                                                    or response.reason))
             if response.status_code == 413:

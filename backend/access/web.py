@@ -29,6 +29,7 @@ from backend.models.audit import AuditEvent
 from backend.models.fleet import Vehicle
 from backend.odometer.service import ODOMETER_CALIBRATED
 from backend.periods.service import PERIOD_CLOSED
+from backend.trips.ingest import TRIP_ID_CONFLICT
 from backend.trips.revisions import REVISION_REFUSED
 from backend.web.roles import ROLE_LABELS
 
@@ -63,6 +64,7 @@ EVENT_LABELS = {
     ASSIGNMENT_CHANGED: _l("Car assignment changed"), ASSIGNMENT_DELETED: _l("Car assignment deleted"),
     VEHICLE_RETIRED: _l("Car retired from the fleet"), OWN_EXPORT: _l("Own trip report downloaded"),
     accounts.USER_CREATED: _l("Account created"), accounts.USER_DEACTIVATED: _l("Account deactivated"),
+    TRIP_ID_CONFLICT: _l("Trip sent again with other content (refused)"),
 }
 PURPOSE_TAX_LABEL = _l("Tax registration")
 

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from backend.api.bounds import MAX_ODOMETER_KM, MAX_TRIP_KM
 from backend.api.schema import ENVELOPE_ALG, MAX_SEQ
 
-TIME = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$",
-        "description": "UTC, YYYY-MM-DDTHH:MM:SSZ, or .mmmZ when the milliseconds are not zero"}
-KM = {"type": "number", "minimum": 0}
+TIME = {"type": "string", "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3})?Z$",
+        "description": "UTC, YYYY-MM-DDTHH:MM:SSZ, or .mmmZ when the milliseconds are not zero; not before "
+                       "the device's enrollment minus 30 days, not after the server's clock plus the "
+                       "timestamp window (docs/api.md, Bounds)"}
+KM = {"type": "number", "minimum": 0, "maximum": MAX_TRIP_KM}
+ODOMETER_KM = {"type": "number", "minimum": 0, "maximum": MAX_ODOMETER_KM}
 POSITION = {"oneOf": [{"type": "null"}, {"type": "array", "prefixItems": [
     {"type": "number", "minimum": -90, "maximum": 90}, {"type": "number", "minimum": -180, "maximum": 180}],
     "minItems": 2, "maxItems": 2}], "description": "[lat, lon], WGS84, 6 decimals"}
@@ -29,10 +33,12 @@ def openapi_document() -> dict[str, Any]:
             "properties": {
                 "error": {"type": "string", "description": "machine-readable code, e.g. bad_signature, "
                           "stale_timestamp, unknown_device, replayed_request, invalid_batch, too_large, "
-                          "batch_too_large, invalid_token, token_expired, invalid_proof"},
+                          "batch_too_large, trip_id_conflict, conflict, invalid_token, token_expired, "
+                          "invalid_proof, not_found, method_not_allowed, internal_error"},
                 "message": {"type": "string"},
-                "field": {"type": "string", "description": "400: path of the offending field, e.g. trips[2].seq"},
-                "reason": {"type": "string", "description": "400: why the field was refused"},
+                "field": {"type": "string", "description": "400, 409 trip_id_conflict: path of the offending "
+                          "field, e.g. trips[2].seq"},
+                "reason": {"type": "string", "description": "400, 409 trip_id_conflict: why the field was refused"},
                 "server_time": {"type": "string", "format": "date-time",
                                 "description": "401 stale_timestamp / bad_timestamp: the server's clock"},
                 "server_time_unix": {"type": "integer"},
@@ -73,7 +79,7 @@ def openapi_document() -> dict[str, Any]:
                 "start": POSITION, "end": POSITION,
                 "start_sealed": {"oneOf": [{"type": "null"}, _ref("Envelope")]},
                 "end_sealed": {"oneOf": [{"type": "null"}, _ref("Envelope")]},
-                "distance_km": KM, "odometer_start_km": KM, "odometer_end_km": KM,
+                "distance_km": KM, "odometer_start_km": ODOMETER_KM, "odometer_end_km": ODOMETER_KM,
                 "flags": {"type": "array", "uniqueItems": True,
                           "items": {"type": "string", "pattern": "^[a-z0-9_]{1,64}$"}},
                 "gaps": {"type": "array", "items": _ref("Gap")},
@@ -151,10 +157,12 @@ def openapi_document() -> dict[str, Any]:
                 "responses": {
                     "200": {"description": "stored (idempotent: known trips count as duplicates)",
                             "content": {"application/json": {"schema": _ref("BatchResult")}}},
-                    "400": _error_response("the batch does not fit the schema; nothing stored"),
+                    "400": _error_response("the batch does not fit the schema or its bounds; nothing stored"),
                     "401": _error_response("unauthenticated, unknown_device, bad_timestamp, bad_signature, "
                                            "stale_timestamp (with server_time) or replayed_request"),
-                    "409": _error_response("a concurrent upload stored some of these trips; retry"),
+                    "409": _error_response("trip_id_conflict: a trip_id received before with another body "
+                                           "(field names it; audited); or conflict: a concurrent upload "
+                                           "stored some of these trips, retry"),
                     "413": _error_response("body or batch too large (too_large, batch_too_large)"),
                 }}},
             "/api/v1/openapi.json": {"get": {

@@ -14,6 +14,8 @@ import re
 from datetime import datetime, timezone
 from typing import Any
 
+from backend.api.bounds import MAX_ODOMETER_KM, MAX_TRIP_KM, TimeBounds
+
 RECORD_VERSION = 1
 ENVELOPE_ALG = "X25519-HKDF-SHA256-ChaCha20Poly1305"
 MAX_SEQ = 2**31 - 1  # fits an INTEGER column on every database
@@ -24,7 +26,7 @@ MAX_TRACK_POINTS = 200_000
 _UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
-_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$")
+_TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3})?Z$")
 _FLAG = re.compile(r"^[a-z0-9_]{1,64}$")
 
 RECORD_MEMBERS = frozenset({
@@ -70,6 +72,9 @@ def parse_json(data: bytes) -> Any:
         raise SchemaError("$", f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
     except RecursionError:
         raise SchemaError("$", "nested too deeply") from None
+    except ValueError:
+        # An integer beyond Python's conversion limit (4300 digits) is a ValueError of its own.
+        raise SchemaError("$", "not valid JSON: a number is too long") from None
 
 
 def _is_int(value: Any) -> bool:
@@ -77,8 +82,9 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_number(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return _is_int(value)  # an int is finite (math.isfinite cannot take one beyond a float's range)
 
 
 def _object(value: Any, path: str, members: frozenset[str], optional: frozenset[str] = frozenset()) -> dict:
@@ -93,18 +99,26 @@ def _object(value: Any, path: str, members: frozenset[str], optional: frozenset[
     return value
 
 
-def _time(value: Any, path: str) -> datetime:
-    if not isinstance(value, str) or not _TIME.match(value):
+def _time(value: Any, path: str, bounds: TimeBounds) -> datetime:
+    if not isinstance(value, str) or not _TIME.fullmatch(value):
         raise SchemaError(path, "expected a UTC time YYYY-MM-DDTHH:MM:SS[.mmm]Z")
     try:
-        return datetime.fromisoformat(value[:-1]).replace(tzinfo=timezone.utc)
+        when = datetime.fromisoformat(value[:-1]).replace(tzinfo=timezone.utc)
     except ValueError:
         raise SchemaError(path, "not a real date and time") from None
+    if when < bounds.earliest:
+        raise SchemaError(path, f"is before {bounds.earliest:%Y-%m-%dT%H:%M:%SZ}, the device's enrollment "
+                          "minus the margin for trips recorded before it (docs/api.md, Bounds)")
+    if when > bounds.latest:
+        raise SchemaError(path, f"is in the future (after {bounds.latest:%Y-%m-%dT%H:%M:%SZ}, the server's "
+                          "clock plus the allowed clock skew)")
+    return when
 
 
-def _km(value: Any, path: str) -> float:
-    if not _is_number(value) or value < 0:
-        raise SchemaError(path, "expected a number of km, at least 0")
+def _km(value: Any, path: str, maximum: float = MAX_TRIP_KM) -> float:
+    # Compared before float(): an integer of some hundred digits does not fit a float.
+    if not _is_number(value) or not 0 <= value <= maximum:
+        raise SchemaError(path, f"expected a number of km from 0 to {maximum:.0f}")
     return float(value)
 
 
@@ -142,28 +156,29 @@ def _envelope(value: Any, path: str) -> None:
         raise SchemaError(f"{path}.v", "expected 1")
     if value["alg"] != ENVELOPE_ALG:
         raise SchemaError(f"{path}.alg", f"expected {ENVELOPE_ALG!r}")
-    if not isinstance(value["kid"], str) or not _HEX16.match(value["kid"]):
+    if not isinstance(value["kid"], str) or not _HEX16.fullmatch(value["kid"]):
         raise SchemaError(f"{path}.kid", "expected 16 lowercase hex digits")
     _b64(value["epk"], f"{path}.epk", length=32)
     _b64(value["nonce"], f"{path}.nonce", length=12)
     _b64(value["ct"], f"{path}.ct", min_length=16)
 
 
-def validate_record(record: Any, path: str) -> dict[str, Any]:
-    """Check one trip record (with an optional `hash` member); returns it unchanged."""
+def validate_record(record: Any, path: str, bounds: TimeBounds) -> dict[str, Any]:
+    """Check one trip record (with an optional `hash` member); returns it unchanged. Its times
+    must lie within `bounds` (backend.api.bounds)."""
     _object(record, path, RECORD_MEMBERS, optional=frozenset({"hash"}))
     if not _is_int(record["v"]) or record["v"] != RECORD_VERSION:
         raise SchemaError(f"{path}.v", f"expected {RECORD_VERSION}")
-    if not isinstance(record["trip_id"], str) or not _UUID4.match(record["trip_id"]):
+    if not isinstance(record["trip_id"], str) or not _UUID4.fullmatch(record["trip_id"]):
         raise SchemaError(f"{path}.trip_id", "expected a lowercase UUID version 4")
     if not _is_int(record["seq"]) or not 1 <= record["seq"] <= MAX_SEQ:
         raise SchemaError(f"{path}.seq", f"expected a whole number from 1 to {MAX_SEQ}")
-    if not isinstance(record["prev_hash"], str) or not _HEX64.match(record["prev_hash"]):
+    if not isinstance(record["prev_hash"], str) or not _HEX64.fullmatch(record["prev_hash"]):
         raise SchemaError(f"{path}.prev_hash", "expected 64 lowercase hex digits")
-    if "hash" in record and (not isinstance(record["hash"], str) or not _HEX64.match(record["hash"])):
+    if "hash" in record and (not isinstance(record["hash"], str) or not _HEX64.fullmatch(record["hash"])):
         raise SchemaError(f"{path}.hash", "expected 64 lowercase hex digits")
-    started = _time(record["started_at"], f"{path}.started_at")
-    ended = _time(record["ended_at"], f"{path}.ended_at")
+    started = _time(record["started_at"], f"{path}.started_at", bounds)
+    ended = _time(record["ended_at"], f"{path}.ended_at", bounds)
     if ended < started:
         raise SchemaError(f"{path}.ended_at", "is before started_at")
     mode = record["mode"]
@@ -174,15 +189,17 @@ def validate_record(record: Any, path: str) -> dict[str, Any]:
     _envelope(record["start_sealed"], f"{path}.start_sealed")
     _envelope(record["end_sealed"], f"{path}.end_sealed")
     _km(record["distance_km"], f"{path}.distance_km")
-    start_km = _km(record["odometer_start_km"], f"{path}.odometer_start_km")
-    end_km = _km(record["odometer_end_km"], f"{path}.odometer_end_km")
+    start_km = _km(record["odometer_start_km"], f"{path}.odometer_start_km", MAX_ODOMETER_KM)
+    end_km = _km(record["odometer_end_km"], f"{path}.odometer_end_km", MAX_ODOMETER_KM)
     if end_km < start_km:
         raise SchemaError(f"{path}.odometer_end_km", "is below odometer_start_km")
+    if end_km - start_km > MAX_TRIP_KM:
+        raise SchemaError(f"{path}.odometer_end_km", f"is more than {MAX_TRIP_KM:.0f} km above odometer_start_km")
     flags = record["flags"]
     if not isinstance(flags, list) or len(flags) > MAX_FLAGS:
         raise SchemaError(f"{path}.flags", f"expected a list of at most {MAX_FLAGS} flags")
     for i, flag in enumerate(flags):
-        if not isinstance(flag, str) or not _FLAG.match(flag):
+        if not isinstance(flag, str) or not _FLAG.fullmatch(flag):
             raise SchemaError(f"{path}.flags[{i}]", "expected a flag name (a-z, 0-9, _)")
     if len(set(flags)) != len(flags):
         raise SchemaError(f"{path}.flags", "contains a flag twice")
@@ -192,7 +209,8 @@ def validate_record(record: Any, path: str) -> dict[str, Any]:
     for i, gap in enumerate(gaps):
         gap_path = f"{path}.gaps[{i}]"
         _object(gap, gap_path, GAP_MEMBERS)
-        if _time(gap["ended_at"], f"{gap_path}.ended_at") < _time(gap["started_at"], f"{gap_path}.started_at"):
+        gap_started = _time(gap["started_at"], f"{gap_path}.started_at", bounds)
+        if _time(gap["ended_at"], f"{gap_path}.ended_at", bounds) < gap_started:
             raise SchemaError(f"{gap_path}.ended_at", "is before started_at")
         _km(gap["distance_km"], f"{gap_path}.distance_km")
         if not isinstance(gap["bridged"], bool):
@@ -204,7 +222,7 @@ def validate_record(record: Any, path: str) -> dict[str, Any]:
         point_path = f"{path}.track[{i}]"
         if not isinstance(point, list) or len(point) != 3:
             raise SchemaError(point_path, "expected [time, lat, lon]")
-        _time(point[0], f"{point_path}[0]")
+        _time(point[0], f"{point_path}[0]", bounds)
         _position(point[1:], point_path, first=1)
     if mode == "private":
         # The device never sends a plaintext private position; if one came, storing it would
@@ -221,9 +239,9 @@ def validate_record(record: Any, path: str) -> dict[str, Any]:
     return record
 
 
-def validate_batch(body: Any, max_trips: int) -> list[dict[str, Any]]:
-    """`{"trips": [record, ...]}` with 1 to max_trips records. Raises SchemaError, or
-    BatchTooLarge for too many records."""
+def validate_batch(body: Any, max_trips: int, bounds: TimeBounds) -> list[dict[str, Any]]:
+    """`{"trips": [record, ...]}` with 1 to max_trips records, their times within `bounds`.
+    Raises SchemaError, or BatchTooLarge for too many records."""
     _object(body, "$", frozenset({"trips"}))
     trips = body["trips"]
     if not isinstance(trips, list):
@@ -232,7 +250,7 @@ def validate_batch(body: Any, max_trips: int) -> list[dict[str, Any]]:
         raise SchemaError("trips", "expected at least one trip record")
     if len(trips) > max_trips:
         raise BatchTooLarge(len(trips), max_trips)
-    return [validate_record(record, f"trips[{i}]") for i, record in enumerate(trips)]
+    return [validate_record(record, f"trips[{i}]", bounds) for i, record in enumerate(trips)]
 
 
 class BatchTooLarge(Exception):

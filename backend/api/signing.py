@@ -23,8 +23,9 @@ HEADER_TIMESTAMP = "X-Ritbox-Timestamp"
 HEADER_SIGNATURE = "X-Ritbox-Signature"
 ENROLL_PROOF_PREFIX = "ritbox-enroll-v1\n"
 
-_UNIX = re.compile(r"^\d{1,12}(\.\d{1,6})?$")
-_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
+# ASCII digits only: \d would take any script's digits, and float() and fromisoformat() read some.
+_UNIX = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,6})?$")
+_RFC3339 = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?([Zz]|[+-][0-9]{2}:[0-9]{2})$")
 
 
 def body_digest(body: bytes) -> str:
@@ -36,18 +37,20 @@ def string_to_sign(method: str, path: str, timestamp: str, body: bytes) -> bytes
 
 
 def parse_timestamp(text: str) -> datetime | None:
-    """RFC 3339 with a zone, or Unix seconds; None if neither."""
+    """RFC 3339 with a zone, or Unix seconds; None if neither, or if it is no time in years
+    1 to 9999 in UTC. Never raises: it runs on unauthenticated input."""
     text = (text or "").strip()
-    if _UNIX.match(text):
-        return datetime.fromtimestamp(float(text), tz=timezone.utc)
-    if _RFC3339.match(text):
-        normal = re.sub(r"[Zz]$", "+00:00", text)
-        # Python's fromisoformat takes at most 6 fractional digits.
-        normal = re.sub(r"(\.\d{6})\d+", r"\1", normal)
-        try:
+    try:
+        if _UNIX.fullmatch(text):
+            return datetime.fromtimestamp(float(text), tz=timezone.utc)
+        if _RFC3339.fullmatch(text):
+            normal = re.sub(r"[Zz]$", "+00:00", text)
+            # Python's fromisoformat takes at most 6 fractional digits.
+            normal = re.sub(r"(\.[0-9]{6})[0-9]+", r"\1", normal)
             return datetime.fromisoformat(normal).astimezone(timezone.utc)
-        except ValueError:
-            return None
+    except (ValueError, OverflowError, OSError):
+        # Out of the calendar (year 33658 as Unix seconds, 9999-12-31 at -23:59 is past 9999 in UTC).
+        return None
     return None
 
 

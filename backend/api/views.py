@@ -13,15 +13,15 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from backend import sealing_keys
-from backend.api import schema, signing
+from backend import audit, sealing_keys
+from backend.api import bounds, schema, signing
 from backend.api.openapi import openapi_document
 from backend.db import db, utcnow
 from backend.fleet import service as fleet
 from backend.models.fleet import ApiRequestSeen, Device, DeviceStatus
 from backend.models.trips import DeviceChainHead
 from backend.trips.chain import GENESIS_HASH
-from backend.trips.ingest import ingest
+from backend.trips.ingest import TRIP_ID_CONFLICT, TripIdConflict, ingest
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -47,21 +47,34 @@ def _api_error(exc: ApiError):
     return jsonify(body), exc.status
 
 
-@bp.errorhandler(HTTPException)
-def _http_error(exc: HTTPException):
+def json_http_error(exc: HTTPException):
+    """Any HTTP error under /api/ as JSON (also those raised before a route matched: 404, 405)."""
     db.session.rollback()
-    code = {413: "too_large", 404: "not_found", 405: "method_not_allowed"}.get(exc.code or 500, "http_error")
-    return jsonify({"error": code, "message": exc.description}), exc.code
+    status = exc.code or 500
+    if status >= 500:
+        # The cause stays in the log; the caller learns only that it was not its fault.
+        return jsonify({"error": "internal_error", "message": "the server failed; try again later"}), status
+    code = {413: "too_large", 404: "not_found", 405: "method_not_allowed"}.get(status, "http_error")
+    response = jsonify({"error": code, "message": exc.description})
+    if status == 405 and exc.valid_methods:
+        response.headers["Allow"] = ", ".join(exc.valid_methods)
+    return response, status
 
 
 def _read_body(limit: int) -> bytes:
+    too_large = ApiError(413, "too_large", f"the body is larger than {limit} bytes")
     if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "too_large", f"the body is larger than {limit} bytes")
-    request.max_content_length = limit  # also stops a chunked body without a length
+        raise too_large
+    # A chunked body has no length: read one byte past the limit to tell "exactly the limit" from
+    # "more" (Werkzeug cuts a stream off at max_content_length without an error).
+    request.max_content_length = limit + 1
     try:
-        return request.get_data(cache=True)
+        data = request.get_data(cache=True)
     except RequestEntityTooLarge:
-        raise ApiError(413, "too_large", f"the body is larger than {limit} bytes") from None
+        raise too_large from None
+    if len(data) > limit:
+        raise too_large
+    return data
 
 
 def _policy() -> dict[str, str]:
@@ -109,14 +122,15 @@ def authenticate(body: bytes) -> tuple[Device, str]:
     if not device_id or not timestamp or not signature:
         raise ApiError(401, "unauthenticated", f"{signing.HEADER_DEVICE}, {signing.HEADER_TIMESTAMP} and "
                        f"{signing.HEADER_SIGNATURE} are required")
+    # The timestamp is read first: whatever its shape, it costs no database work.
+    when = signing.parse_timestamp(timestamp)
+    if when is None:
+        raise ApiError(401, "bad_timestamp", f"{signing.HEADER_TIMESTAMP} must be RFC 3339 or Unix seconds "
+                       "within years 1 to 9999", **_server_time())
     device = db.session.get(Device, device_id[:36])
     if device is None or device.status != DeviceStatus.ACTIVE.value or not device.public_key:
         # Unknown, not yet enrolled and retired devices get the same answer: nothing to learn.
         raise ApiError(401, "unknown_device", "no active device with this id")
-    when = signing.parse_timestamp(timestamp)
-    if when is None:
-        raise ApiError(401, "bad_timestamp", f"{signing.HEADER_TIMESTAMP} must be RFC 3339 or Unix seconds",
-                       **_server_time())
     message = signing.string_to_sign(request.method, request.path, timestamp, body)
     if not signing.verify(device.public_key, message, signature):
         raise ApiError(401, "bad_signature", "the signature does not verify with this device's key")
@@ -150,8 +164,11 @@ def upload_trips():
     limit = current_app.config.get("INGEST_MAX_BODY_BYTES", 16 * 1024 * 1024)
     data = _read_body(limit)
     device, timestamp = authenticate(data)
+    window = bounds.time_bounds(device.enrolled_at or device.created_at, utcnow(),
+                                current_app.config.get("API_TIMESTAMP_WINDOW_SECONDS", 300))
     try:
-        records = schema.validate_batch(schema.parse_json(data), current_app.config.get("INGEST_MAX_BATCH_TRIPS", 500))
+        records = schema.validate_batch(schema.parse_json(data), current_app.config.get("INGEST_MAX_BATCH_TRIPS", 500),
+                                        window)
     except schema.SchemaError as exc:
         raise ApiError(400, "invalid_batch", f"{exc.field}: {exc.reason}", field=exc.field, reason=exc.reason) from None
     except schema.BatchTooLarge as exc:
@@ -160,6 +177,13 @@ def upload_trips():
     try:
         result = ingest(device, records)
         db.session.commit()
+    except TripIdConflict as conflict:
+        db.session.rollback()  # nothing of the batch, not even the seen request
+        audit.record(TRIP_ID_CONFLICT, subject_vehicle_id=device.vehicle_id,
+                     details={"device_id": device.id, "trip_id": conflict.trip_id, "seq": conflict.seq})
+        reason = "this trip_id was received before with another body; the batch is refused"
+        raise ApiError(409, "trip_id_conflict", f"trips[{conflict.index}]: {reason}",
+                       field=f"trips[{conflict.index}].trip_id", reason=reason) from None
     except IntegrityError as exc:
         current_app.logger.warning("ingest conflict: %s", exc.orig)
         # A concurrent upload of the same trips won the race; the device retries and gets

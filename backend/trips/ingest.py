@@ -1,12 +1,14 @@
 """Store a validated batch of trip records from one device, once and forever.
 
 One transaction per batch (the caller commits). Idempotent on (device, trip_id): a record the
-backend holds already is counted as a duplicate, and so is one that retention deleted. Each new record's link in the device's hash
-chain is checked (backend.trips.chain); a missing or broken link is stored as a chain event and
-flags the trip, which is stored all the same: a trip is never silently dropped.
+backend holds already is counted as a duplicate, and so is one that retention deleted; the same
+trip_id with another body is a TripIdConflict (the caller refuses the batch). Each new record's
+link in the device's hash chain is checked (backend.trips.chain); a missing or broken link is
+stored as a chain event and flags the trip, which is stored all the same: a trip is never
+silently dropped.
 
-Reads of the trip tables here are ingest bookkeeping only (which trip ids exist, the hashes of
-neighbouring records); trip contents are read elsewhere only through backend/access/.
+Reads of the trip tables here are ingest bookkeeping only (which trip ids exist and their hashes,
+the hashes of neighbouring records); trip contents are read elsewhere only through backend/access/.
 """
 from __future__ import annotations
 
@@ -23,6 +25,16 @@ from backend.models.trips import ChainEvent, DeviceChainHead, IngestFlag, Trip, 
 from backend.trips import chain
 
 LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")  # assignment periods are local calendar days
+TRIP_ID_CONFLICT = "trip_id_conflict"  # audit kind: a trip id sent again with another body
+
+
+class TripIdConflict(Exception):
+    """A record whose trip_id the backend holds (or the batch carries) with another body. Never a
+    duplicate: the device's store or its sender is wrong, and a person must look."""
+
+    def __init__(self, index: int, record: dict[str, Any]) -> None:
+        super().__init__(f"trip {record['trip_id']} (seq {record['seq']}) was received before with another body")
+        self.index, self.trip_id, self.seq = index, record["trip_id"], record["seq"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +47,11 @@ class IngestResult:
 
 def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text[:-1]).replace(tzinfo=timezone.utc)
+
+
+def _hash_of(record: dict[str, Any]) -> str:
+    """The hash the backend stores for a record (recomputed: the `hash` member may be absent)."""
+    return chain.record_hash(record["prev_hash"], chain.canonical_json(chain.body_of(record)))
 
 
 def lock_chain_head(device: Device) -> DeviceChainHead:
@@ -81,8 +98,10 @@ def ingest(device: Device, records: list[dict[str, Any]]) -> IngestResult:
     head = chain.ChainHead(head_row.head_seq, head_row.head_hash)
 
     trip_ids = {record["trip_id"] for record in records}
-    known = set(db.session.scalars(select(Trip.device_trip_id).where(
-        Trip.device_id == device.id, Trip.device_trip_id.in_(trip_ids))))
+    # The stored hash of each known trip id: it covers prev_hash and body, so a record sent again
+    # is a duplicate only if it is the same record.
+    known: dict[str, str] = dict(db.session.execute(select(Trip.device_trip_id, Trip.record_hash).where(
+        Trip.device_id == device.id, Trip.device_trip_id.in_(trip_ids))).all())
     # A share lock on the car: a change of its assignments (backend.fleet.service, which locks the
     # car for update and then checks that no stored trip falls outside the new period) waits for
     # this batch to commit, and this batch waits for such a change - so no trip is attributed by
@@ -95,11 +114,19 @@ def ingest(device: Device, records: list[dict[str, Any]]) -> IngestResult:
     # Records retention deleted (at or below this seq) stay deleted: a device sending one again
     # learns it may prune it, and nothing is stored (backend.access.retention).
     deleted_through = head_row.deleted_through_seq
-    for record in sorted(records, key=lambda r: r["seq"]):
-        if record["trip_id"] in known or record["seq"] <= deleted_through:
+    in_batch: dict[str, dict[str, Any]] = {}
+    for index, record in sorted(enumerate(records), key=lambda pair: pair[1]["seq"]):
+        trip_id = record["trip_id"]
+        if trip_id in known or trip_id in in_batch:
+            held = known[trip_id] if trip_id in known else _hash_of(in_batch[trip_id])
+            if _hash_of(record) != held:
+                raise TripIdConflict(index, record)
             duplicates += 1
             continue
-        known.add(record["trip_id"])
+        if record["seq"] <= deleted_through:
+            duplicates += 1
+            continue
+        in_batch[trip_id] = record
         fresh.append(record)
 
     now = utcnow()

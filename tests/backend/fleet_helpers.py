@@ -86,11 +86,17 @@ def public_b64(key: Ed25519PrivateKey) -> str:
 
 
 def enrolled_device(app, client, *, kenteken: str = "GB-XJ-12", driver_email: str | None = None,
-                    assigned_from: str = "2026-01-01") -> DeviceClient:
-    """A vehicle (optionally assigned to a driver) with a device enrolled through the API."""
+                    assigned_from: str = "2026-01-01", enrolled_on: str | None = None) -> DeviceClient:
+    """A vehicle (optionally assigned to a driver) with a device enrolled through the API.
+
+    The device counts as enrolled on `enrolled_on` (default: `assigned_from`), midnight UTC:
+    the backend refuses trips dated long before a device's enrollment (backend/api/bounds.py),
+    and these tests upload trips of past dates, as a device in service since then would."""
     from datetime import date
 
+    from backend.db import db
     from backend.fleet import service
+    from backend.models.fleet import Device
 
     with app.app_context():
         if service.find_vehicle(kenteken) is None:
@@ -102,4 +108,9 @@ def enrolled_device(app, client, *, kenteken: str = "GB-XJ-12", driver_email: st
     proof = base64.b64encode(key.sign(("ritbox-enroll-v1\n" + token).encode())).decode()
     response = client.post("/api/v1/enroll", json={"token": token, "public_key": public_b64(key), "proof": proof})
     assert response.status_code == 201, response.get_json()
-    return DeviceClient(response.get_json()["device_id"], key)
+    device_id = response.get_json()["device_id"]
+    with app.app_context():
+        db.session.get(Device, device_id).enrolled_at = datetime.combine(
+            date.fromisoformat(enrolled_on or assigned_from), datetime.min.time(), timezone.utc)
+        db.session.commit()
+    return DeviceClient(device_id, key)

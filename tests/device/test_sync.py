@@ -233,6 +233,24 @@ def test_a_refused_batch_is_kept_the_records_before_it_go_and_the_job_backs_off(
                         "it and the records after it stay on the device"]  # once, though offered twice
 
 
+def test_a_trip_id_conflict_is_kept_like_a_refusal_and_shown_in_status(store, state, backend):
+    """409 trip_id_conflict: the backend holds this trip id with another body. Retrying will not
+    heal it: the batch stays, the records before it go, and `ritbox status` says why."""
+    def conflict_at_seq_3(seqs: list[int], request: dict[str, Any]) -> Answer:
+        if 3 in seqs:
+            return 409, {"error": "trip_id_conflict", "message": "...", "field": f"trips[{seqs.index(3)}].trip_id",
+                         "reason": "this trip_id was received before with another body; the batch is refused"}
+        return backend.accept(seqs, request)
+
+    backend.respond = conflict_at_seq_3
+    syncer = make_syncer(store, backend.url, state, monotonic=Clock())
+    result = syncer.run_due()
+    assert result is not None and result.outcome == "refused"
+    assert [t.seq for t in store.pending()] == [3, 4, 5, 6]
+    assert "trip_id was received before with another body" in sync.sync_status(store)["error"]
+    assert syncer.next_attempt - syncer.monotonic() >= sync.REFUSED_BACKOFF_S
+
+
 def test_an_unreachable_backend_backs_off_exponentially_with_jitter_and_keeps_everything(store, state):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

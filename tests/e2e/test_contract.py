@@ -63,6 +63,7 @@ def test_a_replayed_recording_uploads_into_exactly_those_trips(app, live_server,
     from backend.db import db
     from backend.fleet import service
     from backend.models import User
+    from backend.models.fleet import Device
     from backend.models.trips import ChainEvent, Trip, TripTrack
     from device import enroll, keys
     from device.store import Store
@@ -78,6 +79,11 @@ def test_a_replayed_recording_uploads_into_exactly_those_trips(app, live_server,
     state = tmp_path / "state"
     store_path = state / "ritbox.db"
     enrolled = enroll.enroll(live_server, token, state, store_path=store_path)
+    with app.app_context():
+        # The recordings are of 2005 and 2016: the device counts as enrolled before them (the
+        # backend refuses trips dated long before a device's enrollment, backend/api/bounds.py).
+        db.session.get(Device, enrolled.device_id).enrolled_at = datetime(2005, 1, 1, tzinfo=timezone.utc)
+        db.session.commit()
     replay = _replay(recording, store_path, *extra)
     assert len(replay["trips"]) >= 1
 

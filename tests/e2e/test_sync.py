@@ -101,6 +101,13 @@ class Backend:
                 "SELECT seq, device_trip_id, odometer_start_km, odometer_end_km, mode, record_hash "
                 "FROM trips WHERE device_id = ? ORDER BY seq, id", (device_id,)).fetchall()
 
+    def date_enrollment(self, device_id: str, day: str = "2005-09-01") -> None:
+        """The Garmin drive is of September 2005: the device counts as enrolled before it (the
+        backend refuses trips dated long before a device's enrollment, backend/api/bounds.py)."""
+        with closing(sqlite3.connect(self.db_path, timeout=30)) as db:
+            db.execute("UPDATE devices SET enrolled_at = ? WHERE id = ?", (f"{day} 00:00:00.000000", device_id))
+            db.commit()
+
     def chain_events(self, device_id: str) -> list[tuple]:
         with closing(sqlite3.connect(self.db_path)) as db:
             return db.execute("SELECT kind, seq_from, seq_to FROM chain_events WHERE device_id = ? ORDER BY id",
@@ -158,7 +165,9 @@ class Device:
     def enroll(self, backend: Backend) -> str:
         result = ritbox("enroll", backend.url, backend.enroll_token(), "--store", str(self.store))
         assert result.returncode == 0, result.stderr
-        return json.loads((self.folder / "enrollment.json").read_text())["device_id"]
+        device_id = json.loads((self.folder / "enrollment.json").read_text())["device_id"]
+        backend.date_enrollment(device_id)
+        return device_id
 
     def replay(self, *extra: str) -> dict:
         result = ritbox("replay", str(GARMIN), "--fast", "--store", str(self.store), "--json", *extra)
