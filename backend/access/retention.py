@@ -44,6 +44,7 @@ from backend.db import db, utcnow
 from backend.models.odometer import OdometerCorrection
 from backend.models.retention import OPEN, RetentionRun
 from backend.models.revisions import TripRevision
+from backend.models.seals import TripDisclosure, TripReseal
 from backend.models.trips import ChainEvent, DeviceChainHead, Trip, TripMode, TripTrack
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,9 @@ _PG_LOCK_KEY = 0x7269746265740005
 # Rows that reference a trip and go with it, in deletion order (children first). A test checks
 # that every foreign key to trips.id is listed, so a new table forces a decision here.
 DEPENDENTS: tuple[tuple[str, Any], ...] = (
+    # Before trip_revisions: their rows name a classification revision.
+    ("trip_disclosures", TripDisclosure.__table__),
+    ("trip_reseals", TripReseal.__table__),
     ("trip_revisions", TripRevision.__table__),
     ("odometer_corrections", OdometerCorrection.__table__),
     ("chain_events", ChainEvent.__table__),

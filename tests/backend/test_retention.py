@@ -247,14 +247,15 @@ def test_a_deleted_trip_takes_what_hangs_on_it_and_leaves_no_gap(app, world):
     result = _run(app, datetime(2033, 6, 1, tzinfo=UTC))
 
     assert _trip_ids(app) == {kept}
-    assert result.related == {"trip_revisions": 2, "odometer_corrections": 1, "chain_events": 1, "trip_tracks": 6}
+    assert result.related == {"trip_disclosures": 0, "trip_reseals": 0, "trip_revisions": 2,
+                              "odometer_corrections": 1, "chain_events": 1, "trip_tracks": 6}
     for table in ("trip_revisions", "odometer_corrections", "chain_events"):
         assert _count(app, f"SELECT count(*) FROM {table}") == 0, table
     assert _count(app, "SELECT count(*) FROM trip_tracks") == 3  # the kept trip's track
     assert _count(app, "SELECT count(*) FROM odometer_calibrations") == 2  # calibrations are kept
     [event] = [e for e in _retention_events(app) if e["category"] == "trip_summaries"]
-    assert event["rows"] == {"trips": 2, "trip_revisions": 2, "odometer_corrections": 1, "chain_events": 1,
-                             "trip_tracks": 6}
+    assert event["rows"] == {"trips": 2, "trip_disclosures": 0, "trip_reseals": 0, "trip_revisions": 2,
+                             "odometer_corrections": 1, "chain_events": 1, "trip_tracks": 6}
     assert event["trip_ids"] == [[old, gap_revealer]]
 
     # The device's chain continues from its head: the next record is no gap, no break.
