@@ -186,6 +186,33 @@ def test_sealed_private_details_are_cleared_and_the_trip_stays(app, world):
     _chain_ok(app)
 
 
+def test_a_trip_sealed_when_classified_private_loses_its_seals_with_the_private_details(app, world):
+    """A business-mode trip classified private keeps its positions and track sealed in
+    trip_reseals: they are private details, due with them (not with the business tracks)."""
+    from backend.trips import revisions
+    people, factory = world
+    _consent(app, people, private=30, tracks=3000)
+    sealed, business = factory.upload(TripSpec(datetime(2025, 5, 2, 7, 0, tzinfo=UTC)),
+                                      TripSpec(datetime(2025, 5, 3, 7, 0, tzinfo=UTC)))
+    with app.app_context():
+        revisions.revise(user(people.finance), [sealed], {"classification": "private"},
+                         reason="Door de bestuurder als privé gemeld.")
+    _close(app, "2025-05")
+    assert _count(app, f"SELECT count(*) FROM trip_reseals WHERE trip_id = {sealed}") == 1
+
+    result = _run(app, datetime(2026, 3, 1, tzinfo=UTC))
+
+    assert result.seals_cleared == 1 and result.trips_deleted == 0 and result.track_points == 0
+    assert _trip_ids(app) == {sealed, business}
+    assert _count(app, "SELECT count(*) FROM trip_reseals") == 0
+    assert _count(app, f"SELECT count(*) FROM trip_tracks WHERE trip_id = {business}") == 3
+    with app.app_context():
+        from backend.access import door
+        view = door.trip(user(people.driver), sealed)
+        assert view.is_private and view.start is None and view.distance_km == 12.5
+    _chain_ok(app)
+
+
 def test_a_tax_year_with_a_month_not_closed_is_kept_whole(app, world):
     people, factory = world
     _consent(app, people, summaries=30, private=30)
