@@ -53,10 +53,12 @@ def utcnow() -> datetime:
 @event.listens_for(Engine, "connect")
 def _sqlite_pragmas(dbapi_connection, connection_record) -> None:
     """SQLite enforces foreign keys only when asked, per connection; WAL lets readers and
-    the one writer work side by side."""
+    the one writer work side by side; secure_delete zeroes what a write removes (the clear
+    positions of a trip sealed when classified private must not stay in free space)."""
     if type(dbapi_connection).__module__.startswith("sqlite3"):
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()

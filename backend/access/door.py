@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -24,17 +25,18 @@ from zoneinfo import ZoneInfo
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import select
 
 from backend import audit
-from backend.access import agreements
+from backend.access import agreements, character
 from backend.access.purposes import BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS, TAX, TRIP_SUMMARIES
 from backend.db import db, utcnow
 from backend.models.access import Grant
 from backend.models.accounts import Role, User
+from backend.models.seals import TripDisclosure, TripReseal
 from backend.models.trips import ChainEvent, Trip, TripMode, TripTrack
 
 log = logging.getLogger(__name__)
@@ -47,8 +49,18 @@ _PURPOSE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
 Period = tuple[date, date]  # inclusive calendar dates, Europe/Amsterdam
 
 
+# What a refused read of one trip says, whatever the reason and whether the trip exists or not
+# (the reason is audited and kept on the exception, never shown): trip ids cannot be probed.
+TRIP_REFUSED = "you may not read this trip, or it does not exist"
+
+
 class AccessDenied(Exception):
-    """A read the purpose and the actor's grants do not allow. Views answer 403."""
+    """A read the purpose and the actor's grants do not allow. Views answer 403 with str(self);
+    `reason` is what the audit log records."""
+
+    def __init__(self, message: str, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason or message
 
 
 class SealError(Exception):
@@ -81,10 +93,16 @@ class TripView:
     start: Position | None
     end: Position | None
     positions_withheld: bool
+    # The effective character (backend.access.character): what decides privacy, for every reader.
+    character: str | None = None
+    sealed: bool = False  # the positions are stored sealed (recorded private, or sealed when classified private)
+    # Sealed positions of a trip that is not private now, which its driver has not opened for the
+    # tax report: shown as "withheld by the driver".
+    withheld_by_driver: bool = False
 
     @property
     def is_private(self) -> bool:
-        return self.mode == TripMode.PRIVATE.value
+        return (self.character or self.mode) == TripMode.PRIVATE.value
 
     @property
     def local_date(self) -> date:
@@ -159,10 +177,26 @@ def track(actor: User, trip_id: int, purpose: str = TAX) -> list[TrackPoint]:
         deny(actor, purpose, None, None, "no such trip", trip_id=trip_id)
     access = _decide(actor, purpose, BUSINESS_TRACKS, driver_id=row.driver_id, vehicle_id=row.vehicle_id,
                      period=(_local_day(row.started_at),) * 2, trip_id=trip_id)
+    classified = character.classifications([row.id]).get(row.id)
+    trip_character = character.effective_character(row.mode, classified.value if classified else None)
+    if trip_character == character.PRIVATE and PRIVATE_TRIP_DETAILS not in access.categories:
+        deny(actor, purpose, row.driver_id, row.vehicle_id, "the track of a private trip needs the "
+             f"{PRIVATE_TRIP_DETAILS} category", trip_id=trip_id,
+             grant_id=access.grant.id if access.grant else None)
     points = [TrackPoint(p.at, p.lat, p.lon) for p in db.session.scalars(
         select(TripTrack).where(TripTrack.trip_id == trip_id).order_by(TripTrack.idx))]
+    reseal = db.session.get(TripReseal, trip_id) if not points and row.mode == TripMode.BUSINESS.value else None
+    if reseal is not None and reseal.track_sealed:
+        points = [TrackPoint(datetime.fromisoformat(at), float(lat), float(lon))
+                  for at, lat, lon in json.loads(open_envelope(reseal.track_sealed))]
+        audit.record(audit.SEAL_OPENED, actor=actor, subject_user_id=row.driver_id, purpose=access.purpose,
+                     grant_id=access.grant.id if access.grant else None,
+                     details={"trip_ids": [row.id], "envelopes": 1, "what": "track"}, commit=False)
     if not access.own:
-        _audit_read(actor, access, [row], what="track", extra={"points": len(points)})
+        _audit_read(actor, access, [_Subject(row.id, row.driver_id, row.vehicle_id,
+                                             trip_character == character.PRIVATE)],
+                    what="track", extra={"points": len(points)}, commit=False)
+    db.session.commit()
     return points
 
 
@@ -294,7 +328,8 @@ def deny(actor, purpose, driver_id, vehicle_id, reason, *, trip_id=None, grant_i
                  subject_user_id=driver_id, subject_vehicle_id=vehicle_id, purpose=purpose,
                  grant_id=grant_id, details=details)
     log.info("access denied for purpose %s", purpose)
-    raise AccessDenied(reason)
+    # A read of one trip by id says the same whatever the reason: an unknown id is not told apart.
+    raise AccessDenied(TRIP_REFUSED if trip_id is not None else reason, reason)
 
 
 # --- reading -------------------------------------------------------------------------------
@@ -333,65 +368,143 @@ def _query(access: _Access, *, driver_id=None, vehicle_id=None, period=None) -> 
     return db.session.scalars(statement).all()
 
 
-def _views(actor: User, access: _Access, rows: Iterable[Trip], what: str) -> list[TripView]:
-    rows = list(rows)
-    opened: list[Trip] = []
-    views = []
+@dataclass(frozen=True)
+class _Subject:
+    """What the audit of a read needs of one trip."""
+
+    id: int
+    driver_id: int | None
+    vehicle_id: int
+    is_private: bool
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """How a trip's positions are stored: in clear, or sealed (recorded private, or sealed when a
+    person classified it private), and what the driver said about them since."""
+
+    character: str
+    clear: tuple[Position | None, Position | None]
+    seals: tuple[dict | None, dict | None]
+    disclosed: bool  # the driver opened the seals for the tax report under the current class
+
+
+def stored_positions(rows: Sequence) -> dict[int, _Stored]:
+    """Character, clear positions and seals of trip rows (ORM rows or rows of plain columns with
+    id, mode, start_lat, start_lon, end_lat, end_lon, start_sealed, end_sealed): three queries
+    for any number of rows, the later two only for the few rows that need them."""
+    classes = character.classifications(row.id for row in rows)
+    business = TripMode.BUSINESS.value
+    maybe_resealed = [row.id for row in rows if row.mode == business and row.start_lat is None
+                      and row.end_lat is None]
+    reseals = {r.trip_id: r for r in db.session.scalars(select(TripReseal).where(
+        TripReseal.trip_id.in_(maybe_resealed)))} if maybe_resealed else {}
+    out: dict[int, _Stored] = {}
+    sealed_ids = []
     for row in rows:
-        start = end = None
-        withheld = False
-        if row.mode == TripMode.BUSINESS.value:
-            if row.start_lat is not None:
-                start = Position(row.start_lat, row.start_lon)
-            if row.end_lat is not None:
-                end = Position(row.end_lat, row.end_lon)
-        elif row.start_sealed or row.end_sealed:
-            if PRIVATE_TRIP_DETAILS in access.categories:
-                start = open_position(row.start_sealed) if row.start_sealed else None
-                end = open_position(row.end_sealed) if row.end_sealed else None
-                opened.append(row)
-            else:
-                withheld = True
+        classified = classes.get(row.id)
+        trip_character = character.effective_character(row.mode, classified.value if classified else None)
+        if row.mode == business:
+            reseal = reseals.get(row.id)
+            seals = (reseal.start_sealed, reseal.end_sealed) if reseal else (None, None)
+            clear = (Position(row.start_lat, row.start_lon) if row.start_lat is not None else None,
+                     Position(row.end_lat, row.end_lon) if row.end_lat is not None else None)
+        else:
+            seals, clear = (row.start_sealed, row.end_sealed), (None, None)
+        if (seals[0] or seals[1]) and trip_character != character.PRIVATE and classified:
+            sealed_ids.append((row.id, classified.revision_id))
+        out[row.id] = _Stored(trip_character, clear, seals, False)
+    if sealed_ids:
+        disclosed = {tuple(pair) for pair in db.session.execute(
+            select(TripDisclosure.trip_id, TripDisclosure.revision_id).where(
+                TripDisclosure.trip_id.in_([i for i, _ in sealed_ids])))}
+        for pair in sealed_ids:
+            if pair in disclosed:
+                stored = out[pair[0]]
+                out[pair[0]] = _Stored(stored.character, stored.clear, stored.seals, True)
+    return out
+
+
+def _views(actor: User, access: _Access, rows: Iterable[Trip], what: str, *,
+           open_seals: bool = True) -> list[TripView]:
+    """open_seals False: sealed positions stay withheld whatever the access (summaries)."""
+    rows = list(rows)
+    opened: list[tuple[Trip, int]] = []
+    views = []
+    stored = stored_positions(rows)
+    for row in rows:
+        trip = stored[row.id]
+        start, end, withheld, by_driver, envelopes = _positions(trip, access.categories, open_seals)
+        if envelopes:
+            opened.append((row, envelopes))
         views.append(TripView(
             id=row.id, vehicle_id=row.vehicle_id, driver_id=row.driver_id, started_at=row.started_at,
             ended_at=row.ended_at, odometer_start_km=row.odometer_start_km, odometer_end_km=row.odometer_end_km,
             distance_km=row.distance_km, mode=row.mode, flags=tuple(row.flags or ()),
             ingest_flags=tuple(row.ingest_flags or ()), gaps=tuple(row.gaps or ()),
-            start=start, end=end, positions_withheld=withheld))
-    if opened:
-        for subject, trips in _by_driver(opened).items():
-            audit.record(audit.SEAL_OPENED, actor=actor, subject_user_id=subject, purpose=access.purpose,
-                         grant_id=access.grant.id if access.grant else None,
-                         details={"trip_ids": [t.id for t in trips], "envelopes":
-                                  sum(bool(t.start_sealed) + bool(t.end_sealed) for t in trips)},
-                         commit=False)
+            start=start, end=end, positions_withheld=withheld, character=trip.character,
+            sealed=bool(trip.seals[0] or trip.seals[1]), withheld_by_driver=by_driver))
+    _audit_openings(actor, access, opened)
     if not access.own:
-        _audit_read(actor, access, rows, what=what, commit=False)
+        _audit_read(actor, access, views, what=what, commit=False)
     if opened or not access.own:
         db.session.commit()
     return views
 
 
-def _by_driver(rows: Iterable[Trip]) -> dict[int | None, list[Trip]]:
-    groups: dict[int | None, list[Trip]] = {}
+def _positions(trip: _Stored, categories: frozenset[str], open_seals: bool = True):
+    """(start, end, withheld, withheld_by_driver, envelopes opened) for a reader holding
+    `categories`. A private trip's positions need the private-details category; sealed positions
+    of a trip that is no longer private open for others only once its driver opened them."""
+    sealed = bool(trip.seals[0] or trip.seals[1])
+    may_open = open_seals and (PRIVATE_TRIP_DETAILS in categories
+                               or (trip.disclosed and trip.character != character.PRIVATE))
+    if sealed:
+        if may_open:
+            start, end = (open_position(seal) if seal else None for seal in trip.seals)
+            return start, end, False, False, sum(bool(seal) for seal in trip.seals)
+        return None, None, True, trip.character != character.PRIVATE, 0
+    if trip.character == character.PRIVATE and PRIVATE_TRIP_DETAILS not in categories:
+        # Classified private but stored in clear (sealing it failed, or data from before 0016).
+        return None, None, trip.clear != (None, None), False, 0
+    return trip.clear[0], trip.clear[1], False, False, 0
+
+
+def _audit_openings(actor: User, access: _Access, opened: list[tuple]) -> None:
+    groups: dict[int | None, list[tuple]] = {}
+    for row, envelopes in opened:
+        groups.setdefault(row.driver_id, []).append((row, envelopes))
+    for subject, trips in groups.items():
+        audit.record(audit.SEAL_OPENED, actor=actor, subject_user_id=subject, purpose=access.purpose,
+                     grant_id=access.grant.id if access.grant else None,
+                     details={"trip_ids": [t.id for t, _ in trips], "envelopes": sum(n for _, n in trips)},
+                     commit=False)
+
+
+def _by_driver(rows: Iterable) -> dict[int | None, list]:
+    groups: dict[int | None, list] = {}
     for row in rows:
         groups.setdefault(row.driver_id, []).append(row)
     return groups
 
 
-def _audit_read(actor: User, access: _Access, rows: list[Trip], *, what: str, extra=None,
+def _audit_read(actor: User, access: _Access, trips: list, *, what: str, extra=None,
                 commit: bool = True) -> None:
-    """One READ event per employee whose records were read (one, naming the scope, if none)."""
-    groups = _by_driver(rows) or {access.driver_id: []}
-    for subject, trips in groups.items():
-        details = {"what": what, "categories": sorted(access.categories), "records": len(trips),
-                   "trip_ids": [t.id for t in trips]}
+    """One READ event per employee whose records were read (one, naming the scope, if none).
+    `trips` are TripViews (or _Subject): the record list names the private ones apart."""
+    groups = _by_driver(trips) or {access.driver_id: []}
+    for subject, group in groups.items():
+        details = {"what": what, "categories": sorted(access.categories), "records": len(group),
+                   "trip_ids": [t.id for t in group]}
+        private = [t.id for t in group if t.is_private]
+        if private:
+            details["private_trip_ids"] = private
         if access.period:
             details["period"] = [access.period[0].isoformat(), access.period[1].isoformat()]
         details.update(extra or {})
         audit.record(audit.READ, actor=actor, subject_user_id=subject,
                      subject_vehicle_id=access.vehicle_id if access.vehicle_id else
-                     (trips[0].vehicle_id if trips else None),
+                     (group[0].vehicle_id if group else None),
                      purpose=access.purpose, grant_id=access.grant.id if access.grant else None,
                      details=details, commit=commit)
 
@@ -408,9 +521,37 @@ def _b64(value: str, length: int | None, name: str) -> bytes:
     return raw
 
 
+def seal(plaintext: bytes) -> dict:
+    """Seal bytes to the backend's current sealing key, in the device's envelope format
+    (docs/sealed-box.md): only the key file opens it, a database dump does not."""
+    from backend import sealing_keys
+
+    recipient = sealing_keys.current_key()
+    esk = X25519PrivateKey.generate()
+    epk = esk.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=SEAL_INFO + epk + recipient.public_raw).derive(
+        esk.exchange(X25519PublicKey.from_public_bytes(recipient.public_raw)))
+    nonce = os.urandom(12)
+    return {"v": 1, "alg": SEAL_ALG, "kid": recipient.kid, "epk": base64.b64encode(epk).decode("ascii"),
+            "nonce": base64.b64encode(nonce).decode("ascii"),
+            "ct": base64.b64encode(ChaCha20Poly1305(key).encrypt(nonce, plaintext, None)).decode("ascii")}
+
+
+def seal_position(position: Position) -> dict:
+    """A position sealed as the device seals one: the JSON array [lat, lon]."""
+    return seal(json.dumps([position.lat, position.lon], separators=(",", ":")).encode("ascii"))
+
+
 def open_position(envelope: dict | str) -> Position:
     """Open a sealed position (docs/sealed-box.md). Only the door calls this; the private key
     comes from the key file (backend.sealing_keys), never from the database."""
+    lat, lon = json.loads(open_envelope(envelope).decode("ascii"))
+    return Position(float(lat), float(lon))
+
+
+def open_envelope(envelope: dict | str) -> bytes:
+    """The plaintext of any envelope sealed to one of the backend's keys."""
     from backend import sealing_keys
 
     if isinstance(envelope, str):
@@ -431,8 +572,6 @@ def open_position(envelope: dict | str) -> Position:
         raise SealError("envelope epk is a low-order point") from None
     key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=SEAL_INFO + epk + recipient).derive(shared)
     try:
-        plaintext = ChaCha20Poly1305(key).decrypt(nonce, ct, None)
+        return ChaCha20Poly1305(key).decrypt(nonce, ct, None)
     except InvalidTag:
         raise SealError("envelope does not open: tampered or sealed to another key") from None
-    lat, lon = json.loads(plaintext.decode("ascii"))
-    return Position(float(lat), float(lon))

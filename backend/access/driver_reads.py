@@ -29,7 +29,7 @@ def own_trip_summaries(actor: User, period: door.Period | None = None) -> list[d
     """The actor's own trips (ordered by start), private positions left sealed."""
     access = door._decide(actor, TAX, TRIP_SUMMARIES, driver_id=actor.id, period=period)
     rows = door._query(_without_private_details(access), driver_id=actor.id, period=period)
-    return door._views(actor, _without_private_details(access), rows, what="trips")
+    return door._views(actor, _without_private_details(access), rows, what="trips", open_seals=False)
 
 
 def trip_summaries(actor: User, trip_ids: Iterable[int], purpose: str = TAX) -> list[door.TripView]:
@@ -47,5 +47,6 @@ def trip_summaries(actor: User, trip_ids: Iterable[int], purpose: str = TAX) -> 
         access = door._decide(actor, purpose, TRIP_SUMMARIES, driver_id=row.driver_id,
                               vehicle_id=row.vehicle_id, period=(door._local_day(row.started_at),) * 2,
                               trip_id=trip_id)
-        views[trip_id] = door._views(actor, _without_private_details(access), [row], what="trip")[0]
+        views[trip_id] = door._views(actor, _without_private_details(access), [row], what="trip",
+                                     open_seals=False)[0]
     return [views[i] for i in ids]

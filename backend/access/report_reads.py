@@ -18,14 +18,14 @@ from __future__ import annotations
 import json
 from datetime import date
 
-from sqlalchemy import Text, and_, cast, or_, select
+from sqlalchemy import Text, and_, cast, select
 
 from backend import audit
 from backend.access import door
 from backend.access.purposes import BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS, TAX, TRIP_SUMMARIES
 from backend.db import db
 from backend.models.accounts import User
-from backend.models.trips import Trip, TripMode
+from backend.models.trips import Trip
 
 OWN_EXPORT = "own_export"
 
@@ -49,8 +49,7 @@ def own_tax_report_rows(actor: User, *, year: int) -> list[door.TripView]:
 _COLUMNS = (Trip.id, Trip.vehicle_id, Trip.driver_id, Trip.started_at, Trip.ended_at, Trip.odometer_start_km,
             Trip.odometer_end_km, Trip.distance_km, Trip.mode,
             cast(Trip.flags, Text).label("flags"), cast(Trip.ingest_flags, Text).label("ingest_flags"),
-            Trip.start_lat, Trip.start_lon, Trip.end_lat, Trip.end_lon,
-            or_(Trip.start_sealed.is_not(None), Trip.end_sealed.is_not(None)).label("sealed"))
+            Trip.start_lat, Trip.start_lon, Trip.end_lat, Trip.end_lon, Trip.start_sealed, Trip.end_sealed)
 _EMPTY = (None, "", "[]", "null")
 
 
@@ -80,22 +79,28 @@ def tax_report_rows(actor: User, *, year: int, driver_id: int | None = None,
         conditions += [Trip.started_at >= bounds[0], Trip.started_at < bounds[1]]
     rows = db.session.execute(select(*_COLUMNS).where(and_(*conditions))
                               .order_by(Trip.started_at, Trip.id)).all()
-    business = TripMode.BUSINESS.value
-    views = []
-    TripView, Position, empty = door.TripView, door.Position, _EMPTY
+    rows_by_id = {row.id: row for row in rows}
+    # Which positions a reader sees is the door's rule (door._positions, by effective character);
+    # seals are opened only for the few trips whose driver opened them for the tax report.
+    stored = door.stored_positions(rows)
+    views, opened = [], []
+    TripView, empty, positions = door.TripView, _EMPTY, door._positions
     for (trip_id, trip_vehicle, trip_driver, started_at, ended_at, odo_start, odo_end, distance, mode, flags,
-         ingest_flags, start_lat, start_lon, end_lat, end_lon, sealed) in rows:
-        is_business = mode == business
+         ingest_flags, *_) in rows:
+        trip = stored[trip_id]
+        start, end, withheld, by_driver, envelopes = positions(trip, access.categories)
+        if envelopes:
+            opened.append((rows_by_id[trip_id], envelopes))
         views.append(TripView(
             id=trip_id, vehicle_id=trip_vehicle, driver_id=trip_driver, started_at=started_at, ended_at=ended_at,
             odometer_start_km=odo_start, odometer_end_km=odo_end, distance_km=distance, mode=mode,
             flags=() if flags in empty else _flags(flags),
             ingest_flags=() if ingest_flags in empty else _flags(ingest_flags), gaps=(),
-            start=Position(start_lat, start_lon) if is_business and start_lat is not None else None,
-            end=Position(end_lat, end_lon) if is_business and end_lat is not None else None,
-            positions_withheld=not is_business and bool(sealed)))
+            start=start, end=end, positions_withheld=withheld, character=trip.character,
+            sealed=bool(trip.seals[0] or trip.seals[1]), withheld_by_driver=by_driver))
+    door._audit_openings(actor, access, opened)
     if not access.own:
-        door._audit_read(actor, access, rows, what="tax_report", commit=False)
-        if commit:
-            db.session.commit()
+        door._audit_read(actor, access, views, what="tax_report", commit=False)
+    if commit and (opened or not access.own):
+        db.session.commit()
     return views

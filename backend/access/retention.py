@@ -44,7 +44,8 @@ from backend.db import db, utcnow
 from backend.models.odometer import OdometerCorrection
 from backend.models.retention import OPEN, RetentionRun
 from backend.models.revisions import TripRevision
-from backend.models.trips import ChainEvent, DeviceChainHead, Trip, TripMode, TripTrack
+from backend.models.seals import TripDisclosure, TripReseal
+from backend.models.trips import ChainEvent, DeviceChainHead, Trip, TripTrack
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,9 @@ _PG_LOCK_KEY = 0x7269746265740005
 # Rows that reference a trip and go with it, in deletion order (children first). A test checks
 # that every foreign key to trips.id is listed, so a new table forces a decision here.
 DEPENDENTS: tuple[tuple[str, Any], ...] = (
+    # Before trip_revisions: their rows name a classification revision.
+    ("trip_disclosures", TripDisclosure.__table__),
+    ("trip_reseals", TripReseal.__table__),
     ("trip_revisions", TripRevision.__table__),
     ("odometer_corrections", OdometerCorrection.__table__),
     ("chain_events", ChainEvent.__table__),
@@ -195,9 +199,11 @@ def plan(now: datetime | None = None) -> Plan | None:
 
     # Trip facts: both cutoffs are starts of local years, so the candidates are whole tax years.
     facts_before = max(due[PRIVATE_TRIP_DETAILS].before, due[TRIP_SUMMARIES].before)
+    # A business-mode trip sealed when classified private (trip_reseals) keeps private details too.
     rows = db.session.execute(
         select(Trip.id, Trip.vehicle_id, Trip.started_at, Trip.mode,
-               Trip.start_sealed.is_not(None) | Trip.end_sealed.is_not(None))
+               Trip.start_sealed.is_not(None) | Trip.end_sealed.is_not(None) | TripReseal.trip_id.is_not(None))
+        .outerjoin(TripReseal, TripReseal.trip_id == Trip.id)
         .where(Trip.started_at < facts_before).order_by(Trip.id)).all()
     closings = closed_months()
     open_years: set[tuple[int, int]] = set()
@@ -208,7 +214,7 @@ def plan(now: datetime | None = None) -> Plan | None:
     deleted = set()
     for trip_id, vehicle_id, started_at, mode, sealed in rows:
         summary_due = started_at < due[TRIP_SUMMARIES].before
-        seal_due = mode == TripMode.PRIVATE.value and sealed and started_at < due[PRIVATE_TRIP_DETAILS].before
+        seal_due = sealed and started_at < due[PRIVATE_TRIP_DETAILS].before
         if not (summary_due or seal_due):
             continue
         if (vehicle_id, started_at.astimezone(LOCAL).year) in open_years:
@@ -278,6 +284,8 @@ def run(now: datetime | None = None, *, dry_run: bool = False) -> Result:
     for chunk in _chunks(due.seal_trip_ids):
         cleared += db.session.execute(update(Trip.__table__).where(Trip.__table__.c.id.in_(chunk))
                                       .values(start_sealed=None, end_sealed=None)).rowcount
+    # The sealed copies of trips classified private go with the private details.
+    _delete(TripReseal.__table__, TripReseal.__table__.c.trip_id, due.seal_trip_ids)
     related = {name: _delete(table, table.c.trip_id, due.trip_ids) for name, table in DEPENDENTS}
     _raise_deleted_through(due.trip_ids)
     trips = _delete(Trip.__table__, Trip.__table__.c.id, due.trip_ids)

@@ -19,6 +19,7 @@ from backend.access.forms import (CATEGORY_LABELS, AuditFilterForm, ConsentForm,
                                   RevokeForm, UploadForm)
 from backend.access.purposes import BUSINESS_TRACKS
 from backend.access.report_reads import OWN_EXPORT
+from backend.access.seals import SEAL_DISCLOSED, TRIP_SEALED
 from backend.access.requests import RequestInput, RequestRefused
 from backend.auth import role_required
 from backend.db import db, utcnow as _now
@@ -65,6 +66,8 @@ EVENT_LABELS = {
     VEHICLE_RETIRED: _l("Car retired from the fleet"), OWN_EXPORT: _l("Own trip report downloaded"),
     accounts.USER_CREATED: _l("Account created"), accounts.USER_DEACTIVATED: _l("Account deactivated"),
     TRIP_ID_CONFLICT: _l("Trip sent again with other content (refused)"),
+    TRIP_SEALED: _l("Trip classified private: positions and route sealed"),
+    SEAL_DISCLOSED: _l("Driver opened a trip's addresses for the tax report"),
 }
 PURPOSE_TAX_LABEL = _l("Tax registration")
 

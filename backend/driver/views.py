@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from backend import addresses
-from backend.access import door, driver_reads
+from backend.access import door, driver_reads, seals
 from backend.access.requests import local_today
 from backend.auth import role_required
 from backend.db import db
@@ -136,8 +136,10 @@ def _detail(trip_id: int, *, status: int = 200, error: str | None = None):
     if not trip_class:
         proposal = commute.propose(_position(view.start), _position(view.end),
                                    place_service.zones_for(me.id))
+    disclosed = view.sealed and not view.is_private and seals.disclosed_for_tax(view.id)
     return render_template("driver/trip.html", trip=view, track=track_markup, annotation=annotation,
                            history=history, state=state, trip_class=trip_class, proposal=proposal,
+                           disclosed=disclosed,
                            class_labels=CLASS_LABELS, field_labels=FIELD_LABELS, mode_labels=MODE_LABELS,
                            trip_classes=TRIP_CLASSES, error=error, addresses=found), status
 
@@ -166,6 +168,18 @@ def revise(trip_id: int):
     except RevisionError as exc:
         return _detail(trip_id, status=409 if exc.locked else 400, error=_error_text(exc))
     flash(_("Saved: %(n)s change(s).", n=len(written)) if written else _("Nothing changed."), "success")
+    return redirect(url_for("driver.trip", trip_id=trip_id))
+
+
+@bp.route("/trips/<int:trip_id>/disclose", methods=["POST"])
+@role_required(Role.DRIVER)
+def disclose(trip_id: int):
+    """The driver opens a sealed trip that is business now for the tax report (audited)."""
+    try:
+        seals.disclose_for_tax(_me(), trip_id)
+    except seals.DisclosureRefused as exc:
+        return _detail(trip_id, status=409, error=_(str(exc)))
+    flash(_("The addresses of this trip now appear in the tax report."), "success")
     return redirect(url_for("driver.trip", trip_id=trip_id))
 
 

@@ -216,7 +216,7 @@ class _Addresses:
         recorded private are left out: they are never cached."""
         positions: dict[int | None, set[tuple[float, float]]] = defaultdict(set)
         for t in trips:
-            if t.mode != PRIVATE_MODE:
+            if not (t.sealed or t.is_private):
                 for position in (t.start, t.end):
                     if position is not None:
                         positions[t.driver_id].add((position.lat, position.lon))
@@ -311,15 +311,15 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
                                   odometer_end=start_km, distance=start_km - previous_shown_end))
         previous_end, previous_shown_end, gps_previous_end = t.odometer_end_km, end_km, gps_end
         number += 1
-        recorded_private = t.mode == private_mode
         note = annotations.get(t.id)
-        character = note.effective_class(t) if note else (m.PRIVATE if recorded_private else None)
-        # Unclassified (a business-mode trip nobody classified yet) counts as business, flagged.
-        classified = character is not None
-        character = character or m.BUSINESS
+        # The door's effective character (backend.access.character); unclassified (a business-mode
+        # trip nobody classified yet) counts as business, flagged.
+        classified = t.mode == private_mode or (note is not None and note.classification is not None)
+        character = t.character if classified else m.BUSINESS
         show_addresses = character != m.PRIVATE or view == m.DRIVER
         if show_addresses:
-            private = recorded_private or character == m.PRIVATE
+            # Sealed positions (private once, or opened by the driver) are never cached nor sent online.
+            private = t.sealed or character == m.PRIVATE
             departure = addresses(t.start, t.driver_id, private)
             arrival = addresses(t.end, t.driver_id, private)
         else:
@@ -341,6 +341,7 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
             # The odometer is the legal norm: the row's km are its printed end minus start.
             distance=end_km - start_km,
             departure=departure, arrival=arrival, character=character, classified=classified,
+            addresses_withheld_by_driver=t.withheld_by_driver and departure is None and arrival is None,
             route_deviation="ja" if note and note.detour else "",
             deviation_reason=(note.detour or "") if note else "",
             private_detour=to_km(note.private_detour_km) if note and note.private_detour_km else ZERO,

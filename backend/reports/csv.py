@@ -49,9 +49,9 @@ def _lines(rows: list[m.Row]):
     days: dict = {}
     places: dict[int, str] = {}  # id(address) -> its neutralised text: reports share Address objects
 
-    def place(address: m.Address | None) -> str:
+    def place(address: m.Address | None, withheld_by_driver: bool) -> str:
         if address is None:
-            return ""
+            return t.WITHHELD_BY_DRIVER if withheld_by_driver else ""
         text = places.get(id(address))
         if text is None:
             text = places[id(address)] = safe(t.address_text(address))
@@ -69,8 +69,8 @@ def _lines(rows: list[m.Row]):
                _CLOCK[ended.hour * 60 + ended.minute] if ended else "",
                safe(row.driver_name), _km(row.odometer_start), _km(row.odometer_end),
                "" if kind == chain_gap else _km(row.distance),
-               place(departure), (departure.postcode or "") if departure else "",
-               place(arrival), (arrival.postcode or "") if arrival else "",
+               place(departure, row.addresses_withheld_by_driver), (departure.postcode or "") if departure else "",
+               place(arrival, row.addresses_withheld_by_driver), (arrival.postcode or "") if arrival else "",
                characters[row.character], ("ja" if row.classified else "nee") if is_trip else "",
                safe(row.route_deviation), safe(row.deviation_reason),
                _km(row.private_detour) if is_trip else "", _km(row.original_distance), safe(row.note),

@@ -104,6 +104,9 @@ class Row:
     arrival: Address | None = None
     character: str | None = None
     classified: bool = True  # False: taken from the device's mode, not confirmed by the driver
+    # Recorded in private mode (or sealed), business now, and not (yet) opened by the driver for
+    # the tax report: the addresses are withheld by the driver, not missing.
+    addresses_withheld_by_driver: bool = False
     route_deviation: str = ""
     deviation_reason: str = ""
     private_detour: Decimal = Decimal(0)

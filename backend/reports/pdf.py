@@ -116,8 +116,8 @@ def _cells(row: m.Row) -> list[str]:
         deviation = " / ".join(x for x in (row.route_deviation, row.deviation_reason) if x)
         return [str(row.trip_number), t.day_nl(row.day), f"{t.time_nl(row.started_at)}-{t.time_nl(row.ended_at)}",
                 row.driver_name, t.decimal_nl(row.odometer_start), t.decimal_nl(row.odometer_end),
-                t.decimal_nl(row.distance), _address(row.departure, row.character == m.PRIVATE),
-                _address(row.arrival, row.character == m.PRIVATE),
+                t.decimal_nl(row.distance), _address(row.departure, row),
+                _address(row.arrival, row),
                 character, deviation, t.decimal_nl(row.private_detour) if row.private_detour else "",
                 ", ".join(([f"GPS {t.decimal_nl(row.original_distance)}"] if row.original_distance is not None
                            else []) + list(row.flags))]
@@ -128,9 +128,11 @@ def _cells(row: m.Row) -> list[str]:
             t.decimal_nl(row.odometer_end), t.decimal_nl(row.distance), label, "", "", "", "", ""]
 
 
-def _address(address: m.Address | None, private: bool) -> str:
+def _address(address: m.Address | None, row: m.Row) -> str:
     if address is None:
-        return "afgeschermd" if private else ""
+        if row.addresses_withheld_by_driver:
+            return t.WITHHELD_BY_DRIVER_SHORT
+        return "afgeschermd" if row.character == m.PRIVATE else ""
     return address.text + ("" if address.street_level else " *")
 
 
@@ -162,7 +164,8 @@ def render(report: m.Report, out: BinaryIO) -> None:
     pdf.set_font("Helvetica", "", 7)
     pdf.cell(0, LINE, latin1("* adres niet op straatniveau (coördinaten of plaats); (?) karakter nog niet door de "
                              "bestuurder bevestigd; afgeschermd: privérit, adres alleen in de eigen export van de "
-                             "bestuurder"), new_x="LMARGIN", new_y="NEXT")
+                             "bestuurder; achtergehouden (bestuurder): in privémodus vastgelegd, nu zakelijk, adres "
+                             "niet door de bestuurder vrijgegeven"), new_x="LMARGIN", new_y="NEXT")
 
     pdf.ln(4)
     pdf.set_font("Helvetica", "B", 9)

@@ -58,9 +58,13 @@ def safe_text(value: str) -> str:
     return value
 
 
-def address_text(address: m.Address | None) -> str:
+WITHHELD_BY_DRIVER = "achtergehouden door de bestuurder"
+WITHHELD_BY_DRIVER_SHORT = "achtergehouden (bestuurder)"  # the PDF's narrow address column
+
+
+def address_text(address: m.Address | None, withheld_by_driver: bool = False) -> str:
     if address is None:
-        return ""
+        return WITHHELD_BY_DRIVER if withheld_by_driver else ""
     text = address.text
     if not address.street_level:
         text += " (niet op straatniveau)"
@@ -72,8 +76,10 @@ def row_values(row: m.Row) -> list[object]:
     return [KIND[row.kind], row.kenteken, row.trip_number, day_nl(row.day), time_nl(row.started_at),
             time_nl(row.ended_at), row.driver_name, row.odometer_start, row.odometer_end,
             row.distance if row.kind != m.CHAIN_GAP else None,
-            address_text(row.departure), row.departure.postcode if row.departure else "",
-            address_text(row.arrival), row.arrival.postcode if row.arrival else "",
+            address_text(row.departure, row.addresses_withheld_by_driver),
+            row.departure.postcode if row.departure else "",
+            address_text(row.arrival, row.addresses_withheld_by_driver),
+            row.arrival.postcode if row.arrival else "",
             CHARACTER[row.character], ("ja" if row.classified else "nee") if row.kind == m.TRIP else "",
             row.route_deviation, row.deviation_reason,
             row.private_detour if row.kind == m.TRIP else None, row.original_distance, row.note,

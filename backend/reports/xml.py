@@ -61,7 +61,10 @@ def _address(w: _Writer, name: str, address: m.Address | None) -> None:
 def _entry(w: _Writer, row: m.Row) -> None:
     if row.kind == m.TRIP:
         withheld = row.character == m.PRIVATE and row.departure is None and row.arrival is None
-        w.start("trip", {"classified": row.classified, "addressesWithheld": withheld})
+        attributes = {"classified": row.classified, "addressesWithheld": withheld or row.addresses_withheld_by_driver}
+        if row.addresses_withheld_by_driver:
+            attributes["addressesWithheldBy"] = "driver"
+        w.start("trip", attributes)
         w.leaf("tripNumber", row.trip_number)
         w.leaf("licensePlate", row.kenteken)
         w.leaf("date", row.day)

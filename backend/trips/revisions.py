@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backend import audit
-from backend.access import agreements, driver_reads
+from backend.access import agreements, driver_reads, seals
 from backend.access.door import AccessDenied, TripView
 from backend.db import db, utcnow
 from backend.models.accounts import Role, User
@@ -181,7 +181,8 @@ def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], 
                 raise RevisionError(_l("Trip %(trip)s is locked since %(date)s: you can only add a note."),
                                     locked=True, trip=trip.id,
                                     date=state.window_ends.astimezone(_local()).strftime("%d-%m-%Y"))
-        if trip.is_private and set(changes) & set(ADDRESS_FIELDS):
+        if ((trip.is_private or trip.sealed or changes.get(CLASSIFICATION) == TripClass.PRIVATE.value)
+                and set(changes) & set(ADDRESS_FIELDS)):
             # A plaintext address would put the sealed private destination back in the database.
             raise RevisionError(_l("Addresses of trips recorded in private mode cannot be corrected here."))
 
@@ -202,11 +203,15 @@ def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], 
             db.session.add(row)
             written.append(row)
     try:
+        # A business-mode trip classified private is sealed in the same transaction (backend.access.seals).
+        sealed = seals.seal_reclassified(actor, written)
         db.session.commit()
     except IntegrityError:
         # The unique supersedes_id: someone replaced the same value a moment earlier.
         db.session.rollback()
         raise RevisionError(_l("Someone else changed this trip at the same moment; reload and try again.")) from None
+    if sealed:
+        seals.flush_log()
     return written
 
 

@@ -78,8 +78,9 @@ def test_finance_reads_the_tax_data_without_private_positions_or_tracks(app, wor
         assert private.distance_km == 20.0 and private.odometer_start_km == 1040.0
         business = next(v for v in views if v.id == fleet.trips["business"])
         assert business.start is not None  # the tax report needs business addresses
-        with pytest.raises(AccessDenied, match="tracks"):
+        with pytest.raises(AccessDenied) as denied:
             door.track(user(people.finance), fleet.trips["business"])
+        assert "tracks" in denied.value.reason  # audited; the caller is told only door.TRIP_REFUSED
         assert _events(audit.SEAL_OPENED) == []
         reads = _events(audit.READ)
         assert {e.subject_user_id for e in reads} == {people.driver, people.other_driver}
@@ -139,8 +140,9 @@ def test_a_grant_opens_exactly_its_scope(app, world) -> None:
             (lambda: door.trips_for_driver(manager, people.driver), "tax purpose"),
         ]
         for call, message in refusals:
-            with pytest.raises(AccessDenied, match=message):
+            with pytest.raises(AccessDenied) as denied:
                 call()
+            assert message in denied.value.reason
         assert len(_events(audit.READ_DENIED)) == len(refusals)
         # Another manager holds no grant, even for the same purpose.
         with pytest.raises(AccessDenied, match="no grant"):
@@ -179,8 +181,9 @@ def test_a_revoked_grant_opens_nothing(app, world) -> None:
     with app.app_context():
         grant = granted(people)
         grants.revoke(grant, user(people.privacy), "Onderzoek gestopt.")
-        with pytest.raises(AccessDenied, match="revoked"):
+        with pytest.raises(AccessDenied) as denied:
             door.trip(user(people.manager), fleet.trips["business"], MISUSE)
+        assert denied.value.reason.endswith("revoked")
 
 
 def test_a_vehicle_grant_reads_every_driver_of_the_car_and_logs_each(app, world) -> None:

@@ -186,6 +186,33 @@ def test_sealed_private_details_are_cleared_and_the_trip_stays(app, world):
     _chain_ok(app)
 
 
+def test_a_trip_sealed_when_classified_private_loses_its_seals_with_the_private_details(app, world):
+    """A business-mode trip classified private keeps its positions and track sealed in
+    trip_reseals: they are private details, due with them (not with the business tracks)."""
+    from backend.trips import revisions
+    people, factory = world
+    _consent(app, people, private=30, tracks=3000)
+    sealed, business = factory.upload(TripSpec(datetime(2025, 5, 2, 7, 0, tzinfo=UTC)),
+                                      TripSpec(datetime(2025, 5, 3, 7, 0, tzinfo=UTC)))
+    with app.app_context():
+        revisions.revise(user(people.finance), [sealed], {"classification": "private"},
+                         reason="Door de bestuurder als privé gemeld.")
+    _close(app, "2025-05")
+    assert _count(app, f"SELECT count(*) FROM trip_reseals WHERE trip_id = {sealed}") == 1
+
+    result = _run(app, datetime(2026, 3, 1, tzinfo=UTC))
+
+    assert result.seals_cleared == 1 and result.trips_deleted == 0 and result.track_points == 0
+    assert _trip_ids(app) == {sealed, business}
+    assert _count(app, "SELECT count(*) FROM trip_reseals") == 0
+    assert _count(app, f"SELECT count(*) FROM trip_tracks WHERE trip_id = {business}") == 3
+    with app.app_context():
+        from backend.access import door
+        view = door.trip(user(people.driver), sealed)
+        assert view.is_private and view.start is None and view.distance_km == 12.5
+    _chain_ok(app)
+
+
 def test_a_tax_year_with_a_month_not_closed_is_kept_whole(app, world):
     people, factory = world
     _consent(app, people, summaries=30, private=30)
@@ -247,14 +274,15 @@ def test_a_deleted_trip_takes_what_hangs_on_it_and_leaves_no_gap(app, world):
     result = _run(app, datetime(2033, 6, 1, tzinfo=UTC))
 
     assert _trip_ids(app) == {kept}
-    assert result.related == {"trip_revisions": 2, "odometer_corrections": 1, "chain_events": 1, "trip_tracks": 6}
+    assert result.related == {"trip_disclosures": 0, "trip_reseals": 0, "trip_revisions": 2,
+                              "odometer_corrections": 1, "chain_events": 1, "trip_tracks": 6}
     for table in ("trip_revisions", "odometer_corrections", "chain_events"):
         assert _count(app, f"SELECT count(*) FROM {table}") == 0, table
     assert _count(app, "SELECT count(*) FROM trip_tracks") == 3  # the kept trip's track
     assert _count(app, "SELECT count(*) FROM odometer_calibrations") == 2  # calibrations are kept
     [event] = [e for e in _retention_events(app) if e["category"] == "trip_summaries"]
-    assert event["rows"] == {"trips": 2, "trip_revisions": 2, "odometer_corrections": 1, "chain_events": 1,
-                             "trip_tracks": 6}
+    assert event["rows"] == {"trips": 2, "trip_disclosures": 0, "trip_reseals": 0, "trip_revisions": 2,
+                             "odometer_corrections": 1, "chain_events": 1, "trip_tracks": 6}
     assert event["trip_ids"] == [[old, gap_revealer]]
 
     # The device's chain continues from its head: the next record is no gap, no break.
