@@ -104,6 +104,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("database_url", "SQLALCHEMY_DATABASE_URI", None, _to_str,
             "SQLAlchemy URL. Default: a SQLite file ritbox.sqlite in the instance folder. "
             "PostgreSQL: postgresql+psycopg://user:password@host:5432/ritbox"),
+    Setting("migrate_database_url", "MIGRATE_DATABASE_URL", None, _to_str,
+            "URL that `flask --app backend db upgrade` connects with: the role that owns the tables. "
+            "Default: RITBOX_DATABASE_URL. On PostgreSQL give the app a role that owns nothing "
+            "(README: two roles); the upgrade then grants it what it needs."),
     Setting("default_locale", "BABEL_DEFAULT_LOCALE", "nl", _to_locale,
             "Language of the web app when the user chose none: nl or en."),
     Setting("login_max_failures_per_account", "LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, _to_positive_int,
@@ -201,24 +205,26 @@ def load_settings(environ: Mapping[str, str], instance_path: str | Path) -> dict
     if "SQLALCHEMY_DATABASE_URI" not in config:
         config["SQLALCHEMY_DATABASE_URI"] = f"sqlite:///{Path(instance_path) / 'ritbox.sqlite'}"
     check_database_url(config["SQLALCHEMY_DATABASE_URI"])
+    if "MIGRATE_DATABASE_URL" in config:
+        check_database_url(config["MIGRATE_DATABASE_URL"], "RITBOX_MIGRATE_DATABASE_URL")
     if config.get("SMTP_HOST") and not config.get("MAIL_FROM"):
         raise ConfigError("RITBOX_SMTP_HOST is set but RITBOX_MAIL_FROM is not: e-mail needs a sender address")
     return config
 
 
-def check_database_url(url: str) -> None:
+def check_database_url(url: str, setting: str = "RITBOX_DATABASE_URL") -> None:
     """Refuse a URL SQLAlchemy cannot use, naming the setting."""
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ConfigError(f"RITBOX_DATABASE_URL is not a database URL: {url!r} "
+        raise ConfigError(f"{setting} is not a database URL: {url!r} "
                           "(expected e.g. sqlite:///path/ritbox.sqlite or "
                           "postgresql+psycopg://user@host:5432/ritbox)") from None
     if parsed.get_backend_name() not in {"sqlite", "postgresql"}:
-        raise ConfigError(f"RITBOX_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}; "
+        raise ConfigError(f"{setting}: unsupported database {parsed.get_backend_name()!r}; "
                           "use sqlite or postgresql")
     if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "psycopg":
-        raise ConfigError("RITBOX_DATABASE_URL: use the psycopg 3 driver, "
+        raise ConfigError(f"{setting}: use the psycopg 3 driver, "
                           "postgresql+psycopg://... (install ritbox[postgres])")
 
 
@@ -229,7 +235,8 @@ def settings_reference() -> str:
         default = {"secret_key": "(required)", "database_url": "instance/ritbox.sqlite",
                    "instance_path": "instance/",
                    "sealing_key_path": "instance/sealing_keys.pem", "pdok_url": "(off)",
-                   "smtp_host": "(off)"}.get(setting.name)
+                   "smtp_host": "(off)",
+                   "migrate_database_url": "`RITBOX_DATABASE_URL`"}.get(setting.name)
         if default is None:
             default = "(none)" if setting.default is None else f"`{setting.default}`"
         rows.append(f"| `{setting.env_name}` | {default} | {setting.help} |")

@@ -18,8 +18,20 @@ fileConfig(config.config_file_name, disable_existing_loggers=False)
 logger = logging.getLogger('alembic.env')
 
 
+_migrate_engine = None
+
+
 def get_engine():
-    return current_app.extensions['migrate'].db.engine
+    """The owner's connection (RITBOX_MIGRATE_DATABASE_URL) when set, else the app's."""
+    global _migrate_engine
+    url = current_app.config.get('MIGRATE_DATABASE_URL')
+    if not url:
+        return current_app.extensions['migrate'].db.engine
+    if _migrate_engine is None or _migrate_engine.url.render_as_string(hide_password=False) != url:
+        from sqlalchemy import create_engine
+        from sqlalchemy.pool import NullPool
+        _migrate_engine = create_engine(url, poolclass=NullPool)
+    return _migrate_engine
 
 
 def get_engine_url():
@@ -103,6 +115,18 @@ def run_migrations_online():
 
         with context.begin_transaction():
             context.run_migrations()
+            _grant_app_role(connection)
+
+
+def _grant_app_role(connection):
+    """PostgreSQL with two roles: after every upgrade, the app's role gets exactly its
+    privileges on the tables as they now are (backend/db_roles.py)."""
+    from backend.db_roles import app_role_to_grant, grant_app_role
+    app_role = app_role_to_grant(current_app.config['SQLALCHEMY_DATABASE_URI'],
+                                 current_app.config.get('MIGRATE_DATABASE_URL'))
+    if app_role is not None:
+        grant_app_role(connection, app_role)
+        logger.info('Granted the app role %s its privileges.', app_role)
 
 
 if context.is_offline_mode():

@@ -19,6 +19,10 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 POSTGRES_URL_ENV = "RITBOX_TEST_POSTGRES_URL"
+# The two roles of a production set-up (README): migrations run as the owner, the app as a role
+# that owns nothing. scripts/test creates them; the fixtures create them when missing.
+POSTGRES_OWNER_ROLE = "ritbox_owner"
+POSTGRES_APP_ROLE = "ritbox_app"
 CHROMIUM_PATH = "/usr/bin/chromium"
 ON_CI = os.environ.get("CI", "").lower() == "true"
 TEST_SECRET_KEY = "test-secret-key-not-for-production"
@@ -50,13 +54,16 @@ def base_config(database_url: str) -> dict:
     }
 
 
-def _migrate(database_url: str) -> None:
+def _migrate(database_url: str, migrate_url: str | None = None) -> None:
     from flask_migrate import upgrade
 
     from backend import create_app
     from backend.db import db
 
-    app = create_app(base_config(database_url))
+    config = base_config(database_url)
+    if migrate_url:
+        config["MIGRATE_DATABASE_URL"] = migrate_url
+    app = create_app(config)
     with app.app_context():
         upgrade()
         db.engine.dispose()
@@ -84,14 +91,24 @@ def postgres_admin_url() -> str:
         with engine.connect() as connection:
             connection.execute(text("SELECT 1"))
     except Exception as exc:  # noqa: BLE001 - any failure to connect means "no server"
+        engine.dispose()
         _missing_service(f"PostgreSQL at {url} is not reachable: {exc}")
+    try:
+        with engine.connect() as connection:
+            for role in (POSTGRES_OWNER_ROLE, POSTGRES_APP_ROLE):
+                connection.execute(text(
+                    f"DO $$ BEGIN CREATE ROLE {role} LOGIN; "
+                    "EXCEPTION WHEN duplicate_object THEN NULL; END $$"))
     finally:
         engine.dispose()
     return url
 
 
-def _postgres_url_for(admin_url: str, database: str) -> str:
-    return make_url(admin_url).set(database=database).render_as_string(hide_password=False)
+def _postgres_url_for(admin_url: str, database: str, role: str | None = None) -> str:
+    url = make_url(admin_url).set(database=database)
+    if role is not None:
+        url = url.set(username=role, password=None)
+    return url.render_as_string(hide_password=False)
 
 
 @pytest.fixture(scope="session")
@@ -99,8 +116,12 @@ def postgres_template(postgres_admin_url: str) -> Iterator[str]:
     name = f"ritbox_template_{uuid.uuid4().hex[:8]}"
     admin = create_engine(postgres_admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    _migrate(_postgres_url_for(postgres_admin_url, name))
+        connection.execute(text(f'CREATE DATABASE "{name}" OWNER {POSTGRES_OWNER_ROLE}'))
+    # Migrated as the owner, with the app's role granted its privileges, as in production: the
+    # copies keep both, so a test may connect as either (app_role_url); most connect as the
+    # admin (a superuser) as before.
+    _migrate(_postgres_url_for(postgres_admin_url, name, POSTGRES_APP_ROLE),
+             _postgres_url_for(postgres_admin_url, name, POSTGRES_OWNER_ROLE))
     yield name
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -121,13 +142,18 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     name = f"ritbox_test_{uuid.uuid4().hex[:12]}"
     admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}" TEMPLATE "{template_name}" OWNER {POSTGRES_OWNER_ROLE}'))
     try:
         yield _postgres_url_for(admin_url, name)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def role_url(database_url: str, role: str) -> str:
+    """The same PostgreSQL database, connected as another role (no password: the test cluster trusts)."""
+    return make_url(database_url).set(username=role, password=None).render_as_string(hide_password=False)
 
 
 @pytest.fixture

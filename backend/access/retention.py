@@ -238,10 +238,32 @@ def _lock() -> None:
         db.session.execute(text("UPDATE retention_runs SET id = id WHERE 1 = 0"))
 
 
+def _postgresql() -> bool:
+    return db.session.get_bind().dialect.name == "postgresql"
+
+
 def _delete(table, column, ids: list[int]) -> int:
+    """PostgreSQL: through the owner's function (the app's role holds no DELETE on trip tables,
+    backend/db_roles.py); SQLite: a plain DELETE, which only the open run lets through."""
     total = 0
     for chunk in _chunks(ids):
-        total += db.session.execute(delete(table).where(column.in_(chunk))).rowcount
+        if _postgresql():
+            total += db.session.scalar(text("SELECT ritbox_retention_delete(:target, CAST(:ids AS integer[]))"),
+                                       {"target": table.name, "ids": chunk})
+        else:
+            total += db.session.execute(delete(table).where(column.in_(chunk))).rowcount
+    return total
+
+
+def _clear_seals(ids: list[int]) -> int:
+    total = 0
+    for chunk in _chunks(ids):
+        if _postgresql():
+            total += db.session.scalar(text("SELECT ritbox_retention_clear_seals(CAST(:ids AS integer[]))"),
+                                       {"ids": chunk})
+        else:
+            total += db.session.execute(update(Trip.__table__).where(Trip.__table__.c.id.in_(chunk))
+                                        .values(start_sealed=None, end_sealed=None)).rowcount
     return total
 
 
@@ -280,10 +302,7 @@ def run(now: datetime | None = None, *, dry_run: bool = False) -> Result:
     db.session.flush()  # the run is open from here: the triggers let this transaction delete
 
     points = _delete(TripTrack.__table__, TripTrack.__table__.c.trip_id, due.track_trip_ids)
-    cleared = 0
-    for chunk in _chunks(due.seal_trip_ids):
-        cleared += db.session.execute(update(Trip.__table__).where(Trip.__table__.c.id.in_(chunk))
-                                      .values(start_sealed=None, end_sealed=None)).rowcount
+    cleared = _clear_seals(due.seal_trip_ids)
     # The sealed copies of trips classified private go with the private details.
     _delete(TripReseal.__table__, TripReseal.__table__.c.trip_id, due.seal_trip_ids)
     related = {name: _delete(table, table.c.trip_id, due.trip_ids) for name, table in DEPENDENTS}
