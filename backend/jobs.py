@@ -181,8 +181,10 @@ def start(app: Flask) -> None:
 
 def init_app(app: Flask) -> None:
     """Start the scheduler with the first request a worker serves: never in tests or in CLI
-    commands (db upgrade, users ...), which serve no requests."""
-    if app.testing:
+    commands (db upgrade, users ...), which serve no requests. With the task queue on, the
+    worker processes run the jobs as periodic tasks instead (backend.tasks)."""
+    from backend import tasks
+    if app.testing or tasks.on_queue(app):
         return
 
     @app.before_request
