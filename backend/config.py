@@ -66,6 +66,14 @@ PRIVATE_POSITIONS_POLICIES = ("sealed", "none")
 
 
 SMTP_SECURITY_MODES = ("starttls", "ssl", "none")
+TASK_QUEUES = ("inline", "procrastinate")
+
+
+def _to_task_queue(value: Any) -> str:
+    value = _to_str(value)
+    if value not in TASK_QUEUES:
+        raise ValueError(f"expected one of {', '.join(TASK_QUEUES)}, got {value!r}")
+    return value
 
 
 def _to_smtp_security(value: Any) -> str:
@@ -163,6 +171,10 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("public_url", "PUBLIC_URL", None, _to_http_url,
             "The address users reach Ritbox at, e.g. https://ritbox.example.nl; e-mails link to it. "
             "Default: the e-mails name no link."),
+    Setting("task_queue", "TASK_QUEUE", "inline", _to_task_queue,
+            "Where background work runs (scheduled jobs, fleet exports): inline, in the web process "
+            "(one process, SQLite), or procrastinate, a queue in PostgreSQL worked by separate "
+            "`flask --app backend worker` processes (docs/deployment.md)."),
 )
 SETTINGS_BY_NAME = {setting.name: setting for setting in SETTINGS}
 

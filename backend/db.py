@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from flask_sqlalchemy import SQLAlchemy
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -48,6 +48,19 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def database_now(bind=None) -> datetime:
+    """The database server's clock (UTC), through a session or connection (default: the app's
+    session): the one clock that every web worker, job worker and server shares, for leases and
+    locks that one process takes and another must respect. clock_timestamp(), not now(): now()
+    stays at the start of the transaction."""
+    bind = bind if bind is not None else db.session
+    dialect = bind.dialect if hasattr(bind, "dialect") else bind.get_bind().dialect
+    if dialect.name == "postgresql":
+        return bind.scalar(text("SELECT clock_timestamp()")).astimezone(timezone.utc)
+    value = bind.scalar(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))
+    return datetime.strptime(value, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=timezone.utc)
 
 
 @event.listens_for(Engine, "connect")

@@ -1,7 +1,9 @@
 """The fleet-wide export as a background job: a status row (ReportExport) that the page polls,
 the zip written car by car to the instance folder, then moved into place when complete.
 
-The job runs in a thread of the web worker that accepted it. Whatever ends the thread - an
+With RITBOX_TASK_QUEUE=procrastinate the job is a task that a worker process runs
+(backend.tasks), and a web worker's restart does not touch it. Inline (the default), the job
+runs in a thread of the web worker that accepted it. Whatever ends the thread - an
 exception anywhere, also before the export starts or while the failure itself is recorded -
 leaves the row "failed" with a message the page shows (see run). A worker *process* killed
 outright (a restart, the OOM killer) cannot say so itself: every update of the row is also a
@@ -42,6 +44,14 @@ def start(actor_id: int, year: int, fmt: str) -> ReportExport:
     db.session.add(job)
     db.session.commit()
     app = current_app._get_current_object()
+    from backend import tasks
+    if tasks.on_queue(app):  # a worker process runs it; the web worker may restart meanwhile
+        try:
+            tasks.defer(app, "ritbox.fleet_export", job_id=job.id)
+        except Exception:  # noqa: BLE001 - the page must learn that the export will not run
+            log.exception("fleet export %s: could not be queued", job.id)
+            _fail(job.id, DIED)
+        return job
     thread = threading.Thread(target=run, args=(app, job.id), name=f"fleet-export-{job.id}", daemon=True)
     thread.start()
     return job
@@ -72,9 +82,13 @@ def reap_stale(now: datetime | None = None) -> int:
 
     The page polls this every second or two: it reads first and writes only when a job is stale
     (an UPDATE that matches nothing would still take SQLite's write lock at every poll)."""
+    from backend import tasks
     now = now or utcnow()
     last_sign = func.coalesce(ReportExport.heartbeat_at, ReportExport.created_at)
-    stale = (ReportExport.status.in_(ACTIVE), last_sign < now - STALE_AFTER)
+    # On the task queue a queued export waits in PostgreSQL for a free worker, however long:
+    # only a running one can have lost its process.
+    watched = ("running",) if tasks.on_queue() else ACTIVE
+    stale = (ReportExport.status.in_(watched), last_sign < now - STALE_AFTER)
     if db.session.scalar(select(func.count()).select_from(ReportExport).where(*stale)) == 0:
         return 0
     result = db.session.execute(update(ReportExport).where(*stale)

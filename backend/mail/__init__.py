@@ -9,6 +9,12 @@ by a scheduled job: a mail server that is down or slow never fails a request or 
 and a message waits (with growing pauses between attempts) until the server accepts it. With
 no RITBOX_SMTP_HOST nothing is queued: notifications then show in the app only.
 
+Each run first reserves the messages it will send (claimed_by, claimed_until: one atomic
+UPDATE of unreserved rows, FOR UPDATE SKIP LOCKED on PostgreSQL), and checks its reservation
+again right before each message, so runs that overlap (several workers, a manual `flask mail
+send`) send every message once. A reservation lapses after LEASE by the database's clock, so a
+run that died leaves its messages to the next.
+
 Log lines and stored errors name the failure's kind and the server's reply code, never an
 address or a message text (personal data).
 """
@@ -24,10 +30,11 @@ from email.utils import formatdate, make_msgid, parseaddr
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, update
 
 from backend import audit
-from backend.db import db, utcnow
+from backend.db import database_now, db, utcnow
+from backend.jobs import holder_name
 from backend.models.accounts import User
 from backend.models.mail import OutgoingMail
 
@@ -36,6 +43,9 @@ log = logging.getLogger(__name__)
 FIRST_RETRY = timedelta(minutes=5)
 LONGEST_PAUSE = timedelta(hours=6)
 BATCH = 200  # messages per job run; the rest wait for the next run
+# How long a run's reservation of a message lasts; renewed right before each message is sent,
+# so it only has to outlast one SMTP conversation (a few timeouts of smtp_timeout_seconds).
+LEASE = timedelta(minutes=10)
 
 
 class MailError(Exception):
@@ -118,6 +128,38 @@ def _failed(mail: OutgoingMail, error: BaseException, now: datetime) -> None:
     mail.attempts += 1
     mail.last_error = describe(error)[:200]
     mail.next_attempt_at = now + retry_pause(mail.attempts)
+    mail.claimed_by = mail.claimed_until = None
+
+
+def _unclaimed(clock: datetime):
+    return or_(OutgoingMail.claimed_until.is_(None), OutgoingMail.claimed_until <= clock)
+
+
+def _claim(now: datetime, owner: str) -> list[OutgoingMail]:
+    """Reserve up to BATCH due messages for this run and return them. One UPDATE whose WHERE
+    repeats the unreserved condition: SQLite runs it under its one write lock; PostgreSQL skips
+    rows another run is reserving (SKIP LOCKED) and re-checks the condition on a row it waited for."""
+    clock = database_now()
+    due = (select(OutgoingMail.id)
+           .where(OutgoingMail.sent_at.is_(None), OutgoingMail.next_attempt_at <= now, _unclaimed(clock))
+           .order_by(OutgoingMail.id).limit(BATCH).with_for_update(skip_locked=True))
+    db.session.execute(
+        update(OutgoingMail).where(OutgoingMail.id.in_(due), OutgoingMail.sent_at.is_(None), _unclaimed(clock))
+        .values(claimed_by=owner, claimed_until=clock + LEASE).execution_options(synchronize_session=False))
+    db.session.commit()
+    return list(db.session.scalars(select(OutgoingMail).where(
+        OutgoingMail.claimed_by == owner, OutgoingMail.sent_at.is_(None)).order_by(OutgoingMail.id)))
+
+
+def _still_ours(mail: OutgoingMail, owner: str) -> bool:
+    """Renew this run's reservation of one message right before it is sent; False when it
+    lapsed and another run took (and perhaps sent) it."""
+    renewed = db.session.execute(
+        update(OutgoingMail).where(OutgoingMail.id == mail.id, OutgoingMail.claimed_by == owner,
+                                   OutgoingMail.sent_at.is_(None))
+        .values(claimed_until=database_now() + LEASE).execution_options(synchronize_session=False)).rowcount
+    db.session.commit()
+    return bool(renewed)
 
 
 def send_due(now: datetime | None = None) -> int:
@@ -130,9 +172,8 @@ def send_due(now: datetime | None = None) -> int:
     if not enabled():
         return 0
     now = now or utcnow()
-    due = list(db.session.scalars(
-        select(OutgoingMail).where(OutgoingMail.sent_at.is_(None), OutgoingMail.next_attempt_at <= now)
-        .order_by(OutgoingMail.id).limit(BATCH)))
+    owner = holder_name()
+    due = _claim(now, owner)
     if not due:
         return 0
     try:
@@ -146,6 +187,8 @@ def send_due(now: datetime | None = None) -> int:
     sent = failed = 0
     with session:
         for index, mail in enumerate(due):
+            if not _still_ours(mail, owner):
+                continue
             recipient = db.session.scalar(select(User.email).where(User.id == mail.user_id))
             try:
                 session.send_message(_message(recipient, mail.subject, mail.body))
@@ -163,6 +206,7 @@ def send_due(now: datetime | None = None) -> int:
             mail.sent_at = now
             mail.attempts += 1
             mail.last_error = None
+            mail.claimed_by = mail.claimed_until = None
             audit.record(audit.MAIL_SENT, subject_user_id=mail.user_id,
                          details={"kind": mail.kind, "reference": mail.reference}, commit=False)
             db.session.commit()

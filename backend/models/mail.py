@@ -40,3 +40,7 @@ class OutgoingMail(db.Model):
     # The last failure's kind and the server's reply code, never the address or the text.
     last_error: Mapped[str | None] = mapped_column(String(200))
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The run that reserved the message for sending, and until when by the database's clock:
+    # runs that overlap (job workers, a manual `flask mail send`) never pick up the same message.
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -2,12 +2,14 @@
 the notification, sent by the "mail" job, kept and retried while the server is down or refuses."""
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import email
 import email.policy
 import ipaddress
 import json
 import socket
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -314,3 +316,57 @@ def test_an_overdue_calibration_reminds_finance_and_the_driver_by_mail(app, clie
     # The calibration page is finance's: only finance's mail links to it.
     assert "https://ritbox.example.nl/finance/calibrations" in mails["fatima@example.nl"].get_content()
     assert "/finance/calibrations" not in mails["daan@example.nl"].get_content()
+
+
+@dataclass
+class HeldInbox(Inbox):
+    """Holds the first message's DATA (the sender waits for the server's answer) until `release`
+    is set or a second message arrives: a run stays in the middle of its batch while another runs."""
+    first_arrived: threading.Event = field(default_factory=threading.Event)
+    release: threading.Event = field(default_factory=threading.Event)
+
+    async def handle_DATA(self, server, session, envelope):
+        if not self.first_arrived.is_set():
+            self.first_arrived.set()
+            await asyncio.get_running_loop().run_in_executor(None, self.release.wait, 60)
+        else:
+            self.release.set()
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_two_overlapping_runs_send_each_message_once(app, make_user) -> None:
+    """The scheduled job and a manual `flask mail send` at the same time: each run reserves the
+    messages it picks up, so the second finds nothing to send while the first is still sending."""
+    server = Server()
+    server.inbox = HeldInbox()
+    server.start()
+    try:
+        _use(app, server)
+        with app.app_context():
+            for number, address in enumerate(("daan@example.nl", "eva@example.nl"), start=1):
+                user_id = make_user(address, "driver")
+                mail.queue(user_id, "access_notice", reference=f"notification:{number}", subject="Ritbox", body=".")
+            db.session.commit()
+        sent: dict[str, int] = {}
+
+        def send(run: str) -> None:
+            with app.app_context():
+                sent[run] = mail.send_due()
+
+        first = threading.Thread(target=send, args=("first",))
+        first.start()
+        try:
+            assert server.inbox.first_arrived.wait(60)  # the first run is sending its first message
+            send("second")
+        finally:
+            server.inbox.release.set()
+            first.join(60)
+    finally:
+        server.stop()
+    assert sorted(recipients for _, recipients, _ in server.inbox.messages) == [["daan@example.nl"],
+                                                                               ["eva@example.nl"]]
+    assert sum(sent.values()) == 2
+    with app.app_context():
+        references = sorted(json.loads(event.details)["reference"] for event in _events(audit.MAIL_SENT))
+        assert references == ["notification:1", "notification:2"]
+        assert _count(OutgoingMail, OutgoingMail.sent_at.is_(None)) == 0

@@ -1,0 +1,106 @@
+"""Background work on a task queue in worker processes of its own: procrastinate, which keeps its
+queue in PostgreSQL itself (no extra server), worked by `flask --app backend worker`.
+
+RITBOX_TASK_QUEUE says where background work runs:
+- inline (the default; SQLite, one process): in the web process, as before: the scheduled jobs in
+  each web worker's APScheduler thread (backend.jobs), a fleet export in a thread of the web
+  worker that accepted it;
+- procrastinate (PostgreSQL): the web only queues work. The scheduled jobs are periodic tasks
+  and a fleet export is a task; the worker processes run them, as many as are started, on any
+  machine, and a web worker's restart does not touch them. A job still runs under its lock
+  (backend.jobs.run_once), so a job outliving its interval is never run twice at once.
+
+Procrastinate's tables and functions live in the PostgreSQL schema "procrastinate" (migration
+0018), apart from the application's: its connections search that schema only.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+import click
+from flask import Flask, current_app
+
+from backend.config import ConfigError
+
+log = logging.getLogger(__name__)
+
+SCHEMA = "procrastinate"
+EVERY_5_MINUTES = "*/5 * * * *"
+EXTENSION = "ritbox_tasks"
+_lock = threading.Lock()
+
+
+def on_queue(app: Flask | None = None) -> bool:
+    """True when background work goes to the worker processes, False when it runs inline."""
+    return (app or current_app).config.get("TASK_QUEUE") == "procrastinate"
+
+
+def conninfo(database_url: str) -> str:
+    """The libpq URI of the app's SQLAlchemy URL (postgresql+psycopg://... -> postgresql://...)."""
+    from sqlalchemy.engine import make_url
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def queue_for(app: Flask):
+    """This Flask app's procrastinate App, with its tasks (built once per app and process)."""
+    with _lock:
+        state = app.extensions.setdefault(EXTENSION, {})
+        if "queue" not in state:
+            state["queue"] = _build(app)
+        return state["queue"]
+
+
+def _build(app: Flask):
+    import procrastinate
+
+    from backend import jobs
+    from backend.finance import jobs as fleet_jobs
+
+    connector = procrastinate.PsycopgConnector(
+        conninfo=conninfo(app.config["SQLALCHEMY_DATABASE_URI"]),
+        kwargs={"options": f"-c search_path={SCHEMA}"})
+    queue = procrastinate.App(connector=connector)
+
+    for name in jobs.JOBS:
+        def run_job(timestamp: int, name: str = name) -> None:
+            jobs.run_once(app, name)
+
+        queue.periodic(cron=EVERY_5_MINUTES)(queue.task(name=f"ritbox.job.{name}", queue="jobs")(run_job))
+
+    @queue.task(name="ritbox.fleet_export", queue="exports")
+    def fleet_export(job_id: int) -> None:
+        fleet_jobs.run(app, job_id)
+
+    return queue
+
+
+def defer(app: Flask, task_name: str, **arguments) -> None:
+    """Queue one task from the web (a synchronous caller): the process keeps one small pool."""
+    queue = queue_for(app)
+    with _lock:
+        state = app.extensions[EXTENSION]
+        if not state.get("opened"):
+            queue.open()
+            state["opened"] = True
+    queue.tasks[task_name].defer(**arguments)
+
+
+@click.command("worker")
+@click.option("--concurrency", default=1, show_default=True,
+              help="Tasks this process runs at once (each in a thread); start more processes to use more cores.")
+def worker_command(concurrency: int) -> None:
+    """Run the background tasks (scheduled jobs, fleet exports) until stopped (SIGINT/SIGTERM)."""
+    app = current_app._get_current_object()
+    if not on_queue(app):
+        raise click.ClickException("RITBOX_TASK_QUEUE is inline: background work runs in the web process; "
+                                   "set it to procrastinate (PostgreSQL) to run workers")
+    click.echo(f"worker: running tasks (concurrency {concurrency}); stop with Ctrl-C")
+    queue_for(app).run_worker(concurrency=concurrency)
+
+
+def init_app(app: Flask) -> None:
+    if on_queue(app) and not app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
+        raise ConfigError("RITBOX_TASK_QUEUE: procrastinate keeps its queue in PostgreSQL; "
+                          "with another database use inline")
+    app.cli.add_command(worker_command)

@@ -1,0 +1,81 @@
+"""Background work on the task queue (backend/tasks.py, procrastinate in PostgreSQL): the web
+only queues a fleet export, a worker runs it; the scheduled jobs are the worker's periodic tasks.
+The queue lives in PostgreSQL, so these tests run on PostgreSQL only; the inline default (SQLite,
+one process) is what the other export and job tests run."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import pytest
+
+from backend import tasks
+from backend.config import ConfigError
+from tests.backend import report_fixtures as rf
+from tests.conftest import base_config
+
+on_postgresql = pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+
+
+@pytest.fixture
+def queued(app):
+    app.config["TASK_QUEUE"] = "procrastinate"
+    yield tasks.queue_for(app)
+    if app.extensions[tasks.EXTENSION].get("opened"):
+        tasks.queue_for(app).close()
+
+
+def _status(client, job_id: int) -> dict:
+    return client.get(f"/finance/reports/jobs/{job_id}").get_json()
+
+
+@on_postgresql
+def test_a_fleet_export_waits_for_a_worker_and_the_worker_completes_it(app, client, login, make_user, tmp_path,
+                                                                       queued):
+    fleet = rf.fleet(app, client, make_user, tmp_path)
+    login(rf.FINANCE_EMAIL)
+    assert client.post("/finance/reports/fleet", data={"fleet-year": fleet.year, "fleet-format": "csv"}).status_code == 202
+    assert _status(client, 1)["status"] == "queued"  # the web ran nothing: the task is in the queue
+    # A worker's loop, here until the queue is empty (the command runs it until stopped).
+    queued.run_worker(queues=["exports"], wait=False, install_signal_handlers=False)
+    status = _status(client, 1)
+    assert status["status"] == "done" and status["reports"] == 1, status
+    with client.get("/finance/reports/jobs/1/download") as download:
+        assert download.status_code == 200
+        names = zipfile.ZipFile(io.BytesIO(download.data)).namelist()
+    assert any(name.endswith(".csv") for name in names) and "LEESMIJ.txt" in names
+
+
+@on_postgresql
+def test_the_scheduled_jobs_are_periodic_tasks_of_the_worker(app, queued):
+    from backend import jobs
+    periodic = {periodic_task.task.name for periodic_task in queued.periodic_registry.periodic_tasks.values()}
+    assert periodic == {f"ritbox.job.{name}" for name in jobs.JOBS}
+
+
+def test_the_queue_needs_postgresql(tmp_path) -> None:
+    from backend import create_app
+    with pytest.raises(ConfigError, match="procrastinate keeps its queue in PostgreSQL"):
+        create_app(base_config(f"sqlite:///{tmp_path}/x.sqlite") | {"TASK_QUEUE": "procrastinate"})
+
+
+@on_postgresql
+def test_a_queued_export_waits_for_a_free_worker_however_long(app, make_user, queued):
+    """Inline, a queued export without a heartbeat for 10 minutes had lost its web worker; on the
+    queue it only waits for a worker. A running one without a heartbeat is still given up."""
+    from datetime import timedelta
+
+    from backend.db import db, utcnow
+    from backend.finance import jobs as fleet_jobs
+    from backend.models.report_exports import ReportExport
+
+    finance = make_user(rf.FINANCE_EMAIL, "finance")
+    long_ago = utcnow() - fleet_jobs.STALE_AFTER - timedelta(minutes=1)
+    with app.app_context():
+        for status in ("queued", "running"):
+            db.session.add(ReportExport(requested_by_id=finance, year=2025, format="csv", status=status, total=0,
+                                        done=0, reports=0, message="", created_at=long_ago, heartbeat_at=long_ago))
+        db.session.commit()
+        assert fleet_jobs.reap_stale() == 1
+        assert dict(db.session.execute(db.select(ReportExport.status, ReportExport.message)).all()) == {
+            "queued": "", "failed": fleet_jobs.INTERRUPTED}
