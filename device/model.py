@@ -41,6 +41,7 @@ class Fix:
     satellites: int | None = None
     quality: int | None = None  # GGA fix quality, None when no GGA was seen for the epoch
     flags: frozenset[str] = frozenset()  # e.g. "dead_reckoning", "date_corrected"
+    altitude_m: float | None = None  # GGA altitude above mean sea level (plausibility only)
 
 
 @dataclass(slots=True)

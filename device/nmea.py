@@ -651,9 +651,17 @@ class FixAssembler:
                 day, corrected = carried
         if speed is None and vtg is not None:
             speed, course = _vtg_values(vtg)
-        quality = sats = hdop = None
+        quality = sats = hdop = altitude = None
         if gga is not None:
             f, quality = gga
+            if len(f) > 9 and f[9]:
+                try:
+                    altitude = float(f[9])
+                except ValueError:
+                    pass
+                else:  # a receiver's altitude, not float()'s extras ("nan", "1e9", "_")
+                    if not -1000.0 < altitude < 100_000.0:
+                        altitude = None
             sats = _SATELLITES.get(f[7])  # int of 1-3 digits, else None
             # HDOP takes few distinct values ("0.9", "1.2"): decoded once each (bounded cache)
             hdop = self._hdop_cache.get(f[8], _UNSEEN)
@@ -702,7 +710,7 @@ class FixAssembler:
             flags = _NO_FLAGS
         # Positional, in the field order of device.model.Fix: a third cheaper than keywords,
         # once per fix.
-        return Fix(t, lat, lon, speed, course, hdop, sats, quality, flags)
+        return Fix(t, lat, lon, speed, course, hdop, sats, quality, flags, altitude)
 
     def _carried(self, tod: int) -> tuple[date, bool] | None:
         """The date for an epoch without RMC/ZDA: the last known date, rolled over at midnight."""

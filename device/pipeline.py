@@ -346,7 +346,7 @@ def _dt(value: int) -> datetime:
 def _encode_fix(fix: Fix) -> dict[str, Any]:
     return {
         "t": _t(fix.time), "lat": fix.lat, "lon": fix.lon, "v": fix.speed_kmh, "c": fix.course_deg,
-        "h": fix.hdop, "s": fix.satellites, "q": fix.quality, "f": sorted(fix.flags),
+        "h": fix.hdop, "s": fix.satellites, "q": fix.quality, "f": sorted(fix.flags), "a": fix.altitude_m,
     }
 
 
@@ -354,7 +354,7 @@ def _decode_fix(data: dict[str, Any]) -> Fix:
     return Fix(
         time=_dt(data["t"]), lat=float(data["lat"]), lon=float(data["lon"]),
         speed_kmh=data["v"], course_deg=data["c"], hdop=data["h"], satellites=data["s"],
-        quality=data["q"], flags=frozenset(data["f"]),
+        quality=data["q"], flags=frozenset(data["f"]), altitude_m=data.get("a"),
     )
 
 

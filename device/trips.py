@@ -77,6 +77,9 @@ FLAG_END_OF_INPUT = "end_of_input"
 FLAG_POSITION_JUMP = "position_jump"
 FLAG_TIME_JUMP = "time_jump"
 FLAG_TIME_RESET = "time_reset"  # set by device.nmea on a fix that starts a new timeline
+# Speed, acceleration or climb beyond a road vehicle (an aircraft, a train, a spoofed receiver):
+# the backend never counts such a trip as business without a person looking at it.
+FLAG_IMPLAUSIBLE_MOTION = "implausible_motion"
 
 # Reasons under which `TripDetector.rejected` counts dropped fixes.
 REJECT_HDOP = "high_hdop"
@@ -102,6 +105,20 @@ class TripSettings:
     max_bridge_s: float = 300.0  # gaps up to this long inside a trip are bridged
     decimate_m: float = 10.0  # count a segment only once this far from the last counted point
     simplify_tolerance_m: float = 10.0  # business track simplification
+    # Low-speed manoeuvres (a loop in a car park never 200 m from the start): a departure is also
+    # real once consecutive fixes with this speed over ground and HDOP cover this decimated path.
+    manoeuvre_kmh: float = 5.0
+    manoeuvre_hdop: float = 2.0
+    manoeuvre_path_m: float = 100.0
+    # ... and the stop rule waits until the car has stood within rest_radius_m, or has not moved
+    # by speed over ground, for this long (a loop within 200 m is driving, not a stop).
+    moving_hold_s: float = 60.0
+    still_kmh: float = 3.0  # speed over ground of a car standing still (ignition-off detection)
+    # What a road vehicle cannot do (trip flag "implausible_motion").
+    road_max_kmh: float = 250.0
+    road_max_accel_ms2: float = 15.0  # between fixes at most 2.5 s apart
+    road_max_climb_ms: float = 5.0  # altitude change over a climb window
+    climb_window_s: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +210,9 @@ class OpenProgress:
     distance_km: float
     gaps: tuple[Gap, ...]
     flags: frozenset[str]
+    # Since when the car stands still (speed over ground <= still_kmh and within rest_radius_m of
+    # where it stopped); None while it moves. An ignition-off cut closes on this (device.pipeline).
+    standing_since: datetime | None = None
 
 
 @dataclass
@@ -279,8 +299,18 @@ class TripDetector:
         self._candidate: Fix | None = None  # first fix of a stand-still away from the rest point
         self._beyond_since: datetime | None = None
         self._split_at: datetime | None = None  # a trip was split by the switch; the next one continues it
+        self._run: list[Fix] = []  # the current run of moving fixes (speed, HDOP), while parked
+        self._run_prev: Fix | None = None  # the fix before that run
+        self._run_path_m = 0.0  # decimated path of the run
+        self._run_anchor: Fix | None = None
         # MOVING state
         self._trip: _Trip | None = None
+        self._still_from: datetime | None = None  # first fix of the current run at <= still_kmh
+        self._last_moving_at: datetime | None = None  # last fix at >= manoeuvre_kmh
+        # plausibility
+        self._beyond_at: datetime | None = None  # last fix beyond a road vehicle
+        self._alt_ref: Fix | None = None
+        self._alt_due: datetime | None = None
 
     # ----------------------------------------------------------------- public API
 
@@ -332,8 +362,16 @@ class TripDetector:
             return None
         return OpenProgress(
             trip.mode, last.time, (last.lat, last.lon), round(trip.settle.cum_km, 3),
-            tuple(trip.gaps), frozenset(trip.flags),
+            tuple(trip.gaps), frozenset(trip.flags), self.standing_since,
         )
+
+    @property
+    def standing_since(self) -> datetime | None:
+        """Since when the open trip's car stands still (slow, and where it stopped); else None."""
+        trip, still = self._trip, self._still_from
+        if trip is None or still is None:
+            return None
+        return max(trip.settle.time, still)
 
     @classmethod
     def resume(cls, snapshot: OpenTrip, settings: TripSettings = TripSettings()) -> TripDetector:
@@ -360,6 +398,13 @@ class TripDetector:
         if fix.hdop is not None and fix.hdop > self._s.max_hdop:
             self.rejected[REJECT_HDOP] += 1
             return events
+        speed = fix.speed_kmh
+        if speed is not None and speed > self._s.road_max_kmh:
+            self._beyond(fix.time)
+        if fix.altitude_m is not None:
+            due = self._alt_due
+            if due is None or fix.time >= due or fix.time < due - timedelta(seconds=self._s.climb_window_s):
+                self._climb(fix)
         if self._last is None:
             self._reanchor(fix)
             return events
@@ -417,6 +462,26 @@ class TripDetector:
             self._reanchor(self._last)
         self._suspects.clear()
         return events
+
+    # ----------------------------------------------------------------- plausibility
+
+    def _beyond(self, time: datetime) -> None:
+        """A fix beyond a road vehicle: the open trip, or the next one back-dated over it, is flagged."""
+        self._beyond_at = time
+        if self._trip is not None:
+            self._trip.flags.add(FLAG_IMPLAUSIBLE_MOTION)
+
+    def _climb(self, fix: Fix) -> None:
+        """Altitude change since the reference fix, once a climb window has passed."""
+        s = self._s
+        ref = self._alt_ref
+        if ref is not None and ref.altitude_m is not None:
+            dt = (fix.time - ref.time).total_seconds()
+            if s.climb_window_s <= dt <= 2 * s.climb_window_s:
+                if abs(fix.altitude_m - ref.altitude_m) / dt > s.road_max_climb_ms:  # type: ignore[operator]
+                    self._beyond(fix.time)
+        self._alt_ref = fix
+        self._alt_due = fix.time + timedelta(seconds=s.climb_window_s)
 
     # ----------------------------------------------------------------- filters
 
@@ -479,6 +544,18 @@ class TripDetector:
             self._reanchor(fix)
             return
         self._last = fix
+        speed = fix.speed_kmh
+        if speed is not None and speed > self._s.still_kmh:
+            self._still_from = None
+            if speed >= self._s.manoeuvre_kmh:
+                self._last_moving_at = fix.time
+            if (
+                prev.speed_kmh is not None and dt <= 2.5
+                and abs(speed - prev.speed_kmh) > self._s.road_max_accel_ms2 * 3.6 * dt
+            ):
+                self._beyond(fix.time)
+        elif self._still_from is None:
+            self._still_from = fix.time
         self._advance(prev, fix, events, dt)
         if self._stopped(fix):
             self._close(events, set())
@@ -493,11 +570,56 @@ class TripDetector:
         self._candidate = None
         self._beyond_since = None
         self._split_at = None
+        self._end_run(fix)
+
+    def _end_run(self, fix: Fix | None) -> None:
+        self._run = []
+        self._run_prev = fix
+        self._run_path_m = 0.0
+        self._run_anchor = None
+
+    def _manoeuvre(self, fix: Fix) -> bool:
+        """Track the run of moving fixes (speed over ground, good HDOP) while parked; True when its
+        decimated path is a real departure, however close to the rest point it stays."""
+        s = self._s
+        speed, hdop = fix.speed_kmh, fix.hdop
+        if speed is None or speed < s.manoeuvre_kmh or (hdop is not None and hdop > s.manoeuvre_hdop):
+            if self._run:
+                self._end_run(fix)
+            else:
+                self._run_prev = fix
+            return False
+        run = self._run
+        if run and _seconds(run[0].time, fix.time) > s.parked_buffer_s:
+            self._end_run(run[-1])
+            run = self._run
+        run.append(fix)
+        anchor = self._run_anchor
+        if anchor is None:
+            self._run_anchor = fix
+            return False
+        step = _dist_m(anchor, fix)
+        if step >= s.decimate_m:
+            self._run_path_m += step
+            self._run_anchor = fix
+        return self._run_path_m >= s.manoeuvre_path_m
 
     def _parked(self, fix: Fix, events: list[TripEvent]) -> None:
         s = self._s
         rest = self._rest
         assert rest is not None
+        if self._manoeuvre(fix):
+            # Open from where the run began: the fixes since then are the trip, also those that
+            # came back within the rest radius (a loop through the parking spot).
+            prev = self._run_prev if self._run_prev is not None else self._last_rest
+            assert prev is not None
+            if self._last_rest is None or prev.time < self._last_rest.time:
+                self._last_rest = prev
+                self._pending = deque(self._run)
+            else:
+                self._pending.append(fix)
+            self._open(events)
+            return
         d = _dist_m(rest, fix)
         if d <= s.rest_radius_m:
             if self._split_at is not None and _seconds(self._split_at, fix.time) >= s.stop_window_s:
@@ -568,6 +690,9 @@ class TripDetector:
         self._candidate = None
         self._beyond_since = None
         self._split_at = None
+        self._still_from = None
+        if self._beyond_at is not None and self._beyond_at >= started_at:
+            self._trip.flags.add(FLAG_IMPLAUSIBLE_MOTION)
 
     def _add_track_point(self, point: CountedPoint, events: list[TripEvent]) -> None:
         trip = self._trip
@@ -652,7 +777,13 @@ class TripDetector:
                 return False
             if not _dist_m(p, fix) <= stop_distance_m:  # (not > : the same answer as all() for a NaN)
                 return False
-        return True
+        # Within 200 m for a whole window, but a car still moving (by speed over ground, and not
+        # standing where it stopped) drives a manoeuvre within the circle: not a stop yet.
+        hold = s.moving_hold_s
+        moving_at = self._last_moving_at
+        if moving_at is None or (now - moving_at).total_seconds() >= hold:
+            return True
+        return (now - trip.settle.time).total_seconds() >= hold
 
     def _window_start(self, now: datetime) -> datetime | None:
         """`now - stop_window_s` when that is exact (a whole number of microseconds, as the 180 s

@@ -227,7 +227,8 @@ def test_unknown_trip_setting_is_one_line(tmp_path) -> None:
 
 def test_trip_settings_from_config_are_used(tmp_path) -> None:
     strict = tmp_path / "strict.toml"
-    strict.write_text("[trips]\nmove_distance_m = 5000\n")  # the 2.3 km drive never gets 5 km away
+    # the 2.3 km drive never gets 5 km away, nor drives a 5 km manoeuvre
+    strict.write_text("[trips]\nmove_distance_m = 5000\nmanoeuvre_path_m = 5000\n")
     result = ritbox("replay", str(LEAFLET), "--fast", "--json", config=strict)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["trips"] == []

@@ -455,7 +455,8 @@ def test_switch_pressed_on_arrival_makes_no_empty_trip() -> None:
 
 def test_private_departure_never_leaks_positions_from_before_a_switch_to_business() -> None:
     """A movement pending confirmation must not be back-dated across a private -> business switch."""
-    walk = Walk().park(60).drive([(0.0, 150.0)], 20.0)  # moving, but not yet 200 m: no trip yet
+    # moving, but neither 200 m away nor 100 m of manoeuvre path: no trip yet
+    walk = Walk().park(60).drive([(0.0, 80.0)], 20.0)
     det = TripDetector(mode=TripMode.PRIVATE)
     _, events = run(walk.fixes or [], det, finish=False)
     assert events == []

@@ -26,12 +26,12 @@ from device.model import Fix, Gap, TripRecord
 from device.nmea import RECORDING_MIN_DATE, FixAssembler, read_fixes
 from device.trips import GapRecorded, TripClosed, TripDetector, TripEvent, TripOpened
 
-# Why 3 %: the detector deliberately drops movement that never leaves a 200 m circle (parking
-# manoeuvres, Traccar's stop rule), the last metres of each trip inside the 20 m rest radius,
-# and it sums 10 m-decimated chords (corner cutting on curves); the ground truth sums every fix,
-# noise included. Each effect is well under 1 % on a real drive; 3 % leaves room without hiding
-# a real error such as counting parked jitter (tens of %) or losing a trip (> 5 % here).
-TOLERANCE = 0.03
+# Issue 15's target: 2 %. The detector drops the last metres of each trip inside the 20 m rest
+# radius and sums 10 m-decimated chords (corner cutting on curves); the ground truth sums every
+# fix, noise included. Each effect is well under 1 % on a real drive; 2 % leaves room without
+# hiding a real error such as counting parked jitter (tens of %) or losing a manoeuvre (a 0.64 km
+# loop in an 8.6 km drive is 7.7 %).
+TOLERANCE = 0.02
 # Plus an absolute floor for tiny recordings: metres moved before a departure is confirmed, or
 # inside the rest radius, are by design not counted (nl2008u: ~24 m of creeping before its cut).
 TOLERANCE_FLOOR_KM = 0.05
@@ -255,3 +255,72 @@ def test_stop_window_by_datetime_comparison_decides_like_the_float_test(stop_win
             events = [e for f in fixes for e in det.feed(f)] + det.finish()
             out.append(events)
         assert out[0] == out[1]
+
+
+def detect_bytes(data: bytes) -> Result:
+    fixes = list(read_fixes([data], FixAssembler(min_date=RECORDING_MIN_DATE)))
+    det = TripDetector()
+    events: list[TripEvent] = []
+    for fix in fixes:
+        events += det.feed(fix)
+    events += det.finish()
+    trips = [e.record for e in events if isinstance(e, TripClosed)]
+    gaps = [e.gap for e in events if isinstance(e, GapRecorded)]
+    return Result(trips, gaps, events, det, len(fixes))
+
+
+def test_a_low_speed_loop_that_never_leaves_50_m_counts(tmp_path: pathlib.Path) -> None:
+    """Issue 15: a 0.64 km loop at up to 25 km/h, never 50 m from where it began, was dropped by
+    the 200 m net-displacement rule. Movement is confirmed by speed over ground and path length."""
+    from tests.device.synthetic_nmea import HOME, nmea, parking_lot_loop
+
+    path = tmp_path / "loop.nmea"
+    path.write_bytes(nmea(parking_lot_loop()))
+    fixes = truth_fixes(path)
+    furthest_m = max(haversine_km(TruthFix(f.time, *HOME, 0.0), f) for f in fixes) * 1000
+    assert furthest_m < 50  # the shape the issue describes
+    truth = truth_km(fixes)
+    assert truth == pytest.approx(0.64, abs=0.03)
+    res = detect_bytes(path.read_bytes())
+    trip_km = sum(t.distance_km for t in res.trips)
+    assert abs(trip_km - truth) <= TOLERANCE * truth, (trip_km, truth)
+    assert len(res.trips) == 1  # one manoeuvre, one trip: the loop is not split by the stop rule
+
+
+# Every recording in which the receiver stands still (or moves less than a car's minimum trip:
+# the walk in haicom-305N, the drifting boat in humminbird-M37): no trip and no km, also those
+# with too few fixes for the test above (no fix at all, a simulator, garbage and bad checksums).
+STILL = PARKED + [
+    "gpsd__bt451", "gpsd__gp-320fw-2019-04-07-coldboot", "gpsd__garmin-geko201", "gpsd__mtk-3301", "gpsd__tn200",
+]
+
+
+@pytest.mark.parametrize("name", STILL)
+def test_a_receiver_standing_still_makes_no_trip_and_no_km(name: str, recording: Callable[[str], pathlib.Path]) -> None:
+    res = detect(recording(name))
+    assert res.trips == [] and res.detector.odometer_km == 0.0
+
+
+def test_every_recording_is_classified_as_moving_or_still() -> None:
+    data = pathlib.Path(__file__).resolve().parent.parent / "data" / "nmea"
+    assert sorted(p.stem for p in data.glob("*.nmea")) == sorted(MOVING + STILL)
+
+
+def test_an_aircraft_is_flagged_as_beyond_a_road_vehicle() -> None:
+    """Issue 15: an aircraft log (283 km/h, 2,177 m) became an unflagged business trip."""
+    from device.trips import FLAG_IMPLAUSIBLE_MOTION
+    from tests.device.synthetic_nmea import aircraft_flight, nmea
+
+    res = detect_bytes(nmea(aircraft_flight()))
+    assert res.trips
+    airborne = [t for t in res.trips if t.distance_km > 0.5]
+    assert airborne and all(FLAG_IMPLAUSIBLE_MOTION in t.flags for t in airborne), [t.flags for t in res.trips]
+
+
+@pytest.mark.parametrize("name", ["dotmorten__NmeaSampleData", "leaflet-nmealayer__test"])
+def test_real_car_drives_are_not_flagged_implausible(name: str, recording: Callable[[str], pathlib.Path]) -> None:
+    """The 3 h drive climbs from Reno to Lake Tahoe's passes (1,366 to 2,720 m) at up to 108 km/h."""
+    from device.trips import FLAG_IMPLAUSIBLE_MOTION
+
+    res = detect(recording(name))
+    assert res.trips and not any(FLAG_IMPLAUSIBLE_MOTION in t.flags for t in res.trips)
