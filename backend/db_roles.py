@@ -38,11 +38,15 @@ GUARDED: dict[str, str] = {
     # Changes the triggers allow only with the audit event that explains them (migration 0017).
     "assignments": "SELECT, INSERT, UPDATE (available_from, available_until), DELETE",
     "access_grants": "SELECT, INSERT, UPDATE (revoked_at, revoked_by_id, revoke_reason, expired_marked_at)",
+    # The sealed copies of a trip classified private, and the driver's opening of them (0016).
+    "trip_reseals": "SELECT, INSERT",
+    "trip_disclosures": "SELECT, INSERT",
     "alembic_version": "SELECT",
 }
 
-# SECURITY DEFINER functions the app may call (migration 0017).
-FUNCTIONS = ("ritbox_retention_delete(text,integer[])", "ritbox_retention_clear_seals(integer[])")
+# SECURITY DEFINER functions the app may call (migrations 0017, 0021).
+FUNCTIONS = ("ritbox_retention_delete(text,integer[])", "ritbox_retention_clear_seals(integer[])",
+             "ritbox_reseal_clear(integer)")
 
 
 def role_of(url: str) -> str | None:
@@ -75,6 +79,12 @@ def grant_app_role(connection: Connection, app_role: str) -> None:
     for table, privileges in GUARDED.items():
         if table in existing:
             statements += [f"REVOKE ALL ON {table} FROM {role}", f"GRANT {privileges} ON {table} TO {role}"]
+    if connection.execute(text("SELECT 1 FROM pg_namespace WHERE nspname = 'procrastinate'")).scalar():
+        # The task queue's own schema (migration 0018): its rows are work, not facts.
+        statements += [f"GRANT USAGE ON SCHEMA procrastinate TO {role}",
+                       f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA procrastinate TO {role}",
+                       f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA procrastinate TO {role}",
+                       f"GRANT EXECUTE ON ALL FUNCTIONS IN SCHEMA procrastinate TO {role}"]
     existing_functions = set(connection.execute(text(
         "SELECT p.oid::regprocedure::text FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
         "WHERE n.nspname = 'public'")).scalars())
