@@ -8,7 +8,7 @@ Here the app itself connects as the app role.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -58,15 +58,20 @@ def world(app, client, make_user, runner, tmp_path):
         done = retention.run(datetime(2035, 6, 1, tzinfo=UTC))
         odometer.record(get_vehicle("GB-XJ-12"), "10013", days_ago(5), None, via_cli=True)
     factory.seq += 1  # a record the device never sent: a chain gap
-    recent, private = factory.upload(TripSpec(days_ago(3)), TripSpec(days_ago(2), mode="private"))
+    recent, private, kept = factory.upload(TripSpec(days_ago(3)), TripSpec(days_ago(2), mode="private"),
+                                           TripSpec(days_ago(2) + timedelta(hours=3)))  # stays business
     with app.app_context():
-        revisions.revise(user(people.driver), [recent], {"classification": "private"})
+        revisions.revise(user(people.driver), [recent], {"classification": "private"})  # sealed now
+        # A private-mode trip the driver calls business and opens for the tax report.
+        from backend.access import seals
+        revisions.revise(user(people.driver), [private], {"classification": "business"})
+        assert seals.disclose_for_tax(user(people.driver), private)
         odometer.record(get_vehicle("GB-XJ-12"), "10045", days_ago(1), None, via_cli=True)
         grant = granted(people)
     out = tmp_path / "report.xml"
     report = runner.invoke(args=["report", "--vehicle", "GB-XJ-12", "--year", str(days_ago(3).year),
                                  "--format", "xml", "--out", str(out)])
-    return dict(people=people, trips=(old, recent, private), grant=grant, retention=done, report=report, out=out)
+    return dict(people=people, trips=(old, recent, private, kept), grant=grant, retention=done, report=report, out=out)
 
 
 def test_the_apps_normal_work_runs_as_the_app_role(app, world):
