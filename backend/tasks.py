@@ -68,9 +68,22 @@ def _build(app: Flask):
 
         queue.periodic(cron=EVERY_5_MINUTES)(queue.task(name=f"ritbox.job.{name}", queue="jobs")(run_job))
 
+    # A fleet export: one task splits the cars into batches and queues a task per batch; the
+    # batch that completes the count queues the assembly of the zip. The batches spread over
+    # every worker that is started.
     @queue.task(name="ritbox.fleet_export", queue="exports")
     def fleet_export(job_id: int) -> None:
-        fleet_jobs.run(app, job_id)
+        for number, vehicle_ids in enumerate(fleet_jobs.plan(app, job_id)):
+            fleet_export_batch.defer(job_id=job_id, number=number, vehicle_ids=vehicle_ids)
+
+    @queue.task(name="ritbox.fleet_export_batch", queue="exports")
+    def fleet_export_batch(job_id: int, number: int, vehicle_ids: list[int]) -> None:
+        if fleet_jobs.run_batch(app, job_id, number, vehicle_ids):
+            fleet_export_assemble.defer(job_id=job_id)
+
+    @queue.task(name="ritbox.fleet_export_assemble", queue="exports")
+    def fleet_export_assemble(job_id: int) -> None:
+        fleet_jobs.assemble(app, job_id)
 
     return queue
 
