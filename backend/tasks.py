@@ -6,8 +6,9 @@ RITBOX_TASK_QUEUE says where background work runs:
   each web worker's APScheduler thread (backend.jobs), a fleet export in a thread of the web
   worker that accepted it;
 - procrastinate (PostgreSQL): the web only queues work. The scheduled jobs are periodic tasks
-  and a fleet export is a task; the worker processes run them, as many as are started, on any
-  machine, and a web worker's restart does not touch them. A job still runs under its lock
+  and a fleet export is split into a task per batch of cars; the worker processes run them, as
+  many as are started (sharing the instance folder with the web: the export's zip is written
+  there), and a web worker's restart does not touch them. A job still runs under its lock
   (backend.jobs.run_once), so a job outliving its interval is never run twice at once.
 
 Procrastinate's tables and functions live in the PostgreSQL schema "procrastinate" (migration
@@ -15,15 +16,12 @@ Procrastinate's tables and functions live in the PostgreSQL schema "procrastinat
 """
 from __future__ import annotations
 
-import logging
 import threading
 
 import click
 from flask import Flask, current_app
 
 from backend.config import ConfigError
-
-log = logging.getLogger(__name__)
 
 SCHEMA = "procrastinate"
 EVERY_5_MINUTES = "*/5 * * * *"
