@@ -9,6 +9,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from backend import tasks
 from backend.config import ConfigError
@@ -66,6 +67,14 @@ def test_a_fleet_export_is_split_into_batch_tasks_and_assembled_by_the_workers(a
     assert "2 van 3 auto's" in archive.read("LEESMIJ.txt").decode() and "GB-XJ-14" in archive.read(
         "LEESMIJ.txt").decode()
     assert not list(Path(app.instance_path, "exports").glob("*.part*"))  # the batches' files are gone
+    with app.app_context():
+        queued_tasks = db.session.execute(text(
+            "SELECT queue_name, task_name, status FROM procrastinate.procrastinate_jobs")).all()
+    # The finished tasks' rows are gone (the export, 3 batches, the assembly); all that may be left
+    # is what the worker's periodic deferrer queued meanwhile on the queue this worker did not take.
+    from backend import jobs
+    assert [row for row in queued_tasks if row.queue_name == "exports"] == []
+    assert {row.task_name for row in queued_tasks} <= {f"ritbox.job.{name}" for name in jobs.JOBS}
 
 
 @on_postgresql
