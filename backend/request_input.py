@@ -1,7 +1,7 @@
 """Ids and dates from URLs, query strings and forms, bounded once for the whole app.
 
-An id beyond the database's integer range matches no route (404) instead of overflowing the
-database driver; a date outside EARLIEST_DATE..LATEST_DATE is refused where it is read (a form
+An id beyond the database's integer range, or a text with a NUL character, matches no route
+(404) instead of failing in the database driver; a date outside EARLIEST_DATE..LATEST_DATE is refused where it is read (a form
 error or a 400) instead of overflowing date arithmetic deeper down (docs/access.md, "Bad input").
 """
 from __future__ import annotations
@@ -10,7 +10,8 @@ from datetime import date
 
 from flask import Flask
 from flask_babel import lazy_gettext as _l
-from werkzeug.routing import IntegerConverter
+from werkzeug.routing import IntegerConverter, UnicodeConverter
+from werkzeug.routing import ValidationError as NoMatch
 from wtforms import DateField
 from wtforms.validators import ValidationError
 
@@ -27,6 +28,16 @@ class DatabaseIdConverter(IntegerConverter):
     def __init__(self, map, fixed_digits: int = 0, min: int | None = None,  # noqa: A002 - werkzeug's names
                  max: int | None = MAX_DATABASE_ID, signed: bool = False) -> None:  # noqa: A002
         super().__init__(map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
+
+
+class TextConverter(UnicodeConverter):
+    """`<name>` and `<string:...>` for the whole app: no NUL character (PostgreSQL refuses one
+    in a text parameter), else no match (404)."""
+
+    def to_python(self, value: str) -> str:
+        if "\x00" in value:
+            raise NoMatch()
+        return value
 
 
 def database_id(text: str) -> int:
@@ -53,3 +64,4 @@ class BoundedDateField(DateField):
 def init_app(app: Flask) -> None:
     """Before any blueprint: rules take their converter when they are added."""
     app.url_map.converters["int"] = DatabaseIdConverter
+    app.url_map.converters["default"] = app.url_map.converters["string"] = TextConverter
