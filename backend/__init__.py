@@ -49,10 +49,11 @@ def _build_app(test_config: Mapping[str, Any] | None) -> Flask:
                               "(generate one: python3 -c 'import secrets; print(secrets.token_hex(32))')")
         app.config["SECRET_KEY"] = "debug-only-" + os.urandom(16).hex()
 
-    from backend import auth, cli, i18n, security, web
+    from backend import auth, cli, i18n, request_input, security, web
     from backend.db import db
     from backend.migrate import migrate
 
+    request_input.init_app(app)  # first: the routes below take its bounded id converter
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())
     security.init_app(app)

@@ -6,8 +6,9 @@ RITBOX_TASK_QUEUE says where background work runs:
   each web worker's APScheduler thread (backend.jobs), a fleet export in a thread of the web
   worker that accepted it;
 - procrastinate (PostgreSQL): the web only queues work. The scheduled jobs are periodic tasks
-  and a fleet export is a task; the worker processes run them, as many as are started, on any
-  machine, and a web worker's restart does not touch them. A job still runs under its lock
+  and a fleet export is split into a task per batch of cars; the worker processes run them, as
+  many as are started (sharing the instance folder with the web: the export's zip is written
+  there), and a web worker's restart does not touch them. A job still runs under its lock
   (backend.jobs.run_once), so a job outliving its interval is never run twice at once.
 
 Procrastinate's tables and functions live in the PostgreSQL schema "procrastinate" (migration
@@ -15,15 +16,12 @@ Procrastinate's tables and functions live in the PostgreSQL schema "procrastinat
 """
 from __future__ import annotations
 
-import logging
 import threading
 
 import click
 from flask import Flask, current_app
 
 from backend.config import ConfigError
-
-log = logging.getLogger(__name__)
 
 SCHEMA = "procrastinate"
 EVERY_5_MINUTES = "*/5 * * * *"
@@ -60,7 +58,9 @@ def _build(app: Flask):
     connector = procrastinate.PsycopgConnector(
         conninfo=conninfo(app.config["SQLALCHEMY_DATABASE_URI"]),
         kwargs={"options": f"-c search_path={SCHEMA}"})
-    queue = procrastinate.App(connector=connector)
+    # A finished task's row is deleted (the export's own row keeps its status); a failed one stays
+    # for the operator. The periodic jobs alone would otherwise add 1,440 rows a day.
+    queue = procrastinate.App(connector=connector, worker_defaults={"delete_jobs": "successful"})
 
     for name in jobs.JOBS:
         def run_job(timestamp: int, name: str = name) -> None:
@@ -68,9 +68,22 @@ def _build(app: Flask):
 
         queue.periodic(cron=EVERY_5_MINUTES)(queue.task(name=f"ritbox.job.{name}", queue="jobs")(run_job))
 
+    # A fleet export: one task splits the cars into batches and queues a task per batch; the
+    # batch that completes the count queues the assembly of the zip. The batches spread over
+    # every worker that is started.
     @queue.task(name="ritbox.fleet_export", queue="exports")
     def fleet_export(job_id: int) -> None:
-        fleet_jobs.run(app, job_id)
+        for number, vehicle_ids in enumerate(fleet_jobs.plan(app, job_id)):
+            fleet_export_batch.defer(job_id=job_id, number=number, vehicle_ids=vehicle_ids)
+
+    @queue.task(name="ritbox.fleet_export_batch", queue="exports")
+    def fleet_export_batch(job_id: int, number: int, vehicle_ids: list[int]) -> None:
+        if fleet_jobs.run_batch(app, job_id, number, vehicle_ids):
+            fleet_export_assemble.defer(job_id=job_id)
+
+    @queue.task(name="ritbox.fleet_export_assemble", queue="exports")
+    def fleet_export_assemble(job_id: int) -> None:
+        fleet_jobs.assemble(app, job_id)
 
     return queue
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import DateField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
+
+from backend.request_input import BoundedDateField
 
 CATEGORY_LABELS = {
     "trip_summaries": _l("Trip summaries (date, times, odometer, km, business addresses)"),
@@ -26,7 +28,7 @@ class UploadForm(FlaskForm):
 
 
 class ConsentForm(FlaskForm):
-    consent_date = DateField(_l("Date of the works council's decision"), validators=[InputRequired()])
+    consent_date = BoundedDateField(_l("Date of the works council's decision"), validators=[InputRequired()])
     reference = StringField(_l("Decision reference"), validators=[DataRequired(), Length(max=200)])
 
 
@@ -34,8 +36,8 @@ class RequestForm(FlaskForm):
     purpose = SelectField(_l("Purpose (agreement clause)"), validators=[DataRequired()])
     subject_user_id = SelectField(_l("Employee"), coerce=str, validators=[Optional()])
     subject_vehicle_id = SelectField(_l("Car"), coerce=str, validators=[Optional()])
-    period_start = DateField(_l("Period from"), validators=[InputRequired()])
-    period_end = DateField(_l("Period until"), validators=[InputRequired()])
+    period_start = BoundedDateField(_l("Period from"), validators=[InputRequired()])
+    period_end = BoundedDateField(_l("Period until"), validators=[InputRequired()])
     categories = MultiCheckboxField(_l("Data categories"), choices=list(CATEGORY_LABELS.items()),
                                     validators=[DataRequired()])
     grant_days = IntegerField(_l("Duration of the grant (days)"), validators=[InputRequired(), NumberRange(1, 365)])
@@ -46,8 +48,8 @@ class RequestForm(FlaskForm):
 class DecisionForm(FlaskForm):
     decision = SelectField(_l("Decision"), choices=[("approve", _l("Approve")), ("deny", _l("Deny"))])
     reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
-    period_start = DateField(_l("Narrow the period: from"), validators=[Optional()])
-    period_end = DateField(_l("Narrow the period: until"), validators=[Optional()])
+    period_start = BoundedDateField(_l("Narrow the period: from"), validators=[Optional()])
+    period_end = BoundedDateField(_l("Narrow the period: until"), validators=[Optional()])
     categories = MultiCheckboxField(_l("Data categories"), choices=list(CATEGORY_LABELS.items()),
                                     validators=[Optional()])
     grant_days = IntegerField(_l("Duration (days)"), validators=[Optional(), NumberRange(1, 365)])
@@ -65,5 +67,5 @@ class AuditFilterForm(FlaskForm):
     purpose = StringField(_l("Purpose"), validators=[Optional(), Length(max=64)])
     actor = StringField(_l("Actor (e-mail)"), validators=[Optional(), Length(max=254)])
     subject = StringField(_l("Employee concerned (e-mail)"), validators=[Optional(), Length(max=254)])
-    date_from = DateField(_l("From"), validators=[Optional()])
-    date_until = DateField(_l("Until"), validators=[Optional()])
+    date_from = BoundedDateField(_l("From"), validators=[Optional()])
+    date_until = BoundedDateField(_l("Until"), validators=[Optional()])

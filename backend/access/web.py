@@ -353,8 +353,10 @@ def log():
                 form.date_until.data + timedelta(days=1), time.min, LOCAL))
     events = list(db.session.scalars(statement))
     people = _names({e.actor_id for e in events} | {e.subject_user_id for e in events})
+    # A filter that does not validate (a date out of range, ...) shows its error: a 400.
     return render_template("access/audit_log.html", form=form, events=events, people=people,
-                           details=lambda e: json.loads(e.details), page_size=AUDIT_PAGE, **_common())
+                           details=lambda e: json.loads(e.details), page_size=AUDIT_PAGE,
+                           **_common()), 400 if form.errors else 200
 
 
 @audit_bp.route("/verify", methods=["POST"])

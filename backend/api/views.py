@@ -5,6 +5,7 @@ Every refusal is JSON `{"error": code, "message": ...}` with the right status an
 from __future__ import annotations
 
 import random
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -26,6 +27,7 @@ from backend.trips.ingest import TRIP_ID_CONFLICT, TripIdConflict, ingest
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
 ENROLL_MAX_BODY = 4096
+_DEVICE_ID = re.compile(r"[0-9a-fA-F-]{1,36}")
 REPLAY_PURGE_ONE_IN = 50  # purge expired replay rows on ~2% of uploads: cheap, and bounded
 
 
@@ -127,7 +129,8 @@ def authenticate(body: bytes) -> tuple[Device, str]:
     if when is None:
         raise ApiError(401, "bad_timestamp", f"{signing.HEADER_TIMESTAMP} must be RFC 3339 or Unix seconds "
                        "within years 1 to 9999", **_server_time())
-    device = db.session.get(Device, device_id[:36])
+    # Device ids are UUIDs: anything else (a NUL, which PostgreSQL refuses) is no device.
+    device = db.session.get(Device, device_id) if _DEVICE_ID.fullmatch(device_id) else None
     if device is None or device.status != DeviceStatus.ACTIVE.value or not device.public_key:
         # Unknown, not yet enrolled and retired devices get the same answer: nothing to learn.
         raise ApiError(401, "unknown_device", "no active device with this id")

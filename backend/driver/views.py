@@ -22,6 +22,7 @@ from backend.models import Role
 from backend.models.places import PLACE_KINDS
 from backend.models.revisions import TRIP_CLASSES, RevisionField
 from backend.periods.service import PeriodError, parse_month
+from backend.request_input import database_id
 from backend.trips import commute, counter as counter_service, revisions
 from backend.trips.revisions import RevisionError
 
@@ -102,7 +103,7 @@ def bulk():
     month = _month_arg()
     back = url_for("driver.trips", month=month.strftime("%Y-%m"), **{
         k: v for k in ("class", "mode") if (v := request.form.get(k))})
-    ids = request.form.getlist("trip", type=int)
+    ids = request.form.getlist("trip", type=database_id)  # an id no trip can have is left out
     trip_class = request.form.get("classification", "")
     try:
         written = revisions.revise(_me(), ids, {"classification": trip_class})

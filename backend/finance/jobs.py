@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import threading
+import zipfile
 from datetime import datetime, timedelta
 
 from flask import Flask, current_app
@@ -117,12 +119,18 @@ def _fail(job_id: int, message: str) -> None:
 
 
 def run(app: Flask, job_id: int) -> None:
-    """The worker thread. Every way out leaves the row done or failed: an expected refusal
-    (ReportError, AccessDenied) with its own message, anything else - also a failure while
-    starting, or a BaseException that ends the thread - with DIED."""
+    """The worker thread (inline: the whole export, car by car)."""
+    _guarded(app, job_id, _run)
+
+
+def _guarded(app: Flask, job_id: int, body, *args):
+    """Run one step of the job; body's result, or None when it failed. Every way out leaves the
+    row going on, done or failed: an expected refusal (ReportError, AccessDenied) with its own
+    message, anything else - also a failure while starting, or a BaseException that ends the
+    thread - with DIED."""
     with app.app_context():
         try:
-            _run(app, job_id)
+            return body(app, job_id, *args)
         except (ReportError, AccessDenied) as exc:
             _fail(job_id, str(exc))
         except BaseException as exc:  # noqa: BLE001 - the page must learn that the job ended
@@ -132,6 +140,7 @@ def run(app: Flask, job_id: int) -> None:
                 raise  # SystemExit, KeyboardInterrupt: marked failed, then let them end the thread
         finally:
             db.session.remove()
+    return None
 
 
 def _run(app: Flask, job_id: int) -> None:
@@ -151,3 +160,95 @@ def _run(app: Flask, job_id: int) -> None:
     finally:
         if os.path.exists(partial):
             os.unlink(partial)
+
+
+# --- On the task queue: the cars in batches, one task each, assembled when all are done ---------
+
+BATCH_CARS = 100  # cars per batch task: a few seconds of work, progress shown after each
+SKIPPED_ENTRY = "skipped.txt"  # in a batch's part file: kentekens without trips in the year
+
+
+def part_path(app: Flask, job_id: int, number: int) -> str:
+    return os.path.join(export_dir(app), f"fleet-{job_id}-{number:06d}.part.zip")
+
+
+def plan(app: Flask, job_id: int) -> list[list[int]]:
+    """Split the fleet into batches of BATCH_CARS vehicle ids (kenteken order) and mark the job
+    running; [] when it failed (refused, no cars)."""
+    return _guarded(app, job_id, _plan) or []
+
+
+def _plan(app: Flask, job_id: int) -> list[list[int]]:
+    from backend.reports.fleet import require_finance, vehicle_ids
+
+    job = db.session.get(ReportExport, job_id)
+    require_finance(job.requested_by_id, job.format)
+    ids = vehicle_ids()
+    if not ids:
+        raise ReportError(f"no trips in {job.year} for any car")
+    batches = [ids[start:start + BATCH_CARS] for start in range(0, len(ids), BATCH_CARS)]
+    _set(job_id, status="running", total=len(ids), batches=len(batches))
+    return batches
+
+
+def run_batch(app: Flask, job_id: int, number: int, vehicle_ids: list[int]) -> bool:
+    """Write one batch's reports to its part file and count it; True for the batch that
+    completes the count (its task then queues the assembly)."""
+    return bool(_guarded(app, job_id, _run_batch, number, vehicle_ids))
+
+
+def _run_batch(app: Flask, job_id: int, number: int, vehicle_ids: list[int]) -> bool:
+    from backend.reports.fleet import FleetResult, write_car
+
+    job = db.session.get(ReportExport, job_id)
+    if job.status != "running":  # failed meanwhile: the other batches have nothing to add
+        return False
+    actor_id, year, fmt = job.requested_by_id, job.year, job.format
+    result = FleetResult(total=len(vehicle_ids))
+    path = part_path(app, job_id, number)
+    with open(path + ".tmp", "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+        for vehicle_id in vehicle_ids:
+            write_car(archive, actor_id, vehicle_id, year=year, fmt=fmt, result=result)
+        archive.writestr(SKIPPED_ENTRY, "\n".join(result.skipped))
+    os.replace(path + ".tmp", path)
+    counted = db.session.execute(
+        update(ReportExport).where(ReportExport.id == job_id, ReportExport.status == "running")
+        .values(done=ReportExport.done + len(vehicle_ids), reports=ReportExport.reports + result.reports,
+                batches_done=ReportExport.batches_done + 1, heartbeat_at=utcnow())
+        .returning(ReportExport.batches_done, ReportExport.batches)).one_or_none()
+    db.session.commit()
+    return counted is not None and counted.batches_done == counted.batches
+
+
+def assemble(app: Flask, job_id: int) -> None:
+    """Copy the batches' part files, in order, into the job's zip, with LEESMIJ.txt."""
+    _guarded(app, job_id, _assemble)
+
+
+def _assemble(app: Flask, job_id: int) -> None:
+    from backend.reports.fleet import FleetResult, readme
+
+    job = db.session.get(ReportExport, job_id)
+    if job.status != "running":
+        return
+    result = FleetResult(total=job.total, reports=job.reports)
+    parts = [part_path(app, job_id, number) for number in range(job.batches)]
+    final = zip_path(app, job_id)
+    partial = final + ".part"
+    try:
+        with open(partial, "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
+            for path in parts:
+                with zipfile.ZipFile(path) as part:
+                    for info in part.infolist():
+                        if info.filename == SKIPPED_ENTRY:
+                            result.skipped.extend(filter(None, part.read(info).decode().split("\n")))
+                            continue
+                        with part.open(info) as source, archive.open(info.filename, "w", force_zip64=True) as target:
+                            shutil.copyfileobj(source, target)
+            archive.writestr("LEESMIJ.txt", readme(job.year, job.format, result))
+        os.replace(partial, final)
+        _set(job_id, status="done", finished_at=utcnow())
+    finally:
+        for path in (partial, *parts):
+            if os.path.exists(path):
+                os.unlink(path)

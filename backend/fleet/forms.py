@@ -1,7 +1,9 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectField, StringField
+from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
+
+from backend.request_input import BoundedDateField
 
 
 class VehicleForm(FlaskForm):
@@ -13,8 +15,8 @@ class VehicleForm(FlaskForm):
 class AssignmentForm(FlaskForm):
     driver = SelectField(_l("Driver"), validators=[DataRequired()])
     vehicle = SelectField(_l("Vehicle"), validators=[DataRequired()])
-    available_from = DateField(_l("Available from"), validators=[DataRequired()])
-    available_until = DateField(_l("Available until (empty: open)"), validators=[Optional()])
+    available_from = BoundedDateField(_l("Available from"), validators=[DataRequired()])
+    available_until = BoundedDateField(_l("Available until (empty: open)"), validators=[Optional()])
 
 
 class VehicleEditForm(FlaskForm):
@@ -24,13 +26,13 @@ class VehicleEditForm(FlaskForm):
 
 
 class RetireForm(FlaskForm):
-    retired_on = DateField(_l("Last day in the fleet"), validators=[DataRequired()])
+    retired_on = BoundedDateField(_l("Last day in the fleet"), validators=[DataRequired()])
 
 
 class AssignmentEndForm(FlaskForm):
     """One row's last day on the assignments page (empty: open end). Rendered by hand per row,
     so that every row's input has its own id and label."""
-    available_until = DateField(_l("Last day"), validators=[Optional()])
+    available_until = BoundedDateField(_l("Last day"), validators=[Optional()])
 
 
 class EnrollForm(FlaskForm):

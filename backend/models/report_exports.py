@@ -33,3 +33,7 @@ class ReportExport(db.Model):
     # Set by the worker with every update of the row (each car done): a queued or running row
     # whose heartbeat is old has lost its worker process (backend.finance.jobs.reap_stale).
     heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # On the task queue the cars are split into batches, one task each (backend.finance.jobs):
+    # how many, and how many are done; the one that completes the count queues the assembly.
+    batches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    batches_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")

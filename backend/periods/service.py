@@ -17,6 +17,7 @@ from backend.db import db
 from backend.models.accounts import Role, User
 from backend.models.fleet import Vehicle
 from backend.models.periods import PeriodClosing
+from backend.request_input import date_in_range
 
 PERIOD_CLOSED = "period_closed"
 
@@ -47,9 +48,12 @@ def parse_month(text: str) -> date:
     """'2026-10' -> date(2026, 10, 1); PeriodError on anything else."""
     try:
         year, month = (int(part) for part in text.strip().split("-"))
-        return date(year, month, 1)
+        first = date(year, month, 1)
     except (ValueError, TypeError):
         raise PeriodError(_l("A month is written as YYYY-MM, e.g. 2026-10.")) from None
+    if not date_in_range(first):  # month 0001-01 has no month before it
+        raise PeriodError(_l("A month is written as YYYY-MM, e.g. 2026-10."))
+    return first
 
 
 def month_of(day: date) -> date:

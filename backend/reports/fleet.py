@@ -55,34 +55,50 @@ def vehicle_ids() -> list[int]:
     return list(iter_vehicle_ids())
 
 
-def export_fleet(actor_id: int, out: BinaryIO, *, year: int, fmt: str,
-                 progress: Callable[[int, int], None] | None = None) -> FleetResult:
+def require_finance(actor_id: int, fmt: str) -> None:
+    """Refuse an unknown format or an actor who is not finance, before the first read."""
     exports.renderer(fmt)
     actor = db.session.get(User, actor_id)
     if actor is None or not actor.has_role(Role.FINANCE):
         # The door would refuse each car; refuse once, before the first read.
         raise AccessDenied("only finance exports the whole fleet")
+
+
+def write_car(archive: zipfile.ZipFile, actor_id: int, vehicle_id: int, *, year: int, fmt: str,
+              result: FleetResult) -> None:
+    """One car's report into its zip entry (or its kenteken into result.skipped when it has no
+    trips in the year); every row read for it is let go before the next car."""
+    actor = db.session.get(User, actor_id)
+    try:
+        report = build_report(actor, year=year, vehicle_id=vehicle_id)
+    except ReportError:
+        result.skipped.append(db.session.get(Vehicle, vehicle_id).display_kenteken)
+    else:
+        with archive.open(exports.filename(report, fmt), "w", force_zip64=True) as entry:
+            exports.write(actor, report, fmt, entry, vehicle_id=vehicle_id)
+        result.reports += 1
+        del report
+    db.session.expunge_all()
+
+
+def readme(year: int, fmt: str, result: FleetResult) -> str:
+    """LEESMIJ.txt of the zip; ReportError when no car had a trip in the year."""
+    if not result.reports:
+        raise ReportError(f"no trips in {year} for any car")
+    summary = [f"Rittenregistraties {year}, formaat {fmt}: {result.reports} van {result.total} auto's."]
+    if result.skipped:
+        summary.append(f"Zonder ritten in {year}: {', '.join(result.skipped)}")
+    return "\r\n".join(summary) + "\r\n"
+
+
+def export_fleet(actor_id: int, out: BinaryIO, *, year: int, fmt: str,
+                 progress: Callable[[int, int], None] | None = None) -> FleetResult:
+    require_finance(actor_id, fmt)
     result = FleetResult(total=vehicle_count())
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for done, vehicle_id in enumerate(iter_vehicle_ids(), 1):
-            actor = db.session.get(User, actor_id)
-            try:
-                report = build_report(actor, year=year, vehicle_id=vehicle_id)
-            except ReportError:
-                result.skipped.append(db.session.get(Vehicle, vehicle_id).display_kenteken)
-            else:
-                with archive.open(exports.filename(report, fmt), "w", force_zip64=True) as entry:
-                    exports.write(actor, report, fmt, entry, vehicle_id=vehicle_id)
-                result.reports += 1
-                del report
-            # Let go of every row read for this car before the next one.
-            db.session.expunge_all()
+            write_car(archive, actor_id, vehicle_id, year=year, fmt=fmt, result=result)
             if progress:
                 progress(done, max(done, result.total))
-        if not result.reports:
-            raise ReportError(f"no trips in {year} for any car")
-        summary = [f"Rittenregistraties {year}, formaat {fmt}: {result.reports} van {result.total} auto's."]
-        if result.skipped:
-            summary.append(f"Zonder ritten in {year}: {', '.join(result.skipped)}")
-        archive.writestr("LEESMIJ.txt", "\r\n".join(summary) + "\r\n")
+        archive.writestr("LEESMIJ.txt", readme(year, fmt, result))
     return result

@@ -1,5 +1,6 @@
 """outgoing mail claims (the run that reserved a message and until when, so that overlapping
-runs send each message once); on PostgreSQL the task queue's schema "procrastinate"
+runs send each message once); report export batches; on PostgreSQL the task queue's schema
+"procrastinate"
 
 Revision ID: 0018
 Revises: 0017
@@ -39,6 +40,9 @@ def upgrade():
     with op.batch_alter_table('outgoing_mail', schema=None) as batch_op:
         batch_op.add_column(sa.Column('claimed_by', sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column('claimed_until', sa.DateTime(timezone=True), nullable=True))
+    with op.batch_alter_table('report_exports', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('batches', sa.Integer(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('batches_done', sa.Integer(), server_default='0', nullable=False))
     if op.get_bind().dialect.name == "postgresql":
         _create_queue_schema()
 
@@ -46,6 +50,9 @@ def upgrade():
 def downgrade():
     if op.get_bind().dialect.name == "postgresql":
         op.execute(f"DROP SCHEMA {QUEUE_SCHEMA} CASCADE")
+    with op.batch_alter_table('report_exports', schema=None) as batch_op:
+        batch_op.drop_column('batches_done')
+        batch_op.drop_column('batches')
     with op.batch_alter_table('outgoing_mail', schema=None) as batch_op:
         batch_op.drop_column('claimed_until')
         batch_op.drop_column('claimed_by')

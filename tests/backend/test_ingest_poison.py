@@ -242,3 +242,10 @@ def test_an_over_long_body_is_a_413_however_it_is_sent(app, live_server, device)
                             headers=headers, timeout=60)
     assert chunked.status_code == 413 and chunked.json()["error"] == "too_large", chunked.text[:300]
     assert _stored(app) == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("device_id", ["\x00", "7b0c8a5e-0000-4000-8000-00000000000\x00", "x" * 5000, "ü"])
+def test_a_device_id_that_is_no_uuid_is_an_unknown_device(app, client, device, device_id):
+    body = json.dumps({"trips": [_one(datetime(2026, 3, 2, 7, 30, tzinfo=timezone.utc))]}).encode()
+    headers = {**device.headers(body), "X-Ritbox-Device": device_id}
+    _refused(app, client.post("/api/v1/trips", data=body, headers=headers), 401, "unknown_device")

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import io
 import zipfile
+from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from backend import tasks
 from backend.config import ConfigError
@@ -30,20 +32,49 @@ def _status(client, job_id: int) -> dict:
 
 
 @on_postgresql
-def test_a_fleet_export_waits_for_a_worker_and_the_worker_completes_it(app, client, login, make_user, tmp_path,
-                                                                       queued):
+def test_a_fleet_export_is_split_into_batch_tasks_and_assembled_by_the_workers(app, client, login, make_user,
+                                                                              tmp_path, queued, monkeypatch):
+    from backend.db import db
+    from backend.finance import jobs as fleet_jobs
+    from backend.fleet import service
+    from backend.models.report_exports import ReportExport
+    from tests.backend.fleet_helpers import enrolled_device
+
+    monkeypatch.setattr(fleet_jobs, "BATCH_CARS", 1)  # three cars, three batch tasks
     fleet = rf.fleet(app, client, make_user, tmp_path)
+    second = enrolled_device(app, client, kenteken="GB-XJ-13", driver_email="eva@example.nl",
+                             assigned_from=f"{fleet.year}-01-01")
+    rf.upload(app, client, second, rf.standard_plan(fleet.year))
+    with app.app_context():
+        service.create_vehicle("GB-XJ-14", "Volkswagen", "Polo")  # no trips: named in LEESMIJ.txt
     login(rf.FINANCE_EMAIL)
     assert client.post("/finance/reports/fleet", data={"fleet-year": fleet.year, "fleet-format": "csv"}).status_code == 202
     assert _status(client, 1)["status"] == "queued"  # the web ran nothing: the task is in the queue
-    # A worker's loop, here until the queue is empty (the command runs it until stopped).
+    # A worker's loop, here until the queue is empty (the command runs it until stopped): the
+    # export task queues the batches, the last batch queues the assembly.
     queued.run_worker(queues=["exports"], wait=False, install_signal_handlers=False)
     status = _status(client, 1)
-    assert status["status"] == "done" and status["reports"] == 1, status
+    assert status["status"] == "done" and status["reports"] == 2, status
+    with app.app_context():
+        job = db.session.get(ReportExport, 1)
+        assert (job.total, job.done, job.batches, job.batches_done) == (3, 3, 3, 3)
     with client.get("/finance/reports/jobs/1/download") as download:
         assert download.status_code == 200
-        names = zipfile.ZipFile(io.BytesIO(download.data)).namelist()
-    assert any(name.endswith(".csv") for name in names) and "LEESMIJ.txt" in names
+        archive = zipfile.ZipFile(io.BytesIO(download.data))
+    names = archive.namelist()
+    assert names[:2] == ["rittenregistratie-2025-auto-GB-XJ-12.csv", "rittenregistratie-2025-auto-GB-XJ-13.csv"]
+    assert names[-1] == "LEESMIJ.txt" and fleet_jobs.SKIPPED_ENTRY not in names
+    assert "2 van 3 auto's" in archive.read("LEESMIJ.txt").decode() and "GB-XJ-14" in archive.read(
+        "LEESMIJ.txt").decode()
+    assert not list(Path(app.instance_path, "exports").glob("*.part*"))  # the batches' files are gone
+    with app.app_context():
+        queued_tasks = db.session.execute(text(
+            "SELECT queue_name, task_name, status FROM procrastinate.procrastinate_jobs")).all()
+    # The finished tasks' rows are gone (the export, 3 batches, the assembly); all that may be left
+    # is what the worker's periodic deferrer queued meanwhile on the queue this worker did not take.
+    from backend import jobs
+    assert [row for row in queued_tasks if row.queue_name == "exports"] == []
+    assert {row.task_name for row in queued_tasks} <= {f"ritbox.job.{name}" for name in jobs.JOBS}
 
 
 @on_postgresql
