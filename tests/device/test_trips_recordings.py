@@ -318,6 +318,20 @@ def test_an_aircraft_is_flagged_as_beyond_a_road_vehicle() -> None:
     assert airborne and all(FLAG_IMPLAUSIBLE_MOTION in t.flags for t in airborne), [t.flags for t in res.trips]
 
 
+@pytest.mark.parametrize("shape", [
+    {"top_kmh": 180.0, "climb_ms": 8.0},  # a small aircraft: a car's speed, but it climbs 8 m/s
+    {"top_kmh": 180.0, "climb_ms": 0.0, "accel_kmh_s": 90.0},  # 0 to 180 km/h in 2 s (25 m/s2)
+])
+def test_a_climb_or_an_acceleration_no_car_makes_is_flagged_too(shape: dict) -> None:
+    from device.trips import FLAG_IMPLAUSIBLE_MOTION
+    from tests.device.synthetic_nmea import aircraft_flight, nmea
+
+    res = detect_bytes(nmea(aircraft_flight(**shape)))
+    assert res.trips and all(FLAG_IMPLAUSIBLE_MOTION in t.flags for t in res.trips), [t.flags for t in res.trips]
+    calm = detect_bytes(nmea(aircraft_flight(top_kmh=180.0, climb_ms=0.0)))  # the same, as a car drives
+    assert calm.trips and not any(FLAG_IMPLAUSIBLE_MOTION in t.flags for t in calm.trips)
+
+
 @pytest.mark.parametrize("name", ["dotmorten__NmeaSampleData", "leaflet-nmealayer__test"])
 def test_real_car_drives_are_not_flagged_implausible(name: str, recording: Callable[[str], pathlib.Path]) -> None:
     """The 3 h drive climbs from Reno to Lake Tahoe's passes (1,366 to 2,720 m) at up to 108 km/h."""
