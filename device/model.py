@@ -41,7 +41,9 @@ class Fix:
     satellites: int | None = None
     quality: int | None = None  # GGA fix quality, None when no GGA was seen for the epoch
     flags: frozenset[str] = frozenset()  # e.g. "dead_reckoning", "date_corrected"
-    altitude_m: float | None = None  # GGA altitude above mean sea level (plausibility only)
+    # GGA altitude above mean sea level, decoded at most once per device.nmea.ALTITUDE_INTERVAL
+    # (only the plausibility check uses it); None in between
+    altitude_m: float | None = None
 
 
 @dataclass(slots=True)

@@ -94,6 +94,10 @@ _ONE_DAY = timedelta(days=1)
 _MS = timedelta(milliseconds=1)
 _UTC = timezone.utc
 _NO_FLAGS: frozenset[str] = frozenset()
+# Fix.altitude_m is decoded at most once per this much fix time: only the plausibility check
+# (device.trips, altitude change over 30 s) uses it, and a float per fix cost 2 % of the parse.
+ALTITUDE_INTERVAL = timedelta(seconds=5)
+_LONG_AGO = datetime(1, 1, 1, tzinfo=_UTC)
 _UNSEEN = object()
 # GGA's satellite count: every string of 1 to 3 ASCII digits and its value (any other is None).
 _SATELLITES: dict[str, int] = {
@@ -363,6 +367,17 @@ def _number(v: str, typ: str) -> float | None:
     return float(v)
 
 
+def _altitude(f: list[str]) -> float | None:
+    """GGA field 9, metres above mean sea level; None when empty or not a receiver's altitude."""
+    if len(f) <= 9 or not f[9]:
+        return None
+    try:
+        value = float(f[9])
+    except ValueError:
+        return None
+    return value if -1000.0 < value < 100_000.0 else None  # (also not float()'s "nan", "1e9")
+
+
 def _yy_date(v: str, typ: str) -> date:
     """RMC 'ddmmyy' -> date (two-digit year pivot at 80: GPS began in 1980)."""
     if len(v) != 6 or not v.isdigit():
@@ -412,6 +427,7 @@ class FixAssembler:
         self._dispatch: dict[bytes, Callable[[str], None] | list[Any]] = {}
         self._rmc_date_raw = ""
         self._hdop_cache: dict[str, float | None] = {}
+        self._altitude_due = _LONG_AGO
         self._rmc_date: tuple[date, bool] = (GPS_EPOCH, False)
         # Date context for epochs without a date of their own: (date, tod_ms, corrected).
         self._ctx: tuple[date, int, bool] | None = None
@@ -651,17 +667,9 @@ class FixAssembler:
                 day, corrected = carried
         if speed is None and vtg is not None:
             speed, course = _vtg_values(vtg)
-        quality = sats = hdop = altitude = None
+        quality = sats = hdop = None
         if gga is not None:
             f, quality = gga
-            if len(f) > 9 and f[9]:
-                try:
-                    altitude = float(f[9])
-                except ValueError:
-                    pass
-                else:  # a receiver's altitude, not float()'s extras ("nan", "1e9", "_")
-                    if not -1000.0 < altitude < 100_000.0:
-                        altitude = None
             sats = _SATELLITES.get(f[7])  # int of 1-3 digits, else None
             # HDOP takes few distinct values ("0.9", "1.2"): decoded once each (bounded cache)
             hdop = self._hdop_cache.get(f[8], _UNSEEN)
@@ -693,6 +701,11 @@ class FixAssembler:
             reset = True
         self._stale_run = 0
         self._last_time = t
+        altitude = None
+        if gga is not None and (t >= self._altitude_due or reset):
+            altitude = _altitude(gga[0])
+            if altitude is not None:
+                self._altitude_due = t + ALTITUDE_INTERVAL
         self._ctx = (day, tod, corrected)
         c.used += pending
         c.fixes += 1

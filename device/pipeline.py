@@ -4,10 +4,13 @@ The pipeline is single-threaded: one loop feeds it chunks. The only thing other 
 `request_mode()` (the privacy switch: control socket, GPIO button); the request is applied by the
 feeding loop at the time of the latest fix, so the detector and the store see one ordered stream.
 
-Start-up recovery: a trip the store kept open (the daemon was killed or lost power) is resumed
-when the first new fix follows it within the detector's bridging limit (`max_bridge_s`),
-otherwise it is closed with the `power_loss` flag as it was last persisted. A private open trip is
-never resumed: its continuation state would hold positions, which the store refuses to keep.
+Start-up recovery: a trip the store kept open (the daemon was killed or lost power) is closed
+as a normal end when the car stood still (`TripSettings.standing_s`, as persisted: a stand-still
+is persisted at once, one commit per stop) and the first new fix comes more than the stop window later: most cars cut the Pi's power with the
+ignition. Otherwise it is resumed when the first new fix follows it within the detector's
+bridging limit (`max_bridge_s`), else closed with the `power_loss` flag as it was last persisted
+(a cut while moving). A private open trip is never resumed: its continuation state would hold
+positions, which the store refuses to keep.
 """
 from __future__ import annotations
 
@@ -88,13 +91,16 @@ class Pipeline:
         self._pushed: dict[str, int] = {}
         self.trips_closed = 0
         self.power_loss_closed = 0
+        self.standing_closed = 0
         self.resumed = 0
+        self._standing_saved: datetime | None = None  # start of the stand-still persisted at once
 
         if store.odometer_km is None:  # a new store starts from the configured reading
             store.set_odometer(odometer_km)
         self._resume: StoredOpenTrip | None = store.pending_open_trip()
-        if self._resume is not None and self._resume.state is None:
-            # Nothing to resume from (a private trip, or a store written without detector state).
+        if self._resume is not None and self._resume.state is None and not self._stood_still(self._resume):
+            # Nothing to resume from (a private trip, or a store written without detector state),
+            # and it was cut while moving (standing, it waits for the first fix: see _start).
             self._close_power_loss()
         self.detector: TripDetector | None = None
         if self._resume is None:
@@ -185,13 +191,21 @@ class Pipeline:
         if self.detector is None:
             self._start(fix)
         assert self.detector is not None
-        events = self.detector.feed(fix)
+        detector = self.detector
+        events = detector.feed(fix)
         self._last_fix = fix
         if events:
             self._handle(events)
         due = self._state_due
         if due is None or fix.time >= due:  # one comparison per fix; the snapshot is not cheap
             self._save_state()
+        still = detector.still_from
+        if still is not None and still != self._standing_saved and detector.standing_since is not None:
+            # persisted at once (once per stand-still), so that an ignition-off right after
+            # parking finds it standing
+            self._standing_saved = still
+            self._save_state(force=True, full=False)  # the progress row is enough to close on
+            self.store.flush_progress()
 
     def _handle(self, events: list[TripEvent]) -> None:
         store = self.store
@@ -215,12 +229,13 @@ class Pipeline:
             points, self._points = self._points, []
             self.store.add_points(points)
 
-    def _save_state(self, force: bool = False) -> None:
+    def _save_state(self, force: bool = False, full: bool = True) -> None:
         """Hand the open trip's progress to the store, at most once per store flush interval.
 
         Time, position and distance go with every flush (a power-loss close uses them). The
         detector's full resume state only every STATE_INTERVAL: it is the costly part, and it
         only matters for a restart within `max_bridge_s`, which bridges from wherever it ends.
+        `force`: now, whatever the interval; with `full=False` the resume state only when due.
         """
         self._hand_points()
         detector = self.detector
@@ -235,13 +250,13 @@ class Pipeline:
         self._state_due = now + self._flush_interval
         state = None
         full_due = self._last_full_state is None or now - self._last_full_state >= STATE_INTERVAL
-        if progress.mode is TripMode.BUSINESS and (force or full_due):
+        if progress.mode is TripMode.BUSINESS and ((force and full) or full_due):
             trip = detector.open_trip_untracked  # the state leaves the track to the store
             assert trip is not None
             state = encode_state(trip)  # positions: the store keeps it for business only
             self._last_full_state = now
         self.store.save_progress(now, progress.last_position, progress.distance_km, progress.gaps,
-                                 progress.flags, state)
+                                 progress.flags, state, standing_since=progress.standing_since)
 
     # ------------------------------------------------------------ recovery
 
@@ -256,9 +271,23 @@ class Pipeline:
             self.power_loss_closed += 1
             log.warning("a trip left open by a power loss or kill was closed (flag power_loss)")
 
+    @staticmethod
+    def _stood_still(trip: StoredOpenTrip) -> bool:
+        """The persisted open trip's car stood still when the power went (as far as persisted)."""
+        return trip.standing_since is not None and trip.last_time is not None
+
     def _start(self, fix: Fix) -> None:
-        """First fix after start-up: resume the persisted open trip or close it."""
+        """First fix after start-up: close the persisted open trip as a normal end (cut while
+        standing, the next start later than the stop window), resume it, or close it (power_loss)."""
         pending = self._resume
+        if pending is not None and pending.last_time is not None and self._stood_still(pending):
+            pause = (fix.time - pending.last_time).total_seconds()
+            if pause > self.settings.stop_window_s and self.store.close_open_trip_standing() is not None:
+                self._resume = None
+                self.standing_closed += 1
+                log.info("a trip cut while the car stood still was closed as a normal end")
+                self.detector = self._fresh_detector()
+                return
         if pending is not None and pending.last_time is not None and pending.state is not None:
             pause = (fix.time - pending.last_time).total_seconds()
             if 0 < pause <= self.settings.max_bridge_s:
@@ -318,6 +347,7 @@ class Pipeline:
             "rejected_fixes": dict(self.detector.rejected) if self.detector is not None else {},
             "trips_closed": self.trips_closed,
             "power_loss_closed": self.power_loss_closed,
+            "standing_closed": self.standing_closed,
             "resumed": self.resumed,
             "mode": self.mode.value,
             "trip_open": open_trip is not None,

@@ -60,6 +60,9 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 
 FLAG_POWER_LOSS = "power_loss"
+# Event of a trip closed at start-up as a normal end: the power went while the car stood still.
+EVENT_CLOSED_STANDING = "closed_standing_at_start"
+_KEEP: Any = object()  # save_progress: leave the field as it is
 FLAG_NO_KEY = "positions_dropped_no_key"
 FLAG_STORE_FULL = "track_dropped_store_full"
 
@@ -68,7 +71,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS open_trip (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS open_chunks (n INTEGER PRIMARY KEY, points BLOB NOT NULL,
                                         last_us INTEGER, lat REAL, lon REAL, last_sealed TEXT,
-                                        distance_km REAL);
+                                        distance_km REAL, still_us INTEGER);
 CREATE TABLE IF NOT EXISTS trips (seq INTEGER PRIMARY KEY, trip_id TEXT NOT NULL UNIQUE,
                                   body TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL,
                                   acked INTEGER NOT NULL DEFAULT 0);
@@ -79,9 +82,9 @@ CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NU
 # On-disk schema version (PRAGMA user_version). 1: open track points one row each in
 # `open_points`, progress in `open_progress`; 3: one row per flush in `open_chunks` with the
 # flush's packed points and the progress as of that flush (see _migrate). (2 was never released.)
-SCHEMA_VERSION = 3
-_INSERT_CHUNK = ("INSERT INTO open_chunks (points, last_us, lat, lon, last_sealed, distance_km) "
-                 "VALUES (?, ?, ?, ?, ?, ?)")
+SCHEMA_VERSION = 4  # 4: open_chunks.still_us, since when the car stood still (ignition-off)
+_INSERT_CHUNK = ("INSERT INTO open_chunks (points, last_us, lat, lon, last_sealed, distance_km, still_us) "
+                 "VALUES (?, ?, ?, ?, ?, ?, ?)")
 # An open trip's track points as packed in an `open_chunks` row: time (us since 1970), lat, lon.
 CHUNK_POINT = struct.Struct("<qdd")
 
@@ -125,6 +128,7 @@ class OpenTrip:
     flags: list[str] = field(default_factory=list)
     state: dict[str, Any] | None = None  # opaque resume state of the trip detector (business only)
     points: list[TrackPoint] = field(default_factory=list)  # filled by pending_open_trip()
+    standing_since: datetime | None = None  # the car stood still from then up to last_time
 
 
 def _gap_json(gap: Gap) -> dict[str, Any]:
@@ -295,7 +299,7 @@ class Store:
         tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         columns = {row[1] for row in db.execute("PRAGMA table_info(open_chunks)")}
         for column, kind in (("last_us", "INTEGER"), ("lat", "REAL"), ("lon", "REAL"), ("last_sealed", "TEXT"),
-                             ("distance_km", "REAL")):
+                             ("distance_km", "REAL"), ("still_us", "INTEGER")):
             if column not in columns:
                 db.execute(f"ALTER TABLE open_chunks ADD COLUMN {column} {kind}")
         points: list[TrackPoint] = []
@@ -492,12 +496,14 @@ class Store:
         gaps: Any = None,
         flags: Any = None,
         state: Mapping[str, Any] | None = None,
+        standing_since: Any = _KEEP,
     ) -> None:
         """Record the open trip's progress (throttled like points; the pipeline calls it once per
         flush interval). `time`: the latest fix's time (drives the throttle); `position`: its
         (lat, lon); `distance_km`, `gaps`, `flags`; `state`: the opaque JSON-able resume state,
-        persisted for business trips only, because it may hold positions. None leaves a field
-        as it is."""
+        persisted for business trips only, because it may hold positions; `standing_since`: since
+        when the car stands still (None: it moves). None leaves a field as it is (for
+        `standing_since`: leaving it out does)."""
         with self._lock:
             trip = self._open
             if trip is None:
@@ -505,6 +511,8 @@ class Store:
             position = _position(position)
             if time is not None:
                 trip.last_time = time
+            if standing_since is not _KEEP:
+                trip.standing_since = standing_since
             if position is not None:
                 trip.last_position = position
                 trip.last_sealed = None  # re-sealed at the next flush
@@ -580,6 +588,12 @@ class Store:
         """Write buffered points, open-trip state, counters and events now (one commit)."""
         with self._lock:
             self._flush(self._open.last_time if self._open else None)
+
+    def flush_progress(self) -> None:
+        """Write the open trip's progress and buffered points now, like a periodic flush (the
+        counters only when due): the pipeline persists a stand-still at once with it."""
+        with self._lock:
+            self._flush(self._open.last_time if self._open else None, periodic=True)
 
     def _flush(self, now: datetime | None, periodic: bool = False) -> None:
         if not (self._static_dirty or self._progress_dirty or self._buffer or self._pending_counters
@@ -660,6 +674,7 @@ class Store:
             last[1] if last else None,
             chain.canonical_json(trip.last_sealed) if trip.last_sealed is not None else None,
             chain.km(trip.distance_km),
+            _us(trip.standing_since) if trip.standing_since else None,
         )
 
     def _open_trip_json(self, trip: OpenTrip) -> str:
@@ -686,12 +701,14 @@ class Store:
             return None
         data = json.loads(row[0])
         progress = self._db.execute(
-            "SELECT last_us, lat, lon, last_sealed, distance_km FROM open_chunks WHERE distance_km IS NOT NULL "
-            "ORDER BY n DESC LIMIT 1"
+            "SELECT last_us, lat, lon, last_sealed, distance_km, still_us FROM open_chunks "
+            "WHERE distance_km IS NOT NULL ORDER BY n DESC LIMIT 1"
         ).fetchone()
+        standing_since = None
         if progress is not None:
             # The newest progress is newer than the copies in the JSON (written only when it changed).
-            last_us, lat, lon, sealed, distance = progress
+            last_us, lat, lon, sealed, distance, still_us = progress
+            standing_since = _from_us(still_us) if still_us is not None else None
             data["last_time"] = _from_us(last_us) if last_us is not None else None
             data["last"] = [lat, lon] if lat is not None and lon is not None else None
             data["last_sealed"] = json.loads(sealed) if sealed is not None else None
@@ -711,6 +728,7 @@ class Store:
             gaps=[_gap_from_json(g) for g in data.get("gaps", [])],
             flags=list(data.get("flags", [])),
             state=data.get("state"),
+            standing_since=standing_since,
         )
 
     def _seal_private(self, position: tuple[float, float] | None) -> tuple[dict[str, Any] | None, bool]:
@@ -856,7 +874,7 @@ class Store:
                 start=trip.start, start_sealed=trip.start_sealed, last_time=trip.last_time,
                 last_position=trip.last_position, last_sealed=trip.last_sealed,
                 distance_km=trip.distance_km, gaps=list(trip.gaps), flags=list(trip.flags),
-                state=trip.state, points=points,
+                state=trip.state, points=points, standing_since=trip.standing_since,
             )
 
     def _persisted_points(self) -> list[TrackPoint]:
@@ -874,6 +892,40 @@ class Store:
         """Close the open trip as it was last persisted, flagged power_loss."""
         with self._lock:
             return self._close_power_loss()
+
+    def close_open_trip_standing(self) -> StoredTrip | None:
+        """Close the open trip as a normal end: the power went while the car stood still (the
+        ignition was switched off). It ends where and when the car began to stand, with the km
+        up to there, as the trip detector would have closed it; no power_loss flag."""
+        with self._lock:
+            trip = self._open
+            if trip is None or trip.standing_since is None:
+                return None
+            ended_at = min(max(trip.standing_since, trip.started_at), trip.last_time or trip.standing_since)
+            business = trip.mode is TripMode.BUSINESS
+            points = [p for p in self._open_points() if p.time < ended_at] if business else []
+            end = trip.last_position if business else None
+            if business and end is not None:
+                points.append(TrackPoint(ended_at, end[0], end[1]))
+            record = TripRecord(
+                started_at=trip.started_at,
+                ended_at=ended_at,
+                start=trip.start,
+                end=end,
+                distance_km=trip.distance_km,
+                odometer_start_km=trip.odometer_start_km,
+                odometer_end_km=trip.odometer_start_km + trip.distance_km,
+                mode=trip.mode,
+                flags=sorted(set(trip.flags)),
+                gaps=[g for g in trip.gaps if g.started_at < ended_at],
+                track=_simplify(points, POWER_LOSS_TRACK_TOLERANCE_M) if business else [],
+            )
+            end_sealed = trip.last_sealed
+            if not business and end_sealed is None and trip.last_position is not None:
+                end_sealed, _ = self._seal_private(trip.last_position)
+            self._pending_events.append((EVENT_CLOSED_STANDING, chain.iso_utc(ended_at), chain.canonical_json(
+                {"started_at": chain.iso_utc(trip.started_at), "mode": trip.mode.value})))
+            return self._append(record, start_sealed=trip.start_sealed, end_sealed=end_sealed)
 
     def recover(self) -> list[StoredTrip]:
         """At start-up, close a trip left open by a kill or power loss; return what was closed."""

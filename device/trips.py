@@ -11,8 +11,11 @@ PARKED
     Fixes farther out are buffered. Once a fix is `move_distance_m` (Traccar: 200 m) from the
     rest point and stays that far for `move_confirm_s`, the movement is real: a trip opens,
     back-dated to the last parked fix, and the distance of the buffered fixes is counted from
-    the rest point. This net-displacement rule is also the minimum trip: a car that never gets
-    200 m away never makes a trip, however long its jitter track is. Standing still elsewhere
+    the rest point. A low-speed manoeuvre that stays closer (a loop in a car park) is real too
+    once a run of fixes with speed over ground >= `manoeuvre_kmh` and HDOP <= `manoeuvre_hdop`
+    covers `manoeuvre_path_m` of decimated path: the trip then opens back-dated to the fix
+    before that run. Jitter never does either (a receiver standing still reports ~0 speed over
+    ground, and its track never gets 200 m away). Standing still elsewhere
     for a whole `stop_window_s` moves the rest point there (a manoeuvre, then a wait, is still
     parking), and so does a movement pending for longer than `parked_buffer_s`.
 
@@ -20,7 +23,9 @@ MOVING
     Distance is summed over decimated points (a point is counted once it is `decimate_m` from
     the last counted one), so 10 Hz jitter cannot inflate the km. The trip stops when no counted
     point of the last `stop_window_s` (180 s) is more than `stop_distance_m` (200 m) from the
-    current fix (Traccar's current logic). The trip end is back-dated to the first fix of the
+    current fix (Traccar's current logic) and the car no longer moves: no fix at
+    `manoeuvre_kmh` or faster for `moving_hold_s`, or that long within `rest_radius_m` of where
+    it stopped (a loop within 200 m is driving). The trip end is back-dated to the first fix of the
     final stand-still (from which on the car stayed within `rest_radius_m`), its position is
     where the car stands, and the km are counted to there: the waiting time is not part of the
     trip and the jitter while waiting adds no km. The same end rule applies when a trip is
@@ -38,6 +43,12 @@ Gaps (no usable fix for more than `gap_min_s`):
     * longer while parked: a `GapRecorded` only when the car is `move_distance_m` or more from
       where it was (it was moved while the device was blind); a device that is off while the car
       stands still makes no event.
+
+Plausibility: a fix faster than `road_max_kmh`, a speed change above `road_max_accel_ms2`, or an
+altitude change above `road_max_climb_ms` over a `climb_window_s` is beyond a road vehicle (an
+aircraft, a train, a spoofed receiver): the open trip, or the next one back-dated over that fix,
+gets the flag "implausible_motion". `standing_since` tells the pipeline when the car stands still
+(speed over ground <= `still_kmh` for `standing_s`), for an ignition-off cut.
 
 Filters: fixes with HDOP above `max_hdop` are dropped; a fix whose implied speed from the last
 accepted fix exceeds `max_speed_kmh` (and which is more than `jump_min_m` away) is a jump and is
@@ -64,7 +75,7 @@ import math
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 from device.geo import EARTH_RADIUS_M, simplify_indices
 from device.model import Fix, Gap, TrackPoint, TripMode, TripRecord
@@ -113,7 +124,8 @@ class TripSettings:
     # ... and the stop rule waits until the car has stood within rest_radius_m, or has not moved
     # by speed over ground, for this long (a loop within 200 m is driving, not a stop).
     moving_hold_s: float = 60.0
-    still_kmh: float = 3.0  # speed over ground of a car standing still (ignition-off detection)
+    still_kmh: float = 3.0  # speed over ground of a car standing still ...
+    standing_s: float = 5.0  # ... for this long: it stands (ignition-off detection, device.pipeline)
     # What a road vehicle cannot do (trip flag "implausible_motion").
     road_max_kmh: float = 250.0
     road_max_accel_ms2: float = 15.0  # between fixes at most 2.5 s apart
@@ -210,8 +222,9 @@ class OpenProgress:
     distance_km: float
     gaps: tuple[Gap, ...]
     flags: frozenset[str]
-    # Since when the car stands still (speed over ground <= still_kmh and within rest_radius_m of
-    # where it stopped); None while it moves. An ignition-off cut closes on this (device.pipeline).
+    # Where the trip ends if the car stays (the stand-still point's time) once it has stood still
+    # (speed over ground <= still_kmh) for standing_s; None while it moves. An ignition-off cut
+    # closes the trip there (device.pipeline).
     standing_since: datetime | None = None
 
 
@@ -263,6 +276,9 @@ def counted_window(points: Sequence[TrackPoint], first_cum_km: float) -> tuple[C
     return tuple(window)
 
 
+_LONG_AGO = datetime(1, 1, 1, tzinfo=timezone.utc)
+
+
 def _seconds(a: datetime, b: datetime) -> float:
     """Seconds from a to b."""
     return (b - a).total_seconds()
@@ -305,12 +321,20 @@ class TripDetector:
         self._run_anchor: Fix | None = None
         # MOVING state
         self._trip: _Trip | None = None
-        self._still_from: datetime | None = None  # first fix of the current run at <= still_kmh
+        # first fix of the open trip's current run at <= still_kmh (read-only outside; a plain
+        # attribute so that the pipeline's per-fix test is cheap)
+        self.still_from: datetime | None = None
         self._last_moving_at: datetime | None = None  # last fix at >= manoeuvre_kmh
         # plausibility
         self._beyond_at: datetime | None = None  # last fix beyond a road vehicle
         self._alt_ref: Fix | None = None
-        self._alt_due: datetime | None = None
+        self._alt_due = _LONG_AGO  # (a discontinuity resets it: time may have gone back)
+        # per-fix thresholds as plain attributes (feed/_accept run once per fix)
+        self._road_max_kmh = settings.road_max_kmh
+        self._still_kmh = settings.still_kmh
+        self._moving_kmh = settings.manoeuvre_kmh
+        self._max_dv_kmh_per_s = settings.road_max_accel_ms2 * 3.6
+        self._moving_hold = timedelta(seconds=settings.moving_hold_s)
 
     # ----------------------------------------------------------------- public API
 
@@ -367,11 +391,15 @@ class TripDetector:
 
     @property
     def standing_since(self) -> datetime | None:
-        """Since when the open trip's car stands still (slow, and where it stopped); else None."""
-        trip, still = self._trip, self._still_from
-        if trip is None or still is None:
+        """The open trip's stand-still point's time (where a stop would end it) once the car has
+        stood still by speed over ground for standing_s; else None (cheap: called per fix)."""
+        still = self.still_from
+        if still is None:
             return None
-        return max(trip.settle.time, still)
+        trip, last = self._trip, self._last
+        if trip is None or last is None or (last.time - still).total_seconds() < self._s.standing_s:
+            return None
+        return trip.settle.time
 
     @classmethod
     def resume(cls, snapshot: OpenTrip, settings: TripSettings = TripSettings()) -> TripDetector:
@@ -398,13 +426,8 @@ class TripDetector:
         if fix.hdop is not None and fix.hdop > self._s.max_hdop:
             self.rejected[REJECT_HDOP] += 1
             return events
-        speed = fix.speed_kmh
-        if speed is not None and speed > self._s.road_max_kmh:
-            self._beyond(fix.time)
-        if fix.altitude_m is not None:
-            due = self._alt_due
-            if due is None or fix.time >= due or fix.time < due - timedelta(seconds=self._s.climb_window_s):
-                self._climb(fix)
+        if fix.time >= self._alt_due and fix.altitude_m is not None:  # once per climb window
+            self._climb(fix)
         if self._last is None:
             self._reanchor(fix)
             return events
@@ -497,6 +520,8 @@ class TripDetector:
 
     def _suspect(self, fix: Fix, events: list[TripEvent]) -> None:
         """Keep rejected fixes; enough consistent ones mean the reference was wrong."""
+        if fix.speed_kmh is not None and fix.speed_kmh > self._road_max_kmh:
+            self._beyond(fix.time)  # an aircraft's fixes are rejected as jumps
         if self._suspects and self._implausible(self._suspects[-1], fix) is None:
             self._suspects.append(fix)
         else:
@@ -508,6 +533,7 @@ class TripDetector:
         """The suspects win: close the trip, record the gap, start afresh from them."""
         run, self._suspects = self._suspects, []
         assert self._last is not None
+        self._alt_ref, self._alt_due = None, _LONG_AGO
         first = run[0]
         forward = first.time > self._last.time
         if self._trip is not None:
@@ -545,17 +571,17 @@ class TripDetector:
             return
         self._last = fix
         speed = fix.speed_kmh
-        if speed is not None and speed > self._s.still_kmh:
-            self._still_from = None
-            if speed >= self._s.manoeuvre_kmh:
+        if speed is not None and speed > self._still_kmh:
+            self.still_from = None
+            if speed >= self._moving_kmh:
                 self._last_moving_at = fix.time
-            if (
-                prev.speed_kmh is not None and dt <= 2.5
-                and abs(speed - prev.speed_kmh) > self._s.road_max_accel_ms2 * 3.6 * dt
-            ):
+                if speed > self._road_max_kmh:
+                    self._beyond(fix.time)
+            before = prev.speed_kmh
+            if before is not None and dt <= 2.5 and abs(speed - before) > self._max_dv_kmh_per_s * dt:
                 self._beyond(fix.time)
-        elif self._still_from is None:
-            self._still_from = fix.time
+        elif self.still_from is None:
+            self.still_from = fix.time
         self._advance(prev, fix, events, dt)
         if self._stopped(fix):
             self._close(events, set())
@@ -589,6 +615,8 @@ class TripDetector:
             else:
                 self._run_prev = fix
             return False
+        if speed > self._road_max_kmh:
+            self._beyond(fix.time)
         run = self._run
         if run and _seconds(run[0].time, fix.time) > s.parked_buffer_s:
             self._end_run(run[-1])
@@ -690,7 +718,7 @@ class TripDetector:
         self._candidate = None
         self._beyond_since = None
         self._split_at = None
-        self._still_from = None
+        self.still_from = None
         if self._beyond_at is not None and self._beyond_at >= started_at:
             self._trip.flags.add(FLAG_IMPLAUSIBLE_MOTION)
 
@@ -772,18 +800,20 @@ class TripDetector:
         # to the haversine, as before.)
         lat_bound = stop_distance_m * (1.0 + 1e-9) / _M_PER_DEG_LAT
         fix_lat = fix.lat
+        if abs(window[0].lat - fix_lat) > lat_bound:
+            return False  # (the common case while driving, before anything else)
+        # A car still moving (by speed over ground, and not standing where it stopped) drives a
+        # manoeuvre within the circle: not a stop yet, whatever the window says.
+        moving_at = self._last_moving_at
+        hold = self._moving_hold
+        if moving_at is not None and now - moving_at < hold and now - trip.settle.time < hold:
+            return False
         for p in window:
             if abs(p.lat - fix_lat) > lat_bound:
                 return False
             if not _dist_m(p, fix) <= stop_distance_m:  # (not > : the same answer as all() for a NaN)
                 return False
-        # Within 200 m for a whole window, but a car still moving (by speed over ground, and not
-        # standing where it stopped) drives a manoeuvre within the circle: not a stop yet.
-        hold = s.moving_hold_s
-        moving_at = self._last_moving_at
-        if moving_at is None or (now - moving_at).total_seconds() >= hold:
-            return True
-        return (now - trip.settle.time).total_seconds() >= hold
+        return True
 
     def _window_start(self, now: datetime) -> datetime | None:
         """`now - stop_window_s` when that is exact (a whole number of microseconds, as the 180 s

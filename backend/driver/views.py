@@ -34,6 +34,9 @@ MODE_LABELS = {"business": _l("Business mode"), "private": _l("Private mode")}
 FIELD_LABELS = {"classification": _l("Class"), "note": _l("Note"), "business_relation": _l("Business relation"),
                 "detour": _l("Route deviation (reason)"), "private_detour_km": _l("Private detour km"),
                 "start_address": _l("Departure address"), "end_address": _l("Arrival address")}
+# Device flags a driver must understand (the others are shown as their code).
+FLAG_LABELS = {"implausible_motion": _l("Motion no car can make (speed, acceleration or climb): check this trip")}
+IMPLAUSIBLE_MOTION = "implausible_motion"
 PLACE_LABELS = {"home": _l("Home (residence)"), "work": _l("Work"), "other": _l("Other")}
 TEXT_FIELDS = ("business_relation", "detour", "private_detour_km", "start_address", "end_address")
 MONTHS = (_l("Jan"), _l("Feb"), _l("Mar"), _l("Apr"), _l("May"), _l("Jun"), _l("Jul"), _l("Aug"),
@@ -83,7 +86,9 @@ def trips():
     for view in views:
         annotation = annotations[view.id]
         trip_class = annotation.effective_class(view)
-        proposal = None if trip_class else commute.propose(_position(view.start), _position(view.end), zones)
+        # no proposal for a trip no car could have made: a person decides what it was
+        proposal = None if trip_class or IMPLAUSIBLE_MOTION in view.flags else commute.propose(
+            _position(view.start), _position(view.end), zones)
         if class_filter and (trip_class or "unclassified") != class_filter:
             continue
         if mode_filter and view.mode != mode_filter:
@@ -134,7 +139,7 @@ def _detail(trip_id: int, *, status: int = 200, error: str | None = None):
     db.session.commit()  # keeps the geocoder cache rows of business positions
     trip_class = annotation.effective_class(view)
     proposal = None
-    if not trip_class:
+    if not trip_class and IMPLAUSIBLE_MOTION not in view.flags:
         proposal = commute.propose(_position(view.start), _position(view.end),
                                    place_service.zones_for(me.id))
     disclosed = view.sealed and not view.is_private and seals.disclosed_for_tax(view.id)
@@ -142,7 +147,7 @@ def _detail(trip_id: int, *, status: int = 200, error: str | None = None):
                            history=history, state=state, trip_class=trip_class, proposal=proposal,
                            disclosed=disclosed,
                            class_labels=CLASS_LABELS, field_labels=FIELD_LABELS, mode_labels=MODE_LABELS,
-                           trip_classes=TRIP_CLASSES, error=error, addresses=found), status
+                           flag_labels=FLAG_LABELS, trip_classes=TRIP_CLASSES, error=error, addresses=found), status
 
 
 @bp.route("/trips/<int:trip_id>")

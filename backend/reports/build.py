@@ -27,6 +27,7 @@ from backend.addresses.resolver import Resolver
 LOCAL = door.LOCAL
 PRIVATE_MODE = TripMode.PRIVATE.value
 ZERO = Decimal(0)
+IMPLAUSIBLE_MOTION = "implausible_motion"  # device flag: motion beyond a road vehicle (device.trips)
 
 
 class ReportError(Exception):
@@ -136,6 +137,8 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
     history = revisions.revision_history(revised_trips, for_driver=for_driver) if revised_trips else {}
     if any(not t.is_private and not (annotations.get(t.id) and annotations[t.id].classification) for t in trips):
         notes.append("unclassified_trips")
+    if any(IMPLAUSIBLE_MOTION in t.flags for t in trips):
+        notes.append(IMPLAUSIBLE_MOTION)  # a person must look at these before they count as business
 
     rows: list[m.Row] = []
     corrections: list[m.Correction] = []

@@ -74,7 +74,7 @@ def _lines(rows: list[m.Row]):
                characters[row.character], ("ja" if row.classified else "nee") if is_trip else "",
                safe(row.route_deviation), safe(row.deviation_reason),
                _km(row.private_detour) if is_trip else "", _km(row.original_distance), safe(row.note),
-               safe(", ".join(row.flags)) if row.flags else "")
+               safe(", ".join(t.flag_texts(row.flags))) if row.flags else "")
 
 
 class _Sink:

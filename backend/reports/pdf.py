@@ -120,7 +120,7 @@ def _cells(row: m.Row) -> list[str]:
                 _address(row.arrival, row),
                 character, deviation, t.decimal_nl(row.private_detour) if row.private_detour else "",
                 ", ".join(([f"GPS {t.decimal_nl(row.original_distance)}"] if row.original_distance is not None
-                           else []) + list(row.flags))]
+                           else []) + t.flag_texts(row.flags))]
     label = t.KIND[row.kind] + (": " + row.note if row.note else "")
     if row.kind == m.CHAIN_GAP:
         return ["", t.day_nl(row.day), t.time_nl(row.started_at), "", "", "", "", label, "", "", "", "", ""]

@@ -18,9 +18,20 @@ NOTES = {
     "calibrated_odometer": "Kilometerstanden zijn gekalibreerd op de dashboardstand: het verschil met de "
                            "GPS-stand is als correctierit geboekt en naar rato over de ritten sinds de vorige "
                            "kalibratie verdeeld; de oorspronkelijke GPS-kilometers staan bij elke rit.",
+    "implausible_motion": "Ritten met het kenmerk 'beweging niet mogelijk voor een auto' (snelheid, versnelling of "
+                          "hoogteverandering buiten wat een auto kan, bijvoorbeeld een vliegtuig) moeten door de "
+                          "bestuurder of financiën worden beoordeeld voordat ze als zakelijk tellen.",
     "chain_events_not_included": "Ketenonderbrekingen van het kastje staan alleen in het overzicht van de "
                                  "werkgever; kilometerstandverschillen staan hieronder wel.",
 }
+
+# Dutch text for device flags a reader must understand (the others are shown as their code).
+FLAGS = {"implausible_motion": "beweging niet mogelijk voor een auto: controleren"}
+
+
+def flag_texts(flags: tuple[str, ...]) -> list[str]:
+    return [FLAGS.get(flag, flag) for flag in flags]
+
 
 COLUMNS = ("Soort", "Kenteken", "Ritnummer", "Datum", "Vertrek", "Aankomst", "Bestuurder",
            "Beginstand km", "Eindstand km", "Afstand km", "Vertrekadres", "Postcode vertrek",
@@ -83,7 +94,7 @@ def row_values(row: m.Row) -> list[object]:
             CHARACTER[row.character], ("ja" if row.classified else "nee") if row.kind == m.TRIP else "",
             row.route_deviation, row.deviation_reason,
             row.private_detour if row.kind == m.TRIP else None, row.original_distance, row.note,
-            ", ".join(row.flags)]
+            ", ".join(flag_texts(row.flags))]
 
 
 def car_lines(report: m.Report) -> list[str]:

@@ -35,6 +35,7 @@ class Planned:
     hour: int = 8
     skip_seq: bool = False  # leave a hole in the device's hash chain before this record
     odometer_jump: float = 0.0  # km driven without the device before this trip
+    flags: tuple[str, ...] = ()  # the device's flags
 
 
 @dataclass
@@ -72,7 +73,7 @@ def records(plan: list[Planned], public_raw: bytes, *, odometer: float = 20000.0
             "start_sealed": None if business else seal(PRIVATE_HOME, public_raw),
             "end_sealed": None if business else seal(PRIVATE_SHOP, public_raw),
             "distance_km": round(item.km, 3), "odometer_start_km": round(odometer, 3),
-            "odometer_end_km": round(odometer + item.km, 3), "flags": [], "gaps": [],
+            "odometer_end_km": round(odometer + item.km, 3), "flags": list(item.flags), "gaps": [],
             "track": [[iso(started), *OFFICE], [iso(ended), *CUSTOMER]] if business else [],
         }
         odometer = body["odometer_end_km"]

@@ -198,3 +198,21 @@ def test_the_driver_pages_are_for_drivers(app, client, world, login, path):
     client.post("/logout")
     login("fatima@example.nl")  # finance
     assert client.get(path).status_code == 403
+
+
+def test_a_trip_no_car_could_make_is_labelled_in_dutch_and_never_proposed(app, client, world):
+    """Issue 15: an aircraft log became an unflagged business trip. The device flags it
+    (implausible_motion); the driver sees why in Dutch, and no class is proposed for it."""
+    people, trips = world
+    factory = TripFactory(app, client, driver_email="daan@example.nl", kenteken="99-ZZZ-9")
+    (flown,) = factory.upload(TripSpec(days_ago(3), km=13.9, flags=("implausible_motion",)))
+    for kind, (lat, lon) in (("home", UTRECHT), ("work", AMSTERDAM)):
+        assert client.post("/me/places", data={"kind": kind, "name": kind, "lat": str(lat), "lon": str(lon),
+                                               "radius_m": "250"}).status_code == 302
+    html = client.get(f"/me/trips/{flown}").get_data(as_text=True)
+    assert "Beweging die geen auto kan maken" in html and "implausible_motion" not in html
+    assert "(voorstel)" not in html  # home to work, but no commute proposal for it
+    assert "(voorstel)" in client.get(f"/me/trips/{trips['business']}").get_data(as_text=True)
+    listed = client.get(f"/me/trips?month={_month(app, flown)}").get_data(as_text=True)
+    row = listed[listed.index(f'data-trip-id="{flown}"'):]
+    assert "(voorstel)" not in row[:row.find("</tr>")]

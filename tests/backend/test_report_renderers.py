@@ -205,3 +205,22 @@ def test_every_export_is_audited_with_its_format(app, fleet):
         exports = db.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "finance_export")).all()
     assert [e.details.count(f'"{fmt}"') for e, fmt in zip(exports, ("csv", "xml"))] == [1, 1]
     assert all(e.actor_id == fleet.finance and e.subject_vehicle_id == _vehicle_id(app) for e in exports)
+
+
+def test_a_trip_no_car_could_make_reads_in_dutch_with_a_note(app, client, make_user, tmp_path):
+    """Issue 15: the device flags motion beyond a road vehicle (an aircraft); the report says so
+    in Dutch on the trip and in a note, and the trip is not counted as confirmed business."""
+    from datetime import date
+
+    plan = [rf.Planned(date(2025, 3, 3), 12.5), rf.Planned(date(2025, 3, 4), 13.9, flags=("implausible_motion",))]
+    fleet = rf.fleet(app, client, make_user, tmp_path, plan=plan)
+    data, report = _render(app, fleet.finance, "csv", year=fleet.year, vehicle_id=_vehicle_id(app))
+    text = data.decode("utf-8-sig")
+    assert "implausible_motion" not in text
+    lines = list(csv.reader(io.StringIO(text), delimiter=";"))
+    header = lines[0]
+    trips = [dict(zip(header, line)) for line in lines[1:] if line and line[0] == "rit"]
+    (flown,) = [t for t in trips if t["Afstand km"] == "13,9"]
+    assert flown["Kenmerken"] == "beweging niet mogelijk voor een auto: controleren"
+    assert flown["Bevestigd"] == "nee"
+    assert any(line[:1] == ["Toelichting"] and "beweging niet mogelijk voor een auto" in line[1] for line in lines)

@@ -25,6 +25,7 @@ class TripSpec:
     start: tuple[float, float] = UTRECHT
     end: tuple[float, float] = AMSTERDAM
     minutes: int = 20
+    flags: tuple[str, ...] = ()  # the device's flags
 
 
 def record(seq: int, prev_hash: str, spec: TripSpec, odometer: float, sealing_public: bytes | None) -> dict:
@@ -39,7 +40,7 @@ def record(seq: int, prev_hash: str, spec: TripSpec, odometer: float, sealing_pu
         "start_sealed": None if business else seal(spec.start, sealing_public),
         "end_sealed": None if business else seal(spec.end, sealing_public),
         "distance_km": round(spec.km, 3), "odometer_start_km": round(odometer, 3),
-        "odometer_end_km": round(odometer + spec.km, 3), "flags": [], "gaps": [],
+        "odometer_end_km": round(odometer + spec.km, 3), "flags": list(spec.flags), "gaps": [],
         "track": ([[iso(started), *spec.start], [iso(started + timedelta(minutes=spec.minutes // 2)), *middle],
                    [iso(ended), *spec.end]] if business else []),
     }

@@ -101,8 +101,9 @@ def parking_lot_loop(radius_m: float = 24.0, laps: float = 4.25) -> list[Epoch]:
     return epochs + parked(t + timedelta(seconds=1), last.lat, last.lon, 240, start_index=i)
 
 
-def aircraft_flight() -> list[Epoch]:
-    """Taxi, take-off roll, a climb at 8 m/s to 2,177 m and cruise at 283 km/h heading east."""
+def aircraft_flight(top_kmh: float = 283.0, climb_ms: float = 8.0, accel_kmh_s: float = 9.0) -> list[Epoch]:
+    """Taxi, take-off roll, a climb at 8 m/s to 2,177 m and cruise at 283 km/h heading east
+    (the issue's aircraft log); the parameters make a slower one that only climbs, etc."""
     epochs = parked(T0, *HOME, 60)
     t = T0 + timedelta(seconds=60)
     east = 0.0
@@ -111,10 +112,10 @@ def aircraft_flight() -> list[Epoch]:
     for i in range(260):
         if i < 60:
             speed = 20.0  # taxi
-        elif speed < 283.0:
-            speed = min(283.0, speed + 9.0)  # take-off roll and acceleration (2.5 m/s2)
-        if speed > 230.0 and altitude < 2177.0:
-            altitude = min(2177.0, altitude + 8.0)
+        elif speed < top_kmh:
+            speed = min(top_kmh, speed + accel_kmh_s)  # take-off roll (9 km/h/s: 2.5 m/s2)
+        if speed > min(230.0, top_kmh - 1) and altitude < 2177.0:
+            altitude = min(2177.0, altitude + climb_ms)
         east += speed / 3.6
         t += timedelta(seconds=1)
         lat, lon = offset(*HOME, 0.0, east)

@@ -288,8 +288,9 @@ def test_a_low_speed_loop_that_never_leaves_50_m_counts(tmp_path: pathlib.Path) 
 
 
 # Every recording in which the receiver stands still (or moves less than a car's minimum trip:
-# the walk in haicom-305N, the drifting boat in humminbird-M37): no trip and no km, also those
-# with too few fixes for the test above (no fix at all, a simulator, garbage and bad checksums).
+# the walk in haicom-305N, the drifting boat in humminbird-M37, bt451's last 2 s in a car, 30 m
+# behind a clock that went back): no trip and no km, also those with too few fixes for the test
+# above (no fix at all, a simulator, garbage and bad checksums).
 STILL = PARKED + [
     "gpsd__bt451", "gpsd__gp-320fw-2019-04-07-coldboot", "gpsd__garmin-geko201", "gpsd__mtk-3301", "gpsd__tn200",
 ]
@@ -315,6 +316,20 @@ def test_an_aircraft_is_flagged_as_beyond_a_road_vehicle() -> None:
     assert res.trips
     airborne = [t for t in res.trips if t.distance_km > 0.5]
     assert airborne and all(FLAG_IMPLAUSIBLE_MOTION in t.flags for t in airborne), [t.flags for t in res.trips]
+
+
+@pytest.mark.parametrize("shape", [
+    {"top_kmh": 180.0, "climb_ms": 8.0},  # a small aircraft: a car's speed, but it climbs 8 m/s
+    {"top_kmh": 180.0, "climb_ms": 0.0, "accel_kmh_s": 90.0},  # 0 to 180 km/h in 2 s (25 m/s2)
+])
+def test_a_climb_or_an_acceleration_no_car_makes_is_flagged_too(shape: dict) -> None:
+    from device.trips import FLAG_IMPLAUSIBLE_MOTION
+    from tests.device.synthetic_nmea import aircraft_flight, nmea
+
+    res = detect_bytes(nmea(aircraft_flight(**shape)))
+    assert res.trips and all(FLAG_IMPLAUSIBLE_MOTION in t.flags for t in res.trips), [t.flags for t in res.trips]
+    calm = detect_bytes(nmea(aircraft_flight(top_kmh=180.0, climb_ms=0.0)))  # the same, as a car drives
+    assert calm.trips and not any(FLAG_IMPLAUSIBLE_MOTION in t.flags for t in calm.trips)
 
 
 @pytest.mark.parametrize("name", ["dotmorten__NmeaSampleData", "leaflet-nmealayer__test"])
