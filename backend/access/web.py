@@ -63,6 +63,13 @@ EVENT_LABELS = {
     ASSIGNMENT_CHANGED: _l("Car assignment changed"), ASSIGNMENT_DELETED: _l("Car assignment deleted"),
     VEHICLE_RETIRED: _l("Car retired from the fleet"), OWN_EXPORT: _l("Own trip report downloaded"),
     accounts.USER_CREATED: _l("Account created"), accounts.USER_DEACTIVATED: _l("Account deactivated"),
+    accounts.USER_RENAMED: _l("Name of an account changed"),
+    accounts.PASSWORD_RESET: _l("Password reset by an administrator"),
+    accounts.ROLE_PROPOSED: _l("Role proposed (awaiting confirmation)"),
+    accounts.ROLE_CONFIRMED: _l("Role confirmed by a second person"),
+    accounts.ROLE_GRANTED: _l("Role given"),
+    accounts.ROLE_INSTALLED: _l("Role installed at installation (no second person)"),
+    accounts.ROLE_REMOVED: _l("Role removed"),
 }
 PURPOSE_TAX_LABEL = _l("Tax registration")
 
