@@ -68,6 +68,13 @@ EVENT_LABELS = {
     TRIP_ID_CONFLICT: _l("Trip sent again with other content (refused)"),
     TRIP_SEALED: _l("Trip classified private: positions and route sealed"),
     SEAL_DISCLOSED: _l("Driver opened a trip's addresses for the tax report"),
+    accounts.USER_RENAMED: _l("Name of an account changed"),
+    accounts.PASSWORD_RESET: _l("Password reset by an administrator"),
+    accounts.ROLE_PROPOSED: _l("Role proposed (awaiting confirmation)"),
+    accounts.ROLE_CONFIRMED: _l("Role confirmed by a second person"),
+    accounts.ROLE_GRANTED: _l("Role given"),
+    accounts.ROLE_INSTALLED: _l("Role installed at installation (no second person)"),
+    accounts.ROLE_REMOVED: _l("Role removed"),
 }
 PURPOSE_TAX_LABEL = _l("Tax registration")
 

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectMultipleField, StringField
+from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import DataRequired, Length, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -23,3 +23,16 @@ class NewUserForm(FlaskForm):
                                validators=[DataRequired()])
     password = PasswordField(_l("Initial password"),
                              validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=1024)])
+
+
+class NameForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+
+
+class ProposeRoleForm(FlaskForm):
+    role = SelectField(_l("Role"), choices=[(role, ROLE_LABELS[role]) for role in ROLE_VALUES],
+                       validators=[DataRequired()])
+
+
+class ActionForm(FlaskForm):
+    """A button that changes something: only the CSRF token."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 from functools import wraps
 from typing import Callable, TypeVar
 
-from flask import Flask, abort, request
+from flask import Flask, abort, redirect, request, url_for
 from flask_login import LoginManager, current_user
 
 from backend.db import db
@@ -15,6 +15,9 @@ login_manager.login_view = "auth.login"
 login_manager.session_protection = "strong"
 
 F = TypeVar("F", bound=Callable)
+
+# What a user who must change their password may still open.
+PASSWORD_CHANGE_ENDPOINTS = frozenset({"web.account", "auth.logout", "auth.login", "static", "web.set_language"})
 
 
 @login_manager.user_loader
@@ -65,3 +68,12 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_message = None  # the login page explains itself
     app.register_blueprint(bp)
+
+    @app.before_request
+    def _password_change_first():
+        """After a password reset every page leads to the password change (the one-time
+        password was known to whoever reset it)."""
+        if (current_user.is_authenticated and current_user.must_change_password
+                and request.endpoint not in PASSWORD_CHANGE_ENDPOINTS):
+            return redirect(url_for("web.account"))
+        return None

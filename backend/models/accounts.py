@@ -5,7 +5,7 @@ from datetime import datetime
 from enum import Enum
 
 from flask_login import UserMixin
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.db import UTCDateTime, db, utcnow
@@ -35,13 +35,20 @@ class User(UserMixin, db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     # Part of every session's id: raising it ends all open sessions of this user at once.
     session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Set by a password reset: every page leads to the password change until it is done.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     role_rows: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin")
 
     @property
     def roles(self) -> frozenset[Role]:
-        return frozenset(Role(row.role) for row in self.role_rows)
+        """The roles in force: a proposed role gives nothing until a second person confirms it."""
+        return frozenset(Role(row.role) for row in self.role_rows if row.confirmed_at is not None)
+
+    @property
+    def pending_roles(self) -> frozenset[Role]:
+        return frozenset(Role(row.role) for row in self.role_rows if row.confirmed_at is None)
 
     def has_role(self, *roles: Role) -> bool:
         return bool(self.roles.intersection(roles))
@@ -70,6 +77,15 @@ class UserRole(db.Model):
 
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     role: Mapped[str] = mapped_column(String(32), primary_key=True)
+    # Who proposed the role and when (None: the installation path, CLI or seeding). User ids
+    # without a foreign key, so that user_roles keeps one path to users (plain joins stay plain).
+    proposed_by_id: Mapped[int | None] = mapped_column(Integer)
+    proposed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # None while the role waits for its second person; a pending role gives nothing.
+    confirmed_by_id: Mapped[int | None] = mapped_column(Integer)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Granted at installation (CLI or seeding) without a second person: shown as such.
+    installation: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
     user: Mapped[User] = relationship(back_populates="role_rows")
 

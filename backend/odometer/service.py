@@ -317,6 +317,7 @@ def calibrated_odometers(vehicle_id: int, trips) -> dict[int, tuple[int, int]]:
 
 def _finance_users() -> list[User]:
     return list(db.session.scalars(select(User).join(UserRole).where(UserRole.role == Role.FINANCE.value,
+                                                                    UserRole.confirmed_at.is_not(None),
                                                                     User.active.is_(True))))
 
 

@@ -6,10 +6,12 @@ from flask import Flask
 
 def init_app(app: Flask) -> None:
     from backend.admin.views import bp as admin_bp
+    from backend.admin.views import roles_bp
     from backend.web.views import bp
 
     app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(roles_bp)
 
     @app.context_processor
     def _navigation():

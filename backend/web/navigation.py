@@ -29,6 +29,7 @@ NAVIGATION: tuple[NavItem, ...] = (
             frozenset({Role.MANAGER, Role.OR_DELEGATE, Role.PRIVACY_OFFICER})),
     NavItem("agreements.index", _l("Agreements"), frozenset({Role.OR_DELEGATE, Role.PRIVACY_OFFICER})),
     NavItem("audit.log", _l("Audit log"), frozenset({Role.OR_DELEGATE, Role.PRIVACY_OFFICER})),
+    NavItem("roles.pending", _l("Roles to confirm"), frozenset({Role.OR_DELEGATE, Role.PRIVACY_OFFICER})),
     NavItem("fleet.vehicles", _l("Fleet"), frozenset({Role.ADMIN})),
     NavItem("admin.users", _l("Users"), frozenset({Role.ADMIN})),
     NavItem("web.account", _l("My account"), frozenset()),

@@ -31,6 +31,7 @@ def account():
         if form.validate_on_submit() and verify_password(current_user.password_hash,
                                                           form.current_password.data):
             current_user.password_hash = hash_password(form.new_password.data)
+            current_user.must_change_password = False
             current_user.end_sessions()  # a stolen cookie stops working with the old password
             db.session.commit()
             # This browser stays in: its session takes the new generation (Flask-Login's key;

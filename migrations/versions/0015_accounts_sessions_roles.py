@@ -1,10 +1,12 @@
-"""accounts: session generations, atomic login counters (replacing login_failures)
+"""accounts: session generations, atomic login counters (replacing login_failures), roles proposed and confirmed by two people
 
 Revision ID: 0015
 Revises: 0013
 Create Date: 2026-12-07 09:00:00
 
 """
+from datetime import datetime, timezone
+
 from alembic import op
 import sqlalchemy as sa
 
@@ -19,6 +21,18 @@ depends_on = None
 def upgrade():
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('session_generation', sa.Integer(), server_default='0', nullable=False))
+        batch_op.add_column(sa.Column('must_change_password', sa.Boolean(), server_default=sa.false(), nullable=False))
+
+    with op.batch_alter_table('user_roles', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('proposed_by_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('proposed_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('confirmed_by_id', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column('installation', sa.Boolean(), server_default=sa.false(), nullable=False))
+    # Roles held before four eyes stay in force, marked as granted at installation.
+    user_roles = sa.table('user_roles', sa.column('confirmed_at', sa.DateTime(timezone=True)),
+                          sa.column('installation', sa.Boolean()))
+    op.execute(user_roles.update().values(confirmed_at=datetime.now(timezone.utc), installation=True))
 
     op.create_table('login_counters',
     sa.Column('key', sa.String(length=64), nullable=False),
@@ -45,5 +59,14 @@ def downgrade():
         batch_op.create_index('ix_login_failures_account_at', ['account_key', 'at'], unique=False)
         batch_op.create_index('ix_login_failures_address_at', ['address_key', 'at'], unique=False)
     op.drop_table('login_counters')
+    # Pending roles never gave anything: they go, the confirmed ones stay.
+    op.execute("DELETE FROM user_roles WHERE confirmed_at IS NULL")
+    with op.batch_alter_table('user_roles', schema=None) as batch_op:
+        batch_op.drop_column('installation')
+        batch_op.drop_column('confirmed_at')
+        batch_op.drop_column('confirmed_by_id')
+        batch_op.drop_column('proposed_at')
+        batch_op.drop_column('proposed_by_id')
     with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('must_change_password')
         batch_op.drop_column('session_generation')

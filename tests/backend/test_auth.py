@@ -62,9 +62,14 @@ def test_failures_are_rate_limited_per_account(app, client, make_user, login) ->
     assert login("e@example.nl", follow_redirects=False).status_code == 302
 
 
-def test_failures_are_slowed_down_per_address(app, client, make_user, login) -> None:
+def test_failures_are_slowed_down_per_address(app, client, make_user, login, monkeypatch) -> None:
     """Past the per-address threshold the address waits (429 with Retry-After), it is not locked;
     another address is not affected."""
+    from backend.auth import ratelimit
+    from backend.db import utcnow
+
+    frozen = utcnow()
+    monkeypatch.setattr(ratelimit, "utcnow", lambda: frozen)  # no real time passes between attempts
     app.config["LOGIN_MAX_FAILURES_PER_ADDRESS"] = 3
     make_user("d@example.nl", "driver")
     for n in range(4):
@@ -150,7 +155,9 @@ def test_admin_creates_a_user_with_two_roles(app, client, make_user, login) -> N
     assert response.status_code == 302
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email == "new@example.nl"))
-        assert {r.value for r in user.roles} == {"driver", "finance"}
+        # Driver at once; finance unlocks personal data and waits for a second person.
+        assert {r.value for r in user.roles} == {"driver"}
+        assert {r.value for r in user.pending_roles} == {"finance"}
     duplicate = client.post("/admin/users/new", data={
         "email": "new@example.nl", "name": "Nog eens", "roles": ["driver"], "password": "a long enough password"})
     assert duplicate.status_code == 400

@@ -18,7 +18,8 @@ def test_create_with_several_roles_and_set_password(app, runner) -> None:
                                  "--role", "driver", "--password", "first password"])
     assert result.exit_code == 0, result.output
     user = _user(app, "f@x.nl")
-    assert {r.value for r in user.roles} == {"finance", "driver"}
+    assert {r.value for r in user.roles} == {"driver"}
+    assert {r.value for r in user.pending_roles} == {"finance"}  # confirmed by an approver, on the web
     result = runner.invoke(args=["users", "set-password", "--email", "f@x.nl", "--password", "second password"])
     assert result.exit_code == 0, result.output
     assert verify_password(_user(app, "f@x.nl").password_hash, "second password")
