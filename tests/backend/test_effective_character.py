@@ -292,6 +292,7 @@ def test_the_matrix_of_character_reader_and_category(app, world) -> None:
             visible = name in CHARACTERS if P in categories else name in OPEN_TO_ALL
             assert all((t in html) == visible for t in _texts(name)), where
             assert ("privé" in html) == (name in PRIVATE_NOW), where
+            assert (WITHHELD_BY_DRIVER in html) == (name == "reclassified_business" and P not in categories), where
             track_link = f"/trips/{world.ids[name]}/track" in html
             assert track_link == (T in categories and name not in PRIVATE_NOW), where
 
