@@ -84,8 +84,20 @@ def list_command() -> None:
         click.echo(f"{version.id}\t{version.label}\t{state}{consent}")
 
 
+seals_cli = AppGroup("seals", help="Sealed trip positions.")
+
+
+@seals_cli.command("seal-classified")
+def seal_classified_command() -> None:
+    """Seal business-mode trips classified private before sealing existed (counts only)."""
+    from backend.access import seals
+    sealed = seals.seal_pending()
+    click.echo(f"sealed {len(sealed)} trips classified private")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(agreements_cli)
+    app.cli.add_command(seals_cli)
 
 
 

@@ -196,7 +196,8 @@ def track(actor: User, trip_id: int, purpose: str = TAX) -> list[TrackPoint]:
         _audit_read(actor, access, [_Subject(row.id, row.driver_id, row.vehicle_id,
                                              trip_character == character.PRIVATE)],
                     what="track", extra={"points": len(points)}, commit=False)
-    db.session.commit()
+    if not access.own or reseal is not None:
+        db.session.commit()
     return points
 
 

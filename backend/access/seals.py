@@ -43,9 +43,24 @@ class DisclosureRefused(Exception):
     message; pages translate it."""
 
 
-def seal_reclassified(actor: User, revisions: Iterable[TripRevision]) -> list[int]:
+def seal_pending() -> list[int]:
+    """Seal the business-mode trips whose current classification is private but that are still in
+    clear (classified before migration 0016), as the system, one commit. Returns their ids."""
+    newest = {}
+    for revision in db.session.scalars(select(TripRevision).where(
+            TripRevision.field == RevisionField.CLASSIFICATION.value).order_by(TripRevision.id)):
+        newest[revision.trip_id] = revision
+    sealed = seal_reclassified(None, newest.values())
+    db.session.commit()
+    if sealed:
+        flush_log()
+    return sealed
+
+
+def seal_reclassified(actor: User | None, revisions: Iterable[TripRevision]) -> list[int]:
     """Seal every business-mode trip these (unflushed or flushed) revisions classify private, in
-    the caller's transaction. Returns the ids of the trips sealed now."""
+    the caller's transaction. Returns the ids of the trips sealed now. actor None: the system
+    (the revision's author is named as the one who sealed)."""
     targets = {r.trip_id: r for r in revisions
                if r.field == RevisionField.CLASSIFICATION.value and r.new_value == character.PRIVATE}
     if not targets:
@@ -67,7 +82,8 @@ def seal_reclassified(actor: User, revisions: Iterable[TripRevision]) -> list[in
             start_sealed=door.seal_position(start) if start else None,
             end_sealed=door.seal_position(end) if end else None,
             track_sealed=door.seal(track.encode("ascii")) if points else None,
-            body_sealed=door.seal(row.body.encode("utf-8")), track_points=len(points), sealed_by_id=actor.id))
+            body_sealed=door.seal(row.body.encode("utf-8")), track_points=len(points),
+            sealed_by_id=actor.id if actor is not None else targets[row.id].author_id))
         db.session.flush()  # the triggers look for this row
         _clear_copies(row.id)
         db.session.expire(row)

@@ -134,7 +134,8 @@ def _detail(trip_id: int, *, status: int = 200, error: str | None = None):
     state = revisions.lock_states([view])[view.id]
     # Addresses for the positions this driver may see (their own places first); a private
     # position is never cached nor sent to an online geocoder (backend.addresses).
-    found = {name: addresses.resolve(position.lat, position.lon, driver_id=me.id, private=view.is_private)
+    found = {name: addresses.resolve(position.lat, position.lon, driver_id=me.id,
+                                     private=view.is_private or view.sealed)
              for name, position in (("start", view.start), ("end", view.end)) if position is not None}
     db.session.commit()  # keeps the geocoder cache rows of business positions
     trip_class = annotation.effective_class(view)

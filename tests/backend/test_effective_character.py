@@ -292,6 +292,7 @@ def test_the_matrix_of_character_reader_and_category(app, world) -> None:
             visible = name in CHARACTERS if P in categories else name in OPEN_TO_ALL
             assert all((t in html) == visible for t in _texts(name)), where
             assert ("privé" in html) == (name in PRIVATE_NOW), where
+            assert (WITHHELD_BY_DRIVER in html) == (name == "reclassified_business" and P not in categories), where
             track_link = f"/trips/{world.ids[name]}/track" in html
             assert track_link == (T in categories and name not in PRIVATE_NOW), where
 
@@ -453,3 +454,27 @@ def test_a_refused_trip_read_says_the_same_whether_the_trip_exists_or_not(app, c
         assert len(seen) == 1, (path, seen)
         (status, _, json_status, body) = seen.pop()
         assert status == json_status == 403, body
+
+
+def test_trips_classified_private_before_sealing_existed_are_sealed_by_the_cli(app, client, make_user, tmp_path,
+                                                                              runner) -> None:
+    import uuid
+
+    from backend.models.revisions import TripRevision
+
+    people, (trip_id, business_id) = _reclassification_world(app, client, make_user, tmp_path)
+    with app.app_context():
+        # A classification written before migration 0016: the positions stayed in clear.
+        db.session.add(TripRevision(trip_id=trip_id, field="classification", new_value="private",
+                                    author_id=people.driver, author_role="driver", batch_id=str(uuid.uuid4())))
+        db.session.commit()
+        view = [v for v in door.trips_for_driver(user(people.finance), people.driver) if v.id == trip_id][0]
+        assert view.is_private and view.start is None  # the door withholds them all the same
+    result = runner.invoke(args=["seals", "seal-classified"])
+    assert result.exit_code == 0 and "sealed 1 trips" in result.output, result.output
+    with app.app_context():
+        rows = db.session.execute(text(f"SELECT start_lat, end_lon, body FROM trips WHERE id = {trip_id}")).one()
+        assert rows == (None, None, '{"sealed":"trip_reseals"}')
+        assert db.session.execute(text(f"SELECT count(*) FROM trip_tracks WHERE trip_id = {trip_id}")).scalar() == 0
+        assert door.trip(user(people.driver), trip_id).start.lat == COORDS["reclassified_private"][0][0]
+    assert "sealed 0 trips" in runner.invoke(args=["seals", "seal-classified"]).output
