@@ -22,7 +22,7 @@ from backend.access.report_reads import OWN_EXPORT
 from backend.access.requests import RequestInput, RequestRefused
 from backend.auth import role_required
 from backend.db import db, utcnow as _now
-from backend.fleet.service import ASSIGNMENT_CHANGED, ASSIGNMENT_DELETED, VEHICLE_RETIRED
+from backend.fleet.service import ASSIGNMENT_CHANGED, ASSIGNMENT_DELETED, TRIPS_ATTRIBUTED, VEHICLE_RETIRED
 from backend.models.access import AccessRequest, Grant, Notification
 from backend.models.accounts import Role, User, UserRole
 from backend.models.audit import AuditEvent
@@ -62,6 +62,7 @@ EVENT_LABELS = {
     ODOMETER_CALIBRATED: _l("Odometer calibrated"), PERIOD_CLOSED: _l("Period closed by finance"),
     ASSIGNMENT_CHANGED: _l("Car assignment changed"), ASSIGNMENT_DELETED: _l("Car assignment deleted"),
     VEHICLE_RETIRED: _l("Car retired from the fleet"), OWN_EXPORT: _l("Own trip report downloaded"),
+    TRIPS_ATTRIBUTED: _l("Trips without a driver attributed by a car assignment"),
 }
 PURPOSE_TAX_LABEL = _l("Tax registration")
 

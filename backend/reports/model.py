@@ -22,7 +22,8 @@ PRIVATE_LIMIT_KM = Decimal(500)
 TRIP = "trip"
 CHAIN_GAP = "chain_gap"  # a device's hash chain misses records (device event)
 ODOMETER_GAP = "odometer_gap"  # a trip's start odometer differs from the previous trip's end
-ODOMETER_CORRECTION = "odometer_correction"  # a booked calibration correction (correctierit)
+ODOMETER_CORRECTION = "odometer_correction"  # a later dashboard reading and its correction (correctierit)
+ODOMETER_READING = "odometer_reading"  # a car's first dashboard reading: sets the offset, books nothing
 
 # Characters
 BUSINESS = "business"
@@ -114,6 +115,10 @@ class Row:
     original_distance: Decimal | None = None
     gps_odometer_start: Decimal | None = None
     gps_odometer_end: Decimal | None = None
+    # A correctierit: the correction booked (dashboard minus GPS km) and whether it was spread
+    # over trips (then it is inside their km already).
+    correction: Decimal | None = None
+    correction_in_trips: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,7 +129,7 @@ class Totals:
     trips: int
     unclassified: int
     gaps: int
-    correction_km: Decimal
+    correction_km: Decimal  # calibration corrections inside the trips' km (of which, not added)
 
     @property
     def total(self) -> Decimal:

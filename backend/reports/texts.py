@@ -8,7 +8,7 @@ from decimal import Decimal
 from backend.reports import model as m
 
 KIND = {m.TRIP: "rit", m.CHAIN_GAP: "ketenonderbreking", m.ODOMETER_GAP: "kilometerstandverschil",
-        m.ODOMETER_CORRECTION: "correctierit"}
+        m.ODOMETER_CORRECTION: "correctierit", m.ODOMETER_READING: "kalibratie"}
 CHARACTER = {m.BUSINESS: "zakelijk", m.COMMUTE: "woon-werk", m.PRIVATE: "privé", None: ""}
 VIEW = {m.EMPLOYER: "werkgeversoverzicht (privéadressen afgeschermd)",
         m.DRIVER: "eigen export van de bestuurder (met privéadressen)"}
@@ -17,7 +17,17 @@ NOTES = {
                           "'nee' bij Bevestigd (in de PDF: '(?)'); ritten in privéstand zijn privé.",
     "calibrated_odometer": "Kilometerstanden zijn gekalibreerd op de dashboardstand: het verschil met de "
                            "GPS-stand is als correctierit geboekt en naar rato over de ritten sinds de vorige "
-                           "kalibratie verdeeld; de oorspronkelijke GPS-kilometers staan bij elke rit.",
+                           "kalibratie verdeeld; de oorspronkelijke GPS-kilometers staan bij elke rit. Een "
+                           "correctierit loopt van de vorige dashboardstand naar de nieuwe; de correctie zit al in "
+                           "de ritten en telt niet nog eens mee. Ritten vóór de eerste kalibratie zijn verschoven met "
+                           "het verschil dat die eerste aflezing vaststelde (dashboard min kastje).",
+    "unassigned_trips": "Ritten op dagen waarop de auto aan niemand was toegewezen, staan zonder bestuurder; hun "
+                        "privé-kilometers tellen in een eigen 500 km-toets 'zonder bestuurder' (altijd boven de "
+                        "grens) tot financiën een toewijzing toevoegt of verlengt die hun dag dekt. Dan krijgen ze "
+                        "die bestuurder (vastgelegd in het auditlog) en tellen ze bij diens toets.",
+    "trip_numbers": "Ritnummers lopen per auto en kalenderjaar in de volgorde waarin de ritten binnenkwamen en "
+                    "veranderen nooit meer: een rit die later binnenkomt krijgt het volgende vrije nummer en kan "
+                    "daardoor buiten de datumvolgorde staan.",
     "chain_events_not_included": "Ketenonderbrekingen van het kastje staan alleen in het overzicht van de "
                                  "werkgever; kilometerstandverschillen staan hieronder wel.",
 }
@@ -102,7 +112,7 @@ def verdict_line(v: m.Verdict) -> str:
 def totals_lines(t: m.Totals) -> list[tuple[str, Decimal]]:
     return [("Totaal zakelijk km", t.business), ("Totaal woon-werk km", t.commute),
             ("Totaal privé km", t.private), ("Totaal km", t.total),
-            ("Correctieritten km", t.correction_km)]
+            ("waarvan kalibratiecorrectie km (al in de ritten)", t.correction_km)]
 
 
 def correction_values(c: m.Correction) -> list[str]:

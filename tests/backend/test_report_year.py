@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zipfile
+from datetime import datetime, timezone
 from decimal import Decimal
 
 import pytest
@@ -212,3 +214,111 @@ def test_private_positions_are_in_no_employer_file_but_in_the_drivers_own(app, y
     own = _export(app, year.driver, "csv", driver_id=year.driver, view=m.DRIVER)
     start = replayed.private[0].start
     assert f"{start[0]:.5f}, {start[1]:.5f}".encode() in own
+
+
+def _verdict_lines(fmt: str, data: bytes) -> list[str]:
+    """The 500 km verdict as each format prints it (XML: its fields joined the same way)."""
+    if fmt == "csv":
+        return [line[1] for line in csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";")
+                if line and line[0] == "500 km-toets"]
+    if fmt == "xlsx":
+        import openpyxl
+        sheet = openpyxl.load_workbook(io.BytesIO(data), read_only=True)["Overzicht"]
+        return [row[1] for row in sheet.iter_rows(values_only=True) if row and row[0] == "500 km-toets"]
+    if fmt == "pdf":
+        from pypdf import PdfReader
+        text = "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(data)).pages)
+        return re.findall(re.escape(ry.DRIVER_NAME) + r": [\d,]+ km privé.*?(?:binnen|BOVEN) de grens",
+                          text.replace("\n", " "))
+    from lxml import etree
+    (verdict,) = etree.fromstring(data).findall("r:privateUseVerdicts/r:verdict", NS)
+    within = verdict.findtext("r:withinLimit", namespaces=NS) == "true"
+    return [f"{verdict.findtext('r:privateKm', namespaces=NS).replace('.', ',')} km privé - "
+            + ("binnen de grens" if within else "BOVEN de grens")]
+
+
+def test_the_counter_pages_fleet_export_and_every_format_give_one_verdict_over_calibrated_km(app, client, login,
+                                                                                             year):
+    """After a +2% calibration the driver's counter, finance's verdict page, the fleet export
+    and all four formats show the same private km and the same outcome (the report once said
+    501,0 km BOVEN while the counter said 499,3 van 500,0: calibrated against GPS km)."""
+    from backend.db import db
+    from backend.models.accounts import User
+    from backend.reports.fleet import export_fleet
+    from backend.trips import counter
+
+    ry.calibrate(app, year, ry.two_percent_calibrations(year))
+    with app.app_context():
+        own = counter.for_driver(db.session.get(User, year.driver), ry.YEAR)
+        fleet_zip = io.BytesIO()
+        export_fleet(year.finance, fleet_zip, year=ry.YEAR, fmt="csv")
+    private = Decimal(str(own.private_km)).quantize(ry.KM)
+    outcome = "BOVEN de grens" if own.over else "binnen de grens"
+    # The calibration changed the private km: GPS km alone would give another figure.
+    assert private != ry.expected_private_km(year.plan, year.records)
+    expected = f"{private:.1f} km privé".replace(".", ",")
+    files = {fmt: _export(app, year.finance, fmt, vehicle_id=year.vehicle_id) for fmt in ("csv", "xlsx", "pdf", "xml")}
+    files["driver-xml"] = _export(app, year.finance, "xml", driver_id=year.driver)
+    with zipfile.ZipFile(io.BytesIO(fleet_zip.getvalue())) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".csv")]
+        files["fleet-csv"] = archive.read(name)
+    for name, data in files.items():
+        (line,) = _verdict_lines(name.split("-")[-1], data)
+        assert expected in line and outcome in line, (name, line, expected, outcome)
+    # The driver's counter page and finance's verdict page print the same figure and outcome.
+    from lxml import html
+    login(ry.DRIVER_EMAIL)
+    page = html.fromstring(client.get(f"/me/counter?year={ry.YEAR}").get_data(as_text=True))
+    assert page.xpath('string(//*[@data-testid="private-km"])').strip() == f"{private:.1f}".replace(".", ",")
+    client.post("/logout")
+    login(ry.FINANCE_EMAIL)
+    page = html.fromstring(client.get(f"/finance/verdicts?year={ry.YEAR}").get_data(as_text=True))
+    (row,) = page.xpath(f'//tr[@data-driver="{ry.DRIVER_EMAIL}"]')
+    assert row.xpath('string(td[@data-testid="private-km"])').strip() == f"{private:.1f}".replace(".", ",")
+    assert row.xpath('string(td[@data-testid="outcome"]/@data-over)') == ("true" if own.over else "false")
+
+
+def _csv_lines(data: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
+
+
+def test_calibration_rows_can_be_followed_and_no_total_counts_a_correction_twice(app, year):
+    """The first reading is listed; a correctierit runs from the previous reading to this one
+    (end minus start is its km, the GPS km beside it); the rule for trips before the first
+    reading is printed; the totals do not add the correction next to trips that contain it."""
+    readings = ry.two_percent_calibrations(year)
+    ry.calibrate(app, year, readings)
+    dashboards = [Decimal(str(round(ry.gps_odometer_at(year.records, at) + above, 1))) for at, above in readings]
+    lines = _csv_lines(_export(app, year.finance, "csv", vehicle_id=year.vehicle_id))
+    header = lines[0]
+    body = [dict(zip(header, line)) for line in lines[1:] if line and line[0] in ("kalibratie", "correctierit")]
+    assert [r["Soort"] for r in body] == ["kalibratie", "correctierit"]
+    first, second = body
+    assert _d(first["Eindstand km"]) == dashboards[0]
+    assert _d(second["Beginstand km"]) == dashboards[0] and _d(second["Eindstand km"]) == dashboards[1]
+    assert _d(second["Afstand km"]) == dashboards[1] - dashboards[0]
+    gps = Decimal(str(ry.gps_odometer_at(year.records, readings[1][0]) - ry.gps_odometer_at(year.records, readings[0][0])))
+    assert _d(second["GPS-km vóór kalibratie"]) == gps.quantize(ry.KM)
+    labels = [line[0] for line in lines if line]
+    assert "Correctieritten km" not in labels
+    # The rule for the trips before the first reading is printed with the offset it applied.
+    text = "\n".join(";".join(line) for line in lines)
+    assert "vóór de eerste kalibratie" in text
+
+
+def test_an_implausible_reading_is_refused_without_a_reason_and_flagged_in_the_report(app, year):
+    from backend.odometer.service import CalibrationError
+
+    readings = ry.two_percent_calibrations(year)
+    ry.calibrate(app, year, readings)
+    october = datetime(ry.YEAR, 10, 1, 18, 0, tzinfo=timezone.utc)
+    offset = readings[-1][1]
+    with pytest.raises(CalibrationError, match="reason"):
+        ry.calibrate(app, year, [(october, offset + 300)])
+    ry.calibrate(app, year, [(october, offset + 300)], reason="teller vervangen na schade")
+    lines = _csv_lines(_export(app, year.finance, "csv", vehicle_id=year.vehicle_id))
+    header = lines[0]
+    rows = [dict(zip(header, line)) for line in lines[1:] if line and line[0] == "correctierit"]
+    assert len(rows) == 2
+    assert "ONGEBRUIKELIJK" not in rows[0]["Opmerking"]
+    assert "ONGEBRUIKELIJK" in rows[1]["Opmerking"] and "teller vervangen na schade" in rows[1]["Opmerking"]
