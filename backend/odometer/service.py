@@ -203,6 +203,11 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
     if previous is not None:
         distances = [km_to_m(t.distance_km) for t in window.trips]
         gps_delta = sum(distances)
+        if gps_odometer_m is not None and previous.gps_odometer_m is not None:
+            # What the device odometer ran, a jump between trips included: that jump is an
+            # unexplained row of its own in the reports, so it must not be spread over the trips
+            # as correction too (it would be counted twice).
+            gps_delta = max(gps_delta, gps_odometer_m - previous.gps_odometer_m)
         dashboard_delta = dashboard_m - previous.dashboard_m
         correction = dashboard_delta - gps_delta
         calibration.dashboard_delta_m, calibration.gps_delta_m = dashboard_delta, gps_delta

@@ -289,6 +289,7 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
     loose.sort(key=lambda e: e.detected_at)
     previous_end: float | None = None
     previous_shown_end = gps_previous_end = Decimal(0)
+    previous_driver: int | None = None
     # Per-trip work below runs thousands of times for a busy car: locals instead of attribute and
     # property look-ups (TripView.is_private is a property over an enum), no empty tuples built.
     to_km, private_mode, kenteken, row_class = m.km, PRIVATE_MODE, car.kenteken, m.Row
@@ -309,10 +310,13 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
         start_km, end_km = printed_odometer(t, calibrated) if shares is not None else (gps_start, gps_end)
         # The chain is checked on the device's own (GPS) odometer: calibration never hides a gap.
         if previous_end is not None and round(t.odometer_start_km - previous_end, 3) != 0:
+            # Unexplained km: the driver's own when they drove the trips on both sides of it.
             rows.append(row_class(kind=m.ODOMETER_GAP, kenteken=kenteken, day=day,
+                                  driver_id=t.driver_id if t.driver_id == previous_driver else None,
                                   started_at=start_local, odometer_start=previous_shown_end,
                                   odometer_end=start_km, distance=start_km - previous_shown_end))
         previous_end, previous_shown_end, gps_previous_end = t.odometer_end_km, end_km, gps_end
+        previous_driver = t.driver_id
         number = numbers[t.id]
         recorded_private = t.mode == private_mode
         note = annotations.get(t.id)
@@ -426,22 +430,34 @@ def _event_row(car: m.Car, event: door.ChainEventView) -> m.Row:
 
 
 def _totals(rows: list[m.Row]) -> m.Totals:
+    """Every km between the first and the last odometer value in one category: business,
+    commute, private, unclassified (a trip nobody classified: never business) or unexplained
+    (an odometer gap between trips; a reading with no trip since the previous one)."""
     sums = {c: Decimal(0) for c in m.CHARACTERS}
     trips = unclassified = gaps = 0
-    correction = Decimal(0)
+    correction = unclassified_km = unexplained = Decimal(0)
     for row in rows:
         if row.kind == m.TRIP:
             trips += 1
-            unclassified += not row.classified
-            sums[row.character] += row.distance - row.private_detour
+            if row.classified:
+                sums[row.character] += row.distance - row.private_detour
+            else:
+                unclassified += 1
+                unclassified_km += row.distance - row.private_detour
             sums[m.PRIVATE] += row.private_detour
         elif row.kind in (m.CHAIN_GAP, m.ODOMETER_GAP):
             gaps += 1
-        elif row.kind == m.ODOMETER_CORRECTION and row.correction_in_trips:
-            # Already inside the trips' km: shown as "of which", never added to a total.
-            correction += row.correction
+            if row.kind == m.ODOMETER_GAP:
+                unexplained += row.distance
+        elif row.kind == m.ODOMETER_CORRECTION:
+            if row.correction_in_trips:
+                # Already inside the trips' km: shown as "of which", never added to a total.
+                correction += row.correction
+            else:
+                unexplained += row.distance  # the dashboard ran, no trip was recorded
     return m.Totals(business=sums[m.BUSINESS], commute=sums[m.COMMUTE], private=sums[m.PRIVATE],
-                    trips=trips, unclassified=unclassified, gaps=gaps, correction_km=correction)
+                    trips=trips, unclassified=unclassified, gaps=gaps, correction_km=correction,
+                    unclassified_km=unclassified_km, unexplained_km=unexplained)
 
 
 def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignments: list[_Period],
@@ -449,23 +465,31 @@ def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignme
     """One verdict per driver (the rule is per person), over their trips in this report,
     decided by the driver's counter (backend.trips.counter)."""
     counted: dict[int, list] = defaultdict(list)
+    unexplained: dict[int | None, Decimal] = defaultdict(Decimal)
     seen: set[int] = set()
     counted_trip = counter.counted_trip
     for row in rows:
+        if row.kind == m.ODOMETER_GAP or (row.kind == m.ODOMETER_CORRECTION and not row.correction_in_trips):
+            unexplained[row.driver_id] += row.distance
+            continue
         if row.kind != m.TRIP or row.driver_id is None:
             continue
         seen.add(row.driver_id)
-        # The verdict counts private km only (private trips, private detours inside others): a
-        # trip contributing neither changes none of its figures, so it is not handed over.
-        if row.character == m.PRIVATE or row.private_detour:
+        # The verdict counts private km (private trips, private detours inside others) and shows
+        # unclassified km: a trip contributing none of these changes none of its figures.
+        if row.character == m.PRIVATE or row.private_detour or not row.classified:
             counted[row.driver_id].append(counted_trip(
                 row.day, row.odometer_start, row.odometer_end, row.character if row.classified else None,
                 row.private_detour))
     people = [driver.id] if driver is not None else sorted({a.driver_id for a in assignments} | seen)
     verdicts = [verdict(names.get(person, ""), year, counted.get(person, []),
-                        [(a.available_from, a.available_until) for a in assignments if a.driver_id == person])
+                        [(a.available_from, a.available_until) for a in assignments if a.driver_id == person],
+                        unexplained.get(person, Decimal(0)))
                 for person in people]
-    if driver is None and any(row.kind == m.TRIP and row.driver_id is None for row in rows):
+    # Unexplained km between trips of different drivers (or none) are the car's: they stand
+    # with the trips nobody owns.
+    if driver is None and (any(row.kind == m.TRIP and row.driver_id is None for row in rows)
+                           or unexplained.get(None)):
         # Trips on days without an assignment: nobody answers for their private km yet, so they
         # count against the car with no availability (any private km is over) until finance
         # adds or extends an assignment covering their days (backend.fleet.service).
@@ -473,7 +497,7 @@ def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignme
                                 row.character if row.classified else None, row.private_detour)
                    for row in rows if row.kind == m.TRIP and row.driver_id is None
                    and (row.character == m.PRIVATE or row.private_detour)]
-        verdicts.append(verdict(UNASSIGNED, year, orphans, []))
+        verdicts.append(verdict(UNASSIGNED, year, orphans, [], unexplained.get(None, Decimal(0))))
     return verdicts
 
 

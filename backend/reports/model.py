@@ -130,10 +130,15 @@ class Totals:
     unclassified: int
     gaps: int
     correction_km: Decimal  # calibration corrections inside the trips' km (of which, not added)
+    # Never business: trips nobody classified yet, and km between two odometer values that no trip
+    # explains (onverklaard: driven without the device, a reading with no trip since the last).
+    unclassified_km: Decimal = Decimal(0)
+    unexplained_km: Decimal = Decimal(0)
 
     @property
     def total(self) -> Decimal:
-        return self.business + self.commute + self.private
+        """Every km the odometer ran over the report's rows: end minus start of the chain."""
+        return self.business + self.commute + self.private + self.unclassified_km + self.unexplained_km
 
 
 @dataclass(frozen=True)
@@ -148,6 +153,9 @@ class Verdict:
     projected_km: Decimal
     within_limit: bool
     limit_km: Decimal = PRIVATE_LIMIT_KM
+    # Shown beside the verdict: km that are not (yet) shown to be business.
+    unclassified_km: Decimal = Decimal(0)
+    unexplained_km: Decimal = Decimal(0)
 
 
 @dataclass

@@ -13,8 +13,11 @@ CHARACTER = {m.BUSINESS: "zakelijk", m.COMMUTE: "woon-werk", m.PRIVATE: "privé"
 VIEW = {m.EMPLOYER: "werkgeversoverzicht (privéadressen afgeschermd)",
         m.DRIVER: "eigen export van de bestuurder (met privéadressen)"}
 NOTES = {
-    "unclassified_trips": "Ritten die de bestuurder nog niet heeft ingedeeld, staan als zakelijk met "
-                          "'nee' bij Bevestigd (in de PDF: '(?)'); ritten in privéstand zijn privé.",
+    "unclassified_trips": "Ritten die de bestuurder nog niet heeft ingedeeld, staan met 'nee' bij Bevestigd (in de "
+                          "PDF: '(?)') en tellen als 'niet ingedeeld', nooit als zakelijk; ritten in privéstand zijn "
+                          "privé. Kilometers tussen twee kilometerstanden die geen rit verklaart (kastje uit, "
+                          "sprong tussen ritten, een aflezing zonder rit ertussen) staan als 'onverklaard'. Samen "
+                          "tellen alle categorieën op tot de eindstand min de beginstand.",
     "calibrated_odometer": "Kilometerstanden zijn gekalibreerd op de dashboardstand: het verschil met de "
                            "GPS-stand is als correctierit geboekt en naar rato over de ritten sinds de vorige "
                            "kalibratie verdeeld; de oorspronkelijke GPS-kilometers staan bij elke rit. Een "
@@ -105,13 +108,18 @@ def verdict_line(v: m.Verdict) -> str:
     scaled = (f", omgerekend naar een heel jaar ({v.available_days} van {v.days_in_year} dagen "
               f"beschikbaar): {decimal_nl(v.projected_km)} km") if v.available_days and \
         v.available_days < v.days_in_year else ""
+    open_km = [f"{decimal_nl(km)} km {label}" for km, label in ((v.unclassified_km, "niet ingedeeld"),
+                                                                  (v.unexplained_km, "onverklaard")) if km]
+    unproven = (f"; daarnaast {' en '.join(open_km)}: niet aangetoond zakelijk zolang de bestuurder of "
+                f"financiën ze niet met een reden heeft verklaard") if open_km else ""
     return (f"{v.driver_name}: {decimal_nl(v.private_km)} km privé{scaled} - {outcome} van "
-            f"{v.limit_km} km per jaar")
+            f"{v.limit_km} km per jaar{unproven}")
 
 
 def totals_lines(t: m.Totals) -> list[tuple[str, Decimal]]:
     return [("Totaal zakelijk km", t.business), ("Totaal woon-werk km", t.commute),
-            ("Totaal privé km", t.private), ("Totaal km", t.total),
+            ("Totaal privé km", t.private), ("Totaal niet ingedeeld km", t.unclassified_km),
+            ("Totaal onverklaard km", t.unexplained_km), ("Totaal km", t.total),
             ("waarvan kalibratiecorrectie km (al in de ritten)", t.correction_km)]
 
 

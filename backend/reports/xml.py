@@ -168,7 +168,8 @@ def render(report: m.Report, out: BinaryIO) -> None:
     for name, value in (("businessKm", totals.business), ("commuteKm", totals.commute),
                         ("privateKm", totals.private), ("totalKm", totals.total),
                         ("correctionKm", totals.correction_km), ("trips", totals.trips),
-                        ("unclassifiedTrips", totals.unclassified), ("gaps", totals.gaps)):
+                        ("unclassifiedTrips", totals.unclassified), ("gaps", totals.gaps),
+                        ("unclassifiedKm", totals.unclassified_km), ("unexplainedKm", totals.unexplained_km)):
         w.leaf(name, value)
     w.end("totals")
     w.start("privateUseVerdicts")

@@ -131,6 +131,8 @@ def plan_year(replayed: Replayed) -> list[Planned]:
                 # months, a private detour on longer Wednesday trips of the first fortnight.
                 if day.weekday() == 0:
                     item.classification = "commute"
+                elif day.weekday() == 1:
+                    item.classification = "business"  # the driver's Tuesday customer visits
                 elif day.weekday() == 4 and day.month in PRIVATE_FRIDAYS:
                     item.classification = "private"
                 elif day.weekday() == 2 and day.day <= 14 and day.month in (4, 5, 9) and trip.distance_km >= 5:
@@ -214,6 +216,7 @@ def build_year(app, client, make_user, tmp_path, replayed: Replayed) -> Year:
     with app.app_context():
         fenna = db.session.get(User, finance)
         for classification, reason in (("commute", "rooster: maandag op kantoor"),
+                                       ("business", "klantbezoeken op dinsdag"),
                                        ("private", "opgave bestuurder: vrijdag privé")):
             revisions.revise(fenna, [i for i, p in zip(trip_ids, plan) if p.classification == classification],
                              {"classification": classification}, reason=reason)

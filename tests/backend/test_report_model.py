@@ -44,8 +44,10 @@ def test_car_report_numbers_trips_totals_equal_rows_and_gaps_are_rows_of_their_o
     assert report.cars[0].kenteken == rf.KENTEKEN and report.cars[0].make == "Volkswagen"
     assert report.cars[0].availability[0].available_from == date(fleet.year, 1, 1)
     # Totals are the sums of the rows, per character.
-    for character, total in ((m.BUSINESS, report.totals.business), (m.PRIVATE, report.totals.private),
-                             (m.COMMUTE, report.totals.commute)):
+    # Trips nobody classified are their own category ("niet ingedeeld"), never business.
+    assert report.totals.unclassified_km == sum((r.distance for r in trips if not r.classified), Decimal(0)) > 0
+    assert report.totals.business == 0  # nobody classified a trip business
+    for character, total in ((m.PRIVATE, report.totals.private), (m.COMMUTE, report.totals.commute)):
         assert total == sum((r.distance for r in trips if r.character == character), Decimal(0))
     assert report.totals.private == sum(m.km(p.km) for p in plan if p.mode == "private")  # 7.4 each
     assert report.totals.trips == len(plan)
@@ -161,7 +163,7 @@ def test_a_built_report_pro_rates_for_a_car_available_from_october(app, client, 
     (v,) = report.verdicts
     assert (v.private_km, v.available_days, v.projected_km, v.within_limit) == (
         Decimal("200.0"), 92, Decimal("793.5"), False)
-    assert report.totals.business == Decimal("80.0")
+    assert report.totals.business == 0 and report.totals.unclassified_km == Decimal("80.0")
 
 
 def test_revisions_show_as_character_detour_addresses_and_corrections_with_their_originals(app, fleet):
@@ -190,7 +192,9 @@ def test_revisions_show_as_character_detour_addresses_and_corrections_with_their
         "3511 ED", True, "driver")
     assert report.totals.commute == r_commute.distance
     assert report.totals.private == before.totals.private + r_private.distance + Decimal("2.5")
-    assert report.totals.business == before.totals.business - r_commute.distance - r_private.distance - Decimal("2.5")
+    assert report.totals.business == before.totals.business == 0  # nobody classified a trip business
+    assert report.totals.unclassified_km == (before.totals.unclassified_km - r_commute.distance - r_private.distance
+                                             - Decimal("2.5"))
     assert report.totals.total == before.totals.total
     fields = {(c.trip_number, c.field): c for c in report.corrections}
     c = fields[(r_commute.trip_number, "karakter")]
