@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from backend.access.door import LOCAL
 from backend.db import db
@@ -52,3 +52,45 @@ def _local_day(moment: datetime | str | None) -> date | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return moment.astimezone(LOCAL).date()
+
+
+def _day_bounds(statement, day_from: date | None, day_until: date | None):
+    if day_from is not None:
+        statement = statement.where(Trip.started_at >= _day_start(day_from))
+    if day_until is not None:
+        statement = statement.where(Trip.started_at < _day_start(day_until + timedelta(days=1)))
+    return statement
+
+
+def attribute_unassigned(vehicle_id: int, driver_id: int, day_from: date, day_until: date | None) -> list[int]:
+    """Give the driver every trip of the car that has no driver yet and started on a local day
+    of [day_from, day_until]: trips uploaded for days without an assignment, now covered by one.
+    The database lets a NULL driver be set once and nothing else change (migration 0019).
+    Returns the trip ids (the caller audits them); ids only leave this module."""
+    statement = _day_bounds(select(Trip.id).where(Trip.vehicle_id == vehicle_id, Trip.driver_id.is_(None)),
+                            day_from, day_until)
+    ids = list(db.session.scalars(statement.order_by(Trip.id)))
+    if ids:
+        db.session.execute(update(Trip).where(Trip.id.in_(ids), Trip.driver_id.is_(None))
+                           .values(driver_id=driver_id).execution_options(synchronize_session=False))
+    return ids
+
+
+@dataclass(frozen=True)
+class Unassigned:
+    """Trips of a car without a driver: the days they fall on, for finance to resolve."""
+
+    vehicle_id: int
+    count: int
+    first_day: date | None
+    last_day: date | None
+
+
+def unassigned_trips(year: int) -> list[Unassigned]:
+    """Per car, the trips of the year (local start day) that no assignment covered at upload
+    and none has been attributed since. Counts and days only."""
+    statement = _day_bounds(
+        select(Trip.vehicle_id, func.count(Trip.id), func.min(Trip.started_at), func.max(Trip.started_at))
+        .where(Trip.driver_id.is_(None)), date(year, 1, 1), date(year, 12, 31)).group_by(Trip.vehicle_id)
+    return [Unassigned(vehicle_id, int(count), _local_day(first), _local_day(last))
+            for vehicle_id, count, first, last in db.session.execute(statement.order_by(Trip.vehicle_id))]

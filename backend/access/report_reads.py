@@ -104,3 +104,17 @@ def tax_report_rows(actor: User, *, year: int, driver_id: int | None = None,
     if commit and (opened or not access.own):
         db.session.commit()
     return views
+
+
+def trip_numbers(vehicle_ids: list[int], year: int) -> dict[int, int]:
+    """trip id -> ritnummer: per car and calendar year (local start date), the order in which
+    the trips reached the backend (their ids). A trip arriving late takes the next free number
+    and no earlier number ever changes (docs/reports.md). Ids only: no trip contents are read."""
+    bounds = door._utc_bounds((date(year, 1, 1), date(year, 12, 31)))
+    numbers: dict[int, int] = {}
+    counts: dict[int, int] = {}
+    for trip_id, vehicle_id in db.session.execute(
+            select(Trip.id, Trip.vehicle_id).where(Trip.vehicle_id.in_(vehicle_ids), Trip.started_at >= bounds[0],
+                                                   Trip.started_at < bounds[1]).order_by(Trip.id)):
+        counts[vehicle_id] = numbers[trip_id] = counts.get(vehicle_id, 0) + 1
+    return numbers

@@ -23,7 +23,7 @@ from backend.access.seals import SEAL_DISCLOSED, TRIP_SEALED
 from backend.access.requests import RequestInput, RequestRefused
 from backend.auth import role_required
 from backend.db import db, utcnow as _now
-from backend.fleet.service import ASSIGNMENT_CHANGED, ASSIGNMENT_DELETED, VEHICLE_RETIRED
+from backend.fleet.service import ASSIGNMENT_CHANGED, ASSIGNMENT_DELETED, TRIPS_ATTRIBUTED, VEHICLE_RETIRED
 from backend.models.access import AccessRequest, Grant, Notification
 from backend.models.accounts import Role, User, UserRole
 from backend.models.audit import AuditEvent
@@ -75,6 +75,7 @@ EVENT_LABELS = {
     accounts.ROLE_GRANTED: _l("Role given"),
     accounts.ROLE_INSTALLED: _l("Role installed at installation (no second person)"),
     accounts.ROLE_REMOVED: _l("Role removed"),
+    TRIPS_ATTRIBUTED: _l("Trips without a driver attributed by a car assignment"),
 }
 PURPOSE_TAX_LABEL = _l("Tax registration")
 

@@ -186,3 +186,22 @@ def own():
                 abort(403)
         status = 400
     return render_template("finance/own_report.html", form=form, error=error), status
+
+
+@bp.route("/verdicts")
+@role_required(Role.FINANCE)
+def verdicts():
+    """Every driver's 500 km verdict for a year, from the one verdict function (the same the
+    driver's counter and the reports use)."""
+    from backend.trips import counter
+
+    year = request.args.get("year", default=_default_year(), type=int)
+    if not 2000 <= year <= 2100:
+        abort(400)
+    actor = current_user._get_current_object()
+    from backend.access.fleet_reads import unassigned_trips
+    from backend.models.fleet import Vehicle
+
+    rows = [(driver, counter.driver_counter(actor, driver.id, year)) for driver in service.drivers()]
+    unassigned = [(db.session.get(Vehicle, u.vehicle_id), u) for u in unassigned_trips(year)]
+    return render_template("finance/verdicts.html", year=year, rows=rows, unassigned=unassigned)

@@ -28,6 +28,7 @@ LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")  # assignment periods and retirement a
 ASSIGNMENT_CHANGED = "assignment_changed"
 ASSIGNMENT_DELETED = "assignment_deleted"
 VEHICLE_RETIRED = "vehicle_retired"
+TRIPS_ATTRIBUTED = "trips_attributed"  # trips uploaded without an assignment got their driver
 
 
 def N_(msgid: str) -> str:
@@ -160,9 +161,11 @@ def _overlaps(a_from: date, a_until: date | None, b_from: date, b_until: date | 
 
 
 def create_assignment(driver_email: str, kenteken: str, available_from: date,
-                      available_until: date | None = None) -> Assignment:
+                      available_until: date | None = None, *, actor: User | None = None,
+                      via: str = "cli") -> Assignment:
     """Make a vehicle available to a driver. A vehicle has at most one driver on any day, so that
-    every trip has exactly one driver to answer for it; an overlap is refused."""
+    every trip has exactly one driver to answer for it; an overlap is refused. Trips of the car
+    uploaded for days of the period without a driver are attributed to this one (audited)."""
     driver = db.session.scalar(select(User).where(User.email == (driver_email or "").strip().lower()))
     if driver is None:
         raise FleetError(N_("There is no user %(email)s."), email=driver_email)
@@ -176,8 +179,26 @@ def create_assignment(driver_email: str, kenteken: str, available_from: date,
     assignment = Assignment(driver_id=driver.id, vehicle_id=vehicle.id, available_from=available_from,
                             available_until=available_until)
     db.session.add(assignment)
+    db.session.flush()
+    attribute_unassigned_trips(assignment, actor=actor, via=via)
     db.session.commit()
     return assignment
+
+
+def attribute_unassigned_trips(assignment: Assignment, *, actor: User | None, via: str) -> list[int]:
+    """Give the assignment's driver the car's trips without a driver in its period (uploaded for
+    days no assignment covered), in the caller's transaction, with an audit event the driver and
+    the works council see. Until then those trips count against the car (docs/fleet.md)."""
+    from backend.access.fleet_reads import attribute_unassigned
+
+    ids = attribute_unassigned(assignment.vehicle_id, assignment.driver_id, assignment.available_from,
+                               assignment.available_until)
+    if ids:
+        audit.record(TRIPS_ATTRIBUTED, actor=actor, subject_user_id=assignment.driver_id,
+                     subject_vehicle_id=assignment.vehicle_id, purpose="tax",
+                     details={"assignment_id": assignment.id, "trips": len(ids), "trip_ids": ids[:500],
+                              "via": via}, commit=False)
+    return ids
 
 
 def _lock_vehicle(vehicle: Vehicle) -> None:
@@ -289,6 +310,7 @@ def change_assignment(assignment_id: int, available_from: date | None = None,
     _check_period_fits(vehicle, new_from, new_until, assignment.id)
     _check_trips_stay_covered(assignment, new_from, new_until)
     _apply_period(assignment, new_from, new_until, actor=actor, via=via)
+    attribute_unassigned_trips(assignment, actor=actor, via=via)
     db.session.commit()
     return assignment
 

@@ -168,7 +168,8 @@ def assignments():
         if form.validate_on_submit():
             try:
                 assignment = service.create_assignment(form.driver.data, form.vehicle.data,
-                                                       form.available_from.data, form.available_until.data)
+                                                       form.available_from.data, form.available_until.data,
+                                                       actor=current_user, via="web")
             except FleetError as exc:
                 form.available_from.errors.append(_message(exc))
             else:

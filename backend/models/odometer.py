@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from backend.db import UTCDateTime, db, utcnow
@@ -48,6 +48,9 @@ class OdometerCalibration(db.Model):
     gps_delta_m: Mapped[int | None] = mapped_column(BigInteger)
     correction_m: Mapped[int | None] = mapped_column(BigInteger)
     trips_spread: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when the reading lay beyond the plausibility bound and someone booked it anyway
+    # (backend.odometer.service.is_implausible): their reason, shown with it in every report.
+    confirm_reason: Mapped[str | None] = mapped_column(Text)
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the CLI
     recorded_as: Mapped[str] = mapped_column(String(16))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

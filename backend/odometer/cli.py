@@ -40,7 +40,10 @@ def _moment(text: str | None) -> datetime:
 @click.option("--at", "at", help="When the dashboard showed it (ISO; local time without a zone). Default: now.")
 @click.option("--photo", type=click.Path(exists=True, dir_okay=False), help="Photo of the dashboard (JPEG, PNG, WebP).")
 @click.option("--by", "email", help="Record it in the name of this finance user or the car's driver.")
-def record_command(kenteken: str, km: str, at: str | None, photo: str | None, email: str | None) -> None:
+@click.option("--confirm-reason", "confirm_reason",
+              help="Book a reading beyond the plausibility bound anyway, for this reason (shown in the reports).")
+def record_command(kenteken: str, km: str, at: str | None, photo: str | None, email: str | None,
+                   confirm_reason: str | None) -> None:
     """Record a dashboard reading; the difference from the GPS odometer is booked as correction."""
     vehicle = _vehicle(kenteken)
     actor = None
@@ -53,7 +56,8 @@ def record_command(kenteken: str, km: str, at: str | None, photo: str | None, em
         with open(photo, "rb") as handle:
             data = handle.read()
     try:
-        calibration = service.record(vehicle, km, _moment(at), actor, photo=data, via_cli=actor is None)
+        calibration = service.record(vehicle, km, _moment(at), actor, photo=data, via_cli=actor is None,
+                                     confirm_reason=confirm_reason)
     except (CalibrationError, PhotoError) as exc:
         raise click.ClickException(str(exc)) from None
     except service.odometer_reads.AccessDenied as exc:

@@ -17,9 +17,10 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -39,6 +40,11 @@ REMINDER_MONTHS = 2  # the tax norm: calibrate at least every two months
 MAX_DASHBOARD_KM = 2_000_000  # no car's odometer shows more
 MAX_AVERAGE_KMH = 200  # faster on average since the previous reading is not a real reading
 CLOCK_SKEW = timedelta(minutes=5)
+# A reading is implausible when the dashboard km since the previous reading differ from the GPS
+# km of the trips in between by more than 5% of those km (at least 1 km: dashboards show whole
+# km). Such a reading is booked only when someone confirms it with a reason.
+PLAUSIBLE_RATIO = Decimal("0.05")
+PLAUSIBLE_MIN_M = 1000
 
 
 def N_(msgid: str) -> str:
@@ -132,11 +138,26 @@ def vehicles_for(actor: User, at: datetime | None = None) -> list[Vehicle]:
     return sorted(vehicles.values(), key=lambda v: v.kenteken)
 
 
+def plausible_bound_m(gps_delta_m: int) -> int:
+    """The largest correction (either sign) a reading may book without a confirming reason."""
+    return max(PLAUSIBLE_MIN_M, int(PLAUSIBLE_RATIO * gps_delta_m))
+
+
+def is_implausible(calibration) -> bool:
+    """Whether a booked reading lay beyond the plausibility bound (it then carries a reason)."""
+    if calibration.correction_m is None:
+        return False
+    return abs(calibration.correction_m) > plausible_bound_m(calibration.gps_delta_m or 0)
+
+
 def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at: datetime, actor: User | None,
-           *, photo: bytes | None = None, via_cli: bool = False, now: datetime | None = None) -> OdometerCalibration:
+           *, photo: bytes | None = None, via_cli: bool = False, now: datetime | None = None,
+           confirm_reason: str | None = None) -> OdometerCalibration:
     """Record a dashboard reading and book its correction. Raises CalibrationError with the
-    reason when the reading is refused, odometer_reads.AccessDenied when the actor may not."""
+    reason when the reading is refused (an implausible one unless confirm_reason is given),
+    odometer_reads.AccessDenied when the actor may not."""
     now = now or utcnow()
+    confirm_reason = (confirm_reason or "").strip()[:500] or None
     if read_at.tzinfo is None:
         raise ValueError("read_at must be timezone-aware")
     read_at = read_at.astimezone(timezone.utc).replace(microsecond=0)
@@ -165,7 +186,8 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
                    "than %(speed)s km/h on average."), km=_km_text(dashboard_m),
                 delta=_km_text(dashboard_m - previous.dashboard_m), speed=MAX_AVERAGE_KMH)
 
-    stored = photos.store(photo) if photo else None  # a bad photo refuses before anything is read
+    if photo:  # a bad photo refuses before anything is read
+        photos.validate(photo, current_app.config["ODOMETER_PHOTO_MAX_BYTES"])
     window = odometer_reads.odometer_window(actor, vehicle.id, previous.read_at if previous else None,
                                             read_at, via_cli=via_cli)
     gps_odometer_m = km_to_m(window.gps_odometer_km) if window.gps_odometer_km is not None else None
@@ -176,16 +198,28 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
         recorded_by_id=actor.id if actor else None,
         recorded_as="cli" if actor is None else ("finance" if actor.has_role(Role.FINANCE) else "driver"),
         recorded_at=now, trips_spread=0,
-        photo_path=stored.path if stored else None, photo_sha256=stored.sha256 if stored else None,
-        photo_type=stored.content_type if stored else None)
+        confirm_reason=None)
     rows: list[OdometerCorrection] = []
     if previous is not None:
         distances = [km_to_m(t.distance_km) for t in window.trips]
         gps_delta = sum(distances)
+        if gps_odometer_m is not None and previous.gps_odometer_m is not None:
+            # What the device odometer ran, a jump between trips included: that jump is an
+            # unexplained row of its own in the reports, so it must not be spread over the trips
+            # as correction too (it would be counted twice).
+            gps_delta = max(gps_delta, gps_odometer_m - previous.gps_odometer_m)
         dashboard_delta = dashboard_m - previous.dashboard_m
         correction = dashboard_delta - gps_delta
         calibration.dashboard_delta_m, calibration.gps_delta_m = dashboard_delta, gps_delta
         calibration.correction_m = correction
+        if abs(correction) > plausible_bound_m(gps_delta):
+            if confirm_reason is None:
+                raise CalibrationError(
+                    N_("%(km)s km differs %(correction)s km from the GPS km since the previous reading "
+                       "(%(gps)s km), more than %(bound)s km: check the reading, or confirm it with a reason."),
+                    km=_km_text(dashboard_m), correction=_km_text(correction), gps=_km_text(gps_delta),
+                    bound=_km_text(plausible_bound_m(gps_delta)))
+            calibration.confirm_reason = confirm_reason
         if gps_delta > 0:
             shares = spread(correction, distances)
             rows = [OdometerCorrection(vehicle_id=vehicle.id, trip_id=t.id, gps_distance_m=d, correction_m=s)
@@ -194,6 +228,11 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
         elif correction != 0:
             rows = [OdometerCorrection(vehicle_id=vehicle.id, trip_id=None, gps_distance_m=0,
                                        correction_m=correction)]
+    # Written only once the reading is accepted: a refused one leaves no file behind.
+    stored = photos.store(photo) if photo else None
+    if stored:
+        calibration.photo_path, calibration.photo_sha256 = stored.path, stored.sha256
+        calibration.photo_type = stored.content_type
     db.session.add(calibration)
     try:
         db.session.flush()
@@ -206,7 +245,8 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
         audit.record(ODOMETER_CALIBRATED, actor=actor, subject_vehicle_id=vehicle.id, purpose="tax",
                      details={"calibration_id": calibration.id, "first": previous is None,
                               "correction_m": calibration.correction_m, "trips": len(rows),
-                              "photo": stored is not None}, commit=False)
+                              "photo": stored is not None,
+                              "confirmed_implausible": calibration.confirm_reason is not None}, commit=False)
         db.session.commit()
     except IntegrityError:  # another reading of this car was booked at the same moment
         db.session.rollback()
@@ -252,6 +292,54 @@ def correction_rows(vehicle_id: int, start: datetime | None = None, end: datetim
                           cal.dashboard_m, cal.gps_odometer_m,
                           cal.recorded_by.name if cal.recorded_by else "cli", cal.recorded_as, cal.recorded_at)
             for row, cal in db.session.execute(statement)]
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One dashboard reading as the reports list it (docs/odometer.md)."""
+
+    calibration_id: int
+    read_at: datetime
+    dashboard_m: int
+    gps_odometer_m: int | None  # the device odometer at read_at
+    offset_m: int | None
+    previous_dashboard_m: int | None  # None: the car's first reading
+    previous_read_at: datetime | None
+    dashboard_delta_m: int | None
+    gps_delta_m: int | None
+    correction_m: int | None
+    trips_spread: int
+    implausible: bool
+    confirm_reason: str | None
+    recorded_by: str  # name of the person, or "cli"
+    recorded_as: str
+    recorded_at: datetime
+
+    @property
+    def first(self) -> bool:
+        return self.previous_dashboard_m is None
+
+
+def readings(vehicle_id: int, start: datetime | None = None, end: datetime | None = None) -> list[Reading]:
+    """Every reading of the car read in [start, end) (UTC), oldest first, the first one included."""
+    calibrations = sorted(calibrations_for_vehicle(vehicle_id), key=lambda c: c.read_at)
+    by_id = {c.id: c for c in calibrations}
+    out = []
+    for c in calibrations:
+        if (start is not None and c.read_at < start) or (end is not None and c.read_at >= end):
+            continue
+        previous = by_id.get(c.previous_id)
+        out.append(Reading(c.id, c.read_at, c.dashboard_m, c.gps_odometer_m, c.offset_m,
+                           previous.dashboard_m if previous else None, previous.read_at if previous else None,
+                           c.dashboard_delta_m, c.gps_delta_m, c.correction_m, c.trips_spread,
+                           is_implausible(c), c.confirm_reason,
+                           c.recorded_by.name if c.recorded_by else "cli", c.recorded_as, c.recorded_at))
+    return out
+
+
+def first_reading(vehicle_id: int) -> OdometerCalibration | None:
+    return db.session.scalar(select(OdometerCalibration).where(OdometerCalibration.vehicle_id == vehicle_id)
+                             .order_by(OdometerCalibration.read_at).limit(1))
 
 
 def corrections_by_trip(vehicle_id: int) -> dict[int, int]:
@@ -311,6 +399,23 @@ def calibrated_odometers(vehicle_id: int, trips) -> dict[int, tuple[int, int]]:
             running[k] = booked + share
         result[trip.id] = (start, end)
     return result
+
+
+KM = Decimal("0.1")
+
+
+def _to_km(value: float | Decimal) -> Decimal:
+    return Decimal(str(value)).quantize(KM, rounding=ROUND_HALF_UP)
+
+
+def printed_odometer(trip, calibrated: dict[int, tuple[int, int]]) -> tuple[Decimal, Decimal]:
+    """A trip's (start, end) odometer as every report and counter shows it: the calibrated
+    figures (calibrated_odometers) when the car was calibrated, else the device's, each rounded
+    half up to 0.1 km. A trip's km are end minus start of these: one rounding everywhere."""
+    figures = calibrated.get(trip.id)
+    if figures is None:
+        return _to_km(trip.odometer_start_km), _to_km(trip.odometer_end_km)
+    return _to_km(Decimal(figures[0]) / 1000), _to_km(Decimal(figures[1]) / 1000)
 
 
 # ------------------------------------------------------------------------------ reminders

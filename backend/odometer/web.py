@@ -34,6 +34,8 @@ class CalibrationForm(FlaskForm):
     read_at = DateTimeLocalField(_l("Date and time of the reading"), format="%Y-%m-%dT%H:%M",
                                  validators=[DataRequired()])
     photo = FileField(_l("Photo of the dashboard (optional: JPEG, PNG or WebP)"))
+    confirm_reason = StringField(_l("Reason, when the reading differs much from the GPS km (optional)"),
+                                 validators=[Length(max=500)])
 
 
 def _message(exc: CalibrationError | PhotoError) -> str:
@@ -58,7 +60,8 @@ def calibrations():
             data = form.photo.data.read() if form.photo.data else None
             read_at = form.read_at.data.replace(tzinfo=LOCAL).astimezone(timezone.utc)
             try:
-                calibration = service.record(vehicle, form.km.data, read_at, current_user, photo=data or None)
+                calibration = service.record(vehicle, form.km.data, read_at, current_user, photo=data or None,
+                                             confirm_reason=form.confirm_reason.data)
             except CalibrationError as exc:
                 form.km.errors.append(_message(exc))
             except PhotoError as exc:

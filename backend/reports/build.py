@@ -139,6 +139,8 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
         notes.append("unclassified_trips")
     if any(IMPLAUSIBLE_MOTION in t.flags for t in trips):
         notes.append(IMPLAUSIBLE_MOTION)  # a person must look at these before they count as business
+    if any(t.driver_id is None for t in trips):
+        notes.append("unassigned_trips")
 
     rows: list[m.Row] = []
     corrections: list[m.Correction] = []
@@ -148,12 +150,14 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
     addresses = _Addresses()
     addresses.prepare(trips)
     start_utc, end_utc = door._utc_bounds((first, last))
+    numbers = report_reads.trip_numbers(vehicle_ids, year)
+    notes.append("trip_numbers")
     for car in cars:
         car_trips = by_vehicle.get(car.vehicle_id, [])
         calibrated = odometer.calibrated_odometers(car.vehicle_id, car_trips) if car_trips else {}
         car_rows = _car_rows(car, car_trips, events_by_vehicle.get(car.vehicle_id, []), names, view,
-                             annotations, history, corrections, calibrated, addresses)
-        rows.extend(_with_calibrations(car, car_rows, odometer.correction_rows(car.vehicle_id, start_utc, end_utc)))
+                             annotations, history, corrections, calibrated, addresses, numbers)
+        rows.extend(_with_calibrations(car, car_rows, odometer.readings(car.vehicle_id, start_utc, end_utc)))
         if calibrated and "calibrated_odometer" not in notes:
             notes.append("calibrated_odometer")
     # The geocoder's cache rows (never private positions) are committed with the export's audit
@@ -278,7 +282,8 @@ def _written_address(text: str) -> m.Address:
 
 def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEventView], names: dict,
               view: str, annotations: dict, history: dict, corrections: list[m.Correction],
-              calibrated: dict[int, tuple[int, int]], addresses: "_Addresses") -> list[m.Row]:
+              calibrated: dict[int, tuple[int, int]], addresses: "_Addresses",
+              numbers: dict[int, int]) -> list[m.Row]:
     rows: list[m.Row] = []
     events_by_trip: dict[int, list[door.ChainEventView]] = defaultdict(list)
     loose: list[door.ChainEventView] = []
@@ -287,10 +292,11 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
     loose.sort(key=lambda e: e.detected_at)
     previous_end: float | None = None
     previous_shown_end = gps_previous_end = Decimal(0)
-    number = 0
+    previous_driver: int | None = None
     # Per-trip work below runs thousands of times for a busy car: locals instead of attribute and
     # property look-ups (TripView.is_private is a property over an enum), no empty tuples built.
     to_km, private_mode, kenteken, row_class = m.km, PRIVATE_MODE, car.kenteken, m.Row
+    printed_odometer = odometer.printed_odometer
     for t in trips:
         if loose or events_by_trip:
             while loose and loose[0].detected_at <= t.started_at:
@@ -303,17 +309,18 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
         gps_start = gps_previous_end if t.odometer_start_km == previous_end else to_km(t.odometer_start_km)
         gps_end = to_km(t.odometer_end_km)
         shares = calibrated.get(t.id)
-        if shares is not None:
-            start_km, end_km = (to_km(Decimal(v) / 1000) for v in shares)
-        else:
-            start_km, end_km = gps_start, gps_end
+        # The same figures the driver's counter counts (backend.odometer.service.printed_odometer).
+        start_km, end_km = printed_odometer(t, calibrated) if shares is not None else (gps_start, gps_end)
         # The chain is checked on the device's own (GPS) odometer: calibration never hides a gap.
         if previous_end is not None and round(t.odometer_start_km - previous_end, 3) != 0:
+            # Unexplained km: the driver's own when they drove the trips on both sides of it.
             rows.append(row_class(kind=m.ODOMETER_GAP, kenteken=kenteken, day=day,
+                                  driver_id=t.driver_id if t.driver_id == previous_driver else None,
                                   started_at=start_local, odometer_start=previous_shown_end,
                                   odometer_end=start_km, distance=start_km - previous_shown_end))
         previous_end, previous_shown_end, gps_previous_end = t.odometer_end_km, end_km, gps_end
-        number += 1
+        previous_driver = t.driver_id
+        number = numbers[t.id]
         note = annotations.get(t.id)
         # The door's effective character (backend.access.character); unclassified (a business-mode
         # trip nobody classified yet) counts as business, flagged.
@@ -364,40 +371,60 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
     return rows
 
 
-def _with_calibrations(car: m.Car, rows: list[m.Row], shares: list) -> list[m.Row]:
-    """One correctierit row per calibration read in the year, placed in time order: the
-    dashboard reading, the GPS figure it corrected, and the correction spread over the trips
-    since the previous calibration (each trip's km already include its share)."""
-    if not shares:
+def _with_calibrations(car: m.Car, rows: list[m.Row], readings: list) -> list[m.Row]:
+    """One row per dashboard reading in the year, in time order. The first reading of the car
+    (kind ODOMETER_READING) sets the offset; every later one (a correctierit) runs from the
+    previous reading to this one: its km are the dashboard's, the GPS km of the trips in between
+    stand beside them, and the difference is the correction already spread over those trips
+    (docs/odometer.md). A reading beyond the plausibility bound says so, with its reason."""
+    if not readings:
         return rows
-    by_calibration: dict[int, list] = defaultdict(list)
-    for share in shares:
-        by_calibration[share.calibration_id].append(share)
     extra = []
-    for parts in by_calibration.values():
-        first = parts[0]
-        at = first.read_at.astimezone(LOCAL)
-        correction = sum(p.correction_m for p in parts)
-        gps = sum(p.gps_distance_m for p in parts)
-        spread = sum(1 for p in parts if p.trip_id is not None)
-        who = {"finance": "financiën", "driver": "bestuurder"}.get(first.recorded_as, first.recorded_as)
-        note = (f"kalibratie: dashboard {m.km(Decimal(first.dashboard_m) / 1000)} km"
-                + (f", GPS {m.km(Decimal(first.gps_odometer_m) / 1000)} km" if first.gps_odometer_m is not None else "")
-                + (f"; verdeeld over {spread} rit(ten) naar rato" if spread else "; losse correctierit")
-                + f"; vastgelegd door {first.recorded_by} ({who}) op {first.recorded_at.astimezone(LOCAL):%d-%m-%Y %H:%M}")
+    for r in readings:
+        at = r.read_at.astimezone(LOCAL)
+        who = {"finance": "financiën", "driver": "bestuurder", "cli": "systeem"}.get(r.recorded_as, r.recorded_as)
+        recorded = f"vastgelegd door {r.recorded_by} ({who}) op {r.recorded_at.astimezone(LOCAL):%d-%m-%Y %H:%M}"
+        dashboard = _metres_km(r.dashboard_m)
+        if r.first:
+            gps = (f", stand van het kastje {t_nl(_metres_km(r.gps_odometer_m))} km, verschil "
+                   f"{t_nl(_metres_km(r.offset_m), signed=True)} km; ritten vóór de eerste kalibratie zijn met dit "
+                   f"verschil verschoven (hun GPS-km staan erbij)") if r.gps_odometer_m is not None else ""
+            extra.append(m.Row(kind=m.ODOMETER_READING, kenteken=car.kenteken, day=at.date(), started_at=at,
+                               odometer_end=dashboard,
+                               note=f"eerste aflezing dashboard {t_nl(dashboard)} km{gps}; {recorded}"))
+            continue
+        correction = _metres_km(r.correction_m)
+        spread = (f"verdeeld naar rato over {r.trips_spread} rit(ten)" if r.trips_spread
+                  else "geen rit sinds de vorige aflezing: losse correctierit")
+        note = (f"aflezing dashboard {t_nl(dashboard)} km, vorige {t_nl(_metres_km(r.previous_dashboard_m))} km op "
+                f"{r.previous_read_at.astimezone(LOCAL):%d-%m-%Y}: dashboard {t_nl(_metres_km(r.dashboard_delta_m))} km, "
+                f"GPS {t_nl(_metres_km(r.gps_delta_m))} km, correctie {t_nl(correction, signed=True)} km {spread}")
+        if r.implausible:
+            share = (f" ({abs(r.correction_m) * 100 / r.gps_delta_m:.0f}%)".replace(".", ",")
+                     if r.gps_delta_m else "")
+            note += (f"; ONGEBRUIKELIJK: verschil{share} boven de plausibiliteitsgrens, bevestigd met reden: "
+                     f"{r.confirm_reason}")
         extra.append(m.Row(kind=m.ODOMETER_CORRECTION, kenteken=car.kenteken, day=at.date(), started_at=at,
-                           odometer_start=m.km(Decimal(first.gps_odometer_m) / 1000)
-                           if first.gps_odometer_m is not None else None,
-                           odometer_end=m.km(Decimal(first.dashboard_m) / 1000),
-                           distance=m.km(Decimal(correction) / 1000),
-                           original_distance=m.km(Decimal(gps) / 1000), note=note))
-    extra.sort(key=lambda r: r.started_at)
+                           odometer_start=_metres_km(r.previous_dashboard_m), odometer_end=dashboard,
+                           distance=dashboard - _metres_km(r.previous_dashboard_m),
+                           original_distance=_metres_km(r.gps_delta_m), correction=correction,
+                           correction_in_trips=bool(r.trips_spread), note=f"{note}; {recorded}"))
     merged: list[m.Row] = []
-    for row in rows:  # a correction goes before the first trip that started after the reading
+    for row in rows:  # a reading goes before the first trip that started after it
         while extra and row.kind == m.TRIP and extra[0].started_at < row.started_at:
             merged.append(extra.pop(0))
         merged.append(row)
     return merged + extra
+
+
+def _metres_km(metres: int | None) -> Decimal:
+    return m.km(Decimal(metres or 0) / 1000)
+
+
+def t_nl(value: Decimal, signed: bool = False) -> str:
+    """Km in a report sentence: Dutch decimal comma (the renderers' own rule for figures)."""
+    text = f"{value:.1f}".replace(".", ",")
+    return f"+{text}" if signed and value > 0 else text
 
 
 def _event_row(car: m.Car, event: door.ChainEventView) -> m.Row:
@@ -407,21 +434,34 @@ def _event_row(car: m.Car, event: door.ChainEventView) -> m.Row:
 
 
 def _totals(rows: list[m.Row]) -> m.Totals:
+    """Every km between the first and the last odometer value in one category: business,
+    commute, private, unclassified (a trip nobody classified: never business) or unexplained
+    (an odometer gap between trips; a reading with no trip since the previous one)."""
     sums = {c: Decimal(0) for c in m.CHARACTERS}
     trips = unclassified = gaps = 0
-    correction = Decimal(0)
+    correction = unclassified_km = unexplained = Decimal(0)
     for row in rows:
         if row.kind == m.TRIP:
             trips += 1
-            unclassified += not row.classified
-            sums[row.character] += row.distance - row.private_detour
+            if row.classified:
+                sums[row.character] += row.distance - row.private_detour
+            else:
+                unclassified += 1
+                unclassified_km += row.distance - row.private_detour
             sums[m.PRIVATE] += row.private_detour
         elif row.kind in (m.CHAIN_GAP, m.ODOMETER_GAP):
             gaps += 1
+            if row.kind == m.ODOMETER_GAP:
+                unexplained += row.distance
         elif row.kind == m.ODOMETER_CORRECTION:
-            correction += row.distance
+            if row.correction_in_trips:
+                # Already inside the trips' km: shown as "of which", never added to a total.
+                correction += row.correction
+            else:
+                unexplained += row.distance  # the dashboard ran, no trip was recorded
     return m.Totals(business=sums[m.BUSINESS], commute=sums[m.COMMUTE], private=sums[m.PRIVATE],
-                    trips=trips, unclassified=unclassified, gaps=gaps, correction_km=correction)
+                    trips=trips, unclassified=unclassified, gaps=gaps, correction_km=correction,
+                    unclassified_km=unclassified_km, unexplained_km=unexplained)
 
 
 def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignments: list[_Period],
@@ -429,20 +469,40 @@ def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignme
     """One verdict per driver (the rule is per person), over their trips in this report,
     decided by the driver's counter (backend.trips.counter)."""
     counted: dict[int, list] = defaultdict(list)
+    unexplained: dict[int | None, Decimal] = defaultdict(Decimal)
     seen: set[int] = set()
-    CountedTrip = counter.CountedTrip
+    counted_trip = counter.counted_trip
     for row in rows:
+        if row.kind == m.ODOMETER_GAP or (row.kind == m.ODOMETER_CORRECTION and not row.correction_in_trips):
+            unexplained[row.driver_id] += row.distance
+            continue
         if row.kind != m.TRIP or row.driver_id is None:
             continue
         seen.add(row.driver_id)
-        # The verdict counts private km only (private trips, private detours inside others): a
-        # trip contributing neither changes none of its figures, so it is not handed over.
-        if row.character == m.PRIVATE or row.private_detour:
-            counted[row.driver_id].append(CountedTrip(
-                day=row.day, km=float(row.distance),
-                trip_class=row.character if row.classified else None,
-                private_detour_km=float(row.private_detour)))
+        # The verdict counts private km (private trips, private detours inside others) and shows
+        # unclassified km: a trip contributing none of these changes none of its figures.
+        if row.character == m.PRIVATE or row.private_detour or not row.classified:
+            counted[row.driver_id].append(counted_trip(
+                row.day, row.odometer_start, row.odometer_end, row.character if row.classified else None,
+                row.private_detour))
     people = [driver.id] if driver is not None else sorted({a.driver_id for a in assignments} | seen)
-    return [verdict(names.get(person, ""), year, counted.get(person, []),
-                    [(a.available_from, a.available_until) for a in assignments if a.driver_id == person])
-            for person in people]
+    verdicts = [verdict(names.get(person, ""), year, counted.get(person, []),
+                        [(a.available_from, a.available_until) for a in assignments if a.driver_id == person],
+                        unexplained.get(person, Decimal(0)))
+                for person in people]
+    # Unexplained km between trips of different drivers (or none) are the car's: they stand
+    # with the trips nobody owns.
+    if driver is None and (any(row.kind == m.TRIP and row.driver_id is None for row in rows)
+                           or unexplained.get(None)):
+        # Trips on days without an assignment: nobody answers for their private km yet, so they
+        # count against the car with no availability (any private km is over) until finance
+        # adds or extends an assignment covering their days (backend.fleet.service).
+        orphans = [counted_trip(row.day, row.odometer_start, row.odometer_end,
+                                row.character if row.classified else None, row.private_detour)
+                   for row in rows if row.kind == m.TRIP and row.driver_id is None
+                   and (row.character == m.PRIVATE or row.private_detour)]
+        verdicts.append(verdict(UNASSIGNED, year, orphans, [], unexplained.get(None, Decimal(0))))
+    return verdicts
+
+
+UNASSIGNED = "zonder bestuurder (ritten op dagen zonder toewijzing)"

@@ -22,7 +22,8 @@ PRIVATE_LIMIT_KM = Decimal(500)
 TRIP = "trip"
 CHAIN_GAP = "chain_gap"  # a device's hash chain misses records (device event)
 ODOMETER_GAP = "odometer_gap"  # a trip's start odometer differs from the previous trip's end
-ODOMETER_CORRECTION = "odometer_correction"  # a booked calibration correction (correctierit)
+ODOMETER_CORRECTION = "odometer_correction"  # a later dashboard reading and its correction (correctierit)
+ODOMETER_READING = "odometer_reading"  # a car's first dashboard reading: sets the offset, books nothing
 
 # Characters
 BUSINESS = "business"
@@ -117,6 +118,10 @@ class Row:
     original_distance: Decimal | None = None
     gps_odometer_start: Decimal | None = None
     gps_odometer_end: Decimal | None = None
+    # A correctierit: the correction booked (dashboard minus GPS km) and whether it was spread
+    # over trips (then it is inside their km already).
+    correction: Decimal | None = None
+    correction_in_trips: bool = False
 
 
 @dataclass(frozen=True)
@@ -127,11 +132,16 @@ class Totals:
     trips: int
     unclassified: int
     gaps: int
-    correction_km: Decimal
+    correction_km: Decimal  # calibration corrections inside the trips' km (of which, not added)
+    # Never business: trips nobody classified yet, and km between two odometer values that no trip
+    # explains (onverklaard: driven without the device, a reading with no trip since the last).
+    unclassified_km: Decimal = Decimal(0)
+    unexplained_km: Decimal = Decimal(0)
 
     @property
     def total(self) -> Decimal:
-        return self.business + self.commute + self.private
+        """Every km the odometer ran over the report's rows: end minus start of the chain."""
+        return self.business + self.commute + self.private + self.unclassified_km + self.unexplained_km
 
 
 @dataclass(frozen=True)
@@ -146,6 +156,9 @@ class Verdict:
     projected_km: Decimal
     within_limit: bool
     limit_km: Decimal = PRIVATE_LIMIT_KM
+    # Shown beside the verdict: km that are not (yet) shown to be business.
+    unclassified_km: Decimal = Decimal(0)
+    unexplained_km: Decimal = Decimal(0)
 
 
 @dataclass

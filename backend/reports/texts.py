@@ -8,19 +8,32 @@ from decimal import Decimal
 from backend.reports import model as m
 
 KIND = {m.TRIP: "rit", m.CHAIN_GAP: "ketenonderbreking", m.ODOMETER_GAP: "kilometerstandverschil",
-        m.ODOMETER_CORRECTION: "correctierit"}
+        m.ODOMETER_CORRECTION: "correctierit", m.ODOMETER_READING: "kalibratie"}
 CHARACTER = {m.BUSINESS: "zakelijk", m.COMMUTE: "woon-werk", m.PRIVATE: "privé", None: ""}
 VIEW = {m.EMPLOYER: "werkgeversoverzicht (privéadressen afgeschermd)",
         m.DRIVER: "eigen export van de bestuurder (met privéadressen)"}
 NOTES = {
-    "unclassified_trips": "Ritten die de bestuurder nog niet heeft ingedeeld, staan als zakelijk met "
-                          "'nee' bij Bevestigd (in de PDF: '(?)'); ritten in privéstand zijn privé.",
+    "unclassified_trips": "Ritten die de bestuurder nog niet heeft ingedeeld, staan met 'nee' bij Bevestigd (in de "
+                          "PDF: '(?)') en tellen als 'niet ingedeeld', nooit als zakelijk; ritten in privéstand zijn "
+                          "privé. Kilometers tussen twee kilometerstanden die geen rit verklaart (kastje uit, "
+                          "sprong tussen ritten, een aflezing zonder rit ertussen) staan als 'onverklaard'. Samen "
+                          "tellen alle categorieën op tot de eindstand min de beginstand.",
     "calibrated_odometer": "Kilometerstanden zijn gekalibreerd op de dashboardstand: het verschil met de "
                            "GPS-stand is als correctierit geboekt en naar rato over de ritten sinds de vorige "
-                           "kalibratie verdeeld; de oorspronkelijke GPS-kilometers staan bij elke rit.",
+                           "kalibratie verdeeld; de oorspronkelijke GPS-kilometers staan bij elke rit. Een "
+                           "correctierit loopt van de vorige dashboardstand naar de nieuwe; de correctie zit al in "
+                           "de ritten en telt niet nog eens mee. Ritten vóór de eerste kalibratie zijn verschoven met "
+                           "het verschil dat die eerste aflezing vaststelde (dashboard min kastje).",
     "implausible_motion": "Ritten met het kenmerk 'beweging niet mogelijk voor een auto' (snelheid, versnelling of "
                           "hoogteverandering buiten wat een auto kan, bijvoorbeeld een vliegtuig) moeten door de "
                           "bestuurder of financiën worden beoordeeld voordat ze als zakelijk tellen.",
+    "unassigned_trips": "Ritten op dagen waarop de auto aan niemand was toegewezen, staan zonder bestuurder; hun "
+                        "privé-kilometers tellen in een eigen 500 km-toets 'zonder bestuurder' (altijd boven de "
+                        "grens) tot financiën een toewijzing toevoegt of verlengt die hun dag dekt. Dan krijgen ze "
+                        "die bestuurder (vastgelegd in het auditlog) en tellen ze bij diens toets.",
+    "trip_numbers": "Ritnummers lopen per auto en kalenderjaar in de volgorde waarin de ritten binnenkwamen en "
+                    "veranderen nooit meer: een rit die later binnenkomt krijgt het volgende vrije nummer en kan "
+                    "daardoor buiten de datumvolgorde staan.",
     "chain_events_not_included": "Ketenonderbrekingen van het kastje staan alleen in het overzicht van de "
                                  "werkgever; kilometerstandverschillen staan hieronder wel.",
 }
@@ -112,14 +125,19 @@ def verdict_line(v: m.Verdict) -> str:
     scaled = (f", omgerekend naar een heel jaar ({v.available_days} van {v.days_in_year} dagen "
               f"beschikbaar): {decimal_nl(v.projected_km)} km") if v.available_days and \
         v.available_days < v.days_in_year else ""
+    open_km = [f"{decimal_nl(km)} km {label}" for km, label in ((v.unclassified_km, "niet ingedeeld"),
+                                                                  (v.unexplained_km, "onverklaard")) if km]
+    unproven = (f"; daarnaast {' en '.join(open_km)}: niet aangetoond zakelijk zolang de bestuurder of "
+                f"financiën ze niet met een reden heeft verklaard") if open_km else ""
     return (f"{v.driver_name}: {decimal_nl(v.private_km)} km privé{scaled} - {outcome} van "
-            f"{v.limit_km} km per jaar")
+            f"{v.limit_km} km per jaar{unproven}")
 
 
 def totals_lines(t: m.Totals) -> list[tuple[str, Decimal]]:
     return [("Totaal zakelijk km", t.business), ("Totaal woon-werk km", t.commute),
-            ("Totaal privé km", t.private), ("Totaal km", t.total),
-            ("Correctieritten km", t.correction_km)]
+            ("Totaal privé km", t.private), ("Totaal niet ingedeeld km", t.unclassified_km),
+            ("Totaal onverklaard km", t.unexplained_km), ("Totaal km", t.total),
+            ("waarvan kalibratiecorrectie km (al in de ritten)", t.correction_km)]
 
 
 def correction_values(c: m.Correction) -> list[str]:

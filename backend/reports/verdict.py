@@ -22,7 +22,7 @@ def available_days(year: int, periods: Iterable[tuple[date, date | None]]) -> in
 
 
 def verdict(driver_name: str, year: int, trips: Iterable[counter.CountedTrip],
-            periods: Iterable[tuple[date, date | None]]) -> Verdict:
+            periods: Iterable[tuple[date, date | None]], unexplained_km: Decimal = Decimal(0)) -> Verdict:
     result = counter.compute(year, trips, list(periods))
     private = Decimal(str(result.private_km)).quantize(KM, rounding=ROUND_HALF_UP)
     projected = result.projected_km
@@ -30,7 +30,9 @@ def verdict(driver_name: str, year: int, trips: Iterable[counter.CountedTrip],
                    days_in_year=result.days_in_year,
                    projected_km=Decimal(str(projected)).quantize(KM, rounding=ROUND_HALF_UP)
                    if projected is not None else private,
-                   within_limit=not result.over)
+                   within_limit=not result.over,
+                   unclassified_km=Decimal(str(result.unclassified_km)).quantize(KM, rounding=ROUND_HALF_UP),
+                   unexplained_km=unexplained_km)
 
 
 def private_trip(day: date, km: Decimal) -> counter.CountedTrip:

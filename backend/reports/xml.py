@@ -106,13 +106,17 @@ def _entry(w: _Writer, row: m.Row) -> None:
         w.leaf("detectedAt", row.started_at)
         w.leaf("description", row.note)
         w.end("chainGap")
-    elif row.kind == m.ODOMETER_CORRECTION:
+    elif row.kind in (m.ODOMETER_CORRECTION, m.ODOMETER_READING):
         w.start("odometerCorrection")
         w.leaf("licensePlate", row.kenteken)
         w.leaf("date", row.day)
         w.leaf("distance", row.distance)
         w.leaf("originalDistance", row.original_distance, optional=True)
         w.leaf("note", row.note, optional=True)
+        w.leaf("firstReading", row.kind == m.ODOMETER_READING)
+        w.leaf("previousReading", row.odometer_start, optional=True)
+        w.leaf("reading", row.odometer_end)
+        w.leaf("correction", row.correction, optional=True)
         w.end("odometerCorrection")
 
 
@@ -167,7 +171,8 @@ def render(report: m.Report, out: BinaryIO) -> None:
     for name, value in (("businessKm", totals.business), ("commuteKm", totals.commute),
                         ("privateKm", totals.private), ("totalKm", totals.total),
                         ("correctionKm", totals.correction_km), ("trips", totals.trips),
-                        ("unclassifiedTrips", totals.unclassified), ("gaps", totals.gaps)):
+                        ("unclassifiedTrips", totals.unclassified), ("gaps", totals.gaps),
+                        ("unclassifiedKm", totals.unclassified_km), ("unexplainedKm", totals.unexplained_km)):
         w.leaf(name, value)
     w.end("totals")
     w.start("privateUseVerdicts")

@@ -10,7 +10,9 @@ Amsterdam dates, all of the driver's cars together), the limit shrinks in propor
 limit = 500 * available days / days in the year - the same as scaling private km to a full
 year and comparing with 500. Warnings at 80% and 100% of that limit.
 
-Km are odometer km (end - start): the odometer is the legal norm, not the GPS distance.
+Km are odometer km (end - start): the odometer is the legal norm, not the GPS distance. They are
+the calibrated figures the reports print (backend.odometer.service.printed_odometer), so the
+driver's counter, finance's verdict page and every report give one verdict (driver_counter).
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import calendar
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 LIMIT_KM = 500.0
 WARNING_RATIO = 0.8
@@ -128,24 +130,50 @@ def compute(year: int, trips: Iterable[CountedTrip], periods: Iterable[tuple[dat
                    limit_km=round(LIMIT_KM * available / days, 3), points=tuple(points))
 
 
-def for_driver(actor, year: int) -> Counter:
-    """The actor's own counter: their trips read through the door (no seal opened), the
-    current annotations and their assignments."""
+def counted_trip(day: date, start_km: Decimal, end_km: Decimal, trip_class: str | None,
+                 private_detour_km: Decimal | None = None) -> CountedTrip:
+    """A trip as the verdict counts it: km = the printed end minus the printed start odometer
+    (backend.odometer.service.printed_odometer), the same km every report prints."""
+    detour = Decimal(str(private_detour_km or 0)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)
+    return CountedTrip(day, float(end_km - start_km), trip_class, float(detour))
+
+
+def driver_counter(actor, driver_id: int, year: int) -> Counter:
+    """THE 500 km verdict of one driver and year: the driver's counter page, finance's verdict
+    page and (over the same rows) every report take it from here. Trips are read through the
+    door (the driver's own, or finance's tax read, audited); km are the calibrated odometer km."""
+    from collections import defaultdict
+
     from sqlalchemy import select
 
-    from backend.access import driver_reads
+    from backend.access import driver_reads, report_reads
     from backend.db import db
     from backend.models.fleet import Assignment
+    from backend.odometer import service as odometer
     from backend.trips import revisions
 
-    trips = driver_reads.own_trip_summaries(actor, (date(year, 1, 1), date(year, 12, 31)))
-    annotations = revisions.current_annotations(trips, for_driver=True)
-    counted = []
+    own = actor.id == driver_id
+    if own:
+        trips = driver_reads.own_trip_summaries(actor, (date(year, 1, 1), date(year, 12, 31)))
+    else:
+        trips = report_reads.tax_report_rows(actor, year=year, driver_id=driver_id)
+    annotations = revisions.current_annotations(trips, for_driver=own)
+    by_vehicle = defaultdict(list)
     for trip in trips:
-        annotation = annotations[trip.id]
-        detour = annotation.private_detour_km or Decimal(0)
-        counted.append(CountedTrip(trip.local_date, trip.odometer_end_km - trip.odometer_start_km,
-                                   annotation.effective_class(trip), float(detour)))
+        by_vehicle[trip.vehicle_id].append(trip)
+    counted = []
+    for vehicle_id, vehicle_trips in by_vehicle.items():
+        calibrated = odometer.calibrated_odometers(vehicle_id, vehicle_trips)
+        for trip in vehicle_trips:
+            annotation = annotations[trip.id]
+            start, end = odometer.printed_odometer(trip, calibrated)
+            counted.append(counted_trip(trip.local_date, start, end, annotation.effective_class(trip),
+                                        annotation.private_detour_km))
     periods = [(a.available_from, a.available_until) for a in db.session.scalars(
-        select(Assignment).where(Assignment.driver_id == actor.id))]
+        select(Assignment).where(Assignment.driver_id == driver_id))]
     return compute(year, counted, periods)
+
+
+def for_driver(actor, year: int) -> Counter:
+    """The actor's own counter (their trips read through the door, no seal opened)."""
+    return driver_counter(actor, actor.id, year)

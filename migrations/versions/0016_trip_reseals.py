@@ -101,58 +101,60 @@ def _trip_columns() -> list[str]:
     return [column["name"] for column in sa.inspect(op.get_bind()).get_columns("trips")]
 
 
-def _allow_sealing():
-    if op.get_bind().dialect.name == "postgresql":
-        unchanged = " - ".join(f"'{column}'" for column in CLEARED)
-        cleared = " AND ".join(f"jsonb_typeof(new_row -> '{column}') = 'null'" for column in CLEARED[:4])
-        # 0008's retention guard, with the sealing exception in front of it.
-        op.execute(f"""
-            CREATE FUNCTION {GUARD}() RETURNS trigger
-            LANGUAGE plpgsql AS $$
-            DECLARE
-                new_row jsonb;
-                trip bigint;
-            BEGIN
-                IF TG_TABLE_NAME = 'trips' THEN
-                    trip := (to_jsonb(OLD) ->> 'id')::bigint;
-                ELSE
-                    trip := (to_jsonb(OLD) ->> 'trip_id')::bigint;
+def guard_function_sql(first: str = "") -> str:
+    """PostgreSQL: the trip-fact guard of trips and trip_tracks (0008's retention guard with the
+    sealing exception in front of it). `first`: PL/pgSQL of a later migration's exception that
+    goes before everything else (0019: a trip without a driver gets one)."""
+    unchanged = " - ".join(f"'{column}'" for column in CLEARED)
+    cleared = " AND ".join(f"jsonb_typeof(new_row -> '{column}') = 'null'" for column in CLEARED[:4])
+    return f"""
+        CREATE OR REPLACE FUNCTION {GUARD}() RETURNS trigger
+        LANGUAGE plpgsql AS $$
+        DECLARE
+            new_row jsonb;
+            trip bigint;
+        BEGIN
+            {first}
+            IF TG_TABLE_NAME = 'trips' THEN
+                trip := (to_jsonb(OLD) ->> 'id')::bigint;
+            ELSE
+                trip := (to_jsonb(OLD) ->> 'trip_id')::bigint;
+            END IF;
+            IF {_sealed('trip')} THEN
+                IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'trip_tracks' THEN
+                    RETURN OLD;
                 END IF;
-                IF {_sealed('trip')} THEN
-                    IF TG_OP = 'DELETE' AND TG_TABLE_NAME = 'trip_tracks' THEN
-                        RETURN OLD;
-                    END IF;
-                    IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'trips' THEN
-                        new_row := to_jsonb(NEW);
-                        IF {cleared} AND new_row ->> 'body' = '{SEALED_BODY}'
-                           AND new_row - {unchanged} = to_jsonb(OLD) - {unchanged} THEN
-                            RETURN NEW;
-                        END IF;
-                    END IF;
-                END IF;
-                IF {RETENTION_OPEN} THEN
-                    IF TG_OP = 'DELETE' THEN
-                        RETURN OLD;
-                    END IF;
-                    IF TG_OP = 'UPDATE' AND TG_ARGV[1] = 'clear_seals' THEN
-                        new_row := to_jsonb(NEW);
-                        IF jsonb_typeof(new_row -> 'start_sealed') = 'null'
-                           AND jsonb_typeof(new_row -> 'end_sealed') = 'null'
-                           AND new_row - 'start_sealed' - 'end_sealed'
-                               = to_jsonb(OLD) - 'start_sealed' - 'end_sealed' THEN
-                            RETURN NEW;
-                        END IF;
+                IF TG_OP = 'UPDATE' AND TG_TABLE_NAME = 'trips' THEN
+                    new_row := to_jsonb(NEW);
+                    IF {cleared} AND new_row ->> 'body' = '{SEALED_BODY}'
+                       AND new_row - {unchanged} = to_jsonb(OLD) - {unchanged} THEN
+                        RETURN NEW;
                     END IF;
                 END IF;
-                RAISE EXCEPTION '% on %: %', TG_OP, TG_TABLE_NAME, TG_ARGV[0]
-                    USING ERRCODE = 'restrict_violation';
-            END
-            $$""")
-        for table, mode in (("trips", "clear_seals"), ("trip_tracks", "delete")):
-            op.execute(f"DROP TRIGGER {table}_immutable ON {table}")
-            op.execute(f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} "
-                       f"FOR EACH ROW EXECUTE FUNCTION {GUARD}('trips are immutable', '{mode}')")
-        return
+            END IF;
+            IF {RETENTION_OPEN} THEN
+                IF TG_OP = 'DELETE' THEN
+                    RETURN OLD;
+                END IF;
+                IF TG_OP = 'UPDATE' AND TG_ARGV[1] = 'clear_seals' THEN
+                    new_row := to_jsonb(NEW);
+                    IF jsonb_typeof(new_row -> 'start_sealed') = 'null'
+                       AND jsonb_typeof(new_row -> 'end_sealed') = 'null'
+                       AND new_row - 'start_sealed' - 'end_sealed'
+                           = to_jsonb(OLD) - 'start_sealed' - 'end_sealed' THEN
+                        RETURN NEW;
+                    END IF;
+                END IF;
+            END IF;
+            RAISE EXCEPTION '% on %: %', TG_OP, TG_TABLE_NAME, TG_ARGV[0]
+                USING ERRCODE = 'restrict_violation';
+        END
+        $$"""
+
+
+def sqlite_trips_update_allowed() -> list[str]:
+    """SQLite: the UPDATEs of trips the trigger lets through (each a WHEN condition): a retention
+    run clearing seals, and the sealing of a trip classified private."""
     columns = _trip_columns()
     kept = " AND ".join(f"NEW.{c} IS OLD.{c}" for c in columns if c not in CLEARED)
     retention_kept = " AND ".join(f"NEW.{c} IS OLD.{c}" for c in columns if c not in ("start_sealed", "end_sealed"))
@@ -160,9 +162,20 @@ def _allow_sealing():
     retention = (f"({RETENTION_OPEN} AND NEW.start_sealed IS NULL AND NEW.end_sealed IS NULL "
                  f"AND {retention_kept})")
     sealing = f"({_sealed('OLD.id')} AND {cleared} AND NEW.body = '{SEALED_BODY}' AND {kept})"
+    return [retention, sealing]
+
+
+def _allow_sealing():
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(guard_function_sql())
+        for table, mode in (("trips", "clear_seals"), ("trip_tracks", "delete")):
+            op.execute(f"DROP TRIGGER {table}_immutable ON {table}")
+            op.execute(f"CREATE TRIGGER {table}_immutable BEFORE UPDATE OR DELETE ON {table} "
+                       f"FOR EACH ROW EXECUTE FUNCTION {GUARD}('trips are immutable', '{mode}')")
+        return
     op.execute("DROP TRIGGER trips_no_update")
     op.execute(_immutable["_sqlite_trigger"]("trips", "UPDATE", "trips are immutable",
-                                             when=f"NOT ({retention} OR {sealing})"))
+                                             when=f"NOT ({' OR '.join(sqlite_trips_update_allowed())})"))
     op.execute("DROP TRIGGER trip_tracks_no_delete")
     op.execute(_immutable["_sqlite_trigger"]("trip_tracks", "DELETE", "trips are immutable",
                                              when=f"NOT ({RETENTION_OPEN} OR {_sealed('OLD.trip_id')})"))

@@ -131,6 +131,8 @@ def plan_year(replayed: Replayed) -> list[Planned]:
                 # months, a private detour on longer Wednesday trips of the first fortnight.
                 if day.weekday() == 0:
                     item.classification = "commute"
+                elif day.weekday() == 1:
+                    item.classification = "business"  # the driver's Tuesday customer visits
                 elif day.weekday() == 4 and day.month in PRIVATE_FRIDAYS:
                     item.classification = "private"
                 elif day.weekday() == 2 and day.day <= 14 and day.month in (4, 5, 9) and trip.distance_km >= 5:
@@ -214,6 +216,7 @@ def build_year(app, client, make_user, tmp_path, replayed: Replayed) -> Year:
     with app.app_context():
         fenna = db.session.get(User, finance)
         for classification, reason in (("commute", "rooster: maandag op kantoor"),
+                                       ("business", "klantbezoeken op dinsdag"),
                                        ("private", "opgave bestuurder: vrijdag privé")):
             revisions.revise(fenna, [i for i, p in zip(trip_ids, plan) if p.classification == classification],
                              {"classification": classification}, reason=reason)
@@ -249,3 +252,36 @@ def available_days() -> int:
 
 def days_in_year() -> int:
     return (date(YEAR + 1, 1, 1) - date(YEAR, 1, 1)).days
+
+
+def gps_odometer_at(batch: list[dict], moment: datetime) -> float:
+    """The device odometer at `moment`: the end of the last record that ended by then."""
+    ended = [r for r in batch if datetime.fromisoformat(r["ended_at"].replace("Z", "+00:00")) <= moment]
+    return ended[-1]["odometer_end_km"]
+
+
+def calibrate(app, year: Year, readings: list[tuple[datetime, float]], *, reason: str | None = None) -> None:
+    """Finance records dashboard readings: each given as (moment, km the dashboard shows above
+    the device odometer at that moment). Readings 3 h after a day's trips (cars are parked)."""
+    from backend.db import db
+    from backend.fleet import service as fleet
+    from backend.models.accounts import User
+    from backend.odometer import service
+
+    with app.app_context():
+        finance = db.session.get(User, year.finance)
+        vehicle = fleet.get_vehicle(KENTEKEN)
+        for moment, above in readings:
+            dashboard = round(gps_odometer_at(year.records, moment) + above, 1)
+            kwargs = {"confirm_reason": reason} if reason else {}
+            service.record(vehicle, dashboard, moment, finance, **kwargs)
+
+
+def two_percent_calibrations(year: Year) -> list[tuple[datetime, float]]:
+    """A first reading on 1 April (offset 17 000 km), then one on 1 July 2% above the GPS km
+    driven since."""
+    first = datetime(YEAR, 4, 1, 18, 0, tzinfo=timezone.utc)
+    second = datetime(YEAR, 7, 1, 18, 0, tzinfo=timezone.utc)
+    offset = 17_000.0
+    driven = gps_odometer_at(year.records, second) - gps_odometer_at(year.records, first)
+    return [(first, offset), (second, offset + driven * 0.02)]

@@ -160,7 +160,7 @@ def test_the_gps_originals_stay_as_uploaded_and_visible_through_the_door(app, go
     ids = golf.drive(*hourly(T0 + timedelta(days=1), [40.0, 60.0]))
     with app.app_context():
         before = {t.id: (t.odometer_start_km, t.odometer_end_km, t.distance_km) for t in db.session.scalars(select(Trip))}
-        calibration = _record(30_110, T0 + timedelta(days=2))
+        calibration = _record(30_110, T0 + timedelta(days=2), confirm_reason="10% meer op het dashboard")
         assert calibration.correction_m == 10_000
         db.session.expire_all()
         after = {t.id: (t.odometer_start_km, t.odometer_end_km, t.distance_km) for t in db.session.scalars(select(Trip))}
@@ -174,7 +174,7 @@ def test_a_reading_with_no_trip_since_books_the_whole_difference_as_one_row(app,
     golf.drive(*hourly(T0, [10.0]))
     with app.app_context():
         _record(30_000, T0 + timedelta(hours=2))
-        second = _record(30_003.5, T0 + timedelta(days=10))
+        second = _record(30_003.5, T0 + timedelta(days=10), confirm_reason="kastje los tijdens onderhoud")
         assert second.trips_spread == 0
         assert [(c.trip_id, c.gps_distance_m, c.correction_m) for c in second.corrections] == [(None, 0, 3_500)]
 
@@ -442,3 +442,41 @@ def test_a_car_never_calibrated_has_no_calibrated_figures(app, golf):
 def test_the_navigation_offers_the_page_to_drivers_too(client, login, people):
     login("daan@example.nl")
     assert b'data-endpoint="finance.calibrations"' in client.get("/").data
+
+
+def test_a_reading_far_from_the_gps_km_needs_a_reason_on_the_page_and_in_the_cli(app, client, runner, golf, login):
+    """144 km driven by GPS, the dashboard says 444 (+208%): refused without a reason, booked
+    with one (the reason stays with the reading); a +2% reading passes without."""
+    golf.drive(*hourly(T0, [36.9, 107.1]))  # 144 km
+    login("fatima@example.nl")
+    assert client.post("/finance/calibrations", data={
+        "vehicle": "GBXJ12", "km": "30.000", "read_at": "2026-03-02T12:00"}).status_code == 302
+    golf.drive(*hourly(T0 + timedelta(days=1), [36.9, 107.1]))
+    refused = client.post("/finance/calibrations", data={
+        "vehicle": "GBXJ12", "km": "30.444", "read_at": "2026-03-03T18:00"})
+    assert refused.status_code == 400 and "reden".encode() in refused.data
+    with app.app_context():
+        assert service_latest().dashboard_m == 30_000_000
+    accepted = client.post("/finance/calibrations", data={
+        "vehicle": "GBXJ12", "km": "30.444", "read_at": "2026-03-03T18:00",
+        "confirm_reason": "teller vervangen"})
+    assert accepted.status_code == 302, accepted.data
+    with app.app_context():
+        latest = service_latest()
+        assert latest.dashboard_m == 30_444_000 and latest.confirm_reason == "teller vervangen"
+    golf.drive(*hourly(T0 + timedelta(days=2), [50.0]))
+    result = runner.invoke(args=["odometer", "record", "--vehicle", "GB-XJ-12", "--km", "30600",
+                                 "--at", "2026-03-04T18:00"])
+    assert result.exit_code != 0 and "reason" in result.output
+    result = runner.invoke(args=["odometer", "record", "--vehicle", "GB-XJ-12", "--km", "30600",
+                                 "--at", "2026-03-04T18:00", "--confirm-reason", "dashboard foto klopt"])
+    assert result.exit_code == 0, result.output
+    golf.drive(*hourly(T0 + timedelta(days=3), [100.0]))
+    result = runner.invoke(args=["odometer", "record", "--vehicle", "GB-XJ-12", "--km", "30702",
+                                 "--at", "2026-03-05T18:00"])
+    assert result.exit_code == 0, result.output  # +2 km on 100: within 5%
+
+
+def service_latest():
+    from backend.odometer import service
+    return service.latest(_vehicle().id)

@@ -44,8 +44,10 @@ def test_car_report_numbers_trips_totals_equal_rows_and_gaps_are_rows_of_their_o
     assert report.cars[0].kenteken == rf.KENTEKEN and report.cars[0].make == "Volkswagen"
     assert report.cars[0].availability[0].available_from == date(fleet.year, 1, 1)
     # Totals are the sums of the rows, per character.
-    for character, total in ((m.BUSINESS, report.totals.business), (m.PRIVATE, report.totals.private),
-                             (m.COMMUTE, report.totals.commute)):
+    # Trips nobody classified are their own category ("niet ingedeeld"), never business.
+    assert report.totals.unclassified_km == sum((r.distance for r in trips if not r.classified), Decimal(0)) > 0
+    assert report.totals.business == 0  # nobody classified a trip business
+    for character, total in ((m.PRIVATE, report.totals.private), (m.COMMUTE, report.totals.commute)):
         assert total == sum((r.distance for r in trips if r.character == character), Decimal(0))
     assert report.totals.private == sum(m.km(p.km) for p in plan if p.mode == "private")  # 7.4 each
     assert report.totals.trips == len(plan)
@@ -161,7 +163,7 @@ def test_a_built_report_pro_rates_for_a_car_available_from_october(app, client, 
     (v,) = report.verdicts
     assert (v.private_km, v.available_days, v.projected_km, v.within_limit) == (
         Decimal("200.0"), 92, Decimal("793.5"), False)
-    assert report.totals.business == Decimal("80.0")
+    assert report.totals.business == 0 and report.totals.unclassified_km == Decimal("80.0")
 
 
 def test_revisions_show_as_character_detour_addresses_and_corrections_with_their_originals(app, fleet):
@@ -190,7 +192,9 @@ def test_revisions_show_as_character_detour_addresses_and_corrections_with_their
         "3511 ED", True, "driver")
     assert report.totals.commute == r_commute.distance
     assert report.totals.private == before.totals.private + r_private.distance + Decimal("2.5")
-    assert report.totals.business == before.totals.business - r_commute.distance - r_private.distance - Decimal("2.5")
+    assert report.totals.business == before.totals.business == 0  # nobody classified a trip business
+    assert report.totals.unclassified_km == (before.totals.unclassified_km - r_commute.distance - r_private.distance
+                                             - Decimal("2.5"))
     assert report.totals.total == before.totals.total
     fields = {(c.trip_number, c.field): c for c in report.corrections}
     c = fields[(r_commute.trip_number, "karakter")]
@@ -218,8 +222,14 @@ def test_calibrations_show_as_correction_rows_with_calibrated_odometers_and_gps_
         dashboard = gps_at(second_at) + 5.0
         odometer.record(vehicle, f"{dashboard:.3f}", second_at, finance)
         report = build_report(_user(fleet.finance), year=fleet.year, vehicle_id=_vehicle_id())
-    (correction,) = [r for r in report.rows if r.kind == m.ODOMETER_CORRECTION and r.distance]
-    assert correction.distance == Decimal("5.0") and correction.odometer_end == m.km(dashboard)
+    (first,) = [r for r in report.rows if r.kind == m.ODOMETER_READING]
+    assert first.odometer_end == m.km(gps_at(first_at)) and first.distance == 0
+    (correction,) = [r for r in report.rows if r.kind == m.ODOMETER_CORRECTION]
+    # From the previous reading to this one; the correction is the difference from the GPS km.
+    assert correction.correction == Decimal("5.0") and correction.odometer_end == m.km(dashboard)
+    assert correction.odometer_start == first.odometer_end
+    assert correction.distance == correction.odometer_end - correction.odometer_start
+    assert abs(correction.distance - correction.original_distance - Decimal("5.0")) <= Decimal("0.1")
     assert "dashboard" in correction.note and "Fatima El Amrani (financiën)" in correction.note
     index = report.rows.index(correction)
     before = [r for r in report.rows[:index] if r.kind == m.TRIP]
@@ -243,3 +253,98 @@ def test_calibrations_show_as_correction_rows_with_calibrated_odometers_and_gps_
     assert schema.validate(document), schema.error_log
     assert document.findall(".//{urn:ritbox:report:1}gpsOriginal")
     assert document.findall(".//{urn:ritbox:report:1}odometerCorrection")
+
+
+def test_trip_numbers_never_change_when_a_trip_arrives_late(app, client, make_user, tmp_path):
+    """Numbers of a report taken before a late arrival equal those after it; the late trip gets
+    the next free number (the rule is printed in the report's notes)."""
+    from datetime import datetime, timedelta, timezone
+
+    from tests.backend.fleet_helpers import GENESIS, enrolled_device, make_record
+
+    rf.people(make_user)
+    device = enrolled_device(app, client, kenteken=rf.KENTEKEN, driver_email=rf.DRIVER_EMAIL, assigned_from="2025-01-01")
+    records, prev, odometer = [], GENESIS, 20_000.0
+    for i in range(20):
+        record = make_record(i + 1, prev, started=datetime(2025, 3, 3, 7, tzinfo=timezone.utc) + timedelta(days=i),
+                             odometer=odometer, km=12.5)
+        prev, odometer = record["hash"], record["odometer_end_km"]
+        records.append(record)
+    late = records.pop(14)  # the 15th trip reaches the backend after the others
+    assert device.post(client, records).status_code == 200
+
+    def numbers() -> dict[str, int]:
+        with app.app_context():
+            report = build_report(_user(db.session.scalar(select(User.id).where(User.email == rf.FINANCE_EMAIL))),
+                                  year=2025, vehicle_id=_vehicle_id())
+            notes.extend(report.notes)
+            return {r.started_at.isoformat(): r.trip_number for r in report.trip_rows()}
+
+    notes: list[str] = []
+
+    before = numbers()
+    assert sorted(before.values()) == list(range(1, 20))
+    assert device.post(client, [late]).status_code == 200
+    after = numbers()
+    assert {k: v for k, v in after.items() if k in before} == before
+    (new,) = set(after) - set(before)
+    assert after[new] == 20
+    assert "trip_numbers" in notes  # the rule is printed with the report
+
+
+def test_trips_without_an_assignment_count_against_the_car_until_an_assignment_covers_their_day(
+        app, client, make_user, tmp_path, login):
+    """Trips uploaded for days the car had no driver: the car's report counts their private km
+    in a verdict of their own (never private km that no verdict counts), finance sees them
+    listed; extending an assignment (or adding one) over their days gives them that driver,
+    audited, and the driver's counter counts them."""
+    from backend.fleet import service as fleet_service
+    from backend.trips import counter
+
+    app.config["SEALING_KEY_PATH"] = str(tmp_path / "sealing_keys.pem")
+    driver, finance, other = rf.people(make_user)
+    device = enrolled_device_for(app, client, assigned_from="2025-03-01")
+    rf.upload(app, client, device, [rf.Planned(date(2025, 1, 20), 15.0),
+                                     rf.Planned(date(2025, 2, 10), 20.0),
+                                     rf.Planned(date(2025, 2, 15), 80.9, mode="private", hour=10),
+                                     rf.Planned(date(2025, 3, 3), 30.0)])
+
+    def car_report():
+        with app.app_context():
+            return build_report(_user(finance), year=2025, vehicle_id=_vehicle_id())
+
+    report = car_report()
+    assert report.totals.private == Decimal("80.9") and "unassigned_trips" in report.notes
+    by_name = {v.driver_name: v for v in report.verdicts}
+    orphan = next(v for name, v in by_name.items() if name.startswith("zonder bestuurder"))
+    assert orphan.private_km == Decimal("80.9") and not orphan.within_limit
+    assert sum(v.private_km for v in report.verdicts) == report.totals.private
+    with app.app_context():
+        assert counter.for_driver(_user(driver), 2025).private_km == 0
+    login(rf.FINANCE_EMAIL)
+    page = client.get("/finance/verdicts?year=2025").get_data(as_text=True)
+    assert 'data-testid="unassigned"' in page and '<td data-testid="count">3</td>' in page
+
+    with app.app_context():
+        assignment = fleet_service.find_assignment(rf.KENTEKEN, rf.DRIVER_EMAIL)
+        fleet_service.change_assignment(assignment.id, available_from=date(2025, 2, 1))
+    report = car_report()
+    assert [v.driver_name for v in report.verdicts] == [rf.DRIVER_NAME, "zonder bestuurder (ritten op dagen zonder toewijzing)"]
+    assert report.verdicts[0].private_km == Decimal("80.9") and report.verdicts[1].private_km == 0
+    with app.app_context():
+        assert counter.for_driver(_user(driver), 2025).private_km == pytest.approx(80.9)
+        import json
+        events = db.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "trips_attributed")).all()
+        assert [(e.subject_user_id, json.loads(e.details)["trips"]) for e in events] == [(driver, 2)]
+        # An assignment added for January takes the last one.
+        fleet_service.create_assignment("eva@example.nl", rf.KENTEKEN, date(2025, 1, 1), date(2025, 1, 31))
+    report = car_report()
+    assert "unassigned_trips" not in report.notes
+    assert [v.driver_name for v in report.verdicts] == [rf.DRIVER_NAME, "Eva Mulder"]
+    page = client.get("/finance/verdicts?year=2025").get_data(as_text=True)
+    assert 'data-testid="no-unassigned"' in page
+
+
+def enrolled_device_for(app, client, *, assigned_from: str):
+    from tests.backend.fleet_helpers import enrolled_device
+    return enrolled_device(app, client, kenteken=rf.KENTEKEN, driver_email=rf.DRIVER_EMAIL, assigned_from=assigned_from)

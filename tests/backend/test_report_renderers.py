@@ -59,8 +59,11 @@ def test_csv_is_utf8_semicolon_separated_with_dutch_decimals_and_totals(app, fle
     assert any(line[0] == "kilometerstandverschil" and line[9] == "3,2" for line in body)
     assert any(line[0] == "ketenonderbreking" for line in body)
     totals = {line[0]: line[1] for line in lines if line and line[0].startswith("Totaal")}
-    summed = sum(Decimal(t["Afstand km"].replace(",", ".")) for t in trips if t["Karakter"] == "zakelijk")
+    summed = sum(Decimal(t["Afstand km"].replace(",", ".")) for t in trips if t["Karakter"] == "zakelijk"
+                 and t["Bevestigd"] == "ja")
     assert totals["Totaal zakelijk km"] == f"{summed:.1f}".replace(".", ",")
+    open_km = sum(Decimal(t["Afstand km"].replace(",", ".")) for t in trips if t["Bevestigd"] == "nee")
+    assert totals["Totaal niet ingedeeld km"] == f"{open_km:.1f}".replace(".", ",") != "0,0"
     assert Decimal(totals["Totaal privé km"].replace(",", ".")) == sum(
         Decimal(t["Afstand km"].replace(",", ".")) for t in trips if t["Karakter"] == "privé")
     private = [t for t in trips if t["Karakter"] == "privé"]
@@ -116,7 +119,9 @@ def test_xlsx_has_a_frozen_bold_header_numeric_km_and_totals(app, fleet):
     totals = {line[0]: line[km_col] for line in lines if line[0] and str(line[0]).startswith("Totaal")}
     assert totals["Totaal privé km"] == pytest.approx(sum(line[km_col] for line in trips if line[14] == "privé"))
     assert totals["Totaal zakelijk km"] == pytest.approx(
-        sum(line[km_col] for line in trips if line[14] == "zakelijk"))
+        sum(line[km_col] for line in trips if line[14] == "zakelijk" and line[15] == "ja"))
+    assert totals["Totaal niet ingedeeld km"] == pytest.approx(
+        sum(line[km_col] for line in trips if line[15] == "nee")) != 0
     overview = [[c.value for c in row] for row in workbook["Overzicht"].iter_rows()]
     assert any(row[0] == "500 km-toets" and "binnen de grens" in row[1] for row in overview)
     _assert_no_private_address(_xlsx_bytes(data))
