@@ -303,7 +303,8 @@ def test_trips_without_an_assignment_count_against_the_car_until_an_assignment_c
 
     app.config["SEALING_KEY_PATH"] = str(tmp_path / "sealing_keys.pem")
     driver, finance, other = rf.people(make_user)
-    device = enrolled_device_for(app, client, assigned_from="2025-03-01")
+    # In service since January; the car had no driver until March.
+    device = enrolled_device_for(app, client, assigned_from="2025-03-01", enrolled_on="2025-01-01")
     rf.upload(app, client, device, [rf.Planned(date(2025, 1, 20), 15.0),
                                      rf.Planned(date(2025, 2, 10), 20.0),
                                      rf.Planned(date(2025, 2, 15), 80.9, mode="private", hour=10),
@@ -345,6 +346,7 @@ def test_trips_without_an_assignment_count_against_the_car_until_an_assignment_c
     assert 'data-testid="no-unassigned"' in page
 
 
-def enrolled_device_for(app, client, *, assigned_from: str):
+def enrolled_device_for(app, client, *, assigned_from: str, enrolled_on: str | None = None):
     from tests.backend.fleet_helpers import enrolled_device
-    return enrolled_device(app, client, kenteken=rf.KENTEKEN, driver_email=rf.DRIVER_EMAIL, assigned_from=assigned_from)
+    return enrolled_device(app, client, kenteken=rf.KENTEKEN, driver_email=rf.DRIVER_EMAIL, assigned_from=assigned_from,
+                           enrolled_on=enrolled_on)
