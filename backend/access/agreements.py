@@ -242,6 +242,12 @@ def record_consent(version: AgreementVersion, delegate: User, consent_date: date
     # UTC date is still yesterday, and today's consent must not read as "in the future".
     if consent_date > utcnow().astimezone(LOCAL).date():
         raise AgreementError("the consent date lies in the future")
+    # The council consents to this text: it cannot have done so before the text was uploaded.
+    uploaded_on = version.uploaded_at.astimezone(LOCAL).date()
+    if consent_date < uploaded_on:
+        raise AgreementError(f"the consent date {consent_date.isoformat()} lies before the version was "
+                             f"uploaded ({uploaded_on.isoformat()}): the works council consents to "
+                             "the uploaded text")
     version.consent_date = consent_date
     version.consent_reference = reference
     version.consent_recorded_by_id = delegate.id

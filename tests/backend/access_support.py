@@ -59,10 +59,15 @@ def user(user_id: int) -> User:
     return db.session.get(User, user_id)
 
 
+def consent_day() -> date:
+    """Today in Amsterdam: a consent date may lie neither before the upload nor in the future."""
+    return datetime.now(ZoneInfo("Europe/Amsterdam")).date()
+
+
 def agreement_in_force(people: People, text: str | None = None):
     from backend.access import agreements
     version = agreements.upload(text or example_text(), user(people.privacy))
-    agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 15), "OR-2026-003")
+    agreements.record_consent(version, user(people.or_delegate), consent_day(), "OR-2026-003")
     return version
 
 

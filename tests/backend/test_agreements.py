@@ -16,7 +16,7 @@ from backend.access import agreements
 from backend.db import db
 from backend.models.access import AgreementVersion
 from backend.models.audit import AuditEvent
-from tests.backend.access_support import agreement_in_force, example_text, make_people, user
+from tests.backend.access_support import agreement_in_force, consent_day, example_text, make_people, user
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,7 +97,7 @@ def test_upload_then_consent_puts_a_version_in_force(app, make_user) -> None:
         version = agreements.upload(example_text(), user(people.privacy))
         assert agreements.in_force() is None  # no consent, not in force
         assert agreements.status_of(version, None) == "awaiting_consent"
-        agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 15), "OR-2026-003")
+        agreements.record_consent(version, user(people.or_delegate), consent_day(), "OR-2026-003")
         assert agreements.in_force().id == version.id
         stored = db.session.get(AgreementVersion, version.id)
         assert stored.document_text == example_text()
@@ -113,7 +113,7 @@ def test_a_newer_consented_version_supersedes_and_the_old_stays_readable(app, ma
         second_text = example_text().replace('version: "2026-1"', 'version: "2026-2"')
         second = agreements.upload(second_text, user(people.privacy))
         assert agreements.in_force().id == first.id  # uploaded, not consented: the first rules
-        agreements.record_consent(second, user(people.or_delegate), date(2026, 6, 1), "OR-2026-021")
+        agreements.record_consent(second, user(people.or_delegate), consent_day(), "OR-2026-021")
         current = agreements.in_force()
         assert current.id == second.id
         assert agreements.status_of(first, current) == "superseded"
@@ -137,15 +137,15 @@ def test_consent_rules(app, make_user) -> None:
     with app.app_context():
         version = agreements.upload(example_text(), user(people.privacy))
         with pytest.raises(agreements.AgreementError, match="only a works council delegate"):
-            agreements.record_consent(version, user(people.privacy), date(2026, 1, 1), "OR-1")
+            agreements.record_consent(version, user(people.privacy), consent_day(), "OR-1")
         with pytest.raises(agreements.AgreementError, match="decision reference"):
-            agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 1), "  ")
+            agreements.record_consent(version, user(people.or_delegate), consent_day(), "  ")
         with pytest.raises(agreements.AgreementError, match="future"):
             agreements.record_consent(version, user(people.or_delegate), date(2999, 1, 1), "OR-1")
         assert agreements.in_force() is None
-        agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 1), "OR-1")
+        agreements.record_consent(version, user(people.or_delegate), consent_day(), "OR-1")
         with pytest.raises(agreements.AgreementError, match="recorded already"):
-            agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 2), "OR-2")
+            agreements.record_consent(version, user(people.or_delegate), consent_day(), "OR-2")
 
 
 def test_consent_dated_today_in_amsterdam_is_not_in_the_future_just_after_midnight(app, make_user,
@@ -197,10 +197,10 @@ def test_cli_validate_upload_consent_list(app, runner, make_user, tmp_path) -> N
     with app.app_context():
         version_id = agreements.all_versions()[0].id
     outcome = runner.invoke(args=["agreements", "consent", str(version_id), "--by", "olga@example.nl",
-                                  "--date", "2026-01-15", "--reference", "OR-2026-003"])
+                                  "--date", consent_day().isoformat(), "--reference", "OR-2026-003"])
     assert outcome.exit_code == 0, outcome.output
     outcome = runner.invoke(args=["agreements", "list"])
-    assert f"{version_id}\t2026-1\tin_force consent 2026-01-15 OR-2026-003" in outcome.output
+    assert f"{version_id}\t2026-1\tin_force consent {consent_day().isoformat()} OR-2026-003" in outcome.output
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(example_text().replace("private_positions: sealed", "private_positions: open"))
@@ -208,3 +208,28 @@ def test_cli_validate_upload_consent_list(app, runner, make_user, tmp_path) -> N
     assert outcome.exit_code == 1
     assert "private_positions: 'open' is not one of" in outcome.output
     assert people.privacy
+
+
+def test_a_consent_dated_before_the_upload_is_refused_on_every_path(app, runner, make_user, monkeypatch) -> None:
+    """One OR delegate recorded consent dated years before the version existed: the council cannot
+    have consented to a text that was not there yet (issue 12, item 3)."""
+    from datetime import datetime, timezone
+    people = make_people(make_user)
+    # Uploaded at 00:30 Amsterdam on 24 November (23:30 UTC the day before): the upload's day is
+    # the 24th in Amsterdam, so the 23rd is before it and the 24th is not.
+    monkeypatch.setattr(agreements, "utcnow", lambda: datetime(2026, 11, 23, 23, 30, tzinfo=timezone.utc))
+    with app.app_context():
+        version = agreements.upload(example_text(), user(people.privacy))
+        version_id = version.id
+        for too_early in (date(2019, 3, 1), date(2026, 11, 23)):
+            with pytest.raises(agreements.AgreementError, match="before the version was uploaded"):
+                agreements.record_consent(version, user(people.or_delegate), too_early, "OR-1")
+        assert agreements.in_force() is None
+    outcome = runner.invoke(args=["agreements", "consent", str(version_id), "--by", "olga@example.nl",
+                                  "--date", "2019-03-01", "--reference", "OR-1"])
+    assert outcome.exit_code == 1 and "before the version was uploaded" in outcome.output
+    with app.app_context():
+        assert agreements.in_force() is None
+        agreements.record_consent(db.session.get(AgreementVersion, version_id), user(people.or_delegate),
+                                  date(2026, 11, 24), "OR-1")
+        assert agreements.in_force().id == version_id

@@ -57,7 +57,7 @@ def test_request_approve_read_and_the_driver_sees_it(app, live_server, page, bro
 
         _log_in(or_page, live_server, "olga@example.nl")
         or_page.goto(agreement_url)
-        or_page.get_by_label("Datum van het OR-besluit").fill((local_today() - timedelta(days=1)).isoformat())
+        or_page.get_by_label("Datum van het OR-besluit").fill(local_today().isoformat())
         or_page.get_by_label("Kenmerk van het besluit").fill("OR-2026-003")
         or_page.get_by_role("button", name="Instemming vastleggen").click()
         assert or_page.get_by_test_id("agreement-status").inner_text() == "Van kracht"
