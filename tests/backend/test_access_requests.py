@@ -183,13 +183,13 @@ def test_an_expired_request_cannot_be_approved_and_the_job_marks_it(app, people)
 
 
 def _stricter_version_in_force(people, *replacements) -> None:
-    from tests.backend.access_support import consent_day, example_text
+    from tests.backend.access_support import consent_day, example_text, shown
     text = example_text().replace('version: "2026-1"', 'version: "2026-2"')
     for old, new in replacements:
         assert old in text
         text = text.replace(old, new)
     version = agreements.upload(text, user(people.privacy))
-    agreements.record_consent(version, user(people.or_delegate), consent_day(), "OR-2026-030")
+    agreements.record_consent(version, user(people.or_delegate), consent_day(), "OR-2026-030", text_sha256=shown(version))
 
 
 def test_a_request_is_judged_by_its_version_and_the_stricter_one_in_force_at_decision(app, people) -> None:

@@ -168,8 +168,11 @@ def test_upload_and_consent_pages(app, client, login, setting) -> None:
                        data={"consent_date": consent_day().isoformat(), "reference": "OR-9"}).status_code == 403
     client.post("/logout")
     login(EMAILS["or_delegate"])
+    page = client.get(f"/agreements/{second.id}").get_data(as_text=True)
+    shown_sha256 = re.search(r'data-testid="regeling-sha256">([0-9a-f]{64})<', page).group(1)
     response = client.post(f"/agreements/{second.id}/consent", data={"consent_date": consent_day().isoformat(),
-                                                                      "reference": "OR-2026-021"})
+                                                                      "reference": "OR-2026-021",
+                                                                      "regeling_sha256": shown_sha256})
     assert response.status_code == 303
     page = client.get("/agreements/").get_data(as_text=True)
     assert "Van kracht: versie 2026-2" in page

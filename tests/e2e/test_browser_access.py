@@ -128,6 +128,9 @@ def test_request_approve_read_and_the_driver_sees_it(app, live_server, page, bro
         contexts.append(driver_context)
         _log_in(driver, live_server, "daan@example.nl")
         driver.get_by_role("link", name="Wie zag mijn gegevens").click()
+        # Before the first use the driver is shown the privacy notice and acknowledges it.
+        assert driver.get_by_test_id("notice-due").is_visible()
+        driver.get_by_role("button", name="Ik heb de privacyverklaring gelezen").click()
         message = driver.get_by_test_id("notifications").inner_text()
         assert "Mark Jansen had toegang tot je ritgegevens voor het doel misuse_investigation" in message
         reads = driver.locator("[data-testid=access-events] tr[data-event-type=read]")
