@@ -6,7 +6,7 @@ from __future__ import annotations
 from backend.access.agreements import Agreement, Purpose
 from backend.access.retention import LEGAL_YEARS
 from backend.agreement_documents.installation import Installation
-from backend.agreement_documents.model import Document, Paragraph  # noqa: F401 (Paragraph re-exported)
+from backend.agreement_documents.model import Document
 from backend.agreement_documents.words import CATEGORIES, DATABASES, DRIVER_ACCESS, ROLES, SUBJECTS, Say
 
 TRIP_FIELDS = (("datum, vertrek- en aankomsttijd", "date, departure and arrival time"),

@@ -39,7 +39,8 @@ def _none_7_other_approvers() -> str:
             .replace("private_positions: sealed", "private_positions: none")
             .replace("data_categories: [trip_summaries, business_tracks, private_trip_details]",
                      "data_categories: [trip_summaries, business_tracks]")
-            .replace("business_tracks: 90", "business_tracks: 7"))
+            .replace("business_tracks: 90", "business_tracks: 7")
+            .replace("correction_window_days: 7", "correction_window_days: 21"))
     first = text.index("approver_roles: [or_delegate, privacy_officer]")
     return text[:first] + "approver_roles: [privacy_officer, manager]" + text[first + len(
         "approver_roles: [or_delegate, privacy_officer]"):]
@@ -84,6 +85,11 @@ def test_every_statement_holds(app, make_user, tmp_path, artifacts_dir, version_
         assert int(stated_facts.group(1)) == due[TRIP_SUMMARIES].days
         assert int(stated_facts.group(2)) == LEGAL_YEARS
         assert due[TRIP_SUMMARIES].before.year <= now.year - LEGAL_YEARS
+
+        # The correction window stated is the one the revision rules apply.
+        from backend.trips import revisions
+        stated_window = int(re.search(r"tot (\d+) dagen na de rit", regeling).group(1))
+        assert stated_window == revisions.correction_window_days()
 
         # Approvers: each purpose names exactly the roles the approval code leaves open, and
         # someone in a role it does not name cannot decide.
