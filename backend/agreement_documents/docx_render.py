@@ -19,7 +19,7 @@ def render(document: Document) -> bytes:
     out.add_heading(document.title, level=0)
     out.add_paragraph(document.subtitle)
     for number, section in enumerate(document.sections, 1):
-        out.add_heading(f"{number}. {section.heading}", level=1)
+        out.add_heading(document.heading(number, section), level=1)
         for block in section.blocks:
             if isinstance(block, Paragraph):
                 out.add_paragraph(block.text)

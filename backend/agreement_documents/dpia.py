@@ -19,7 +19,7 @@ def build(version: AgreementVersion, agreement: Agreement, installation: Install
                         say("Bij regeling", "Under regulation") + f" {agreement.version}. "
                         + say("Vooraf ingevuld door Ritbox; open punten vult de privacyfunctionaris in.",
                               "Pre-filled by Ritbox; the privacy officer completes the open points."),
-                        open_point_label=say("OPEN PUNT", "OPEN POINT"))
+                        open_point_label=say("OPEN PUNT", "OPEN POINT"), numbered=False)
 
     # Part A: description
     section = document.section(say("A.1 Voorstel", "A.1 Proposal"))

@@ -61,6 +61,10 @@ class Document:
     subtitle: str
     sections: list[Section] = field(default_factory=list)
     open_point_label: str = "OPEN POINT"
+    numbered: bool = True  # False when the headings carry their own numbers (the DPIA's A.1 ...)
+
+    def heading(self, number: int, section: Section) -> str:
+        return f"{number}. {section.heading}" if self.numbered else section.heading
 
     def section(self, heading: str) -> Section:
         self.sections.append(Section(heading))
@@ -73,7 +77,7 @@ class Document:
         """The canonical plain text: what is hashed, shown beside the hash, and compared later."""
         lines = [self.title, self.subtitle, ""]
         for number, section in enumerate(self.sections, 1):
-            lines.append(f"{number}. {section.heading}")
+            lines.append(self.heading(number, section))
             for block in section.blocks:
                 if isinstance(block, Paragraph):
                     lines.append(block.text)

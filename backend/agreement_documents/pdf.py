@@ -40,7 +40,7 @@ def render(document: Document) -> bytes:
     pdf.ln(3)
     for number, section in enumerate(document.sections, 1):
         pdf.set_font("Helvetica", "B", 11)
-        pdf.multi_cell(0, 6, latin1(f"{number}. {section.heading}"), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, 6, latin1(document.heading(number, section)), new_x="LMARGIN", new_y="NEXT")
         pdf.set_font("Helvetica", "", 9.5)
         for block in section.blocks:
             if isinstance(block, Paragraph):
