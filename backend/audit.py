@@ -41,6 +41,7 @@ LOGIN_FAILED = "login_failed"
 AGREEMENT_UPLOADED = "agreement_uploaded"
 AGREEMENT_REFUSED = "agreement_refused"          # an upload that failed validation
 AGREEMENT_CONSENTED = "agreement_consented"
+NOTICE_ACKNOWLEDGED = "privacy_notice_acknowledged"
 REQUEST_FILED = "request_filed"
 REQUEST_REFUSED = "request_refused"              # outside the agreement: not stored, only logged
 REQUEST_APPROVED = "request_approved"            # one approver's approval

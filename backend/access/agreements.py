@@ -59,6 +59,7 @@ class Purpose:
     description: str
     requester_roles: frozenset[str]
     grounds_categories: tuple[str, ...]
+    grounds_labels: dict[str, str]  # ground -> words; complete in every version stored since labels exist
     motivation_min_chars: int
     approver_roles: tuple[str, str]
     max_categories: frozenset[str]
@@ -76,6 +77,7 @@ class Agreement:
     version: str
     title: str
     summary: str
+    controller: dict[str, str] | None  # name, contact; required at upload since the documents name them
     tax_driver_access: frozenset[str]
     tax_finance_access: frozenset[str]
     purposes: dict[str, Purpose]
@@ -113,8 +115,11 @@ def _path_text(path: list[Any]) -> str:
     return text or "(document)"
 
 
-def parse(text: str) -> Agreement:
-    """Parse and validate a document; raise AgreementError naming line, path and reason."""
+def parse(text: str, *, require_complete: bool = True) -> Agreement:
+    """Parse and validate a document; raise AgreementError naming line, path and reason.
+
+    require_complete: also refuse what cannot be rendered into a complete regeling (a ground
+    without words, no controller). Versions stored before those fields existed still load."""
     if len(text.encode("utf-8")) > MAX_DOCUMENT_BYTES:
         raise AgreementError(f"document larger than {MAX_DOCUMENT_BYTES // 1024} KiB")
     try:
@@ -135,6 +140,8 @@ def parse(text: str) -> Agreement:
         raise AgreementError(f"line {_node_line(root, path)}: {_path_text(path)}: {_reason(error)}")
 
     _check_semantics(data, root)
+    if require_complete:
+        _check_complete(data, root)
     return _to_agreement(data)
 
 
@@ -166,6 +173,30 @@ def _check_semantics(data: dict[str, Any], root: yaml.Node | None) -> None:
                                  "private_trip_details cannot be granted when private_positions is none")
 
 
+def _check_complete(data: dict[str, Any], root: yaml.Node | None) -> None:
+    """What the generated regeling, privacy notice and DPIA must be able to say in words."""
+    if "controller" not in data:
+        raise AgreementError(f"line {_node_line(root, [])}: controller: missing; the regeling and the "
+                             "privacy notice name who is responsible (controller.name) and how to reach "
+                             "the privacy officer (controller.contact)")
+    for index, purpose in enumerate(data["further_purposes"]):
+        grounds = purpose["grounds"]
+        labels = grounds.get("labels", {})
+        for position, ground in enumerate(grounds["categories"]):
+            if not labels.get(ground, "").strip():
+                path = ["further_purposes", index, "grounds", "labels"]
+                if "labels" not in grounds:
+                    path = ["further_purposes", index, "grounds", "categories", position]
+                raise AgreementError(f"line {_node_line(root, path)}: further_purposes[{index}].grounds."
+                                     f"labels.{ground}: the ground {ground!r} has no label; the regeling "
+                                     "names each ground in words")
+        for ground in labels:
+            if ground not in grounds["categories"]:
+                path = ["further_purposes", index, "grounds", "labels", ground]
+                raise AgreementError(f"line {_node_line(root, path)}: {_path_text(path)}: "
+                                     f"{ground!r} is not one of the grounds in categories")
+
+
 def _to_agreement(data: dict[str, Any]) -> Agreement:
     purposes = {}
     for item in data["further_purposes"]:
@@ -175,6 +206,7 @@ def _to_agreement(data: dict[str, Any]) -> Agreement:
             id=item["id"], title=item["title"], description=item["description"].strip(),
             requester_roles=frozenset(item["requester_roles"]),
             grounds_categories=tuple(item["grounds"]["categories"]),
+            grounds_labels=dict(item["grounds"].get("labels", {})),
             motivation_min_chars=item["grounds"].get("motivation_min_chars", 40),
             approver_roles=tuple(item["approver_roles"]),  # type: ignore[arg-type]
             max_categories=frozenset(scope["data_categories"]),
@@ -186,6 +218,7 @@ def _to_agreement(data: dict[str, Any]) -> Agreement:
         )
     return Agreement(
         version=data["version"], title=data["title"], summary=data.get("summary", "").strip(),
+        controller=dict(data["controller"]) if "controller" in data else None,
         tax_driver_access=frozenset(data["tax_purpose"]["access"]["driver"]),
         tax_finance_access=frozenset(data["tax_purpose"]["access"]["finance"]),
         purposes=purposes, retention_days=dict(data["retention_days"]),
@@ -201,7 +234,7 @@ def load(version: AgreementVersion) -> Agreement:
 
 @lru_cache(maxsize=32)
 def _parse_cached(sha256: str, text: str) -> Agreement:
-    return parse(text)
+    return parse(text, require_complete=False)
 
 
 # --- versions ------------------------------------------------------------------------------
@@ -229,8 +262,12 @@ def upload(text: str, uploader: User) -> AgreementVersion:
     return version
 
 
-def record_consent(version: AgreementVersion, delegate: User, consent_date: date, reference: str) -> None:
-    """An OR delegate records the works council's consent; from now on this version is in force."""
+def record_consent(version: AgreementVersion, delegate: User, consent_date: date, reference: str, *,
+                   text_sha256: str) -> None:
+    """An OR delegate records the works council's consent; from now on this version is in force.
+
+    text_sha256 is the hash of the regeling text the delegate was shown (the page and the CLI show
+    it); it is kept with the text, so a later rendering that differs is seen as unconsented."""
     if not delegate.has_role(Role.OR_DELEGATE):
         raise AgreementError("only a works council delegate records consent")
     if version.consent_recorded_at is not None:
@@ -242,6 +279,14 @@ def record_consent(version: AgreementVersion, delegate: User, consent_date: date
     # UTC date is still yesterday, and today's consent must not read as "in the future".
     if consent_date > utcnow().astimezone(LOCAL).date():
         raise AgreementError("the consent date lies in the future")
+    # The council consents to this text: it cannot have done so before the text was uploaded.
+    uploaded_on = version.uploaded_at.astimezone(LOCAL).date()
+    if consent_date < uploaded_on:
+        raise AgreementError(f"the consent date {consent_date.isoformat()} lies before the version was "
+                             f"uploaded ({uploaded_on.isoformat()}): the works council consents to "
+                             "the uploaded text")
+    from backend import agreement_documents
+    agreement_documents.store_consented_text(version, text_sha256)
     version.consent_date = consent_date
     version.consent_reference = reference
     version.consent_recorded_by_id = delegate.id
@@ -249,7 +294,7 @@ def record_consent(version: AgreementVersion, delegate: User, consent_date: date
     audit.record(audit.AGREEMENT_CONSENTED, actor=delegate,
                  details={"agreement_version_id": version.id, "label": version.label,
                           "sha256": version.sha256, "consent_date": consent_date.isoformat(),
-                          "reference": reference}, commit=False)
+                          "reference": reference, "regeling_sha256": text_sha256}, commit=False)
     db.session.commit()
 
 

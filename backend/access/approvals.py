@@ -1,5 +1,8 @@
 """Deciding on requests: two approvals by two people in the clause's two roles, never the
-requester, never the employee concerned, never one person twice. One denial ends a request."""
+requester, never the employee concerned, never one person twice. One denial ends a request.
+
+A request is judged by the version it was filed under; when a newer version came in force
+before the decision, an approval must also satisfy that one (the stricter wins)."""
 from __future__ import annotations
 
 from datetime import date, datetime
@@ -7,7 +10,7 @@ from datetime import date, datetime
 from backend import audit
 from backend.access import agreements, grants
 from backend.access.purposes import categories_text
-from backend.access.requests import RequestRefused
+from backend.access.requests import RequestInput, RequestRefused, check_against_agreement
 from backend.db import db, utcnow
 from backend.models.access import AccessRequest, Approval, Decision, Grant, RequestStatus
 from backend.models.accounts import Role, User
@@ -71,10 +74,14 @@ def decide(request: AccessRequest, user: User, decision: Decision | str, reason:
             refusal = "an approval can narrow the requested data categories, never widen them"
         elif not 1 <= scope[3] <= request.grant_days:
             refusal = "an approval can shorten the requested duration, never lengthen it"
+    role = None
+    if refusal is None:
+        role = next(r for r in open_roles(request) if user.has_role(Role(r)))
+    if refusal is None and decision is Decision.APPROVE:
+        refusal = _refusal_by_version_in_force(request, role, scope, now)
     if refusal is not None:
         raise _refuse(request, user, refusal)
 
-    role = next(r for r in open_roles(request) if user.has_role(Role(r)))
     approval = Approval(request_id=request.id, approver_id=user.id, role=role, decision=decision.value,
                         reason=reason.strip(), at=now)
     if scope is not None:
@@ -95,3 +102,27 @@ def decide(request: AccessRequest, user: User, decision: Decision | str, reason:
         grant = grants.issue(request, now)
     db.session.commit()
     return grant
+
+
+def _refusal_by_version_in_force(request: AccessRequest, role: str, scope: tuple, now: datetime) -> str | None:
+    """Why the version in force now forbids this approval, when it is not the request's own.
+
+    The approved scope is checked as if filed again under it (on the original filing day, so the
+    period's reach is measured as before), and the approver's role must be one it names too."""
+    current = agreements.in_force(now)
+    if current is None or current.id == request.agreement_version_id:
+        return None
+    agreement = agreements.load(current)
+    scoped = RequestInput(
+        purpose=request.purpose, subject_user_id=request.subject_user_id,
+        subject_vehicle_id=request.subject_vehicle_id, period_start=scope[0], period_end=scope[1],
+        categories=tuple(scope[2]), grant_days=scope[3], grounds_category=request.grounds_category,
+        motivation=request.motivation)
+    reason = check_against_agreement(request.requester, scoped, agreement, current.label, request.filed_at)
+    if reason is None and role not in agreement.purposes[request.purpose].approver_roles:
+        reason = (f"purpose {request.purpose}: approver_roles "
+                  f"{list(agreement.purposes[request.purpose].approver_roles)} do not include {role}")
+    if reason is None:
+        return None
+    return (f"agreement version {current.label} in force now: {reason} (a request is judged by the "
+            "version it was filed under and by the one in force at the decision; the stricter wins)")

@@ -61,16 +61,32 @@ def upload_command(file: str, email: str) -> None:
 @click.option("--date", "consent_date", required=True, type=click.DateTime(["%Y-%m-%d"]),
               help="Date of the works council's decision (YYYY-MM-DD).")
 @click.option("--reference", required=True, help="The decision's reference, e.g. OR-2026-014.")
-def consent_command(version_id: int, email: str, consent_date, reference: str) -> None:
-    """Record the works council's consent; the version is in force from now on."""
+@click.option("--text-sha256", "text_sha256", required=True,
+              help="SHA-256 of the regeling text the council consented to, as `agreements regeling` shows it.")
+def consent_command(version_id: int, email: str, consent_date, reference: str, text_sha256: str) -> None:
+    """Record the works council's consent to the regeling text with this hash; in force from now on."""
     version = db.session.get(AgreementVersion, version_id)
     if version is None:
         raise click.ClickException(f"no agreement version {version_id}")
     try:
-        agreements.record_consent(version, _user(email), consent_date.date(), reference)
+        agreements.record_consent(version, _user(email), consent_date.date(), reference, text_sha256=text_sha256)
     except agreements.AgreementError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"consent recorded; agreement version {version.id} ({version.label}) is in force")
+
+
+@agreements_cli.command("regeling")
+@click.argument("version_id", type=int)
+@click.option("--lang", type=click.Choice(["nl", "en"]), default="nl", show_default=True)
+def regeling_command(version_id: int, lang: str) -> None:
+    """Print the regeling of a version as rendered with this installation's settings, and its hash."""
+    from backend import agreement_documents
+    version = db.session.get(AgreementVersion, version_id)
+    if version is None:
+        raise click.ClickException(f"no agreement version {version_id}")
+    document = agreement_documents.render("regeling", version, lang)
+    click.echo(document.text(), nl=False)
+    click.echo(f"sha256 {document.sha256()}")
 
 
 @agreements_cli.command("list")

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
+from wtforms import HiddenField, IntegerField, SelectField, SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -30,6 +30,7 @@ class UploadForm(FlaskForm):
 class ConsentForm(FlaskForm):
     consent_date = BoundedDateField(_l("Date of the works council's decision"), validators=[InputRequired()])
     reference = StringField(_l("Decision reference"), validators=[DataRequired(), Length(max=200)])
+    regeling_sha256 = HiddenField(validators=[DataRequired(), Length(min=64, max=64)])
 
 
 class RequestForm(FlaskForm):

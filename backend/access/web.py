@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from sqlalchemy import and_, exists, or_, select
 
-from backend import accounts, audit
+from backend import accounts, agreement_documents, audit
 from backend.access import agreements, approvals, door, grants, requests
 from backend.access.door import AccessDenied
 from backend.access.forms import (CATEGORY_LABELS, AuditFilterForm, ConsentForm, DecisionForm, RequestForm,
@@ -51,6 +51,7 @@ EVENT_LABELS = {
     audit.LOGIN: _l("Logged in"), audit.LOGIN_FAILED: _l("Failed login"),
     audit.AGREEMENT_UPLOADED: _l("Agreement uploaded"), audit.AGREEMENT_REFUSED: _l("Agreement refused"),
     audit.AGREEMENT_CONSENTED: _l("Works council consent recorded"),
+    audit.NOTICE_ACKNOWLEDGED: _l("Privacy notice acknowledged"),
     audit.REQUEST_FILED: _l("Access requested"), audit.REQUEST_REFUSED: _l("Request refused"),
     audit.REQUEST_APPROVED: _l("Request approved"), audit.REQUEST_DENIED: _l("Request denied"),
     audit.REQUEST_EXPIRED: _l("Request expired"), audit.DECISION_REFUSED: _l("Decision refused"),
@@ -106,7 +107,15 @@ def index():
     versions = agreements.all_versions()
     return render_template("access/agreements.html", versions=versions, current=current,
                            status_of=lambda v: agreements.status_of(v, current),
-                           upload_form=UploadForm(), consent_form=ConsentForm(), **_common())
+                           upload_form=UploadForm(), consent_form=ConsentForm(),
+                           mismatched=_mismatched_for_current_user(), **_common())
+
+
+def _mismatched_for_current_user() -> list:
+    """Consents whose text no longer matches what the system says: for the OR and the privacy officer."""
+    if not current_user.has_role(*APPROVER_ROLES):
+        return []
+    return agreement_documents.mismatched_consents()
 
 
 @agreements_bp.route("/<int:version_id>")
@@ -115,9 +124,12 @@ def show(version_id: int):
     from backend.models.access import AgreementVersion
     version = db.session.get(AgreementVersion, version_id) or abort(404)
     current = agreements.in_force()
+    regeling = agreement_documents.consent_text(version)
+    consent_form = ConsentForm(regeling_sha256=regeling.sha256())
     return render_template("access/agreement.html", version=version, agreement=agreements.load(version),
-                           status=agreements.status_of(version, current), consent_form=ConsentForm(),
-                           **_common())
+                           status=agreements.status_of(version, current), consent_form=consent_form,
+                           regeling=regeling, consent_check=agreement_documents.consent_check(version),
+                           kept_text=agreement_documents.consented(version), **_common())
 
 
 @agreements_bp.route("/upload", methods=["POST"])
@@ -159,7 +171,8 @@ def consent(version_id: int):
         flash(_("Consent was not recorded: give the decision date and reference."), "error")
         return redirect(url_for("agreements.show", version_id=version.id), 303)
     try:
-        agreements.record_consent(version, current_user, form.consent_date.data, form.reference.data)
+        agreements.record_consent(version, current_user, form.consent_date.data, form.reference.data,
+                                  text_sha256=form.regeling_sha256.data)
     except agreements.AgreementError as exc:
         flash(str(exc), "error")
         return redirect(url_for("agreements.show", version_id=version.id), 303)
@@ -199,7 +212,8 @@ def _request_form() -> tuple[RequestForm, object]:
     purposes = agreement.purposes.values() if agreement else []
     form.purpose.choices = [(p.id, f"{p.title} ({p.id})") for p in purposes]
     grounds = sorted({g for p in purposes for g in p.grounds_categories})
-    form.grounds_category.choices = [(g, g) for g in grounds]
+    labels = {g: label for p in purposes for g, label in p.grounds_labels.items()}
+    form.grounds_category.choices = [(g, labels.get(g, g)) for g in grounds]
     drivers = db.session.scalars(select(User).join(UserRole).where(UserRole.role == Role.DRIVER.value)
                                  .order_by(User.name)).all()
     form.subject_user_id.choices = [("", _("(none)"))] + [(str(u.id), f"{u.name} <{u.email}>") for u in drivers]

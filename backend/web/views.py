@@ -8,6 +8,7 @@ from backend.auth.passwords import hash_password, verify_password
 from backend.db import db
 from backend.i18n import LANGUAGE_COOKIE
 from backend.web.forms import ChangePasswordForm, LanguageForm
+from backend.models.accounts import Role
 from backend.web.roles import ROLE_DESCRIPTIONS, ROLE_LABELS
 
 bp = Blueprint("web", __name__)
@@ -18,8 +19,11 @@ LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
 @bp.route("/")
 @login_required
 def home():
+    from backend import agreement_documents
+    mismatched = (agreement_documents.mismatched_consents()
+                  if current_user.has_role(Role.OR_DELEGATE, Role.PRIVACY_OFFICER) else [])
     return render_template("web/home.html", roles=sorted(role.value for role in current_user.roles),
-                           role_labels=ROLE_LABELS, role_descriptions=ROLE_DESCRIPTIONS)
+                           role_labels=ROLE_LABELS, role_descriptions=ROLE_DESCRIPTIONS, mismatched=mismatched)
 
 
 @bp.route("/account", methods=["GET", "POST"])

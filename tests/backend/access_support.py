@@ -59,10 +59,33 @@ def user(user_id: int) -> User:
     return db.session.get(User, user_id)
 
 
+def consent_day() -> date:
+    """Today in Amsterdam: a consent date may lie neither before the upload nor in the future."""
+    return datetime.now(ZoneInfo("Europe/Amsterdam")).date()
+
+
+def shown(version) -> str:
+    """The hash of the regeling text an OR delegate is shown for this version (what they consent to)."""
+    from backend import agreement_documents
+    return agreement_documents.consent_text(version).sha256()
+
+
+def acknowledge_notice(*user_ids: int) -> None:
+    """The drivers read the privacy notice of the version in force (the gate before their pages)."""
+    from backend import agreement_documents
+    from backend.access import agreements
+    version = agreements.in_force()
+    for user_id in user_ids:
+        agreement_documents.acknowledge(user(user_id), version, agreement_documents.notice_key(version))
+
+
 def agreement_in_force(people: People, text: str | None = None):
     from backend.access import agreements
     version = agreements.upload(text or example_text(), user(people.privacy))
-    agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 15), "OR-2026-003")
+    agreements.record_consent(version, user(people.or_delegate), consent_day(), "OR-2026-003",
+                              text_sha256=shown(version))
+    # Test path: the drivers acknowledged the privacy notice (production shows it before first use).
+    acknowledge_notice(people.driver, people.other_driver)
     return version
 
 

@@ -182,21 +182,62 @@ def test_an_expired_request_cannot_be_approved_and_the_job_marks_it(app, people)
             approvals.decide(request, user(people.privacy), "approve", "akkoord")
 
 
-def test_the_version_in_force_at_filing_judges_the_request(app, people) -> None:
-    """A later, stricter version does not change what an earlier request was judged by."""
-    from tests.backend.access_support import example_text
+def _stricter_version_in_force(people, *replacements) -> None:
+    from tests.backend.access_support import consent_day, example_text, shown
+    text = example_text().replace('version: "2026-1"', 'version: "2026-2"')
+    for old, new in replacements:
+        assert old in text
+        text = text.replace(old, new)
+    version = agreements.upload(text, user(people.privacy))
+    agreements.record_consent(version, user(people.or_delegate), consent_day(), "OR-2026-030", text_sha256=shown(version))
+
+
+def test_a_request_is_judged_by_its_version_and_the_stricter_one_in_force_at_decision(app, people) -> None:
+    """Filed under 2026-1 (90 days back, 14-day grants); 2026-2 (30 days back) came in force
+    before the decision: the stricter wins, so the request can no longer be approved, only
+    denied. The grant stays bound to the version it was filed under."""
     with app.app_context():
         request = requests.file_request(user(people.manager), request_input(people.driver, days_back=80))
         first_version = request.agreement_version_id
-        stricter = example_text().replace('version: "2026-1"', 'version: "2026-2"') \
-            .replace("max_period_days: 90", "max_period_days: 30")
-        version = agreements.upload(stricter, user(people.privacy))
-        agreements.record_consent(version, user(people.or_delegate), requests.local_today(), "OR-2026-030")
+        _stricter_version_in_force(people, ("max_period_days: 90", "max_period_days: 30"))
         with pytest.raises(RequestRefused, match="max_period_days 30 exceeded \\(requested 80\\)"):
             requests.file_request(user(people.manager), request_input(people.driver, days_back=80))
-        approvals.decide(request, user(people.or_delegate), "approve", "akkoord")
-        grant = approvals.decide(request, user(people.privacy), "approve", "akkoord")
+        with pytest.raises(RequestRefused, match="agreement version 2026-2 in force now: purpose "
+                                                 "misuse_investigation: max_period_days 30 exceeded"):
+            approvals.decide(request, user(people.or_delegate), "approve", "akkoord")
+        assert request.approvals == [] and request.status == "pending"
+        # Narrowed to what both versions allow, it can be approved; it stays under 2026-1.
+        narrowed = dict(period_start=requests.local_today() - timedelta(days=20))
+        approvals.decide(request, user(people.or_delegate), "approve", "akkoord", **narrowed)
+        grant = approvals.decide(request, user(people.privacy), "approve", "akkoord", **narrowed)
         assert grant.agreement_version_id == first_version
+        assert grant.period_start == narrowed["period_start"]
+
+
+def test_a_purpose_the_new_version_dropped_can_only_be_denied(app, people) -> None:
+    with app.app_context():
+        request = requests.file_request(user(people.manager), request_input(
+            people.driver, purpose="hours_verification", grounds="hours_declaration_mismatch", days_back=20))
+        _stricter_version_in_force(people, ("id: hours_verification", "id: hours_check"))
+        with pytest.raises(RequestRefused, match="not a purpose of agreement version 2026-2"):
+            approvals.decide(request, user(people.or_delegate), "approve", "akkoord")
+        approvals.decide(request, user(people.or_delegate), "deny", "De regeling staat dit niet meer toe.")
+        assert request.status == "denied"
+
+
+def test_approver_roles_of_a_newer_version_bind_too(app, people) -> None:
+    """2026-2 asks for a manager instead of the privacy officer: an approval in a role the version
+    in force no longer names is refused."""
+    with app.app_context():
+        request = requests.file_request(user(people.manager), request_input(people.driver, days_back=20))
+        _stricter_version_in_force(people, ("approver_roles: [or_delegate, privacy_officer]\n    max_scope:\n"
+                                            "      data_categories: [trip_summaries, business_tracks, private",
+                                            "approver_roles: [or_delegate, finance]\n    max_scope:\n"
+                                            "      data_categories: [trip_summaries, business_tracks, private"))
+        approvals.decide(request, user(people.or_delegate), "approve", "akkoord")
+        with pytest.raises(RequestRefused, match="approver_roles"):
+            approvals.decide(request, user(people.privacy), "approve", "akkoord")
+        assert request.grant is None
 
 
 def test_revocation_by_holder_or_officers_only(app, people) -> None:

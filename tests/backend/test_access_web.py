@@ -14,7 +14,7 @@ from backend.access import approvals, grants, requests
 from backend.db import db
 from backend.models.access import AgreementVersion, Grant
 from backend.models.audit import AuditEvent
-from tests.backend.access_support import (MOTIVATION, Fleet, agreement_in_force, example_text, granted,
+from tests.backend.access_support import (MOTIVATION, Fleet, agreement_in_force, consent_day, example_text, granted,
                                           make_people, request_input, user)
 
 ROLES = ["driver", "other_driver", "finance", "manager", "other_manager", "or_delegate", "privacy", "admin"]
@@ -165,11 +165,14 @@ def test_upload_and_consent_pages(app, client, login, setting) -> None:
     with app.app_context():
         second = db.session.scalar(select(AgreementVersion).where(AgreementVersion.label == "2026-2"))
     assert client.post(f"/agreements/{second.id}/consent",
-                       data={"consent_date": "2026-06-01", "reference": "OR-9"}).status_code == 403
+                       data={"consent_date": consent_day().isoformat(), "reference": "OR-9"}).status_code == 403
     client.post("/logout")
     login(EMAILS["or_delegate"])
-    response = client.post(f"/agreements/{second.id}/consent", data={"consent_date": "2026-06-01",
-                                                                      "reference": "OR-2026-021"})
+    page = client.get(f"/agreements/{second.id}").get_data(as_text=True)
+    shown_sha256 = re.search(r'data-testid="regeling-sha256">([0-9a-f]{64})<', page).group(1)
+    response = client.post(f"/agreements/{second.id}/consent", data={"consent_date": consent_day().isoformat(),
+                                                                      "reference": "OR-2026-021",
+                                                                      "regeling_sha256": shown_sha256})
     assert response.status_code == 303
     page = client.get("/agreements/").get_data(as_text=True)
     assert "Van kracht: versie 2026-2" in page

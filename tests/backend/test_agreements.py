@@ -16,7 +16,7 @@ from backend.access import agreements
 from backend.db import db
 from backend.models.access import AgreementVersion
 from backend.models.audit import AuditEvent
-from tests.backend.access_support import agreement_in_force, example_text, make_people, user
+from tests.backend.access_support import agreement_in_force, consent_day, example_text, make_people, shown, user
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,6 +70,19 @@ def test_json_documents_are_accepted_too() -> None:
      "further_purposes[0].max_scope.data_categories: private_trip_details cannot be granted"),
     (lambda d: d["tax_purpose"]["access"].__setitem__("finance", ["trip_summaries", "business_tracks"]),
      "tax_purpose.access.finance[1]: 'business_tracks' is not one of ['trip_summaries']"),
+    # What cannot be rendered into a complete regeling (issue 18): named by field.
+    (lambda d: d["further_purposes"][0].pop("approver_roles"),
+     "further_purposes[0]: 'approver_roles' is a required property"),
+    (lambda d: d["further_purposes"][0].__setitem__("approver_roles", []),
+     "further_purposes[0].approver_roles: [] is too short"),
+    (lambda d: d["further_purposes"][0]["grounds"]["labels"].pop("unauthorised_driver"),
+     "further_purposes[0].grounds.labels.unauthorised_driver: the ground 'unauthorised_driver' has no label"),
+    (lambda d: d["further_purposes"][1]["grounds"].pop("labels"),
+     "further_purposes[1].grounds.labels.hours_declaration_mismatch: the ground 'hours_declaration_mismatch' "
+     "has no label"),
+    (lambda d: d["further_purposes"][1]["grounds"]["labels"].__setitem__("gut_feeling", "Onderbuik"),
+     "further_purposes[1].grounds.labels.gut_feeling: 'gut_feeling' is not one of the grounds"),
+    (lambda d: d.pop("controller"), "controller: missing; the regeling and the privacy notice name who is responsible"),
 ])
 def test_a_bad_document_is_refused_naming_the_field(change, expected: str) -> None:
     with pytest.raises(agreements.AgreementError) as caught:
@@ -97,7 +110,7 @@ def test_upload_then_consent_puts_a_version_in_force(app, make_user) -> None:
         version = agreements.upload(example_text(), user(people.privacy))
         assert agreements.in_force() is None  # no consent, not in force
         assert agreements.status_of(version, None) == "awaiting_consent"
-        agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 15), "OR-2026-003")
+        agreements.record_consent(version, user(people.or_delegate), consent_day(), "OR-2026-003", text_sha256=shown(version))
         assert agreements.in_force().id == version.id
         stored = db.session.get(AgreementVersion, version.id)
         assert stored.document_text == example_text()
@@ -113,7 +126,7 @@ def test_a_newer_consented_version_supersedes_and_the_old_stays_readable(app, ma
         second_text = example_text().replace('version: "2026-1"', 'version: "2026-2"')
         second = agreements.upload(second_text, user(people.privacy))
         assert agreements.in_force().id == first.id  # uploaded, not consented: the first rules
-        agreements.record_consent(second, user(people.or_delegate), date(2026, 6, 1), "OR-2026-021")
+        agreements.record_consent(second, user(people.or_delegate), consent_day(), "OR-2026-021", text_sha256=shown(second))
         current = agreements.in_force()
         assert current.id == second.id
         assert agreements.status_of(first, current) == "superseded"
@@ -137,15 +150,15 @@ def test_consent_rules(app, make_user) -> None:
     with app.app_context():
         version = agreements.upload(example_text(), user(people.privacy))
         with pytest.raises(agreements.AgreementError, match="only a works council delegate"):
-            agreements.record_consent(version, user(people.privacy), date(2026, 1, 1), "OR-1")
+            agreements.record_consent(version, user(people.privacy), consent_day(), "OR-1", text_sha256=shown(version))
         with pytest.raises(agreements.AgreementError, match="decision reference"):
-            agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 1), "  ")
+            agreements.record_consent(version, user(people.or_delegate), consent_day(), "  ", text_sha256=shown(version))
         with pytest.raises(agreements.AgreementError, match="future"):
-            agreements.record_consent(version, user(people.or_delegate), date(2999, 1, 1), "OR-1")
+            agreements.record_consent(version, user(people.or_delegate), date(2999, 1, 1), "OR-1", text_sha256=shown(version))
         assert agreements.in_force() is None
-        agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 1), "OR-1")
+        agreements.record_consent(version, user(people.or_delegate), consent_day(), "OR-1", text_sha256=shown(version))
         with pytest.raises(agreements.AgreementError, match="recorded already"):
-            agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 2), "OR-2")
+            agreements.record_consent(version, user(people.or_delegate), consent_day(), "OR-2", text_sha256=shown(version))
 
 
 def test_consent_dated_today_in_amsterdam_is_not_in_the_future_just_after_midnight(app, make_user,
@@ -158,8 +171,8 @@ def test_consent_dated_today_in_amsterdam_is_not_in_the_future_just_after_midnig
     with app.app_context():
         version = agreements.upload(example_text(), user(people.privacy))
         with pytest.raises(agreements.AgreementError, match="future"):
-            agreements.record_consent(version, user(people.or_delegate), date(2026, 11, 25), "OR-1")
-        agreements.record_consent(version, user(people.or_delegate), date(2026, 11, 24), "OR-1")
+            agreements.record_consent(version, user(people.or_delegate), date(2026, 11, 25), "OR-1", text_sha256=shown(version))
+        agreements.record_consent(version, user(people.or_delegate), date(2026, 11, 24), "OR-1", text_sha256=shown(version))
         assert agreements.in_force() is not None
 
 
@@ -196,11 +209,15 @@ def test_cli_validate_upload_consent_list(app, runner, make_user, tmp_path) -> N
     assert outcome.exit_code == 0, outcome.output
     with app.app_context():
         version_id = agreements.all_versions()[0].id
+    outcome = runner.invoke(args=["agreements", "regeling", str(version_id)])
+    assert outcome.exit_code == 0 and "Regeling rittenregistratie" in outcome.output
+    text_sha256 = outcome.output.strip().splitlines()[-1].removeprefix("sha256 ")
     outcome = runner.invoke(args=["agreements", "consent", str(version_id), "--by", "olga@example.nl",
-                                  "--date", "2026-01-15", "--reference", "OR-2026-003"])
+                                  "--date", consent_day().isoformat(), "--reference", "OR-2026-003",
+                                  "--text-sha256", text_sha256])
     assert outcome.exit_code == 0, outcome.output
     outcome = runner.invoke(args=["agreements", "list"])
-    assert f"{version_id}\t2026-1\tin_force consent 2026-01-15 OR-2026-003" in outcome.output
+    assert f"{version_id}\t2026-1\tin_force consent {consent_day().isoformat()} OR-2026-003" in outcome.output
 
     bad = tmp_path / "bad.yaml"
     bad.write_text(example_text().replace("private_positions: sealed", "private_positions: open"))
@@ -208,3 +225,29 @@ def test_cli_validate_upload_consent_list(app, runner, make_user, tmp_path) -> N
     assert outcome.exit_code == 1
     assert "private_positions: 'open' is not one of" in outcome.output
     assert people.privacy
+
+
+def test_a_consent_dated_before_the_upload_is_refused_on_every_path(app, runner, make_user, monkeypatch) -> None:
+    """One OR delegate recorded consent dated years before the version existed: the council cannot
+    have consented to a text that was not there yet (issue 12, item 3)."""
+    from datetime import datetime, timezone
+    people = make_people(make_user)
+    # Uploaded at 00:30 Amsterdam on 24 November (23:30 UTC the day before): the upload's day is
+    # the 24th in Amsterdam, so the 23rd is before it and the 24th is not.
+    monkeypatch.setattr(agreements, "utcnow", lambda: datetime(2026, 11, 23, 23, 30, tzinfo=timezone.utc))
+    with app.app_context():
+        version = agreements.upload(example_text(), user(people.privacy))
+        version_id = version.id
+        for too_early in (date(2019, 3, 1), date(2026, 11, 23)):
+            with pytest.raises(agreements.AgreementError, match="before the version was uploaded"):
+                agreements.record_consent(version, user(people.or_delegate), too_early, "OR-1", text_sha256=shown(version))
+        assert agreements.in_force() is None
+    outcome = runner.invoke(args=["agreements", "consent", str(version_id), "--by", "olga@example.nl",
+                                  "--date", "2019-03-01", "--reference", "OR-1", "--text-sha256", "0" * 64])
+    assert outcome.exit_code == 1 and "before the version was uploaded" in outcome.output
+    with app.app_context():
+        assert agreements.in_force() is None
+        version = db.session.get(AgreementVersion, version_id)
+        agreements.record_consent(version, user(people.or_delegate), date(2026, 11, 24), "OR-1",
+                                  text_sha256=shown(version))
+        assert agreements.in_force().id == version_id

@@ -15,7 +15,7 @@ from backend.access.door import AccessDenied
 from backend.db import db
 from backend.models.audit import AuditEvent
 from backend.models.revisions import TripRevision
-from tests.backend.access_support import example_text, make_people, user
+from tests.backend.access_support import consent_day, example_text, shown, make_people, user
 from tests.backend.trip_factory import TripFactory, TripSpec, days_ago
 
 
@@ -109,7 +109,7 @@ def test_the_window_comes_from_the_agreement_in_force(app, world):
     people, trips = world
     version = agreements.upload(example_text().replace("correction_window_days: 7", "correction_window_days: 30"),
                                 user(people.privacy))
-    agreements.record_consent(version, user(people.or_delegate), date(2026, 1, 15), "OR-2026-003")
+    agreements.record_consent(version, user(people.or_delegate), consent_day(), "OR-2026-003", text_sha256=shown(version))
     assert revisions.correction_window_days() == 30
     (row,) = revisions.revise(user(people.driver), [trips["old"]], {"classification": "private"})
     assert row.new_value == "private"

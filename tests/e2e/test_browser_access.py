@@ -57,7 +57,7 @@ def test_request_approve_read_and_the_driver_sees_it(app, live_server, page, bro
 
         _log_in(or_page, live_server, "olga@example.nl")
         or_page.goto(agreement_url)
-        or_page.get_by_label("Datum van het OR-besluit").fill((local_today() - timedelta(days=1)).isoformat())
+        or_page.get_by_label("Datum van het OR-besluit").fill(local_today().isoformat())
         or_page.get_by_label("Kenmerk van het besluit").fill("OR-2026-003")
         or_page.get_by_role("button", name="Instemming vastleggen").click()
         assert or_page.get_by_test_id("agreement-status").inner_text() == "Van kracht"
@@ -128,6 +128,9 @@ def test_request_approve_read_and_the_driver_sees_it(app, live_server, page, bro
         contexts.append(driver_context)
         _log_in(driver, live_server, "daan@example.nl")
         driver.get_by_role("link", name="Wie zag mijn gegevens").click()
+        # Before the first use the driver is shown the privacy notice and acknowledges it.
+        assert driver.get_by_test_id("notice-due").is_visible()
+        driver.get_by_role("button", name="Ik heb de privacyverklaring gelezen").click()
         message = driver.get_by_test_id("notifications").inner_text()
         assert "Mark Jansen had toegang tot je ritgegevens voor het doel misuse_investigation" in message
         reads = driver.locator("[data-testid=access-events] tr[data-event-type=read]")

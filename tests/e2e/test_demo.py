@@ -111,6 +111,8 @@ def test_the_readme_run_command_shows_the_driver_the_recorded_trips(browser, pag
         # The driver sees the trips the device recorded, in the month of the recording.
         _log_in(page, url, _login(out, "driver"))
         page.get_by_test_id("navigation").get_by_role("link", name="Mijn ritten").click()
+        # Before the first use the driver is shown the privacy notice and acknowledges it.
+        page.get_by_role("button", name="Ik heb de privacyverklaring gelezen").click()
         page.goto(f"{url}/me/trips?month={month}")
         rows = page.locator("tr[data-trip-id]")
         rows.first.wait_for()
