@@ -242,14 +242,15 @@ def record_consent(version: AgreementVersion, delegate: User, consent_date: date
     # UTC date is still yesterday, and today's consent must not read as "in the future".
     if consent_date > utcnow().astimezone(LOCAL).date():
         raise AgreementError("the consent date lies in the future")
-    version.consent_date = consent_date
-    version.consent_reference = reference
-    version.consent_recorded_by_id = delegate.id
-    version.consent_recorded_at = utcnow()
+    # The event first: the database records consent only right after the event naming it.
     audit.record(audit.AGREEMENT_CONSENTED, actor=delegate,
                  details={"agreement_version_id": version.id, "label": version.label,
                           "sha256": version.sha256, "consent_date": consent_date.isoformat(),
                           "reference": reference}, commit=False)
+    version.consent_date = consent_date
+    version.consent_reference = reference
+    version.consent_recorded_by_id = delegate.id
+    version.consent_recorded_at = utcnow()
     db.session.commit()
 
 

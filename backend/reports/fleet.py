@@ -63,6 +63,8 @@ def export_fleet(actor_id: int, out: BinaryIO, *, year: int, fmt: str,
         # The door would refuse each car; refuse once, before the first read.
         raise AccessDenied("only finance exports the whole fleet")
     result = FleetResult(total=vehicle_count())
+    from backend import checkpoints
+    signed = checkpoints.issue("export")  # one for the whole export, in every XML and as a member
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for done, vehicle_id in enumerate(iter_vehicle_ids(), 1):
             actor = db.session.get(User, actor_id)
@@ -72,7 +74,7 @@ def export_fleet(actor_id: int, out: BinaryIO, *, year: int, fmt: str,
                 result.skipped.append(db.session.get(Vehicle, vehicle_id).display_kenteken)
             else:
                 with archive.open(exports.filename(report, fmt), "w", force_zip64=True) as entry:
-                    exports.write(actor, report, fmt, entry, vehicle_id=vehicle_id)
+                    exports.write(actor, report, fmt, entry, vehicle_id=vehicle_id, checkpoint=signed)
                 result.reports += 1
                 del report
             # Let go of every row read for this car before the next one.
@@ -84,5 +86,8 @@ def export_fleet(actor_id: int, out: BinaryIO, *, year: int, fmt: str,
         summary = [f"Rittenregistraties {year}, formaat {fmt}: {result.reports} van {result.total} auto's."]
         if result.skipped:
             summary.append(f"Zonder ritten in {year}: {', '.join(result.skipped)}")
+        summary.append("checkpoint.json: ondertekend controlepunt van het auditlog en de ritketens "
+                       "(flask --app backend audit verify --checkpoint checkpoint.json).")
         archive.writestr("LEESMIJ.txt", "\r\n".join(summary) + "\r\n")
+        archive.writestr("checkpoint.json", checkpoints.dumps(signed))
     return result
