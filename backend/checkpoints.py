@@ -384,7 +384,7 @@ def send(signed: dict[str, Any]) -> int:
                       "of the trip chains of %(devices)s devices. Saved as a file, it lets anyone prove later that "
                       "nothing before this moment was changed or deleted (the privacy officer's or the "
                       "administrator's check).", events=body["audit"]["seq"], devices=len(body["devices"]))
-        mail.queue(user.id, "checkpoint", reference=f"checkpoint:{body['at']}:{body['audit']['seq']}",
+        mail.queue(user.id, "checkpoint", reference=f"checkpoint:{body['at']}:{body['audit']['seq']}:{user.id}",
                    subject=subject, body=text_ + "\n\n" + dumps(signed).decode("utf-8"))
         sent += 1
     db.session.commit()

@@ -245,3 +245,33 @@ def test_the_xml_report_and_the_fleet_zip_carry_a_checkpoint(app, world, runner,
     with zipfile.ZipFile(zipped) as archive:
         member = checkpoints.load(archive.read("checkpoint.json"), expected_key=key)
     assert member["reason"] == "export" and member["audit"]["seq"] >= embedded["audit"]["seq"]
+
+
+def test_delegates_and_privacy_officers_get_it_by_mail_and_can_download_it(app, world, make_user, client, login):
+    from backend import checkpoints, jobs, mail
+    from tests.backend.test_mail import Server, _use
+
+    make_user("olga@example.nl", "or_delegate", name="Olga Bakker")
+    make_user("pieter@example.nl", "privacy_officer", name="Pieter Smit")
+    server = Server()
+    server.start()
+    try:
+        _use(app, server)
+        with app.app_context():
+            assert jobs.checkpoint() == 1
+            assert mail.send_due() == 2
+            key = checkpoints.instance_public_key()
+    finally:
+        server.stop()
+    assert sorted(r for _, recipients, _ in server.inbox.messages for r in recipients) == [
+        "olga@example.nl", "pieter@example.nl"]
+    _, _, message = server.inbox.messages[0]
+    assert "controlepunt" in message["Subject"]  # Dutch, the default language
+    signed_line = message.get_content().strip().splitlines()[-1]
+    assert checkpoints.load(signed_line.encode(), expected_key=key)["reason"] == "daily"
+
+    login("pieter@example.nl")
+    response = client.get("/audit/checkpoint")
+    assert response.status_code == 200
+    assert checkpoints.load(response.data, expected_key=key)["reason"] == "download"
+    assert b'href="/audit/checkpoint"' in client.get("/audit/log").data
