@@ -7,12 +7,11 @@ triggers disabled; as the app role these statements are refused: test_database_r
 """
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
 import threading
 import zipfile
-from datetime import date, datetime, timezone
+from datetime import date, timezone
 
 import pytest
 from sqlalchemy import create_engine, text
