@@ -51,6 +51,7 @@ DECISION_REFUSED = "decision_refused"            # e.g. the requester trying to 
 GRANT_ISSUED = "grant_issued"
 GRANT_REVOKED = "grant_revoked"
 GRANT_EXPIRED = "grant_expired"
+GRANT_TAMPERED = "grant_tampered"                # a grant row that differs from its grant_issued event
 READ = "read"                                    # a read through the door (not a driver's own)
 READ_DENIED = "read_denied"
 SEAL_OPENED = "seal_opened"
@@ -265,12 +266,48 @@ audit_cli = AppGroup("audit", help="The audit log.")
 
 
 @audit_cli.command("verify")
-def verify_command() -> None:
-    """Check the whole hash chain; name the first broken link (exit status 1)."""
+@click.option("--checkpoint", "checkpoint_file", type=click.Path(exists=True, dir_okay=False),
+              help="A signed checkpoint file: prove that today's log, device chains and guarded rows "
+                   "extend it. Default: the latest checkpoint in the instance folder.")
+def verify_command(checkpoint_file: str | None) -> None:
+    """Check the whole hash chain and compare it with a signed checkpoint; name the first event,
+    trip or row that does not fit (exit status 1)."""
+    from pathlib import Path
+
+    from backend import checkpoints
+
     result = verify()
     if not result.ok:
         raise click.ClickException(result.message())
     click.echo(result.message())
+    path = Path(checkpoint_file) if checkpoint_file else checkpoints.latest_file()
+    if path is None:
+        click.echo(f"no checkpoint found in {checkpoints.directory()}: checked the chain only")
+        return
+    try:
+        checkpoint = checkpoints.load(path.read_bytes(), expected_key=checkpoints.instance_public_key())
+    except checkpoints.CheckpointError as exc:
+        raise click.ClickException(f"checkpoint {path}: {exc}") from None
+    comparison = checkpoints.compare(checkpoint)
+    which = f"checkpoint {path} (taken {comparison.checkpoint_at}, {comparison.audit_seq} events)"
+    if not comparison.ok:
+        raise click.ClickException(f"does NOT extend {which}:\n" + "\n".join(comparison.problems))
+    click.echo(f"extends {which}: OK")
+
+
+@audit_cli.command("checkpoint")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, writable=True),
+              help="Where to write the signed checkpoint (JSON). A copy stays in the instance folder.")
+def checkpoint_command(out_path: str) -> None:
+    """Sign a checkpoint of the audit log and the device chains now and write it to a file."""
+    from pathlib import Path
+
+    from backend import checkpoints
+
+    signed = checkpoints.issue("cli")
+    Path(out_path).write_bytes(checkpoints.dumps(signed))
+    click.echo(f"wrote {out_path}: audit event {signed['checkpoint']['audit']['seq']}, "
+               f"{len(signed['checkpoint']['devices'])} device chain(s), key {signed['key_id']}")
 
 
 def init_app(app: Flask) -> None:

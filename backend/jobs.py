@@ -133,12 +133,26 @@ def retention(now: datetime | None = None) -> int:
     return retention_run.run(now).total
 
 
+CHECKPOINT_EVERY = timedelta(hours=24)
+
+
+def checkpoint(now: datetime | None = None) -> int:
+    """Sign a checkpoint of the audit log and the device chains once a day (backend.checkpoints),
+    written to the instance folder and e-mailed to the OR delegates and privacy officers."""
+    from backend import checkpoints
+    if not acquire("checkpoint_daily", f"{socket.gethostname()}:{os.getpid()}", CHECKPOINT_EVERY, now):
+        return 0
+    checkpoints.send(checkpoints.issue("daily", now))
+    return 1
+
+
 JOBS: dict[str, Callable[[], int]] = {
     "grant_expiry": expire_grants,
     "notifications": send_notifications,
     "odometer_reminders": odometer_reminders,
     "retention": retention,
     "mail": send_mail,
+    "checkpoint": checkpoint,
 }
 
 

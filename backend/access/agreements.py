@@ -287,14 +287,15 @@ def record_consent(version: AgreementVersion, delegate: User, consent_date: date
                              "the uploaded text")
     from backend import agreement_documents
     agreement_documents.store_consented_text(version, text_sha256)
-    version.consent_date = consent_date
-    version.consent_reference = reference
-    version.consent_recorded_by_id = delegate.id
-    version.consent_recorded_at = utcnow()
+    # The event first: the database records consent only right after the event naming it.
     audit.record(audit.AGREEMENT_CONSENTED, actor=delegate,
                  details={"agreement_version_id": version.id, "label": version.label,
                           "sha256": version.sha256, "consent_date": consent_date.isoformat(),
                           "reference": reference, "regeling_sha256": text_sha256}, commit=False)
+    version.consent_date = consent_date
+    version.consent_reference = reference
+    version.consent_recorded_by_id = delegate.id
+    version.consent_recorded_at = utcnow()
     db.session.commit()
 
 

@@ -291,6 +291,9 @@ def _decide_grant(actor, purpose, category, driver_id, vehicle_id, period, trip_
     reasons = []
     for grant in held:
         reason = _grant_refusal(grant, now, category, driver_id, vehicle_id, period)
+        if reason is None and (changed := _grants().differs_from_issue(grant)):
+            _grants().report_tampered(grant, changed)
+            reason = f"the grant differs from its grant_issued event ({', '.join(changed)})"
         if reason is None:
             return _Access(purpose, frozenset(grant.category_list), False, grant,
                            grant.subject_user_id, grant.subject_vehicle_id,
@@ -298,6 +301,11 @@ def _decide_grant(actor, purpose, category, driver_id, vehicle_id, period, trip_
         reasons.append((grant.id, reason))
     grant_id, reason = reasons[0]
     deny(actor, purpose, driver_id, vehicle_id, f"grant {grant_id}: {reason}", trip_id=trip_id, grant_id=grant_id)
+
+
+def _grants():
+    from backend.access import grants  # grants -> notice_mail -> door: imported when first needed
+    return grants
 
 
 def _grant_refusal(grant: Grant, now: datetime, category: str, driver_id, vehicle_id, period) -> str | None:

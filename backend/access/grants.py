@@ -2,6 +2,7 @@
 notifications that tell the employee."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
@@ -12,6 +13,7 @@ from backend.access.purposes import categories_text
 from backend.db import db, utcnow
 from backend.models.access import AccessRequest, Grant, Notification, RequestStatus
 from backend.models.accounts import Role, User
+from backend.models.audit import AuditEvent
 from backend.models.fleet import Assignment
 
 
@@ -64,6 +66,44 @@ def issue(request: AccessRequest, now: datetime) -> Grant:
     return grant
 
 
+def differs_from_issue(grant: Grant) -> list[str]:
+    """The parts of the grant's row that differ from its grant_issued audit event (empty: none).
+    The database refuses such changes (migration 0017); this catches one made with the triggers
+    switched off, at every read through the grant."""
+    issued = db.session.execute(select(AuditEvent).where(
+        AuditEvent.grant_id == grant.id, AuditEvent.event_type == audit.GRANT_ISSUED)
+        .order_by(AuditEvent.seq).limit(1)).scalar_one_or_none()
+    if issued is None:
+        return ["grant_issued"]
+    details = json.loads(issued.details)
+    filed_by = db.session.scalar(select(AuditEvent.actor_id).where(
+        AuditEvent.request_id == grant.request_id, AuditEvent.event_type == audit.REQUEST_FILED)
+        .order_by(AuditEvent.seq).limit(1))
+    differs = {
+        "categories": sorted(details.get("categories", [])) != sorted(grant.category_list),
+        "period": details.get("period") != [grant.period_start.isoformat(), grant.period_end.isoformat()],
+        "expires_at": datetime.fromisoformat(details["expires_at"]) != grant.expires_at,
+        "purpose": issued.purpose != grant.purpose,
+        "subject": (issued.subject_user_id, issued.subject_vehicle_id)
+                   != (grant.subject_user_id, grant.subject_vehicle_id),
+        "request": issued.request_id != grant.request_id,
+        "holder": filed_by is not None and filed_by != grant.holder_id,
+    }
+    return sorted(name for name, differ in differs.items() if differ)
+
+
+def report_tampered(grant: Grant, fields: list[str]) -> None:
+    """A grant that differs from its issue: an audit event (committed), so it is noticed."""
+    audit.record(audit.GRANT_TAMPERED, subject_user_id=grant.subject_user_id,
+                 subject_vehicle_id=grant.subject_vehicle_id, purpose=grant.purpose if _is_name(grant.purpose) else None,
+                 grant_id=grant.id, details={"fields": fields})
+
+
+def _is_name(value: str | None) -> bool:
+    """A purpose written by hand into the row may be no valid name; the event then omits it."""
+    return bool(value) and audit._NAME.match(value) is not None
+
+
 def _employees_concerned(grant: Grant) -> set[int]:
     """The named employee, or the drivers assigned to the named vehicle during the period."""
     if grant.subject_user_id is not None:
@@ -109,12 +149,14 @@ def revoke(grant: Grant, user: User, reason: str, now: datetime | None = None) -
                      subject_vehicle_id=grant.subject_vehicle_id, purpose=grant.purpose, grant_id=grant.id,
                      details={"reason": refusal})
         raise GrantError(refusal)
-    grant.revoked_at = now
-    grant.revoked_by_id = user.id
-    grant.revoke_reason = reason.strip()
+    # The event first: the database lets a grant change only right after the event naming it.
     audit.record(audit.GRANT_REVOKED, actor=user, subject_user_id=grant.subject_user_id,
                  subject_vehicle_id=grant.subject_vehicle_id, purpose=grant.purpose, grant_id=grant.id,
                  request_id=grant.request_id, details={"reason": reason.strip()}, commit=False)
+    grant.revoked_at = now
+    grant.revoked_by_id = user.id
+    grant.revoke_reason = reason.strip()
+    db.session.flush()
     _close(grant, now)
     db.session.commit()
 
@@ -141,10 +183,11 @@ def mark_expired(now: datetime | None = None) -> int:
     due = list(db.session.scalars(select(Grant).where(
         Grant.expires_at <= now, Grant.revoked_at.is_(None), Grant.expired_marked_at.is_(None))))
     for grant in due:
-        grant.expired_marked_at = now
         audit.record(audit.GRANT_EXPIRED, subject_user_id=grant.subject_user_id,
                      subject_vehicle_id=grant.subject_vehicle_id, purpose=grant.purpose,
                      grant_id=grant.id, request_id=grant.request_id, commit=False)
+        grant.expired_marked_at = now  # right after its event (the database checks that)
+        db.session.flush()
         _close(grant, grant.expires_at)
     db.session.commit()
     return len(due)

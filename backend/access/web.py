@@ -57,6 +57,7 @@ EVENT_LABELS = {
     audit.REQUEST_EXPIRED: _l("Request expired"), audit.DECISION_REFUSED: _l("Decision refused"),
     audit.GRANT_ISSUED: _l("Access granted"), audit.GRANT_REVOKED: _l("Access revoked"),
     audit.GRANT_EXPIRED: _l("Access expired"), audit.READ: _l("Data read"),
+    audit.GRANT_TAMPERED: _l("Access refused: the grant was changed after it was issued"),
     audit.READ_DENIED: _l("Read refused"), audit.SEAL_OPENED: _l("Private positions opened"),
     audit.NOTIFICATION_SENT: _l("Employee informed"), audit.MAIL_SENT: _l("Employee informed by e-mail"),
     audit.FINANCE_EXPORT: _l("Tax report exported"),
@@ -394,6 +395,19 @@ def verify():
           _("Audit chain BROKEN at event %(seq)s: %(reason)s", seq=result.broken_seq, reason=result.reason),
           "success" if result.ok else "error")
     return redirect(url_for("audit.log"), 303)
+
+
+@audit_bp.route("/checkpoint")
+@role_required(Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
+def checkpoint():
+    """A signed checkpoint taken now, to keep outside Ritbox (backend/checkpoints.py)."""
+    from flask import Response
+
+    from backend import checkpoints
+    signed = checkpoints.issue("download")
+    name = f"ritbox-checkpoint-{signed['checkpoint']['at'].replace(':', '')}.json"
+    return Response(checkpoints.dumps(signed), mimetype="application/json",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 # --- the driver's "who saw my data" ---------------------------------------------------------

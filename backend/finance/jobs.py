@@ -12,6 +12,7 @@ heartbeat, and a queued or running row whose heartbeat is older than STALE_AFTER
 then the remedy: the zip is reproducible."""
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -172,6 +173,11 @@ def part_path(app: Flask, job_id: int, number: int) -> str:
     return os.path.join(export_dir(app), f"fleet-{job_id}-{number:06d}.part.zip")
 
 
+def checkpoint_path(app: Flask, job_id: int) -> str:
+    """The export's signed checkpoint, taken when it is planned: every batch's XML carries it."""
+    return os.path.join(export_dir(app), f"fleet-{job_id}.checkpoint.json")
+
+
 def plan(app: Flask, job_id: int) -> list[list[int]]:
     """Split the fleet into batches of BATCH_CARS vehicle ids (kenteken order) and mark the job
     running; [] when it failed (refused, no cars)."""
@@ -187,6 +193,11 @@ def _plan(app: Flask, job_id: int) -> list[list[int]]:
     if not ids:
         raise ReportError(f"no trips in {job.year} for any car")
     batches = [ids[start:start + BATCH_CARS] for start in range(0, len(ids), BATCH_CARS)]
+    from backend import checkpoints
+    path = checkpoint_path(app, job_id)
+    with open(path + ".tmp", "wb") as handle:
+        handle.write(checkpoints.dumps(checkpoints.issue("export")))
+    os.replace(path + ".tmp", path)
     _set(job_id, status="running", total=len(ids), batches=len(batches))
     return batches
 
@@ -205,10 +216,12 @@ def _run_batch(app: Flask, job_id: int, number: int, vehicle_ids: list[int]) -> 
         return False
     actor_id, year, fmt = job.requested_by_id, job.year, job.format
     result = FleetResult(total=len(vehicle_ids))
+    with open(checkpoint_path(app, job_id), "rb") as handle:
+        signed = json.load(handle)
     path = part_path(app, job_id, number)
     with open(path + ".tmp", "wb") as handle, zipfile.ZipFile(handle, "w", zipfile.ZIP_DEFLATED) as archive:
         for vehicle_id in vehicle_ids:
-            write_car(archive, actor_id, vehicle_id, year=year, fmt=fmt, result=result)
+            write_car(archive, actor_id, vehicle_id, year=year, fmt=fmt, result=result, checkpoint=signed)
         archive.writestr(SKIPPED_ENTRY, "\n".join(result.skipped))
     os.replace(path + ".tmp", path)
     counted = db.session.execute(
@@ -226,7 +239,7 @@ def assemble(app: Flask, job_id: int) -> None:
 
 
 def _assemble(app: Flask, job_id: int) -> None:
-    from backend.reports.fleet import FleetResult, readme
+    from backend.reports.fleet import CHECKPOINT_ENTRY, FleetResult, readme
 
     job = db.session.get(ReportExport, job_id)
     if job.status != "running":
@@ -246,9 +259,10 @@ def _assemble(app: Flask, job_id: int) -> None:
                         with part.open(info) as source, archive.open(info.filename, "w", force_zip64=True) as target:
                             shutil.copyfileobj(source, target)
             archive.writestr("LEESMIJ.txt", readme(job.year, job.format, result))
+            archive.write(checkpoint_path(app, job_id), CHECKPOINT_ENTRY)
         os.replace(partial, final)
         _set(job_id, status="done", finished_at=utcnow())
     finally:
-        for path in (partial, *parts):
+        for path in (partial, *parts, checkpoint_path(app, job_id)):
             if os.path.exists(path):
                 os.unlink(path)

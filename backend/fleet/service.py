@@ -257,13 +257,16 @@ def _period_json(start: date | None, until: date | None) -> dict[str, str | None
 
 def _apply_period(assignment: Assignment, new_from: date, new_until: date | None, *,
                   actor: User | None, via: str) -> None:
-    """Set the period and append its audit event, in the caller's transaction."""
+    """Append the audit event and set the period, in the caller's transaction. The event comes
+    first: the database lets an assignment change only right after the event that names the
+    change (migration 0017)."""
     old = _period_json(assignment.available_from, assignment.available_until)
-    assignment.available_from, assignment.available_until = new_from, new_until
     audit.record(ASSIGNMENT_CHANGED, actor=actor, subject_user_id=assignment.driver_id,
                  subject_vehicle_id=assignment.vehicle_id, purpose="tax",
                  details={"assignment_id": assignment.id, "old": old,
                           "new": _period_json(new_from, new_until), "via": via}, commit=False)
+    assignment.available_from, assignment.available_until = new_from, new_until
+    db.session.flush()
 
 
 def get_assignment(assignment_id: int) -> Assignment:
@@ -338,7 +341,7 @@ def delete_assignment(assignment_id: int, *, actor: User | None = None, via: str
                  details={"assignment_id": assignment.id, "old": _period_json(assignment.available_from,
                                                                              assignment.available_until),
                           "new": None, "via": via}, commit=False)
-    db.session.delete(assignment)
+    db.session.delete(assignment)  # right after its event (the database checks that)
     db.session.commit()
 
 

@@ -38,10 +38,18 @@ def export(actor: User, out: BinaryIO, *, fmt: str, year: int, driver_id: int | 
 
 
 def write(actor: User, report: m.Report, fmt: str, out: BinaryIO, *, driver_id: int | None = None,
-          vehicle_id: int | None = None) -> None:
+          vehicle_id: int | None = None, checkpoint: dict | None = None) -> None:
     """Render a built report and audit the export (the driver's own export is audited by the
-    access layer as own_export when it is read)."""
-    renderer(fmt).render(report, out)
+    access layer as own_export when it is read). A tax report (the employer's view) comes with
+    a signed checkpoint (backend/checkpoints.py), taken now unless the caller (the fleet export)
+    took one for all its reports; the XML report carries it."""
+    if report.view == m.EMPLOYER and checkpoint is None:
+        from backend import checkpoints
+        checkpoint = checkpoints.issue("tax_report")
+    if fmt == "xml":
+        renderer(fmt).render(report, out, checkpoint=checkpoint)
+    else:
+        renderer(fmt).render(report, out)
     if report.view == m.EMPLOYER:
         # The actor's id from its identity key: the report's audit commits expired the object,
         # and reading .id would reload the user and its roles just to name them here.

@@ -64,10 +64,14 @@ def require_finance(actor_id: int, fmt: str) -> None:
         raise AccessDenied("only finance exports the whole fleet")
 
 
+CHECKPOINT_ENTRY = "checkpoint.json"  # the export's signed checkpoint (backend.checkpoints)
+
+
 def write_car(archive: zipfile.ZipFile, actor_id: int, vehicle_id: int, *, year: int, fmt: str,
-              result: FleetResult) -> None:
+              result: FleetResult, checkpoint: dict | None = None) -> None:
     """One car's report into its zip entry (or its kenteken into result.skipped when it has no
-    trips in the year); every row read for it is let go before the next car."""
+    trips in the year); every row read for it is let go before the next car. `checkpoint`: the
+    export's signed checkpoint, which every XML carries."""
     actor = db.session.get(User, actor_id)
     try:
         report = build_report(actor, year=year, vehicle_id=vehicle_id)
@@ -75,7 +79,7 @@ def write_car(archive: zipfile.ZipFile, actor_id: int, vehicle_id: int, *, year:
         result.skipped.append(db.session.get(Vehicle, vehicle_id).display_kenteken)
     else:
         with archive.open(exports.filename(report, fmt), "w", force_zip64=True) as entry:
-            exports.write(actor, report, fmt, entry, vehicle_id=vehicle_id)
+            exports.write(actor, report, fmt, entry, vehicle_id=vehicle_id, checkpoint=checkpoint)
         result.reports += 1
         del report
     db.session.expunge_all()
@@ -88,6 +92,8 @@ def readme(year: int, fmt: str, result: FleetResult) -> str:
     summary = [f"Rittenregistraties {year}, formaat {fmt}: {result.reports} van {result.total} auto's."]
     if result.skipped:
         summary.append(f"Zonder ritten in {year}: {', '.join(result.skipped)}")
+    summary.append(f"{CHECKPOINT_ENTRY}: ondertekend controlepunt van het auditlog en de ritketens "
+                   f"(flask --app backend audit verify --checkpoint {CHECKPOINT_ENTRY}).")
     return "\r\n".join(summary) + "\r\n"
 
 
@@ -95,10 +101,13 @@ def export_fleet(actor_id: int, out: BinaryIO, *, year: int, fmt: str,
                  progress: Callable[[int, int], None] | None = None) -> FleetResult:
     require_finance(actor_id, fmt)
     result = FleetResult(total=vehicle_count())
+    from backend import checkpoints
+    signed = checkpoints.issue("export")  # one for the whole export, in every XML and as a member
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for done, vehicle_id in enumerate(iter_vehicle_ids(), 1):
-            write_car(archive, actor_id, vehicle_id, year=year, fmt=fmt, result=result)
+            write_car(archive, actor_id, vehicle_id, year=year, fmt=fmt, result=result, checkpoint=signed)
             if progress:
                 progress(done, max(done, result.total))
         archive.writestr("LEESMIJ.txt", readme(year, fmt, result))
+        archive.writestr(CHECKPOINT_ENTRY, checkpoints.dumps(signed))
     return result

@@ -120,7 +120,9 @@ def _entry(w: _Writer, row: m.Row) -> None:
         w.end("odometerCorrection")
 
 
-def render(report: m.Report, out: BinaryIO) -> None:
+def render(report: m.Report, out: BinaryIO, checkpoint: dict | None = None) -> None:
+    """checkpoint: a signed checkpoint (backend/checkpoints.py), written as its canonical JSON in
+    <checkpoint>, so the receiver can check it with the signature and public key it carries."""
     w = _Writer(out)
     w.g.startDocument()
     w.start("ritboxReport", {"xmlns": NAMESPACE, "version": "1.0"})
@@ -192,5 +194,8 @@ def render(report: m.Report, out: BinaryIO) -> None:
         for note in report.notes:
             w.leaf("note", t.NOTES.get(note, note), {"code": note})
         w.end("notes")
+    if checkpoint is not None:
+        from backend.checkpoints import dumps
+        w.leaf("checkpoint", dumps(checkpoint).decode("utf-8").strip(), {"format": checkpoint["checkpoint"]["format"]})
     w.end("ritboxReport")
     w.g.endDocument()

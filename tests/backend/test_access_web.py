@@ -7,7 +7,7 @@ import re
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from backend import audit
 from backend.access import approvals, grants, requests
@@ -67,12 +67,17 @@ def _make_state(app, people, state: str) -> tuple[int, int]:
         if state == "none":
             request = requests.file_request(user(people.manager), request_input(people.driver))
             return request.id, 1
-        grant = granted(people)
         if state == "expired":
-            db.session.execute(update(Grant).where(Grant.id == grant.id).values(
-                issued_at=grant.issued_at - timedelta(days=30), expires_at=grant.expires_at - timedelta(days=29)))
-            db.session.commit()
-        elif state == "revoked":
+            # Decided a month ago: the grant (and its grant_issued event) expired since. A grant's
+            # dates cannot be moved afterwards (the database refuses, migration 0017).
+            from backend.db import utcnow
+            request = requests.file_request(user(people.manager), request_input(people.driver))
+            past = utcnow() - timedelta(days=30)
+            approvals.decide(request, user(people.or_delegate), "approve", "Concrete aanwijzing, beperkt.", now=past)
+            grant = approvals.decide(request, user(people.privacy), "approve", "Akkoord binnen de regeling.", now=past)
+        else:
+            grant = granted(people)
+        if state == "revoked":
             grants.revoke(grant, user(people.privacy), "Klaar.")
         return grant.request_id, grant.id
 

@@ -7,7 +7,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 
 from backend import audit
 from backend.access import door, grants
@@ -164,12 +164,15 @@ def test_private_details_open_only_under_a_grant_allowing_them(app, world) -> No
 def test_expiry_is_enforced_at_the_read_without_the_job(app, world) -> None:
     people, fleet = world
     with app.app_context():
-        grant = granted(people)
-        door.trips_for_driver(user(people.manager), people.driver, purpose=MISUSE)
-        # Move the grant's whole life into the past; the expiry job has not run.
-        db.session.execute(update(Grant).where(Grant.id == grant.id).values(
-            issued_at=grant.issued_at - timedelta(days=30), expires_at=grant.expires_at - timedelta(days=29)))
-        db.session.commit()
+        # A grant whose whole life lies in the past (decided a month ago; its dates cannot be
+        # moved afterwards, migration 0017); the expiry job has not run.
+        from backend.access import approvals, requests
+        from backend.db import utcnow
+        from tests.backend.access_support import request_input
+        request = requests.file_request(user(people.manager), request_input(people.driver))
+        past = utcnow() - timedelta(days=30)
+        approvals.decide(request, user(people.or_delegate), "approve", "Concrete aanwijzing, beperkt.", now=past)
+        grant = approvals.decide(request, user(people.privacy), "approve", "Akkoord binnen de regeling.", now=past)
         assert db.session.get(Grant, grant.id).expired_marked_at is None
         with pytest.raises(AccessDenied, match=f"grant {grant.id}: expired"):
             door.trips_for_driver(user(people.manager), people.driver, purpose=MISUSE)

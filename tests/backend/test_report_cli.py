@@ -71,7 +71,7 @@ def test_fleet_export_is_a_zip_of_per_car_reports_with_a_progress_bar(app, clien
     assert "1 report(s) for 2 car(s), 1 without trips" in result.output
     with zipfile.ZipFile(io.BytesIO(out.read_bytes())) as archive:
         names = archive.namelist()
-        assert names == [f"rittenregistratie-{fleet.year}-auto-GB-XJ-12.xml", "LEESMIJ.txt"]
+        assert names == [f"rittenregistratie-{fleet.year}-auto-GB-XJ-12.xml", "LEESMIJ.txt", "checkpoint.json"]
         assert "12-ABC-3" in archive.read("LEESMIJ.txt").decode()
         assert archive.read(names[0]).startswith(b"<?xml")
 

@@ -1,0 +1,276 @@
+"""Signed checkpoints outside the database (issue #14, item 2; docs/access.md).
+
+Each tampering of the issue is done in SQL the way someone with database access would (SQLite
+through a plain sqlite3 connection, foreign keys off, triggers dropped; PostgreSQL as the owner,
+triggers disabled; as the app role these statements are refused: test_database_roles.py), and
+`flask --app backend audit verify --checkpoint FILE` names the event, trip or row.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import zipfile
+from datetime import date, timezone
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from backend import audit
+from backend.db import db
+from tests.backend.trip_factory import TripFactory, TripSpec, days_ago
+from tests.conftest import POSTGRES_OWNER_ROLE, role_url
+
+UTC = timezone.utc
+
+
+@pytest.fixture
+def world(app, client, make_user, runner, tmp_path):
+    make_user("daan@example.nl", "driver", name="Daan de Vries")
+    factory = TripFactory(app, client, driver_email="daan@example.nl", assigned_from="2026-01-01")
+    factory.upload(TripSpec(days_ago(30)), TripSpec(days_ago(20)), TripSpec(days_ago(10)))
+    with app.app_context():
+        for number in range(6):
+            audit.record(audit.LOGIN, subject_user_id=1, details={"n": number})
+    checkpoint = tmp_path / "checkpoint.json"
+    result = runner.invoke(args=["audit", "checkpoint", "--out", str(checkpoint)])
+    assert result.exit_code == 0, result.output
+    return factory, checkpoint
+
+
+def owner_sql(database_url: str, *statements: str) -> None:
+    """SQL with the guards off: SQLite's sqlite3 module (foreign keys off, as in the sqlite3
+    shell; triggers dropped by the statements), PostgreSQL as the tables' owner."""
+    if database_url.startswith("sqlite"):
+        connection = sqlite3.connect(make_url(database_url).database)
+        try:
+            for statement in statements:
+                connection.execute(statement)
+            connection.commit()
+        finally:
+            connection.close()
+        return
+    engine = create_engine(role_url(database_url, POSTGRES_OWNER_ROLE))
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.exec_driver_sql(statement)
+    finally:
+        engine.dispose()
+
+
+def _drop_triggers(database_url: str, table: str) -> list[str]:
+    """The statements that switch a table's triggers off."""
+    if database_url.startswith("sqlite"):
+        connection = sqlite3.connect(make_url(database_url).database)
+        names = [r[0] for r in connection.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ?", (table,))]
+        connection.close()
+        return [f"DROP TRIGGER {name}" for name in names]
+    return [f"ALTER TABLE {table} DISABLE TRIGGER USER"]
+
+
+def _verify(runner, checkpoint=None):
+    args = ["audit", "verify"] + (["--checkpoint", str(checkpoint)] if checkpoint else [])
+    return runner.invoke(args=args)
+
+
+def test_an_untouched_database_extends_its_checkpoint(app, world, runner):
+    factory, checkpoint = world
+    factory.upload(TripSpec(days_ago(5)))  # more trips and events after the checkpoint
+    with app.app_context():
+        from backend.fleet import service as fleet
+        (assignment,) = fleet.list_assignments()
+        fleet.change_assignment(assignment.id, available_until=date(2027, 3, 31))
+    result = _verify(runner, checkpoint)
+    assert result.exit_code == 0, result.output
+    assert f"extends checkpoint {checkpoint}" in result.output
+
+
+def _rewrite_event(app, database_url: str, seq: int) -> None:
+    """Change one event's details and recompute every hash from there on, head included."""
+    with app.app_context():
+        rows = db.session.execute(text("SELECT seq, body FROM audit_events ORDER BY seq")).all()
+        db.session.rollback()
+    prev = audit.GENESIS_HASH
+    statements = _drop_triggers(database_url, "audit_events")
+    for number, body in rows:
+        if number == seq:
+            body = body.replace('"n":2', '"n":9')
+            assert '"n":9' in body
+        digest = audit.event_hash(prev, body)
+        quoted = body.replace("'", "''")
+        statements.append(f"UPDATE audit_events SET body = '{quoted}', prev_hash = '{prev}', hash = '{digest}' "
+                          f"WHERE seq = {number}")
+        prev = digest
+    statements.append(f"UPDATE audit_chain_head SET hash = '{prev}'")
+    owner_sql(database_url, *statements)
+
+
+def test_a_rewritten_log_with_recomputed_hashes_is_named(app, world, runner, database_url):
+    _, checkpoint = world
+    with app.app_context():
+        seq = db.session.execute(text("SELECT seq FROM audit_events WHERE body LIKE :pattern"),
+                                 {"pattern": '%"n":2%'}).scalar_one()
+    _rewrite_event(app, database_url, seq)
+    assert _verify(runner).exit_code == 1  # the latest checkpoint in the instance folder
+    plain = runner.invoke(args=["audit", "verify", "--checkpoint", str(checkpoint)])
+    assert plain.exit_code == 1
+    assert f"audit event {seq} differs from the checkpoint" in plain.output
+    with app.app_context():
+        assert audit.verify().ok  # the chain alone does not notice
+
+
+def test_a_cut_off_log_with_the_head_moved_back_is_named(app, world, runner, database_url):
+    _, checkpoint = world
+    with app.app_context():
+        last = db.session.execute(text("SELECT max(seq) FROM audit_events")).scalar_one()
+        keep_hash = db.session.execute(text(f"SELECT hash FROM audit_events WHERE seq = {last - 2}")).scalar_one()
+        db.session.rollback()
+    owner_sql(database_url, *_drop_triggers(database_url, "audit_events"),
+              f"DELETE FROM audit_events WHERE seq > {last - 2}",
+              f"UPDATE audit_chain_head SET seq = {last - 2}, hash = '{keep_hash}'")
+    with app.app_context():
+        assert audit.verify().ok
+    result = _verify(runner, checkpoint)
+    assert result.exit_code == 1
+    assert f"audit event {last - 1} is missing" in result.output
+
+
+def test_a_trip_deleted_under_a_fake_retention_run_is_named(app, world, runner, database_url):
+    factory, checkpoint = world
+    device = factory.device.device_id
+    if database_url.startswith("sqlite"):
+        # The issue's break: foreign keys off, so an open run can be committed and opens the triggers.
+        statements = ["INSERT INTO retention_runs (started_at, agreement_version_id, agreement_version, cutoffs, "
+                      "tracks_deleted, seals_cleared, trips_deleted, related_deleted, audit_seqs, open_sentinel) "
+                      "VALUES ('2026-01-01 00:00:00', 1, 'x', '{}', 0, 0, 0, '{}', '[]', 1)"]
+    else:
+        statements = [f"ALTER TABLE {t} DISABLE TRIGGER USER" for t in ("trips", "trip_tracks", "chain_events")]
+    trip = f"(SELECT id FROM trips WHERE device_id = '{device}' AND seq = 2)"
+    owner_sql(database_url, *statements, f"DELETE FROM trip_tracks WHERE trip_id = {trip}",
+              f"DELETE FROM chain_events WHERE trip_id = {trip}",
+              f"DELETE FROM trips WHERE device_id = '{device}' AND seq = 2")
+    with app.app_context():
+        assert audit.verify().ok
+    result = _verify(runner, checkpoint)
+    assert result.exit_code == 1
+    assert f"device {device}: trip seq 2 is gone" in result.output
+
+
+def test_an_assignment_changed_behind_the_triggers_is_named(app, world, runner, database_url):
+    _, checkpoint = world
+    with app.app_context():
+        assignment = db.session.execute(text("SELECT id FROM assignments")).scalar_one()
+        db.session.rollback()
+    owner_sql(database_url, *_drop_triggers(database_url, "assignments"),
+              "UPDATE assignments SET available_until = '2026-12-31'")
+    result = _verify(runner, checkpoint)
+    assert result.exit_code == 1
+    assert f"assignments row {assignment} differs from the checkpoint" in result.output
+
+
+def test_a_changed_or_foreign_checkpoint_file_is_refused(app, world, runner, tmp_path):
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from backend import checkpoints
+    _, checkpoint = world
+    signed = json.loads(checkpoint.read_bytes())
+    signed["checkpoint"]["audit"]["seq"] -= 1
+    edited = tmp_path / "edited.json"
+    edited.write_bytes(checkpoints.canonical(signed))
+    result = _verify(runner, edited)
+    assert result.exit_code == 1 and "signature does not match" in result.output
+    other = Ed25519PrivateKey.generate()
+    signed = json.loads(checkpoint.read_bytes())
+    forged = {**signed, "public_key": checkpoints._b64(checkpoints._public_raw(other)),
+              "signature": checkpoints._b64(other.sign(checkpoints.canonical(signed["checkpoint"])))}
+    edited.write_bytes(checkpoints.canonical(forged))
+    result = _verify(runner, edited)
+    assert result.exit_code == 1 and "signed by another key" in result.output
+
+
+def test_without_a_file_the_latest_checkpoint_is_used_and_named(app, world, runner):
+    from backend import checkpoints
+    with app.app_context():
+        latest = checkpoints.latest_file()
+    result = _verify(runner)
+    assert result.exit_code == 0, result.output
+    assert f"extends checkpoint {latest}" in result.output
+
+
+def test_the_daily_job_signs_once_across_workers(app, world):
+    from backend import checkpoints, jobs
+    with app.app_context():
+        before = len(list(checkpoints.directory().glob("checkpoint-*.json")))
+    barrier = threading.Barrier(2)
+    results: list[int | None] = []
+
+    def worker() -> None:
+        barrier.wait()
+        results.append(jobs.run_once(app, "checkpoint"))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(results, key=lambda r: r is None) == [1, None]
+    with app.app_context():
+        assert jobs.checkpoint() == 0  # later the same day: the daily lock is taken
+        files = list(checkpoints.directory().glob("checkpoint-*.json"))
+    assert len(files) == before + 1
+
+
+def test_the_xml_report_and_the_fleet_zip_carry_a_checkpoint(app, world, runner, make_user, tmp_path):
+    from lxml import etree
+
+    from backend import checkpoints
+    make_user("fatima@example.nl", "finance", name="Fatima")
+    year = str(days_ago(10).year)
+    out = tmp_path / "car.xml"
+    result = runner.invoke(args=["report", "--vehicle", "GB-XJ-12", "--year", year, "--format", "xml",
+                                 "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    element = etree.parse(str(out)).getroot().find("{urn:ritbox:report:1}checkpoint")
+    with app.app_context():
+        key = checkpoints.instance_public_key()
+    embedded = checkpoints.load(element.text.encode(), expected_key=key)
+    assert embedded["reason"] == "tax_report"
+    zipped = tmp_path / "fleet.zip"
+    result = runner.invoke(args=["report", "--fleet", "--year", year, "--format", "csv", "--out", str(zipped)])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(zipped) as archive:
+        member = checkpoints.load(archive.read("checkpoint.json"), expected_key=key)
+    assert member["reason"] == "export" and member["audit"]["seq"] >= embedded["audit"]["seq"]
+
+
+def test_delegates_and_privacy_officers_get_it_by_mail_and_can_download_it(app, world, make_user, client, login):
+    from backend import checkpoints, jobs, mail
+    from tests.backend.test_mail import Server, _use
+
+    make_user("olga@example.nl", "or_delegate", name="Olga Bakker")
+    make_user("pieter@example.nl", "privacy_officer", name="Pieter Smit")
+    server = Server()
+    server.start()
+    try:
+        _use(app, server)
+        with app.app_context():
+            assert jobs.checkpoint() == 1
+            assert mail.send_due() == 2
+            key = checkpoints.instance_public_key()
+    finally:
+        server.stop()
+    assert sorted(r for _, recipients, _ in server.inbox.messages for r in recipients) == [
+        "olga@example.nl", "pieter@example.nl"]
+    _, _, message = server.inbox.messages[0]
+    assert "controlepunt" in message["Subject"]  # Dutch, the default language
+    signed_line = message.get_content().strip().splitlines()[-1]
+    assert checkpoints.load(signed_line.encode(), expected_key=key)["reason"] == "daily"
+
+    login("pieter@example.nl")
+    response = client.get("/audit/checkpoint")
+    assert response.status_code == 200
+    assert checkpoints.load(response.data, expected_key=key)["reason"] == "download"
+    assert b'href="/audit/checkpoint"' in client.get("/audit/log").data
