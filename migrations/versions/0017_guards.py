@@ -185,11 +185,17 @@ def _create_sqlite_guards():
         "agreement_versions are kept: the text never changes, consent is recorded once with its audit event")
 
 
-def _create_retention_functions():
+# The tables retention deletes from by trip id (0021 adds the reseal and disclosure rows).
+RETENTION_TABLES = ("trip_tracks", "chain_events", "trip_revisions", "odometer_corrections")
+
+
+def retention_delete_sql(tables=RETENTION_TABLES) -> str:
+    """The owner's delete function for retention, for a list of tables it may delete from."""
     # search_path pinned: a SECURITY DEFINER function must not resolve names in a schema the
     # caller controls.
-    op.execute(f"""
-        CREATE FUNCTION ritbox_retention_delete(target text, ids integer[]) RETURNS bigint
+    listed = ", ".join(f"'{table}'" for table in tables)
+    return f"""
+        CREATE OR REPLACE FUNCTION ritbox_retention_delete(target text, ids integer[]) RETURNS bigint
         LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
         DECLARE
             deleted bigint;
@@ -200,7 +206,7 @@ def _create_retention_functions():
             END IF;
             IF target = 'trips' THEN
                 DELETE FROM trips WHERE id = ANY(ids);
-            ELSIF target IN ('trip_tracks', 'chain_events', 'trip_revisions', 'odometer_corrections') THEN
+            ELSIF target IN ({listed}) THEN
                 EXECUTE format('DELETE FROM %I WHERE trip_id = ANY($1)', target) USING ids;
             ELSE
                 RAISE EXCEPTION 'retention does not delete from %', target
@@ -209,7 +215,11 @@ def _create_retention_functions():
             GET DIAGNOSTICS deleted = ROW_COUNT;
             RETURN deleted;
         END
-        $$""")
+        $$"""
+
+
+def _create_retention_functions():
+    op.execute(retention_delete_sql())
     op.execute(f"""
         CREATE FUNCTION ritbox_retention_clear_seals(ids integer[]) RETURNS bigint
         LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$

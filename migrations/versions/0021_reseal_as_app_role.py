@@ -12,6 +12,9 @@ Revises: 0018
 Create Date: 2026-12-07 09:20:00
 
 """
+import runpy
+from pathlib import Path
+
 from alembic import op
 
 
@@ -21,41 +24,16 @@ down_revision = '0018'
 branch_labels = None
 depends_on = None
 
-RETENTION_OPEN = "EXISTS (SELECT 1 FROM retention_runs WHERE open_sentinel IS NOT NULL)"
 SEALED_BODY = '{"sealed":"trip_reseals"}'  # backend.models.seals.SEALED_BODY
-RETENTION_TABLES_0017 = "'trip_tracks', 'chain_events', 'trip_revisions', 'odometer_corrections'"
-RETENTION_TABLES = RETENTION_TABLES_0017 + ", 'trip_reseals', 'trip_disclosures'"
-
-
-def _retention_delete(tables: str) -> str:
-    return f"""
-        CREATE OR REPLACE FUNCTION ritbox_retention_delete(target text, ids integer[]) RETURNS bigint
-        LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
-        DECLARE
-            deleted bigint;
-        BEGIN
-            IF NOT {RETENTION_OPEN} THEN
-                RAISE EXCEPTION 'retention deletes only inside an open retention run'
-                    USING ERRCODE = 'restrict_violation';
-            END IF;
-            IF target = 'trips' THEN
-                DELETE FROM trips WHERE id = ANY(ids);
-            ELSIF target IN ({tables}) THEN
-                EXECUTE format('DELETE FROM %I WHERE trip_id = ANY($1)', target) USING ids;
-            ELSE
-                RAISE EXCEPTION 'retention does not delete from %', target
-                    USING ERRCODE = 'restrict_violation';
-            END IF;
-            GET DIAGNOSTICS deleted = ROW_COUNT;
-            RETURN deleted;
-        END
-        $$"""
+# Alembic loads this file by path, outside any package: load 0017's builder by its path too.
+_guards = runpy.run_path(str(Path(__file__).resolve().with_name("0017_guards.py")))
+RETENTION_TABLES = (*_guards["RETENTION_TABLES"], "trip_reseals", "trip_disclosures")
 
 
 def upgrade():
     if op.get_bind().dialect.name != "postgresql":
         return
-    op.execute(_retention_delete(RETENTION_TABLES))
+    op.execute(_guards["retention_delete_sql"](RETENTION_TABLES))
     # Only the clearing itself: which trips may be cleared is the triggers' decision (0016).
     op.execute(f"""
         CREATE FUNCTION ritbox_reseal_clear(trip integer) RETURNS bigint
@@ -78,4 +56,4 @@ def downgrade():
     if op.get_bind().dialect.name != "postgresql":
         return
     op.execute("DROP FUNCTION IF EXISTS ritbox_reseal_clear(integer)")
-    op.execute(_retention_delete(RETENTION_TABLES_0017))
+    op.execute(_guards["retention_delete_sql"]())
