@@ -14,13 +14,14 @@ import zipfile
 from datetime import date, timezone
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
 from backend import audit
 from backend.db import db
+from tests.backend.tamper_support import tamper
 from tests.backend.trip_factory import TripFactory, TripSpec, days_ago
-from tests.conftest import POSTGRES_OWNER_ROLE, role_url
+from tests.conftest import POSTGRES_OWNER_ROLE
 
 UTC = timezone.utc
 
@@ -40,24 +41,9 @@ def world(app, client, make_user, runner, tmp_path):
 
 
 def owner_sql(database_url: str, *statements: str) -> None:
-    """SQL with the guards off: SQLite's sqlite3 module (foreign keys off, as in the sqlite3
-    shell; triggers dropped by the statements), PostgreSQL as the tables' owner."""
-    if database_url.startswith("sqlite"):
-        connection = sqlite3.connect(make_url(database_url).database)
-        try:
-            for statement in statements:
-                connection.execute(statement)
-            connection.commit()
-        finally:
-            connection.close()
-        return
-    engine = create_engine(role_url(database_url, POSTGRES_OWNER_ROLE))
-    try:
-        with engine.begin() as connection:
-            for statement in statements:
-                connection.exec_driver_sql(statement)
-    finally:
-        engine.dispose()
+    """SQL with the guards off: SQLite's sqlite3 module (triggers dropped by the statements),
+    PostgreSQL as the tables' owner."""
+    tamper(database_url, *statements, role=POSTGRES_OWNER_ROLE)
 
 
 def _drop_triggers(database_url: str, table: str) -> list[str]:

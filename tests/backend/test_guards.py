@@ -14,7 +14,7 @@ import sqlite3
 from datetime import date, datetime, timezone
 
 import pytest
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -22,8 +22,9 @@ from backend import audit
 from backend.db import db
 from backend.models.audit import AuditEvent
 from tests.backend.access_support import agreement_in_force, granted, make_people, user
+from tests.backend.tamper_support import tamper
 from tests.backend.trip_factory import TripFactory, TripSpec, days_ago
-from tests.conftest import POSTGRES_APP_ROLE, POSTGRES_OWNER_ROLE, role_url
+from tests.conftest import POSTGRES_OWNER_ROLE
 
 UTC = timezone.utc
 
@@ -46,27 +47,6 @@ def world(app, client, make_user):
         periods.close_month(periods.parse_month("2026-01"), via="cli")
         grant = granted(people).id
     return dict(people=people, spare_assignment=spare, grant=grant)
-
-
-def tamper(database_url: str, *statements: str, role: str = POSTGRES_APP_ROLE) -> None:
-    """Run SQL the way someone with database access would: SQLite through the sqlite3 module
-    (foreign keys off, as in the sqlite3 shell), PostgreSQL connected as `role`."""
-    if database_url.startswith("sqlite"):
-        connection = sqlite3.connect(make_url(database_url).database)
-        try:
-            for statement in statements:
-                connection.execute(statement)
-            connection.commit()
-        finally:
-            connection.close()
-        return
-    engine = create_engine(role_url(database_url, role))
-    try:
-        with engine.begin() as connection:
-            for statement in statements:
-                connection.execute(text(statement))
-    finally:
-        engine.dispose()
 
 
 TAMPERINGS = {
