@@ -4,7 +4,6 @@ confirms; removal and deactivation are immediate; every change is in the audit l
 from __future__ import annotations
 
 import json
-from datetime import date
 
 import pytest
 from sqlalchemy import func, select
@@ -15,7 +14,8 @@ from backend.db import db
 from backend.models import User
 from backend.models.access import Grant
 from backend.models.audit import AuditEvent
-from tests.backend.access_support import PRIVATE_START, EXAMPLE, Fleet, request_input
+from tests.backend.access_support import (PRIVATE_START, EXAMPLE, Fleet, acknowledge_notice, consent_day,
+                                          request_input, shown)
 from tests.conftest import TEST_PASSWORD
 
 NEW_PASSWORD = "my own new password"
@@ -37,7 +37,9 @@ def world(app, make_user, tmp_path):
     }
     with app.app_context():
         version = agreements.upload(EXAMPLE.read_text(encoding="utf-8"), _user(ids["pieter"]))
-        agreements.record_consent(version, _user(ids["olga"]), date(2026, 1, 15), "OR-2026-003")
+        agreements.record_consent(version, _user(ids["olga"]), consent_day(), "OR-2026-003",
+                                  text_sha256=shown(version))
+        acknowledge_notice(ids["daan"], ids["eva"])
         Fleet(ids["daan"], ids["eva"])
         db.session.remove()
     return ids

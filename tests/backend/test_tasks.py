@@ -63,10 +63,13 @@ def test_a_fleet_export_is_split_into_batch_tasks_and_assembled_by_the_workers(a
         archive = zipfile.ZipFile(io.BytesIO(download.data))
     names = archive.namelist()
     assert names[:2] == ["rittenregistratie-2025-auto-GB-XJ-12.csv", "rittenregistratie-2025-auto-GB-XJ-13.csv"]
-    assert names[-1] == "LEESMIJ.txt" and fleet_jobs.SKIPPED_ENTRY not in names
+    assert names[-2:] == ["LEESMIJ.txt", "checkpoint.json"] and fleet_jobs.SKIPPED_ENTRY not in names
+    from backend import checkpoints  # taken when the export was planned, in every batch's reports
+    assert checkpoints.load(archive.read("checkpoint.json"))["reason"] == "export"
     assert "2 van 3 auto's" in archive.read("LEESMIJ.txt").decode() and "GB-XJ-14" in archive.read(
         "LEESMIJ.txt").decode()
     assert not list(Path(app.instance_path, "exports").glob("*.part*"))  # the batches' files are gone
+    assert not list(Path(app.instance_path, "exports").glob("*.checkpoint.json"))
     with app.app_context():
         queued_tasks = db.session.execute(text(
             "SELECT queue_name, task_name, status FROM procrastinate.procrastinate_jobs")).all()

@@ -44,6 +44,12 @@ def test_a_driver_classifies_a_trip_and_watches_the_counter_move(app, client, li
     page.goto(f"{live_server}/me/trips?month={first_day.astimezone(ZoneInfo('Europe/Amsterdam')).strftime('%Y-%m')}")
     row = page.locator(f'tr[data-trip-id="{business}"]')
     assert row.get_by_test_id("class").inner_text().strip() == "Niet geclassificeerd"
+    row.get_by_role("link").click()  # a business trip: its route is drawn
+    track = page.get_by_test_id("track-svg")
+    assert track.is_visible()
+    assert len(track.locator("polyline").get_attribute("points").split()) == 3
+    page.go_back()
+    row = page.locator(f'tr[data-trip-id="{business}"]')
     if screenshots:
         page.screenshot(path=str(artifacts_dir / "driver-trips.png"), full_page=True)
     row.get_by_role("checkbox").check()
@@ -53,9 +59,9 @@ def test_a_driver_classifies_a_trip_and_watches_the_counter_move(app, client, li
     assert page.locator(f'tr[data-trip-id="{business}"]').get_by_test_id("class").inner_text().strip() == "Privé"
 
     page.locator(f'tr[data-trip-id="{business}"]').get_by_role("link").click()
-    track = page.get_by_test_id("track-svg")
-    assert track.is_visible()
-    assert len(track.locator("polyline").get_attribute("points").split()) == 3
+    # Classified private: positions and route are sealed; the page says so and draws no route.
+    assert page.get_by_test_id("sealed-hint").is_visible()
+    assert page.get_by_test_id("track-svg").count() == 0
     history = page.get_by_test_id("history")
     assert "Privé" in history.inner_text() and "Daan de Vries" in history.inner_text()
     if screenshots:

@@ -22,6 +22,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import date, timedelta
 from contextlib import closing
 from pathlib import Path
 
@@ -590,10 +591,16 @@ def test_a_daemon_started_before_enrollment_uploads_once_enrolled(backend, devic
     """The install guide's order: the service runs first, the box is enrolled later. The running
     daemon must pick the enrollment up by itself (no restart) and upload what it closed."""
     backend.start()
+    # Driven last week (the demo's way of moving the recording): the backend takes it from a
+    # device enrolled today without any back-dating, so the first pass after enrollment succeeds.
+    drive = tmp_path / "last-week.nmea"
+    shifted = subprocess.run([sys.executable, str(ROOT / "scripts" / "nmea_shift_dates.py"), str(GARMIN), str(drive),
+                              "--to", (date.today() - timedelta(days=7)).isoformat()], capture_output=True, text=True)
+    assert shifted.returncode == 0, shifted.stderr
     socket_path = tmp_path / "control.sock"
     config = tmp_path / "device.toml"
     config.write_text(
-        f'[source]\nkind = "replay"\nreplay_file = "{GARMIN}"\nreplay_realtime = false\n'
+        f'[source]\nkind = "replay"\nreplay_file = "{drive}"\nreplay_realtime = false\n'
         f'[store]\npath = "{device.store}"\n[control]\nsocket = "{socket_path}"\n'
         f'[odometer]\ninitial_km = 48210.0\n')
     daemon = subprocess.Popen([str(RITBOX), "--config", str(config), "run", "--sync-interval", "0.5"],
