@@ -38,9 +38,11 @@ class EmulatedCar:
             "Request": "^01A6" + ELM_FOOTER, "Descr": "Total distance travelled",
             "Response": odometer_answer(48210.0)})
         self.emulator = elm.Elm(batch_mode=True)
+        # The pty first, then the thread: run() opens one itself when there is none yet, and the
+        # two get_pty() calls racing each other made "Pseudo-tty port connection failed".
+        self.port = self.emulator.get_pty()
         self.thread = threading.Thread(target=self.emulator.run, daemon=True)
         self.thread.start()
-        self.port = self.emulator.get_pty()
 
     def answer(self, pid: str, text: str) -> None:
         self.emulator.answer[pid] = text
@@ -73,7 +75,8 @@ def test_the_cars_odometer_engine_and_vin_come_through_the_adapter(car):
     source = ObdSource(car.port, poll_s=0.1)
     source.start()
     try:
-        wait_for(lambda: source.state().odometer_km == 48210.0)
+        # One poll reads the odometer, then the engine and the voltage: wait for the whole round.
+        wait_for(lambda: source.state().odometer_km == 48210.0 and source.state().battery_v is not None)
         state = source.state()
         assert state.connected and state.odometer_supported is True
         assert state.engine_on is True  # the emulated engine idles at 620 rpm
@@ -91,7 +94,7 @@ def test_a_car_without_the_odometer_pid_says_so_once_and_keeps_the_engine_state(
     source = ObdSource(car.port, poll_s=0.05)
     source.start()
     try:
-        wait_for(lambda: source.state().odometer_supported is False)
+        wait_for(lambda: source.state().odometer_supported is False and source.state().engine_on is not None)
         time.sleep(0.3)
         events = source.take_events()
         assert events.count(("obd_no_odometer", None)) == 1
@@ -127,7 +130,9 @@ def test_garbage_backwards_and_jumping_odometers_are_counted_and_never_taken(car
 
 def test_an_adapter_pulled_out_mid_drive_is_an_event_not_silence(car):
     car.answer("ODOMETER", odometer_answer(48210.0))
-    source = ObdSource(car.port, poll_s=0.05, timeout=0.5, reconnect_s=60)
+    # reconnect_s short: should the first connection fail, it is tried again within the wait;
+    # after the pull-out every reconnection fails anyway.
+    source = ObdSource(car.port, poll_s=0.05, timeout=0.5, reconnect_s=1)
     source.start()
     try:
         wait_for(lambda: source.state().odometer_km == 48210.0)
