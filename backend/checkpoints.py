@@ -14,6 +14,9 @@ A checkpoint (JSON, canonical: sorted keys, no spaces, UTF-8) holds
   trip's record hash, and the seq through which retention had deleted;
 - rows: a digest per row of what the verdict depends on (assignments, grants' scope, calibrations,
   period closings, agreement versions).
+A tax report's checkpoint pins only the report's cars (their device chains and guarded rows,
+with "scope": {"vehicles": [...]}) and the audit log's last seq and hash, so that its cost grows
+with those cars and not with the database; it is stored as scoped-checkpoint-*.json.
 It is signed with Ed25519; the signed file carries the public key and its id. The key pair lives in
 checkpoint_signing_key.pem in the instance folder (mode 0600), like the sealing keys.
 
@@ -128,33 +131,70 @@ def _row_digest(values: Iterable[Any]) -> str:
     return hashlib.sha256(text_.encode("utf-8")).hexdigest()[:32]
 
 
-def row_digests() -> dict[str, dict[str, str]]:
+# How each guarded table's rows belong to vehicles, for a checkpoint of some cars only (None:
+# the table is small and taken whole, e.g. agreement versions).
+_ROWS_OF_VEHICLES: dict[str, str | None] = {
+    "assignments": "vehicle_id IN :vehicles",
+    "access_grants": "subject_vehicle_id IN :vehicles",
+    "odometer_calibrations": "vehicle_id IN :vehicles",
+    "period_closings": "(vehicle_id IN :vehicles OR vehicle_id IS NULL)",
+    "agreement_versions": None,
+}
+
+
+def row_digests(vehicle_ids: list[int] | None = None) -> dict[str, dict[str, str]]:
+    """A digest per guarded row; with `vehicle_ids`, of the rows that concern those cars."""
+    from sqlalchemy import bindparam
+
     rows = {}
     for table, columns in GUARDED_ROWS.items():
-        rows[table] = {str(row[0]): _row_digest(row) for row in db.session.execute(
-            text(f"SELECT {', '.join(columns)} FROM {table} ORDER BY id"))}
+        where = _ROWS_OF_VEHICLES[table] if vehicle_ids is not None else None
+        statement = text(f"SELECT {', '.join(columns)} FROM {table}"
+                         + (f" WHERE {where}" if where else "") + " ORDER BY id")
+        if where:
+            statement = statement.bindparams(bindparam("vehicles", value=list(vehicle_ids), expanding=True))
+        rows[table] = {str(row[0]): _row_digest(row) for row in db.session.execute(statement)}
     return rows
 
 
-def take(reason: str, now: datetime | None = None) -> dict[str, Any]:
+def take(reason: str, now: datetime | None = None, vehicle_ids: Iterable[int] | None = None) -> dict[str, Any]:
     """The state to sign, read in one transaction (PostgreSQL: REPEATABLE READ would be stricter;
-    the audit head is read first, so anything later only extends it)."""
-    from backend.access.chain_reads import chain_heads, chain_links
+    the audit head is read first, so anything later only extends it).
+
+    With `vehicle_ids` (a tax report of some cars), the checkpoint pins those cars' device
+    chains and rows and the audit log's head only (no per-event prefixes): what it costs grows
+    with the cars, not with the database (issue 20); the daily checkpoint pins everything."""
+    from backend.access.chain_reads import chain_heads, chain_links, devices_of_vehicles
 
     now = now or utcnow()
     head = db.session.get(AuditChainHead, 1)
     db.session.refresh(head)
     audit_seq = head.seq
+    last_hash = head.hash
+    scope = sorted(set(vehicle_ids)) if vehicle_ids is not None else None
+    if scope is not None:
+        device_ids = devices_of_vehicles(scope)
+        return {"format": FORMAT, "at": now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "reason": reason, "scope": {"vehicles": scope},
+                "audit": {"seq": audit_seq, "hash": last_hash},
+                "devices": _devices(chain_heads(device_ids), chain_links(device_ids)),
+                "rows": row_digests(scope)}
     prefixes = bytearray()
     anchors: dict[str, str] = {}
-    last_hash = head.hash
     for seq, hash_ in db.session.execute(select(AuditEvent.seq, AuditEvent.hash)
                                          .where(AuditEvent.seq <= audit_seq).order_by(AuditEvent.seq)
                                          .execution_options(yield_per=10000)):
         prefixes += _prefix(hash_)
         if seq % ANCHOR_EVERY == 0:
             anchors[str(seq)] = hash_
-    heads = chain_heads()
+    return {"format": FORMAT, "at": now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "reason": reason,
+            "audit": {"seq": audit_seq, "hash": last_hash, "anchors": anchors, "prefixes": _b64(bytes(prefixes))},
+            "devices": _devices(chain_heads(), chain_links()), "rows": row_digests()}
+
+
+def _devices(heads: dict[str, tuple[int, str, int]], links: Iterable[tuple[str, int, str]]) -> dict[str, dict[str, Any]]:
+    """Per device: its stored trips' seq ranges, last seq and hash, and two bytes of each hash."""
     devices: dict[str, dict[str, Any]] = {}
     current: str | None = None
     seqs: list[int] = []
@@ -167,7 +207,7 @@ def take(reason: str, now: datetime | None = None) -> dict[str, Any]:
                                 "prefixes": _b64(bytes(trip_prefixes)),
                                 "deleted_through": heads.get(current, (0, "", 0))[2]}
 
-    for device_id, seq, record_hash in chain_links():
+    for device_id, seq, record_hash in links:
         if device_id != current:
             close()
             current, seqs, trip_prefixes = device_id, [], bytearray()
@@ -178,10 +218,7 @@ def take(reason: str, now: datetime | None = None) -> dict[str, Any]:
     for device_id, (_, _, deleted) in heads.items():  # a device whose trips retention removed
         devices.setdefault(device_id, {"ranges": [], "seq": 0, "hash": "", "prefixes": "",
                                        "deleted_through": deleted})
-    return {"format": FORMAT, "at": now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "reason": reason,
-            "audit": {"seq": audit_seq, "hash": last_hash, "anchors": anchors, "prefixes": _b64(bytes(prefixes))},
-            "devices": devices, "rows": row_digests()}
+    return devices
 
 
 def sign(checkpoint: dict[str, Any]) -> dict[str, Any]:
@@ -195,13 +232,16 @@ def directory() -> Path:
     return Path(current_app.instance_path) / DIRECTORY
 
 
-def issue(reason: str, now: datetime | None = None) -> dict[str, Any]:
+def issue(reason: str, now: datetime | None = None, vehicle_ids: Iterable[int] | None = None) -> dict[str, Any]:
     """Take, sign and store a checkpoint in the instance folder; return the signed document."""
-    signed = sign(take(reason, now))  # only reads: the caller's transaction goes on untouched
+    signed = sign(take(reason, now, vehicle_ids))  # only reads: the caller's transaction goes on untouched
     folder = directory()
     folder.mkdir(parents=True, exist_ok=True)
     body = signed["checkpoint"]
-    name = f"checkpoint-{body['at'].replace(':', '').replace('-', '')}-{body['audit']['seq']}-{reason}.json"
+    # A checkpoint of some cars is kept apart: `audit verify` without a file takes the latest
+    # checkpoint-*.json, which must pin everything.
+    kind = "scoped-checkpoint" if "scope" in body else "checkpoint"
+    name = f"{kind}-{body['at'].replace(':', '').replace('-', '')}-{body['audit']['seq']}-{reason}.json"
     path = folder / name
     tmp = folder / f".{name}.{os.getpid()}.tmp"
     tmp.write_bytes(dumps(signed))
@@ -261,6 +301,15 @@ def _prefixes(encoded: str) -> list[bytes]:
 
 def _compare_audit(checkpoint: dict[str, Any], out: Comparison) -> None:
     pinned = checkpoint["audit"]
+    if "prefixes" not in pinned:  # a report's checkpoint pins the head only
+        hash_ = db.session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == pinned["seq"]))
+        if hash_ is None:
+            out.problems.append(f"audit event {pinned['seq']} is missing (the checkpoint's head; cut off, head "
+                                f"moved back)")
+        elif hash_ != pinned["hash"]:
+            out.problems.append(f"audit event {pinned['seq']} differs from the checkpoint (its hash is not the "
+                                f"signed head)")
+        return
     prefixes = _prefixes(pinned["prefixes"])
     anchors = pinned["anchors"]
     expected = 1
@@ -292,7 +341,7 @@ def _compare_devices(checkpoint: dict[str, Any], out: Comparison) -> None:
     from backend.access.chain_reads import chain_heads, chain_links
 
     pinned_devices: dict[str, dict[str, Any]] = checkpoint["devices"]
-    heads = chain_heads()
+    heads = chain_heads(sorted(pinned_devices))
     stored: dict[str, dict[int, str]] = {}
     for device_id, seq, record_hash in chain_links(sorted(pinned_devices)):
         stored.setdefault(device_id, {})[seq] = record_hash
@@ -323,7 +372,8 @@ def _later_events(after_seq: int, event_type: str) -> list[dict[str, Any]]:
 
 
 def _compare_rows(checkpoint: dict[str, Any], out: Comparison) -> None:
-    now_rows = row_digests()
+    scope = checkpoint.get("scope")
+    now_rows = row_digests(scope["vehicles"] if scope else None)
     after = checkpoint["audit"]["seq"]
     changed_assignments = {e["assignment_id"]: e for e in _later_events(after, "assignment_changed")}
     deleted_assignments = {e["assignment_id"] for e in _later_events(after, "assignment_deleted")}

@@ -1,6 +1,7 @@
 """The database handle: Flask-SQLAlchemy over a typed SQLAlchemy 2.0 declarative base."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 
 from flask_sqlalchemy import SQLAlchemy
@@ -23,6 +24,17 @@ class Base(DeclarativeBase):
 
 
 db = SQLAlchemy(model_class=Base)
+
+IN_LIST_SIZE = 500  # ids per IN (...) list: an index lookup each, far below any driver's limit
+
+
+def in_chunks(ids: Iterable[int], size: int = IN_LIST_SIZE) -> Iterator[list[int]]:
+    """The ids, sorted, in lists for `column.in_(...)`: a query over a car's trips then costs
+    what that car has, whatever the table holds (a BETWEEN over the ids' span does not: when
+    uploads of many cars interleave, one car's span covers the whole fleet's year)."""
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), size):
+        yield ordered[start:start + size]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

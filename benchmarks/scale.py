@@ -62,6 +62,8 @@ SEAL = {"v": 1, "alg": "X25519-HKDF-SHA256-ChaCha20Poly1305", "kid": "0000000000
 TARGET_READ_RATIO = 2.0
 TARGET_INGEST_SHARE = 0.8
 TARGET_INGEST_RATE = 300.0
+TARGET_EXPORT_SPEEDUP = 1.6
+TARGET_EXPORT_PER_CAR = 0.060
 READS = ("car-year CSV", "month page", "counter")
 
 
@@ -360,6 +362,55 @@ def measure(fleet: Fleet, ingest: Ingest, repeat: int, explain: bool) -> dict[st
     return {name: statistics.median(values) for name, values in results.items()}
 
 
+def fleet_export(fleet: Fleet, workers: int) -> float:
+    """Seconds from accepting a fleet CSV export until its zip is assembled, with `workers`
+    worker processes (`flask --app backend worker`) started beforehand on the task queue."""
+    import signal
+    import subprocess
+
+    from sqlalchemy import select
+
+    from backend.db import db
+    from backend.finance import jobs
+    from backend.models.accounts import User
+    from backend.models.report_exports import ReportExport
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RITBOX_", "FLASK_"))}
+    env.update(RITBOX_DATABASE_URL=fleet.url, RITBOX_SECRET_KEY="bench", RITBOX_TASK_QUEUE="procrastinate",
+               RITBOX_INSTANCE_PATH=fleet.app.instance_path, PYTHONPATH=str(ROOT))
+    processes = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "backend", "worker"], env=env,
+                                  cwd=fleet.app.instance_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  text=True) for _ in range(workers)]
+    try:
+        time.sleep(5)  # the workers are up and listening before the clock starts
+        with fleet.app.app_context():
+            finance_id = db.session.scalar(select(User.id).where(User.email == "finance@bench.example"))
+            started = time.perf_counter()
+            job_id = jobs.start(finance_id, YEAR, "csv").id
+            db.session.remove()
+            while True:
+                status = db.session.scalar(select(ReportExport.status).where(ReportExport.id == job_id))
+                db.session.remove()
+                if status in ("done", "failed"):
+                    break
+                for process in processes:
+                    if process.poll() is not None:
+                        raise RuntimeError(process.communicate()[1][-2000:])
+                time.sleep(0.2)
+            seconds = time.perf_counter() - started
+            assert status == "done", status
+            os.remove(jobs.zip_path(fleet.app, job_id))
+        return seconds
+    finally:
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        for process in processes:
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
 EXPLAINS = {
     "revised trips of the car-year (build_report)":
         "SELECT DISTINCT r.trip_id FROM trip_revisions r WHERE r.trip_id IN "
@@ -395,6 +446,8 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=55450)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--fleet-export-cars", type=int, default=1000,
+                        help="time the fleet export (1 and 2 workers) at the sizes with at most this many cars")
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] + ([10_000_000] if args.with_10m else [])
     import logging
@@ -414,6 +467,7 @@ def main() -> int:
             fleet.migrate()
             ingest = Ingest(fleet)
             table: dict[int, dict[str, float]] = {}
+            exports: dict[int, tuple[int, float, float]] = {}
             for size in sizes:
                 seconds = fleet.grow_to(size)
                 print(f"\n{size:,} trips ({fleet.cars:,} cars; this stage built in {seconds:.0f} s)")
@@ -421,12 +475,19 @@ def main() -> int:
                 base = table[sizes[0]]
                 for name, value in table[size].items():
                     print(f"   {name:28} {value * 1000:9.1f} ms   x{value / base[name]:5.2f} of {sizes[0]:,}")
+                if fleet.cars <= args.fleet_export_cars:
+                    cars = fleet.cars + 1  # and the ingest benchmark's car
+                    one, two = fleet_export(fleet, 1), fleet_export(fleet, 2)
+                    exports[size] = (cars, one, two)
+                    print(f"   fleet export of {cars:,} car-years: 1 worker {one:.1f} s "
+                          f"({one / cars * 1000:.0f} ms a car), 2 workers {two:.1f} s: x{one / two:.2f}")
     finally:
         cluster.stop()
-    return report(sizes, table)
+    return report(sizes, table, exports)
 
 
-def report(sizes: list[int], table: dict[int, dict[str, float]]) -> int:
+def report(sizes: list[int], table: dict[int, dict[str, float]],
+           exports: dict[int, tuple[int, float, float]]) -> int:
     first, last = table[sizes[0]], table[sizes[-1]]
     ok = True
     print(f"\ntargets at {sizes[-1]:,} against {sizes[0]:,} trips:")
@@ -441,6 +502,12 @@ def report(sizes: list[int], table: dict[int, dict[str, float]]) -> int:
     ok = ok and met
     print(f"   ingest {rate_last:,.0f} trips/s, {rate_last / rate_first:.0%} of {rate_first:,.0f} "
           f"(>= {TARGET_INGEST_SHARE:.0%} and >= {TARGET_INGEST_RATE:.0f}/s): {'met' if met else 'MISSED'}")
+    for size, (cars, one, two) in exports.items():
+        met = one / two >= TARGET_EXPORT_SPEEDUP and one / cars <= TARGET_EXPORT_PER_CAR
+        ok = ok and met
+        print(f"   fleet export at {size:,}: 2 workers x{one / two:.2f} of 1 (>= {TARGET_EXPORT_SPEEDUP}), "
+              f"{one / cars * 1000:.0f} ms a car-year (<= {TARGET_EXPORT_PER_CAR * 1000:.0f}): "
+              f"{'met' if met else 'MISSED'}")
     print("\nall targets met" if ok else "\nsome targets MISSED")
     return 0 if ok else 1
 

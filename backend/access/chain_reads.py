@@ -20,8 +20,15 @@ def chain_links(device_ids: list[str] | None = None) -> Iterator[tuple[str, int,
     yield from db.session.execute(statement.execution_options(yield_per=5000))
 
 
-def chain_heads() -> dict[str, tuple[int, str, int]]:
+def chain_heads(device_ids: list[str] | None = None) -> dict[str, tuple[int, str, int]]:
     """device_id -> (head seq, head hash, deleted_through_seq) as ingest and retention left them."""
-    return {device_id: (seq, hash_, deleted) for device_id, seq, hash_, deleted in db.session.execute(
-        select(DeviceChainHead.device_id, DeviceChainHead.head_seq, DeviceChainHead.head_hash,
-               DeviceChainHead.deleted_through_seq))}
+    statement = select(DeviceChainHead.device_id, DeviceChainHead.head_seq, DeviceChainHead.head_hash,
+                       DeviceChainHead.deleted_through_seq)
+    if device_ids is not None:
+        statement = statement.where(DeviceChainHead.device_id.in_(device_ids))
+    return {device_id: (seq, hash_, deleted) for device_id, seq, hash_, deleted in db.session.execute(statement)}
+
+
+def devices_of_vehicles(vehicle_ids: list[int]) -> list[str]:
+    """Every device that recorded trips of these cars (a box moved between cars counts for each)."""
+    return sorted(db.session.scalars(select(Trip.device_id).distinct().where(Trip.vehicle_id.in_(vehicle_ids))))

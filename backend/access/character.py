@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from backend.db import db
+from backend.db import db, in_chunks
 from backend.models.revisions import RevisionField, TripClass, TripRevision
 
 PRIVATE = TripClass.PRIVATE.value
@@ -38,17 +38,13 @@ def is_private(mode: str, classification: str | None) -> bool:
 
 
 def classifications(trip_ids: Iterable[int]) -> dict[int, Classification]:
-    """The newest classification revision of each trip that has one. One range query over the
-    ids' span (a year of a car is thousands of ids, few of them revised)."""
-    wanted = set(trip_ids)
-    if not wanted:
-        return {}
-    rows = db.session.execute(
-        select(TripRevision.trip_id, TripRevision.id, TripRevision.new_value)
-        .where(TripRevision.field == _CLASSIFICATION, TripRevision.trip_id.between(min(wanted), max(wanted)))
-        .order_by(TripRevision.id))
+    """The newest classification revision of each trip that has one (index lookups by trip id)."""
     found: dict[int, Classification] = {}
-    for trip_id, revision_id, value in rows:
-        if trip_id in wanted:
+    for chunk in in_chunks(trip_ids):
+        rows = db.session.execute(
+            select(TripRevision.trip_id, TripRevision.id, TripRevision.new_value)
+            .where(TripRevision.field == _CLASSIFICATION, TripRevision.trip_id.in_(chunk))
+            .order_by(TripRevision.id))
+        for trip_id, revision_id, value in rows:
             found[trip_id] = Classification(revision_id, value)
     return found

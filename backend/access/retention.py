@@ -26,7 +26,7 @@ with holes that would look like gaps in the chain or the odometer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -40,7 +40,7 @@ from sqlalchemy import delete, func, select, text, update
 from backend import audit
 from backend.access import agreements
 from backend.access.purposes import BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS, TRIP_SUMMARIES
-from backend.db import db, utcnow
+from backend.db import db, in_chunks, utcnow
 from backend.models.odometer import OdometerCorrection
 from backend.models.retention import OPEN, RetentionRun
 from backend.models.revisions import TripRevision
@@ -51,7 +51,6 @@ log = logging.getLogger(__name__)
 
 LOCAL = ZoneInfo("Europe/Amsterdam")
 LEGAL_YEARS = 7  # tax retention: 7 years after the end of the tax year (AWR art. 52)
-CHUNK = 500  # ids per IN list
 # pg_advisory_xact_lock key: one retention run at a time, whoever starts it (job or CLI).
 _PG_LOCK_KEY = 0x7269746265740005
 
@@ -174,11 +173,6 @@ def id_ranges(ids: Iterable[int]) -> list[list[int]]:
     return ranges
 
 
-def _chunks(ids: Sequence[int]) -> Iterable[list[int]]:
-    for start in range(0, len(ids), CHUNK):
-        yield list(ids[start:start + CHUNK])
-
-
 def plan(now: datetime | None = None) -> Plan | None:
     """What is due at `now` under the agreement in force (None: no agreement, nothing is due)."""
     from backend.periods.service import closed_in, closed_months
@@ -246,7 +240,7 @@ def _delete(table, column, ids: list[int]) -> int:
     """PostgreSQL: through the owner's function (the app's role holds no DELETE on trip tables,
     backend/db_roles.py); SQLite: a plain DELETE, which only the open run lets through."""
     total = 0
-    for chunk in _chunks(ids):
+    for chunk in in_chunks(ids):
         if _postgresql():
             total += db.session.scalar(text("SELECT ritbox_retention_delete(:target, CAST(:ids AS integer[]))"),
                                        {"target": table.name, "ids": chunk})
@@ -257,7 +251,7 @@ def _delete(table, column, ids: list[int]) -> int:
 
 def _clear_seals(ids: list[int]) -> int:
     total = 0
-    for chunk in _chunks(ids):
+    for chunk in in_chunks(ids):
         if _postgresql():
             total += db.session.scalar(text("SELECT ritbox_retention_clear_seals(CAST(:ids AS integer[]))"),
                                        {"ids": chunk})
@@ -338,7 +332,7 @@ def _raise_deleted_through(trip_ids: list[int]) -> None:
     sends such a record again (restored from a backup, say) must not bring deleted data back, and
     ingest answers it as a duplicate (DeviceChainHead.deleted_through_seq)."""
     highest: dict[str, int] = {}
-    for chunk in _chunks(trip_ids):
+    for chunk in in_chunks(trip_ids):
         for device_id, seq in db.session.execute(select(Trip.device_id, func.max(Trip.seq))
                                                  .where(Trip.id.in_(chunk)).group_by(Trip.device_id)):
             highest[device_id] = max(seq, highest.get(device_id, 0))
@@ -352,7 +346,7 @@ def _related_counts(trip_ids: list[int]) -> dict[str, int]:
     counts = {}
     for name, table in DEPENDENTS:
         counts[name] = sum(db.session.scalar(select(func.count()).select_from(table).where(
-            table.c.trip_id.in_(chunk))) for chunk in _chunks(trip_ids))
+            table.c.trip_id.in_(chunk))) for chunk in in_chunks(trip_ids))
     return counts
 
 

@@ -18,6 +18,7 @@ class PeriodClosing(db.Model):
     __tablename__ = "period_closings"
     __table_args__ = (
         Index("ix_period_closings_month", "month", "vehicle_id"),
+        Index("ix_period_closings_vehicle_month", "vehicle_id", "month"),  # one car's closings
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

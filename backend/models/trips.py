@@ -114,6 +114,7 @@ class ChainEvent(db.Model):
     __table_args__ = (
         CheckConstraint("kind IN ('chain_gap', 'chain_break')", name="kind_known"),
         Index("ix_chain_events_device_detected", "device_id", "detected_at"),
+        Index("ix_chain_events_vehicle_detected", "vehicle_id", "detected_at"),  # the report's read
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import calendar
+from collections import defaultdict
 import logging
 import re
 from dataclasses import dataclass
@@ -21,12 +22,12 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from backend import audit
 from backend.access import odometer_reads
-from backend.db import db, utcnow
+from backend.db import IN_LIST_SIZE, db, in_chunks, utcnow
 from backend.models.accounts import Role, User, UserRole
 from backend.models.fleet import Assignment, Device, DeviceStatus, Vehicle
 from backend.models.odometer import OdometerCalibration, OdometerCorrection, OdometerReminder
@@ -426,34 +427,81 @@ def _finance_users() -> list[User]:
                                                                     User.active.is_(True))))
 
 
-def _current_drivers(vehicle_id: int, day: date) -> list[User]:
-    return [a.driver for a in db.session.scalars(select(Assignment).where(Assignment.vehicle_id == vehicle_id))
-            if a.covers(day) and a.driver.active]
+# Two calendar months are at least 59 days: a car whose last reading is newer than this cannot
+# be overdue, so the reminder job never looks at it.
+_NEVER_DUE_WITHIN = timedelta(days=58)
+
+
+def _overdue_cars(now: datetime, today: date) -> list[tuple[Vehicle, int | None, date | None]]:
+    """(vehicle, its last calibration's id, the day it was due) of every car in use (an active
+    device) that is overdue; one query, whose cost is that of the overdue cars, not the fleet's."""
+    latest = (select(OdometerCalibration.vehicle_id, func.max(OdometerCalibration.read_at).label("read_at"))
+              .group_by(OdometerCalibration.vehicle_id).subquery())
+    rows = db.session.execute(
+        select(Vehicle, OdometerCalibration.id, OdometerCalibration.read_at)
+        .outerjoin(latest, latest.c.vehicle_id == Vehicle.id)
+        .outerjoin(OdometerCalibration, and_(OdometerCalibration.vehicle_id == Vehicle.id,
+                                             OdometerCalibration.read_at == latest.c.read_at))
+        .where(Vehicle.id.in_(select(Device.vehicle_id).where(Device.status == DeviceStatus.ACTIVE.value)),
+               or_(latest.c.read_at.is_(None), latest.c.read_at < now - _NEVER_DUE_WITHIN))
+        .order_by(Vehicle.id, OdometerCalibration.id))
+    overdue: dict[int, tuple[Vehicle, int | None, date | None]] = {}
+    for vehicle, calibration_id, read_at in rows:
+        due = add_months(read_at.astimezone(LOCAL).date(), REMINDER_MONTHS) if read_at else None
+        if due is None or today > due:
+            overdue[vehicle.id] = (vehicle, calibration_id, due)  # the last of equal read_at wins
+    return list(overdue.values())
+
+
+def _current_drivers(vehicle_ids: list[int], day: date) -> dict[int, list[User]]:
+    """The active drivers assigned to each of the cars on `day`."""
+    drivers: dict[int, list[User]] = defaultdict(list)
+    for chunk in in_chunks(vehicle_ids):
+        for vehicle_id, user in db.session.execute(
+                select(Assignment.vehicle_id, User).join(User, User.id == Assignment.driver_id)
+                .where(Assignment.vehicle_id.in_(chunk), Assignment.available_from <= day,
+                       or_(Assignment.available_until.is_(None), Assignment.available_until >= day),
+                       User.active.is_(True))):
+            drivers[vehicle_id].append(user)
+    return drivers
+
+
+def _reminded(keys: list[str]) -> set[tuple[str, int]]:
+    """(due_key, user_id) of the reminders already recorded under these keys."""
+    found: set[tuple[str, int]] = set()
+    for start in range(0, len(keys), IN_LIST_SIZE):
+        found.update(db.session.execute(select(OdometerReminder.due_key, OdometerReminder.user_id)
+                                        .where(OdometerReminder.due_key.in_(keys[start:start + IN_LIST_SIZE]))))
+    return found
 
 
 def send_reminders(now: datetime | None = None) -> int:
     """Record a reminder for finance and the current driver of every car in use (an active
     device) whose last calibration is more than two months old, or that has none. Each reminder
-    is recorded once per user and calibration; returns how many were recorded now."""
+    is recorded once per user and calibration; returns how many were recorded now.
+
+    The database finds the overdue cars and what was already recorded, in a fixed number of
+    queries: a run with nothing new costs the same at 10 cars as at 200,000 (issue 20)."""
     now = now or utcnow()
     today = now.astimezone(LOCAL).date()
-    in_use = db.session.scalars(select(Vehicle).where(Vehicle.id.in_(
-        select(Device.vehicle_id).where(Device.status == DeviceStatus.ACTIVE.value))).order_by(Vehicle.id))
+    overdue = _overdue_cars(now, today)
+    if not overdue:
+        return 0
+    keys = {vehicle.id: f"{vehicle.id}:{last_id if last_id else 'none'}" for vehicle, last_id, _ in overdue}
+    already = _reminded(sorted(keys.values()))
+    drivers = _current_drivers([vehicle.id for vehicle, _, _ in overdue], today)
     finance = _finance_users()
     created = 0
-    for vehicle in in_use:
-        status = due_status(vehicle, today)
-        if not status.overdue:
+    for vehicle, last_id, due in overdue:
+        key = keys[vehicle.id]
+        recipients = {u.id: u for u in finance + drivers[vehicle.id]}
+        new = sorted(user_id for user_id in recipients if (key, user_id) not in already)
+        if not new:
             continue
-        key = f"{vehicle.id}:{status.last.id if status.last else 'none'}"
-        due_since = (datetime.combine(status.due_date, time.min, LOCAL).astimezone(timezone.utc)
-                     if status.due_date else now)
-        recipients = {u.id: u for u in finance + _current_drivers(vehicle.id, today)}
-        existing = set(db.session.scalars(select(OdometerReminder.user_id).where(OdometerReminder.due_key == key)))
-        for user_id in sorted(recipients.keys() - existing):
+        due_since = datetime.combine(due, time.min, LOCAL).astimezone(timezone.utc) if due else now
+        for user_id in new:
             reminder = OdometerReminder(user_id=user_id, vehicle_id=vehicle.id, due_key=key,
-                                        last_calibration_id=status.last.id if status.last else None,
-                                        due_since=due_since, created_at=now)
+                                        last_calibration_id=last_id, due_since=due_since, created_at=now)
             db.session.add(reminder)
             db.session.flush()  # the e-mail refers to the reminder's id
             reminder_mail.queue_for(reminder, vehicle, due_since.astimezone(LOCAL).strftime("%d-%m-%Y"))

@@ -7,6 +7,7 @@ UPDATE and DELETE).
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -101,9 +102,22 @@ def is_closed(vehicle_id: int | None, day: date) -> bool:
         or_(PeriodClosing.vehicle_id.is_(None), PeriodClosing.vehicle_id == vehicle_id)).limit(1)) is not None
 
 
-def closed_months() -> set[tuple[int | None, date]]:
-    """(vehicle_id or None for fleet-wide, month) of every closing, for checking many trips at once."""
+def closed_months(vehicle_ids: Iterable[int] | None = None,
+                  days: Iterable[date] | None = None) -> set[tuple[int | None, date]]:
+    """(vehicle_id or None for fleet-wide, month) of the closings, for checking many trips at once.
+
+    With `vehicle_ids` and `days` (those of the trips to check), only the closings that can
+    concern them are read: a page of one driver's month then reads a handful of rows, not every
+    closing of the fleet (a closing per car and month is 12 rows a car a year)."""
     statement = select(PeriodClosing.vehicle_id, PeriodClosing.month)
+    if days is not None:
+        months = {month_of(day) for day in days}
+        if not months:
+            return set()
+        statement = statement.where(PeriodClosing.month >= min(months), PeriodClosing.month <= max(months))
+    if vehicle_ids is not None:
+        vehicles = set(vehicle_ids)
+        statement = statement.where(or_(PeriodClosing.vehicle_id.is_(None), PeriodClosing.vehicle_id.in_(vehicles)))
     return {(vehicle, month) for vehicle, month in db.session.execute(statement)}
 
 

@@ -41,11 +41,13 @@ def write(actor: User, report: m.Report, fmt: str, out: BinaryIO, *, driver_id: 
           vehicle_id: int | None = None, checkpoint: dict | None = None) -> None:
     """Render a built report and audit the export (the driver's own export is audited by the
     access layer as own_export when it is read). A tax report (the employer's view) comes with
-    a signed checkpoint (backend/checkpoints.py), taken now unless the caller (the fleet export)
-    took one for all its reports; the XML report carries it."""
+    a signed checkpoint (backend/checkpoints.py) of the report's cars, taken now unless the caller
+    (the fleet export) took one for all its reports; the XML report carries it."""
     if report.view == m.EMPLOYER and checkpoint is None:
         from backend import checkpoints
-        checkpoint = checkpoints.issue("tax_report")
+        # Of the report's cars: a checkpoint of the whole database at every report would cost
+        # what the database holds (issue 20); the daily one pins everything.
+        checkpoint = checkpoints.issue("tax_report", vehicle_ids=[car.vehicle_id for car in report.cars])
     if fmt == "xml":
         renderer(fmt).render(report, out, checkpoint=checkpoint)
     else:

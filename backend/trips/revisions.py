@@ -84,7 +84,8 @@ def lock_states(trips: Iterable[TripView], now: datetime | None = None) -> dict[
     """The driver's lock state of each trip (one agreement and one closings query for all)."""
     now = now or utcnow()
     days = correction_window_days(now)
-    closings = periods.closed_months()
+    trips = list(trips)
+    closings = periods.closed_months({t.vehicle_id for t in trips}, [t.local_date for t in trips])
     states = {}
     for trip in trips:
         ends = window_ends(trip, days)

@@ -260,3 +260,63 @@ def test_delegates_and_privacy_officers_get_it_by_mail_and_can_download_it(app, 
     assert response.status_code == 200
     assert checkpoints.load(response.data, expected_key=key)["reason"] == "download"
     assert b'href="/audit/checkpoint"' in client.get("/audit/log").data
+
+
+def test_a_reports_checkpoint_pins_its_own_car_and_still_names_a_deleted_trip(app, world, runner, make_user, client,
+                                                                             tmp_path, database_url):
+    """A tax report used to sign a checkpoint of the whole database (every audit event and every
+    trip of every car: at national scale each report would read all of it; issue 20). It pins the
+    report's cars (their device chains and guarded rows) and the audit log's head, and verifies
+    against them alike."""
+    from lxml import etree
+
+    from backend import checkpoints
+    factory, _ = world
+    make_user("eva@example.nl", "driver", name="Eva Mulder")
+    other = TripFactory(app, client, kenteken="12-ABC-3", driver_email="eva@example.nl",
+                        assigned_from="2026-01-01")
+    other.upload(TripSpec(days_ago(15)), TripSpec(days_ago(14)))
+    make_user("fatima@example.nl", "finance", name="Fatima")
+    out = tmp_path / "car.xml"
+    result = runner.invoke(args=["report", "--vehicle", "GB-XJ-12", "--year", str(days_ago(10).year),
+                                 "--format", "xml", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    element = etree.parse(str(out)).getroot().find("{urn:ritbox:report:1}checkpoint")
+    signed = json.loads(element.text)
+    pinned = signed["checkpoint"]
+    assert sorted(pinned["devices"]) == [factory.device.device_id]
+    assert "prefixes" not in pinned["audit"]
+    with app.app_context():
+        golf = db.session.execute(text("SELECT id FROM vehicles WHERE kenteken = 'GBXJ12'")).scalar_one()
+        db.session.rollback()
+    assert pinned["scope"] == {"vehicles": [golf]}
+    assert {row for row in pinned["rows"]["assignments"]} == {
+        str(a) for a in _ids(app, f"SELECT id FROM assignments WHERE vehicle_id = {golf}")}
+    # A scoped checkpoint never becomes the one `audit verify` takes by default.
+    with app.app_context():
+        assert checkpoints.latest_file() is None or "tax_report" not in checkpoints.latest_file().name
+
+    report_checkpoint = tmp_path / "report-checkpoint.json"
+    report_checkpoint.write_bytes(checkpoints.dumps(signed))
+    assert _verify(runner, report_checkpoint).exit_code == 0
+    device = factory.device.device_id
+    if database_url.startswith("sqlite"):
+        statements = ["INSERT INTO retention_runs (started_at, agreement_version_id, agreement_version, cutoffs, "
+                      "tracks_deleted, seals_cleared, trips_deleted, related_deleted, audit_seqs, open_sentinel) "
+                      "VALUES ('2026-01-01 00:00:00', 1, 'x', '{}', 0, 0, 0, '{}', '[]', 1)"]
+    else:
+        statements = [f"ALTER TABLE {t} DISABLE TRIGGER USER" for t in ("trips", "trip_tracks", "chain_events")]
+    trip = f"(SELECT id FROM trips WHERE device_id = '{device}' AND seq = 2)"
+    owner_sql(database_url, *statements, f"DELETE FROM trip_tracks WHERE trip_id = {trip}",
+              f"DELETE FROM chain_events WHERE trip_id = {trip}",
+              f"DELETE FROM trips WHERE device_id = '{device}' AND seq = 2")
+    result = _verify(runner, report_checkpoint)
+    assert result.exit_code == 1
+    assert f"device {device}: trip seq 2 is gone" in result.output
+
+
+def _ids(app, sql: str) -> list[int]:
+    with app.app_context():
+        ids = list(db.session.execute(text(sql)).scalars())
+        db.session.rollback()
+    return ids

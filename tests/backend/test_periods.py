@@ -118,3 +118,27 @@ def test_finance_corrects_a_trip_in_a_closed_month_with_a_reason(app, client, lo
         reads = db.session.scalars(select(AuditEvent).where(AuditEvent.event_type == "read",
                                                             AuditEvent.actor_id == people.finance)).all()
         assert reads  # finance's reads of the trip are audited by the door
+
+
+def test_a_pages_closings_are_those_of_its_cars_and_months_not_the_fleets(app, people):
+    """A month page used to read every closing of the fleet (12 a car a year: 36,060 rows
+    doubled the page's time, issue 20); it reads those of its cars and months, fleet-wide ones
+    included, and judges each trip as before."""
+    from backend.fleet import service
+    from backend.periods import service as periods
+    with app.app_context():
+        car = service.create_vehicle("GB-XJ-12", "Volkswagen", "Golf").id
+        others = [service.create_vehicle(f"GB-XJ-{20 + n}", "Volkswagen", "Polo").id for n in range(5)]
+        for month in (1, 2, 3, 4):
+            periods.close_month(date(2026, month, 1), vehicle_id=car, via="cli")
+            for other in others:
+                periods.close_month(date(2026, month, 1), vehicle_id=other, via="cli")
+        periods.close_month(date(2026, 5, 1), via="cli")  # fleet-wide
+
+        days = [date(2026, 3, 14), date(2026, 5, 2), date(2026, 3, 31)]
+        scoped = periods.closed_months({car}, days)
+        assert scoped == {(car, date(2026, 3, 1)), (None, date(2026, 5, 1))} | (
+            {(car, date(2026, 4, 1))})  # the months between the first and the last day
+        assert periods.closed_in(scoped, car, date(2026, 3, 14)) and periods.closed_in(scoped, car, date(2026, 5, 2))
+        assert periods.closed_months({car}, []) == set()
+        assert len(periods.closed_months()) == 5 * 4 + 4 + 1  # unscoped: everything, for retention
