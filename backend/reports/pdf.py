@@ -24,6 +24,7 @@ TABLE = (("Nr", 9, "R"), ("Datum", 17, "L"), ("Tijd", 19, "L"), ("Bestuurder", 2
          ("Begin km", 20, "R"), ("Eind km", 20, "R"), ("Km", 14, "R"), ("Van", 40, "L"), ("Naar", 40, "L"),
          ("Karakter", 18, "L"), ("Afwijking / reden", 25, "L"), ("Privé km", 13, "R"), ("Kenmerken", 18, "L"))
 LINE = 4.6
+INCOMPLETE = "adres onvolledig"  # the narrow address column: t.incomplete_text() in the legend
 
 
 def latin1(text: str) -> str:
@@ -86,23 +87,26 @@ class _Document(FPDF):
         column between characters): an inspector reads every address and reason whole."""
         text = latin1(text)
         room = width - 1.5
-        if self.width_of(text) <= room:
+        width_of = self.width_of
+        if width_of(text) <= room:
             return [text]
-        lines, line = [], ""
+        space = width_of(" ")
+        lines, line, used = [], "", 0.0
         for word in text.split():
-            candidate = f"{line} {word}" if line else word
-            if self.width_of(candidate) <= room:
-                line = candidate
+            size = width_of(word)
+            if line and used + space + size <= room:
+                line, used = f"{line} {word}", used + space + size
                 continue
             if line:
                 lines.append(line)
-            while self.width_of(word) > room and len(word) > 1:
+            while size > room and len(word) > 1:
                 cut = len(word) - 1
-                while cut > 1 and self.width_of(word[:cut]) > room:
+                while cut > 1 and width_of(word[:cut]) > room:
                     cut -= 1
                 lines.append(word[:cut])
                 word = word[cut:]
-            line = word
+                size = width_of(word)
+            line, used = word, size
         if line:
             lines.append(line)
         return lines
@@ -152,7 +156,9 @@ def _address(address: m.Address | None, row: m.Row) -> str:
         if row.addresses_withheld_by_driver:
             return t.WITHHELD_BY_DRIVER_SHORT
         return "afgeschermd" if row.character == m.PRIVATE else ""
-    return t.address_text(address)  # street level, or the text saying it is incomplete
+    if address.street_level:
+        return address.text
+    return f"{address.text} - {INCOMPLETE}"  # the legend under the table says what the driver can do
 
 
 def render(report: m.Report, out: BinaryIO) -> None:
@@ -184,9 +190,10 @@ def render(report: m.Report, out: BinaryIO) -> None:
     pdf.multi_cell(0, LINE, latin1("(?) karakter nog niet door de bestuurder bevestigd; afgeschermd: privérit, adres "
                                    "alleen in de eigen export van de bestuurder; achtergehouden (bestuurder): in "
                                    "privémodus vastgelegd, nu zakelijk, adres niet door de bestuurder vrijgegeven; adres "
-                                   "onvolledig: de bestuurder vult straat, huisnummer, postcode en plaats aan op de "
-                                   "pagina van de rit (een correctie, met het oorspronkelijke adres in de lijst van "
-                                   "correcties)"), new_x="LMARGIN", new_y="NEXT")
+                                   "onvolledig: alleen de plaats of de coördinaten bekend, de bestuurder kan straat, "
+                                   "huisnummer, postcode en plaats aanvullen op de pagina van de rit (een correctie, "
+                                   "met het oorspronkelijke adres in de lijst van correcties)"),
+                   new_x="LMARGIN", new_y="NEXT")
 
     pdf.ln(4)
     pdf.set_font("Helvetica", "B", 9)
