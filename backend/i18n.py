@@ -24,6 +24,9 @@ def select_locale() -> str:
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Amsterdam")
     babel.init_app(app, locale_selector=select_locale)
+    from backend.numbers import km_nl, trip_km
+    app.add_template_filter(km_nl, "km_nl")  # every km figure on a page, rounded as the reports round
+    app.add_template_global(trip_km, "trip_km")
 
     @app.context_processor
     def _languages():

@@ -31,7 +31,7 @@ from backend.models.fleet import Vehicle
 from backend.odometer.service import ODOMETER_CALIBRATED
 from backend.periods.service import PERIOD_CLOSED
 from backend.trips.ingest import TRIP_ID_CONFLICT
-from backend.trips.revisions import REVISION_REFUSED
+from backend.trips.revisions import ADDRESS_COMPLETED, REVISION_REFUSED
 from backend.web.roles import ROLE_LABELS
 
 LOCAL = ZoneInfo("Europe/Amsterdam")
@@ -63,6 +63,7 @@ EVENT_LABELS = {
     audit.FINANCE_EXPORT: _l("Tax report exported"),
     audit.RETENTION_DELETED: _l("Deleted after retention period"),
     REVISION_REFUSED: _l("Change to a trip refused"),
+    ADDRESS_COMPLETED: _l("Driver completed an incomplete trip address"),
     ODOMETER_CALIBRATED: _l("Odometer calibrated"), PERIOD_CLOSED: _l("Period closed by finance"),
     ASSIGNMENT_CHANGED: _l("Car assignment changed"), ASSIGNMENT_DELETED: _l("Car assignment deleted"),
     VEHICLE_RETIRED: _l("Car retired from the fleet"), OWN_EXPORT: _l("Own trip report downloaded"),

@@ -17,6 +17,7 @@ positions they may see. See docs/addresses.md.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 
 from flask import Flask
@@ -64,6 +65,37 @@ def _postcode_text(postcode: str | None) -> str | None:
     if postcode and len(postcode) == 6 and postcode[:4].isdigit():
         return f"{postcode[:4]} {postcode[4:]}"
     return postcode
+
+
+# "Croeselaan 1, 3521 BJ Utrecht", "Damrak 1-3 1012LG Amsterdam", "Laan 12a, 1234 AB, Plaats"
+_LINE = re.compile(r"^\s*(?P<street>(?=[^,()]*[^\W\d_])[^,()]+?)\s+(?P<number>\d{1,5}(?:[ -]?[A-Za-z0-9]{1,4})?)\s*,?\s*"
+                   r"(?P<postcode>[1-9][0-9]{3})\s?(?P<letters>[A-Za-z]{2})\s*,?\s+(?P<place>[^\W\d_][^,()]*?)\s*$")
+POSTCODE = re.compile(r"^\s*([1-9][0-9]{3})\s?([A-Za-z]{2})\s*$")
+
+
+def parse_line(text: str) -> tuple[str, str, str, str] | None:
+    """A Dutch address line split into (street, number, postcode "1234 AB", place), or None
+    when it does not read as one (then it stays a free text)."""
+    match = _LINE.match(text or "")
+    if match is None:
+        return None
+    return (match["street"].strip(), match["number"].strip(), f"{match['postcode']} {match['letters'].upper()}",
+            match["place"].strip())
+
+
+def format_line(street: str, number: str, postcode: str, place: str) -> str:
+    """The line parse_line reads back into the same four fields: "Damrak 1, 1012 LG Amsterdam".
+    ValueError when a field is missing, the postcode is not Dutch, or the fields would not read
+    back as they were given (a number without digits, a place starting with one)."""
+    street, number, place = (" ".join((value or "").split()) for value in (street, number, place))
+    match = POSTCODE.match(postcode or "")
+    if not (street and number and place) or match is None:
+        raise ValueError("incomplete address or not a Dutch postcode")
+    code = f"{match.group(1)} {match.group(2).upper()}"
+    line = f"{street} {number}, {code} {place}"
+    if parse_line(line) != (street, number, code, place):
+        raise ValueError("the fields do not read back as an address")
+    return line
 
 
 def resolve(lat: float, lon: float, *, driver_id: int | None = None, private: bool = False) -> Address:

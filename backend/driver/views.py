@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from backend import addresses
+from backend import addresses, audit
 from backend.access import door, driver_reads, seals
 from backend.access.requests import local_today
 from backend.auth import role_required
@@ -175,6 +175,37 @@ def revise(trip_id: int):
     except RevisionError as exc:
         return _detail(trip_id, status=409 if exc.locked else 400, error=_error_text(exc))
     flash(_("Saved: %(n)s change(s).", n=len(written)) if written else _("Nothing changed."), "success")
+    return redirect(url_for("driver.trip", trip_id=trip_id))
+
+
+@bp.route("/trips/<int:trip_id>/address", methods=["POST"])
+@role_required(Role.DRIVER)
+def complete_address(trip_id: int):
+    """The driver completes an address the report calls incomplete (a town, or coordinates):
+    street, number, postcode and place become a start_address/end_address revision (with the
+    correction window and closed periods of any revision), and the completion is audited."""
+    side = request.form.get("side", "")
+    if side not in ("start", "end"):
+        abort(400)
+    fields = [request.form.get(name, "") for name in ("street", "number", "postcode", "place")]
+    if not all(value.strip() for value in fields):
+        return _detail(trip_id, status=400, error=_("Give the street, the house number, the postcode and the place."))
+    if not addresses.POSTCODE.match(fields[2]):
+        return _detail(trip_id, status=400, error=_("A Dutch postcode has four digits and two letters, e.g. 3521 BJ."))
+    try:
+        line = addresses.format_line(*fields)
+    except ValueError:
+        return _detail(trip_id, status=400, error=_("This does not read as an address: give the street, a house "
+                                                    "number such as 12 or 12a, the postcode and the place."))
+    try:
+        written = revisions.revise(_me(), [trip_id], {f"{side}_address": line},
+                                   reason=request.form.get("reason") or None)
+    except RevisionError as exc:
+        return _detail(trip_id, status=409 if exc.locked else 400, error=_error_text(exc))
+    if written:
+        audit.record(revisions.ADDRESS_COMPLETED, actor=_me(), subject_user_id=current_user.id, purpose="tax",
+                     details={"trip_id": trip_id, "side": side, "revision_id": written[0].id})
+    flash(_("Address completed: the tax report now shows it."), "success")
     return redirect(url_for("driver.trip", trip_id=trip_id))
 
 

@@ -17,6 +17,7 @@ from backend.models.accounts import Role, User
 from backend.models.fleet import Assignment, Vehicle
 from backend.models.revisions import TripRevision
 from backend.models.trips import TripMode
+from backend.numbers import km_nl
 from backend.reports import model as m
 from backend.reports.verdict import verdict
 from backend.trips import counter, revisions
@@ -261,7 +262,7 @@ class _Addresses:
             text = f"{text} ({coordinates})"
         source = "named_place" if address.level == geocoding.NAMED_PLACE else "geocoder"
         return m.Address(text=text, postcode=postcode, place=address.place, street_level=address.street_level,
-                         source=source)
+                         source=source, street=address.street, number=address.number)
 
 
 POSTCODE = re.compile(r"\b([1-9][0-9]{3}) ?([A-Z]{2})\b")
@@ -272,11 +273,27 @@ FIELD_LABELS = {"classification": "karakter", "note": "notitie", "business_relat
 VALUE_LABELS = {"business": "zakelijk", "commute": "woon-werk", "private": "privé"}
 
 
+def _revision_value(field_name: str, value: str | None) -> str:
+    """A revised value as the report prints it: km as every figure (0.25 -> '0,3'), classes in Dutch."""
+    if not value:
+        return ""
+    if field_name == "private_detour_km":
+        return km_nl(value)
+    return VALUE_LABELS.get(value, value)
+
+
 def _written_address(text: str) -> m.Address:
-    """An address a person typed in a revision: street level when it carries a postcode."""
+    """An address a person typed in a revision: split into its fields when it reads as one
+    ("Damrak 1, 1012 LG Amsterdam", what the driver's completion form writes); street level
+    when street, number and postcode are all there."""
+    fields = geocoding.parse_line(text)
+    if fields is not None:
+        street, number, postcode, place = fields
+        return m.Address(text=text, postcode=postcode, place=place, street_level=True, source="driver",
+                         street=street, number=number)
     match = POSTCODE.search(text.upper())
     postcode = f"{match.group(1)} {match.group(2)}" if match else None
-    return m.Address(text=text, postcode=postcode, street_level=postcode is not None, source="driver")
+    return m.Address(text=text, postcode=postcode, street_level=False, source="driver")
 
 
 def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEventView], names: dict,
@@ -361,8 +378,8 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
         for revision in history.get(t.id, []):
             corrections.append(m.Correction(
                 kenteken=car.kenteken, trip_number=number, field=FIELD_LABELS.get(revision.field, revision.field),
-                original=VALUE_LABELS.get(revision.old_value or "", revision.old_value or ""),
-                corrected=VALUE_LABELS.get(revision.new_value or "", revision.new_value or ""),
+                original=_revision_value(revision.field, revision.old_value),
+                corrected=_revision_value(revision.field, revision.new_value),
                 author=f"{revision.author_name} ({'financiën' if revision.author_role == 'finance' else 'bestuurder'})",
                 at=revision.created_at.astimezone(LOCAL), reason=revision.reason or ""))
     for event in loose + [e for group in events_by_trip.values() for e in group]:
@@ -422,7 +439,7 @@ def _metres_km(metres: int | None) -> Decimal:
 
 def t_nl(value: Decimal, signed: bool = False) -> str:
     """Km in a report sentence: Dutch decimal comma (the renderers' own rule for figures)."""
-    text = f"{value:.1f}".replace(".", ",")
+    text = km_nl(value)
     return f"+{text}" if signed and value > 0 else text
 
 

@@ -9,6 +9,7 @@ import csv
 from decimal import Decimal
 from typing import BinaryIO
 
+from backend.numbers import km_nl
 from backend.reports import model as m
 from backend.reports import texts as t
 
@@ -23,19 +24,13 @@ def _cell(value: object) -> str:
     if value is None:
         return ""
     if kind is Decimal:
-        return f"{value:.1f}".replace(".", ",")
+        return km_nl(value)
     if kind is int:
         return str(value)
     return t.safe_text(str(value))
 
 
-def _km(value: Decimal | None) -> str:
-    """Dutch one-decimal km. Row km are quantized to 0.1, so str() already has the one decimal
-    (and is twice as quick as a format spec); anything else (a plain 0) goes the long way."""
-    if value is None:
-        return ""
-    text = str(value)
-    return text.replace(".", ",") if text[-2:-1] == "." else f"{value:.1f}".replace(".", ",")
+_km = km_nl  # the one rounding and format of every figure (backend/numbers.py)
 
 
 _CLOCK = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(60)]
@@ -47,15 +42,17 @@ def _lines(rows: list[m.Row]):
     people wrote (names, addresses, notes, reasons) are neutralised; fixed labels need not be."""
     kinds, characters, safe, trip, chain_gap = t.KIND, t.CHARACTER, t.safe_text, m.TRIP, m.CHAIN_GAP
     days: dict = {}
-    places: dict[int, str] = {}  # id(address) -> its neutralised text: reports share Address objects
+    places: dict[int, tuple[str, ...]] = {}  # id(address) -> its neutralised cells: reports share Address objects
+    withheld, nothing = (t.WITHHELD_BY_DRIVER, "", "", "", ""), ("",) * 5
 
-    def place(address: m.Address | None, withheld_by_driver: bool) -> str:
+    def place(address: m.Address | None, withheld_by_driver: bool) -> tuple[str, ...]:
         if address is None:
-            return t.WITHHELD_BY_DRIVER if withheld_by_driver else ""
-        text = places.get(id(address))
-        if text is None:
-            text = places[id(address)] = safe(t.address_text(address))
-        return text
+            return withheld if withheld_by_driver else nothing
+        cells = places.get(id(address))
+        if cells is None:
+            cells = places[id(address)] = tuple(safe(text) for text in (t.address_text(address),
+                                                                        *t.address_fields(address)))
+        return cells
 
     for row in rows:
         kind = row.kind
@@ -69,8 +66,8 @@ def _lines(rows: list[m.Row]):
                _CLOCK[ended.hour * 60 + ended.minute] if ended else "",
                safe(row.driver_name), _km(row.odometer_start), _km(row.odometer_end),
                "" if kind == chain_gap else _km(row.distance),
-               place(departure, row.addresses_withheld_by_driver), (departure.postcode or "") if departure else "",
-               place(arrival, row.addresses_withheld_by_driver), (arrival.postcode or "") if arrival else "",
+               *place(departure, row.addresses_withheld_by_driver),
+               *place(arrival, row.addresses_withheld_by_driver),
                characters[row.character], ("ja" if row.classified else "nee") if is_trip else "",
                safe(row.route_deviation), safe(row.deviation_reason),
                _km(row.private_detour) if is_trip else "", _km(row.original_distance), safe(row.note),

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 
-KM = Decimal("0.1")
+from backend.numbers import KM, round_km
+
 PRIVATE_LIMIT_KM = Decimal(500)
 
 # Row kinds
@@ -40,22 +41,23 @@ BY_DRIVER = "driver"
 BY_VEHICLE = "vehicle"
 
 
-def km(value: float | Decimal | None) -> Decimal:
-    if value is None:
-        return Decimal(0)
-    return Decimal(str(value)).quantize(KM, rounding=ROUND_HALF_UP)
+km = round_km  # the one rounding (backend/numbers.py)
 
 
 @dataclass(frozen=True)
 class Address:
-    """A departure or arrival address. Until the address resolver lands, `text` holds the
-    coordinates and street_level is False."""
+    """A departure or arrival address: `text` the one line people read (a named place's name,
+    the coordinates beside a town), and the fields the Belastingdienst lists separately.
+    street_level False: the address is incomplete (a town or only coordinates) and the driver
+    can complete it (a revision, docs/reports.md)."""
 
     text: str
     postcode: str | None = None
     place: str | None = None
     street_level: bool = False
     source: str = "coordinates"  # coordinates | named_place | geocoder | driver
+    street: str | None = None
+    number: str | None = None
 
 
 @dataclass(frozen=True)

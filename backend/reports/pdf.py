@@ -24,6 +24,7 @@ TABLE = (("Nr", 9, "R"), ("Datum", 17, "L"), ("Tijd", 19, "L"), ("Bestuurder", 2
          ("Begin km", 20, "R"), ("Eind km", 20, "R"), ("Km", 14, "R"), ("Van", 40, "L"), ("Naar", 40, "L"),
          ("Karakter", 18, "L"), ("Afwijking / reden", 25, "L"), ("Privé km", 13, "R"), ("Kenmerken", 18, "L"))
 LINE = 4.6
+INCOMPLETE = "adres onvolledig"  # the narrow address column: t.incomplete_text() in the legend
 
 
 def latin1(text: str) -> str:
@@ -54,7 +55,7 @@ class _Document(FPDF):
                  f"{t.VIEW[self.report.view]}"
         self.cell(0, 4, latin1(period), new_x="LMARGIN", new_y="NEXT")
         for line in t.car_lines(self.report):
-            self.cell(0, 4, latin1("Auto " + line)[:230], new_x="LMARGIN", new_y="NEXT")
+            self.multi_cell(0, 4, latin1("Auto " + line), new_x="LMARGIN", new_y="NEXT")
         self.ln(2)
         if self.in_table:
             self.table_header()
@@ -81,33 +82,55 @@ class _Document(FPDF):
         widths = self.current_font.cw
         return sum(widths.get(ch, 600) for ch in text) * self.font_size / 1000
 
-    def fit(self, text: str, width: float) -> str:
+    def wrap(self, text: str, width: float) -> list[str]:
+        """The text as lines that fit the column, broken between words (a word longer than the
+        column between characters): an inspector reads every address and reason whole."""
         text = latin1(text)
         room = width - 1.5
-        if self.width_of(text) <= room:
-            return text
-        while text and self.width_of(text + "...") > room:
-            text = text[:-1]
-        return text + "..."
+        width_of = self.width_of
+        if width_of(text) <= room:
+            return [text]
+        space = width_of(" ")
+        lines, line, used = [], "", 0.0
+        for word in text.split():
+            size = width_of(word)
+            if line and used + space + size <= room:
+                line, used = f"{line} {word}", used + space + size
+                continue
+            if line:
+                lines.append(line)
+            while size > room and len(word) > 1:
+                cut = len(word) - 1
+                while cut > 1 and width_of(word[:cut]) > room:
+                    cut -= 1
+                lines.append(word[:cut])
+                word = word[cut:]
+                size = width_of(word)
+            line, used = word, size
+        if line:
+            lines.append(line)
+        return lines
 
     def table_row(self, cells: list[str], widths=None) -> None:
         """One table row drawn with text() and a rule below it: a fraction of cell()'s cost,
-        which matters with thousands of trips. Page breaks are taken here, before the row."""
-        if self.get_y() + LINE > self.page_break_trigger:
+        which matters with thousands of trips. A cell too long for its column wraps onto more
+        lines (the row grows); page breaks are taken here, before the row."""
+        columns = widths or TABLE
+        wrapped = [self.wrap(text, width) if text else () for (_label, width, _align), text in zip(columns, cells)]
+        height = LINE * max(1, *(len(lines) for lines in wrapped))
+        if self.get_y() + height > self.page_break_trigger:
             style = self.font_style
             self.add_page()
             self.set_font("Helvetica", style, 7)
         y = self.get_y()
         x = self.l_margin
-        baseline = y + LINE * 0.7
-        for (_label, width, align), text in zip(widths or TABLE, cells):
-            if text:
-                text = self.fit(text, width)
+        for (_label, width, align), lines in zip(columns, wrapped):
+            for index, text in enumerate(lines):
                 offset = width - 0.75 - self.width_of(text) if align == "R" else 0.75
-                self.text(x + offset, baseline, text)
+                self.text(x + offset, y + LINE * (index + 0.7), text)
             x += width
-        self.line(self.l_margin, y + LINE, x, y + LINE)
-        self.set_xy(self.l_margin, y + LINE)
+        self.line(self.l_margin, y + height, x, y + height)
+        self.set_xy(self.l_margin, y + height)
 
 
 def _cells(row: m.Row) -> list[str]:
@@ -133,7 +156,9 @@ def _address(address: m.Address | None, row: m.Row) -> str:
         if row.addresses_withheld_by_driver:
             return t.WITHHELD_BY_DRIVER_SHORT
         return "afgeschermd" if row.character == m.PRIVATE else ""
-    return address.text + ("" if address.street_level else " *")
+    if address.street_level:
+        return address.text
+    return f"{address.text} - {INCOMPLETE}"  # the legend under the table says what the driver can do
 
 
 def render(report: m.Report, out: BinaryIO) -> None:
@@ -162,10 +187,13 @@ def render(report: m.Report, out: BinaryIO) -> None:
             pdf.set_font("Helvetica", "", 7)
     pdf.in_table = False
     pdf.set_font("Helvetica", "", 7)
-    pdf.cell(0, LINE, latin1("* adres niet op straatniveau (coördinaten of plaats); (?) karakter nog niet door de "
-                             "bestuurder bevestigd; afgeschermd: privérit, adres alleen in de eigen export van de "
-                             "bestuurder; achtergehouden (bestuurder): in privémodus vastgelegd, nu zakelijk, adres "
-                             "niet door de bestuurder vrijgegeven"), new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(0, LINE, latin1("(?) karakter nog niet door de bestuurder bevestigd; afgeschermd: privérit, adres "
+                                   "alleen in de eigen export van de bestuurder; achtergehouden (bestuurder): in "
+                                   "privémodus vastgelegd, nu zakelijk, adres niet door de bestuurder vrijgegeven; adres "
+                                   "onvolledig: alleen de plaats of de coördinaten bekend, de bestuurder kan straat, "
+                                   "huisnummer, postcode en plaats aanvullen op de pagina van de rit (een correctie, "
+                                   "met het oorspronkelijke adres in de lijst van correcties)"),
+                   new_x="LMARGIN", new_y="NEXT")
 
     pdf.ln(4)
     pdf.set_font("Helvetica", "B", 9)
@@ -199,10 +227,9 @@ def render(report: m.Report, out: BinaryIO) -> None:
             pdf.cell(width, LINE, latin1(label), border="B")
         pdf.ln()
         pdf.set_font("Helvetica", "", 7)
+        columns = tuple(("", width, "L") for width in widths)
         for correction in report.corrections:
-            for value, width in zip(t.correction_values(correction), widths):
-                pdf.cell(width, LINE, pdf.fit(value, width), border="B")
-            pdf.ln()
+            pdf.table_row(t.correction_values(correction), columns)
 
     if report.notes:
         pdf.ln(3)

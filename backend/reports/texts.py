@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
+from backend.numbers import km_nl
 from backend.reports import model as m
 
 KIND = {m.TRIP: "rit", m.CHAIN_GAP: "ketenonderbreking", m.ODOMETER_GAP: "kilometerstandverschil",
@@ -46,20 +47,18 @@ def flag_texts(flags: tuple[str, ...]) -> list[str]:
     return [FLAGS.get(flag, flag) for flag in flags]
 
 
+ADDRESS_FIELDS = ("straat", "huisnummer", "postcode", "plaats")
 COLUMNS = ("Soort", "Kenteken", "Ritnummer", "Datum", "Vertrek", "Aankomst", "Bestuurder",
-           "Beginstand km", "Eindstand km", "Afstand km", "Vertrekadres", "Postcode vertrek",
-           "Aankomstadres", "Postcode aankomst", "Karakter", "Bevestigd", "Afwijkende route",
+           "Beginstand km", "Eindstand km", "Afstand km",
+           "Vertrekadres", *(f"Vertrek {name}" for name in ADDRESS_FIELDS),
+           "Aankomstadres", *(f"Aankomst {name}" for name in ADDRESS_FIELDS), "Karakter", "Bevestigd", "Afwijkende route",
            "Reden afwijking", "Privé-omrijkilometers", "GPS-km vóór kalibratie", "Opmerking", "Kenmerken")
 NUMERIC = {"Beginstand km", "Eindstand km", "Afstand km", "Privé-omrijkilometers", "GPS-km vóór kalibratie"}
 CORRECTION_COLUMNS = ("Kenteken", "Ritnummer", "Veld", "Oorspronkelijk", "Gecorrigeerd", "Door", "Tijdstip",
                       "Reden")
 
 
-def decimal_nl(value: Decimal | None) -> str:
-    """12.5 -> '12,5' (no thousands separator: a tax clerk pastes these into spreadsheets)."""
-    if value is None:
-        return ""
-    return f"{value:.1f}".replace(".", ",")
+decimal_nl = km_nl  # the one rounding and format of every figure (backend/numbers.py)
 
 
 def day_nl(value: date | None) -> str:
@@ -86,13 +85,30 @@ WITHHELD_BY_DRIVER = "achtergehouden door de bestuurder"
 WITHHELD_BY_DRIVER_SHORT = "achtergehouden (bestuurder)"  # the PDF's narrow address column
 
 
+INCOMPLETE_PLACE = "adres onvolledig (alleen de plaats bekend): de bestuurder kan het aanvullen"
+INCOMPLETE_COORDINATES = "adres onvolledig (alleen coördinaten): de bestuurder kan het aanvullen"
+
+
+def incomplete_text(address: m.Address) -> str:
+    """"" for a complete (street-level) address, else what the reader must know about it."""
+    if address.street_level:
+        return ""
+    return INCOMPLETE_PLACE if address.place else INCOMPLETE_COORDINATES
+
+
 def address_text(address: m.Address | None, withheld_by_driver: bool = False) -> str:
     if address is None:
         return WITHHELD_BY_DRIVER if withheld_by_driver else ""
-    text = address.text
-    if not address.street_level:
-        text += " (niet op straatniveau)"
-    return text
+    if address.street_level:
+        return address.text
+    return f"{address.text} - {incomplete_text(address)}"
+
+
+def address_fields(address: m.Address | None) -> tuple[str, str, str, str]:
+    """Street, number, postcode and place, each "" when unknown (or withheld)."""
+    if address is None:
+        return "", "", "", ""
+    return address.street or "", address.number or "", address.postcode or "", address.place or ""
 
 
 def row_values(row: m.Row) -> list[object]:
@@ -100,10 +116,8 @@ def row_values(row: m.Row) -> list[object]:
     return [KIND[row.kind], row.kenteken, row.trip_number, day_nl(row.day), time_nl(row.started_at),
             time_nl(row.ended_at), row.driver_name, row.odometer_start, row.odometer_end,
             row.distance if row.kind != m.CHAIN_GAP else None,
-            address_text(row.departure, row.addresses_withheld_by_driver),
-            row.departure.postcode if row.departure else "",
-            address_text(row.arrival, row.addresses_withheld_by_driver),
-            row.arrival.postcode if row.arrival else "",
+            address_text(row.departure, row.addresses_withheld_by_driver), *address_fields(row.departure),
+            address_text(row.arrival, row.addresses_withheld_by_driver), *address_fields(row.arrival),
             CHARACTER[row.character], ("ja" if row.classified else "nee") if row.kind == m.TRIP else "",
             row.route_deviation, row.deviation_reason,
             row.private_detour if row.kind == m.TRIP else None, row.original_distance, row.note,
@@ -130,7 +144,7 @@ def verdict_line(v: m.Verdict) -> str:
     unproven = (f"; daarnaast {' en '.join(open_km)}: niet aangetoond zakelijk zolang de bestuurder of "
                 f"financiën ze niet met een reden heeft verklaard") if open_km else ""
     return (f"{v.driver_name}: {decimal_nl(v.private_km)} km privé{scaled} - {outcome} van "
-            f"{v.limit_km} km per jaar{unproven}")
+            f"{decimal_nl(v.limit_km)} km per jaar{unproven}")
 
 
 def totals_lines(t: m.Totals) -> list[tuple[str, Decimal]]:

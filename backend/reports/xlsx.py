@@ -1,9 +1,12 @@
 """XLSX with openpyxl (write-only mode: rows stream to the file, memory stays flat): the trips
-sheet with a bold, frozen header, km as numbers formatted 0.0, totals under the rows; an
+sheet with a bold, frozen header, real Excel values (dates dd-mm-jjjj, times uu:mm, km as numbers
+formatted 0.0 - format codes are stored locale-free, a Dutch Excel shows "12,5"), totals under
+the rows; an
 overview sheet (car, availability, totals, 500 km verdicts, notes) and a corrections sheet.
 Text cells are neutralised against formula injection (openpyxl would store "=..." as a formula)."""
 from __future__ import annotations
 
+from datetime import time
 from decimal import Decimal
 from typing import BinaryIO
 
@@ -20,7 +23,9 @@ EXTENSION = "xlsx"
 BOLD = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDE6F0")
 WIDTHS = {"Soort": 20, "Kenteken": 10, "Ritnummer": 9, "Datum": 11, "Vertrek": 7, "Aankomst": 8,
-          "Bestuurder": 18, "Vertrekadres": 24, "Aankomstadres": 24, "Opmerking": 30, "Kenmerken": 18}
+          "Bestuurder": 18, "Vertrekadres": 24, "Aankomstadres": 24, "Opmerking": 30, "Kenmerken": 18,
+          "Vertrek straat": 18, "Aankomst straat": 18, "Vertrek huisnummer": 8, "Aankomst huisnummer": 8,
+          "Vertrek postcode": 9, "Aankomst postcode": 9}
 
 
 def _letter(index: int) -> str:
@@ -54,6 +59,26 @@ def _cell(ws, value: object, *, bold: bool = False, number: bool = False):
     return cell
 
 
+DATE_FORMAT, TIME_FORMAT, MOMENT_FORMAT = "dd-mm-yyyy", "hh:mm", "dd-mm-yyyy hh:mm"
+DAY_COLUMN, START_COLUMN, END_COLUMN = (t.COLUMNS.index(name) for name in ("Datum", "Vertrek", "Aankomst"))
+
+
+def _formatted(ws, value, number_format: str) -> WriteOnlyCell:
+    cell = WriteOnlyCell(ws, value=value)
+    cell.number_format = number_format
+    return cell
+
+
+def _row_cells(ws, row: m.Row) -> list:
+    """t.row_values() with the day and the clock times as Excel date and time values (local
+    time, no zone: Excel has none)."""
+    values = [_plain(ws, value) for value in t.row_values(row)]
+    values[DAY_COLUMN] = _formatted(ws, row.day, DATE_FORMAT)
+    for column, moment in ((START_COLUMN, row.started_at), (END_COLUMN, row.ended_at)):
+        values[column] = _formatted(ws, time(moment.hour, moment.minute), TIME_FORMAT) if moment else None
+    return values
+
+
 def render(report: m.Report, out: BinaryIO) -> None:
     wb = Workbook(write_only=True)
     ws = wb.create_sheet("Ritten")
@@ -68,7 +93,7 @@ def render(report: m.Report, out: BinaryIO) -> None:
         header.append(cell)
     ws.append(header)
     for row in report.rows:
-        ws.append([_plain(ws, value) for value in t.row_values(row)])
+        ws.append(_row_cells(ws, row))
     ws.append([])
     distance_column = t.COLUMNS.index("Afstand km")
     for label, value in t.totals_lines(report.totals):
@@ -100,8 +125,12 @@ def render(report: m.Report, out: BinaryIO) -> None:
     corrections = wb.create_sheet("Correcties")
     corrections.freeze_panes = "A2"
     corrections.append([_cell(corrections, name, bold=True) for name in t.CORRECTION_COLUMNS])
+    moment_column = t.CORRECTION_COLUMNS.index("Tijdstip")
     for correction in report.corrections:
-        corrections.append([_cell(corrections, value) for value in t.correction_values(correction)])
+        values = [_cell(corrections, value) for value in t.correction_values(correction)]
+        values[moment_column] = _formatted(corrections, correction.at.replace(tzinfo=None, second=0, microsecond=0),
+                                           MOMENT_FORMAT)
+        corrections.append(values)
     if not report.corrections:
         corrections.append([_cell(corrections, "Geen correcties.")])
     wb.save(out)

@@ -53,6 +53,8 @@ def _address(w: _Writer, name: str, address: m.Address | None) -> None:
         return
     w.start(name, {"streetLevel": address.street_level, "source": address.source})
     w.leaf("text", address.text)
+    w.leaf("street", address.street, optional=True)
+    w.leaf("number", address.number, optional=True)
     w.leaf("postcode", address.postcode, optional=True)
     w.leaf("place", address.place, optional=True)
     w.end(name)

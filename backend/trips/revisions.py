@@ -36,6 +36,7 @@ from backend.periods import service as periods
 DEFAULT_CORRECTION_WINDOW_DAYS = 7
 MAX_TEXT = 2000
 REVISION_REFUSED = "revision_refused"
+ADDRESS_COMPLETED = "address_completed"  # the driver completed an incomplete address (a revision)
 ADDRESS_FIELDS = (RevisionField.START_ADDRESS.value, RevisionField.END_ADDRESS.value)
 NOTE = RevisionField.NOTE.value
 CLASSIFICATION = RevisionField.CLASSIFICATION.value

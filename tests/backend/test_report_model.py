@@ -201,7 +201,7 @@ def test_revisions_show_as_character_detour_addresses_and_corrections_with_their
     assert (c.original, c.corrected, c.reason) == ("", "woon-werk", "rooster: woon-werk")
     assert c.author == "Fatima El Amrani (financiën)" and c.at.utcoffset() is not None
     assert fields[(r_detour.trip_number, "vertrekadres")].corrected == "Stationsplein 1, 3511 ED Utrecht"
-    assert fields[(r_detour.trip_number, "privé-omrijkilometers")].corrected == "2.5"
+    assert fields[(r_detour.trip_number, "privé-omrijkilometers")].corrected == "2,5"  # as every figure
     assert rows[r_private.trip_number] is r_private
 
 

@@ -116,12 +116,14 @@ def test_xlsx_has_a_frozen_bold_header_numeric_km_and_totals(app, fleet):
     assert len(trips) == report.totals.trips
     assert all(isinstance(line[km_col], float) for line in trips)
     assert sheet.cell(row=2, column=km_col + 1).number_format == "0.0"
+    character, confirmed = header.index("Karakter"), header.index("Bevestigd")
     totals = {line[0]: line[km_col] for line in lines if line[0] and str(line[0]).startswith("Totaal")}
-    assert totals["Totaal privé km"] == pytest.approx(sum(line[km_col] for line in trips if line[14] == "privé"))
+    assert totals["Totaal privé km"] == pytest.approx(
+        sum(line[km_col] for line in trips if line[character] == "privé"))
     assert totals["Totaal zakelijk km"] == pytest.approx(
-        sum(line[km_col] for line in trips if line[14] == "zakelijk" and line[15] == "ja"))
+        sum(line[km_col] for line in trips if line[character] == "zakelijk" and line[confirmed] == "ja"))
     assert totals["Totaal niet ingedeeld km"] == pytest.approx(
-        sum(line[km_col] for line in trips if line[15] == "nee")) != 0
+        sum(line[km_col] for line in trips if line[confirmed] == "nee")) != 0
     overview = [[c.value for c in row] for row in workbook["Overzicht"].iter_rows()]
     assert any(row[0] == "500 km-toets" and "binnen de grens" in row[1] for row in overview)
     _assert_no_private_address(_xlsx_bytes(data))
