@@ -26,12 +26,51 @@ bp = Blueprint("finance", __name__, url_prefix="/finance")
 own_bp = Blueprint("own_report", __name__, url_prefix="/my")
 
 
-def _subject_choices() -> dict[str, list[tuple[str, str]]]:
-    return {
-        _("Drivers"): [(f"driver:{u.id}", f"{u.name} <{u.email}>") for u in service.drivers()],
-        _("Cars"): [(f"vehicle:{v.id}", f"{v.display_kenteken} ({v.make} {v.model})")
-                    for v in service.list_vehicles()],
-    }
+# A fleet with more drivers or cars than this is searched, not listed: one drop-down of every
+# car and driver grew with the fleet (828 ms at 3,004; issue 20).
+LISTED_AT_MOST = 50
+
+
+def _driver_choice(user) -> tuple[str, str]:
+    return f"driver:{user.id}", f"{user.name} <{user.email}>"
+
+
+def _vehicle_choice(vehicle) -> tuple[str, str]:
+    return f"vehicle:{vehicle.id}", f"{vehicle.display_kenteken} ({vehicle.make} {vehicle.model})"
+
+
+def _subject_choices(query: str = "") -> dict[str, list[tuple[str, str]]]:
+    """What the page lists: every driver and car of a small fleet, else those matching `query`."""
+    if query.strip():
+        drivers, vehicles = service.find_subjects(query)
+    else:
+        drivers, vehicles = service.drivers(LISTED_AT_MOST + 1), service.list_vehicles(LISTED_AT_MOST + 1)
+        if len(drivers) > LISTED_AT_MOST or len(vehicles) > LISTED_AT_MOST:
+            drivers, vehicles = [], []
+    return {_("Drivers"): [_driver_choice(u) for u in drivers], _("Cars"): [_vehicle_choice(v) for v in vehicles]}
+
+
+def _posted_choice(value: str | None) -> list[tuple[str, str]]:
+    """The subject a form posted, when it exists (whatever the page had listed): the form's
+    only valid choice. Anything else leaves no choice, and the form refuses it."""
+    from backend.models.accounts import User
+    from backend.models.fleet import Vehicle
+    kind, _sep, ident = (value or "").partition(":")
+    if not ident.isdigit() or len(ident) > 12:
+        return []
+    if kind == "driver":
+        user = db.session.get(User, int(ident))
+        return [_driver_choice(user)] if user is not None and user.has_role(Role.DRIVER) else []
+    if kind == "vehicle":
+        vehicle = db.session.get(Vehicle, int(ident))
+        return [_vehicle_choice(vehicle)] if vehicle is not None else []
+    return []
+
+
+def _searching() -> bool:
+    """Whether the fleet is too large to list (the page then shows the search first)."""
+    return (len(service.drivers(LISTED_AT_MOST + 1)) > LISTED_AT_MOST
+            or len(service.list_vehicles(LISTED_AT_MOST + 1)) > LISTED_AT_MOST)
 
 
 def _default_year() -> int:
@@ -76,7 +115,9 @@ def _jobs_for(user_id: int) -> list[ReportExport]:
 @role_required(Role.FINANCE)
 def reports():
     form = ReportForm()
-    form.subject.choices = _subject_choices()
+    query = request.args.get("q", "")[:100]
+    form.subject.choices = (_posted_choice(request.form.get("subject")) if request.method == "POST"
+                            else _subject_choices(query))
     fleet_form = FleetExportForm(prefix="fleet")
     if request.method == "GET":
         form.year.data = form.year.data or _default_year()
@@ -95,7 +136,9 @@ def reports():
                 abort(403)
         status = 400
     return render_template("finance/reports.html", form=form, fleet_form=fleet_form, error=error,
-                           jobs=_jobs_for(current_user.id)), status
+                           jobs=_jobs_for(current_user.id), query=query, searching=_searching(),
+                           matches=sum(len(group) for group in form.subject.choices.values())
+                           if isinstance(form.subject.choices, dict) else len(form.subject.choices)), status
 
 
 @bp.route("/reports/fleet", methods=["POST"])
@@ -106,10 +149,10 @@ def fleet_export():
         form = ReportForm()
         form.subject.choices = _subject_choices()
         return render_template("finance/reports.html", form=form, fleet_form=fleet_form, error=None,
-                               jobs=_jobs_for(current_user.id)), 400
+                               jobs=_jobs_for(current_user.id), query="", searching=_searching()), 400
     job = jobs.start(current_user.id, fleet_form.year.data, fleet_form.format.data)
     return render_template("finance/reports.html", form=_blank_form(), fleet_form=fleet_form, error=None,
-                           jobs=_jobs_for(current_user.id), started=job.id), 202
+                           jobs=_jobs_for(current_user.id), started=job.id, query="", searching=_searching()), 202
 
 
 def _blank_form() -> ReportForm:

@@ -87,8 +87,8 @@ def get_vehicle(kenteken: str) -> Vehicle:
     return vehicle
 
 
-def list_vehicles() -> list[Vehicle]:
-    return list(db.session.scalars(select(Vehicle).order_by(Vehicle.kenteken)))
+def list_vehicles(limit: int | None = None) -> list[Vehicle]:
+    return list(db.session.scalars(select(Vehicle).order_by(Vehicle.kenteken).limit(limit)))
 
 
 def update_vehicle(kenteken: str, make: str | None = None, model: str | None = None) -> Vehicle:
@@ -350,10 +350,31 @@ def list_assignments() -> list[Assignment]:
         select(Assignment).join(Vehicle).order_by(Vehicle.kenteken, Assignment.available_from)))
 
 
-def drivers() -> list[User]:
+def drivers(limit: int | None = None) -> list[User]:
     from backend.models.accounts import UserRole
     return list(db.session.scalars(
-        select(User).join(UserRole).where(UserRole.role == Role.DRIVER.value).order_by(User.email)))
+        select(User).join(UserRole).where(UserRole.role == Role.DRIVER.value).order_by(User.email).limit(limit)))
+
+
+def find_subjects(query: str, limit: int = 20) -> tuple[list[User], list[Vehicle]]:
+    """Drivers whose name or e-mail holds `query`, cars whose kenteken starts with it (dashes
+    and case ignored): at most `limit` of each, so a page of a fleet of any size stays small."""
+    from sqlalchemy import func, or_
+
+    from backend.models.accounts import UserRole
+    text_ = query.strip()
+    if not text_:
+        return [], []
+    pattern = "%" + text_.replace("\\", "").replace("%", "").replace("_", "") + "%"
+    found_drivers = list(db.session.scalars(
+        select(User).join(UserRole).where(UserRole.role == Role.DRIVER.value,
+                                          or_(User.name.ilike(pattern), User.email.ilike(pattern)))
+        .order_by(User.email).limit(limit)))
+    plate = "".join(ch for ch in text_.upper() if ch.isalnum())
+    found_vehicles = list(db.session.scalars(
+        select(Vehicle).where(func.upper(Vehicle.kenteken).like(plate + "%")).order_by(Vehicle.kenteken)
+        .limit(limit))) if plate else []
+    return found_drivers, found_vehicles
 
 
 # ---------------------------------------------------------------------------------- devices

@@ -113,3 +113,27 @@ def test_the_driver_downloads_their_own_report_with_private_addresses(client, lo
     assert login_finance.status_code in (302, 303)
     login(rf.FINANCE_EMAIL)
     assert client.post("/my/report", data={"year": fleet.year, "format": "csv"}).status_code == 403
+
+
+def test_a_large_fleet_is_searched_not_listed_and_any_found_subject_downloads(app, client, login, fleet):
+    """At 3,004 cars and drivers the report page took 828 ms to list them all in one drop-down
+    (issue 20): past a page's worth it offers a search, lists what matches, and the form takes
+    any driver or car that exists, whichever the page listed."""
+    from backend.fleet import service
+    with app.app_context():
+        for n in range(60):
+            service.create_vehicle(f"GB-{n // 10}{n % 10}-XX".replace("GB-", "ZZ-"), "Volkswagen", "Polo")
+    login(rf.FINANCE_EMAIL)
+    page = client.get("/finance/reports").get_data(as_text=True)
+    assert page.count('value="vehicle:') == 0 and 'name="q"' in page
+    found = client.get("/finance/reports", query_string={"q": rf.KENTEKEN[:4]}).get_data(as_text=True)
+    assert f'value="vehicle:{_vehicle_id(app)}"' in found and found.count('value="vehicle:') <= 20
+    by_driver = client.get("/finance/reports", query_string={"q": rf.DRIVER_NAME.split()[0].lower()})
+    assert f'value="driver:{fleet.driver}"' in by_driver.get_data(as_text=True)
+    nothing = client.get("/finance/reports", query_string={"q": "QQ-99"}).get_data(as_text=True)
+    assert nothing.count('value="vehicle:') == 0 and nothing.count('value="driver:') == 0
+    response = client.post("/finance/reports", data={"subject": f"vehicle:{_vehicle_id(app)}", "year": fleet.year,
+                                                     "format": "csv"})
+    assert response.status_code == 200 and response.mimetype == "text/csv"
+    unknown = client.post("/finance/reports", data={"subject": "vehicle:999999", "year": fleet.year, "format": "csv"})
+    assert unknown.status_code == 400
