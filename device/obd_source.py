@@ -135,6 +135,11 @@ class ObdSource:
         with self._lock:
             return self._state
 
+    def counts(self) -> dict[str, int]:
+        """A copy of the counters (the polling thread adds to them)."""
+        with self._lock:
+            return dict(self.counters)
+
     def take_events(self) -> list[tuple[str, str | None]]:
         with self._lock:
             events, self.events = self.events, []
@@ -154,6 +159,10 @@ class ObdSource:
     def _set(self, **changes: Any) -> None:
         with self._lock:
             self._state = replace(self._state, **changes)
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self.counters[name] += 1
 
     def _event(self, kind: str, detail: str | None = None) -> None:
         with self._lock:
@@ -179,11 +188,11 @@ class ObdSource:
         try:
             connection = self._connect(self.port, self.baud, fast=False, timeout=self.timeout)
         except Exception as exc:  # noqa: BLE001 - python-OBD raises whatever pyserial raises
-            self.counters["connect_failed"] += 1
+            self._count("connect_failed")
             log.debug("OBD adapter: %s", type(exc).__name__)
             return None
         if connection.status() != obd.OBDStatus.CAR_CONNECTED:
-            self.counters["no_car"] += 1
+            self._count("no_car")
             connection.close()
             return None
         self._set(connected=True)
@@ -200,7 +209,7 @@ class ObdSource:
     def _vin(self, connection: Any) -> str | None:
         response = connection.query(obd.commands.VIN, force=True)
         if response.is_null():
-            self.counters["vin_" + _reason(response)] += 1
+            self._count("vin_" + _reason(response))
             return None
         value = response.value
         text = value.decode("ascii", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
@@ -218,7 +227,7 @@ class ObdSource:
                 now = self._clock()
                 silent_since = silent_since if silent_since is not None else now
                 if not connection.is_connected() or now - silent_since >= self.timeout * 3:
-                    self.counters["adapter_lost"] += 1
+                    self._count("adapter_lost")
                     self._set(connected=False)
                     self._event("obd_lost")
                     log.warning("OBD: the adapter stopped answering; the odometer falls back to GPS")
@@ -231,7 +240,7 @@ class ObdSource:
         response = connection.query(ODOMETER, force=True)
         at = self._clock()
         if response.is_null() or response.value is None:
-            self.counters["odometer_" + _reason(response)] += 1
+            self._count("odometer_" + _reason(response))
             self._odometer_misses += 1
             if self.state().odometer_supported is None and self._odometer_misses >= ODOMETER_MISSING_AFTER:
                 self._set(odometer_supported=False)
@@ -241,7 +250,7 @@ class ObdSource:
         self._odometer_misses = 0
         problem = self._filter.check(float(response.value), at)
         if problem is not None:
-            self.counters[problem] += 1
+            self._count(problem)
             return True  # the adapter answered; the value was not believable
         self._set(odometer_km=float(response.value), odometer_at=at, odometer_supported=True)
         return True
@@ -259,7 +268,7 @@ class ObdSource:
             self._set(battery_v=float(voltage.value.magnitude))
         if response.is_null() or response.value is None:
             reason = _reason(response)
-            self.counters["rpm_" + reason] += 1
+            self._count("rpm_" + reason)
             if adapter_alive and reason == "no_data":
                 self._set(engine_on=False, engine_at=at)
             return adapter_alive

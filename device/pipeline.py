@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from device.car import CarOdometer
 from device.model import Fix, Gap, TrackPoint, TripMode
 from device.nmea import LIVE_MIN_DATE, FixAssembler
 from device.store import OpenTrip as StoredOpenTrip
@@ -35,6 +36,7 @@ from device.trips import (
     TripClosed,
     TripDetector,
     TripEvent,
+    TripOpened,
     TripSettings,
     counted_window,
 )
@@ -72,6 +74,7 @@ class Pipeline:
         min_date: date = LIVE_MIN_DATE,
         schedule: Iterable[ModeChange] = (),
         on_event: Callable[[TripEvent], None] | None = None,
+        car: Any = None,
     ) -> None:
         self.store = store
         self.settings = settings if settings is not None else TripSettings()
@@ -94,6 +97,10 @@ class Pipeline:
         self.standing_closed = 0
         self.resumed = 0
         self._standing_saved: datetime | None = None  # start of the stand-still persisted at once
+        # The car over OBD (device.obd_source.ObdSource, its own thread): read once per chunk.
+        self.car = car
+        self._car_odometer = CarOdometer()
+        self._engine_on: bool | None = None
 
         if store.odometer_km is None:  # a new store starts from the configured reading
             store.set_odometer(odometer_km)
@@ -111,6 +118,8 @@ class Pipeline:
     def feed(self, chunk: bytes) -> None:
         """Process a chunk of receiver bytes (an empty chunk is a heartbeat)."""
         self._apply_requested()
+        if self.car is not None:
+            self._car_tick()
         if chunk:
             for fix in self.assembler.feed_bytes(chunk):
                 self._on_fix(fix)
@@ -183,6 +192,41 @@ class Pipeline:
             at = self._last_fix.time if self._last_fix is not None else None
             self._handle(self.detector.set_mode(mode, at))
 
+    # -------------------------------------------------------------- the car (OBD)
+
+    def _car_tick(self) -> None:
+        """The car's latest state and events, once per chunk: odometer readings onto the GPS
+        timeline, engine changes to the detector, adapter events into the store's event log."""
+        car = self.car
+        at = self._last_fix.time if self._last_fix is not None else None
+        for kind, detail in car.take_events():
+            body: dict[str, Any] = {"trip_open": self.detector is not None and self.detector.open_trip_untracked is not None}
+            if kind == "vin_changed":
+                body["vin"] = detail
+            elif kind == "obd_lost":
+                self._car_odometer.lost()  # a gap in the odometer source: this trip keeps GPS km
+            self.store.record_event(kind, at, body)
+        state = car.state()
+        self._car_odometer.observe(state, at)
+        engine = state.engine_on if state.connected else None
+        if engine is not None and engine != self._engine_on and at is not None and self.detector is not None:
+            self._handle(self.detector.engine(engine, at))
+        self._engine_on = engine
+
+    def car_status(self) -> dict[str, Any] | None:
+        """What `ritbox status` says about the car (None: OBD is off)."""
+        if self.car is None:
+            return None
+        state = self.car.state()
+        if state.odometer_supported is False:
+            odometer = "absent"
+        elif state.odometer_supported:
+            odometer = "car"
+        else:
+            odometer = "unknown"
+        return {"connected": state.connected, "odometer": odometer, "odometer_km": state.odometer_km,
+                "engine_on": state.engine_on, "battery_v": state.battery_v, "vin": state.vin}
+
     # -------------------------------------------------------------- fixes
 
     def _on_fix(self, fix: Fix) -> None:
@@ -216,12 +260,26 @@ class Pipeline:
                 self._points.append(event.point)  # nearly every event: batched, see _hand_points
             else:
                 self._hand_points()  # the store sees every event in the detector's order
+                if self.car is not None:
+                    event = self._with_car(event)
                 store.handle(event)
                 if cls is TripClosed:
                     self.trips_closed += 1
                     self._state_due = self._last_full_state = None
             if on_event is not None:
                 on_event(event)
+
+    def _with_car(self, event: TripEvent) -> TripEvent:
+        """A trip's start and end odometer from the car where it gave them (device.car)."""
+        if event.__class__ is TripOpened:
+            self._car_odometer.trip_opened(event.started_at)
+        elif event.__class__ is TripClosed:
+            record = self._car_odometer.trip_closed(event.record)
+            if record is not event.record:
+                event = TripClosed(record)
+                if self.detector is not None:
+                    self.detector.set_odometer(record.odometer_end_km)  # the next trip starts there
+        return event
 
     def _hand_points(self) -> None:
         """Give the store the track points batched since the last call (one call, not one a point)."""
@@ -334,6 +392,10 @@ class Pipeline:
             for reason, count in self.detector.rejected.items():
                 if count:
                     out[f"rejected.{reason}"] = count
+        if self.car is not None:
+            for reason, count in self.car.counts().items():
+                if count:
+                    out[f"obd.{reason}"] = count
         return out
 
     def stats(self) -> dict[str, Any]:
@@ -352,6 +414,7 @@ class Pipeline:
             "mode": self.mode.value,
             "trip_open": open_trip is not None,
             "odometer_km": self.detector.odometer_km if self.detector is not None else self.store.odometer_km,
+            "car": self.car_status(),
         }
 
 

@@ -1,0 +1,85 @@
+"""Trips whose odometer is the car's: the pipeline with the OBD source against ELM327-emulator,
+a real NMEA recording replayed while the emulated car's odometer advances (tests/device/obd_replay.py)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from device.car import FLAG_ODOMETER_DISAGREES
+from device.cli import car_line
+from device.store import Store
+from tests.device.obd_replay import BASE_KM, CarReplay
+from tests.device.test_obd_source import wait_for
+from tests.device.test_obd_source import car  # noqa: F401 - the emulated car fixture
+
+pytestmark = pytest.mark.slow
+
+
+def bodies(store: Store) -> list[dict]:
+    return [json.loads(t.body) for t in store.closed_trips()]
+
+
+def test_trips_take_the_cars_odometer_and_keep_the_gps_km_beside_it(car, tmp_path):  # noqa: F811
+    store = Store(tmp_path / "r.db")
+    replay = CarReplay(car, store, factor=1.02)
+    trips = replay.run(until_trips=2)
+    first, second = bodies(store)[:2]
+    assert first["odometer_source"] == "obd" and second["odometer_source"] == "obd"
+    assert first["odometer_start_km"] == BASE_KM
+    # the car's km (2% ahead of GPS, in 0.1 km steps) at the end; the GPS km stay beside them
+    assert first["odometer_end_km"] == pytest.approx(BASE_KM + 1.02 * trips[0].distance_km, abs=0.15)
+    assert first["distance_km"] == trips[0].distance_km
+    assert second["odometer_start_km"] == first["odometer_end_km"]
+    assert FLAG_ODOMETER_DISAGREES not in first["flags"]
+    status = replay.pipeline.stats()["car"]
+    assert status["odometer"] == "car" and status["connected"] is True
+    assert "from the car" in car_line(status)
+    store.close()
+
+
+def test_a_car_whose_odometer_disagrees_with_gps_gets_the_flag(car, tmp_path):  # noqa: F811
+    store = Store(tmp_path / "r.db")
+    CarReplay(car, store, factor=1.3).run(until_trips=1)
+    body = bodies(store)[0]
+    assert body["odometer_source"] == "obd"
+    assert FLAG_ODOMETER_DISAGREES in body["flags"]
+    store.close()
+
+
+def test_a_car_without_the_odometer_pid_keeps_gps_km_and_says_so(car, tmp_path):  # noqa: F811
+    car.answer("ODOMETER", "NO DATA\r")
+    store = Store(tmp_path / "r.db")
+    replay = CarReplay(car, store, odometer=False)
+    replay.run(until_trips=1)
+    body = bodies(store)[0]
+    assert "odometer_source" not in body  # hashed exactly as a GPS-only record
+    assert body["odometer_start_km"] == 0.0
+    assert store.counters.get("obd.odometer_no_data", 0) >= 3
+    status = replay.pipeline.stats()["car"]
+    assert status["odometer"] == "absent"
+    assert "does not report its odometer" in car_line(status)
+    assert [e["kind"] for e in store.events()].count("obd_no_odometer") == 1
+    store.close()
+
+
+def test_an_adapter_pulled_out_mid_drive_is_an_event_and_the_trip_keeps_gps_km(car, tmp_path):  # noqa: F811
+    store = Store(tmp_path / "r.db")
+    pulled = []
+
+    def pull_out_while_driving(replay: CarReplay) -> None:
+        if not pulled and replay.gps_km() > 10:
+            replay.car.pull_out()
+            replay.unplugged = True
+            wait_for(lambda: not replay.source.state().connected)  # the car drives on meanwhile
+            pulled.append(True)
+
+    replay = CarReplay(car, store)
+    replay.run(until_trips=1, on_step=pull_out_while_driving)
+    body = bodies(store)[0]
+    assert "odometer_source" not in body  # never half car, half GPS
+    assert body["odometer_end_km"] == pytest.approx(body["odometer_start_km"] + body["distance_km"], abs=0.002)
+    lost = [e for e in store.events() if e["kind"] == "obd_lost"]
+    assert len(lost) == 1 and lost[0]["trip_open"] is True
+    assert "no adapter answering" in car_line(replay.pipeline.stats()["car"])
+    store.close()
