@@ -39,7 +39,9 @@ NOTES = {
 }
 
 # Dutch text for device flags a reader must understand (the others are shown as their code).
-FLAGS = {"implausible_motion": "beweging niet mogelijk voor een auto: controleren"}
+FLAGS = {"implausible_motion": "beweging niet mogelijk voor een auto: controleren",
+         "odometer_gps_disagree": "kilometerteller van de auto en GPS-km wijken meer dan gewoonlijk af",
+         "engine_off": "geëindigd toen de motor uitging"}
 
 
 def flag_texts(flags: tuple[str, ...]) -> list[str]:
