@@ -423,7 +423,10 @@ def start_obd(config: DeviceConfig) -> Any:
     from device.obd_source import ObdSource  # python-OBD only where OBD is used
 
     baud = None if config.obd.baud == "auto" else int(config.obd.baud)
-    car = ObdSource(config.obd.port, baud, poll_s=config.obd.poll_s)
+    # The odometer at each store flush (a trip's start and end fall in stand-stills longer than
+    # that), the supply voltage once a minute: see benchmarks/device_pipeline.py --obd.
+    car = ObdSource(config.obd.port, baud, poll_s=config.obd.poll_s,
+                    odometer_s=config.store.flush_interval_s, voltage_s=60.0)
     car.start()
     log.info("OBD: polling the car every %g s on %s", config.obd.poll_s, config.obd.port)
     return car

@@ -46,7 +46,7 @@ Example (all keys optional)::
     enabled = false            # off by default
     port = "auto"              # or "/dev/ttyUSB0", "/dev/rfcomm0" (Bluetooth; docs/device.md)
     baud = "auto"              # or a rate: 9600, 38400, 115200
-    poll_s = 1.0               # seconds between two polls of the car (0.2..60)
+    poll_s = 5.0               # seconds between two engine-speed polls (0.2..60)
 """
 from __future__ import annotations
 
@@ -127,7 +127,7 @@ class ObdConfig:
     enabled: bool = False
     port: str = "auto"  # "auto": python-OBD scans the serial ports for an adapter
     baud: int | str = "auto"
-    poll_s: float = 1.0
+    poll_s: float = 5.0  # engine speed; the odometer at each store flush (device.cli.start_obd)
 
 
 @dataclass

@@ -46,6 +46,9 @@ log = logging.getLogger("ritbox.pipeline")
 #: Flag on a trip that continued across a restart of the daemon (the device was off meanwhile).
 FLAG_RESUMED = "resumed_after_restart"
 
+#: Store meta key of the car's VIN (OBD): the first one read binds the box to that car.
+META_VIN = "obd_vin"
+
 #: How often (driving time) the detector's full resume state is written with a store flush.
 STATE_INTERVAL = timedelta(seconds=60)
 
@@ -101,6 +104,7 @@ class Pipeline:
         self.car = car
         self._car_odometer = CarOdometer()
         self._engine_on: bool | None = None
+        self._vin: str | None = None  # the VIN last compared with the store's
 
         if store.odometer_km is None:  # a new store starts from the configured reading
             store.set_odometer(odometer_km)
@@ -199,19 +203,32 @@ class Pipeline:
         timeline, engine changes to the detector, adapter events into the store's event log."""
         car = self.car
         at = self._last_fix.time if self._last_fix is not None else None
+        trip_open = self.detector is not None and self.detector.open_trip_untracked is not None
         for kind, detail in car.take_events():
-            body: dict[str, Any] = {"trip_open": self.detector is not None and self.detector.open_trip_untracked is not None}
             if kind == "vin_changed":
-                body["vin"] = detail
-            elif kind == "obd_lost":
+                continue  # the binding below compares with the VIN kept in the store, across restarts
+            if kind == "obd_lost":
                 self._car_odometer.lost()  # a gap in the odometer source: this trip keeps GPS km
-            self.store.record_event(kind, at, body)
+            self.store.record_event(kind, at, {"trip_open": trip_open})
         state = car.state()
+        if state.vin is not None and state.vin != self._vin:
+            self._bind_vin(state.vin, at, trip_open)
         self._car_odometer.observe(state, at)
         engine = state.engine_on if state.connected else None
         if engine is not None and engine != self._engine_on and at is not None and self.detector is not None:
             self._handle(self.detector.engine(engine, at))
         self._engine_on = engine
+
+    def _bind_vin(self, vin: str, at: datetime | None, trip_open: bool) -> None:
+        """The first VIN the box reads is the car's (kept in the store); another one later means
+        the box was moved to another car: the event vin_changed (uploaded with the device events)."""
+        enrolled = self.store.get_meta(META_VIN)
+        if enrolled != vin:
+            if enrolled is not None:
+                self.store.record_event("vin_changed", at, {"vin_was": enrolled, "vin": vin, "trip_open": trip_open})
+                log.warning("OBD: this is another car than the one the box was installed in (VIN changed)")
+            self.store.set_meta(META_VIN, vin)
+        self._vin = vin
 
     def car_status(self) -> dict[str, Any] | None:
         """What `ritbox status` says about the car (None: OBD is off)."""

@@ -83,3 +83,18 @@ def test_an_adapter_pulled_out_mid_drive_is_an_event_and_the_trip_keeps_gps_km(c
     assert len(lost) == 1 and lost[0]["trip_open"] is True
     assert "no adapter answering" in car_line(replay.pipeline.stats()["car"])
     store.close()
+
+
+def test_a_box_moved_to_another_car_records_vin_changed_once(car, tmp_path):  # noqa: F811
+    from device.pipeline import META_VIN
+    from tests.device.test_obd_source import VIN_A, VIN_B, vin_answer
+
+    store = Store(tmp_path / "r.db")
+    store.set_meta(META_VIN, VIN_A)  # installed in car A (an earlier run read its VIN)
+    car.answer("VIN", vin_answer(VIN_B))
+    replay = CarReplay(car, store)
+    replay.run(until_trips=1)
+    changed = [e for e in store.events() if e["kind"] == "vin_changed"]
+    assert len(changed) == 1 and (changed[0]["vin_was"], changed[0]["vin"]) == (VIN_A, VIN_B)
+    assert store.get_meta(META_VIN) == VIN_B
+    store.close()
