@@ -20,7 +20,7 @@ import struct
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
@@ -48,6 +48,10 @@ FLAG_RESUMED = "resumed_after_restart"
 
 #: Store meta key of the car's VIN (OBD): the first one read binds the box to that car.
 META_VIN = "obd_vin"
+#: Store meta key set when the VIN changed, until the next closed trip carries FLAG_VIN_CHANGED.
+META_VIN_CHANGED = "obd_vin_changed"
+#: Flag on the first trip closed after the box read another car's VIN (moved to another car).
+FLAG_VIN_CHANGED = "vin_changed"
 
 #: How often (driving time) the detector's full resume state is written with a store flush.
 STATE_INTERVAL = timedelta(seconds=60)
@@ -226,6 +230,7 @@ class Pipeline:
         if enrolled != vin:
             if enrolled is not None:
                 self.store.record_event("vin_changed", at, {"vin_was": enrolled, "vin": vin, "trip_open": trip_open})
+                self.store.set_meta(META_VIN_CHANGED, "1")  # the next trip says so, also after a restart
                 log.warning("OBD: this is another car than the one the box was installed in (VIN changed)")
             self.store.set_meta(META_VIN, vin)
         self._vin = vin
@@ -292,6 +297,9 @@ class Pipeline:
             self._car_odometer.trip_opened(event.started_at)
         elif event.__class__ is TripClosed:
             record = self._car_odometer.trip_closed(event.record)
+            if self.store.get_meta(META_VIN_CHANGED) == "1":
+                self.store.set_meta(META_VIN_CHANGED, "0")
+                record = replace(record, flags=sorted({*record.flags, FLAG_VIN_CHANGED}))
             if record is not event.record:
                 event = TripClosed(record)
                 if self.detector is not None:

@@ -37,7 +37,8 @@ FIELD_LABELS = {"classification": _l("Class"), "note": _l("Note"), "business_rel
 # Device flags a driver must understand (the others are shown as their code).
 FLAG_LABELS = {"implausible_motion": _l("Motion no car can make (speed, acceleration or climb): check this trip"),
                "odometer_gps_disagree": _l("The car's odometer and the GPS km of this trip differ more than usual"),
-               "engine_off": _l("Ended when the engine was switched off")}
+               "engine_off": _l("Ended when the engine was switched off"),
+               "vin_changed": _l("The box was moved to another car (another VIN): check this trip")}
 IMPLAUSIBLE_MOTION = "implausible_motion"
 PLACE_LABELS = {"home": _l("Home (residence)"), "work": _l("Work"), "other": _l("Other")}
 TEXT_FIELDS = ("business_relation", "detour", "private_detour_km", "start_address", "end_address")

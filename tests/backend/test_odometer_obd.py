@@ -113,3 +113,25 @@ def test_the_odometer_page_and_the_report_say_the_reading_is_the_cars_own(app, c
     assert readings[1].correction == 0
     trips = [r for r in report.rows if r.kind == m.TRIP]
     assert [r.distance for r in trips] == [Decimal("12.3"), Decimal("15.0")]
+
+
+def test_obd_flags_reach_the_report_in_dutch_never_as_a_code(app, golf):
+    from backend.models.accounts import User
+    from backend.models.fleet import Vehicle
+    from backend.reports import model as m
+    from backend.reports import texts
+    from backend.reports.build import build_report
+
+    golf.seq += 1
+    record = make_record(golf.seq, golf.prev_hash, started=T0, odometer=golf.odometer, km=12.0)
+    body = {k: v for k, v in record.items() if k != "hash"}
+    body.update(flags=["engine_off", "odometer_gps_disagree", "vin_changed"], odometer_source="obd")
+    assert golf.device.post(golf.client, [{**body, "hash": chain_hash(golf.prev_hash, body)}]).status_code == 200
+    with app.app_context():
+        finance = db.session.scalar(select(User).where(User.email == "fatima@example.nl"))
+        vehicle_id = db.session.scalar(select(Vehicle.id).where(Vehicle.kenteken == "GBXJ12"))
+        report = build_report(finance, year=T0.year, vehicle_id=vehicle_id)
+    (trip,) = [r for r in report.rows if r.kind == m.TRIP]
+    shown = texts.flag_texts(trip.flags)
+    assert not {"engine_off", "odometer_gps_disagree", "vin_changed"} & set(shown)
+    assert any("andere auto" in text for text in shown)

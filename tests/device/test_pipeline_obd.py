@@ -97,4 +97,5 @@ def test_a_box_moved_to_another_car_records_vin_changed_once(car, tmp_path):  # 
     changed = [e for e in store.events() if e["kind"] == "vin_changed"]
     assert len(changed) == 1 and (changed[0]["vin_was"], changed[0]["vin"]) == (VIN_A, VIN_B)
     assert store.get_meta(META_VIN) == VIN_B
+    assert "vin_changed" in bodies(store)[0]["flags"]  # the first trip in the other car says so
     store.close()
