@@ -99,3 +99,42 @@ def test_a_box_moved_to_another_car_records_vin_changed_once(car, tmp_path):  # 
     assert store.get_meta(META_VIN) == VIN_B
     assert "vin_changed" in bodies(store)[0]["flags"]  # the first trip in the other car says so
     store.close()
+
+
+def test_engine_off_from_the_car_ends_the_trip_while_gps_jitters(car, tmp_path):  # noqa: F811
+    """The engine state goes from the OBD source through the pipeline to the detector: the car
+    switches off on arrival while the receiver wanders 250 m (tests/device/test_trips_engine.py)."""
+    from device.nmea import RECORDING_MIN_DATE
+    from device.obd_source import ObdSource
+    from device.pipeline import Pipeline
+    from device.trips import FLAG_ENGINE_OFF
+    from tests.device.synthetic_nmea import Epoch, nmea
+    from tests.device.test_trips import ROUTE, Walk
+    from tests.device.test_trips_engine import drift
+
+    def sentences(fixes) -> bytes:
+        return nmea([Epoch(f.time, f.lat, f.lon, f.speed_kmh or 0.0, f.course_deg or 0.0, hdop=f.hdop or 0.9)
+                     for f in fixes])
+
+    walk = Walk().park(120).drive(ROUTE, speed_kmh=50)
+    driven = len(walk.fixes)
+    drift(walk, 20)
+    store = Store(tmp_path / "r.db")
+    source = ObdSource(car.port, poll_s=0.02)
+    pipeline = Pipeline(store, min_date=RECORDING_MIN_DATE, car=source)
+    source.start()
+    try:
+        wait_for(lambda: source.state().engine_on is True)
+        pipeline.feed(sentences(walk.fixes[:driven]))
+        car.answer("RPM", "NO DATA\r")  # the engine control unit sleeps: ignition off
+        wait_for(lambda: source.state().engine_on is False)
+        for i in range(driven, len(walk.fixes), 30):
+            pipeline.feed(sentences(walk.fixes[i:i + 30]))
+        pipeline.feed(b"")
+        store.flush()
+    finally:
+        source.stop()
+    (body,) = bodies(store)
+    assert FLAG_ENGINE_OFF in body["flags"]
+    assert body["distance_km"] == pytest.approx(sum(length for _, length in ROUTE) / 1000, abs=0.3)
+    store.close()
