@@ -2,6 +2,10 @@
 
     .venv/bin/python benchmarks/device_pipeline.py [--file F] [--store-dir DIR] [--disk-dir DIR]
                                                    [--repeat N] [--runs K] [--flush-interval S]
+    .venv/bin/python benchmarks/device_pipeline.py --obd [--obd-poll S] [--obd-seconds S]
+
+The OBD run (issue 17, target: less than 20% more CPU per hour of driving) is described at
+`obd_run`.
 
 Replays the recording in fast mode through framing -> NMEA -> trips -> store (each run into a
 fresh SQLite file, the real durable store: WAL, synchronous=FULL, every commit) in separate
@@ -89,6 +93,7 @@ class _NullStore:
     def save_progress(self, *fields: object, **named: object) -> None: ...
     def replace_open_points(self, points: object) -> None: ...
     def add_counters(self, counts: object) -> None: ...
+    def record_event(self, *fields: object) -> None: ...
     def flush(self) -> None: ...
     def flush_progress(self) -> None: ...
 
@@ -233,6 +238,114 @@ def run_child(path: Path, store_dir: Path | None, flush_interval_s: float | None
     return json.loads(out.stdout)
 
 
+# ------------------------------------------------------------------------------------ OBD (issue 17)
+
+TARGET_OBD_EXTRA = 0.20  # OBD may add less than 20% CPU per hour of driving
+LIVE_CHUNK_BYTES = 512  # about what one read of a 9600-baud receiver returns: the daemon's chunking
+
+
+def emulator_child() -> None:
+    """ELM327-emulator with an odometer answer, in a process of its own (its CPU is the car's,
+    not the device's): prints its pty, runs until stdin closes."""
+    import logging
+    import threading
+
+    import elm
+    from elm.obd_message import ELM_FOOTER, ObdMessage
+
+    logging.disable(logging.CRITICAL)
+    ObdMessage["default"].setdefault("ODOMETER", {
+        "Request": "^01A6" + ELM_FOOTER, "Descr": "Total distance travelled",
+        "Response": "<header>7E8</header><size>06</size><subd>41 A6 00 07 5B 84</subd>"})
+    emulator = elm.Elm(batch_mode=True)
+    port = emulator.get_pty()  # before the run thread (docs: a race otherwise)
+    threading.Thread(target=emulator.run, daemon=True).start()
+    print(port, flush=True)
+    sys.stdin.read()
+    emulator.terminate()
+
+
+def obd_run(path: Path, poll_s: float, poll_seconds: float, repeat: int) -> int:
+    """GPS-only vs. OBD, CPU per hour of driving, in this one process.
+
+    OBD costs twice: the polling thread (three requests a poll, whatever the car does: measured
+    over `poll_seconds` of wall time at the daemon's poll interval, the thread's own CPU clock) and
+    the pipeline's look at the car once per chunk (the same replay with a connected car, chunked
+    as a receiver delivers it; best of `repeat` against the GPS-only best of `repeat`)."""
+    import logging
+    import threading
+
+    sys.path.insert(0, str(ROOT))
+    from device.nmea import RECORDING_MIN_DATE
+    from device.cli import start_obd
+    from device.config import parse_config
+    from device.pipeline import Pipeline
+    from device.store import Store
+    from device.trips import TripClosed
+
+    logging.disable(logging.CRITICAL)
+    data = path.read_bytes()
+    chunks = [data[i:i + LIVE_CHUNK_BYTES] for i in range(0, len(data), LIVE_CHUNK_BYTES)]
+
+    ram = default_ram_dir()
+
+    def replay(car) -> tuple[float, float]:
+        records = []
+        with tempfile.TemporaryDirectory(dir=ram) as folder:
+            store = Store(Path(folder) / "ritbox.db")  # the real durable store, as the daemon's
+            pipeline = Pipeline(store, min_date=RECORDING_MIN_DATE, car=car,
+                                on_event=lambda e: records.append(e.record) if isinstance(e, TripClosed) else None)
+            start = time.process_time()
+            for chunk in chunks:
+                pipeline.feed(chunk)
+            pipeline.finish()
+            cpu = time.process_time() - start
+            store.close()
+        hours = sum((r.ended_at - r.started_at).total_seconds() for r in records) / 3600
+        return cpu, hours
+
+    emulator = subprocess.Popen([sys.executable, __file__, "--emulator-child"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, text=True)
+    try:
+        port = emulator.stdout.readline().strip()
+        config = parse_config({"obd": {"enabled": True, "port": port, "poll_s": poll_s}})
+        source = start_obd(config)  # the daemon's own start: its poll, odometer and voltage rates
+        deadline = time.monotonic() + 60
+        while source.state().odometer_km is None:
+            if time.monotonic() > deadline:
+                raise SystemExit("the emulated car did not answer")
+            time.sleep(0.1)
+        thread = source._thread
+        assert thread is not None and thread.ident is not None
+        clock = time.pthread_getcpuclockid(thread.ident)
+        polls_before, cpu_before, wall_before = source.polls, time.clock_gettime(clock), time.monotonic()
+        time.sleep(poll_seconds)
+        poll_cpu = time.clock_gettime(clock) - cpu_before
+        wall = time.monotonic() - wall_before
+        polls = source.polls - polls_before
+        source.stop()  # the replays below see a connected car whose state no longer changes
+        gps = [replay(None) for _ in range(repeat)]
+        obd = [replay(source) for _ in range(repeat)]
+    finally:
+        emulator.stdin.close()
+        emulator.wait(timeout=30)
+    gps_cpu, hours = min(gps)
+    obd_cpu = min(c for c, _ in obd)
+    gps_per_hour = gps_cpu / hours
+    pipeline_extra = max(obd_cpu - gps_cpu, 0.0) / hours
+    thread_per_hour = poll_cpu / wall * 3600  # a live hour of driving is an hour of polling
+    extra = (pipeline_extra + thread_per_hour) / gps_per_hour
+    print(f"file: {path.name}, {hours:.2f} h of driving, chunks of {LIVE_CHUNK_BYTES} bytes; best of {repeat}")
+    print(f"GPS only:          {gps_per_hour:8.3f} s cpu per hour of driving ({gps_cpu:.3f} s)")
+    print(f"OBD, pipeline:     {pipeline_extra:8.3f} s cpu per hour more (the car looked at once per chunk; "
+          f"{obd_cpu:.3f} s)")
+    print(f"OBD, poll thread:  {thread_per_hour:8.3f} s cpu per hour ({poll_cpu:.3f} s over {wall:.1f} s, "
+          f"{polls} polls at poll_s {poll_s:g}: {poll_cpu / max(polls, 1) * 1000:.2f} ms a poll)")
+    print(f"OBD extra:         {extra * 100:8.1f} %  [target < {TARGET_OBD_EXTRA * 100:.0f}%: "
+          f"{'ok' if extra < TARGET_OBD_EXTRA else 'MISSED'}]")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--file", type=Path, default=DEFAULT_FILE)
@@ -247,9 +360,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3,
                         help="pipeline runs per child process, each into a fresh store (the best counts, "
                              "like the bare parse's best of --repeat in one warm process)")
+    parser.add_argument("--obd", action="store_true",
+                        help="the OBD run instead: GPS-only vs. the emulated car polled at the daemon's rate")
+    parser.add_argument("--obd-poll", type=float, default=5.0, help="[obd] poll_s of the OBD run (the default)")
+    parser.add_argument("--obd-seconds", type=float, default=120.0, help="wall seconds the polling is measured")
+    parser.add_argument("--emulator-child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-bare", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.emulator_child:
+        emulator_child()
+        return 0
+    if args.obd:
+        return obd_run(args.file, args.obd_poll, args.obd_seconds, args.repeat)
     if args.child:
         child(args.file, args.store_dir, args.flush_interval, args.runs, bare=not args.no_bare)
         return 0

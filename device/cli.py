@@ -319,6 +319,7 @@ def _print_status(status: dict[str, Any]) -> None:
         print(f"odometer:      {store.get('odometer_km')} km (after the last closed trip)")
     if pipe:
         print(f"source:        {pipe.get('source')}{' (ended)' if pipe.get('source_ended') else ''}")
+        print(f"car (OBD):     {car_line(pipe.get('car'))}")
     if store.get("nearly_full"):
         print(f"WARNING:       the outbox is nearly full ({store.get('pending')} of {store.get('max_pending')})")
     synced = status.get("sync")
@@ -335,6 +336,20 @@ def _print_status(status: dict[str, Any]) -> None:
     counters = store.get("counters", {})
     if counters:
         print("counters:      " + ", ".join(f"{k} {v}" for k, v in sorted(counters.items())))
+
+
+def car_line(car: dict[str, Any] | None) -> str:
+    """One line on the OBD link for `ritbox status`."""
+    if car is None:
+        return "off ([obd] enabled = false): GPS km and manual calibration"
+    if not car.get("connected"):
+        return "no adapter answering: GPS km until it does"
+    engine = {True: "engine on", False: "engine off", None: "engine unknown"}[car.get("engine_on")]
+    if car.get("odometer") == "absent":
+        return f"connected, {engine}; this car does not report its odometer (PID A6): GPS km and manual calibration as before"
+    if car.get("odometer") == "car" and car.get("odometer_km") is not None:
+        return f"connected, {engine}; odometer {car['odometer_km']:.1f} km from the car"
+    return f"connected, {engine}; odometer not read yet"
 
 
 # ------------------------------------------------------------------- private
@@ -400,6 +415,23 @@ def build_source(config: DeviceConfig) -> ByteSource:
     return ReplaySource(src.replay_file, realtime=src.replay_realtime, speed=src.replay_speed)
 
 
+def start_obd(config: DeviceConfig) -> Any:
+    """The OBD source on its own thread when [obd] is enabled, else None. It never blocks the
+    NMEA path: the pipeline only reads its latest state (device.obd_source)."""
+    if not config.obd.enabled:
+        return None
+    from device.obd_source import ObdSource  # python-OBD only where OBD is used
+
+    baud = None if config.obd.baud == "auto" else int(config.obd.baud)
+    # The odometer at each store flush (a trip's start and end fall in stand-stills longer than
+    # that), the supply voltage once a minute: see benchmarks/device_pipeline.py --obd.
+    car = ObdSource(config.obd.port, baud, poll_s=config.obd.poll_s,
+                    odometer_s=config.store.flush_interval_s, voltage_s=60.0)
+    car.start()
+    log.info("OBD: polling the car every %g s on %s", config.obd.poll_s, config.obd.port)
+    return car
+
+
 class Daemon:
     """`ritbox run`: source -> pipeline, with the control socket and the GPIO button."""
 
@@ -432,11 +464,13 @@ class Daemon:
         server: ControlServer | None = None
         gpio: GpioButton | None = None
         scheduler: Any = None
+        car: Any = None
         try:
             switch = PrivacySwitch(store, clock=lambda: self._clock(pipeline))
+            car = start_obd(config)
             pipeline = Pipeline(
                 store, settings=settings, odometer_km=config.odometer.initial_km,
-                mode=switch.mode, min_date=min_date,
+                mode=switch.mode, min_date=min_date, car=car,
             )
             switch.add_listener(lambda mode, at: pipeline.request_mode(mode))
             server = ControlServer(self.socket_path, privacy_handler(switch, self._status(store, pipeline)))
@@ -459,6 +493,8 @@ class Daemon:
         finally:
             if scheduler is not None:
                 scheduler.shutdown(wait=True)  # a pass in progress ends before the store closes
+            if car is not None:
+                car.stop()
             if gpio is not None:
                 gpio.close()
             if server is not None:

@@ -41,6 +41,12 @@ Example (all keys optional)::
     [gpio]
     button_pin = 17            # omit to run without a button
     led_pin = 27
+
+    [obd]                      # the car's odometer and ignition through an ELM327 adapter
+    enabled = false            # off by default
+    port = "auto"              # or "/dev/ttyUSB0", "/dev/rfcomm0" (Bluetooth; docs/device.md)
+    baud = "auto"              # or a rate: 9600, 38400, 115200
+    poll_s = 5.0               # seconds between two engine-speed polls (0.2..60)
 """
 from __future__ import annotations
 
@@ -61,6 +67,8 @@ CONFIG_ENV = "RITBOX_DEVICE_CONFIG"
 SOURCE_KINDS = ("serial", "gpsd", "replay")
 MIN_FLUSH_INTERVAL_S = 5.0
 MAX_FLUSH_INTERVAL_S = 60.0
+MIN_OBD_POLL_S = 0.2
+MAX_OBD_POLL_S = 60.0
 
 
 class ConfigError(RitboxError):
@@ -115,6 +123,14 @@ class GpioConfig:
 
 
 @dataclass
+class ObdConfig:
+    enabled: bool = False
+    port: str = "auto"  # "auto": python-OBD scans the serial ports for an adapter
+    baud: int | str = "auto"
+    poll_s: float = 5.0  # engine speed; the odometer at each store flush (device.cli.start_obd)
+
+
+@dataclass
 class DeviceConfig:
     """Everything the daemon needs; `trips` holds TripSettings overrides by field name."""
 
@@ -126,6 +142,7 @@ class DeviceConfig:
     backend: BackendConfig = field(default_factory=BackendConfig)
     privacy: PrivacyConfig = field(default_factory=PrivacyConfig)
     gpio: GpioConfig = field(default_factory=GpioConfig)
+    obd: ObdConfig = field(default_factory=ObdConfig)
     path: Path | None = None  # where it was read from, None for pure defaults
 
     def sealing_key_text(self) -> str | None:
@@ -150,6 +167,7 @@ _SECTIONS: dict[str, type] = {
     "backend": BackendConfig,
     "privacy": PrivacyConfig,
     "gpio": GpioConfig,
+    "obd": ObdConfig,
 }
 
 
@@ -213,6 +231,13 @@ def parse_config(data: dict[str, Any], where: str = "config") -> DeviceConfig:
             f"{where}: [store] flush_interval_s must be between {MIN_FLUSH_INTERVAL_S:g} and "
             f"{MAX_FLUSH_INTERVAL_S:g}, not {config.store.flush_interval_s!r}"
         )
+    obd_baud = config.obd.baud
+    if isinstance(obd_baud, str) and obd_baud != "auto" or isinstance(obd_baud, int) and obd_baud <= 0:
+        raise ConfigError(f"{where}: [obd] baud must be a rate (e.g. 38400) or \"auto\", not {obd_baud!r}")
+    if not MIN_OBD_POLL_S <= config.obd.poll_s <= MAX_OBD_POLL_S:
+        # Faster floods a Bluetooth adapter (each poll is three requests); slower misses a short stop.
+        raise ConfigError(f"{where}: [obd] poll_s must be between {MIN_OBD_POLL_S:g} and {MAX_OBD_POLL_S:g}, "
+                          f"not {config.obd.poll_s!r}")
     if config.odometer.initial_km < 0:
         raise ConfigError(f"{where}: [odometer] initial_km must not be negative")
     return config

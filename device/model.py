@@ -88,3 +88,6 @@ class TripRecord:
     flags: list[str] = field(default_factory=list)
     gaps: list[Gap] = field(default_factory=list)
     track: list[TrackPoint] = field(default_factory=list)  # simplified; empty when private
+    # "obd": the odometer figures are the car's own (PID A6), distance_km stays the GPS km;
+    # "gps": the device's running GPS odometer (device.pipeline.CarOdometer decides)
+    odometer_source: str = "gps"

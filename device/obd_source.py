@@ -110,12 +110,19 @@ class ObdSource:
     """Polls the car through an ELM327 adapter on `port` (or the first one found: "auto")."""
 
     def __init__(self, port: str = "auto", baud: int | None = None, *, poll_s: float = 1.0,
+                 odometer_s: float = 0.0, voltage_s: float = 0.0,
                  timeout: float = 2.0, reconnect_s: float = 5.0,
                  connect: Callable[..., Any] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.port = None if port == "auto" else port
         self.baud = baud
-        self.poll_s = poll_s
+        self.poll_s = poll_s  # the engine speed, every poll
+        # The odometer and the supply voltage at most this often (0: every poll). Each request
+        # costs the device ~0.4 ms of CPU in python-OBD; the odometer is needed at a trip's start
+        # and end (the car stands then) and at a store flush, not every second.
+        self.odometer_s = odometer_s
+        self.voltage_s = voltage_s
+        self._odometer_due = self._voltage_due = 0.0  # time.monotonic(): a wall-clock schedule
         self.timeout = timeout
         self.reconnect_s = reconnect_s
         self._connect = connect or obd.OBD
@@ -127,6 +134,7 @@ class ObdSource:
         self._filter = OdometerFilter()
         self._odometer_misses = 0
         self.counters: Counter[str] = Counter()
+        self.polls = 0  # rounds of the polling loop (benchmarks/device_pipeline.py --obd)
         self.events: list[tuple[str, str | None]] = []  # (kind, detail): taken by the pipeline
 
     # --------------------------------------------------------------- the pipeline's side
@@ -134,6 +142,11 @@ class ObdSource:
     def state(self) -> CarState:
         with self._lock:
             return self._state
+
+    def counts(self) -> dict[str, int]:
+        """A copy of the counters (the polling thread adds to them)."""
+        with self._lock:
+            return dict(self.counters)
 
     def take_events(self) -> list[tuple[str, str | None]]:
         with self._lock:
@@ -154,6 +167,10 @@ class ObdSource:
     def _set(self, **changes: Any) -> None:
         with self._lock:
             self._state = replace(self._state, **changes)
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self.counters[name] += 1
 
     def _event(self, kind: str, detail: str | None = None) -> None:
         with self._lock:
@@ -179,11 +196,11 @@ class ObdSource:
         try:
             connection = self._connect(self.port, self.baud, fast=False, timeout=self.timeout)
         except Exception as exc:  # noqa: BLE001 - python-OBD raises whatever pyserial raises
-            self.counters["connect_failed"] += 1
+            self._count("connect_failed")
             log.debug("OBD adapter: %s", type(exc).__name__)
             return None
         if connection.status() != obd.OBDStatus.CAR_CONNECTED:
-            self.counters["no_car"] += 1
+            self._count("no_car")
             connection.close()
             return None
         self._set(connected=True)
@@ -200,7 +217,7 @@ class ObdSource:
     def _vin(self, connection: Any) -> str | None:
         response = connection.query(obd.commands.VIN, force=True)
         if response.is_null():
-            self.counters["vin_" + _reason(response)] += 1
+            self._count("vin_" + _reason(response))
             return None
         value = response.value
         text = value.decode("ascii", "replace") if isinstance(value, (bytes, bytearray)) else str(value)
@@ -210,15 +227,23 @@ class ObdSource:
     def _poll(self, connection: Any) -> None:
         silent_since: float | None = None
         while not self._stop.is_set():
-            answered = self._read_odometer(connection)
-            answered = self._read_engine(connection) or answered
+            self.polls += 1
+            now = time.monotonic()
+            answered = False
+            if now >= self._odometer_due:
+                self._odometer_due = now + self.odometer_s
+                answered = self._read_odometer(connection)
+            with_voltage = now >= self._voltage_due
+            if with_voltage:
+                self._voltage_due = now + self.voltage_s
+            answered = self._read_engine(connection, with_voltage) or answered
             if answered and connection.is_connected():
                 silent_since = None
             else:
                 now = self._clock()
                 silent_since = silent_since if silent_since is not None else now
                 if not connection.is_connected() or now - silent_since >= self.timeout * 3:
-                    self.counters["adapter_lost"] += 1
+                    self._count("adapter_lost")
                     self._set(connected=False)
                     self._event("obd_lost")
                     log.warning("OBD: the adapter stopped answering; the odometer falls back to GPS")
@@ -231,7 +256,7 @@ class ObdSource:
         response = connection.query(ODOMETER, force=True)
         at = self._clock()
         if response.is_null() or response.value is None:
-            self.counters["odometer_" + _reason(response)] += 1
+            self._count("odometer_" + _reason(response))
             self._odometer_misses += 1
             if self.state().odometer_supported is None and self._odometer_misses >= ODOMETER_MISSING_AFTER:
                 self._set(odometer_supported=False)
@@ -241,25 +266,30 @@ class ObdSource:
         self._odometer_misses = 0
         problem = self._filter.check(float(response.value), at)
         if problem is not None:
-            self.counters[problem] += 1
+            self._count(problem)
             return True  # the adapter answered; the value was not believable
         self._set(odometer_km=float(response.value), odometer_at=at, odometer_supported=True)
         return True
 
-    def _read_engine(self, connection: Any) -> bool:
-        """Engine speed and the adapter's supply voltage; True when the adapter answered at all.
+    def _read_engine(self, connection: Any, with_voltage: bool = True) -> bool:
+        """Engine speed and (`with_voltage`) the adapter's supply voltage; True when the adapter
+        answered at all.
 
         The adapter answers ATRV itself; an engine control unit that answers NO DATA to the
-        engine speed while the adapter is alive is asleep: the ignition is off."""
+        engine speed while the adapter is alive is asleep: the ignition is off. Without ATRV this
+        round, the adapter's own line (NO DATA, CAN ERROR, ?) shows it is alive."""
         response = connection.query(RPM, force=True)
         at = self._clock()
-        voltage = connection.query(obd.commands.ELM_VOLTAGE, force=True)
-        adapter_alive = not voltage.is_null() and voltage.value is not None
-        if adapter_alive:
-            self._set(battery_v=float(voltage.value.magnitude))
-        if response.is_null() or response.value is None:
-            reason = _reason(response)
-            self.counters["rpm_" + reason] += 1
+        reason = None if not response.is_null() and response.value is not None else _reason(response)
+        if with_voltage:
+            voltage = connection.query(obd.commands.ELM_VOLTAGE, force=True)
+            adapter_alive = not voltage.is_null() and voltage.value is not None
+            if adapter_alive:
+                self._set(battery_v=float(voltage.value.magnitude))
+        else:
+            adapter_alive = reason in (None, "no_data", "can_error", "not_understood", "stopped", "bus_error")
+        if reason is not None:
+            self._count("rpm_" + reason)
             if adapter_alive and reason == "no_data":
                 self._set(engine_on=False, engine_at=at)
             return adapter_alive

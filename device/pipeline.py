@@ -20,10 +20,11 @@ import struct
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from device.car import CarOdometer
 from device.model import Fix, Gap, TrackPoint, TripMode
 from device.nmea import LIVE_MIN_DATE, FixAssembler
 from device.store import OpenTrip as StoredOpenTrip
@@ -35,6 +36,7 @@ from device.trips import (
     TripClosed,
     TripDetector,
     TripEvent,
+    TripOpened,
     TripSettings,
     counted_window,
 )
@@ -43,6 +45,13 @@ log = logging.getLogger("ritbox.pipeline")
 
 #: Flag on a trip that continued across a restart of the daemon (the device was off meanwhile).
 FLAG_RESUMED = "resumed_after_restart"
+
+#: Store meta key of the car's VIN (OBD): the first one read binds the box to that car.
+META_VIN = "obd_vin"
+#: Store meta key set when the VIN changed, until the next closed trip carries FLAG_VIN_CHANGED.
+META_VIN_CHANGED = "obd_vin_changed"
+#: Flag on the first trip closed after the box read another car's VIN (moved to another car).
+FLAG_VIN_CHANGED = "vin_changed"
 
 #: How often (driving time) the detector's full resume state is written with a store flush.
 STATE_INTERVAL = timedelta(seconds=60)
@@ -72,6 +81,7 @@ class Pipeline:
         min_date: date = LIVE_MIN_DATE,
         schedule: Iterable[ModeChange] = (),
         on_event: Callable[[TripEvent], None] | None = None,
+        car: Any = None,
     ) -> None:
         self.store = store
         self.settings = settings if settings is not None else TripSettings()
@@ -94,6 +104,11 @@ class Pipeline:
         self.standing_closed = 0
         self.resumed = 0
         self._standing_saved: datetime | None = None  # start of the stand-still persisted at once
+        # The car over OBD (device.obd_source.ObdSource, its own thread): read once per chunk.
+        self.car = car
+        self._car_odometer = CarOdometer()
+        self._engine_on: bool | None = None
+        self._vin: str | None = None  # the VIN last compared with the store's
 
         if store.odometer_km is None:  # a new store starts from the configured reading
             store.set_odometer(odometer_km)
@@ -111,6 +126,8 @@ class Pipeline:
     def feed(self, chunk: bytes) -> None:
         """Process a chunk of receiver bytes (an empty chunk is a heartbeat)."""
         self._apply_requested()
+        if self.car is not None:
+            self._car_tick()
         if chunk:
             for fix in self.assembler.feed_bytes(chunk):
                 self._on_fix(fix)
@@ -183,6 +200,55 @@ class Pipeline:
             at = self._last_fix.time if self._last_fix is not None else None
             self._handle(self.detector.set_mode(mode, at))
 
+    # -------------------------------------------------------------- the car (OBD)
+
+    def _car_tick(self) -> None:
+        """The car's latest state and events, once per chunk: odometer readings onto the GPS
+        timeline, engine changes to the detector, adapter events into the store's event log."""
+        car = self.car
+        at = self._last_fix.time if self._last_fix is not None else None
+        trip_open = self.detector is not None and self.detector.open_trip_untracked is not None
+        for kind, detail in car.take_events():
+            if kind == "vin_changed":
+                continue  # the binding below compares with the VIN kept in the store, across restarts
+            if kind == "obd_lost":
+                self._car_odometer.lost()  # a gap in the odometer source: this trip keeps GPS km
+            self.store.record_event(kind, at, {"trip_open": trip_open})
+        state = car.state()
+        if state.vin is not None and state.vin != self._vin:
+            self._bind_vin(state.vin, at, trip_open)
+        self._car_odometer.observe(state, at)
+        engine = state.engine_on if state.connected else None
+        if engine is not None and engine != self._engine_on and at is not None and self.detector is not None:
+            self._handle(self.detector.engine(engine, at))
+        self._engine_on = engine
+
+    def _bind_vin(self, vin: str, at: datetime | None, trip_open: bool) -> None:
+        """The first VIN the box reads is the car's (kept in the store); another one later means
+        the box was moved to another car: the event vin_changed (uploaded with the device events)."""
+        enrolled = self.store.get_meta(META_VIN)
+        if enrolled != vin:
+            if enrolled is not None:
+                self.store.record_event("vin_changed", at, {"vin_was": enrolled, "vin": vin, "trip_open": trip_open})
+                self.store.set_meta(META_VIN_CHANGED, "1")  # the next trip says so, also after a restart
+                log.warning("OBD: this is another car than the one the box was installed in (VIN changed)")
+            self.store.set_meta(META_VIN, vin)
+        self._vin = vin
+
+    def car_status(self) -> dict[str, Any] | None:
+        """What `ritbox status` says about the car (None: OBD is off)."""
+        if self.car is None:
+            return None
+        state = self.car.state()
+        if state.odometer_supported is False:
+            odometer = "absent"
+        elif state.odometer_supported:
+            odometer = "car"
+        else:
+            odometer = "unknown"
+        return {"connected": state.connected, "odometer": odometer, "odometer_km": state.odometer_km,
+                "engine_on": state.engine_on, "battery_v": state.battery_v, "vin": state.vin}
+
     # -------------------------------------------------------------- fixes
 
     def _on_fix(self, fix: Fix) -> None:
@@ -216,12 +282,29 @@ class Pipeline:
                 self._points.append(event.point)  # nearly every event: batched, see _hand_points
             else:
                 self._hand_points()  # the store sees every event in the detector's order
+                if self.car is not None:
+                    event = self._with_car(event)
                 store.handle(event)
                 if cls is TripClosed:
                     self.trips_closed += 1
                     self._state_due = self._last_full_state = None
             if on_event is not None:
                 on_event(event)
+
+    def _with_car(self, event: TripEvent) -> TripEvent:
+        """A trip's start and end odometer from the car where it gave them (device.car)."""
+        if event.__class__ is TripOpened:
+            self._car_odometer.trip_opened(event.started_at)
+        elif event.__class__ is TripClosed:
+            record = self._car_odometer.trip_closed(event.record)
+            if self.store.get_meta(META_VIN_CHANGED) == "1":
+                self.store.set_meta(META_VIN_CHANGED, "0")
+                record = replace(record, flags=sorted({*record.flags, FLAG_VIN_CHANGED}))
+            if record is not event.record:
+                event = TripClosed(record)
+                if self.detector is not None:
+                    self.detector.set_odometer(record.odometer_end_km)  # the next trip starts there
+        return event
 
     def _hand_points(self) -> None:
         """Give the store the track points batched since the last call (one call, not one a point)."""
@@ -334,6 +417,10 @@ class Pipeline:
             for reason, count in self.detector.rejected.items():
                 if count:
                     out[f"rejected.{reason}"] = count
+        if self.car is not None:
+            for reason, count in self.car.counts().items():
+                if count:
+                    out[f"obd.{reason}"] = count
         return out
 
     def stats(self) -> dict[str, Any]:
@@ -352,6 +439,7 @@ class Pipeline:
             "mode": self.mode.value,
             "trip_open": open_trip is not None,
             "odometer_km": self.detector.odometer_km if self.detector is not None else self.store.odometer_km,
+            "car": self.car_status(),
         }
 
 

@@ -840,7 +840,7 @@ class Store:
                 flags.add(FLAG_STORE_FULL)
             else:
                 track = [[chain.iso_utc(p.time), chain.coord(p.lat), chain.coord(p.lon)] for p in points]
-        return {
+        body = {
             "v": RECORD_VERSION,
             "trip_id": trip_id,
             "seq": seq,
@@ -859,6 +859,9 @@ class Store:
             "gaps": [_gap_json(g) for g in record.gaps],
             "track": track,
         }
+        if record.odometer_source == "obd":  # only then: a GPS-only record is hashed as before
+            body["odometer_source"] = "obd"
+        return body
 
     # ------------------------------------------------------- power loss
 

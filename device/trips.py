@@ -92,6 +92,9 @@ FLAG_TIME_RESET = "time_reset"  # set by device.nmea on a fix that starts a new 
 # the backend never counts such a trip as business without a person looking at it.
 FLAG_IMPLAUSIBLE_MOTION = "implausible_motion"
 
+# Engine off (OBD) for a whole stop window while the car stayed near: the trip ended there.
+FLAG_ENGINE_OFF = "engine_off"
+
 # Reasons under which `TripDetector.rejected` counts dropped fixes.
 REJECT_HDOP = "high_hdop"
 REJECT_JUMP = "jump"
@@ -131,6 +134,10 @@ class TripSettings:
     road_max_accel_ms2: float = 15.0  # between fixes at most 2.5 s apart
     road_max_climb_ms: float = 5.0  # altitude change over a climb window
     climb_window_s: float = 30.0
+    # Engine off (OBD, `TripDetector.engine`): the trip ends once the engine has been off for a
+    # stop window and every fix since stayed this close to where it went off. Farther is a car
+    # that drives on (a hybrid on its battery shows engine speed 0), or a tow.
+    engine_off_radius_m: float = 500.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +334,7 @@ class TripDetector:
         self._last_moving_at: datetime | None = None  # last fix at >= manoeuvre_kmh
         # plausibility
         self._beyond_at: datetime | None = None  # last fix beyond a road vehicle
+        self._engine_off: tuple[datetime, Fix] | None = None  # (when, last fix then): OBD, see engine()
         self._alt_ref: Fix | None = None
         self._alt_due = _LONG_AGO  # (a discontinuity resets it: time may have gone back)
         # per-fix thresholds as plain attributes (feed/_accept run once per fix)
@@ -476,6 +484,26 @@ class TripDetector:
             self._split_at = last.time
         return events
 
+    def set_odometer(self, odometer_km: float) -> None:
+        """Take the car's own odometer (OBD) as the running odometer; only while parked (the
+        open trip's km stay counted from where it started)."""
+        if self._trip is None:
+            self._odometer = round(odometer_km, 3)
+
+    def engine(self, on: bool, at: datetime) -> list[TripEvent]:
+        """The car's engine went on or off at `at` (GPS time of the latest fix; from OBD).
+
+        Engine off is a boundary signal beside the GPS stop rule: once it has been off for
+        `stop_window_s` and the fixes since stayed within `engine_off_radius_m` of where it went
+        off, the open trip ends at the engine-off moment (flag "engine_off"), however the
+        receiver jitters, and no jitter opens a trip until the engine runs again. Engine on
+        alone opens nothing: a trip still needs movement."""
+        if on:
+            self._engine_off = None
+        elif self._engine_off is None and self._last is not None:
+            self._engine_off = (at, self._last)
+        return []
+
     def finish(self, reason_flag: str | None = None) -> list[TripEvent]:
         """End of input (or power loss): close the open trip, flagged with the reason."""
         events: list[TripEvent] = []
@@ -583,9 +611,22 @@ class TripDetector:
         elif self.still_from is None:
             self.still_from = fix.time
         self._advance(prev, fix, events, dt)
-        if self._stopped(fix):
+        if self._engine_off is not None and self._engine_stopped(fix):
+            self._close(events, {FLAG_ENGINE_OFF}, engine_off=self._engine_off)
+            self._reanchor(fix)
+        elif self._stopped(fix):
             self._close(events, set())
             self._reanchor(fix)
+
+    def _engine_stopped(self, fix: Fix) -> bool:
+        """Engine off for a stop window, the car within engine_off_radius_m of where it went off;
+        a fix farther out ends the engine-off (the car drives: a hybrid, or a tow)."""
+        assert self._engine_off is not None
+        off_at, where = self._engine_off
+        if _dist_m(where, fix) > self._s.engine_off_radius_m:
+            self._engine_off = None
+            return False
+        return (fix.time - off_at).total_seconds() >= self._s.stop_window_s
 
     def _reanchor(self, fix: Fix) -> None:
         """Start PARKED afresh with `fix` as the rest point."""
@@ -636,6 +677,17 @@ class TripDetector:
         s = self._s
         rest = self._rest
         assert rest is not None
+        engine_off = self._engine_off
+        if engine_off is not None:
+            if _dist_m(engine_off[1], fix) <= s.engine_off_radius_m:
+                # the engine is off: jitter, however far the receiver wanders, is no departure
+                self._last_rest = fix
+                self._pending.clear()
+                self._candidate = None
+                self._beyond_since = None
+                self._end_run(fix)
+                return
+            self._engine_off = None  # moved off with the engine off: a hybrid, or towed
         if self._manoeuvre(fix):
             # Open from where the run began: the fixes since then are the trip, also those that
             # came back within the rest radius (a loop through the parking spot).
@@ -649,6 +701,12 @@ class TripDetector:
             self._open(events)
             return
         d = _dist_m(rest, fix)
+        engine_off = self._engine_off
+        if engine_off is not None and d > s.rest_radius_m:
+            if _dist_m(engine_off[1], fix) <= s.engine_off_radius_m:
+                d = 0.0  # the engine is off: jitter, however far the receiver wanders
+            else:
+                self._engine_off = None
         if d <= s.rest_radius_m:
             if self._split_at is not None and _seconds(self._split_at, fix.time) >= s.stop_window_s:
                 self._split_at = None  # stood still for a whole stop window: a real stop since
@@ -823,16 +881,27 @@ class TripDetector:
         window = self._stop_window
         return None if window is None else now - window
 
-    def _close(self, events: list[TripEvent], flags: set[str], at_last: bool = False) -> None:
+    def _close(self, events: list[TripEvent], flags: set[str], at_last: bool = False,
+               engine_off: tuple[datetime, Fix] | None = None) -> None:
         """Close the open trip at its stand-still point, standing where the last fix is; with
-        `at_last` (a split by the privacy switch) at the last fix's time instead."""
+        `at_last` (a split by the privacy switch) at the last fix's time instead; with
+        `engine_off` (time, last fix then) there, unless the stand-still point came first."""
         trip, last = self._trip, self._last
         assert trip is not None and last is not None
         settle = trip.settle
         distance = round(settle.cum_km + _dist_m(settle, last) / 1000.0, 3)
-        odometer_end = round(trip.odometer_start_km + distance, 3)
         end = (last.lat, last.lon)
         ended_at = last.time if at_last else settle.time
+        if engine_off is not None and engine_off[0] < ended_at:
+            # the receiver wandered after the engine went off: the trip ends where it went off,
+            # counted up to there
+            ended_at = max(engine_off[0], trip.started_at)
+            where = engine_off[1]
+            before = [p for p in trip.window if p.time <= where.time]
+            if before:
+                distance = round(before[-1].cum_km + _dist_m(before[-1], where) / 1000.0, 3)
+            end = (where.lat, where.lon)
+        odometer_end = round(trip.odometer_start_km + distance, 3)
         # a gap while the car already stood still at its destination is not part of the trip
         gaps = [g for g in trip.gaps if g.started_at < ended_at]
         trip_flags = set(trip.flags)

@@ -74,6 +74,8 @@ def openapi_document() -> dict[str, Any]:
                 "seq": {"type": "integer", "minimum": 1, "maximum": MAX_SEQ},
                 "prev_hash": HEX64,
                 "hash": {**HEX64, "description": "optional; SHA-256 hex of prev_hash + canonical body"},
+                "odometer_source": {"const": "obd", "description": "optional; the odometer figures are the "
+                                    "car's own (OBD-II PID A6), distance_km the GPS km; absent: GPS odometer"},
                 "started_at": TIME, "ended_at": TIME,
                 "mode": {"enum": ["business", "private"]},
                 "start": POSITION, "end": POSITION,

@@ -33,6 +33,9 @@ RECORD_MEMBERS = frozenset({
     "v", "trip_id", "seq", "prev_hash", "started_at", "ended_at", "mode", "start", "end",
     "start_sealed", "end_sealed", "distance_km", "odometer_start_km", "odometer_end_km", "flags",
     "gaps", "track"})
+# odometer_source "obd": the odometer figures are the car's own (device/car.py); absent: GPS.
+OPTIONAL_RECORD_MEMBERS = frozenset({"hash", "odometer_source"})
+ODOMETER_SOURCES = ("obd",)
 GAP_MEMBERS = frozenset({"started_at", "ended_at", "distance_km", "bridged"})
 ENVELOPE_MEMBERS = frozenset({"v", "alg", "kid", "epk", "nonce", "ct"})
 
@@ -166,7 +169,7 @@ def _envelope(value: Any, path: str) -> None:
 def validate_record(record: Any, path: str, bounds: TimeBounds) -> dict[str, Any]:
     """Check one trip record (with an optional `hash` member); returns it unchanged. Its times
     must lie within `bounds` (backend.api.bounds)."""
-    _object(record, path, RECORD_MEMBERS, optional=frozenset({"hash"}))
+    _object(record, path, RECORD_MEMBERS, optional=OPTIONAL_RECORD_MEMBERS)
     if not _is_int(record["v"]) or record["v"] != RECORD_VERSION:
         raise SchemaError(f"{path}.v", f"expected {RECORD_VERSION}")
     if not isinstance(record["trip_id"], str) or not _UUID4.fullmatch(record["trip_id"]):
@@ -177,6 +180,8 @@ def validate_record(record: Any, path: str, bounds: TimeBounds) -> dict[str, Any
         raise SchemaError(f"{path}.prev_hash", "expected 64 lowercase hex digits")
     if "hash" in record and (not isinstance(record["hash"], str) or not _HEX64.fullmatch(record["hash"])):
         raise SchemaError(f"{path}.hash", "expected 64 lowercase hex digits")
+    if "odometer_source" in record and record["odometer_source"] not in ODOMETER_SOURCES:
+        raise SchemaError(f"{path}.odometer_source", "expected 'obd' (absent: the GPS odometer)")
     started = _time(record["started_at"], f"{path}.started_at", bounds)
     ended = _time(record["ended_at"], f"{path}.ended_at", bounds)
     if ended < started:

@@ -22,6 +22,7 @@ from backend.fleet import service as fleet
 from backend.models.fleet import ApiRequestSeen, Device, DeviceStatus
 from backend.models.trips import DeviceChainHead
 from backend.trips.chain import GENESIS_HASH
+from backend.odometer import obd
 from backend.trips.ingest import TRIP_ID_CONFLICT, TripIdConflict, ingest
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -193,6 +194,9 @@ def upload_trips():
         # them counted as duplicates.
         db.session.rollback()
         raise ApiError(409, "conflict", "a concurrent upload stored some of these trips; retry") from None
+    if result.stored:
+        # After the batch is committed: a reading never holds up, or undoes, stored trips.
+        obd.book_car_reading(device, records)
     return jsonify({
         "stored": result.stored, "duplicates": result.duplicates, "highest_seq": result.highest_seq,
         "chain_events": result.chain_events, "policy": _policy(), **_server_time(),

@@ -35,7 +35,10 @@ FIELD_LABELS = {"classification": _l("Class"), "note": _l("Note"), "business_rel
                 "detour": _l("Route deviation (reason)"), "private_detour_km": _l("Private detour km"),
                 "start_address": _l("Departure address"), "end_address": _l("Arrival address")}
 # Device flags a driver must understand (the others are shown as their code).
-FLAG_LABELS = {"implausible_motion": _l("Motion no car can make (speed, acceleration or climb): check this trip")}
+FLAG_LABELS = {"implausible_motion": _l("Motion no car can make (speed, acceleration or climb): check this trip"),
+               "odometer_gps_disagree": _l("The car's odometer and the GPS km of this trip differ more than usual"),
+               "engine_off": _l("Ended when the engine was switched off"),
+               "vin_changed": _l("The box was moved to another car (another VIN): check this trip")}
 IMPLAUSIBLE_MOTION = "implausible_motion"
 PLACE_LABELS = {"home": _l("Home (residence)"), "work": _l("Work"), "other": _l("Other")}
 TEXT_FIELDS = ("business_relation", "detour", "private_detour_km", "start_address", "end_address")

@@ -58,6 +58,9 @@ class OdometerCalibration(db.Model):
     photo_path: Mapped[str | None] = mapped_column(String(200))
     photo_sha256: Mapped[str | None] = mapped_column(String(64))
     photo_type: Mapped[str | None] = mapped_column(String(32))
+    # "dashboard": read by a person; "obd": the car's own odometer, uploaded with its trips
+    # (backend.odometer.obd), no photo
+    source: Mapped[str] = mapped_column(String(16), default="dashboard", server_default="dashboard")
 
     vehicle: Mapped[Vehicle] = relationship(lazy="joined")
     recorded_by: Mapped[User | None] = relationship(lazy="joined")

@@ -74,6 +74,8 @@ class Trip(db.Model):
     odometer_start_km: Mapped[float] = mapped_column(Float)
     odometer_end_km: Mapped[float] = mapped_column(Float)
     distance_km: Mapped[float] = mapped_column(Float)
+    # "obd": the odometer figures are the car's own (PID A6), distance_km the GPS km; "gps"
+    odometer_source: Mapped[str] = mapped_column(String(8), default="gps", server_default="gps")
     mode: Mapped[str] = mapped_column(String(16))
     flags: Mapped[list[str]] = mapped_column(JSON)  # the device's flags, as sent
     ingest_flags: Mapped[list[str]] = mapped_column(JSON)  # IngestFlag values

@@ -153,10 +153,11 @@ def is_implausible(calibration) -> bool:
 
 def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at: datetime, actor: User | None,
            *, photo: bytes | None = None, via_cli: bool = False, now: datetime | None = None,
-           confirm_reason: str | None = None) -> OdometerCalibration:
+           confirm_reason: str | None = None, source: str = "dashboard") -> OdometerCalibration:
     """Record a dashboard reading and book its correction. Raises CalibrationError with the
     reason when the reading is refused (an implausible one unless confirm_reason is given),
-    odometer_reads.AccessDenied when the actor may not."""
+    odometer_reads.AccessDenied when the actor may not. `source` "obd": the car's own odometer
+    from its trips (backend.odometer.obd), booked by the system (via_cli)."""
     now = now or utcnow()
     confirm_reason = (confirm_reason or "").strip()[:500] or None
     if read_at.tzinfo is None:
@@ -199,7 +200,7 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
         recorded_by_id=actor.id if actor else None,
         recorded_as="cli" if actor is None else ("finance" if actor.has_role(Role.FINANCE) else "driver"),
         recorded_at=now, trips_spread=0,
-        confirm_reason=None)
+        confirm_reason=None, source=source)
     rows: list[OdometerCorrection] = []
     if previous is not None:
         distances = [km_to_m(t.distance_km) for t in window.trips]
@@ -209,11 +210,15 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
             # unexplained row of its own in the reports, so it must not be spread over the trips
             # as correction too (it would be counted twice).
             gps_delta = max(gps_delta, gps_odometer_m - previous.gps_odometer_m)
+            if source == "obd":
+                # The trips' odometer is the car's own: what it ran is the km, not the GPS sum
+                # (which only stands beside them); between two car readings nothing is spread.
+                gps_delta = gps_odometer_m - previous.gps_odometer_m
         dashboard_delta = dashboard_m - previous.dashboard_m
         correction = dashboard_delta - gps_delta
         calibration.dashboard_delta_m, calibration.gps_delta_m = dashboard_delta, gps_delta
         calibration.correction_m = correction
-        if abs(correction) > plausible_bound_m(gps_delta):
+        if abs(correction) > plausible_bound_m(gps_delta) and source != "obd":
             if confirm_reason is None:
                 raise CalibrationError(
                     N_("%(km)s km differs %(correction)s km from the GPS km since the previous reading "
@@ -315,6 +320,7 @@ class Reading:
     recorded_by: str  # name of the person, or "cli"
     recorded_as: str
     recorded_at: datetime
+    source: str = "dashboard"  # or "obd": the car's own odometer (backend.odometer.obd)
 
     @property
     def first(self) -> bool:
@@ -334,7 +340,8 @@ def readings(vehicle_id: int, start: datetime | None = None, end: datetime | Non
                            previous.dashboard_m if previous else None, previous.read_at if previous else None,
                            c.dashboard_delta_m, c.gps_delta_m, c.correction_m, c.trips_spread,
                            is_implausible(c), c.confirm_reason,
-                           c.recorded_by.name if c.recorded_by else "cli", c.recorded_as, c.recorded_at))
+                           c.recorded_by.name if c.recorded_by else "cli", c.recorded_as, c.recorded_at,
+                           c.source))
     return out
 
 

@@ -400,6 +400,9 @@ def _with_calibrations(car: m.Car, rows: list[m.Row], readings: list) -> list[m.
         at = r.read_at.astimezone(LOCAL)
         who = {"finance": "financiën", "driver": "bestuurder", "cli": "systeem"}.get(r.recorded_as, r.recorded_as)
         recorded = f"vastgelegd door {r.recorded_by} ({who}) op {r.recorded_at.astimezone(LOCAL):%d-%m-%Y %H:%M}"
+        if r.source == "obd":
+            recorded = (f"kilometerteller van de auto zelf (OBD), meegestuurd met de ritten, vastgelegd op "
+                        f"{r.recorded_at.astimezone(LOCAL):%d-%m-%Y %H:%M}")
         dashboard = _metres_km(r.dashboard_m)
         if r.first:
             gps = (f", stand van het kastje {t_nl(_metres_km(r.gps_odometer_m))} km, verschil "

@@ -40,7 +40,10 @@ NOTES = {
 }
 
 # Dutch text for device flags a reader must understand (the others are shown as their code).
-FLAGS = {"implausible_motion": "beweging niet mogelijk voor een auto: controleren"}
+FLAGS = {"implausible_motion": "beweging niet mogelijk voor een auto: controleren",
+         "odometer_gps_disagree": "kilometerteller van de auto en GPS-km wijken meer dan gewoonlijk af",
+         "engine_off": "geëindigd toen de motor uitging",
+         "vin_changed": "kastje in een andere auto geplaatst (ander chassisnummer): controleren"}
 
 
 def flag_texts(flags: tuple[str, ...]) -> list[str]:

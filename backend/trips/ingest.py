@@ -155,6 +155,7 @@ def ingest(device: Device, records: list[dict[str, Any]]) -> IngestResult:
             "odometer_start_km": float(record["odometer_start_km"]),
             "odometer_end_km": float(record["odometer_end_km"]),
             "distance_km": float(record["distance_km"]), "mode": record["mode"],
+            "odometer_source": record.get("odometer_source", "gps"),
             "flags": record["flags"], "ingest_flags": sorted(ingest_flags), "gaps": record["gaps"],
             "start_lat": start[0] if business else None, "start_lon": start[1] if business else None,
             "end_lat": end[0] if business else None, "end_lon": end[1] if business else None,

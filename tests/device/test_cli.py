@@ -450,3 +450,40 @@ def test_daemon_without_gpio_hardware_warns_once_and_keeps_running(tmp_path, mon
     stderr = daemon.stderr()
     assert "Traceback" not in stderr and "warnings.warn" not in stderr
     assert len([line for line in stderr.splitlines() if "privacy button unavailable" in line]) == 1
+
+
+def test_a_dead_obd_adapter_never_holds_up_the_gps_path(tmp_path) -> None:
+    """[obd] on, the adapter a pseudo-terminal nobody answers on (a dead Bluetooth link): the
+    replay runs through the daemon as without OBD, and status says no adapter answers."""
+    master, slave = os.openpty()  # kept open, never read or written: every request times out
+    try:
+        store = tmp_path / "ritbox.db"
+        cfg = tmp_path / "ritbox.toml"
+        cfg.write_text(
+            f'[source]\nkind = "replay"\nreplay_file = "{LEAFLET}"\nreplay_realtime = false\n'
+            f'[store]\npath = "{store}"\n[control]\nsocket = "{tmp_path / "control.sock"}"\n'
+            f'[obd]\nenabled = true\nport = "{os.ttyname(slave)}"\n'
+        )
+        expected = json.loads(ritbox("replay", str(LEAFLET), "--fast", "--json", config=cfg).stdout)["fixes"]
+        daemon = DaemonProcess(cfg, tmp_path)
+        try:
+            wait_for(lambda: (tmp_path / "control.sock").exists(), "the control socket")
+            wait_for(lambda: daemon_status(cfg)["pipeline"]["source_ended"], "the end of the recording")
+            status = daemon_status(cfg)
+            assert status["pipeline"]["fixes"] == expected
+            assert status["pipeline"]["car"]["connected"] is False
+            human = ritbox("status", config=cfg).stdout
+            assert re.search(r"^car \(OBD\): +no adapter answering", human, re.M), human
+            assert daemon.stop() == 0
+        finally:
+            daemon.kill()
+        assert "Traceback" not in daemon.stderr()
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_status_without_obd_says_it_is_off(tmp_path) -> None:
+    from device.cli import car_line
+
+    assert car_line(None).startswith("off ([obd] enabled = false)")

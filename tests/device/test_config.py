@@ -147,3 +147,27 @@ def test_store_flush_interval_is_read_checked_and_defaults_to_the_store_s(tmp_pa
     for bad in (4.9, 61, 0):
         with pytest.raises(ConfigError, match=r"\[store\] flush_interval_s must be between 5 and 60"):
             parse_config({"store": {"flush_interval_s": bad}})
+
+
+def test_obd_is_off_by_default_and_read_when_configured(tmp_path) -> None:
+    assert DeviceConfig().obd.enabled is False
+    path = tmp_path / "r.toml"
+    path.write_text('[obd]\nenabled = true\nport = "/dev/rfcomm0"\nbaud = 38400\npoll_s = 2\n')
+    config = load_config(path)
+    assert (config.obd.enabled, config.obd.port, config.obd.baud, config.obd.poll_s) == (
+        True, "/dev/rfcomm0", 38400, 2.0)
+    assert parse_config({"obd": {"enabled": True}}).obd.port == "auto"
+    assert parse_config({"obd": {"enabled": True}}).obd.baud == "auto"
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[obd]\nbaud = "fast"\n', "[obd] baud"),
+    ("[obd]\nbaud = 0\n", "[obd] baud"),
+    ("[obd]\npoll_s = 0.01\n", "[obd] poll_s"),
+    ('[obd]\nspeed = 1\n', "unknown key 'speed' in [obd]"),
+])
+def test_obd_mistakes_are_one_clear_line(tmp_path, text, message) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_config(path)

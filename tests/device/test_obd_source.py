@@ -63,10 +63,10 @@ def car():
     emulated.close()
 
 
-def wait_for(predicate, timeout: float = 30.0) -> None:
+def wait_for(predicate, timeout: float = 30.0, message=lambda: "") -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
-        assert time.monotonic() < deadline, "condition not reached"
+        assert time.monotonic() < deadline, f"condition not reached {message()}"
         time.sleep(0.05)
 
 
@@ -174,3 +174,41 @@ def test_a_box_moved_to_another_car_is_a_vin_change_event():
         source.stop()
         first.close()
         second.close()
+
+
+def test_not_understood_and_binary_garbage_are_counted_by_name(car):
+    car.answer("ODOMETER", odometer_answer(48210.0))
+    source = ObdSource(car.port, poll_s=0.05)
+    source.start()
+    try:
+        wait_for(lambda: source.state().odometer_km == 48210.0)
+        car.answer("ODOMETER", "<writeln>?</writeln>")
+        wait_for(lambda: source.counts().get("odometer_not_understood", 0) >= 2)
+        car.answer("ODOMETER", "<writeln>ZZ%%41 A6 G7 #~</writeln>")  # line noise
+        wait_for(lambda: source.counts().get("odometer_garbage", 0) + source.counts().get("odometer_no_answer", 0) >= 2)
+        assert source.state().odometer_km == 48210.0 and source.state().connected
+    finally:
+        source.stop()
+
+
+def test_an_adapter_that_resets_mid_drive_is_lost_and_found_again_never_a_wrong_odometer(car):
+    """ATZ mid-drive (a voltage dip): the adapter forgets its settings (echo on, default
+    headers); its answers no longer parse. The source calls it lost, connects again (setting
+    the adapter up anew) and reads the odometer as before."""
+    car.answer("ODOMETER", odometer_answer(48210.0))
+    source = ObdSource(car.port, poll_s=0.05, timeout=0.5, reconnect_s=0.5)
+    source.start()
+    try:
+        wait_for(lambda: source.state().odometer_km == 48210.0)
+        source.take_events()
+        seen = []
+        car.emulator.reset(0)
+        car.answer("ODOMETER", odometer_answer(48210.3))
+        wait_for(lambda: seen.extend(source.take_events()) or ("obd_connected", None) in seen,
+                 message=lambda: f"{seen} {source.counts()} {source.state()}")
+        assert ("obd_lost", None) in seen
+        assert source.state().odometer_km in (48210.0, 48210.3)  # never anything else
+        wait_for(lambda: source.state().odometer_km == 48210.3)
+        assert source.counts()["adapter_lost"] == 1
+    finally:
+        source.stop()
