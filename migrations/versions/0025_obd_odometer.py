@@ -1,7 +1,7 @@
 """the car's own odometer over OBD: trips.odometer_source and odometer_calibrations.source
 
 Revision ID: 0025
-Revises: 0020
+Revises: 0027
 Create Date: 2026-12-07 12:00:00
 
 """
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0025'
-down_revision = '0020'
+down_revision = '0027'
 branch_labels = None
 depends_on = None
 
