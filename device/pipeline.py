@@ -43,6 +43,7 @@ log = logging.getLogger("ritbox.pipeline")
 
 #: Flag on a trip that continued across a restart of the daemon (the device was off meanwhile).
 FLAG_RESUMED = "resumed_after_restart"
+EVENT_MODE_SWITCHED = "mode_switched"  # the private switch turned on or off
 
 #: How often (driving time) the detector's full resume state is written with a store flush.
 STATE_INTERVAL = timedelta(seconds=60)
@@ -179,8 +180,10 @@ class Pipeline:
             return
         self._mode = mode
         log.info("mode switched to %s", mode.value)
+        at = self._last_fix.time if self._last_fix is not None else None
+        # The switch itself is an event for the tax report (never a position): see docs/api.md.
+        self.store.record_event(EVENT_MODE_SWITCHED, at, {"mode": mode.value})
         if self.detector is not None:
-            at = self._last_fix.time if self._last_fix is not None else None
             self._handle(self.detector.set_mode(mode, at))
 
     # -------------------------------------------------------------- fixes
