@@ -204,7 +204,8 @@ def verdicts():
 
     rows = [(driver, counter.driver_counter(actor, driver.id, year)) for driver in service.drivers()]
     unassigned = [(db.session.get(Vehicle, u.vehicle_id), u) for u in unassigned_trips(year)]
-    return render_template("finance/verdicts.html", year=year, rows=rows, unassigned=unassigned)
+    return render_template("finance/verdicts.html", year=year, rows=rows, unassigned=unassigned,
+                           vehicles=service.list_vehicles())
 
 
 @bp.route("/events")

@@ -186,6 +186,9 @@ def test_device_events_are_stored_once_and_shown_in_dutch_in_date_order_in_every
         assert "Geen GPS-ontvangst" in _text(fmt, _export(app, finance, fmt, 2026, vehicle_id=vehicle_id))
     # Finance's events page: the same lines, in Dutch by default and in English on request.
     login("fenna@example.nl")
+    verdicts = html.fromstring(client.get("/finance/verdicts?year=2026").get_data(as_text=True))
+    assert verdicts.xpath('//*[@data-testid="event-links"]//a/@href') == [
+        f"/finance/events?vehicle={vehicle_id}&year=2026"]
     page = client.get(f"/finance/events?vehicle={vehicle_id}&year=2026").get_data(as_text=True)
     items = html.fromstring(page).xpath('//*[@data-testid="event"]')
     assert len(items) == len(events)
