@@ -45,6 +45,7 @@ log = logging.getLogger("ritbox.pipeline")
 
 #: Flag on a trip that continued across a restart of the daemon (the device was off meanwhile).
 FLAG_RESUMED = "resumed_after_restart"
+EVENT_MODE_SWITCHED = "mode_switched"  # the private switch turned on or off
 
 #: Store meta key of the car's VIN (OBD): the first one read binds the box to that car.
 META_VIN = "obd_vin"
@@ -196,8 +197,10 @@ class Pipeline:
             return
         self._mode = mode
         log.info("mode switched to %s", mode.value)
+        at = self._last_fix.time if self._last_fix is not None else None
+        # The switch itself is an event for the tax report (never a position): see docs/api.md.
+        self.store.record_event(EVENT_MODE_SWITCHED, at, {"mode": mode.value})
         if self.detector is not None:
-            at = self._last_fix.time if self._last_fix is not None else None
             self._handle(self.detector.set_mode(mode, at))
 
     # -------------------------------------------------------------- the car (OBD)

@@ -59,6 +59,8 @@ CHECKPOINT_CHECK_COMMITS = 64
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _US = timedelta(microseconds=1)
 
+# The id of the newest event the backend acknowledged (sync uploads events with the trips).
+META_EVENTS_SENT = "events_sent_through"
 FLAG_POWER_LOSS = "power_loss"
 # Event of a trip closed at start-up as a normal end: the power went while the car stood still.
 EVENT_CLOSED_STANDING = "closed_standing_at_start"
@@ -1056,6 +1058,21 @@ class Store:
             if head_seq and (expected_seq - 1, expected_prev) != (head_seq, head_hash):
                 return min(expected_seq, head_seq)  # the newest record was removed or rewritten
             return None
+
+    def unsent_events(self, limit: int = 500) -> list[dict[str, Any]]:
+        """Events the backend has not yet acknowledged, oldest first, as sync uploads them:
+        {"id", "kind", "at", "body"} (docs/api.md; no positions in any body)."""
+        with self._lock:
+            sent = int(self._meta_cache.get(META_EVENTS_SENT, "0") or 0)
+            rows = self._db.execute("SELECT id, kind, at, body FROM events WHERE id > ? ORDER BY id LIMIT ?",
+                                    (sent, limit)).fetchall()
+        return [{"id": i, "kind": k, "at": a, "body": json.loads(b)} for i, k, a, b in rows]
+
+    def acknowledge_events(self, through_id: int) -> None:
+        """The backend holds every event up to this id (or refused them for good)."""
+        with self._lock:
+            if through_id > int(self._meta_cache.get(META_EVENTS_SENT, "0") or 0):
+                self.set_meta(META_EVENTS_SENT, str(through_id))
 
     def events(self, limit: int = 100) -> list[dict[str, Any]]:
         """The newest events (gaps between trips, power losses), newest first."""

@@ -52,6 +52,7 @@ from device.store import Store, StoredTrip
 log = logging.getLogger("ritbox.sync")
 
 UPLOAD_PATH = "/api/v1/trips"
+EVENTS_PER_UPLOAD = 500  # device events sent along with one upload (the backend accepts 1000)
 DEFAULT_BATCH = 50
 DEFAULT_INTERVAL_S = 60.0
 BACKOFF_BASE_S = 30.0  # first retry after a transient failure: 15-30 s (equal jitter)
@@ -316,8 +317,30 @@ class Syncer:
 
     def _post(self, device_id: str, key: Ed25519PrivateKey, batch: list[StoredTrip],
               totals: dict[str, int]) -> dict[str, Any]:
+        """One signed upload of `batch` with the device's events not yet acknowledged. Events the
+        backend refuses are dropped (logged once): they must never hold the trips back."""
+        events = self.store.unsent_events(limit=EVENTS_PER_UPLOAD)
+        if events:
+            try:
+                answer = self._post_once(device_id, key, batch, totals, events)
+            except _Refused as refused:
+                if not refused.field.startswith("events"):
+                    raise
+                log.warning("the backend refused this device's events (%s: %s); they are not sent again",
+                            refused.field, refused.reason)
+                self.store.acknowledge_events(events[-1]["id"])
+            else:
+                self.store.acknowledge_events(events[-1]["id"])
+                return answer
+        return self._post_once(device_id, key, batch, totals, [])
+
+    def _post_once(self, device_id: str, key: Ed25519PrivateKey, batch: list[StoredTrip],
+                   totals: dict[str, int], events: list[dict[str, Any]]) -> dict[str, Any]:
         """One signed upload; retries once with the server's clock on a stale timestamp."""
-        body = json.dumps({"trips": [trip.record() for trip in batch]}, separators=(",", ":")).encode("utf-8")
+        content: dict[str, Any] = {"trips": [trip.record() for trip in batch]}
+        if events:
+            content["events"] = events
+        body = json.dumps(content, separators=(",", ":")).encode("utf-8")
         for attempt in (1, 2):
             # Unix seconds with milliseconds: two requests within one second differ (replay check).
             timestamp = f"{self._now():.3f}"

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from backend import audit
 from backend.access import agreements, character
@@ -37,7 +37,7 @@ from backend.db import db, utcnow
 from backend.models.access import Grant
 from backend.models.accounts import Role, User
 from backend.models.seals import TripDisclosure, TripReseal
-from backend.models.trips import ChainEvent, Trip, TripMode, TripTrack
+from backend.models.trips import ChainEvent, ChainEventKind, Trip, TripMode, TripTrack
 
 log = logging.getLogger(__name__)
 LOCAL = ZoneInfo("Europe/Amsterdam")
@@ -116,17 +116,31 @@ class TrackPoint:
     lon: float
 
 
+DEVICE_EVENT = ChainEventKind.DEVICE.value  # a ChainEventView.kind: the device's own event
+
+
 @dataclass(frozen=True)
 class ChainEventView:
     id: int
     device_id: str
     vehicle_id: int
     kind: str
-    seq_from: int
-    seq_to: int
+    seq_from: int | None
+    seq_to: int | None
     trip_id: int | None
     detail: str
     detected_at: datetime
+    # A device event (kind device_event): its kind, when it happened, its body (no positions).
+    event_kind: str | None = None
+    occurred_at: datetime | None = None
+    event_body: dict | None = None
+    # A chain gap whose missing records all arrived later: when the last of them arrived.
+    filled_at: datetime | None = None
+
+    @property
+    def at(self) -> datetime:
+        """When it happened, as far as the backend knows (a chain event: when it was detected)."""
+        return self.occurred_at or self.detected_at
 
 
 @dataclass(frozen=True)
@@ -226,11 +240,22 @@ def chain_events_for_vehicle(actor: User, vehicle_id: int, period: Period | None
     if bounds:
         statement = statement.where(ChainEvent.detected_at >= bounds[0], ChainEvent.detected_at < bounds[1])
     events = [ChainEventView(e.id, e.device_id, e.vehicle_id, e.kind, e.seq_from, e.seq_to, e.trip_id,
-                             e.detail, e.detected_at) for e in db.session.scalars(statement)]
+                             e.detail, e.detected_at, e.event_kind, e.occurred_at, e.event_body,
+                             _filled_at(e)) for e in db.session.scalars(statement)]
     audit.record(audit.READ, actor=actor, subject_vehicle_id=vehicle_id, purpose=purpose,
                  grant_id=access.grant.id if access.grant else None,
                  details={"what": "chain_events", "records": len(events)})
     return events
+
+
+def _filled_at(event: ChainEvent) -> datetime | None:
+    """A chain gap whose missing records all arrived later: when the last one arrived."""
+    if event.kind != ChainEventKind.GAP.value or event.seq_from is None:
+        return None
+    arrived = db.session.execute(
+        select(func.count(), func.max(Trip.received_at)).where(
+            Trip.device_id == event.device_id, Trip.seq >= event.seq_from, Trip.seq <= event.seq_to)).one()
+    return arrived[1] if arrived[0] == event.seq_to - event.seq_from + 1 else None
 
 
 def usable_grants(actor: User, purpose: str | None = None, now: datetime | None = None) -> list[Grant]:

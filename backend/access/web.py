@@ -32,6 +32,7 @@ from backend.odometer.service import ODOMETER_CALIBRATED
 from backend.periods.service import PERIOD_CLOSED
 from backend.trips.ingest import TRIP_ID_CONFLICT
 from backend.trips.revisions import ADDRESS_COMPLETED, REVISION_REFUSED
+from backend.trips.stretches import KM_EXPLAINED
 from backend.web.roles import ROLE_LABELS
 
 LOCAL = ZoneInfo("Europe/Amsterdam")
@@ -79,6 +80,7 @@ EVENT_LABELS = {
     accounts.ROLE_INSTALLED: _l("Role installed at installation (no second person)"),
     accounts.ROLE_REMOVED: _l("Role removed"),
     TRIPS_ATTRIBUTED: _l("Trips without a driver attributed by a car assignment"),
+    KM_EXPLAINED: _l("Unexplained km explained with a reason"),
 }
 PURPOSE_TAX_LABEL = _l("Tax registration")
 

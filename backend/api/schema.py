@@ -22,12 +22,15 @@ MAX_SEQ = 2**31 - 1  # fits an INTEGER column on every database
 MAX_FLAGS = 32
 MAX_GAPS = 10_000
 MAX_TRACK_POINTS = 200_000
+MAX_EVENTS = 1_000
+MAX_PAUSE_S = 10_000_000.0
 
 _UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _HEX16 = re.compile(r"^[0-9a-f]{16}$")
 _TIME = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{3})?Z$")
 _FLAG = re.compile(r"^[a-z0-9_]{1,64}$")
+_VIN = re.compile(r"^[A-HJ-NPR-Z0-9]{17}$")  # ISO 3779: no I, O or Q
 
 RECORD_MEMBERS = frozenset({
     "v", "trip_id", "seq", "prev_hash", "started_at", "ended_at", "mode", "start", "end",
@@ -244,10 +247,65 @@ def validate_record(record: Any, path: str, bounds: TimeBounds) -> dict[str, Any
     return record
 
 
+EVENT_MEMBERS = frozenset({"id", "kind", "at", "body"})
+# The members a device event's body may have (device/store.py writes no others, and never a
+# position): checked one by one, so that nothing else is ever stored.
+EVENT_BODY_TIMES = frozenset({"started_at", "ended_at"})
+
+
+def validate_event(event: Any, path: str, bounds: TimeBounds) -> dict[str, Any]:
+    """One device event `{"id", "kind", "at", "body"}` (docs/api.md); returns it unchanged."""
+    _object(event, path, EVENT_MEMBERS)
+    if not _is_int(event["id"]) or not 1 <= event["id"] <= MAX_SEQ:
+        raise SchemaError(f"{path}.id", f"expected a whole number from 1 to {MAX_SEQ}")
+    if not isinstance(event["kind"], str) or not _FLAG.fullmatch(event["kind"]):
+        raise SchemaError(f"{path}.kind", "expected an event kind (a-z, 0-9, _)")
+    if event["at"] is not None:
+        _time(event["at"], f"{path}.at", bounds)
+    body = event["body"]
+    if not isinstance(body, dict):
+        raise SchemaError(f"{path}.body", "expected an object")
+    for member, value in body.items():
+        member_path = f"{path}.body.{member}"
+        if member in EVENT_BODY_TIMES:
+            _time(value, member_path, bounds)
+        elif member == "distance_km":
+            _km(value, member_path)
+        elif member in ("bridged", "trip_open"):
+            if not isinstance(value, bool):
+                raise SchemaError(member_path, "expected true or false")
+        elif member in ("vin", "vin_was"):
+            if not isinstance(value, str) or not _VIN.fullmatch(value):
+                raise SchemaError(member_path, "expected a vehicle identification number (17 letters and digits)")
+        elif member == "mode":
+            if value not in ("business", "private"):
+                raise SchemaError(member_path, "expected 'business' or 'private'")
+        elif member == "pause_s":
+            if not _is_number(value) or not 0 <= value <= MAX_PAUSE_S:
+                raise SchemaError(member_path, f"expected a number of seconds from 0 to {MAX_PAUSE_S:.0f}")
+        else:
+            raise SchemaError(member_path, "unknown member")
+    return event
+
+
+def validate_events(events: Any, bounds: TimeBounds) -> list[dict[str, Any]]:
+    """The optional `events` list of an upload: each id once."""
+    if not isinstance(events, list) or len(events) > MAX_EVENTS:
+        raise SchemaError("events", f"expected a list of at most {MAX_EVENTS} device events")
+    seen: set[int] = set()
+    for i, event in enumerate(events):
+        validate_event(event, f"events[{i}]", bounds)
+        if event["id"] in seen:
+            raise SchemaError(f"events[{i}].id", "appears twice in one upload")
+        seen.add(event["id"])
+    return events
+
+
 def validate_batch(body: Any, max_trips: int, bounds: TimeBounds) -> list[dict[str, Any]]:
-    """`{"trips": [record, ...]}` with 1 to max_trips records, their times within `bounds`.
-    Raises SchemaError, or BatchTooLarge for too many records."""
-    _object(body, "$", frozenset({"trips"}))
+    """`{"trips": [record, ...]}` with 1 to max_trips records, their times within `bounds`, and
+    optionally `"events": [...]` (validate_events). Raises SchemaError, or BatchTooLarge for too
+    many records."""
+    _object(body, "$", frozenset({"trips"}), optional=frozenset({"events"}))
     trips = body["trips"]
     if not isinstance(trips, list):
         raise SchemaError("trips", "expected a list of trip records")

@@ -171,15 +171,16 @@ def upload_trips():
     window = bounds.time_bounds(device.enrolled_at or device.created_at, utcnow(),
                                 current_app.config.get("API_TIMESTAMP_WINDOW_SECONDS", 300))
     try:
-        records = schema.validate_batch(schema.parse_json(data), current_app.config.get("INGEST_MAX_BATCH_TRIPS", 500),
-                                        window)
+        body = schema.parse_json(data)
+        records = schema.validate_batch(body, current_app.config.get("INGEST_MAX_BATCH_TRIPS", 500), window)
+        events = schema.validate_events(body["events"], window) if "events" in body else []
     except schema.SchemaError as exc:
         raise ApiError(400, "invalid_batch", f"{exc.field}: {exc.reason}", field=exc.field, reason=exc.reason) from None
     except schema.BatchTooLarge as exc:
         raise ApiError(413, "batch_too_large", str(exc)) from None
     _remember_request(device, timestamp, data)
     try:
-        result = ingest(device, records)
+        result = ingest(device, records, events)
         db.session.commit()
     except TripIdConflict as conflict:
         db.session.rollback()  # nothing of the batch, not even the seen request
@@ -199,7 +200,8 @@ def upload_trips():
         obd.book_car_reading(device, records)
     return jsonify({
         "stored": result.stored, "duplicates": result.duplicates, "highest_seq": result.highest_seq,
-        "chain_events": result.chain_events, "policy": _policy(), **_server_time(),
+        "chain_events": result.chain_events, "device_events": result.device_events, "policy": _policy(),
+        **_server_time(),
     })
 
 

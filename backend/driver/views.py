@@ -23,7 +23,7 @@ from backend.models.places import PLACE_KINDS
 from backend.models.revisions import TRIP_CLASSES, RevisionField
 from backend.periods.service import PeriodError, parse_month
 from backend.request_input import database_id
-from backend.trips import commute, counter as counter_service, revisions
+from backend.trips import commute, counter as counter_service, event_texts, revisions
 from backend.trips.revisions import RevisionError
 
 bp = Blueprint("driver", __name__, url_prefix="/me")
@@ -34,11 +34,6 @@ MODE_LABELS = {"business": _l("Business mode"), "private": _l("Private mode")}
 FIELD_LABELS = {"classification": _l("Class"), "note": _l("Note"), "business_relation": _l("Business relation"),
                 "detour": _l("Route deviation (reason)"), "private_detour_km": _l("Private detour km"),
                 "start_address": _l("Departure address"), "end_address": _l("Arrival address")}
-# Device flags a driver must understand (the others are shown as their code).
-FLAG_LABELS = {"implausible_motion": _l("Motion no car can make (speed, acceleration or climb): check this trip"),
-               "odometer_gps_disagree": _l("The car's odometer and the GPS km of this trip differ more than usual"),
-               "engine_off": _l("Ended when the engine was switched off"),
-               "vin_changed": _l("The box was moved to another car (another VIN): check this trip")}
 IMPLAUSIBLE_MOTION = "implausible_motion"
 PLACE_LABELS = {"home": _l("Home (residence)"), "work": _l("Work"), "other": _l("Other")}
 TEXT_FIELDS = ("business_relation", "detour", "private_detour_km", "start_address", "end_address")
@@ -151,7 +146,7 @@ def _detail(trip_id: int, *, status: int = 200, error: str | None = None):
                            history=history, state=state, trip_class=trip_class, proposal=proposal,
                            disclosed=disclosed,
                            class_labels=CLASS_LABELS, field_labels=FIELD_LABELS, mode_labels=MODE_LABELS,
-                           flag_labels=FLAG_LABELS, trip_classes=TRIP_CLASSES, error=error, addresses=found), status
+                           flag_labels=event_texts.flag_labels, trip_classes=TRIP_CLASSES, error=error, addresses=found), status
 
 
 @bp.route("/trips/<int:trip_id>")
@@ -237,7 +232,36 @@ def counter():
         "limit": _("limit %(km)s km", km=f"{result.limit_km:.0f}"),
         "warning": _("80%% warning (%(km)s km)", km=f"{result.limit_km * 0.8:.0f}"),
         "months": [str(m) for m in MONTHS]})
-    return render_template("driver/counter.html", counter=result, chart=chart, year=year, today=today)
+    return render_template("driver/counter.html", counter=result, chart=chart, year=year, today=today,
+                           stretches=_own_stretches(year))
+
+
+def _own_stretches(year: int) -> list:
+    """The stretches of unexplained km between the driver's own trips of a year, explained or not."""
+    from backend.trips import stretches
+
+    trips = driver_reads.own_trip_summaries(_me(), (date(year, 1, 1), date(year, 12, 31)))
+    return [s for s in stretches.for_trips(trips) if s.driver_id == current_user.id]
+
+
+@bp.route("/counter/explain", methods=["POST"])
+@role_required(Role.DRIVER)
+def explain_stretch():
+    """The driver explains a stretch of unexplained km between two of their trips (audited)."""
+    from backend.trips import stretches
+
+    year = request.form.get("year", type=int)
+    vehicle_id, from_m, to_m = (request.form.get(name, type=int) for name in ("vehicle", "from_m", "to_m"))
+    if year is None or not 2000 <= year <= 2100 or None in (vehicle_id, from_m, to_m):
+        abort(400)
+    try:
+        stretches.explain(_me(), _own_stretches(year), vehicle_id, from_m, to_m, request.form.get("reason", ""),
+                          as_finance=False)
+    except stretches.ExplanationError as exc:
+        flash(str(exc.args[0]), "error")
+        return redirect(url_for("driver.counter", year=year)), 303
+    flash(_("Thank you: the km are explained and no longer count against the limit."), "success")
+    return redirect(url_for("driver.counter", year=year)), 303
 
 
 def _place_error_text(exc: place_service.PlaceError) -> str:

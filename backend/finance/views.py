@@ -247,4 +247,75 @@ def verdicts():
 
     rows = [(driver, counter.driver_counter(actor, driver.id, year)) for driver in service.drivers()]
     unassigned = [(db.session.get(Vehicle, u.vehicle_id), u) for u in unassigned_trips(year)]
-    return render_template("finance/verdicts.html", year=year, rows=rows, unassigned=unassigned)
+    return render_template("finance/verdicts.html", year=year, rows=rows, unassigned=unassigned,
+                           vehicles=service.list_vehicles())
+
+
+@bp.route("/events")
+@role_required(Role.FINANCE)
+def events():
+    """A car's chain and device events of a year as readable lines in date order (the same
+    sentences as the reports: backend.trips.event_texts), read through the door (audited)."""
+    from backend.access import door
+    from backend.models.fleet import Vehicle
+    from backend.trips import event_texts
+
+    year = request.args.get("year", default=_default_year(), type=int)
+    vehicle_id = request.args.get("vehicle", type=int)
+    if not 2000 <= year <= 2100 or vehicle_id is None:
+        abort(400)
+    vehicle = db.session.get(Vehicle, vehicle_id)
+    if vehicle is None:
+        abort(404)
+    found = [e for e in door.chain_events_for_vehicle(current_user._get_current_object(), vehicle.id)
+             if e.at.astimezone(LOCAL).year == year]
+    found.sort(key=lambda e: e.at)
+    lines = [(e.at.astimezone(LOCAL), e.occurred_at is not None or e.kind != "device_event",
+              event_texts.chain_event_line(e)) for e in found]
+    return render_template("finance/events.html", year=year, vehicle=vehicle, lines=lines)
+
+
+def _car_stretches(year: int) -> list:
+    """Every car's stretches of unexplained km in a year (trips read through the door, audited)."""
+    from backend.access import report_reads
+    from backend.trips import stretches
+
+    actor = current_user._get_current_object()
+    found = []
+    for vehicle in service.list_vehicles():
+        trips = report_reads.tax_report_rows(actor, year=year, vehicle_id=vehicle.id)
+        found.extend((vehicle, s) for s in stretches.for_trips(trips))
+    return found
+
+
+@bp.route("/unexplained")
+@role_required(Role.FINANCE)
+def unexplained():
+    """Km no trip covers, per car, to be explained with a reason (they count against the limit)."""
+    year = request.args.get("year", default=_default_year(), type=int)
+    if not 2000 <= year <= 2100:
+        abort(400)
+    return render_template("finance/unexplained.html", year=year, stretches=_car_stretches(year),
+                           error=request.args.get("error"))
+
+
+@bp.route("/unexplained/explain", methods=["POST"])
+@role_required(Role.FINANCE)
+def explain_stretch():
+    from flask import flash, redirect
+
+    from backend.trips import stretches
+
+    year = request.form.get("year", type=int)
+    vehicle_id, from_m, to_m = (request.form.get(name, type=int) for name in ("vehicle", "from_m", "to_m"))
+    if year is None or not 2000 <= year <= 2100 or None in (vehicle_id, from_m, to_m):
+        abort(400)
+    candidates = [s for _vehicle, s in _car_stretches(year)]
+    try:
+        stretches.explain(current_user._get_current_object(), candidates, vehicle_id, from_m, to_m,
+                          request.form.get("reason", ""), as_finance=True)
+    except stretches.ExplanationError as exc:
+        flash(str(exc.args[0]), "error")
+        return redirect(url_for("finance.unexplained", year=year)), 303
+    flash(_("The km are explained and no longer count against the limit."), "success")
+    return redirect(url_for("finance.unexplained", year=year)), 303

@@ -42,6 +42,7 @@ class IngestFlag(str, Enum):
 class ChainEventKind(str, Enum):
     GAP = "chain_gap"
     BREAK = "chain_break"
+    DEVICE = "device_event"  # the device's own event (power lost, receiver lost, private switch)
 
 
 TRIP_TABLES = ("trips", "trip_tracks", "chain_events")
@@ -110,25 +111,33 @@ class TripTrack(db.Model):
 
 
 class ChainEvent(db.Model):
-    """A missing or broken link in a device's hash chain, kept visible for finance."""
+    """A missing or broken link in a device's hash chain, or an event the device recorded itself
+    (kind device_event: uploaded with the trips, no positions), kept visible for finance."""
 
     __tablename__ = "chain_events"
     __table_args__ = (
-        CheckConstraint("kind IN ('chain_gap', 'chain_break')", name="kind_known"),
+        CheckConstraint("kind IN ('chain_gap', 'chain_break', 'device_event')", name="kind_known"),
         Index("ix_chain_events_device_detected", "device_id", "detected_at"),
         Index("ix_chain_events_vehicle_detected", "vehicle_id", "detected_at"),  # the report's read
+        Index("ix_chain_events_device_event", "device_id", "device_event_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     device_id: Mapped[str] = mapped_column(ForeignKey("devices.id"))
     vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id"))
     kind: Mapped[str] = mapped_column(String(16))
-    seq_from: Mapped[int] = mapped_column(Integer)
-    seq_to: Mapped[int] = mapped_column(Integer)
+    seq_from: Mapped[int | None] = mapped_column(Integer)  # None for a device event
+    seq_to: Mapped[int | None] = mapped_column(Integer)
     # The trip that revealed the event (stored in the same batch), if any.
     trip_id: Mapped[int | None] = mapped_column(ForeignKey("trips.id"))
     detail: Mapped[str] = mapped_column(String(500))  # why, in plain words (no positions)
     detected_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # A device event: the device's id of it (unique per device), its kind (device/store.py), when
+    # it happened (None: the device did not know) and its validated body (backend.api.schema).
+    device_event_id: Mapped[int | None] = mapped_column(Integer)
+    event_kind: Mapped[str | None] = mapped_column(String(64))
+    occurred_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    event_body: Mapped[dict[str, Any] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class DeviceChainHead(db.Model):

@@ -19,8 +19,9 @@ from backend.models.revisions import TripRevision
 from backend.models.trips import TripMode
 from backend.numbers import km_nl
 from backend.reports import model as m
+from backend.reports import texts as texts_nl
 from backend.reports.verdict import verdict
-from backend.trips import counter, revisions
+from backend.trips import counter, event_texts, revisions, stretches
 from backend.odometer import service as odometer
 from backend import addresses as geocoding
 from backend.addresses.resolver import Resolver
@@ -119,7 +120,7 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
                 if event.trip_id is not None:
                     keep = event.trip_id in trip_ids
                 else:
-                    keep = event.detected_at.astimezone(LOCAL).year == year and (
+                    keep = event.at.astimezone(LOCAL).year == year and (
                         driver is None or _within(event, assignments, vid))
                 if keep:
                     events_by_vehicle[vid].append(event)
@@ -151,12 +152,13 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
     addresses.prepare(trips)
     start_utc, end_utc = door._utc_bounds((first, last))
     numbers = report_reads.trip_numbers(vehicle_ids, year)
+    explained = stretches.explanations(vehicle_ids)
     notes.append("trip_numbers")
     for car in cars:
         car_trips = by_vehicle.get(car.vehicle_id, [])
         calibrated = odometer.calibrated_odometers(car.vehicle_id, car_trips) if car_trips else {}
         car_rows = _car_rows(car, car_trips, events_by_vehicle.get(car.vehicle_id, []), names, view,
-                             annotations, history, corrections, calibrated, addresses, numbers)
+                             annotations, history, corrections, calibrated, addresses, numbers, explained)
         rows.extend(_with_calibrations(car, car_rows, odometer.readings(car.vehicle_id, start_utc, end_utc)))
         if calibrated and "calibrated_odometer" not in notes:
             notes.append("calibrated_odometer")
@@ -188,7 +190,7 @@ class _Period:
 
 
 def _within(event: door.ChainEventView, assignments: list[_Period], vehicle_id: int) -> bool:
-    day = event.detected_at.astimezone(LOCAL).date()
+    day = event.at.astimezone(LOCAL).date()
     return any(a.vehicle_id == vehicle_id and a.covers(day) for a in assignments)
 
 
@@ -299,13 +301,14 @@ def _written_address(text: str) -> m.Address:
 def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEventView], names: dict,
               view: str, annotations: dict, history: dict, corrections: list[m.Correction],
               calibrated: dict[int, tuple[int, int]], addresses: "_Addresses",
-              numbers: dict[int, int]) -> list[m.Row]:
+              numbers: dict[int, int], explained: dict | None = None) -> list[m.Row]:
     rows: list[m.Row] = []
+    flag_texts: dict[str, str] = {}
     events_by_trip: dict[int, list[door.ChainEventView]] = defaultdict(list)
     loose: list[door.ChainEventView] = []
     for event in events:
         (events_by_trip[event.trip_id] if event.trip_id is not None else loose).append(event)
-    loose.sort(key=lambda e: e.detected_at)
+    loose.sort(key=lambda e: e.at)
     previous_end: float | None = None
     previous_shown_end = gps_previous_end = Decimal(0)
     previous_driver: int | None = None
@@ -315,10 +318,10 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
     printed_odometer = odometer.printed_odometer
     for t in trips:
         if loose or events_by_trip:
-            while loose and loose[0].detected_at <= t.started_at:
+            while loose and loose[0].at <= t.started_at:
                 rows.append(_event_row(car, loose.pop(0)))
             for event in events_by_trip.pop(t.id, ()):
-                rows.append(_event_row(car, event))
+                rows.append(_event_row(car, event, before=t))
         start_local = t.started_at.astimezone(LOCAL)
         day = start_local.date()
         # A closed chain starts each trip at the previous trip's end: reuse its rounding.
@@ -328,12 +331,17 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
         # The same figures the driver's counter counts (backend.odometer.service.printed_odometer).
         start_km, end_km = printed_odometer(t, calibrated) if shares is not None else (gps_start, gps_end)
         # The chain is checked on the device's own (GPS) odometer: calibration never hides a gap.
-        if previous_end is not None and round(t.odometer_start_km - previous_end, 3) != 0:
-            # Unexplained km: the driver's own when they drove the trips on both sides of it.
+        if previous_end is not None and stretches.is_gap(previous_end, t.odometer_start_km):
+            # Unexplained km: the driver's own when they drove the trips on both sides of it,
+            # until someone explains them with a reason (backend.trips.stretches).
+            explanation = explained.get((car.vehicle_id, *stretches.key(previous_end, t.odometer_start_km))) \
+                if explained else None
             rows.append(row_class(kind=m.ODOMETER_GAP, kenteken=kenteken, day=day,
                                   driver_id=t.driver_id if t.driver_id == previous_driver else None,
                                   started_at=start_local, odometer_start=previous_shown_end,
-                                  odometer_end=start_km, distance=start_km - previous_shown_end))
+                                  odometer_end=start_km, distance=start_km - previous_shown_end,
+                                  explained=explanation is not None,
+                                  note=_explanation_note(explanation) if explanation else ""))
         previous_end, previous_shown_end, gps_previous_end = t.odometer_end_km, end_km, gps_end
         previous_driver = t.driver_id
         number = numbers[t.id]
@@ -359,7 +367,7 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
             if note.business_relation:
                 text.append(f"relatie: {note.business_relation}")
             text.extend(n.text for n in note.notes)
-        flags = t.flags + t.ingest_flags
+        flags = _flag_texts(t.flags + t.ingest_flags, flag_texts) if t.flags or t.ingest_flags else ()
         rows.append(row_class(
             kind=m.TRIP, kenteken=kenteken, day=day, trip_number=number,
             driver_id=t.driver_id, driver_name=names.get(t.driver_id, ""), started_at=start_local,
@@ -371,7 +379,7 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
             route_deviation="ja" if note and note.detour else "",
             deviation_reason=(note.detour or "") if note else "",
             private_detour=to_km(note.private_detour_km) if note and note.private_detour_km else ZERO,
-            note="; ".join(text) if text else "", flags=tuple(dict.fromkeys(flags)) if flags else (),
+            note="; ".join(text) if text else "", flags=flags,
             original_distance=gps_end - gps_start if shares is not None else None,
             gps_odometer_start=gps_start if shares is not None else None,
             gps_odometer_end=gps_end if shares is not None else None))
@@ -446,10 +454,38 @@ def t_nl(value: Decimal, signed: bool = False) -> str:
     return f"+{text}" if signed and value > 0 else text
 
 
-def _event_row(car: m.Car, event: door.ChainEventView) -> m.Row:
-    at = event.detected_at.astimezone(LOCAL)
-    return m.Row(kind=m.CHAIN_GAP, kenteken=car.kenteken, day=at.date(), started_at=at,
-                 note=f"{event.kind} seq {event.seq_from}-{event.seq_to}: {event.detail}")
+def _explanation_note(explanation) -> str:
+    who = "financiën" if explanation.author_role == "finance" else "bestuurder"
+    return (f"verklaard door {who} op {explanation.created_at.astimezone(LOCAL):%d-%m-%Y %H:%M}: "
+            f"{explanation.reason}")
+
+
+def _flag_texts(codes: list[str], known: dict[str, str]) -> tuple[str, ...]:
+    """A trip's flags as the Dutch remarks the report prints (never the codes)."""
+    texts = []
+    for code in codes:
+        text = known.get(code)
+        if text is None:
+            with event_texts.in_dutch():
+                text = known[code] = texts_nl.FLAGS.get(code) or event_texts.flag_label(code)
+        texts.append(text)
+    return tuple(dict.fromkeys(texts))
+
+
+def _event_row(car: m.Car, event: door.ChainEventView, before: door.TripView | None = None) -> m.Row:
+    """A chain or device event as a Dutch line. A chain event sits right before the trip that
+    revealed it (the missing records lie before that trip), a device event at its own time; one
+    without a time at its upload."""
+    with event_texts.in_dutch():
+        note = event_texts.chain_event_line(event)
+    if event.kind == door.DEVICE_EVENT:
+        at = event.occurred_at.astimezone(LOCAL) if event.occurred_at else None
+        return m.Row(kind=m.DEVICE_EVENT, kenteken=car.kenteken,
+                     day=(at or event.detected_at.astimezone(LOCAL)).date(), started_at=at, note=note,
+                     detected_at=event.detected_at.astimezone(LOCAL))
+    at = (before.started_at if before is not None else event.detected_at).astimezone(LOCAL)
+    return m.Row(kind=m.CHAIN_GAP, kenteken=car.kenteken, day=at.date(), started_at=at, note=note,
+                 detected_at=event.detected_at.astimezone(LOCAL))
 
 
 def _totals(rows: list[m.Row]) -> m.Totals:
@@ -458,7 +494,7 @@ def _totals(rows: list[m.Row]) -> m.Totals:
     (an odometer gap between trips; a reading with no trip since the previous one)."""
     sums = {c: Decimal(0) for c in m.CHARACTERS}
     trips = unclassified = gaps = 0
-    correction = unclassified_km = unexplained = Decimal(0)
+    correction = unclassified_km = unexplained = explained = Decimal(0)
     for row in rows:
         if row.kind == m.TRIP:
             trips += 1
@@ -470,7 +506,9 @@ def _totals(rows: list[m.Row]) -> m.Totals:
             sums[m.PRIVATE] += row.private_detour
         elif row.kind in (m.CHAIN_GAP, m.ODOMETER_GAP):
             gaps += 1
-            if row.kind == m.ODOMETER_GAP:
+            if row.kind == m.ODOMETER_GAP and row.explained:
+                explained += row.distance
+            elif row.kind == m.ODOMETER_GAP:
                 unexplained += row.distance
         elif row.kind == m.ODOMETER_CORRECTION:
             if row.correction_in_trips:
@@ -480,7 +518,7 @@ def _totals(rows: list[m.Row]) -> m.Totals:
                 unexplained += row.distance  # the dashboard ran, no trip was recorded
     return m.Totals(business=sums[m.BUSINESS], commute=sums[m.COMMUTE], private=sums[m.PRIVATE],
                     trips=trips, unclassified=unclassified, gaps=gaps, correction_km=correction,
-                    unclassified_km=unclassified_km, unexplained_km=unexplained)
+                    unclassified_km=unclassified_km, unexplained_km=unexplained, explained_km=explained)
 
 
 def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignments: list[_Period],
@@ -492,7 +530,8 @@ def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignme
     seen: set[int] = set()
     counted_trip = counter.counted_trip
     for row in rows:
-        if row.kind == m.ODOMETER_GAP or (row.kind == m.ODOMETER_CORRECTION and not row.correction_in_trips):
+        if (row.kind == m.ODOMETER_GAP and not row.explained) or (
+                row.kind == m.ODOMETER_CORRECTION and not row.correction_in_trips):
             unexplained[row.driver_id] += row.distance
             continue
         if row.kind != m.TRIP or row.driver_id is None:
@@ -519,7 +558,7 @@ def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignme
         orphans = [counted_trip(row.day, row.odometer_start, row.odometer_end,
                                 row.character if row.classified else None, row.private_detour)
                    for row in rows if row.kind == m.TRIP and row.driver_id is None
-                   and (row.character == m.PRIVATE or row.private_detour)]
+                   and (row.character == m.PRIVATE or row.private_detour or not row.classified)]
         verdicts.append(verdict(UNASSIGNED, year, orphans, [], unexplained.get(None, Decimal(0))))
     return verdicts
 

@@ -40,7 +40,7 @@ def _lines(rows: list[m.Row]):
     """The row lines as strings, the same cells as t.row_values() through _cell() but without
     the per-cell type dispatch: a year of a busy car is tens of thousands of cells. Texts that
     people wrote (names, addresses, notes, reasons) are neutralised; fixed labels need not be."""
-    kinds, characters, safe, trip, chain_gap = t.KIND, t.CHARACTER, t.safe_text, m.TRIP, m.CHAIN_GAP
+    kinds, characters, safe, trip, chain_gap = t.KIND, t.CHARACTER, t.safe_text, m.TRIP, (m.CHAIN_GAP, m.DEVICE_EVENT)
     days: dict = {}
     places: dict[int, tuple[str, ...]] = {}  # id(address) -> its neutralised cells: reports share Address objects
     withheld, nothing = (t.WITHHELD_BY_DRIVER, "", "", "", ""), ("",) * 5
@@ -65,7 +65,7 @@ def _lines(rows: list[m.Row]):
                _CLOCK[started.hour * 60 + started.minute] if started else "",
                _CLOCK[ended.hour * 60 + ended.minute] if ended else "",
                safe(row.driver_name), _km(row.odometer_start), _km(row.odometer_end),
-               "" if kind == chain_gap else _km(row.distance),
+               "" if kind in chain_gap else _km(row.distance),
                *place(departure, row.addresses_withheld_by_driver),
                *place(arrival, row.addresses_withheld_by_driver),
                characters[row.character], ("ja" if row.classified else "nee") if is_trip else "",

@@ -21,7 +21,8 @@ PRIVATE_LIMIT_KM = Decimal(500)
 
 # Row kinds
 TRIP = "trip"
-CHAIN_GAP = "chain_gap"  # a device's hash chain misses records (device event)
+CHAIN_GAP = "chain_gap"  # a device's hash chain misses records or does not link (chain event)
+DEVICE_EVENT = "device_event"  # the device's own event: power, receiver, private switch
 ODOMETER_GAP = "odometer_gap"  # a trip's start odometer differs from the previous trip's end
 ODOMETER_CORRECTION = "odometer_correction"  # a later dashboard reading and its correction (correctierit)
 ODOMETER_READING = "odometer_reading"  # a car's first dashboard reading: sets the offset, books nothing
@@ -124,6 +125,10 @@ class Row:
     # over trips (then it is inside their km already).
     correction: Decimal | None = None
     correction_in_trips: bool = False
+    # A chain or device event: when the backend learned of it (the row sits at its own time).
+    detected_at: datetime | None = None
+    # An odometer gap someone explained with a reason (backend.trips.stretches): not unexplained.
+    explained: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,11 +144,13 @@ class Totals:
     # explains (onverklaard: driven without the device, a reading with no trip since the last).
     unclassified_km: Decimal = Decimal(0)
     unexplained_km: Decimal = Decimal(0)
+    explained_km: Decimal = Decimal(0)  # stretches no trip covers, explained with a reason
 
     @property
     def total(self) -> Decimal:
         """Every km the odometer ran over the report's rows: end minus start of the chain."""
-        return self.business + self.commute + self.private + self.unclassified_km + self.unexplained_km
+        return (self.business + self.commute + self.private + self.unclassified_km + self.unexplained_km
+                + self.explained_km)
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,7 @@ class Verdict:
     projected_km: Decimal
     within_limit: bool
     limit_km: Decimal = PRIVATE_LIMIT_KM
-    # Shown beside the verdict: km that are not (yet) shown to be business.
+    # Shown beside the verdict and counted against the limit: km not (yet) shown to be business.
     unclassified_km: Decimal = Decimal(0)
     unexplained_km: Decimal = Decimal(0)
 

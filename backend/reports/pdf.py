@@ -145,7 +145,7 @@ def _cells(row: m.Row) -> list[str]:
                 ", ".join(([f"GPS {t.decimal_nl(row.original_distance)}"] if row.original_distance is not None
                            else []) + t.flag_texts(row.flags))]
     label = t.KIND[row.kind] + (": " + row.note if row.note else "")
-    if row.kind == m.CHAIN_GAP:
+    if row.kind in (m.CHAIN_GAP, m.DEVICE_EVENT):
         return ["", t.day_nl(row.day), t.time_nl(row.started_at), "", "", "", "", label, "", "", "", "", ""]
     return ["", t.day_nl(row.day), t.time_nl(row.started_at), "", t.decimal_nl(row.odometer_start),
             t.decimal_nl(row.odometer_end), t.decimal_nl(row.distance), label, "", "", "", "", ""]

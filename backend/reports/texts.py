@@ -8,7 +8,8 @@ from decimal import Decimal
 from backend.numbers import km_nl
 from backend.reports import model as m
 
-KIND = {m.TRIP: "rit", m.CHAIN_GAP: "ketenonderbreking", m.ODOMETER_GAP: "kilometerstandverschil",
+KIND = {m.TRIP: "rit", m.CHAIN_GAP: "ketenonderbreking", m.DEVICE_EVENT: "gebeurtenis kastje",
+        m.ODOMETER_GAP: "kilometerstandverschil",
         m.ODOMETER_CORRECTION: "correctierit", m.ODOMETER_READING: "kalibratie"}
 CHARACTER = {m.BUSINESS: "zakelijk", m.COMMUTE: "woon-werk", m.PRIVATE: "privé", None: ""}
 VIEW = {m.EMPLOYER: "werkgeversoverzicht (privéadressen afgeschermd)",
@@ -17,7 +18,9 @@ NOTES = {
     "unclassified_trips": "Ritten die de bestuurder nog niet heeft ingedeeld, staan met 'nee' bij Bevestigd (in de "
                           "PDF: '(?)') en tellen als 'niet ingedeeld', nooit als zakelijk; ritten in privéstand zijn "
                           "privé. Kilometers tussen twee kilometerstanden die geen rit verklaart (kastje uit, "
-                          "sprong tussen ritten, een aflezing zonder rit ertussen) staan als 'onverklaard'. Samen "
+                          "sprong tussen ritten, een aflezing zonder rit ertussen) staan als 'onverklaard'. Niet "
+                          "ingedeelde en onverklaarde km tellen mee voor de 500 km-grens tot de bestuurder of "
+                          "financiën ze indeelt of met een reden verklaart (dan staan ze als 'verklaard'). Samen "
                           "tellen alle categorieën op tot de eindstand min de beginstand.",
     "calibrated_odometer": "Kilometerstanden zijn gekalibreerd op de dashboardstand: het verschil met de "
                            "GPS-stand is als correctierit geboekt en naar rato over de ritten sinds de vorige "
@@ -118,7 +121,7 @@ def row_values(row: m.Row) -> list[object]:
     """One row as (text | Decimal | None) values in COLUMNS order; text not yet neutralised."""
     return [KIND[row.kind], row.kenteken, row.trip_number, day_nl(row.day), time_nl(row.started_at),
             time_nl(row.ended_at), row.driver_name, row.odometer_start, row.odometer_end,
-            row.distance if row.kind != m.CHAIN_GAP else None,
+            row.distance if row.kind not in (m.CHAIN_GAP, m.DEVICE_EVENT) else None,
             address_text(row.departure, row.addresses_withheld_by_driver), *address_fields(row.departure),
             address_text(row.arrival, row.addresses_withheld_by_driver), *address_fields(row.arrival),
             CHARACTER[row.character], ("ja" if row.classified else "nee") if row.kind == m.TRIP else "",
@@ -144,8 +147,9 @@ def verdict_line(v: m.Verdict) -> str:
         v.available_days < v.days_in_year else ""
     open_km = [f"{decimal_nl(km)} km {label}" for km, label in ((v.unclassified_km, "niet ingedeeld"),
                                                                   (v.unexplained_km, "onverklaard")) if km]
-    unproven = (f"; daarnaast {' en '.join(open_km)}: niet aangetoond zakelijk zolang de bestuurder of "
-                f"financiën ze niet met een reden heeft verklaard") if open_km else ""
+    unproven = (f"; daarnaast {' en '.join(open_km)}: niet aangetoond zakelijk, tellen mee voor de grens "
+                f"zolang de bestuurder of financiën ze niet heeft ingedeeld of met een reden verklaard") \
+        if open_km else ""
     return (f"{v.driver_name}: {decimal_nl(v.private_km)} km privé{scaled} - {outcome} van "
             f"{decimal_nl(v.limit_km)} km per jaar{unproven}")
 
@@ -153,7 +157,8 @@ def verdict_line(v: m.Verdict) -> str:
 def totals_lines(t: m.Totals) -> list[tuple[str, Decimal]]:
     return [("Totaal zakelijk km", t.business), ("Totaal woon-werk km", t.commute),
             ("Totaal privé km", t.private), ("Totaal niet ingedeeld km", t.unclassified_km),
-            ("Totaal onverklaard km", t.unexplained_km), ("Totaal km", t.total),
+            ("Totaal onverklaard km", t.unexplained_km),
+            ("Totaal verklaard km (geen rit, met reden)", t.explained_km), ("Totaal km", t.total),
             ("waarvan kalibratiecorrectie km (al in de ritten)", t.correction_km)]
 
 

@@ -1,6 +1,9 @@
 """The 500 km verdict in the report, decided by the driver's own counter (backend/trips/counter.py)
 so that the report and the counter the driver sees can never disagree.
 
+Unclassified and unexplained km count against the limit beside the private km until they are
+classified or explained (backend.trips.counter).
+
 Rule (the Belastingdienst's 500 km rule): at most 500 km private use per calendar year; for part of a year the
 private km are scaled to a full year (equivalently: the limit shrinks to 500 * available days /
 days in the year). Exactly 500 km is within the limit; 500.1 is over.
@@ -23,7 +26,7 @@ def available_days(year: int, periods: Iterable[tuple[date, date | None]]) -> in
 
 def verdict(driver_name: str, year: int, trips: Iterable[counter.CountedTrip],
             periods: Iterable[tuple[date, date | None]], unexplained_km: Decimal = Decimal(0)) -> Verdict:
-    result = counter.compute(year, trips, list(periods))
+    result = counter.compute(year, trips, list(periods), float(unexplained_km))
     private = Decimal(str(result.private_km)).quantize(KM, rounding=ROUND_HALF_UP)
     projected = result.projected_km
     return Verdict(driver_name=driver_name, private_km=private, available_days=result.available_days,

@@ -105,9 +105,17 @@ def _entry(w: _Writer, row: m.Row) -> None:
         w.start("chainGap")
         w.leaf("licensePlate", row.kenteken)
         w.leaf("date", row.day)
-        w.leaf("detectedAt", row.started_at)
+        w.leaf("detectedAt", row.detected_at or row.started_at)
         w.leaf("description", row.note)
         w.end("chainGap")
+    elif row.kind == m.DEVICE_EVENT:
+        w.start("deviceEvent")
+        w.leaf("licensePlate", row.kenteken)
+        w.leaf("date", row.day)
+        w.leaf("occurredAt", row.started_at, optional=True)
+        w.leaf("receivedAt", row.detected_at)
+        w.leaf("description", row.note)
+        w.end("deviceEvent")
     elif row.kind in (m.ODOMETER_CORRECTION, m.ODOMETER_READING):
         w.start("odometerCorrection")
         w.leaf("licensePlate", row.kenteken)
@@ -176,7 +184,8 @@ def render(report: m.Report, out: BinaryIO, checkpoint: dict | None = None) -> N
                         ("privateKm", totals.private), ("totalKm", totals.total),
                         ("correctionKm", totals.correction_km), ("trips", totals.trips),
                         ("unclassifiedTrips", totals.unclassified), ("gaps", totals.gaps),
-                        ("unclassifiedKm", totals.unclassified_km), ("unexplainedKm", totals.unexplained_km)):
+                        ("unclassifiedKm", totals.unclassified_km), ("unexplainedKm", totals.unexplained_km),
+                        ("explainedKm", totals.explained_km)):
         w.leaf(name, value)
     w.end("totals")
     w.start("privateUseVerdicts")
@@ -189,6 +198,8 @@ def render(report: m.Report, out: BinaryIO, checkpoint: dict | None = None) -> N
         w.leaf("projectedKm", v.projected_km)
         w.leaf("limitKm", v.limit_km)
         w.leaf("withinLimit", v.within_limit)
+        w.leaf("unclassifiedKm", v.unclassified_km)
+        w.leaf("unexplainedKm", v.unexplained_km)
         w.end("verdict")
     w.end("privateUseVerdicts")
     if report.notes:

@@ -3,7 +3,9 @@ pro-rated for a car available part of the year).
 
 Private km = trips whose class is private + private detour km inside other trips. Commute is
 NOT private here: for wage tax it counts as business (it is its own class only for VAT).
-Unclassified trips are not counted but shown, so the driver sees what is still open.
+Km not shown to be business count against the limit too, shown apart, until they are explained:
+unclassified trips (the driver classifies them) and unexplained km (odometer stretches no trip
+covers, backend.trips.stretches, until the driver or finance gives a reason).
 
 Pro-rating: when the car was available for part of the year (Assignment periods, Europe/
 Amsterdam dates, all of the driver's cars together), the limit shrinks in proportion:
@@ -47,10 +49,16 @@ class Counter:
     days_in_year: int
     limit_km: float  # pro-rated
     points: tuple[tuple[date, float], ...]  # cumulative private km after each day with private km
+    unexplained_km: float = 0.0  # odometer stretches no trip covers, not yet explained
 
     @property
     def private_km(self) -> float:
         return self.private_trip_km + self.private_detour_km
+
+    @property
+    def counted_km(self) -> float:
+        """What counts against the limit: private km and the km not (yet) shown to be business."""
+        return self.private_km + self.unclassified_km + self.unexplained_km
 
     @property
     def projected_km(self) -> float | None:
@@ -62,8 +70,8 @@ class Counter:
     @property
     def ratio(self) -> float:
         if self.limit_km <= 0:
-            return 0.0 if self.private_km == 0 else float("inf")
-        return self.private_km / self.limit_km
+            return 0.0 if self.counted_km == 0 else float("inf")
+        return self.counted_km / self.limit_km
 
     @property
     def level(self) -> str:
@@ -77,7 +85,7 @@ class Counter:
 
     @property
     def over(self) -> bool:
-        return self.private_km > self.limit_km + 1e-9
+        return self.counted_km > self.limit_km + 1e-9
 
 
 def days_in_year(year: int) -> int:
@@ -98,8 +106,10 @@ def available_days(periods: Iterable[tuple[date, date | None]], year: int) -> in
     return total
 
 
-def compute(year: int, trips: Iterable[CountedTrip], periods: Iterable[tuple[date, date | None]]) -> Counter:
-    """The counter for one year from the driver's trips (any order) and availability periods."""
+def compute(year: int, trips: Iterable[CountedTrip], periods: Iterable[tuple[date, date | None]],
+            unexplained_km: float = 0.0) -> Counter:
+    """The counter for one year from the driver's trips (any order), availability periods and
+    the km of the driver's unexplained stretches (backend.trips.stretches)."""
     days = days_in_year(year)
     available = available_days(periods, year)
     private_trip = detour = unclassified = 0.0
@@ -127,7 +137,8 @@ def compute(year: int, trips: Iterable[CountedTrip], periods: Iterable[tuple[dat
     return Counter(year=year, private_trip_km=round(private_trip, 3), private_detour_km=round(detour, 3),
                    unclassified_km=round(unclassified, 3), unclassified_trips=open_trips,
                    available_days=available, days_in_year=days,
-                   limit_km=round(LIMIT_KM * available / days, 3), points=tuple(points))
+                   limit_km=round(LIMIT_KM * available / days, 3), points=tuple(points),
+                   unexplained_km=round(float(unexplained_km), 3))
 
 
 def counted_trip(day: date, start_km: Decimal, end_km: Decimal, trip_class: str | None,
@@ -171,7 +182,15 @@ def driver_counter(actor, driver_id: int, year: int) -> Counter:
                                         annotation.private_detour_km))
     periods = [(a.available_from, a.available_until) for a in db.session.scalars(
         select(Assignment).where(Assignment.driver_id == driver_id))]
-    return compute(year, counted, periods)
+    return compute(year, counted, periods, float(sum((s.km for s in unexplained_stretches(trips)), Decimal(0))))
+
+
+def unexplained_stretches(trips) -> list:
+    """The stretches between the driver's own trips (both sides theirs) not yet explained, in
+    their year: what their verdict counts as unexplained (the same rule as the report's)."""
+    from backend.trips import stretches
+
+    return [s for s in stretches.for_trips(trips) if s.driver_id is not None and not s.explained]
 
 
 def for_driver(actor, year: int) -> Counter:

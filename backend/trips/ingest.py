@@ -21,7 +21,7 @@ from sqlalchemy import insert, select, update
 
 from backend.db import db, utcnow
 from backend.models.fleet import Assignment, Device, Vehicle
-from backend.models.trips import ChainEvent, DeviceChainHead, IngestFlag, Trip, TripTrack
+from backend.models.trips import ChainEvent, ChainEventKind, DeviceChainHead, IngestFlag, Trip, TripTrack
 from backend.trips import chain
 
 LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")  # assignment periods are local calendar days
@@ -43,6 +43,7 @@ class IngestResult:
     duplicates: int
     highest_seq: int
     chain_events: int
+    device_events: int = 0
 
 
 def _utc(text: str) -> datetime:
@@ -92,8 +93,27 @@ def _late_neighbours(device_id: str, seq: int, batch_by_seq: dict[int, str]) -> 
     return before, after_prev, taken
 
 
-def ingest(device: Device, records: list[dict[str, Any]]) -> IngestResult:
-    """Add a batch of validated records (backend.api.schema) of one device to the session."""
+def _store_device_events(device: Device, events: list[dict[str, Any]], now: datetime) -> int:
+    """The device's own events (validated: backend.api.schema.validate_events) as chain events of
+    kind device_event, each once: an event the backend holds already is skipped."""
+    if not events:
+        return 0
+    held = set(db.session.scalars(select(ChainEvent.device_event_id).where(
+        ChainEvent.device_id == device.id, ChainEvent.device_event_id.in_([e["id"] for e in events]))))
+    rows = [{"device_id": device.id, "vehicle_id": device.vehicle_id, "kind": ChainEventKind.DEVICE.value,
+             "seq_from": None, "seq_to": None, "trip_id": None, "detail": "", "detected_at": now,
+             "device_event_id": e["id"], "event_kind": e["kind"],
+             "occurred_at": _utc(e["at"]) if e["at"] else None, "event_body": e["body"]}
+            for e in events if e["id"] not in held]
+    if rows:
+        db.session.execute(insert(ChainEvent.__table__), rows)
+    return len(rows)
+
+
+def ingest(device: Device, records: list[dict[str, Any]],
+           device_events_sent: list[dict[str, Any]] = ()) -> IngestResult:
+    """Add a batch of validated records (backend.api.schema) of one device, and the device's own
+    events sent with them, to the session."""
     head_row = lock_chain_head(device)
     head = chain.ChainHead(head_row.head_seq, head_row.head_hash)
 
@@ -188,5 +208,7 @@ def ingest(device: Device, records: list[dict[str, Any]]) -> IngestResult:
         if head.seq != head_row.head_seq:
             db.session.execute(update(DeviceChainHead).where(DeviceChainHead.device_id == device.id)
                                .values(head_seq=head.seq, head_hash=head.hash, updated_at=now))
+    device_events = _store_device_events(device, list(device_events_sent), now)
     # Every seq up to the head is stored or recorded as a chain_gap event: the device may prune it.
-    return IngestResult(stored=len(trip_rows), duplicates=duplicates, highest_seq=head.seq, chain_events=events)
+    return IngestResult(stored=len(trip_rows), duplicates=duplicates, highest_seq=head.seq, chain_events=events,
+                        device_events=device_events)

@@ -105,6 +105,7 @@ class Year:
     plan: list[Planned]
     records: list[dict]  # as uploaded, in order
     trip_ids: list[int]  # backend ids, in order
+    device: object = None  # the enrolled device (tests.backend.fleet_helpers.DeviceClient)
 
 
 def _in_holiday(day: date) -> bool:
@@ -222,7 +223,7 @@ def build_year(app, client, make_user, tmp_path, replayed: Replayed) -> Year:
                              {"classification": classification}, reason=reason)
         revisions.revise(fenna, [i for i, p in zip(trip_ids, plan) if p.detour],
                          {"private_detour_km": str(DETOUR_KM), "detour": "langs de bakker"}, reason="opgave bestuurder")
-    return Year(driver, finance, vehicle_id, plan, batch, trip_ids)
+    return Year(driver, finance, vehicle_id, plan, batch, trip_ids, device)
 
 
 def row_km(record: dict) -> Decimal:

@@ -125,7 +125,9 @@ def test_xlsx_has_a_frozen_bold_header_numeric_km_and_totals(app, fleet):
     assert totals["Totaal niet ingedeeld km"] == pytest.approx(
         sum(line[km_col] for line in trips if line[confirmed] == "nee")) != 0
     overview = [[c.value for c in row] for row in workbook["Overzicht"].iter_rows()]
-    assert any(row[0] == "500 km-toets" and "binnen de grens" in row[1] for row in overview)
+    # Unclassified km count against the limit too (issue #13): the outcome is the report's verdict.
+    outcome = "binnen de grens" if report.verdicts[0].within_limit else "BOVEN de grens"
+    assert any(row[0] == "500 km-toets" and outcome in row[1] and "niet ingedeeld" in row[1] for row in overview)
     _assert_no_private_address(_xlsx_bytes(data))
 
 

@@ -84,7 +84,8 @@ class FakeBackend:
                     "POST", self.path, timestamp, body), self.headers[keys.HEADER_SIGNATURE])
                 data = json.loads(body)
                 request = {"seqs": [t["seq"] for t in data["trips"]], "timestamp": float(timestamp),
-                           "verified": verified, "device": self.headers[keys.HEADER_DEVICE]}
+                           "verified": verified, "device": self.headers[keys.HEADER_DEVICE],
+                           "events": data.get("events", [])}
                 backend.requests.append(request)
                 status, answer = backend.respond(request["seqs"], request)
                 raw = json.dumps(answer).encode()
@@ -140,6 +141,40 @@ def test_uploads_in_seq_order_in_signed_batches_and_prunes_only_what_was_acknowl
     assert (result.outcome, result.stored, result.acknowledged_seq, result.pending) == ("ok", 6, 6, 0)
     assert [t.seq for t in store.closed_trips()] == [6]  # the chain head stays
     assert store.verify_chain() is None
+
+
+def test_the_devices_events_go_with_the_trips_once(store, state, backend):
+    """The replay switched to private and back: those switches (no positions) are events, sent
+    with the first upload and not again; a heartbeat carries a new one."""
+    events = store.unsent_events()
+    kinds = [e["kind"] for e in events]
+    assert kinds.count("mode_switched") == 2 and {e["body"]["mode"] for e in events
+                                                   if e["kind"] == "mode_switched"} == {"private", "business"}
+    assert all("lat" not in e["body"] and "start" not in e["body"] for e in events)
+    syncer = make_syncer(store, backend.url, state, batch_size=4)
+    assert syncer.sync_once().outcome == "ok"
+    sent = [r["events"] for r in backend.requests]
+    assert [e["id"] for e in sent[0]] == [e["id"] for e in events] and sent[1] == []
+    assert store.unsent_events() == []
+    backend.requests.clear()
+    store.record_event("resumed", None, {"pause_s": 4.0})
+    store.flush()
+    syncer.sync_once()  # nothing pending: the heartbeat takes the new event along
+    assert [[e["kind"] for e in r["events"]] for r in backend.requests] == [["resumed"]]
+
+
+def test_events_the_backend_refuses_never_hold_the_trips_back(store, state, backend, caplog):
+    def refuse_events(seqs: list[int], request: dict[str, Any]) -> Answer:
+        if request["events"]:
+            return 400, {"error": "invalid_batch", "field": "events[0].kind", "reason": "expected an event kind"}
+        return backend.accept(seqs, request)
+
+    backend.respond = refuse_events
+    with caplog.at_level(logging.WARNING, logger="device.sync"):
+        result = make_syncer(store, backend.url, state, batch_size=10).sync_once()
+    assert result.outcome == "ok" and result.pending == 0
+    assert [bool(r["events"]) for r in backend.requests] == [True, False]
+    assert store.unsent_events() == [] and "events[0].kind" in caplog.text
 
 
 def test_never_acknowledges_beyond_the_backends_highest_seq(store, state, backend):

@@ -110,9 +110,15 @@ class Backend:
             db.commit()
 
     def chain_events(self, device_id: str) -> list[tuple]:
+        """Gaps and breaks in the device's chain (its own events are device_events)."""
         with closing(sqlite3.connect(self.db_path)) as db:
-            return db.execute("SELECT kind, seq_from, seq_to FROM chain_events WHERE device_id = ? ORDER BY id",
-                              (device_id,)).fetchall()
+            return db.execute("SELECT kind, seq_from, seq_to FROM chain_events WHERE device_id = ? "
+                              "AND kind != 'device_event' ORDER BY id", (device_id,)).fetchall()
+
+    def device_events(self, device_id: str) -> list[tuple]:
+        with closing(sqlite3.connect(self.db_path)) as db:
+            return db.execute("SELECT device_event_id, event_kind FROM chain_events WHERE device_id = ? "
+                              "AND kind = 'device_event' ORDER BY device_event_id", (device_id,)).fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -186,6 +192,10 @@ class Device:
     def pending(self) -> list[int]:
         return [row[0] for row in self.local() if not row[4]]
 
+    def events(self) -> list[tuple]:
+        with closing(sqlite3.connect(self.store)) as db:
+            return db.execute("SELECT id, kind FROM events ORDER BY id").fetchall()
+
 
 def _local_summary(device: Device) -> list[tuple]:
     out = []
@@ -205,6 +215,11 @@ def assert_exactly_once(backend: Backend, device_id: str, expected: list[tuple])
     assert [row[1] for row in held] == [row[1] for row in expected], "each trip exactly once, in seq order"
     assert held == expected
     assert backend.chain_events(device_id) == []
+
+
+def assert_events_arrived(backend: Backend, device_id: str, device: "Device") -> None:
+    """The device's own events reached the backend once, as device events (issue #13 item 6)."""
+    assert backend.device_events(device_id) == device.events()
 
 
 # ------------------------------------------------------------------------------ relay
@@ -291,6 +306,9 @@ def test_replay_and_sync_the_backend_has_exactly_the_trips_the_device_closed(bac
     assert (result["stored"], result["duplicates"], result["acknowledged_seq"], result["pending"]) == (6, 0, 6, 0)
     assert result["requests"] == 2  # 4 + 2
     assert_exactly_once(backend, device_id, expected)
+    # The private switch on and off went along (no positions), once.
+    assert [kind for _id, kind in device.events()].count("mode_switched") == 2
+    assert_events_arrived(backend, device_id, device)
     # The device pruned what the backend acknowledged but kept the chain head.
     assert [row[0] for row in device.local()] == [6]
     # Odometer and mode as the replay reported them.
@@ -302,6 +320,7 @@ def test_replay_and_sync_the_backend_has_exactly_the_trips_the_device_closed(bac
     status, again, _ = device.sync()
     assert status == 0 and (again["outcome"], again["stored"], again["duplicates"]) == ("nothing_to_do", 0, 1)
     assert_exactly_once(backend, device_id, expected)
+    assert_events_arrived(backend, device_id, device)
     shown = ritbox("status", "--store", str(device.store), "--socket", str(device.folder / "none.sock"))
     assert shown.returncode == 0, shown.stderr
     assert "last success:  20" in shown.stdout and "SYNC ERROR" not in shown.stdout
