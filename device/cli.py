@@ -18,7 +18,7 @@ import threading
 import warnings
 from collections.abc import Sequence
 from dataclasses import fields
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -43,6 +43,8 @@ from device.store import Store
 from device.trips import GapRecorded, TripClosed, TripEvent, TripSettings
 
 log = logging.getLogger("ritbox")
+# Ignition off (device.ignition): the upload that follows, once the trip it ended is written.
+IGNITION_SYNC_DELAY_S = 3.0
 
 
 class UsageError(RitboxError):
@@ -447,6 +449,7 @@ class Daemon:
         self.source_ended = False
         self._lock = threading.Lock()  # feeding loop vs. status requests on the control thread
         self._syncer: sync.Syncer | None = None  # made by the sync job once the store is enrolled
+        self._scheduler: Any = None
         self._warned_no_url = False
 
     def stop(self, *_: object) -> None:
@@ -465,12 +468,14 @@ class Daemon:
         gpio: GpioButton | None = None
         scheduler: Any = None
         car: Any = None
+        ignition: Any = None
         try:
             switch = PrivacySwitch(store, clock=lambda: self._clock(pipeline))
             car = start_obd(config)
+            ignition = self._start_ignition(config)
             pipeline = Pipeline(
                 store, settings=settings, odometer_km=config.odometer.initial_km,
-                mode=switch.mode, min_date=min_date, car=car,
+                mode=switch.mode, min_date=min_date, car=car, ignition=ignition,
             )
             switch.add_listener(lambda mode, at: pipeline.request_mode(mode))
             server = ControlServer(self.socket_path, privacy_handler(switch, self._status(store, pipeline)))
@@ -495,12 +500,37 @@ class Daemon:
                 scheduler.shutdown(wait=True)  # a pass in progress ends before the store closes
             if car is not None:
                 car.stop()
+            if ignition is not None:
+                ignition.close()
             if gpio is not None:
                 gpio.close()
             if server is not None:
                 server.stop()
             store.close()
         return 0
+
+    def _start_ignition(self, config: DeviceConfig) -> Any:
+        """The ignition on a GPIO pin when [gpio] ignition_pin is set (device.ignition); at
+        ignition off an upload starts a few seconds later, once the trip it ended is written."""
+        if config.gpio.ignition_pin is None:
+            return None
+        from device.ignition import IgnitionSense
+        try:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Falling back from")
+                return IgnitionSense(config.gpio.ignition_pin, active_high=config.gpio.ignition_active_high,
+                                     on_off=self._sync_soon)
+        except GpioUnavailable as exc:
+            log.warning("ignition pin unavailable: %s; trips cut by the ignition close at the next start", exc)
+            return None
+
+    def _sync_soon(self) -> None:
+        """Ignition off: upload in IGNITION_SYNC_DELAY_S (the pipeline ends the trip at its next
+        chunk, within a second), not at the next interval, before a UPS HAT lets the power go."""
+        scheduler = self._scheduler
+        if scheduler is not None:
+            scheduler.modify_job("sync", next_run_time=datetime.now(timezone.utc)
+                                 + timedelta(seconds=IGNITION_SYNC_DELAY_S))
 
     def _start_sync(self, store: Store) -> Any:
         """The upload job: every sync_interval_s; the Syncer's backoff decides whether a real
@@ -519,6 +549,7 @@ class Daemon:
                           args=(store,), max_instances=1, coalesce=True,
                           next_run_time=datetime.now(timezone.utc))  # first pass at start-up
         scheduler.start()
+        self._scheduler = scheduler
         return scheduler
 
     def _sync_tick(self, store: Store) -> None:

@@ -41,6 +41,8 @@ Example (all keys optional)::
     [gpio]
     button_pin = 17            # omit to run without a button
     led_pin = 27
+    ignition_pin = 22          # omit without an ignition wire (docs/device.md, section 11)
+    ignition_active_high = true
 
     [obd]                      # the car's odometer and ignition through an ELM327 adapter
     enabled = false            # off by default
@@ -120,6 +122,8 @@ class PrivacyConfig:
 class GpioConfig:
     button_pin: int | None = None
     led_pin: int | None = None
+    ignition_pin: int | None = None  # the ignition through an opto-coupler (device.ignition)
+    ignition_active_high: bool = True
 
 
 @dataclass

@@ -83,6 +83,7 @@ class Pipeline:
         schedule: Iterable[ModeChange] = (),
         on_event: Callable[[TripEvent], None] | None = None,
         car: Any = None,
+        ignition: Any = None,
     ) -> None:
         self.store = store
         self.settings = settings if settings is not None else TripSettings()
@@ -110,6 +111,9 @@ class Pipeline:
         self._car_odometer = CarOdometer()
         self._engine_on: bool | None = None
         self._vin: str | None = None  # the VIN last compared with the store's
+        # The ignition on a GPIO pin (device.ignition.IgnitionSense): read once per chunk.
+        self.ignition = ignition
+        self._ignition_on: bool | None = None
 
         if store.odometer_km is None:  # a new store starts from the configured reading
             store.set_odometer(odometer_km)
@@ -129,6 +133,8 @@ class Pipeline:
         self._apply_requested()
         if self.car is not None:
             self._car_tick()
+        if self.ignition is not None:
+            self._ignition_tick()
         if chunk:
             for fix in self.assembler.feed_bytes(chunk):
                 self._on_fix(fix)
@@ -225,6 +231,22 @@ class Pipeline:
         if engine is not None and engine != self._engine_on and at is not None and self.detector is not None:
             self._handle(self.detector.engine(engine, at))
         self._engine_on = engine
+
+    def _ignition_tick(self) -> None:
+        """Ignition off ends a standing car's trip at once and writes it (device.ignition);
+        ignition on is the engine rule's "on" (it opens nothing by itself)."""
+        on = self.ignition.is_on()
+        if on == self._ignition_on:
+            return
+        self._ignition_on = on
+        at = self._last_fix.time if self._last_fix is not None else None
+        if at is None or self.detector is None:
+            return
+        trip_open = self.detector.open_trip_untracked is not None
+        self.store.record_event("ignition_on" if on else "ignition_off", at, {"trip_open": trip_open})
+        self._handle(self.detector.engine(True, at) if on else self.detector.ignition_off(at))
+        if not on and self.detector.open_trip_untracked is not None:
+            self._save_state(force=True)  # still rolling: what there is, on disk before the power goes
 
     def _bind_vin(self, vin: str, at: datetime | None, trip_open: bool) -> None:
         """The first VIN the box reads is the car's (kept in the store); another one later means

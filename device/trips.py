@@ -504,6 +504,19 @@ class TripDetector:
             self._engine_off = (at, self._last)
         return []
 
+    def ignition_off(self, at: datetime) -> list[TripEvent]:
+        """The ignition went off at `at` (a GPIO wired to it, device.ignition).
+
+        A car that stands still (`standing_since`) ends its trip now, at the stand-still point,
+        flagged "engine_off": the box can upload it while a UPS HAT still holds the power up,
+        instead of closing it at the next start. A car still rolling keeps its trip; from here
+        on the engine-off rule applies (see `engine`)."""
+        events = self.engine(False, at)
+        if self._trip is not None and self.standing_since is not None and self._last is not None:
+            self._close(events, {FLAG_ENGINE_OFF}, engine_off=self._engine_off)
+            self._reanchor(self._last)
+        return events
+
     def finish(self, reason_flag: str | None = None) -> list[TripEvent]:
         """End of input (or power loss): close the open trip, flagged with the reason."""
         events: list[TripEvent] = []

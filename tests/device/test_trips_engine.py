@@ -62,3 +62,34 @@ def test_a_hybrid_driving_on_electricity_is_not_ended_by_engine_off():
     det = TripDetector()
     events = feed(walk.fixes, det, engine_off_at=off)
     assert records(events) == [] and det.open_trip is not None
+
+
+def test_ignition_off_while_standing_ends_the_trip_at_once():
+    """The ignition on a GPIO (device/ignition.py): once the car stands still, ignition off ends
+    the trip there and then, so that it is uploaded before a UPS HAT lets the power go; it does
+    not wait a stop window as the engine rule does."""
+    walk = Walk().park(120).drive(ROUTE, speed_kmh=50)
+    arrived = walk.time
+    walk.park(20, seed=3, sigma_m=2.0)  # standing still for 20 s, then the key is turned
+    det = TripDetector()
+    events = feed(walk.fixes, det)
+    assert records(events) == [] and det.open_trip is not None
+    off = walk.fixes[-1].time
+    trips = records(det.ignition_off(off))
+    assert len(trips) == 1 and FLAG_ENGINE_OFF in trips[0].flags
+    assert trips[0].ended_at <= off and (off - trips[0].ended_at).total_seconds() <= 25
+    route_km = sum(length for _, length in ROUTE) / 1000
+    assert abs(trips[0].distance_km - route_km) < 0.3
+    assert det.open_trip is None
+    # The receiver jitters on with the ignition off: no new trip.
+    walk.park(600, seed=5, sigma_m=8.0)
+    assert records(feed(walk.fixes[-600:], det)) == [] and det.open_trip is None
+    assert arrived <= off
+
+
+def test_ignition_off_while_moving_keeps_the_trip():
+    """A key turned while the car still rolls (or a loose wire): nothing ends at once."""
+    walk = Walk().park(120).drive(ROUTE[:2], speed_kmh=50)
+    det = TripDetector()
+    feed(walk.fixes, det)
+    assert records(det.ignition_off(walk.fixes[-1].time)) == [] and det.open_trip is not None
