@@ -130,7 +130,32 @@ def verdict_line(v: m.Verdict) -> str:
     unproven = (f"; daarnaast {' en '.join(open_km)}: niet aangetoond zakelijk zolang de bestuurder of "
                 f"financiën ze niet met een reden heeft verklaard") if open_km else ""
     return (f"{v.driver_name}: {decimal_nl(v.private_km)} km privé{scaled} - {outcome} van "
-            f"{v.limit_km} km per jaar{unproven}")
+            f"{v.limit_km} km per jaar{unproven}{verklaring_text(v)}")
+
+
+VERKLARING_NAMES = {m.NO_PRIVATE_USE_CAR: "verklaring geen privégebruik auto",
+                    m.BUSINESS_ONLY_VAN: "verklaring uitsluitend zakelijk gebruik bestelauto"}
+
+
+def verklaring_text(v: m.Verdict) -> str:
+    """What the verklaringen of the year mean for this verdict (docs/reports.md, "Regimes")."""
+    parts = []
+    for k in v.verklaringen:
+        withdrawn = f", ingetrokken per {day_nl(k.withdrawn_on)}" if k.withdrawn_on else ""
+        parts.append(f"{VERKLARING_NAMES.get(k.kind, k.kind)} nr. {k.number} (afgegeven {day_nl(k.issued_on)}"
+                     f"{withdrawn})")
+    text = f". Verklaringen: {'; '.join(parts)}" if parts else ""
+    if v.burden_of_proof:
+        text += (". Onder de verklaring geen privégebruik ligt de bewijslast bij de werknemer: deze "
+                 "rittenregistratie moet aantonen dat niet meer dan 500 km per jaar privé is gereden")
+        if v.km_above_limit:
+            text += (f". LET OP: {decimal_nl(v.km_above_limit)} km privé boven het naar tijd herrekende "
+                     f"maximum van {decimal_nl(v.pro_rated_limit_km)} km")
+    if v.business_only_at_risk:
+        text += (f". LET OP: {decimal_nl(v.business_only_km)} km privé of onverklaard op een bestelauto onder "
+                 "de verklaring uitsluitend zakelijk gebruik: de verklaring is in gevaar (zij moet vóór "
+                 "privégebruik worden ingetrokken)")
+    return text
 
 
 def totals_lines(t: m.Totals) -> list[tuple[str, Decimal]]:

@@ -187,6 +187,18 @@ def render(report: m.Report, out: BinaryIO, checkpoint: dict | None = None) -> N
         w.leaf("projectedKm", v.projected_km)
         w.leaf("limitKm", v.limit_km)
         w.leaf("withinLimit", v.within_limit)
+        w.leaf("proRatedLimitKm", v.pro_rated_limit_km)
+        for k in v.verklaringen:
+            w.start("verklaring", {"kind": k.kind})
+            w.leaf("number", k.number)
+            w.leaf("issued", k.issued_on)
+            if k.withdrawn_on:
+                w.leaf("withdrawn", k.withdrawn_on)
+            w.end("verklaring")
+        w.leaf("burdenOfProofOnEmployee", v.burden_of_proof)
+        w.leaf("kmAboveLimit", v.km_above_limit)
+        w.leaf("businessOnlyKm", v.business_only_km)
+        w.leaf("businessOnlyVerklaringAtRisk", v.business_only_at_risk)
         w.end("verdict")
     w.end("privateUseVerdicts")
     if report.notes:
