@@ -17,6 +17,8 @@ from backend.access.requests import local_today
 from backend.auth import role_required
 from backend.db import db
 from backend.driver import places as place_service
+from backend.fleet import regimes, tax_notices
+from backend.fleet.service import FleetError
 from backend.driver import svg
 from backend.models import Role
 from backend.models.places import PLACE_KINDS
@@ -37,6 +39,8 @@ FIELD_LABELS = {"classification": _l("Class"), "note": _l("Note"), "business_rel
 # Device flags a driver must understand (the others are shown as their code).
 FLAG_LABELS = {"implausible_motion": _l("Motion no car can make (speed, acceleration or climb): check this trip")}
 IMPLAUSIBLE_MOTION = "implausible_motion"
+VERKLARING_LABELS = {"no_private_use_car": _l("Verklaring geen privégebruik auto"),
+                     "business_only_van": _l("Verklaring uitsluitend zakelijk gebruik bestelauto")}
 PLACE_LABELS = {"home": _l("Home (residence)"), "work": _l("Work"), "other": _l("Other")}
 TEXT_FIELDS = ("business_relation", "detour", "private_detour_km", "start_address", "end_address")
 MONTHS = (_l("Jan"), _l("Feb"), _l("Mar"), _l("Apr"), _l("May"), _l("Jun"), _l("Jul"), _l("Aug"),
@@ -144,9 +148,11 @@ def _detail(trip_id: int, *, status: int = 200, error: str | None = None):
         proposal = commute.propose(_position(view.start), _position(view.end),
                                    place_service.zones_for(me.id))
     disclosed = view.sealed and not view.is_private and seals.disclosed_for_tax(view.id)
+    # A van under the driver's own verklaring uitsluitend zakelijk: private use needs it withdrawn first.
+    binding = regimes.business_only_binds(view.driver_id, view.vehicle_id, view.local_date)
     return render_template("driver/trip.html", trip=view, track=track_markup, annotation=annotation,
                            history=history, state=state, trip_class=trip_class, proposal=proposal,
-                           disclosed=disclosed,
+                           disclosed=disclosed, binding=binding,
                            class_labels=CLASS_LABELS, field_labels=FIELD_LABELS, mode_labels=MODE_LABELS,
                            flag_labels=FLAG_LABELS, trip_classes=TRIP_CLASSES, error=error, addresses=found), status
 
@@ -203,7 +209,28 @@ def counter():
         "limit": _("limit %(km)s km", km=f"{result.limit_km:.0f}"),
         "warning": _("80%% warning (%(km)s km)", km=f"{result.limit_km * 0.8:.0f}"),
         "months": [str(m) for m in MONTHS]})
-    return render_template("driver/counter.html", counter=result, chart=chart, year=year, today=today)
+    return render_template("driver/counter.html", counter=result, chart=chart, year=year, today=today,
+                           verklaringen=regimes.verklaringen_of(current_user.id),
+                           verklaring_labels=VERKLARING_LABELS,
+                           notices=[tax_notices.text_of(n) for n in tax_notices.notices_for(current_user.id)])
+
+
+@bp.route("/verklaringen/<int:verklaring_id>/withdraw", methods=["POST"])
+@role_required(Role.DRIVER)
+def withdraw_verklaring(verklaring_id: int):
+    """The driver withdraws their own verklaring from today (audited), e.g. before private use
+    of a van under uitsluitend zakelijk."""
+    own = {v.id for v in regimes.verklaringen_of(current_user.id)}
+    if verklaring_id not in own:
+        abort(404)
+    try:
+        regimes.withdraw_verklaring(verklaring_id, local_today(), actor=_me(), via="web")
+    except FleetError as exc:
+        flash(_error_text(exc), "error")
+    else:
+        flash(_("Verklaring withdrawn from today. Tell the tax authority too."), "success")
+    back = request.form.get("trip", type=database_id)
+    return redirect(url_for("driver.trip", trip_id=back) if back else url_for("driver.counter"))
 
 
 def _place_error_text(exc: place_service.PlaceError) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import UTCDateTime, db, utcnow
@@ -72,3 +72,32 @@ class Verklaring(db.Model):
 
     def stands_on(self, day: date) -> bool:
         return self.issued_on <= day and (self.withdrawn_on is None or day < self.withdrawn_on)
+
+
+# What a tax notice says (backend.fleet.tax_notices): a private or unexplained km on a van under
+# uitsluitend zakelijk, or private km reaching 80% / 100% of the limit by projection or as driven.
+BUSINESS_ONLY_PRIVATE = "business_only_private"
+WARNING_PROJECTED = "warning_projected"
+WARNING_DRIVEN = "warning_driven"
+NOTICE_KINDS = (BUSINESS_ONLY_PRIVATE, WARNING_PROJECTED, WARNING_DRIVEN)
+
+
+class TaxNotice(db.Model):
+    """A notice to a driver or a finance user, shown in the app and e-mailed; one per recipient,
+    kind and reference (a trip, a year's threshold), so each is sent once: this table is the
+    record of the warnings sent."""
+
+    __tablename__ = "tax_notices"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {_in(NOTICE_KINDS)}", name="kind_known"),
+        UniqueConstraint("user_id", "kind", "reference", name="uq_tax_notices_user_kind_reference"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)  # the recipient
+    driver_id: Mapped[int] = mapped_column(ForeignKey("users.id"))  # whom it is about
+    kind: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str] = mapped_column(String(64))  # "trip:12", "2026:warning_driven:80:driver:7"
+    params: Mapped[str] = mapped_column(Text)  # JSON: the message's placeholders
+    day: Mapped[date] = mapped_column(Date)  # the local day it was raised
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -43,6 +43,9 @@ class IngestResult:
     duplicates: int
     highest_seq: int
     chain_events: int
+    # (trip id, driver id, vehicle id, local day, km that are not business: recorded in private
+    # mode, or driven without the device right before the trip) for backend.fleet.tax_notices.
+    not_business: tuple = ()
 
 
 def _utc(text: str) -> datetime:
@@ -188,4 +191,22 @@ def ingest(device: Device, records: list[dict[str, Any]]) -> IngestResult:
             db.session.execute(update(DeviceChainHead).where(DeviceChainHead.device_id == device.id)
                                .values(head_seq=head.seq, head_hash=head.hash, updated_at=now))
     # Every seq up to the head is stored or recorded as a chain_gap event: the device may prune it.
-    return IngestResult(stored=len(trip_rows), duplicates=duplicates, highest_seq=head.seq, chain_events=events)
+    return IngestResult(stored=len(trip_rows), duplicates=duplicates, highest_seq=head.seq, chain_events=events,
+                        not_business=_not_business(ids, trip_rows) if trip_rows else ())
+
+
+def _not_business(ids: list[int], rows: list[dict[str, Any]]) -> tuple:
+    """Per stored trip, the km that are not business as far as the batch shows: a private-mode
+    trip's km, plus odometer km between the previous record of the batch and this one."""
+    from backend.access.door import LOCAL
+
+    out, previous = [], {}
+    for trip_id, row in sorted(zip(ids, rows), key=lambda pair: pair[1]["seq"]):
+        km = row["odometer_end_km"] - row["odometer_start_km"] if row["mode"] != "business" else 0.0
+        before = previous.get(row["seq"] - 1)
+        if before is not None and row["odometer_start_km"] - before > 0.05:
+            km += row["odometer_start_km"] - before
+        previous[row["seq"]] = row["odometer_end_km"]
+        out.append((trip_id, row["driver_id"], row["vehicle_id"], row["started_at"].astimezone(LOCAL).date(),
+                    round(km, 3)))
+    return tuple(out)

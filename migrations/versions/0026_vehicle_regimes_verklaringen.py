@@ -60,6 +60,33 @@ def upgrade():
     )
     op.create_index(op.f('ix_verklaringen_driver_id'), 'verklaringen', ['driver_id'], unique=False)
     _create_withdrawal_guard()
+    op.create_table(
+        'tax_notices',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('user_id', sa.Integer(), nullable=False),
+        sa.Column('driver_id', sa.Integer(), nullable=False),
+        sa.Column('kind', sa.String(length=32), nullable=False),
+        sa.Column('reference', sa.String(length=64), nullable=False),
+        sa.Column('params', sa.Text(), nullable=False),
+        sa.Column('day', sa.Date(), nullable=False),
+        sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+        sa.CheckConstraint("kind IN ('business_only_private', 'warning_projected', 'warning_driven')",
+                           name=op.f('ck_tax_notices_kind_known')),
+        sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_tax_notices_user_id_users')),
+        sa.ForeignKeyConstraint(['driver_id'], ['users.id'], name=op.f('fk_tax_notices_driver_id_users')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_tax_notices')),
+        sa.UniqueConstraint('user_id', 'kind', 'reference', name='uq_tax_notices_user_kind_reference'),
+    )
+    op.create_index(op.f('ix_tax_notices_user_id'), 'tax_notices', ['user_id'], unique=False)
+    # Tax notices are e-mailed too (backend/fleet/tax_notices.py).
+    _mail_kinds(("access_notice", "odometer_reminder", "checkpoint", "tax_notice"))
+
+
+def _mail_kinds(kinds):
+    with op.batch_alter_table('outgoing_mail', schema=None) as batch_op:
+        batch_op.drop_constraint(batch_op.f('ck_outgoing_mail_kind_known'), type_='check')
+        batch_op.create_check_constraint(batch_op.f('ck_outgoing_mail_kind_known'),
+                                         sa.text("kind IN (" + ", ".join(f"'{k}'" for k in kinds) + ")"))
 
 
 # A verklaring changes once: its withdrawal fills the withdrawn_* columns of a standing one and
@@ -99,6 +126,10 @@ def _create_withdrawal_guard():
 
 
 def downgrade():
+    op.execute("DELETE FROM outgoing_mail WHERE kind = 'tax_notice'")
+    _mail_kinds(("access_notice", "odometer_reminder", "checkpoint"))
+    op.drop_index(op.f('ix_tax_notices_user_id'), table_name='tax_notices')
+    op.drop_table('tax_notices')
     if op.get_bind().dialect.name == "postgresql":
         op.execute("DROP TRIGGER verklaringen_guard ON verklaringen")
         op.execute("DROP FUNCTION ritbox_verklaringen_guard()")
