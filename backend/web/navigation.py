@@ -24,6 +24,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("driver.access_log", _l("Who saw my data"), frozenset({Role.DRIVER})),
     NavItem("finance.reports", _l("Tax reports"), frozenset({Role.FINANCE})),
     NavItem("finance.verdicts", _l("500 km verdicts"), frozenset({Role.FINANCE})),
+    NavItem("finance.regimes_page", _l("Vans and verklaringen"), frozenset({Role.FINANCE})),
     NavItem("finance.calibrations", _l("Odometer calibrations"), frozenset({Role.FINANCE, Role.DRIVER})),
     NavItem("periods.index", _l("Closed periods"), frozenset({Role.FINANCE})),
     NavItem("access.requests", _l("Access requests"),

@@ -100,3 +100,34 @@ def test_the_database_keeps_a_verklaring_as_recorded_once_withdrawn(app, make_us
                 db.session.execute(text(statement), {"id": verklaring_id})
             db.session.rollback()
         assert db.session.get(Verklaring, verklaring_id).withdrawn_on == date(2026, 5, 1)
+
+
+def test_finance_sets_a_regime_and_records_and_withdraws_a_verklaring_on_its_page(app, client, login, make_user,
+                                                                                   runner):
+    make_user("fien@example.nl", "finance", name="Fien")
+    make_user("bram@example.nl", "driver", name="Bram")
+    _ok(runner, "vehicles", "add", "--kenteken", "VD-123-F", "--make", "Ford", "--model", "Transit")
+    login("fien@example.nl")
+    assert client.post("/finance/regimes", data={"action": "regime", "kenteken": "VD123F",
+                                                 "regime": "van_simplified", "valid_from": "2026-03-01"}).status_code == 302
+    bad = client.post("/finance/regimes", data={"action": "regime", "kenteken": "VD123F", "regime": "van_simplified",
+                                                "valid_from": "1-3-2026"})
+    assert bad.status_code == 400 and "Geef een datum als JJJJ-MM-DD." in bad.get_data(as_text=True)
+    assert client.post("/finance/regimes", data={"action": "verklaring", "driver": "bram@example.nl",
+                                                 "kind": "business_only_van", "number": "UZB-9",
+                                                 "issued_on": "2026-03-01"}).status_code == 302
+    page = client.get("/finance/regimes").get_data(as_text=True)
+    assert "01-03-2026: Bestelauto: vereenvoudigde registratie" in page
+    assert "Verklaring uitsluitend zakelijk gebruik bestelauto" in page and "UZB-9" in page
+    with app.app_context():
+        (verklaring,) = db.session.scalars(select(Verklaring)).all()
+        verklaring_id = verklaring.id
+        (event,) = _events(regimes.VEHICLE_REGIME_SET)
+        assert json.loads(event.details)["via"] == "web" and event.actor_id is not None
+    assert client.post("/finance/regimes", data={"action": "withdraw", "verklaring": verklaring_id,
+                                                 "withdrawn_on": "2026-06-01"}).status_code == 302
+    with app.app_context():
+        assert db.session.get(Verklaring, verklaring_id).withdrawn_on == date(2026, 6, 1)
+    client.post("/logout")
+    login("bram@example.nl")
+    assert client.get("/finance/regimes").status_code == 403
