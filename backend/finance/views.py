@@ -236,7 +236,7 @@ def _regime_action(form) -> str:
         if regime not in REGIME_LABELS:
             raise FleetError(N_("Choose a regime."))
         regimes.set_regime(form.get("kenteken", ""), "car" if regime == "car" else "van", regime, day("valid_from"),
-                           actor=actor, via="web")
+                           actor=actor, via="web", working_hours=form.get("working_hours"))
         return _("Regime saved.")
     if action == "verklaring":
         regimes.record_verklaring(form.get("driver", ""), form.get("kind", ""), form.get("number", ""),

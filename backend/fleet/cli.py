@@ -87,11 +87,12 @@ def vehicles_retire(kenteken: str, on: str) -> None:
 @click.option("--regime", type=click.Choice(REGIMES), default=None,
               help="A van's registration: van_full, van_simplified or van_business_only.")
 @click.option("--from", "valid_from", required=True, help="First day it applies, YYYY-MM-DD.")
-def vehicles_regime(kenteken: str, kind: str, regime: str | None, valid_from: str) -> None:
+@click.option("--working-hours", default=None, help="A van's working hours, e.g. 07:30-16:30.")
+def vehicles_regime(kenteken: str, kind: str, regime: str | None, valid_from: str, working_hours: str | None) -> None:
     """Set a vehicle's kind and tax regime from a day on (the earlier regime stays as history)."""
     day = _parse_date(valid_from, "--from")
     try:
-        row = regimes.set_regime(kenteken, kind, regime, day, via="cli")
+        row = regimes.set_regime(kenteken, kind, regime, day, via="cli", working_hours=working_hours)
     except FleetError as exc:
         _fail(str(exc))
     click.echo(f"{kenteken.upper()}: {row.kind} under {row.regime} from {row.valid_from.isoformat()}")

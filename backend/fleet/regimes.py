@@ -9,6 +9,7 @@ Every change is audited (VEHICLE_REGIME_SET, VERKLARING_RECORDED, VERKLARING_WIT
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from datetime import date
 
@@ -32,10 +33,17 @@ def _actor_id(actor) -> int | None:
 
 # ------------------------------------------------------------------------------- regimes
 
+WORKING_HOURS = re.compile(r"^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$")
+
+
 def set_regime(kenteken: str, kind: str, regime: str | None, valid_from: date, *, actor=None,
-               via: str = "cli") -> VehicleRegime:
-    """From valid_from on, the vehicle is `kind` under `regime` (a car: always "car")."""
+               via: str = "cli", working_hours: str | None = None) -> VehicleRegime:
+    """From valid_from on, the vehicle is `kind` under `regime` (a car: always "car"); a van's
+    working hours ("07:30-16:30") go with its regime."""
     vehicle = get_vehicle(kenteken)
+    working_hours = (working_hours or "").strip() or None
+    if working_hours and (not WORKING_HOURS.match(working_hours) or working_hours[:5] >= working_hours[6:]):
+        raise FleetError(N_("Working hours as HH:MM-HH:MM, the start before the end (e.g. 07:30-16:30)."))
     if kind not in (CAR, VAN):
         raise FleetError(N_("Unknown vehicle kind %(kind)s (car or van)."), kind=kind)
     regime = regime or (CAR_FULL if kind == CAR else None)
@@ -44,11 +52,12 @@ def set_regime(kenteken: str, kind: str, regime: str | None, valid_from: date, *
     if kind == VAN and regime not in VAN_REGIMES:
         raise FleetError(N_("A van needs a regime: full registration, simplified registration or business use only."))
     row = VehicleRegime(vehicle_id=vehicle.id, kind=kind, regime=regime, valid_from=valid_from,
-                        recorded_by_id=_actor_id(actor), recorded_at=utcnow())
+                        working_hours=working_hours, recorded_by_id=_actor_id(actor), recorded_at=utcnow())
     db.session.add(row)
     db.session.flush()
     audit.record(VEHICLE_REGIME_SET, actor=actor, subject_vehicle_id=vehicle.id, purpose="tax",
-                 details={"kind": kind, "regime": regime, "valid_from": valid_from.isoformat(), "via": via},
+                 details={"kind": kind, "regime": regime, "valid_from": valid_from.isoformat(),
+                          "working_hours": working_hours, "via": via},
                  commit=False)
     db.session.commit()
     return row

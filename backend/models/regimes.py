@@ -48,6 +48,9 @@ class VehicleRegime(db.Model):
     kind: Mapped[str] = mapped_column(String(8))
     regime: Mapped[str] = mapped_column(String(24))
     valid_from: Mapped[date] = mapped_column(Date)  # first local day it applies
+    # The working hours of a van under the simplified registration ("07:30-16:30"): the hours in
+    # which the employer's written rule bans private use (backend.reports.simplified).
+    working_hours: Mapped[str | None] = mapped_column(String(11))
     recorded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))  # None: the CLI
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
