@@ -103,7 +103,8 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
 
     cars = [m.Car(vehicle_id=v.id, kenteken=v.display_kenteken, make=v.make, model=v.model,
                   availability=tuple(m.Availability(names.get(a.driver_id, ""), a.available_from, a.available_until)
-                                     for a in assignments if a.vehicle_id == v.id))
+                                     for a in assignments if a.vehicle_id == v.id),
+                  regimes=_regimes_in_year(v.id, year))
             for v in (vehicles[i] for i in vehicle_ids)]
 
     notes = []
@@ -462,6 +463,17 @@ def _totals(rows: list[m.Row]) -> m.Totals:
     return m.Totals(business=sums[m.BUSINESS], commute=sums[m.COMMUTE], private=sums[m.PRIVATE],
                     trips=trips, unclassified=unclassified, gaps=gaps, correction_km=correction,
                     unclassified_km=unclassified_km, unexplained_km=unexplained)
+
+
+def _regimes_in_year(vehicle_id: int, year: int) -> tuple[tuple[date, str, str], ...]:
+    """The regime rows that applied on some day of the year (the one standing on 1 January first)."""
+    from backend.fleet.regimes import regime_history
+
+    history = regime_history(vehicle_id)
+    applied = [row for row in history if row.valid_from <= date(year, 12, 31)]
+    standing = [row for row in applied if row.valid_from <= date(year, 1, 1)][-1:]
+    later = [row for row in applied if row.valid_from > date(year, 1, 1)]
+    return tuple((row.valid_from, row.kind, row.regime) for row in standing + later)
 
 
 def _business_only_km(rows: list[m.Row], cars: list[m.Car]) -> dict[int | None, Decimal]:

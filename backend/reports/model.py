@@ -72,6 +72,9 @@ class Car:
     make: str
     model: str
     availability: tuple[Availability, ...]
+    # The vehicle's regimes that applied in the year, (first day, kind, regime), oldest first
+    # (backend.fleet.regimes); empty: a car under the full trip registration all year.
+    regimes: tuple[tuple[date, str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -116,8 +116,15 @@ def car_lines(report: m.Report) -> list[str]:
         periods = "; ".join(f"{a.driver_name}: {day_nl(a.available_from)} t/m "
                             f"{day_nl(a.available_until) if a.available_until else 'heden'}"
                             for a in car.availability) or "geen terbeschikkingstelling vastgelegd"
-        lines.append(f"{car.kenteken} - {car.make} {car.model} - beschikbaar: {periods}")
+        regime = "; ".join(f"{REGIME_NAMES.get(r, r)} vanaf {day_nl(since)}" for since, _kind, r in car.regimes)
+        lines.append(f"{car.kenteken} - {car.make} {car.model} - beschikbaar: {periods}"
+                     + (f" - regime: {regime}" if regime else ""))
     return lines
+
+
+REGIME_NAMES = {"car": "auto, volledige rittenregistratie", "van_full": "bestelauto, volledige rittenregistratie",
+                "van_simplified": "bestelauto, vereenvoudigde registratie",
+                "van_business_only": "bestelauto, uitsluitend zakelijk gebruik (verklaring)"}
 
 
 def verdict_line(v: m.Verdict) -> str:

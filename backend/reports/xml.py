@@ -149,6 +149,8 @@ def render(report: m.Report, out: BinaryIO, checkpoint: dict | None = None) -> N
             w.leaf("availableFrom", a.available_from)
             w.leaf("availableUntil", a.available_until, optional=True)
             w.end("availability")
+        for since, kind, regime in car.regimes:
+            w.leaf("regime", regime, {"kind": kind, "since": since})
         w.end("vehicle")
     w.end("vehicles")
     w.start("entries")

@@ -91,6 +91,11 @@ def test_the_report_says_where_the_burden_of_proof_lies_and_which_verklaring_is_
         assert verdict.findtext("r:businessOnlyVerklaringAtRisk", namespaces=NS) == at_risk
         assert verdict.findtext("r:burdenOfProofOnEmployee", namespaces=NS) == burden
     assert "VGP-ANNA" in etree.tostring(etree.fromstring(_xml(anna))).decode()
+    # each car says its regime: Bram's van under uitsluitend zakelijk, Anna's car none (a car)
+    assert "regime: bestelauto, uitsluitend zakelijk gebruik (verklaring) vanaf 01-01-2024" in texts["bram"]
+    assert "regime:" not in texts["anna"]
+    regime = etree.fromstring(_xml(bram)).find(".//r:vehicle/r:regime", NS)
+    assert (regime.text, regime.get("kind"), regime.get("since")) == ("van_business_only", "van", "2024-01-01")
 
 
 def _xml(report) -> bytes:
