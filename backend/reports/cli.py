@@ -102,7 +102,7 @@ def _fleet(actor: User, handle, year: int, fmt: str):
 @click.command("report-simplified")
 @click.option("--vehicle", "kenteken", required=True, metavar="KENTEKEN", help="The van.")
 @click.option("--year", type=int, required=True, help="The tax (calendar) year.")
-@click.option("--format", "fmt", type=click.Choice(("csv", "xml", "pdf")), required=True)
+@click.option("--format", "fmt", type=click.Choice(("csv", "xlsx", "xml", "pdf")), required=True)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @click.option("--as", "actor_email", metavar="EMAIL", help="The finance user exporting (audited).")
 @with_appcontext

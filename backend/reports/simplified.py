@@ -25,7 +25,7 @@ from backend.reports import model as m
 from backend.reports import texts as t
 from backend.reports.build import ReportError, build_report
 
-FORMATS = ("csv", "xml", "pdf")
+FORMATS = ("csv", "xlsx", "xml", "pdf")
 NAMESPACE = "urn:ritbox:simplified:1"
 
 
@@ -94,7 +94,7 @@ def export(actor, out: BinaryIO, *, fmt: str, vehicle_id: int, year: int) -> Sim
     if fmt not in FORMATS:
         raise ReportError(f"unknown format {fmt!r}: choose one of {', '.join(FORMATS)}")
     report = build(actor, vehicle_id=vehicle_id, year=year)
-    {"csv": render_csv, "xml": render_xml, "pdf": render_pdf}[fmt](report, out)
+    {"csv": render_csv, "xlsx": render_xlsx, "xml": render_xml, "pdf": render_pdf}[fmt](report, out)
     audit.record(audit.FINANCE_EXPORT, actor=actor, subject_vehicle_id=vehicle_id, purpose=TAX,
                  details={"format": fmt, "year": year, "registration": "simplified", "days": len(report.days)})
     return report
@@ -136,6 +136,27 @@ def render_csv(report: SimplifiedReport, out: BinaryIO) -> None:
     for row in report.private_trips:
         writer.writerow(_private_cells(row))
     out.write(("\ufeff" + text.getvalue()).encode("utf-8"))
+
+
+def render_xlsx(report: SimplifiedReport, out: BinaryIO) -> None:
+    """Two sheets: the days and the private trips; km as numbers, dates as dates."""
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    days = wb.active
+    days.title = "Dagen"
+    days.append([_title(report)])
+    days.append(DAY_HEADER)
+    for d in report.days:
+        days.append([d.day, d.working_hours, float(d.odometer_start), float(d.odometer_end), d.business_addresses])
+    private = wb.create_sheet("Privéritten")
+    private.append(PRIVATE_HEADER)
+    for row in report.private_trips:
+        private.append([row.trip_number, row.day, row.started_at.strftime("%H:%M") if row.started_at else "",
+                        row.ended_at.strftime("%H:%M") if row.ended_at else "", float(row.odometer_start),
+                        float(row.odometer_end), float(row.odometer_end - row.odometer_start),
+                        row.departure.text if row.departure else "", row.arrival.text if row.arrival else ""])
+    wb.save(out)
 
 
 def render_xml(report: SimplifiedReport, out: BinaryIO) -> None:

@@ -1,6 +1,6 @@
 """The simplified van registration (issue #19): per day date, working hours, start and end
 odometer, business address reference; private trips in full. Checked against the plan of the
-van, written out here, in CSV, XML (against its XSD) and PDF."""
+van, written out here, in CSV, XLSX, XML (against its XSD) and PDF."""
 from __future__ import annotations
 
 import csv
@@ -54,7 +54,7 @@ def test_the_simplified_registration_in_csv_xml_and_pdf(app, client, make_user, 
     with app.app_context():
         actor = db.session.get(User, finance)
         vehicle_id = get_vehicle("VC-123-D").id
-        for fmt in ("csv", "xml", "pdf"):
+        for fmt in ("csv", "xlsx", "xml", "pdf"):
             out = io.BytesIO()
             simplified.export(actor, out, fmt=fmt, vehicle_id=vehicle_id, year=2025)
             outputs[fmt] = out.getvalue()
@@ -73,6 +73,13 @@ def test_the_simplified_registration_in_csv_xml_and_pdf(app, client, make_user, 
 
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(outputs["pdf"])).pages)
     assert "Vereenvoudigde registratie bestelauto VC-123-D" in text and "20171,0" in text
+
+    from openpyxl import load_workbook
+    workbook = load_workbook(io.BytesIO(outputs["xlsx"]))
+    sheet_days = [r for r in workbook["Dagen"].iter_rows(min_row=3, values_only=True)]
+    assert [(r[0].date(), r[2], r[3]) for r in sheet_days] == [
+        (date(2025, 4, 1), 20015.0, 20097.0), (date(2025, 4, 5), 20097.0, 20127.0), (date(2025, 4, 7), 20127.0, 20171.0)]
+    assert [r[6] for r in workbook["Privéritten"].iter_rows(min_row=2, values_only=True)] == [30.0]
 
     out = tmp_path / "van.csv"
     result = runner.invoke(args=["report-simplified", "--vehicle", "VC-123-D", "--year", "2025", "--format", "csv",
