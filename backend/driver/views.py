@@ -215,6 +215,45 @@ def counter():
                            notices=[tax_notices.text_of(n) for n in tax_notices.notices_for(current_user.id)])
 
 
+@bp.route("/van-days", methods=["GET", "POST"])
+@role_required(Role.DRIVER)
+def van_days():
+    """The days of the month on which the driver drove a van under the simplified registration:
+    record the day's working hours (else the van's setting applies) and confirm the day."""
+    from backend.fleet.service import FleetError
+    from backend.models.fleet import Vehicle
+    from backend.models.regimes import VAN_SIMPLIFIED
+
+    month = _month_arg()
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            day = date.fromisoformat(request.form.get("day", ""))
+            vehicle_id = database_id(request.form.get("vehicle", ""))
+        except ValueError:
+            abort(400)
+        try:
+            regimes.confirm_van_day(_me(), vehicle_id, day, request.form.get("working_hours"))
+        except FleetError as exc:
+            error, status = _error_text(exc), 400
+        else:
+            flash(_("Day %(date)s confirmed.", date=day.strftime("%d-%m-%Y")), "success")
+            return redirect(url_for("driver.van_days", month=month.strftime("%Y-%m")))
+    first, last = _month_bounds(month)
+    book = regimes.RegimeBook()
+    km: dict[tuple[int, date], float] = {}
+    for view in driver_reads.own_trip_summaries(_me(), (first, last)):
+        if book.on(view.vehicle_id, view.local_date)[1] == VAN_SIMPLIFIED:
+            key = (view.vehicle_id, view.local_date)
+            km[key] = km.get(key, 0.0) + view.odometer_end_km - view.odometer_start_km
+    confirmed = {vehicle_id: regimes.van_days(vehicle_id, first, last) for vehicle_id, _day in km}
+    rows = [{"vehicle": db.session.get(Vehicle, vehicle_id), "day": day, "km": total,
+             "confirmed": confirmed[vehicle_id].get(day)} for (vehicle_id, day), total in sorted(km.items())]
+    previous = (month - timedelta(days=1)).replace(day=1)
+    return render_template("driver/van_days.html", rows=rows, month=month, previous=previous,
+                           following=last + timedelta(days=1), error=error), status
+
+
 @bp.route("/verklaringen/<int:verklaring_id>/withdraw", methods=["POST"])
 @role_required(Role.DRIVER)
 def withdraw_verklaring(verklaring_id: int):

@@ -20,7 +20,8 @@ from backend.db import db, utcnow
 from backend.fleet.service import FleetError, N_, get_vehicle
 from backend.models import User
 from backend.models.regimes import (BUSINESS_ONLY_VAN, CAR, CAR_FULL, REGIMES, VAN, VAN_BUSINESS_ONLY,
-                                    VAN_REGIMES, VERKLARING_KINDS, VehicleRegime, Verklaring)
+                                    VAN_REGIMES, VAN_SIMPLIFIED, VERKLARING_KINDS, VanDay, VehicleRegime,
+                                    Verklaring)
 
 VEHICLE_REGIME_SET = "vehicle_regime_set"
 VERKLARING_RECORDED = "verklaring_recorded"
@@ -162,6 +163,38 @@ def business_only_binds(driver_id: int | None, vehicle_id: int | None, day: date
     if vehicle_id is None or regime_on(vehicle_id, day)[1] != VAN_BUSINESS_ONLY:
         return None
     return standing(driver_id, BUSINESS_ONLY_VAN, day)
+
+
+# ------------------------------------------------------------------------- simplified van days
+
+def confirm_van_day(driver: User, vehicle_id: int, day: date, working_hours: str | None) -> VanDay:
+    """The driver confirms a day of a van under the simplified registration, with that day's
+    working hours (empty: the van's setting). Only the van's driver on that day, only under that
+    regime; a later confirmation of the same day replaces the hours."""
+    from backend.models.fleet import Assignment
+
+    if regime_on(vehicle_id, day)[1] != VAN_SIMPLIFIED:
+        raise FleetError(N_("This van does not run under the simplified registration on that day."))
+    assigned = db.session.scalar(select(Assignment.id).where(
+        Assignment.vehicle_id == vehicle_id, Assignment.driver_id == driver.id, Assignment.available_from <= day,
+        (Assignment.available_until.is_(None)) | (Assignment.available_until >= day)))
+    if assigned is None:
+        raise FleetError(N_("This van was not yours on that day."))
+    hours = (working_hours or "").strip() or None
+    if hours and (not WORKING_HOURS.match(hours) or hours[:5] >= hours[6:]):
+        raise FleetError(N_("Working hours as HH:MM-HH:MM, the start before the end (e.g. 07:30-16:30)."))
+    row = db.session.scalar(select(VanDay).where(VanDay.vehicle_id == vehicle_id, VanDay.day == day))
+    if row is None:
+        row = VanDay(vehicle_id=vehicle_id, driver_id=driver.id, day=day)
+        db.session.add(row)
+    row.working_hours, row.confirmed_at = hours, utcnow()
+    db.session.commit()
+    return row
+
+
+def van_days(vehicle_id: int, first: date, last: date) -> dict[date, VanDay]:
+    return {row.day: row for row in db.session.scalars(select(VanDay).where(
+        VanDay.vehicle_id == vehicle_id, VanDay.day >= first, VanDay.day <= last))}
 
 
 __all__ = ["REGIMES", "RegimeBook", "business_only_binds", "record_verklaring", "regime_history",

@@ -104,3 +104,18 @@ class TaxNotice(db.Model):
     params: Mapped[str] = mapped_column(Text)  # JSON: the message's placeholders
     day: Mapped[date] = mapped_column(Date)  # the local day it was raised
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class VanDay(db.Model):
+    """A day of a van under the simplified registration as its driver confirmed it, with the
+    working hours of that day (else the van's setting applies; backend.reports.simplified)."""
+
+    __tablename__ = "van_days"
+    __table_args__ = (UniqueConstraint("vehicle_id", "day", name="uq_van_days_vehicle_day"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    vehicle_id: Mapped[int] = mapped_column(ForeignKey("vehicles.id"))
+    driver_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    day: Mapped[date] = mapped_column(Date)
+    working_hours: Mapped[str | None] = mapped_column(String(11))
+    confirmed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -32,10 +32,11 @@ NAMESPACE = "urn:ritbox:simplified:1"
 @dataclass(frozen=True)
 class Day:
     day: date
-    working_hours: str  # "07:30-16:30"; "" when the van has no setting
+    working_hours: str  # "07:30-16:30"; "" when neither the driver nor the van's setting gave them
     odometer_start: Decimal
     odometer_end: Decimal
     business_addresses: str  # the reference to the employer's business addresses
+    confirmed: bool = False  # the driver confirmed the day (backend.fleet.regimes.confirm_van_day)
 
 
 @dataclass(frozen=True)
@@ -67,13 +68,17 @@ def build(actor, *, vehicle_id: int, year: int) -> SimplifiedReport:
             private.append(row)
     if not by_day:
         raise ReportError(f"{car.kenteken} ran under no simplified registration in {year}")
+    from backend.fleet.regimes import van_days
+
+    confirmed = van_days(vehicle_id, date(year, 1, 1), date(year, 12, 31))
     days = []
     for day in sorted(by_day):
         rows = by_day[day]
         places = dict.fromkeys(row.arrival.text for row in rows
                                if row.character != m.PRIVATE and row.arrival is not None)
-        days.append(Day(day, _hours_on(hours, day), rows[0].odometer_start, rows[-1].odometer_end,
-                        "; ".join(places)))
+        own = confirmed.get(day)
+        days.append(Day(day, (own.working_hours if own else None) or _hours_on(hours, day),
+                        rows[0].odometer_start, rows[-1].odometer_end, "; ".join(places), own is not None))
     return SimplifiedReport(car.kenteken, car.make, car.model, year, days, private, report.generated_by)
 
 
@@ -112,7 +117,8 @@ def _private_cells(row: m.Row) -> list[str]:
             row.departure.text if row.departure else "", row.arrival.text if row.arrival else ""]
 
 
-DAY_HEADER = ["Datum", "Werktijden", "Beginstand km", "Eindstand km", "Zakelijke adressen (adresadministratie)"]
+DAY_HEADER = ["Datum", "Werktijden", "Beginstand km", "Eindstand km", "Zakelijke adressen (adresadministratie)",
+              "Bevestigd door bestuurder"]
 PRIVATE_HEADER = ["Ritnummer", "Datum", "Vertrek", "Aankomst", "Beginstand km", "Eindstand km", "Km",
                   "Vertrekadres", "Aankomstadres"]
 
@@ -129,7 +135,7 @@ def render_csv(report: SimplifiedReport, out: BinaryIO) -> None:
     writer.writerow(DAY_HEADER)
     for d in report.days:
         writer.writerow([d.day.strftime("%d-%m-%Y"), d.working_hours, _km(d.odometer_start), _km(d.odometer_end),
-                         d.business_addresses])
+                         d.business_addresses, "ja" if d.confirmed else "nee"])
     writer.writerow([])
     writer.writerow(["Privéritten"])
     writer.writerow(PRIVATE_HEADER)
@@ -148,7 +154,8 @@ def render_xlsx(report: SimplifiedReport, out: BinaryIO) -> None:
     days.append([_title(report)])
     days.append(DAY_HEADER)
     for d in report.days:
-        days.append([d.day, d.working_hours, float(d.odometer_start), float(d.odometer_end), d.business_addresses])
+        days.append([d.day, d.working_hours, float(d.odometer_start), float(d.odometer_end), d.business_addresses,
+                     "ja" if d.confirmed else "nee"])
     private = wb.create_sheet("Privéritten")
     private.append(PRIVATE_HEADER)
     for row in report.private_trips:
@@ -184,6 +191,7 @@ def render_xml(report: SimplifiedReport, out: BinaryIO) -> None:
         leaf("odometerStart", d.odometer_start)
         leaf("odometerEnd", d.odometer_end)
         leaf("businessAddresses", d.business_addresses)
+        leaf("confirmedByDriver", "true" if d.confirmed else "false")
         g.endElement("day")
     g.endElement("days")
     g.startElement("privateTrips", {})
@@ -214,9 +222,9 @@ def render_pdf(report: SimplifiedReport, out: BinaryIO) -> None:
     pdf.set_font("Helvetica", "B", 12)
     pdf.cell(0, 7, latin1(_title(report)), new_x="LMARGIN", new_y="NEXT")
     for header, widths, rows in (
-            (DAY_HEADER, (25, 30, 30, 30, 160),
+            (DAY_HEADER, (25, 25, 25, 25, 135, 35),
              [[d.day.strftime("%d-%m-%Y"), d.working_hours, _km(d.odometer_start), _km(d.odometer_end),
-               d.business_addresses] for d in report.days]),
+               d.business_addresses, "ja" if d.confirmed else "nee"] for d in report.days]),
             (PRIVATE_HEADER, (18, 22, 18, 18, 26, 26, 16, 66, 66), [_private_cells(r) for r in report.private_trips])):
         if header is PRIVATE_HEADER:
             pdf.ln(3)

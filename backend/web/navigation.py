@@ -21,6 +21,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("web.home", _l("Home"), frozenset()),
     NavItem("driver.trips", _l("My trips"), frozenset({Role.DRIVER})),
     NavItem("driver.counter", _l("500 km counter"), frozenset({Role.DRIVER})),
+    NavItem("driver.van_days", _l("Van days"), frozenset({Role.DRIVER})),
     NavItem("driver.access_log", _l("Who saw my data"), frozenset({Role.DRIVER})),
     NavItem("finance.reports", _l("Tax reports"), frozenset({Role.FINANCE})),
     NavItem("finance.verdicts", _l("500 km verdicts"), frozenset({Role.FINANCE})),

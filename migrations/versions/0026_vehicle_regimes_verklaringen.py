@@ -28,6 +28,7 @@ def upgrade():
         sa.Column('kind', sa.String(length=8), nullable=False),
         sa.Column('regime', sa.String(length=24), nullable=False),
         sa.Column('valid_from', sa.Date(), nullable=False),
+        sa.Column('working_hours', sa.String(length=11), nullable=True),
         sa.Column('recorded_by_id', sa.Integer(), nullable=True),
         sa.Column('recorded_at', sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("(kind = 'car' AND regime = 'car') OR (kind = 'van' AND regime IN "
@@ -78,6 +79,20 @@ def upgrade():
         sa.UniqueConstraint('user_id', 'kind', 'reference', name='uq_tax_notices_user_kind_reference'),
     )
     op.create_index(op.f('ix_tax_notices_user_id'), 'tax_notices', ['user_id'], unique=False)
+    op.create_table(
+        'van_days',
+        sa.Column('id', sa.Integer(), nullable=False),
+        sa.Column('vehicle_id', sa.Integer(), nullable=False),
+        sa.Column('driver_id', sa.Integer(), nullable=False),
+        sa.Column('day', sa.Date(), nullable=False),
+        sa.Column('working_hours', sa.String(length=11), nullable=True),
+        sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(['vehicle_id'], ['vehicles.id'], name=op.f('fk_van_days_vehicle_id_vehicles')),
+        sa.ForeignKeyConstraint(['driver_id'], ['users.id'], name=op.f('fk_van_days_driver_id_users')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_van_days')),
+        sa.UniqueConstraint('vehicle_id', 'day', name='uq_van_days_vehicle_day'),
+    )
+    op.create_index(op.f('ix_van_days_driver_id'), 'van_days', ['driver_id'], unique=False)
     # Tax notices are e-mailed too (backend/fleet/tax_notices.py).
     _mail_kinds(("access_notice", "odometer_reminder", "checkpoint", "tax_notice"))
 
@@ -128,6 +143,8 @@ def _create_withdrawal_guard():
 def downgrade():
     op.execute("DELETE FROM outgoing_mail WHERE kind = 'tax_notice'")
     _mail_kinds(("access_notice", "odometer_reminder", "checkpoint"))
+    op.drop_index(op.f('ix_van_days_driver_id'), table_name='van_days')
+    op.drop_table('van_days')
     op.drop_index(op.f('ix_tax_notices_user_id'), table_name='tax_notices')
     op.drop_table('tax_notices')
     if op.get_bind().dialect.name == "postgresql":

@@ -14,6 +14,7 @@ from pypdf import PdfReader
 from backend.db import db
 from backend.models.accounts import User
 from tests.backend.fleet_helpers import enrolled_device
+from tests.conftest import TEST_PASSWORD
 from tests.backend.report_fixtures import Planned, upload
 
 XSD = Path(__file__).resolve().parents[2] / "backend" / "reports" / "ritbox-simplified.xsd"
@@ -45,11 +46,33 @@ def _build(app, client, make_user, tmp_path):
     return finance
 
 
+def _confirm_as_driver(client, app):
+    """Sanne confirms 7 April with her own hours on her van-days page; a day that was not hers is refused."""
+    from backend.fleet.service import get_vehicle
+
+    with app.app_context():
+        vehicle_id = get_vehicle("VC-123-D").id
+    client.post("/login", data={"email": "sanne@example.nl", "password": TEST_PASSWORD})
+    page = client.get("/me/van-days?month=2025-04").get_data(as_text=True)
+    assert [day for day in ("2025-04-01", "2025-04-05", "2025-04-07") if f'data-day="{day}"' in page] == [
+        "2025-04-01", "2025-04-05", "2025-04-07"]
+    assert 'data-day="2025-03-20"' not in client.get("/me/van-days?month=2025-03").get_data(as_text=True)
+    bad = client.post("/me/van-days", data={"day": "2025-04-07", "vehicle": vehicle_id, "working_hours": "17:00-08:00"})
+    assert bad.status_code == 400 and "Werktijden als UU:MM-UU:MM" in bad.get_data(as_text=True)
+    wrong_regime = client.post("/me/van-days", data={"day": "2025-03-20", "vehicle": vehicle_id})
+    assert wrong_regime.status_code == 400
+    done = client.post("/me/van-days", data={"day": "2025-04-07", "vehicle": vehicle_id, "working_hours": "08:00-17:00",
+                                             "month": "2025-04"})
+    assert done.status_code == 302
+    client.post("/logout")
+
+
 def test_the_simplified_registration_in_csv_xml_and_pdf(app, client, make_user, tmp_path, runner):
     from backend.fleet.service import get_vehicle
     from backend.reports import simplified
 
     finance = _build(app, client, make_user, tmp_path)
+    _confirm_as_driver(client, app)
     outputs = {}
     with app.app_context():
         actor = db.session.get(User, finance)
@@ -59,9 +82,10 @@ def test_the_simplified_registration_in_csv_xml_and_pdf(app, client, make_user, 
             simplified.export(actor, out, fmt=fmt, vehicle_id=vehicle_id, year=2025)
             outputs[fmt] = out.getvalue()
     rows = list(csv.reader(io.StringIO(outputs["csv"].decode("utf-8-sig")), delimiter=";"))
-    days = [r for r in rows if r and r[0][:2].isdigit() and len(r) == 5]
+    days = [r for r in rows if r and r[0][:2].isdigit() and len(r) == 6]
     assert [(r[0], r[2], r[3]) for r in days] == EXPECTED_DAYS
-    assert {r[1] for r in days} == {"07:30-16:30"}
+    # the driver's own hours for 7 April, the van's setting for the others
+    assert [(r[1], r[5]) for r in days] == [("07:30-16:30", "nee"), ("07:30-16:30", "nee"), ("08:00-17:00", "ja")]
     private = rows[rows.index(["Privéritten"]) + 2:]
     assert [(r[1], r[4], r[5], r[6]) for r in private] == [("05-04-2025", "20097,0", "20127,0", "30,0")]
 
@@ -70,6 +94,8 @@ def test_the_simplified_registration_in_csv_xml_and_pdf(app, client, make_user, 
     assert [d.findtext("s:date", namespaces=NS) for d in document.findall(".//s:day", NS)] == [
         "2025-04-01", "2025-04-05", "2025-04-07"]
     assert len(document.findall(".//s:privateTrips/s:trip", NS)) == 1
+    assert [d.findtext("s:confirmedByDriver", namespaces=NS) for d in document.findall(".//s:day", NS)] == [
+        "false", "false", "true"]
 
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(outputs["pdf"])).pages)
     assert "Vereenvoudigde registratie bestelauto VC-123-D" in text and "20171,0" in text
@@ -79,6 +105,7 @@ def test_the_simplified_registration_in_csv_xml_and_pdf(app, client, make_user, 
     sheet_days = [r for r in workbook["Dagen"].iter_rows(min_row=3, values_only=True)]
     assert [(r[0].date(), r[2], r[3]) for r in sheet_days] == [
         (date(2025, 4, 1), 20015.0, 20097.0), (date(2025, 4, 5), 20097.0, 20127.0), (date(2025, 4, 7), 20127.0, 20171.0)]
+    assert [r[5] for r in sheet_days] == ["nee", "nee", "ja"]
     assert [r[6] for r in workbook["Privéritten"].iter_rows(min_row=2, values_only=True)] == [30.0]
 
     out = tmp_path / "van.csv"
