@@ -130,7 +130,9 @@ def check_limits(driver_id: int, year: int, today: date) -> list[TaxNotice]:
     """Raise the 80% / 100% warnings the driver's private km have reached (each once). The
     driver's counter is read as the driver reads it (their own trips, no seal opened)."""
     driver = db.session.get(User, driver_id)
-    if driver is None:
+    # The counter is the driver's own read: a former driver (role or account gone) is not read
+    # for them, and an upload must never fail on a warning.
+    if driver is None or not driver.has_role(Role.DRIVER) or not driver.is_active:
         return []
     result = counter.driver_counter(driver, driver_id, year)
     periods = [(a.available_from, a.available_until) for a in db.session.scalars(

@@ -193,3 +193,15 @@ def test_the_warnings_fire_once_on_the_day_the_km_cross_them(app, client, make_u
         # once each: 4 warnings x (driver + finance) x 2 drivers
         assert len(_notices()) == 16
 
+
+
+def test_an_upload_for_a_former_driver_never_fails_on_the_warnings(app, client, van):
+    from backend.models.accounts import User
+
+    with app.app_context():
+        db.session.get(User, van["bram"]).active = False
+        db.session.commit()
+    # 600 km private would warn an active driver; the upload still succeeds (TripFactory checks 200)
+    (trip_id,) = van["factory"].upload(TripSpec(days_ago(1), km=600.0, mode="private"))
+    with app.app_context():
+        assert {n.kind for n in _notices()} == {"business_only_private"}  # the van's alert still goes out
