@@ -43,6 +43,9 @@ GUARDED: dict[str, str] = {
     "trip_reseals": "SELECT, INSERT",
     "trip_disclosures": "SELECT, INSERT",
     "alembic_version": "SELECT",
+    # Regime history is only added to; a verklaring changes only by its withdrawal (0026).
+    "vehicle_regimes": "SELECT, INSERT",
+    "verklaringen": "SELECT, INSERT, UPDATE (withdrawn_on, withdrawn_by_id, withdrawn_at)",
 }
 
 # SECURITY DEFINER functions the app may call (migrations 0017, 0021).

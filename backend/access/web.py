@@ -23,6 +23,7 @@ from backend.access.seals import SEAL_DISCLOSED, TRIP_SEALED
 from backend.access.requests import RequestInput, RequestRefused
 from backend.auth import role_required
 from backend.db import db, utcnow as _now
+from backend.fleet.regimes import VEHICLE_REGIME_SET, VERKLARING_RECORDED, VERKLARING_WITHDRAWN
 from backend.fleet.service import ASSIGNMENT_CHANGED, ASSIGNMENT_DELETED, TRIPS_ATTRIBUTED, VEHICLE_RETIRED
 from backend.models.access import AccessRequest, Grant, Notification
 from backend.models.accounts import Role, User, UserRole
@@ -67,7 +68,10 @@ EVENT_LABELS = {
     ADDRESS_COMPLETED: _l("Driver completed an incomplete trip address"),
     ODOMETER_CALIBRATED: _l("Odometer calibrated"), PERIOD_CLOSED: _l("Period closed by finance"),
     ASSIGNMENT_CHANGED: _l("Car assignment changed"), ASSIGNMENT_DELETED: _l("Car assignment deleted"),
-    VEHICLE_RETIRED: _l("Car retired from the fleet"), OWN_EXPORT: _l("Own trip report downloaded"),
+    VEHICLE_RETIRED: _l("Car retired from the fleet"),
+    VEHICLE_REGIME_SET: _l("Vehicle kind or tax regime set"),
+    VERKLARING_RECORDED: _l("Verklaring to the tax authority recorded"),
+    VERKLARING_WITHDRAWN: _l("Verklaring to the tax authority withdrawn"), OWN_EXPORT: _l("Own trip report downloaded"),
     accounts.USER_CREATED: _l("Account created"), accounts.USER_DEACTIVATED: _l("Account deactivated"),
     TRIP_ID_CONFLICT: _l("Trip sent again with other content (refused)"),
     TRIP_SEALED: _l("Trip classified private: positions and route sealed"),

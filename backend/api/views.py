@@ -19,6 +19,7 @@ from backend.api import bounds, schema, signing
 from backend.api.openapi import openapi_document
 from backend.db import db, utcnow
 from backend.fleet import service as fleet
+from backend.fleet import tax_notices
 from backend.models.fleet import ApiRequestSeen, Device, DeviceStatus
 from backend.models.trips import DeviceChainHead
 from backend.trips.chain import GENESIS_HASH
@@ -181,6 +182,8 @@ def upload_trips():
     _remember_request(device, timestamp, data)
     try:
         result = ingest(device, records, events)
+        # Private km on a van under uitsluitend zakelijk, and the 80%/100% warnings, at once.
+        tax_notices.after_trips(list(result.not_business), tax_notices.local_today())
         db.session.commit()
     except TripIdConflict as conflict:
         db.session.rollback()  # nothing of the batch, not even the seen request

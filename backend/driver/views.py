@@ -17,6 +17,8 @@ from backend.access.requests import local_today
 from backend.auth import role_required
 from backend.db import db
 from backend.driver import places as place_service
+from backend.fleet import regimes, tax_notices
+from backend.fleet.service import FleetError
 from backend.driver import svg
 from backend.models import Role
 from backend.models.places import PLACE_KINDS
@@ -35,6 +37,8 @@ FIELD_LABELS = {"classification": _l("Class"), "note": _l("Note"), "business_rel
                 "detour": _l("Route deviation (reason)"), "private_detour_km": _l("Private detour km"),
                 "start_address": _l("Departure address"), "end_address": _l("Arrival address")}
 IMPLAUSIBLE_MOTION = "implausible_motion"
+VERKLARING_LABELS = {"no_private_use_car": _l("Verklaring geen privégebruik auto"),
+                     "business_only_van": _l("Verklaring uitsluitend zakelijk gebruik bestelauto")}
 PLACE_LABELS = {"home": _l("Home (residence)"), "work": _l("Work"), "other": _l("Other")}
 TEXT_FIELDS = ("business_relation", "detour", "private_detour_km", "start_address", "end_address")
 MONTHS = (_l("Jan"), _l("Feb"), _l("Mar"), _l("Apr"), _l("May"), _l("Jun"), _l("Jul"), _l("Aug"),
@@ -142,9 +146,11 @@ def _detail(trip_id: int, *, status: int = 200, error: str | None = None):
         proposal = commute.propose(_position(view.start), _position(view.end),
                                    place_service.zones_for(me.id))
     disclosed = view.sealed and not view.is_private and seals.disclosed_for_tax(view.id)
+    # A van under the driver's own verklaring uitsluitend zakelijk: private use needs it withdrawn first.
+    binding = regimes.business_only_binds(view.driver_id, view.vehicle_id, view.local_date)
     return render_template("driver/trip.html", trip=view, track=track_markup, annotation=annotation,
                            history=history, state=state, trip_class=trip_class, proposal=proposal,
-                           disclosed=disclosed,
+                           disclosed=disclosed, binding=binding,
                            class_labels=CLASS_LABELS, field_labels=FIELD_LABELS, mode_labels=MODE_LABELS,
                            flag_labels=event_texts.flag_labels, trip_classes=TRIP_CLASSES, error=error, addresses=found), status
 
@@ -233,7 +239,10 @@ def counter():
         "warning": _("80%% warning (%(km)s km)", km=f"{result.limit_km * 0.8:.0f}"),
         "months": [str(m) for m in MONTHS]})
     return render_template("driver/counter.html", counter=result, chart=chart, year=year, today=today,
-                           stretches=_own_stretches(year))
+                           stretches=_own_stretches(year),
+                           verklaringen=regimes.verklaringen_of(current_user.id),
+                           verklaring_labels=VERKLARING_LABELS,
+                           notices=[tax_notices.text_of(n) for n in tax_notices.notices_for(current_user.id)])
 
 
 def _own_stretches(year: int) -> list:
@@ -262,6 +271,63 @@ def explain_stretch():
         return redirect(url_for("driver.counter", year=year)), 303
     flash(_("Thank you: the km are explained and no longer count against the limit."), "success")
     return redirect(url_for("driver.counter", year=year)), 303
+
+
+@bp.route("/van-days", methods=["GET", "POST"])
+@role_required(Role.DRIVER)
+def van_days():
+    """The days of the month on which the driver drove a van under the simplified registration:
+    record the day's working hours (else the van's setting applies) and confirm the day."""
+    from backend.fleet.service import FleetError
+    from backend.models.fleet import Vehicle
+    from backend.models.regimes import VAN_SIMPLIFIED
+
+    month = _month_arg()
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            day = date.fromisoformat(request.form.get("day", ""))
+            vehicle_id = database_id(request.form.get("vehicle", ""))
+        except ValueError:
+            abort(400)
+        try:
+            regimes.confirm_van_day(_me(), vehicle_id, day, request.form.get("working_hours"))
+        except FleetError as exc:
+            error, status = _error_text(exc), 400
+        else:
+            flash(_("Day %(date)s confirmed.", date=day.strftime("%d-%m-%Y")), "success")
+            return redirect(url_for("driver.van_days", month=month.strftime("%Y-%m")))
+    first, last = _month_bounds(month)
+    book = regimes.RegimeBook()
+    km: dict[tuple[int, date], float] = {}
+    for view in driver_reads.own_trip_summaries(_me(), (first, last)):
+        if book.on(view.vehicle_id, view.local_date)[1] == VAN_SIMPLIFIED:
+            key = (view.vehicle_id, view.local_date)
+            km[key] = km.get(key, 0.0) + view.odometer_end_km - view.odometer_start_km
+    confirmed = {vehicle_id: regimes.van_days(vehicle_id, first, last) for vehicle_id, _day in km}
+    rows = [{"vehicle": db.session.get(Vehicle, vehicle_id), "day": day, "km": total,
+             "confirmed": confirmed[vehicle_id].get(day)} for (vehicle_id, day), total in sorted(km.items())]
+    previous = (month - timedelta(days=1)).replace(day=1)
+    return render_template("driver/van_days.html", rows=rows, month=month, previous=previous,
+                           following=last + timedelta(days=1), error=error), status
+
+
+@bp.route("/verklaringen/<int:verklaring_id>/withdraw", methods=["POST"])
+@role_required(Role.DRIVER)
+def withdraw_verklaring(verklaring_id: int):
+    """The driver withdraws their own verklaring from today (audited), e.g. before private use
+    of a van under uitsluitend zakelijk."""
+    own = {v.id for v in regimes.verklaringen_of(current_user.id)}
+    if verklaring_id not in own:
+        abort(404)
+    try:
+        regimes.withdraw_verklaring(verklaring_id, local_today(), actor=_me(), via="web")
+    except FleetError as exc:
+        flash(_error_text(exc), "error")
+    else:
+        flash(_("Verklaring withdrawn from today. Tell the tax authority too."), "success")
+    back = request.form.get("trip", type=database_id)
+    return redirect(url_for("driver.trip", trip_id=back) if back else url_for("driver.counter"))
 
 
 def _place_error_text(exc: place_service.PlaceError) -> str:

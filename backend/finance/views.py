@@ -7,6 +7,7 @@ import tempfile
 
 from flask import Blueprint, abort, jsonify, render_template, request, send_file, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -319,3 +320,75 @@ def explain_stretch():
         return redirect(url_for("finance.unexplained", year=year)), 303
     flash(_("The km are explained and no longer count against the limit."), "success")
     return redirect(url_for("finance.unexplained", year=year)), 303
+
+
+# --- vehicle regimes and verklaringen (docs/reports.md, "Regimes") --------------------------------
+
+REGIME_LABELS = {"car": _l("Car: full trip registration"), "van_full": _l("Van: full trip registration"),
+                 "van_simplified": _l("Van: simplified registration"),
+                 "van_business_only": _l("Van: uitsluitend zakelijk gebruik (verklaring)")}
+
+
+def _regime_action(form) -> str:
+    """One form action of the regimes page; returns the success message or raises FleetError."""
+    from datetime import date
+
+    from backend.fleet import regimes
+    from backend.fleet.service import FleetError, N_
+
+    actor = current_user._get_current_object()
+
+    def day(name: str) -> date:
+        try:
+            return date.fromisoformat(form.get(name, ""))
+        except ValueError:
+            raise FleetError(N_("Give a date as YYYY-MM-DD.")) from None
+
+    action = form.get("action")
+    if action == "regime":
+        regime = form.get("regime", "")
+        if regime not in REGIME_LABELS:
+            raise FleetError(N_("Choose a regime."))
+        regimes.set_regime(form.get("kenteken", ""), "car" if regime == "car" else "van", regime, day("valid_from"),
+                           actor=actor, via="web", working_hours=form.get("working_hours"))
+        return _("Regime saved.")
+    if action == "verklaring":
+        regimes.record_verklaring(form.get("driver", ""), form.get("kind", ""), form.get("number", ""),
+                                  day("issued_on"), actor=actor, via="web")
+        return _("Verklaring recorded.")
+    if action == "withdraw":
+        try:
+            verklaring_id = int(form.get("verklaring", ""))
+        except ValueError:
+            raise FleetError(N_("Choose a verklaring.")) from None
+        regimes.withdraw_verklaring(verklaring_id, day("withdrawn_on"), actor=actor, via="web")
+        return _("Verklaring withdrawn.")
+    raise FleetError(N_("Unknown action."))
+
+
+@bp.route("/regimes", methods=["GET", "POST"])
+@role_required(Role.FINANCE)
+def regimes_page():
+    """Each vehicle's kind and regime (history), the drivers' verklaringen, and the notices."""
+    from flask import flash, redirect
+
+    from backend.fleet import regimes, tax_notices
+    from backend.fleet.service import FleetError
+    from backend.driver.views import VERKLARING_LABELS
+
+    error, status = None, 200
+    if request.method == "POST":
+        try:
+            message = _regime_action(request.form)
+        except FleetError as exc:
+            db.session.rollback()
+            error, status = _(exc.msgid, **exc.params), 400
+        else:
+            flash(message, "success")
+            return redirect(url_for("finance.regimes_page"))
+    vehicles = [(v, regimes.regime_history(v.id)) for v in service.list_vehicles()]
+    drivers = [(d, regimes.verklaringen_of(d.id)) for d in service.drivers()]
+    notices = [tax_notices.text_of(n) for n in tax_notices.notices_for(current_user.id)]
+    return render_template("finance/regimes.html", vehicles=vehicles, drivers=drivers, notices=notices,
+                           regime_labels=REGIME_LABELS, verklaring_labels=VERKLARING_LABELS, error=error,
+                           form=request.form), status

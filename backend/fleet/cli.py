@@ -7,12 +7,14 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
 
-from backend.fleet import service
+from backend.fleet import regimes, service
+from backend.models.regimes import REGIMES, VEHICLE_KINDS, VERKLARING_KINDS
 from backend.fleet.service import FleetError
 
 vehicles_cli = AppGroup("vehicles", help="Company cars.")
 assignments_cli = AppGroup("assignments", help="Which driver may use which car, when.")
 devices_cli = AppGroup("devices", help="Trip recorders in the cars, and their enrollment.")
+verklaringen_cli = AppGroup("verklaringen", help="Drivers' verklaringen to the tax authority.")
 
 
 def _fail(message: str) -> None:
@@ -77,6 +79,76 @@ def vehicles_retire(kenteken: str, on: str) -> None:
     except FleetError as exc:
         _fail(str(exc))
     click.echo(f"vehicle {vehicle.display_kenteken} left the fleet on {day.isoformat()}")
+
+
+@vehicles_cli.command("regime")
+@click.option("--kenteken", required=True)
+@click.option("--kind", type=click.Choice(VEHICLE_KINDS), required=True, help="car or van.")
+@click.option("--regime", type=click.Choice(REGIMES), default=None,
+              help="A van's registration: van_full, van_simplified or van_business_only.")
+@click.option("--from", "valid_from", required=True, help="First day it applies, YYYY-MM-DD.")
+@click.option("--working-hours", default=None, help="A van's working hours, e.g. 07:30-16:30.")
+def vehicles_regime(kenteken: str, kind: str, regime: str | None, valid_from: str, working_hours: str | None) -> None:
+    """Set a vehicle's kind and tax regime from a day on (the earlier regime stays as history)."""
+    day = _parse_date(valid_from, "--from")
+    try:
+        row = regimes.set_regime(kenteken, kind, regime, day, via="cli", working_hours=working_hours)
+    except FleetError as exc:
+        _fail(str(exc))
+    click.echo(f"{kenteken.upper()}: {row.kind} under {row.regime} from {row.valid_from.isoformat()}")
+
+
+@vehicles_cli.command("regimes")
+@click.option("--kenteken", required=True)
+def vehicles_regimes(kenteken: str) -> None:
+    """A vehicle's regime history: first day, kind, regime (none listed: a car, full registration)."""
+    try:
+        vehicle = service.get_vehicle(kenteken)
+    except FleetError as exc:
+        _fail(str(exc))
+    for row in regimes.regime_history(vehicle.id):
+        click.echo(f"{row.valid_from.isoformat()}\t{row.kind}\t{row.regime}")
+
+
+@verklaringen_cli.command("add")
+@click.option("--driver", "driver_email", required=True, help="The driver's login e-mail.")
+@click.option("--kind", type=click.Choice(VERKLARING_KINDS), required=True)
+@click.option("--number", required=True, help="The tax authority's reference of the verklaring.")
+@click.option("--issued", required=True, help="Date issued, YYYY-MM-DD.")
+def verklaringen_add(driver_email: str, kind: str, number: str, issued: str) -> None:
+    """Record a driver's verklaring."""
+    day = _parse_date(issued, "--issued")
+    try:
+        row = regimes.record_verklaring(driver_email, kind, number, day, via="cli")
+    except FleetError as exc:
+        _fail(str(exc))
+    click.echo(f"verklaring {row.id}: {row.kind} {row.number} issued {row.issued_on.isoformat()}")
+
+
+@verklaringen_cli.command("withdraw")
+@click.option("--id", "verklaring_id", type=int, required=True)
+@click.option("--on", "on", required=True, help="First day it no longer stands, YYYY-MM-DD.")
+def verklaringen_withdraw(verklaring_id: int, on: str) -> None:
+    """Withdraw a verklaring."""
+    day = _parse_date(on, "--on")
+    try:
+        row = regimes.withdraw_verklaring(verklaring_id, day, via="cli")
+    except FleetError as exc:
+        _fail(str(exc))
+    click.echo(f"verklaring {row.id} withdrawn on {row.withdrawn_on.isoformat()}")
+
+
+@verklaringen_cli.command("list")
+@click.option("--driver", "driver_email", required=True, help="The driver's login e-mail.")
+def verklaringen_list(driver_email: str) -> None:
+    """A driver's verklaringen: id, kind, number, issued, withdrawn (- while standing)."""
+    try:
+        driver = regimes.driver_by_email(driver_email)
+    except FleetError as exc:
+        _fail(str(exc))
+    for row in regimes.verklaringen_of(driver.id):
+        withdrawn = row.withdrawn_on.isoformat() if row.withdrawn_on else "-"
+        click.echo(f"{row.id}\t{row.kind}\t{row.number}\t{row.issued_on.isoformat()}\t{withdrawn}")
 
 
 @assignments_cli.command("add")
@@ -234,3 +306,4 @@ def init_app(app: Flask) -> None:
     app.cli.add_command(vehicles_cli)
     app.cli.add_command(assignments_cli)
     app.cli.add_command(devices_cli)
+    app.cli.add_command(verklaringen_cli)

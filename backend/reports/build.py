@@ -105,7 +105,8 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
 
     cars = [m.Car(vehicle_id=v.id, kenteken=v.display_kenteken, make=v.make, model=v.model,
                   availability=tuple(m.Availability(names.get(a.driver_id, ""), a.available_from, a.available_until)
-                                     for a in assignments if a.vehicle_id == v.id))
+                                     for a in assignments if a.vehicle_id == v.id),
+                  regimes=_regimes_in_year(v.id, year))
             for v in (vehicles[i] for i in vehicle_ids)]
 
     notes = []
@@ -167,7 +168,7 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
     addresses.finish()
 
     totals = _totals(rows)
-    verdicts = _verdicts(year, rows, trips, assignments, names, driver)
+    verdicts = _verdicts(year, rows, trips, assignments, names, driver, cars)
     return m.Report(subject=m.BY_DRIVER if driver else m.BY_VEHICLE, view=view, year=year, title=title,
                     cars=cars, rows=rows, corrections=corrections, totals=totals, verdicts=verdicts,
                     generated_at=utcnow().astimezone(LOCAL), generated_by=generated_by,
@@ -521,14 +522,52 @@ def _totals(rows: list[m.Row]) -> m.Totals:
                     unclassified_km=unclassified_km, unexplained_km=unexplained, explained_km=explained)
 
 
+def _regimes_in_year(vehicle_id: int, year: int) -> tuple[tuple[date, str, str], ...]:
+    """The regime rows that applied on some day of the year (the one standing on 1 January first)."""
+    from backend.fleet.regimes import regime_history
+
+    history = regime_history(vehicle_id)
+    applied = [row for row in history if row.valid_from <= date(year, 12, 31)]
+    standing = [row for row in applied if row.valid_from <= date(year, 1, 1)][-1:]
+    later = [row for row in applied if row.valid_from > date(year, 1, 1)]
+    return tuple((row.valid_from, row.kind, row.regime) for row in standing + later)
+
+
+def _business_only_km(rows: list[m.Row], cars: list[m.Car]) -> dict[int | None, Decimal]:
+    """Per driver: private and unexplained km on a van on days it ran under the regime
+    uitsluitend zakelijk (backend.fleet.regimes), which put that verklaring at risk."""
+    from backend.fleet.regimes import RegimeBook
+    from backend.models.regimes import VAN_BUSINESS_ONLY
+
+    book = RegimeBook()
+    vehicle_of = {car.kenteken: car.vehicle_id for car in cars}
+    if not any(VAN_BUSINESS_ONLY in book.regimes_of(vehicle_id) for vehicle_id in vehicle_of.values()):
+        return {}
+    km: dict[int | None, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        if book.on(vehicle_of.get(row.kenteken), row.day)[1] != VAN_BUSINESS_ONLY:
+            continue
+        if row.kind == m.ODOMETER_GAP or (row.kind == m.ODOMETER_CORRECTION and not row.correction_in_trips):
+            km[row.driver_id] += row.distance
+        elif row.kind == m.TRIP and row.character == m.PRIVATE:
+            km[row.driver_id] += (row.odometer_end or ZERO) - (row.odometer_start or ZERO)
+        elif row.kind == m.TRIP:
+            km[row.driver_id] += row.private_detour
+    return km
+
+
 def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignments: list[_Period],
-              names: dict, driver: User | None) -> list[m.Verdict]:
+              names: dict, driver: User | None, cars: list[m.Car] = ()) -> list[m.Verdict]:
     """One verdict per driver (the rule is per person), over their trips in this report,
-    decided by the driver's counter (backend.trips.counter)."""
+    decided by the driver's counter (backend.trips.counter), judged by the driver's verklaringen
+    and the vans' regimes (backend.fleet.regimes)."""
+    from backend.fleet.regimes import verklaringen_of
+
     counted: dict[int, list] = defaultdict(list)
     unexplained: dict[int | None, Decimal] = defaultdict(Decimal)
     seen: set[int] = set()
     counted_trip = counter.counted_trip
+    business_only = _business_only_km(rows, list(cars))
     for row in rows:
         if (row.kind == m.ODOMETER_GAP and not row.explained) or (
                 row.kind == m.ODOMETER_CORRECTION and not row.correction_in_trips):
@@ -546,7 +585,8 @@ def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignme
     people = [driver.id] if driver is not None else sorted({a.driver_id for a in assignments} | seen)
     verdicts = [verdict(names.get(person, ""), year, counted.get(person, []),
                         [(a.available_from, a.available_until) for a in assignments if a.driver_id == person],
-                        unexplained.get(person, Decimal(0)))
+                        unexplained.get(person, Decimal(0)), verklaringen=verklaringen_of(person),
+                        business_only_km=business_only.get(person, Decimal(0)))
                 for person in people]
     # Unexplained km between trips of different drivers (or none) are the car's: they stand
     # with the trips nobody owns.
@@ -559,7 +599,8 @@ def _verdicts(year: int, rows: list[m.Row], trips: list[door.TripView], assignme
                                 row.character if row.classified else None, row.private_detour)
                    for row in rows if row.kind == m.TRIP and row.driver_id is None
                    and (row.character == m.PRIVATE or row.private_detour or not row.classified)]
-        verdicts.append(verdict(UNASSIGNED, year, orphans, [], unexplained.get(None, Decimal(0))))
+        verdicts.append(verdict(UNASSIGNED, year, orphans, [], unexplained.get(None, Decimal(0)),
+                                business_only_km=business_only.get(None, Decimal(0))))
     return verdicts
 
 

@@ -99,5 +99,31 @@ def _fleet(actor: User, handle, year: int, fmt: str):
         return export_fleet(actor.id, handle, year=year, fmt=fmt, progress=progress)
 
 
+@click.command("report-simplified")
+@click.option("--vehicle", "kenteken", required=True, metavar="KENTEKEN", help="The van.")
+@click.option("--year", type=int, required=True, help="The tax (calendar) year.")
+@click.option("--format", "fmt", type=click.Choice(("csv", "xlsx", "xml", "pdf")), required=True)
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="File to write.")
+@click.option("--as", "actor_email", metavar="EMAIL", help="The finance user exporting (audited).")
+@with_appcontext
+def report_simplified_command(kenteken, year, fmt, out_path, actor_email) -> None:
+    """The simplified van registration: per day working hours and odometers, private trips in full."""
+    from backend.reports import simplified
+
+    actor = _actor(actor_email)
+    handle = _atomic_output(out_path)
+    try:
+        with handle:
+            report = simplified.export(actor, handle, fmt=fmt, vehicle_id=find_vehicle(kenteken).id, year=year)
+        os.replace(handle.name, out_path)
+    except (ReportError, AccessDenied) as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        if os.path.exists(handle.name):
+            os.unlink(handle.name)
+    click.echo(f"wrote {out_path}: {len(report.days)} day(s), {len(report.private_trips)} private trip(s)")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(report_command)
+    app.cli.add_command(report_simplified_command)

@@ -75,6 +75,9 @@ class Car:
     make: str
     model: str
     availability: tuple[Availability, ...]
+    # The vehicle's regimes that applied in the year, (first day, kind, regime), oldest first
+    # (backend.fleet.regimes); empty: a car under the full trip registration all year.
+    regimes: tuple[tuple[date, str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -168,6 +171,38 @@ class Verdict:
     # Shown beside the verdict and counted against the limit: km not (yet) shown to be business.
     unclassified_km: Decimal = Decimal(0)
     unexplained_km: Decimal = Decimal(0)
+    # The driver's verklaringen that stood in the year (backend.fleet.regimes): under a verklaring
+    # geen privégebruik the burden of proof is the driver's, and km above the pro-rated limit are
+    # flagged; private or unexplained km on a van under uitsluitend zakelijk put that one at risk.
+    verklaringen: tuple[VerdictVerklaring, ...] = ()
+    pro_rated_limit_km: Decimal = PRIVATE_LIMIT_KM
+    business_only_km: Decimal = Decimal(0)
+
+    @property
+    def burden_of_proof(self) -> bool:
+        return any(v.kind == NO_PRIVATE_USE_CAR for v in self.verklaringen)
+
+    @property
+    def km_above_limit(self) -> Decimal:
+        """Private km above the pro-rated limit (0 when the verdict is within it)."""
+        if self.within_limit:
+            return Decimal(0)
+        return max(Decimal(0), self.private_km - self.pro_rated_limit_km)
+
+    @property
+    def business_only_at_risk(self) -> bool:
+        return self.business_only_km > 0
+
+
+NO_PRIVATE_USE_CAR, BUSINESS_ONLY_VAN = "no_private_use_car", "business_only_van"
+
+
+@dataclass(frozen=True)
+class VerdictVerklaring:
+    kind: str  # NO_PRIVATE_USE_CAR or BUSINESS_ONLY_VAN
+    number: str
+    issued_on: date
+    withdrawn_on: date | None
 
 
 @dataclass

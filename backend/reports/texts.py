@@ -136,8 +136,15 @@ def car_lines(report: m.Report) -> list[str]:
         periods = "; ".join(f"{a.driver_name}: {day_nl(a.available_from)} t/m "
                             f"{day_nl(a.available_until) if a.available_until else 'heden'}"
                             for a in car.availability) or "geen terbeschikkingstelling vastgelegd"
-        lines.append(f"{car.kenteken} - {car.make} {car.model} - beschikbaar: {periods}")
+        regime = "; ".join(f"{REGIME_NAMES.get(r, r)} vanaf {day_nl(since)}" for since, _kind, r in car.regimes)
+        lines.append(f"{car.kenteken} - {car.make} {car.model} - beschikbaar: {periods}"
+                     + (f" - regime: {regime}" if regime else ""))
     return lines
+
+
+REGIME_NAMES = {"car": "auto, volledige rittenregistratie", "van_full": "bestelauto, volledige rittenregistratie",
+                "van_simplified": "bestelauto, vereenvoudigde registratie",
+                "van_business_only": "bestelauto, uitsluitend zakelijk gebruik (verklaring)"}
 
 
 def verdict_line(v: m.Verdict) -> str:
@@ -151,7 +158,32 @@ def verdict_line(v: m.Verdict) -> str:
                 f"zolang de bestuurder of financiën ze niet heeft ingedeeld of met een reden verklaard") \
         if open_km else ""
     return (f"{v.driver_name}: {decimal_nl(v.private_km)} km privé{scaled} - {outcome} van "
-            f"{decimal_nl(v.limit_km)} km per jaar{unproven}")
+            f"{decimal_nl(v.limit_km)} km per jaar{unproven}{verklaring_text(v)}")
+
+
+VERKLARING_NAMES = {m.NO_PRIVATE_USE_CAR: "verklaring geen privégebruik auto",
+                    m.BUSINESS_ONLY_VAN: "verklaring uitsluitend zakelijk gebruik bestelauto"}
+
+
+def verklaring_text(v: m.Verdict) -> str:
+    """What the verklaringen of the year mean for this verdict (docs/reports.md, "Regimes")."""
+    parts = []
+    for k in v.verklaringen:
+        withdrawn = f", ingetrokken per {day_nl(k.withdrawn_on)}" if k.withdrawn_on else ""
+        parts.append(f"{VERKLARING_NAMES.get(k.kind, k.kind)} nr. {k.number} (afgegeven {day_nl(k.issued_on)}"
+                     f"{withdrawn})")
+    text = f". Verklaringen: {'; '.join(parts)}" if parts else ""
+    if v.burden_of_proof:
+        text += (". Onder de verklaring geen privégebruik ligt de bewijslast bij de werknemer: deze "
+                 "rittenregistratie moet aantonen dat niet meer dan 500 km per jaar privé is gereden")
+        if v.km_above_limit:
+            text += (f". LET OP: {decimal_nl(v.km_above_limit)} km privé boven het naar tijd herrekende "
+                     f"maximum van {decimal_nl(v.pro_rated_limit_km)} km")
+    if v.business_only_at_risk:
+        text += (f". LET OP: {decimal_nl(v.business_only_km)} km privé of onverklaard op een bestelauto onder "
+                 "de verklaring uitsluitend zakelijk gebruik: de verklaring is in gevaar (zij moet vóór "
+                 "privégebruik worden ingetrokken)")
+    return text
 
 
 def totals_lines(t: m.Totals) -> list[tuple[str, Decimal]]:

@@ -159,6 +159,8 @@ def render(report: m.Report, out: BinaryIO, checkpoint: dict | None = None) -> N
             w.leaf("availableFrom", a.available_from)
             w.leaf("availableUntil", a.available_until, optional=True)
             w.end("availability")
+        for since, kind, regime in car.regimes:
+            w.leaf("regime", regime, {"kind": kind, "since": since})
         w.end("vehicle")
     w.end("vehicles")
     w.start("entries")
@@ -200,6 +202,18 @@ def render(report: m.Report, out: BinaryIO, checkpoint: dict | None = None) -> N
         w.leaf("withinLimit", v.within_limit)
         w.leaf("unclassifiedKm", v.unclassified_km)
         w.leaf("unexplainedKm", v.unexplained_km)
+        w.leaf("proRatedLimitKm", v.pro_rated_limit_km)
+        for k in v.verklaringen:
+            w.start("verklaring", {"kind": k.kind})
+            w.leaf("number", k.number)
+            w.leaf("issued", k.issued_on)
+            if k.withdrawn_on:
+                w.leaf("withdrawn", k.withdrawn_on)
+            w.end("verklaring")
+        w.leaf("burdenOfProofOnEmployee", v.burden_of_proof)
+        w.leaf("kmAboveLimit", v.km_above_limit)
+        w.leaf("businessOnlyKm", v.business_only_km)
+        w.leaf("businessOnlyVerklaringAtRisk", v.business_only_at_risk)
         w.end("verdict")
     w.end("privateUseVerdicts")
     if report.notes:

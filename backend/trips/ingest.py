@@ -44,6 +44,9 @@ class IngestResult:
     highest_seq: int
     chain_events: int
     device_events: int = 0
+    # (trip id, driver id, vehicle id, local day, km that are not business: recorded in private
+    # mode, or driven without the device right before the trip) for backend.fleet.tax_notices.
+    not_business: tuple = ()
 
 
 def _utc(text: str) -> datetime:
@@ -211,4 +214,22 @@ def ingest(device: Device, records: list[dict[str, Any]],
     device_events = _store_device_events(device, list(device_events_sent), now)
     # Every seq up to the head is stored or recorded as a chain_gap event: the device may prune it.
     return IngestResult(stored=len(trip_rows), duplicates=duplicates, highest_seq=head.seq, chain_events=events,
-                        device_events=device_events)
+                        device_events=device_events,
+                        not_business=_not_business(ids, trip_rows) if trip_rows else ())
+
+
+def _not_business(ids: list[int], rows: list[dict[str, Any]]) -> tuple:
+    """Per stored trip, the km that are not business as far as the batch shows: a private-mode
+    trip's km, plus odometer km between the previous record of the batch and this one."""
+    from backend.access.door import LOCAL
+
+    out, previous = [], {}
+    for trip_id, row in sorted(zip(ids, rows), key=lambda pair: pair[1]["seq"]):
+        km = row["odometer_end_km"] - row["odometer_start_km"] if row["mode"] != "business" else 0.0
+        before = previous.get(row["seq"] - 1)
+        if before is not None and row["odometer_start_km"] - before > 0.05:
+            km += row["odometer_start_km"] - before
+        previous[row["seq"]] = row["odometer_end_km"]
+        out.append((trip_id, row["driver_id"], row["vehicle_id"], row["started_at"].astimezone(LOCAL).date(),
+                    round(km, 3)))
+    return tuple(out)

@@ -58,6 +58,17 @@ class RevisionError(Exception):
         self.locked = locked
 
 
+class BusinessOnlyRefusal(RevisionError):
+    """A driver classifying private km on a van under their standing verklaring uitsluitend
+    zakelijk gebruik: the verklaring must be withdrawn first (verklaring_id: the one to withdraw)."""
+
+    def __init__(self, verklaring_id: int, **params: object) -> None:
+        super().__init__(_l("Trip %(trip)s was made with a van under your verklaring uitsluitend zakelijk gebruik "
+                            "(nr. %(number)s): private use is not allowed while it stands. Withdraw the verklaring "
+                            "first, then classify the trip as private."), **params)
+        self.verklaring_id = verklaring_id
+
+
 # --- the correction window --------------------------------------------------------------------
 
 def correction_window_days(at: datetime | None = None) -> int:
@@ -188,6 +199,8 @@ def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], 
             # A plaintext address would put the sealed private destination back in the database.
             raise RevisionError(_l("Addresses of trips recorded in private mode cannot be corrected here."))
 
+    _check_business_only(trips, capacities, changes)
+
     current = _current_rows([t.id for t in trips])
     batch = str(uuid.uuid4())
     written: list[TripRevision] = []
@@ -214,7 +227,55 @@ def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], 
         raise RevisionError(_l("Someone else changed this trip at the same moment; reload and try again.")) from None
     if sealed:
         seals.flush_log()
+    _notify_not_business(trips, written)
     return written
+
+
+def _private_km_asked(changes: Mapping[str, object]) -> bool:
+    if changes.get(CLASSIFICATION) == TripClass.PRIVATE.value:
+        return True
+    detour = str(changes.get(RevisionField.PRIVATE_DETOUR_KM.value) or "").replace(",", ".").strip()
+    try:
+        return bool(detour) and Decimal(detour) > 0
+    except InvalidOperation:
+        return False
+
+
+def _check_business_only(trips: list[TripView], capacities: dict, changes: Mapping[str, object]) -> None:
+    """Private km on a van under the driver's own standing verklaring uitsluitend zakelijk are
+    refused until the driver withdraws it (finance may still record the facts: they alert)."""
+    from backend.fleet.regimes import business_only_binds
+
+    if not _private_km_asked(changes):
+        return
+    for trip in trips:
+        if capacities[trip.id] is not AuthorRole.DRIVER:
+            continue
+        binding = business_only_binds(trip.driver_id, trip.vehicle_id, trip.local_date)
+        if binding is not None:
+            raise BusinessOnlyRefusal(binding.id, trip=trip.id, number=binding.number)
+
+
+def _notify_not_business(trips: list[TripView], written: list[TripRevision]) -> None:
+    """Private km just recorded: alerts for vans under uitsluitend zakelijk and the 80%/100%
+    warnings (backend.fleet.tax_notices), committed on their own."""
+    from backend.fleet import tax_notices
+
+    by_id = {trip.id: trip for trip in trips}
+    private: dict[int, float] = {}
+    for row in written:
+        trip = by_id[row.trip_id]
+        km = trip.odometer_end_km - trip.odometer_start_km
+        if row.field == CLASSIFICATION and row.new_value == TripClass.PRIVATE.value:
+            private[trip.id] = km
+        elif row.field == RevisionField.PRIVATE_DETOUR_KM.value and row.new_value:
+            private.setdefault(trip.id, float(row.new_value))
+    if not private:
+        return
+    tax_notices.after_trips([(trip_id, by_id[trip_id].driver_id, by_id[trip_id].vehicle_id,
+                              by_id[trip_id].local_date, km) for trip_id, km in private.items()],
+                            tax_notices.local_today())
+    db.session.commit()
 
 
 def _local():

@@ -8,7 +8,7 @@ Here the app itself connects as the app role.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -69,6 +69,10 @@ def world(app, client, make_user, runner, tmp_path):
         odometer.record(get_vehicle("GB-XJ-12"), "10045", days_ago(1), None, via_cli=True,
                         confirm_reason="dashboard read again at the garage")  # beyond the 5% bound
         grant = granted(people)
+        from backend.fleet import regimes
+        regimes.set_regime("GB-XJ-12", "van", "van_full", date(2025, 1, 1))
+        verklaring = regimes.record_verklaring("daan@example.nl", "no_private_use_car", "VGP-1", date(2025, 1, 1))
+        regimes.withdraw_verklaring(verklaring.id, date(2025, 2, 1))
     out = tmp_path / "report.xml"
     report = runner.invoke(args=["report", "--vehicle", "GB-XJ-12", "--year", str(days_ago(3).year),
                                  "--format", "xml", "--out", str(out)])
@@ -132,6 +136,7 @@ _GRANTED_COLUMNS = {
     "agreement_versions": "consent_date",
     "assignments": "available_until",
     "access_grants": "revoked_at",
+    "verklaringen": "withdrawn_on",  # once withdrawn, a verklaring never changes again
 }
 
 
