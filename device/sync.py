@@ -317,7 +317,10 @@ class Syncer:
     def _post(self, device_id: str, key: Ed25519PrivateKey, batch: list[StoredTrip],
               totals: dict[str, int]) -> dict[str, Any]:
         """One signed upload; retries once with the server's clock on a stale timestamp."""
-        body = json.dumps({"trips": [trip.record() for trip in batch]}, separators=(",", ":")).encode("utf-8")
+        # Each record carries the device's signature of its hash: the backend keeps it with the
+        # record, so the device's word outlives the request (docs/device-store.md).
+        records = [{**trip.record(), "signature": keys.sign_record(key, trip.hash)} for trip in batch]
+        body = json.dumps({"trips": records}, separators=(",", ":")).encode("utf-8")
         for attempt in (1, 2):
             # Unix seconds with milliseconds: two requests within one second differ (replay check).
             timestamp = f"{self._now():.3f}"

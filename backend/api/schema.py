@@ -164,9 +164,9 @@ def _envelope(value: Any, path: str) -> None:
 
 
 def validate_record(record: Any, path: str, bounds: TimeBounds) -> dict[str, Any]:
-    """Check one trip record (with an optional `hash` member); returns it unchanged. Its times
+    """Check one trip record (with optional `hash` and `signature` members); returns it unchanged. Its times
     must lie within `bounds` (backend.api.bounds)."""
-    _object(record, path, RECORD_MEMBERS, optional=frozenset({"hash"}))
+    _object(record, path, RECORD_MEMBERS, optional=frozenset({"hash", "signature"}))
     if not _is_int(record["v"]) or record["v"] != RECORD_VERSION:
         raise SchemaError(f"{path}.v", f"expected {RECORD_VERSION}")
     if not isinstance(record["trip_id"], str) or not _UUID4.fullmatch(record["trip_id"]):
@@ -177,6 +177,8 @@ def validate_record(record: Any, path: str, bounds: TimeBounds) -> dict[str, Any
         raise SchemaError(f"{path}.prev_hash", "expected 64 lowercase hex digits")
     if "hash" in record and (not isinstance(record["hash"], str) or not _HEX64.fullmatch(record["hash"])):
         raise SchemaError(f"{path}.hash", "expected 64 lowercase hex digits")
+    if "signature" in record:  # checked against the device's key by the upload view
+        _b64(record["signature"], f"{path}.signature", length=64)
     started = _time(record["started_at"], f"{path}.started_at", bounds)
     ended = _time(record["ended_at"], f"{path}.ended_at", bounds)
     if ended < started:

@@ -88,6 +88,9 @@ class Trip(db.Model):
     record_hash: Mapped[str] = mapped_column(String(64))  # computed by the backend from `body`
     prev_hash: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)  # the canonical JSON that was hashed
+    # The device's own Ed25519 signature (base64) of "ritbox-record-v1\n" + record_hash, as sent
+    # (None for a record sent without one): `trips verify` checks the stored body against it.
+    device_signature: Mapped[str | None] = mapped_column(String(88))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     def __repr__(self) -> str:
