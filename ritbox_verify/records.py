@@ -43,6 +43,7 @@ class Record:
     signature: str | None
     body: str | None
     label: str  # how a problem names it, e.g. "trip 17 (seq 5)"
+    parsed: dict[str, Any] | None = None  # the body parsed already by the caller (saves a second parse)
 
 
 def canonical_json(value: Any) -> str:
@@ -93,10 +94,12 @@ def check_record(record: Record, key: Ed25519PublicKey | None) -> Iterator[Probl
             yield Problem(record.label, "the body is not what the device hashed",
                           "de inhoud is niet wat het kastje hashte")
             return
-        try:
-            body = json.loads(record.body)
-        except ValueError:
-            body = None
+        body = record.parsed
+        if body is None:
+            try:
+                body = json.loads(record.body)
+            except ValueError:
+                body = None
         if not isinstance(body, dict) or body.get("seq") != record.seq or body.get("trip_id") != record.trip_id \
                 or body.get("prev_hash") != record.prev_hash:
             yield Problem(record.label, "seq, trip id or prev_hash differ from the signed body",

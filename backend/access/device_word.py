@@ -85,6 +85,7 @@ def _differences(row, body: dict) -> list[str]:
 def _records(rows: list, opened: dict[int, str], problems: list[word.Problem]) -> Iterator[word.Record]:
     for row in rows:
         body = opened.get(row.id, row.body)
+        parsed = None
         if body is not None and body != SEALED_BODY:
             try:
                 parsed = json.loads(body)
@@ -96,7 +97,8 @@ def _records(rows: list, opened: dict[int, str], problems: list[word.Problem]) -
                     _label(row), f"{', '.join(wrong)} differ from what the device signed",
                     f"{', '.join(wrong)} wijken af van wat het kastje ondertekende"))
         yield word.Record(row.seq, row.device_trip_id, row.prev_hash, row.record_hash, row.device_signature,
-                          None if body == SEALED_BODY else body, _label(row))
+                          None if body == SEALED_BODY else body, _label(row),
+                          parsed if isinstance(parsed, dict) else None)
 
 
 def _open_sealed(rows: list, result: Verification) -> dict[int, str]:

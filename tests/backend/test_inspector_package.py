@@ -196,27 +196,31 @@ def _members_of(data: bytes) -> dict[str, bytes]:
 
 
 def test_a_drivers_package_withholds_other_drivers_trips_and_verifies(app, client, make_user, runner, tmp_path):
-    """Two drivers share the car in turns: the driver's package shows only hashes and
-    signatures of the other's trips between theirs, and the chain still verifies."""
-    made = rf.fleet(app, client, make_user, tmp_path, plan=_plan(2025)[:6])
+    """Two drivers share the car in turns: the driver's package shows only seq, hashes and the
+    device's signature of the other's trip between theirs, and the chain still verifies."""
+    from datetime import date
+
+    from backend.fleet import service
+
+    app.config["SEALING_KEY_PATH"] = str(tmp_path / "sealing_keys.pem")
+    rf.people(make_user)
+    device = rf.enrolled_device(app, client, kenteken=rf.KENTEKEN, driver_email=rf.DRIVER_EMAIL,
+                                assigned_from="2025-01-01")
     with app.app_context():
-        from backend.fleet import service
-        (assignment,) = service.list_assignments()
-        from datetime import date
-        service.change_assignment(assignment.id, available_until=date(2025, 2, 28))
-        service.create_assignment("eva@example.nl", rf.KENTEKEN, date(2025, 3, 1))
-    later = [rf.Planned(day, km) for day, km in [(rf.date(2025, 3, 5), 5.0)]]
-    from backend import sealing_keys
-    with app.app_context():
-        public_raw = sealing_keys.current_key().public_raw
-    all_records = rf.records(_plan(2025)[:6] + later, public_raw)
-    response = made.device.post(client, all_records[6:])
-    assert response.status_code == 200, response.get_json()
-    path = _package(app, runner, tmp_path, driver="eva@example.nl")
-    (device,) = _records(_members(path))["devices"]
-    assert [r["withheld"] for r in device["records"]] == [None]
+        (first,) = service.list_assignments()
+        service.change_assignment(first.id, available_until=date(2025, 2, 28))
+        service.create_assignment("eva@example.nl", rf.KENTEKEN, date(2025, 3, 1), date(2025, 3, 31))
+        service.create_assignment(rf.DRIVER_EMAIL, rf.KENTEKEN, date(2025, 4, 1))
+    plan = _plan(2025)[:6] + [rf.Planned(date(2025, 3, 5), 5.0), rf.Planned(date(2025, 4, 7), 9.0)]
+    rf.upload(app, client, device, plan)
+    path = _package(app, runner, tmp_path, driver=rf.DRIVER_EMAIL)
+    members = _members(path)
+    (records,) = [d["records"] for d in _records(members)["devices"]]
+    assert [r["withheld"] for r in records] == [None] * 6 + ["other_driver", None]
+    assert records[6]["body"] is None and records[6]["signature"]
     result = _verify(path)
     assert result.returncode == 0, result.stdout
+    assert "8 trip records of 1 device" in result.stdout
 
 
 def test_the_verifier_needs_nothing_of_the_backend():
