@@ -74,6 +74,9 @@ def openapi_document() -> dict[str, Any]:
                 "seq": {"type": "integer", "minimum": 1, "maximum": MAX_SEQ},
                 "prev_hash": HEX64,
                 "hash": {**HEX64, "description": "optional; SHA-256 hex of prev_hash + canonical body"},
+                "signature": {"type": "string", "contentEncoding": "base64",
+                              "description": "optional; the device's Ed25519 signature of "
+                                             "'ritbox-record-v1\\n' + hash (docs/device-store.md)"},
                 "started_at": TIME, "ended_at": TIME,
                 "mode": {"enum": ["business", "private"]},
                 "start": POSITION, "end": POSITION,
