@@ -52,6 +52,8 @@ class Trip(db.Model):
     __table_args__ = (
         UniqueConstraint("device_id", "device_trip_id", name="uq_trips_device_trip"),
         Index("ix_trips_device_seq", "device_id", "seq"),
+        # Covers the chain walks of checkpoints (device, seq, record hash) without reading the rows.
+        Index("ix_trips_device_seq_hash", "device_id", "seq", "record_hash"),
         Index("ix_trips_driver_started", "driver_id", "started_at"),
         Index("ix_trips_vehicle_started", "vehicle_id", "started_at"),
         CheckConstraint("mode IN ('business', 'private')", name="mode_known"),
