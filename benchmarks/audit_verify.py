@@ -20,7 +20,9 @@ hashed and signed by its car's own device key and stored as ingest stores it, pl
      sha256 of the same audit bytes plus one Ed25519 verification of the checkpoint;
   4. `trips verify` (backend.access.device_word.verify) against bare sha256 of every record's
      prev_hash + body and Ed25519 verification of every record signature.
-Target for each: at least 0.3 of the bare rate. --only-fleet skips parts 1-2.
+Target for each: at least 0.3 of the bare rate. Each figure also in CPU time of this process
+(time.process_time; with SQLite the database work is in this process), which a busy machine
+disturbs less than wall time. --only-fleet skips parts 1-2.
 
     .venv/bin/python benchmarks/audit_verify.py --only-fleet [--cars 500] [--checkpoint-events 100000]
 """
@@ -182,17 +184,17 @@ def checkpoint_and_trips(url: str, cars: int, events: int) -> int:
         path = checkpoints.latest_file()
 
     with app.app_context():
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         hashes: list[bytes] = []  # as `audit verify --checkpoint` does (backend/audit.py)
         result = audit.verify(hashes=hashes)
         checkpoint = checkpoints.load(path.read_bytes(), expected_key=checkpoints.instance_public_key())
         comparison = checkpoints.compare(checkpoint, audit_hashes=hashes)
-        checkpoint_seconds = time.perf_counter() - began
+        checkpoint_seconds, checkpoint_cpu = time.perf_counter() - began, time.process_time() - began_cpu
     if not result.ok or not comparison.ok:
         print(f"audit verify --checkpoint failed: {result.message()} {comparison.problems[:3]}", file=sys.stderr)
         return 1
     document = checkpoints.dumps(signed)
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     for payload in payloads:
         hashlib.sha256(payload).hexdigest()
     import base64
@@ -200,20 +202,20 @@ def checkpoint_and_trips(url: str, cars: int, events: int) -> int:
     parsed = json.loads(document)
     Ed25519PublicKey.from_public_bytes(base64.b64decode(parsed["public_key"])).verify(
         base64.b64decode(parsed["signature"]), checkpoints.canonical(parsed["checkpoint"]))
-    bare_checkpoint_seconds = time.perf_counter() - began
+    bare_checkpoint_seconds, bare_checkpoint_cpu = time.perf_counter() - began, time.process_time() - began_cpu
 
     with app.app_context():
-        began = time.perf_counter()
+        began, began_cpu = time.perf_counter(), time.process_time()
         verified = device_word.verify()
-        trips_seconds = time.perf_counter() - began
+        trips_seconds, trips_cpu = time.perf_counter() - began, time.process_time() - began_cpu
     if not verified.ok or verified.trips != len(bare_records):
         print(f"trips verify failed: {verified.problems[:3]}", file=sys.stderr)
         return 1
-    began = time.perf_counter()
+    began, began_cpu = time.perf_counter(), time.process_time()
     for hashed, message, signature, key in bare_records:
         hashlib.sha256(hashed).hexdigest()
         key.verify(base64.b64decode(signature), message)
-    bare_trips_seconds = time.perf_counter() - began
+    bare_trips_seconds, bare_trips_cpu = time.perf_counter() - began, time.process_time() - began_cpu
 
     trips = len(bare_records)
     print(f"database:           {url.split(':', 1)[0]}")
@@ -221,11 +223,14 @@ def checkpoint_and_trips(url: str, cars: int, events: int) -> int:
           f"(mean {sum(len(b[0]) for b in bare_records) / trips:.0f} bytes hashed each), {events:,} audit events")
     ratio = bare_checkpoint_seconds / checkpoint_seconds
     print(f"audit verify --checkpoint: {checkpoint_seconds:.2f} s (reading included); bare sha256 of the same "
-          f"{events:,} events + 1 Ed25519: {bare_checkpoint_seconds:.2f} s; ratio {ratio:.2f} (target >= 0.3)")
+          f"{events:,} events + 1 Ed25519: {bare_checkpoint_seconds:.2f} s; ratio {ratio:.2f} (target >= 0.3); "
+          f"in CPU time of this process {checkpoint_cpu:.2f} s vs {bare_checkpoint_cpu:.2f} s, "
+          f"ratio {bare_checkpoint_cpu / checkpoint_cpu:.2f}")
     ratio = bare_trips_seconds / trips_seconds
     print(f"trips verify:       {trips / trips_seconds:,.0f} trips/s ({trips_seconds:.2f} s, reading included); bare "
           f"sha256 + Ed25519 of the same records: {trips / bare_trips_seconds:,.0f}/s ({bare_trips_seconds:.2f} s); "
-          f"ratio {ratio:.2f} (target >= 0.3)")
+          f"ratio {ratio:.2f} (target >= 0.3); in CPU time of this process {trips_cpu:.2f} s vs "
+          f"{bare_trips_cpu:.2f} s, ratio {bare_trips_cpu / trips_cpu:.2f}")
     return 0
 
 
