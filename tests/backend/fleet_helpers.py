@@ -75,11 +75,11 @@ class DeviceClient:
                 "Content-Type": "application/json"}
 
     def sign_record(self, record: dict) -> dict:
-        """The record with its own `signature` (docs/device-store.md): over the hash of its body,
-        as a device computes it (so a record sent with a wrong `hash` still carries a good one)."""
+        """The record with its own `signature` (docs/device-store.md): over the `hash` it carries,
+        as a device signs its stored hash, or else over the hash of its body."""
         body = {key: value for key, value in record.items() if key not in ("hash", "signature")}
         try:
-            digest = chain_hash(str(body["prev_hash"]), body)
+            digest = record["hash"] if isinstance(record.get("hash"), str) else chain_hash(str(body["prev_hash"]), body)
         except (KeyError, TypeError, ValueError):
             return record  # a malformed record for a refusal test: nothing to sign
         signature = base64.b64encode(self.key.sign(f"ritbox-record-v1\n{digest}".encode("ascii"))).decode()
