@@ -7,6 +7,6 @@ from setuptools import find_packages, setup
 MIGRATIONS = {"backend.migrations": "migrations", "backend.migrations.versions": "migrations/versions"}
 
 setup(
-    packages=find_packages(include=["device", "device.*", "backend", "backend.*"]) + list(MIGRATIONS),
+    packages=find_packages(include=["device", "device.*", "backend", "backend.*", "ritbox_verify"]) + list(MIGRATIONS),
     package_dir=MIGRATIONS,
 )

@@ -193,13 +193,16 @@ def _payload_sql(with_seq: bool) -> str:
     return f"SELECT {'seq, ' if with_seq else ''}{columns} FROM audit_events ORDER BY seq"
 
 
-def _whole_chain_fast(batch: int) -> tuple[int, bytes] | None:
+def _whole_chain_fast(batch: int, hashes: list[bytes] | None = None) -> tuple[int, bytes] | None:
     """(events, last hash) when every event links to the one before and matches its hash, else
-    None. The hot loop of verify: no seq per row (the numbering is checked once, after)."""
+    None. The hot loop of verify: no seq per row (the numbering is checked once, after).
+    `hashes`, if given, gets every stored hash in chain order (for a checkpoint comparison)."""
     sha256 = hashlib.sha256
     prev = GENESIS_HASH.encode()
     count = 0
     for rows in _batches(_payload_sql(with_seq=False), batch):
+        if hashes is not None:
+            hashes.extend(row[0] for row in rows)
         for stored_hash, payload in rows:
             # payload starts with the stored prev_hash: it must be the previous event's hash.
             if payload[:64] != prev or sha256(payload).hexdigest().encode() != stored_hash:
@@ -242,16 +245,17 @@ def _against_head(count: int, last_hash: bytes) -> VerifyResult:
     return VerifyResult(True, count)
 
 
-def verify(batch: int = 1_000) -> VerifyResult:
+def verify(batch: int = 1_000, hashes: list[bytes] | None = None) -> VerifyResult:
     """Walk the whole chain in order; report the first event whose number, link or hash is wrong,
     and a chain head that does not match the last event (events cut off the end).
 
     The walk hashes without looking at seq. Each link ties an event to the one before, so when
     every link and hash holds, the events are numbered right exactly when seq runs from 1 to the
     count without a gap: the lowest and highest seq (from the primary key) check that. Anything wrong is then named by the
-    slow walk, which checks each event's number too.
+    slow walk, which checks each event's number too. `hashes`: see _whole_chain_fast (complete
+    and in seq order only when the result is OK).
     """
-    fast = _whole_chain_fast(batch)
+    fast = _whole_chain_fast(batch, hashes)
     if fast is not None:
         count, last_hash = fast
         # The walk read every row once; seq is the primary key (unique), so `count` distinct
@@ -276,7 +280,8 @@ def verify_command(checkpoint_file: str | None) -> None:
 
     from backend import checkpoints
 
-    result = verify()
+    hashes: list[bytes] = []  # the walk's hashes: the checkpoint comparison needs no second read
+    result = verify(hashes=hashes)
     if not result.ok:
         raise click.ClickException(result.message())
     click.echo(result.message())
@@ -288,7 +293,7 @@ def verify_command(checkpoint_file: str | None) -> None:
         checkpoint = checkpoints.load(path.read_bytes(), expected_key=checkpoints.instance_public_key())
     except checkpoints.CheckpointError as exc:
         raise click.ClickException(f"checkpoint {path}: {exc}") from None
-    comparison = checkpoints.compare(checkpoint)
+    comparison = checkpoints.compare(checkpoint, audit_hashes=hashes)
     which = f"checkpoint {path} (taken {comparison.checkpoint_at}, {comparison.audit_seq} events)"
     if not comparison.ok:
         raise click.ClickException(f"does NOT extend {which}:\n" + "\n".join(comparison.problems))

@@ -10,6 +10,21 @@ and prints both rates and their ratio (target: at least 0.3).
 
 Without --database-url the chain goes into a temporary SQLite file. For PostgreSQL pass an empty
 database, e.g. --database-url postgresql+psycopg://ritbox@127.0.0.1:55433/bench (it is migrated).
+
+Then (issue #14), in a second fresh database: a year of a fleet of --cars cars (default 500)
+generated from the real recordings (tests/backend/report_year.py: the device's own stages replay
+tests/data/nmea, a working year per car, private trips sealed, a declared chain gap), each record
+hashed and signed by its car's own device key and stored as ingest stores it, plus
+--checkpoint-events audit events and a signed checkpoint. In the same run it times
+  3. `audit verify --checkpoint` (backend.audit.verify, checkpoints.load and compare) against bare
+     sha256 of the same audit bytes plus one Ed25519 verification of the checkpoint;
+  4. `trips verify` (backend.access.device_word.verify) against bare sha256 of every record's
+     prev_hash + body and Ed25519 verification of every record signature.
+Target for each: at least 0.3 of the bare rate. Each figure also in CPU time of this process
+(time.process_time; with SQLite the database work is in this process), which a busy machine
+disturbs less than wall time. --only-fleet skips parts 1-2.
+
+    .venv/bin/python benchmarks/audit_verify.py --only-fleet [--cars 500] [--checkpoint-events 100000]
 """
 from __future__ import annotations
 
@@ -68,12 +83,181 @@ def store(app, rows: list[tuple]) -> None:
         db.session.commit()
 
 
+def fleet_year(app, cars: int) -> list[tuple[bytes, bytes, str, object]]:
+    """Insert a year of `cars` cars from the real recordings, as ingest stores it; return, per
+    record, (hashed bytes, signed message, signature, device public key) for the bare figures."""
+    import base64
+    import json
+    import uuid
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from sqlalchemy import insert
+
+    from backend import sealing_keys
+    from backend.db import db
+    from backend.models.fleet import Device, Vehicle
+    from device import chain
+    from ritbox_verify.records import record_message
+    from tests.backend import report_year
+
+    trips = db.metadata.tables["trips"]  # a benchmark writes as ingest does; app code reads via the door
+    events = db.metadata.tables["chain_events"]
+    heads = db.metadata.tables["device_chain_heads"]
+    with app.app_context():
+        public_raw = sealing_keys.current_key().public_raw
+    template = report_year.records(report_year.plan_year(report_year.replay_recordings()), public_raw)
+    bare: list[tuple[bytes, bytes, str, object]] = []
+    with app.app_context():
+        for car in range(cars):
+            key = Ed25519PrivateKey.generate()
+            public_b64 = base64.b64encode(key.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw)).decode()
+            vehicle = Vehicle(kenteken=f"{car // 26 // 26 % 26 + 65:c}{car // 26 % 26 + 65:c}-{car % 100:02d}-"
+                              f"{car % 26 + 65:c}Z", make="Volkswagen", model="Golf")
+            db.session.add(vehicle)
+            db.session.flush()
+            device = Device(id=str(uuid.uuid4()), vehicle_id=vehicle.id, status="active", public_key=public_b64)
+            db.session.add(device)
+            db.session.flush()
+            rows, prev_hash, last_seq = [], chain.GENESIS_HASH, 0
+            gap_rows = []
+            for record in template:
+                body = {k: v for k, v in record.items() if k != "hash"}
+                body["trip_id"] = str(uuid.uuid4())
+                if body["seq"] != last_seq + 1:
+                    gap_rows.append({"device_id": device.id, "vehicle_id": vehicle.id, "kind": "chain_gap",
+                                     "seq_from": last_seq + 1, "seq_to": body["seq"] - 1,
+                                     "detail": "records never arrived"})
+                    prev_hash = body["prev_hash"]
+                body["prev_hash"] = prev_hash
+                canonical = chain.canonical_json(body)
+                digest = chain.chain_hash(prev_hash, canonical)
+                message = record_message(digest)
+                signature = base64.b64encode(key.sign(message)).decode()
+                bare.append(((prev_hash + canonical).encode("ascii"), message, signature, key.public_key()))
+                business = body["mode"] == "business"
+                rows.append({
+                    "device_id": device.id, "vehicle_id": vehicle.id, "driver_id": None,
+                    "device_trip_id": body["trip_id"], "seq": body["seq"],
+                    "started_at": chain.parse_iso_utc(body["started_at"]),
+                    "ended_at": chain.parse_iso_utc(body["ended_at"]),
+                    "odometer_start_km": float(body["odometer_start_km"]),
+                    "odometer_end_km": float(body["odometer_end_km"]), "distance_km": float(body["distance_km"]),
+                    "mode": body["mode"], "flags": body["flags"], "ingest_flags": [], "gaps": body["gaps"],
+                    "start_lat": body["start"][0] if business else None,
+                    "start_lon": body["start"][1] if business else None,
+                    "end_lat": body["end"][0] if business else None, "end_lon": body["end"][1] if business else None,
+                    "start_sealed": None if business else body["start_sealed"],
+                    "end_sealed": None if business else body["end_sealed"],
+                    "record_hash": digest, "prev_hash": prev_hash, "body": canonical,
+                    "device_signature": signature})
+                prev_hash, last_seq = digest, body["seq"]
+            db.session.execute(insert(trips), rows)
+            if gap_rows:
+                db.session.execute(insert(events), gap_rows)
+            db.session.execute(insert(heads), [{"device_id": device.id, "head_seq": last_seq, "head_hash": prev_hash}])
+            db.session.commit()
+            if (car + 1) % 50 == 0:
+                print(f"  {car + 1} cars, {len(bare):,} trips", flush=True)
+    return bare
+
+
+def checkpoint_and_trips(url: str, cars: int, events: int) -> int:
+    """Parts 3 and 4: `audit verify --checkpoint` and `trips verify` on a fleet year."""
+    from flask_migrate import upgrade
+
+    from backend import audit, checkpoints, create_app
+    from backend.access import device_word
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    app = create_app({"TESTING": True, "SECRET_KEY": "benchmark", "SQLALCHEMY_DATABASE_URI": url})
+    with app.app_context():
+        upgrade()
+    print(f"building a year of {cars} cars from the real recordings ...", flush=True)
+    bare_records = fleet_year(app, cars)
+    rows, payloads = build_chain(events)
+    store(app, rows)
+    del rows
+    with app.app_context():
+        signed = checkpoints.issue("benchmark")
+        path = checkpoints.latest_file()
+
+    with app.app_context():
+        began, began_cpu = time.perf_counter(), time.process_time()
+        hashes: list[bytes] = []  # as `audit verify --checkpoint` does (backend/audit.py)
+        result = audit.verify(hashes=hashes)
+        checkpoint = checkpoints.load(path.read_bytes(), expected_key=checkpoints.instance_public_key())
+        comparison = checkpoints.compare(checkpoint, audit_hashes=hashes)
+        checkpoint_seconds, checkpoint_cpu = time.perf_counter() - began, time.process_time() - began_cpu
+    if not result.ok or not comparison.ok:
+        print(f"audit verify --checkpoint failed: {result.message()} {comparison.problems[:3]}", file=sys.stderr)
+        return 1
+    document = checkpoints.dumps(signed)
+    began, began_cpu = time.perf_counter(), time.process_time()
+    for payload in payloads:
+        hashlib.sha256(payload).hexdigest()
+    import base64
+    import json
+    parsed = json.loads(document)
+    Ed25519PublicKey.from_public_bytes(base64.b64decode(parsed["public_key"])).verify(
+        base64.b64decode(parsed["signature"]), checkpoints.canonical(parsed["checkpoint"]))
+    bare_checkpoint_seconds, bare_checkpoint_cpu = time.perf_counter() - began, time.process_time() - began_cpu
+
+    with app.app_context():
+        began, began_cpu = time.perf_counter(), time.process_time()
+        verified = device_word.verify()
+        trips_seconds, trips_cpu = time.perf_counter() - began, time.process_time() - began_cpu
+    if not verified.ok or verified.trips != len(bare_records):
+        print(f"trips verify failed: {verified.problems[:3]}", file=sys.stderr)
+        return 1
+    began, began_cpu = time.perf_counter(), time.process_time()
+    for hashed, message, signature, key in bare_records:
+        hashlib.sha256(hashed).hexdigest()
+        key.verify(base64.b64decode(signature), message)
+    bare_trips_seconds, bare_trips_cpu = time.perf_counter() - began, time.process_time() - began_cpu
+
+    trips = len(bare_records)
+    print(f"database:           {url.split(':', 1)[0]}")
+    print(f"fleet:              {cars} cars, {trips:,} trips "
+          f"(mean {sum(len(b[0]) for b in bare_records) / trips:.0f} bytes hashed each), {events:,} audit events")
+    ratio = bare_checkpoint_seconds / checkpoint_seconds
+    print(f"audit verify --checkpoint: {checkpoint_seconds:.2f} s (reading included); bare sha256 of the same "
+          f"{events:,} events + 1 Ed25519: {bare_checkpoint_seconds:.2f} s; ratio {ratio:.2f} (target >= 0.3); "
+          f"in CPU time of this process {checkpoint_cpu:.2f} s vs {bare_checkpoint_cpu:.2f} s, "
+          f"ratio {bare_checkpoint_cpu / checkpoint_cpu:.2f}")
+    ratio = bare_trips_seconds / trips_seconds
+    print(f"trips verify:       {trips / trips_seconds:,.0f} trips/s ({trips_seconds:.2f} s, reading included); bare "
+          f"sha256 + Ed25519 of the same records: {trips / bare_trips_seconds:,.0f}/s ({bare_trips_seconds:.2f} s); "
+          f"ratio {ratio:.2f} (target >= 0.3); in CPU time of this process {trips_cpu:.2f} s vs "
+          f"{bare_trips_cpu:.2f} s, ratio {bare_trips_cpu / trips_cpu:.2f}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--database-url")
+    parser.add_argument("--cars", type=int, default=500, help="fleet size for parts 3-4")
+    parser.add_argument("--checkpoint-events", type=int, default=100_000, help="audit events for part 3")
+    parser.add_argument("--fleet-database-url", help="an empty database for parts 3-4 (default: SQLite)")
+    parser.add_argument("--only-fleet", action="store_true", help="skip parts 1-2")
     args = parser.parse_args()
+    os.environ.setdefault("RITBOX_INSTANCE_PATH", tempfile.mkdtemp(prefix="ritbox-bench-"))
+    if args.only_fleet:
+        with tempfile.TemporaryDirectory() as folder:
+            url = args.fleet_database_url or f"sqlite:///{os.path.join(folder, 'fleet.sqlite')}"
+            return checkpoint_and_trips(url, args.cars, args.checkpoint_events)
+    status = chain_only(args)
+    if status:
+        return status
+    with tempfile.TemporaryDirectory() as folder:
+        url = args.fleet_database_url or f"sqlite:///{os.path.join(folder, 'fleet.sqlite')}"
+        return checkpoint_and_trips(url, args.cars, args.checkpoint_events)
 
+
+def chain_only(args) -> int:
+    """Parts 1 and 2: `audit verify` over a long chain against bare sha256."""
     from flask_migrate import upgrade
 
     from backend import audit, create_app

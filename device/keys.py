@@ -86,6 +86,20 @@ def signed_headers(device_id: str, method: str, path: str, body: bytes, key: Ed2
             "Content-Type": "application/json"}
 
 
+RECORD_SIGNATURE_PREFIX = "ritbox-record-v1\n"
+
+
+def record_message(record_hash: str) -> bytes:
+    """What a record signature covers: a fixed prefix and the record's chain hash (which covers
+    prev_hash and the canonical body), so the backend can keep the device's word per record."""
+    return (RECORD_SIGNATURE_PREFIX + record_hash).encode("ascii")
+
+
+def sign_record(key: Ed25519PrivateKey, record_hash: str) -> str:
+    """The record's `signature` member: base64 Ed25519 signature of record_message(hash)."""
+    return base64.b64encode(key.sign(record_message(record_hash))).decode("ascii")
+
+
 def enroll_proof(key: Ed25519PrivateKey, token: str) -> str:
     """Proof that the enrolling party holds the private key of the public key it sends."""
     return base64.b64encode(key.sign((ENROLL_PROOF_PREFIX + token).encode("utf-8"))).decode("ascii")

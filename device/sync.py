@@ -337,7 +337,10 @@ class Syncer:
     def _post_once(self, device_id: str, key: Ed25519PrivateKey, batch: list[StoredTrip],
                    totals: dict[str, int], events: list[dict[str, Any]]) -> dict[str, Any]:
         """One signed upload; retries once with the server's clock on a stale timestamp."""
-        content: dict[str, Any] = {"trips": [trip.record() for trip in batch]}
+        # Each record carries the device's signature of its hash: the backend keeps it with the
+        # record, so the device's word outlives the request (docs/device-store.md).
+        records = [{**trip.record(), "signature": keys.sign_record(key, trip.hash)} for trip in batch]
+        content: dict[str, Any] = {"trips": records}
         if events:
             content["events"] = events
         body = json.dumps(content, separators=(",", ":")).encode("utf-8")

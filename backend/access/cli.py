@@ -114,6 +114,9 @@ def seal_classified_command() -> None:
 def init_app(app: Flask) -> None:
     app.cli.add_command(agreements_cli)
     app.cli.add_command(seals_cli)
+    from backend.access.trips_cli import inspector_package_command, trips_cli
+    app.cli.add_command(trips_cli)
+    app.cli.add_command(inspector_package_command)
 
 
 

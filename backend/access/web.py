@@ -15,6 +15,8 @@ from sqlalchemy import and_, exists, or_, select
 from backend import accounts, agreement_documents, audit
 from backend.access import agreements, approvals, door, grants, requests
 from backend.access.door import AccessDenied
+from backend.access.device_word import TRIPS_VERIFIED
+from backend.access.inspector_package import INSPECTOR_PACKAGE
 from backend.access.forms import (CATEGORY_LABELS, AuditFilterForm, ConsentForm, DecisionForm, RequestForm,
                                   RevokeForm, UploadForm)
 from backend.access.purposes import BUSINESS_TRACKS
@@ -85,6 +87,8 @@ EVENT_LABELS = {
     accounts.ROLE_REMOVED: _l("Role removed"),
     TRIPS_ATTRIBUTED: _l("Trips without a driver attributed by a car assignment"),
     KM_EXPLAINED: _l("Unexplained km explained with a reason"),
+    TRIPS_VERIFIED: _l("Stored trips checked against the devices' signatures"),
+    INSPECTOR_PACKAGE: _l("Inspector package downloaded"),
 }
 PURPOSE_TAX_LABEL = _l("Tax registration")
 

@@ -76,6 +76,9 @@ def openapi_document() -> dict[str, Any]:
                 "hash": {**HEX64, "description": "optional; SHA-256 hex of prev_hash + canonical body"},
                 "odometer_source": {"const": "obd", "description": "optional; the odometer figures are the "
                                     "car's own (OBD-II PID A6), distance_km the GPS km; absent: GPS odometer"},
+                "signature": {"type": "string", "contentEncoding": "base64",
+                              "description": "optional; the device's Ed25519 signature of "
+                                             "'ritbox-record-v1\\n' + hash (docs/device-store.md)"},
                 "started_at": TIME, "ended_at": TIME,
                 "mode": {"enum": ["business", "private"]},
                 "start": POSITION, "end": POSITION,

@@ -37,7 +37,7 @@ RECORD_MEMBERS = frozenset({
     "start_sealed", "end_sealed", "distance_km", "odometer_start_km", "odometer_end_km", "flags",
     "gaps", "track"})
 # odometer_source "obd": the odometer figures are the car's own (device/car.py); absent: GPS.
-OPTIONAL_RECORD_MEMBERS = frozenset({"hash", "odometer_source"})
+OPTIONAL_RECORD_MEMBERS = frozenset({"hash", "odometer_source", "signature"})
 ODOMETER_SOURCES = ("obd",)
 GAP_MEMBERS = frozenset({"started_at", "ended_at", "distance_km", "bridged"})
 ENVELOPE_MEMBERS = frozenset({"v", "alg", "kid", "epk", "nonce", "ct"})
@@ -170,7 +170,7 @@ def _envelope(value: Any, path: str) -> None:
 
 
 def validate_record(record: Any, path: str, bounds: TimeBounds) -> dict[str, Any]:
-    """Check one trip record (with an optional `hash` member); returns it unchanged. Its times
+    """Check one trip record (with optional `hash` and `signature` members); returns it unchanged. Its times
     must lie within `bounds` (backend.api.bounds)."""
     _object(record, path, RECORD_MEMBERS, optional=OPTIONAL_RECORD_MEMBERS)
     if not _is_int(record["v"]) or record["v"] != RECORD_VERSION:
@@ -185,6 +185,8 @@ def validate_record(record: Any, path: str, bounds: TimeBounds) -> dict[str, Any
         raise SchemaError(f"{path}.hash", "expected 64 lowercase hex digits")
     if "odometer_source" in record and record["odometer_source"] not in ODOMETER_SOURCES:
         raise SchemaError(f"{path}.odometer_source", "expected 'obd' (absent: the GPS odometer)")
+    if "signature" in record:  # checked against the device's key by the upload view
+        _b64(record["signature"], f"{path}.signature", length=64)
     started = _time(record["started_at"], f"{path}.started_at", bounds)
     ended = _time(record["ended_at"], f"{path}.ended_at", bounds)
     if ended < started:

@@ -22,6 +22,7 @@ HEADER_DEVICE = "X-Ritbox-Device"
 HEADER_TIMESTAMP = "X-Ritbox-Timestamp"
 HEADER_SIGNATURE = "X-Ritbox-Signature"
 ENROLL_PROOF_PREFIX = "ritbox-enroll-v1\n"
+RECORD_SIGNATURE_PREFIX = "ritbox-record-v1\n"  # a record's own signature covers this + its hash
 
 # ASCII digits only: \d would take any script's digits, and float() and fromisoformat() read some.
 _UNIX = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,6})?$")
@@ -52,6 +53,11 @@ def parse_timestamp(text: str) -> datetime | None:
         # Out of the calendar (year 33658 as Unix seconds, 9999-12-31 at -23:59 is past 9999 in UTC).
         return None
     return None
+
+
+def record_message(record_hash: str) -> bytes:
+    """What the device signs for each record (its `signature` member, docs/device-store.md)."""
+    return (RECORD_SIGNATURE_PREFIX + record_hash).encode("ascii")
 
 
 def verify(public_key_b64: str, message: bytes, signature_b64: str) -> bool:

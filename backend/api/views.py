@@ -22,6 +22,7 @@ from backend.fleet import service as fleet
 from backend.fleet import tax_notices
 from backend.models.fleet import ApiRequestSeen, Device, DeviceStatus
 from backend.models.trips import DeviceChainHead
+from backend.trips import chain
 from backend.trips.chain import GENESIS_HASH
 from backend.odometer import obd
 from backend.trips.ingest import TRIP_ID_CONFLICT, TripIdConflict, ingest
@@ -163,6 +164,23 @@ def _remember_request(device: Device, timestamp: str, body: bytes) -> None:
         raise ApiError(401, "replayed_request", "this exact signed request was received before") from None
 
 
+def _check_record_signatures(device: Device, records: list[dict[str, Any]]) -> None:
+    """A record's own signature must be the device's over the record's hash: it is kept with the
+    trip (`trips verify`, the inspector package), so a wrong one is refused, never stored."""
+    for index, record in enumerate(records):
+        if "signature" not in record:
+            continue
+        digest = chain.record_hash(record["prev_hash"], chain.canonical_json(chain.body_of(record)))
+        if record.get("hash") not in (None, digest):
+            # The device's hash is not its body's: stored flagged hash_mismatch, as without a
+            # signature; the signature must then be over the hash the device sent.
+            digest = record["hash"]
+        if not signing.verify(device.public_key, signing.record_message(digest), record["signature"]):
+            reason = "the record's signature does not verify with this device's key over the record's hash"
+            raise ApiError(400, "invalid_batch", f"trips[{index}].signature: {reason}",
+                           field=f"trips[{index}].signature", reason=reason)
+
+
 @bp.post("/trips")
 def upload_trips():
     """A batch of closed trip records from one device."""
@@ -179,6 +197,7 @@ def upload_trips():
         raise ApiError(400, "invalid_batch", f"{exc.field}: {exc.reason}", field=exc.field, reason=exc.reason) from None
     except schema.BatchTooLarge as exc:
         raise ApiError(413, "batch_too_large", str(exc)) from None
+    _check_record_signatures(device, records)
     _remember_request(device, timestamp, data)
     try:
         result = ingest(device, records, events)

@@ -106,6 +106,18 @@ def _download(fmt: str, **kwargs):
     return response
 
 
+def _package_download(**kwargs):
+    """The signed inspector package (backend/access/inspector_package.py) of one driver or car."""
+    from io import BytesIO
+
+    from backend.access import inspector_package
+
+    data, name = inspector_package.build(current_user._get_current_object(), **kwargs)
+    response = send_file(BytesIO(data), mimetype="application/zip", as_attachment=True, download_name=name)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 def _jobs_for(user_id: int) -> list[ReportExport]:
     jobs.reap_stale()
     return list(db.session.scalars(select(ReportExport).where(ReportExport.requested_by_id == user_id)
@@ -130,6 +142,8 @@ def reports():
             kind, _sep, ident = form.subject.data.partition(":")
             subject = {"driver_id": int(ident)} if kind == "driver" else {"vehicle_id": int(ident)}
             try:
+                if request.form.get("package"):
+                    return _package_download(year=form.year.data, **subject)
                 return _download(form.format.data, year=form.year.data, **subject)
             except ReportError as exc:
                 error = _report_error_text(exc)

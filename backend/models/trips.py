@@ -53,6 +53,8 @@ class Trip(db.Model):
     __table_args__ = (
         UniqueConstraint("device_id", "device_trip_id", name="uq_trips_device_trip"),
         Index("ix_trips_device_seq", "device_id", "seq"),
+        # Covers the chain walks of checkpoints (device, seq, record hash) without reading the rows.
+        Index("ix_trips_device_seq_hash", "device_id", "seq", "record_hash"),
         Index("ix_trips_driver_started", "driver_id", "started_at"),
         Index("ix_trips_vehicle_started", "vehicle_id", "started_at"),
         CheckConstraint("mode IN ('business', 'private')", name="mode_known"),
@@ -91,6 +93,9 @@ class Trip(db.Model):
     record_hash: Mapped[str] = mapped_column(String(64))  # computed by the backend from `body`
     prev_hash: Mapped[str] = mapped_column(String(64))
     body: Mapped[str] = mapped_column(Text)  # the canonical JSON that was hashed
+    # The device's own Ed25519 signature (base64) of "ritbox-record-v1\n" + record_hash, as sent
+    # (None for a record sent without one): `trips verify` checks the stored body against it.
+    device_signature: Mapped[str | None] = mapped_column(String(88))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
     def __repr__(self) -> str:

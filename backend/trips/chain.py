@@ -23,9 +23,12 @@ def record_hash(prev_hash: str, canonical: str) -> str:
     return hashlib.sha256((prev_hash + canonical).encode("ascii")).hexdigest()
 
 
+UNHASHED = ("hash", "signature")  # members about the body, not in it
+
+
 def body_of(record: dict[str, Any]) -> dict[str, Any]:
-    """The hashed body: the record without its `hash` member."""
-    return {key: value for key, value in record.items() if key != "hash"}
+    """The hashed body: the record without its `hash` and `signature` members."""
+    return {key: value for key, value in record.items() if key not in UNHASHED}
 
 
 @dataclass

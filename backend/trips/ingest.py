@@ -185,6 +185,7 @@ def ingest(device: Device, records: list[dict[str, Any]],
             "start_sealed": None if business else record["start_sealed"],
             "end_sealed": None if business else record["end_sealed"],
             "record_hash": link.hash, "prev_hash": record["prev_hash"], "body": link.canonical,
+            "device_signature": record.get("signature"),
             "received_at": now,
         })
 

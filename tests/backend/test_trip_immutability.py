@@ -95,3 +95,23 @@ def test_inserting_stays_possible_and_a_plaintext_private_position_is_refused_by
             assert connection.execute(text("SELECT count(*) FROM trips")).scalar() == 4
     finally:
         engine.dispose()
+
+
+@pytest.mark.parametrize("change", ["device_signature = 'forged'", "odometer_source = 'obd'", "distance_km = 0"])
+def test_attributing_a_driver_changes_nothing_else_of_the_trip(app, client, make_user, database_url, change):
+    """The one UPDATE a trip allows (a driver attributed to a trip that had none) is refused when
+    it changes anything else too: also the columns later migrations added (the device's kept
+    signature, the odometer's source), whose SQLite rule is rebuilt after each column."""
+    driver = make_user("daan@example.nl", "driver")
+    device = enrolled_device(app, client, kenteken="12-ABC-3", driver_email=None)
+    assert device.post(client, make_chain(2)).status_code == 200
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT count(*) FROM trips WHERE driver_id IS NULL")).scalar() == 2
+            with pytest.raises(DBAPIError, match="immutable"):
+                connection.execute(text(f"UPDATE trips SET driver_id = {driver}, {change} WHERE seq = 1"))
+            connection.rollback()
+            assert connection.execute(text("SELECT count(*) FROM trips WHERE driver_id IS NULL")).scalar() == 2
+    finally:
+        engine.dispose()

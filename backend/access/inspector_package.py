@@ -1,0 +1,180 @@
+"""The inspector package: one signed zip per car or driver and tax year (docs/inspector-package.md).
+
+It carries the tax report (XML with its checkpoint, and PDF), the device records as the devices
+signed them (canonical body, hash, signature) with each device's public key, every revision and
+calibration, the chain gaps and breaks, and a signed checkpoint; manifest.json lists the sha256 of
+every member and is signed with the backend's checkpoint key (Ed25519). `ritbox-verify PACKAGE`
+(ritbox_verify/) checks it offline.
+
+What the package withholds keeps the door's rules: the body of a trip a person classified private
+after recording (it holds the positions and route that were sealed) and, in a driver's package,
+the bodies of other drivers' trips between theirs. Such a record shows its seq, hashes and the
+device's signature only, so the chain still verifies. Revision values of address fields, and all
+revision values of withheld trips, are given as their sha256.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from datetime import date, datetime, timezone
+from typing import Any
+
+from sqlalchemy import func, select
+
+from backend import audit, checkpoints
+from backend.access import door
+from backend.access.purposes import TAX
+from backend.db import db, utcnow
+from backend.models.accounts import User
+from backend.models.fleet import Device, Vehicle
+from backend.models.odometer import OdometerCalibration
+from backend.models.revisions import TripRevision
+from backend.models.seals import SEALED_BODY
+from backend.models.trips import ChainEvent, DeviceChainHead, Trip
+from backend.reports import export as exports
+from backend.reports import model as m
+from backend.reports.build import build_report
+
+FORMAT = "ritbox-inspector-package-v1"
+INSPECTOR_PACKAGE = "inspector_package"  # audit kind: finance downloaded an inspector package
+MANIFEST = "manifest.json"
+HASHED_FIELDS = ("start_address", "end_address")  # a revision value that may name a place
+
+
+def _canonical(value: Any) -> bytes:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _sha(value: str | None) -> str | None:
+    return None if value is None else "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+def _in_scope(year: int, vehicle_id: int | None, driver_id: int | None) -> list[tuple[int, str, int]]:
+    """(trip id, device id, seq) of the subject's trips that started in the tax year (local days)."""
+    start, end = door._utc_bounds((date(year, 1, 1), date(year, 12, 31)))
+    statement = select(Trip.id, Trip.device_id, Trip.seq).where(Trip.started_at >= start, Trip.started_at < end)
+    if vehicle_id is not None:
+        statement = statement.where(Trip.vehicle_id == vehicle_id)
+    else:
+        statement = statement.where(Trip.driver_id == driver_id)
+    return list(db.session.execute(statement.order_by(Trip.device_id, Trip.seq)))
+
+
+def _device_records(scope: list[tuple[int, str, int]]) -> tuple[list[dict], list[int], list[str]]:
+    """Per device the records from its first to its last trip in scope (others withheld)."""
+    in_scope = {trip_id for trip_id, _, _ in scope}
+    ranges: dict[str, list[int]] = {}
+    for _, device_id, seq in scope:
+        low_high = ranges.setdefault(device_id, [seq, seq])
+        low_high[0], low_high[1] = min(low_high[0], seq), max(low_high[1], seq)
+    devices = []
+    withheld_ids: list[int] = []
+    for device_id, (low, high) in sorted(ranges.items()):
+        device = db.session.get(Device, device_id)
+        vehicle = db.session.get(Vehicle, device.vehicle_id)
+        head = db.session.get(DeviceChainHead, device_id)
+        records = []
+        for row in db.session.execute(
+                select(Trip.id, Trip.seq, Trip.device_trip_id, Trip.prev_hash, Trip.record_hash,
+                       Trip.device_signature, Trip.body)
+                .where(Trip.device_id == device_id, Trip.seq >= low, Trip.seq <= high).order_by(Trip.seq)):
+            withheld = None
+            if row.id not in in_scope:
+                withheld = "other_driver"
+            elif row.body == SEALED_BODY:
+                withheld = "classified_private"
+            if withheld:
+                withheld_ids.append(row.id)
+            records.append({"trip": row.id, "seq": row.seq, "trip_id": row.device_trip_id, "prev_hash": row.prev_hash,
+                            "hash": row.record_hash, "signature": row.device_signature,
+                            "body": None if withheld else row.body, "withheld": withheld})
+        devices.append({"device_id": device_id, "public_key": device.public_key, "kenteken": vehicle.display_kenteken,
+                        "deleted_through": head.deleted_through_seq if head else 0, "records": records})
+    return devices, withheld_ids, sorted(ranges)
+
+
+def _revisions(trip_ids: list[int], withheld: set[int]) -> list[dict]:
+    rows = []
+    for first in range(0, len(trip_ids), 500):
+        rows += db.session.scalars(select(TripRevision).where(TripRevision.trip_id.in_(trip_ids[first:first + 500])))
+    out = []
+    for row in sorted(rows, key=lambda r: r.id):
+        hashed = row.trip_id in withheld or row.field in HASHED_FIELDS
+        out.append({"id": row.id, "trip": row.trip_id, "field": row.field,
+                    "old_value": _sha(row.old_value) if hashed else row.old_value,
+                    "new_value": _sha(row.new_value) if hashed else row.new_value,
+                    "supersedes": row.supersedes_id, "author_role": row.author_role,
+                    "reason": None if hashed else row.reason, "at": _iso(row.created_at)})
+    return out
+
+
+def _calibrations(vehicle_ids: list[int]) -> list[dict]:
+    rows = db.session.scalars(select(OdometerCalibration).where(OdometerCalibration.vehicle_id.in_(vehicle_ids))
+                              .order_by(OdometerCalibration.read_at, OdometerCalibration.id))
+    return [{"id": r.id, "vehicle_id": r.vehicle_id, "previous": r.previous_id, "read_at": _iso(r.read_at),
+             "dashboard_m": r.dashboard_m, "gps_odometer_m": r.gps_odometer_m, "offset_m": r.offset_m,
+             "correction_m": r.correction_m, "recorded_at": _iso(r.recorded_at)} for r in rows]
+
+
+def _chain_events(device_ids: list[str]) -> list[dict]:
+    rows = db.session.scalars(select(ChainEvent).where(ChainEvent.device_id.in_(device_ids))
+                              .order_by(ChainEvent.device_id, ChainEvent.seq_from, ChainEvent.id))
+    return [{"device_id": r.device_id, "kind": r.kind, "seq_from": r.seq_from, "seq_to": r.seq_to,
+             "detail": r.detail, "detected_at": _iso(r.detected_at)} for r in rows]
+
+
+def sign_manifest(members: dict[str, bytes], subject: dict[str, Any], now: datetime) -> bytes:
+    key = checkpoints.signing_key()
+    public = checkpoints._public_raw(key)
+    manifest = {"format": FORMAT, "created_at": _iso(now), "subject": subject,
+                "members": {name: {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+                            for name, data in sorted(members.items())}}
+    import base64
+    signed = {"manifest": manifest, "public_key": base64.b64encode(public).decode("ascii"),
+              "key_id": checkpoints.key_id(public),
+              "signature": base64.b64encode(key.sign(_canonical(manifest))).decode("ascii")}
+    return json.dumps(signed, sort_keys=True, indent=1, ensure_ascii=False).encode("utf-8") + b"\n"
+
+
+def build(actor: User, *, year: int, vehicle_id: int | None = None, driver_id: int | None = None) -> tuple[bytes, str]:
+    """The package as zip bytes and its file name. Raises ReportError (no trips, unknown subject)
+    and door.AccessDenied like the report does."""
+    report = build_report(actor, year=year, driver_id=driver_id, vehicle_id=vehicle_id, view=m.EMPLOYER)
+    checkpoint = checkpoints.issue("inspector_package")
+    members: dict[str, bytes] = {}
+    for fmt in ("xml", "pdf"):
+        out = io.BytesIO()
+        exports.write(actor, report, fmt, out, driver_id=driver_id, vehicle_id=vehicle_id, checkpoint=checkpoint)
+        members[f"report.{fmt}"] = out.getvalue()
+    scope = _in_scope(year, vehicle_id, driver_id)
+    devices, withheld, device_ids = _device_records(scope)
+    trip_ids = [record["trip"] for device in devices for record in device["records"]]
+    vehicle_ids = sorted({vehicle_id} if vehicle_id else set(db.session.scalars(
+        select(func.distinct(Trip.vehicle_id)).where(Trip.id.in_([t for t, _, _ in scope])))))
+    members["device-records.json"] = _canonical({"devices": devices})
+    members["revisions.json"] = _canonical({"revisions": _revisions(trip_ids, set(withheld))})
+    members["calibrations.json"] = _canonical({"calibrations": _calibrations(vehicle_ids)})
+    members["chain-events.json"] = _canonical({"chain_events": _chain_events(device_ids)})
+    members["checkpoint.json"] = checkpoints.dumps(checkpoint)
+    subject = {"year": year, "kind": "driver" if driver_id else "car", "title": report.title}
+    now = utcnow()
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+        archive.writestr(MANIFEST, sign_manifest(members, subject, now))
+    audit.record(INSPECTOR_PACKAGE, actor=actor, subject_user_id=driver_id, subject_vehicle_id=vehicle_id,
+                 purpose=TAX, details={"year": year, "records": len(trip_ids), "withheld": len(withheld),
+                                       "categories": ["trip_summaries", "business_tracks"]})
+    name = exports.filename(report, "zip").replace("rittenregistratie-", "inspectiepakket-")
+    return buffer.getvalue(), name
