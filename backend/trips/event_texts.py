@@ -102,6 +102,12 @@ def device_event_line(kind: str | None, body: dict | None) -> str:
                  duration=_duration(float(body.get("pause_s", 0))))
     if kind == "open_trip_unreadable":
         return _("The box restarted; the open trip could not be read and was ended")
+    if kind == "ignition_off":
+        if body.get("trip_open"):
+            return _("Ignition off (the box's ignition wire)")
+        return _("Ignition off (the box's ignition wire), no trip open")
+    if kind == "ignition_on":
+        return _("Ignition on (the box's ignition wire)")
     if kind == "obd_connected":
         return _("Connection with the car (OBD) made")
     if kind == "obd_lost":

@@ -241,7 +241,8 @@ def test_a_chain_gap_filled_later_says_when_the_record_arrived_and_sits_in_date_
 def test_the_cars_adapter_events_are_taken_and_shown_in_dutch(app, client, login, car):
     """The OBD adapter's events (device/obd_source.py via device/pipeline.py) go up with the
     trips like the others: an adapter lost while driving, found again, a car without the odometer
-    PID, and the box moved to another car (another VIN). Refused, the device would drop them all."""
+    PID, and the box moved to another car (another VIN); and the ignition wire's (device/ignition.py).
+    Refused, the device would drop them all."""
     device, finance = car
     records = make_chain(2, start=datetime(2026, 3, 2, 7, 30, tzinfo=timezone.utc))
     day = datetime(2026, 3, 2, 7, 0, tzinfo=timezone.utc)
@@ -251,13 +252,16 @@ def test_the_cars_adapter_events_are_taken_and_shown_in_dutch(app, client, login
         {"id": 3, "kind": "obd_lost", "at": iso(day + timedelta(minutes=40)), "body": {"trip_open": True}},
         {"id": 4, "kind": "vin_changed", "at": iso(day + timedelta(hours=2)),
          "body": {"vin_was": "WVWZZZ1KZAW000001", "vin": "WVWZZZ1KZAW000002", "trip_open": False}},
+        {"id": 6, "kind": "ignition_off", "at": iso(day + timedelta(hours=3)), "body": {"trip_open": True}},
+        {"id": 7, "kind": "ignition_on", "at": iso(day + timedelta(hours=4)), "body": {"trip_open": False}},
     ]
     response = device.post(client, body=_events_body(records, events))
     assert response.status_code == 200, response.get_json()
     assert response.get_json()["device_events"] == len(events)
     rows = _csv_rows(_export(app, finance, "csv", 2026, vehicle_id=_vehicle_id(app)))
     texts = [r["Opmerking"] for r in rows if r["Soort"] == "gebeurtenis kastje"]
-    assert len(texts) == 4, texts
+    assert len(texts) == 6, texts
+    assert any("Contact uit" in t for t in texts) and any("Contact aan" in t for t in texts), texts
     assert any("andere auto" in t for t in texts) and any("verloren tijdens een rit" in t for t in texts), texts
     assert not any("onbekende soort" in t for t in texts), texts
     bad = dict(events[3], id=5, body={"vin": "<script>", "trip_open": False})
