@@ -133,6 +133,29 @@ def _chain_events(device_ids: list[str]) -> list[dict]:
              "detail": r.detail, "detected_at": _iso(r.detected_at)} for r in rows]
 
 
+def _simplified_registration(actor: User, vehicle_id: int, year: int) -> dict[str, bytes]:
+    """A van that ran under the simplified registration in the year (backend.fleet.regimes):
+    that registration too, as XML and PDF (docs/reports.md, "Regimes"); nothing for other cars."""
+    from backend.fleet import regimes
+    from backend.models.regimes import VAN_SIMPLIFIED
+    from backend.reports import simplified
+
+    history = regimes.regime_history(vehicle_id)
+    first, last = date(year, 1, 1), date(year, 12, 31)
+    spans = [(row, following.valid_from if following else None)
+             for row, following in zip(history, [*history[1:], None])]
+    if not any(row.regime == VAN_SIMPLIFIED and row.valid_from <= last and (until is None or until > first)
+               for row, until in spans):
+        return {}
+    report = simplified.build(actor, vehicle_id=vehicle_id, year=year)
+    members = {}
+    for fmt, render in (("xml", simplified.render_xml), ("pdf", simplified.render_pdf)):
+        out = io.BytesIO()
+        render(report, out)
+        members[f"simplified-registration.{fmt}"] = out.getvalue()
+    return members
+
+
 def sign_manifest(members: dict[str, bytes], subject: dict[str, Any], now: datetime) -> bytes:
     key = checkpoints.signing_key()
     public = checkpoints._public_raw(key)
@@ -166,6 +189,8 @@ def build(actor: User, *, year: int, vehicle_id: int | None = None, driver_id: i
     members["calibrations.json"] = _canonical({"calibrations": _calibrations(vehicle_ids)})
     members["chain-events.json"] = _canonical({"chain_events": _chain_events(device_ids)})
     members["checkpoint.json"] = checkpoints.dumps(checkpoint)
+    if vehicle_id is not None:
+        members.update(_simplified_registration(actor, vehicle_id, year))
     subject = {"year": year, "kind": "driver" if driver_id else "car", "title": report.title}
     now = utcnow()
     buffer = io.BytesIO()

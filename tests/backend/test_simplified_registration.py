@@ -116,3 +116,31 @@ def test_the_simplified_registration_in_csv_xml_and_pdf(app, client, make_user, 
     refused = runner.invoke(args=["report-simplified", "--vehicle", "VC-123-D", "--year", "2024", "--format", "csv",
                                   "--out", str(tmp_path / "none.csv"), "--as", "fin@example.nl"])
     assert refused.exit_code != 0
+
+
+def test_the_inspector_package_of_a_van_carries_its_simplified_registration(app, client, make_user, tmp_path,
+                                                                             runner):
+    """Issue 19, item 2: the simplified registration goes into the inspector package too (XML and
+    PDF, listed and signed in the manifest), and the package still verifies offline."""
+    import subprocess
+    import sys
+    import zipfile
+
+    _build(app, client, make_user, tmp_path)
+    out = tmp_path / "package.zip"
+    result = runner.invoke(args=["inspector-package", "--year", "2025", "--vehicle", "VC-123-D", "--out", str(out),
+                                 "--as", "fin@example.nl"])
+    assert result.exit_code == 0, result.output
+    with zipfile.ZipFile(out) as archive:
+        names = set(archive.namelist())
+        document = etree.fromstring(archive.read("simplified-registration.xml"))
+        manifest = archive.read("manifest.json").decode()
+    assert {"simplified-registration.xml", "simplified-registration.pdf"} <= names
+    assert "simplified-registration.xml" in manifest
+    etree.XMLSchema(etree.parse(str(XSD))).assertValid(document)
+    days = [d.findtext("s:date", namespaces=NS) for d in document.iterfind(".//s:day", NS)]
+    assert len(days) == len(EXPECTED_DAYS), days
+    checked = subprocess.run([sys.executable, "-m", "ritbox_verify", str(out)], capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parents[2], timeout=120)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
