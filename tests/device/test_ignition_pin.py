@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import pytest
+from gpiozero.pins.mock import MockFactory  # gpiozero is in the dev extra: the test needs no Pi
 
 from device.config import ConfigError, load_config
 from device.ignition import IgnitionSense
@@ -16,8 +17,6 @@ from device.store import Store
 from device.trips import FLAG_ENGINE_OFF
 from tests.device.test_ignition_off import GARMIN, MOVING, STANDING, epoch_start, reference_trip
 
-gpiozero = pytest.importorskip("gpiozero")  # the [gpio] extra; installed by scripts/test
-from gpiozero.pins.mock import MockFactory  # noqa: E402
 
 
 @pytest.fixture
