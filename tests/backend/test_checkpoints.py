@@ -57,6 +57,22 @@ def _drop_triggers(database_url: str, table: str) -> list[str]:
     return [f"ALTER TABLE {table} DISABLE TRIGGER USER"]
 
 
+def _delete_trip_behind_the_guards(database_url: str, device: str, seq: int) -> None:
+    """Delete a trip (its track and chain events with it) as the database's owner would: on SQLite
+    through a fake open retention run (the issue's break: foreign keys off, so such a run can be
+    committed and opens the triggers), on PostgreSQL with the triggers disabled."""
+    if database_url.startswith("sqlite"):
+        statements = ["INSERT INTO retention_runs (started_at, agreement_version_id, agreement_version, cutoffs, "
+                      "tracks_deleted, seals_cleared, trips_deleted, related_deleted, audit_seqs, open_sentinel) "
+                      "VALUES ('2026-01-01 00:00:00', 1, 'x', '{}', 0, 0, 0, '{}', '[]', 1)"]
+    else:
+        statements = [f"ALTER TABLE {t} DISABLE TRIGGER USER" for t in ("trips", "trip_tracks", "chain_events")]
+    trip = f"(SELECT id FROM trips WHERE device_id = '{device}' AND seq = {seq})"
+    owner_sql(database_url, *statements, f"DELETE FROM trip_tracks WHERE trip_id = {trip}",
+              f"DELETE FROM chain_events WHERE trip_id = {trip}",
+              f"DELETE FROM trips WHERE device_id = '{device}' AND seq = {seq}")
+
+
 def _verify(runner, checkpoint=None):
     args = ["audit", "verify"] + (["--checkpoint", str(checkpoint)] if checkpoint else [])
     return runner.invoke(args=args)
@@ -127,17 +143,7 @@ def test_a_cut_off_log_with_the_head_moved_back_is_named(app, world, runner, dat
 def test_a_trip_deleted_under_a_fake_retention_run_is_named(app, world, runner, database_url):
     factory, checkpoint = world
     device = factory.device.device_id
-    if database_url.startswith("sqlite"):
-        # The issue's break: foreign keys off, so an open run can be committed and opens the triggers.
-        statements = ["INSERT INTO retention_runs (started_at, agreement_version_id, agreement_version, cutoffs, "
-                      "tracks_deleted, seals_cleared, trips_deleted, related_deleted, audit_seqs, open_sentinel) "
-                      "VALUES ('2026-01-01 00:00:00', 1, 'x', '{}', 0, 0, 0, '{}', '[]', 1)"]
-    else:
-        statements = [f"ALTER TABLE {t} DISABLE TRIGGER USER" for t in ("trips", "trip_tracks", "chain_events")]
-    trip = f"(SELECT id FROM trips WHERE device_id = '{device}' AND seq = 2)"
-    owner_sql(database_url, *statements, f"DELETE FROM trip_tracks WHERE trip_id = {trip}",
-              f"DELETE FROM chain_events WHERE trip_id = {trip}",
-              f"DELETE FROM trips WHERE device_id = '{device}' AND seq = 2")
+    _delete_trip_behind_the_guards(database_url, device, 2)
     with app.app_context():
         assert audit.verify().ok
     result = _verify(runner, checkpoint)
@@ -300,16 +306,7 @@ def test_a_reports_checkpoint_pins_its_own_car_and_still_names_a_deleted_trip(ap
     report_checkpoint.write_bytes(checkpoints.dumps(signed))
     assert _verify(runner, report_checkpoint).exit_code == 0
     device = factory.device.device_id
-    if database_url.startswith("sqlite"):
-        statements = ["INSERT INTO retention_runs (started_at, agreement_version_id, agreement_version, cutoffs, "
-                      "tracks_deleted, seals_cleared, trips_deleted, related_deleted, audit_seqs, open_sentinel) "
-                      "VALUES ('2026-01-01 00:00:00', 1, 'x', '{}', 0, 0, 0, '{}', '[]', 1)"]
-    else:
-        statements = [f"ALTER TABLE {t} DISABLE TRIGGER USER" for t in ("trips", "trip_tracks", "chain_events")]
-    trip = f"(SELECT id FROM trips WHERE device_id = '{device}' AND seq = 2)"
-    owner_sql(database_url, *statements, f"DELETE FROM trip_tracks WHERE trip_id = {trip}",
-              f"DELETE FROM chain_events WHERE trip_id = {trip}",
-              f"DELETE FROM trips WHERE device_id = '{device}' AND seq = 2")
+    _delete_trip_behind_the_guards(database_url, device, 2)
     result = _verify(runner, report_checkpoint)
     assert result.exit_code == 1
     assert f"device {device}: trip seq 2 is gone" in result.output
