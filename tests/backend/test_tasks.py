@@ -27,6 +27,25 @@ def queued(app):
         tasks.queue_for(app).close()
 
 
+def _run_worker_until_idle(queue) -> None:
+    import threading
+
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            queue.run_worker(queues=["exports"], wait=False, install_signal_handlers=False)
+        except BaseException as exc:  # noqa: BLE001 - handed to the test's thread below
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name="procrastinate-worker")
+    worker.start()
+    worker.join(300)
+    assert not worker.is_alive(), "the worker did not finish the queue in 300 s"
+    if failure:
+        raise failure[0]
+
+
 def _status(client, job_id: int) -> dict:
     return client.get(f"/finance/reports/jobs/{job_id}").get_json()
 
@@ -52,7 +71,10 @@ def test_a_fleet_export_is_split_into_batch_tasks_and_assembled_by_the_workers(a
     assert _status(client, 1)["status"] == "queued"  # the web ran nothing: the task is in the queue
     # A worker's loop, here until the queue is empty (the command runs it until stopped): the
     # export task queues the batches, the last batch queues the assembly.
-    queued.run_worker(queues=["exports"], wait=False, install_signal_handlers=False)
+    # In a thread of its own, as in the worker process: procrastinate's run_worker starts an
+    # asyncio loop, which it cannot where one already runs (the browser tests' Playwright leaves
+    # one in the main thread of the pytest worker that ran them).
+    _run_worker_until_idle(queued)
     status = _status(client, 1)
     assert status["status"] == "done" and status["reports"] == 2, status
     with app.app_context():
