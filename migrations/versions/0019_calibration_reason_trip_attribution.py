@@ -64,3 +64,25 @@ def _trip_update_rule(*, attribution: bool):
         allowed.append(f"(OLD.driver_id IS NULL AND NEW.driver_id IS NOT NULL AND {same})")
     op.execute("DROP TRIGGER trips_no_update")
     op.execute(_immutable["_sqlite_trigger"]("trips", "UPDATE", MESSAGE, when=f"NOT ({' OR '.join(allowed)})"))
+
+
+# Later migrations that add or drop a trips column call these (through runpy, like this file
+# calls 0016's builders): on SQLite the attribution rule above names every trips column.
+
+def trips_column_added() -> None:
+    """After ADD COLUMN on trips: the SQLite rule compares the new column too."""
+    if op.get_bind().dialect.name == "sqlite":
+        _trip_update_rule(attribution=True)
+
+
+def drop_trips_column(name: str) -> None:
+    """DROP COLUMN on trips (plain, SQLite >= 3.35: a batch copy would lose the triggers); on
+    SQLite a placeholder trigger stands while the column goes, as the rule names it."""
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    if sqlite:
+        op.execute("DROP TRIGGER trips_no_update")
+        op.execute("CREATE TRIGGER trips_no_update BEFORE UPDATE ON trips BEGIN SELECT 1; END")
+    op.execute(f"ALTER TABLE trips DROP COLUMN {name}")
+    if sqlite:
+        _trip_update_rule(attribution=True)
+

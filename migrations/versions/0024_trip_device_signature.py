@@ -26,29 +26,18 @@ depends_on = None
 
 
 # 0019's SQLite rule for the one UPDATE a trip allows (a driver attributed, nothing else
-# changed) names every column of trips: rebuilt after the column changes (as 0025 does), or an
-# attribution could change the kept signature with it.
+# changed) names every column of trips: rebuilt after the column changes, or an attribution
+# could change the kept signature with it.
 _attribution = runpy.run_path(str(Path(__file__).resolve().with_name("0019_calibration_reason_trip_attribution.py")))
-
-
-def _sqlite() -> bool:
-    return op.get_bind().dialect.name == "sqlite"
 
 
 def upgrade():
     op.add_column('trips', sa.Column('device_signature', sa.String(length=88), nullable=True))
     # The checkpoints' walk of every chain (device, seq, record hash) from the index alone.
     op.create_index('ix_trips_device_seq_hash', 'trips', ['device_id', 'seq', 'record_hash'], unique=False)
-    if _sqlite():
-        _attribution["_trip_update_rule"](attribution=True)
+    _attribution["trips_column_added"]()
 
 
 def downgrade():
     op.drop_index('ix_trips_device_seq_hash', table_name='trips')
-    if _sqlite():  # the rule names the column: a placeholder while it goes
-        op.execute("DROP TRIGGER trips_no_update")
-        op.execute("CREATE TRIGGER trips_no_update BEFORE UPDATE ON trips BEGIN SELECT 1; END")
-    # Plain DROP COLUMN on both databases (SQLite >= 3.35): a batch copy would lose the triggers.
-    op.execute("ALTER TABLE trips DROP COLUMN device_signature")
-    if _sqlite():
-        _attribution["_trip_update_rule"](attribution=True)
+    _attribution["drop_trips_column"]("device_signature")

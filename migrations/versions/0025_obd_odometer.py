@@ -23,24 +23,14 @@ depends_on = None
 _attribution = runpy.run_path(str(Path(__file__).resolve().with_name("0019_calibration_reason_trip_attribution.py")))
 
 
-def _sqlite() -> bool:
-    return op.get_bind().dialect.name == "sqlite"
-
-
 def upgrade():
     # Plain ADD COLUMN (no batch copy): a table copy would drop the immutability triggers.
     op.add_column('trips', sa.Column('odometer_source', sa.String(length=8), server_default='gps', nullable=False))
     op.add_column('odometer_calibrations',
                   sa.Column('source', sa.String(length=16), server_default='dashboard', nullable=False))
-    if _sqlite():
-        _attribution["_trip_update_rule"](attribution=True)
+    _attribution["trips_column_added"]()
 
 
 def downgrade():
     op.drop_column('odometer_calibrations', 'source')
-    if _sqlite():  # the rule names the column: a placeholder while it goes
-        op.execute("DROP TRIGGER trips_no_update")
-        op.execute("CREATE TRIGGER trips_no_update BEFORE UPDATE ON trips BEGIN SELECT 1; END")
-    op.drop_column('trips', 'odometer_source')
-    if _sqlite():
-        _attribution["_trip_update_rule"](attribution=True)
+    _attribution["drop_trips_column"]("odometer_source")
