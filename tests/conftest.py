@@ -28,6 +28,9 @@ ON_CI = os.environ.get("CI", "").lower() == "true"
 TEST_SECRET_KEY = "test-secret-key-not-for-production"
 TEST_PASSWORD = "correct horse battery"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+# axe-core from npm (package-lock.json; scripts/vendor installs it): the accessibility checker the
+# browser tests inject into a page.
+AXE_SCRIPT = Path(__file__).resolve().parent.parent / "node_modules" / "axe-core" / "axe.min.js"
 
 # One Hypothesis profile for the whole project: no deadline and no time-based health check, so
 # that no test depends on the machine's speed (a loaded 2-core CI machine failed
@@ -242,6 +245,28 @@ def page(browser):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def axe():
+    """A function that runs axe-core (WCAG 2.1 A and AA rules) on a page and returns its
+    violations as short lines ("rule: selector"), empty when there are none."""
+    if not AXE_SCRIPT.exists():
+        _missing_service(f"no axe-core at {AXE_SCRIPT} (bash scripts/vendor)")
+
+    source = AXE_SCRIPT.read_text()
+
+    def violations(page) -> list[str]:
+        # Evaluated through the DevTools protocol: the pages' CSP (script-src 'self') would
+        # refuse an injected <script>, and must not be loosened for a test.
+        page.evaluate(f"() => {{ if (!window.axe) {{ {source}\n }} }}")
+        result = page.evaluate(
+            "() => axe.run(document, {runOnly: {type: 'tag', values: "
+            "['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})")
+        return [f"{v['id']}: {', '.join(str(n['target']) for n in v['nodes'][:3])}"
+                for v in result["violations"]]
+
+    return violations
 
 
 @pytest.fixture(scope="session")

@@ -21,7 +21,7 @@ def _log_in(page, base_url: str, email: str, password: str = TEST_PASSWORD) -> N
 
 
 @pytest.mark.parametrize("role", ROLES)
-def test_each_role_sees_its_navigation(live_server, page, make_user, role, artifacts_dir, database_url) -> None:
+def test_each_role_sees_its_navigation(live_server, page, make_user, role, artifacts_dir, database_url, axe) -> None:
     make_user(f"{role}@example.nl", role, name=f"Test {role}")
     _log_in(page, live_server, f"{role}@example.nl")
     page.get_by_role("heading", name=f"Welkom, Test {role}").wait_for()
@@ -31,6 +31,7 @@ def test_each_role_sees_its_navigation(live_server, page, make_user, role, artif
     for endpoint, roles in ONLY.items():
         assert (endpoint in endpoints) == (role in roles)
     assert page.locator(f"[data-testid=role-{role}]").is_visible()
+    assert axe(page) == []
     if database_url.startswith("sqlite"):
         page.screenshot(path=str(artifacts_dir / f"home-{role}.png"), full_page=True)
 
