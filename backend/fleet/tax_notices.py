@@ -6,7 +6,10 @@ what was sent).
   the regime uitsluitend zakelijk: raised at once, when the trip comes in (ingest) or is
   classified (backend.trips.revisions).
 - The driver's private km reaching 80% and 100% of the pro-rated limit, by projection and as
-  driven. Checked at the same two moments, the only ones at which private km grow, so a warning
+  driven. Private here is what the verdict counts against the driver for good: km classified
+  private (and private detours) and km the device did not record that nobody has explained.
+  Unclassified km are left out: the driver can still classify them (the reminder before they
+  lock says so); the verdict on the finance pages counts them until they are classified. Checked at the same two moments, the only ones at which private km grow, so a warning
   is raised on the day the km that cross the threshold are recorded (not by a scheduled job).
 
 Projection: private km so far scaled from the available days elapsed to the available days of
@@ -42,10 +45,10 @@ MESSAGES = {
     BUSINESS_ONLY_PRIVATE: N_("%(km)s km private or not recorded on %(plate)s on %(date)s (%(driver)s): this van "
                               "runs under the verklaring uitsluitend zakelijk gebruik, which is now at risk. "
                               "Private use needs the verklaring withdrawn first."),
-    WARNING_PROJECTED: N_("%(driver)s: at this pace %(km)s private km in %(year)s, %(percent)s%% of the limit of "
-                          "%(limit)s km for the days the car is available."),
-    WARNING_DRIVEN: N_("%(driver)s: %(km)s private km driven in %(year)s, %(percent)s%% of the limit of %(limit)s "
-                       "km for the days the car is available."),
+    WARNING_PROJECTED: N_("%(driver)s: at this pace %(km)s private or unrecorded km in %(year)s, %(percent)s%% of "
+                          "the limit of %(limit)s km for the days the car is available."),
+    WARNING_DRIVEN: N_("%(driver)s: %(km)s private or unrecorded km driven in %(year)s, %(percent)s%% of the limit "
+                       "of %(limit)s km for the days the car is available."),
 }
 SUBJECT = N_("Ritbox: private km of %(driver)s")
 
@@ -138,13 +141,14 @@ def check_limits(driver_id: int, year: int, today: date) -> list[TaxNotice]:
     periods = [(a.available_from, a.available_until) for a in db.session.scalars(
         select(Assignment).where(Assignment.driver_id == driver_id))]
     raised: list[TaxNotice] = []
-    if not result.available_days or not result.private_km:
+    driven = result.private_km + result.unexplained_km
+    if not result.available_days or not driven:
         return raised
     name = driver.name or driver.email
     limit = result.limit_km
     elapsed = _elapsed(periods, year, today)
-    projected = (result.private_km * result.available_days / elapsed) if elapsed >= PROJECTION_MIN_DAYS else None
-    for kind, km in ((WARNING_DRIVEN, result.private_km), (WARNING_PROJECTED, projected)):
+    projected = (driven * result.available_days / elapsed) if elapsed >= PROJECTION_MIN_DAYS else None
+    for kind, km in ((WARNING_DRIVEN, driven), (WARNING_PROJECTED, projected)):
         if km is None:
             continue
         for percent in THRESHOLDS:

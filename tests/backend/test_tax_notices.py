@@ -205,3 +205,24 @@ def test_an_upload_for_a_former_driver_never_fails_on_the_warnings(app, client, 
     (trip_id,) = van["factory"].upload(TripSpec(days_ago(1), km=600.0, mode="private"))
     with app.app_context():
         assert {n.kind for n in _notices()} == {"business_only_private"}  # the van's alert still goes out
+
+
+def test_unrecorded_km_count_in_the_warnings_as_in_the_verdict(app, client, make_user, tmp_path, monkeypatch):
+    """The verdict counts km the device did not record (unexplained) against the driver; so must
+    the warnings, or a driver at 84% of the limit hears nothing. Unclassified km are not in the
+    warnings: the driver can still classify them (the reminder before they lock says so)."""
+    from backend.fleet import tax_notices
+
+    app.config["SEALING_KEY_PATH"] = str(tmp_path / "keys.pem")
+    make_user("fien@example.nl", "finance", name="Fien")
+    wim = make_user("wim@example.nl", "driver", name="Wim")
+    car = TripFactory(app, client, driver_email="wim@example.nl", kenteken="WI-12-MM", assigned_from="2025-01-01")
+    day = date(2025, 12, 1)  # 335 days elapsed of 365 available
+    monkeypatch.setattr(tax_notices, "local_today", lambda: day)
+    car.upload(TripSpec(_at(day, 8), km=300.0, mode="private"),
+               TripSpec(_at(day, 14), km=10.0, km_unrecorded_before=120.0),
+               TripSpec(_at(day, 18), km=200.0))  # unclassified business-mode km: not in the warnings
+    with app.app_context():
+        raised = {(n.kind, n.reference.split(":")[2]) for n in _notices(wim)}
+    # 300 + 120 = 420 km driven (84%); projected 420 * 365 / 335 = 457.6 km (91.5%)
+    assert raised == {("warning_driven", "80"), ("warning_projected", "80")}

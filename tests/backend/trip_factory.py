@@ -26,6 +26,7 @@ class TripSpec:
     end: tuple[float, float] = AMSTERDAM
     minutes: int = 20
     flags: tuple[str, ...] = ()  # the device's flags
+    km_unrecorded_before: float = 0.0  # odometer km driven without the device before this trip
 
 
 def record(seq: int, prev_hash: str, spec: TripSpec, odometer: float, sealing_public: bytes | None) -> dict:
@@ -68,7 +69,7 @@ class TripFactory:
         records = []
         for spec in specs:
             self.seq += 1
-            rec = record(self.seq, self.prev_hash, spec, self.odometer, public)
+            rec = record(self.seq, self.prev_hash, spec, self.odometer + spec.km_unrecorded_before, public)
             self.prev_hash, self.odometer = rec["hash"], rec["odometer_end_km"]
             records.append(rec)
         response = self.device.post(self.client, records)
