@@ -676,6 +676,10 @@ def build_parser() -> argparse.ArgumentParser:
     private.add_argument("value", choices=["on", "off", "status"])
     private.add_argument("--socket", help="control socket path (default from config)")
     private.set_defaults(func=cmd_private)
+    # --config after the command too (`ritbox run --config FILE`, as the systemd unit and people
+    # write it); SUPPRESS leaves the value given before the command when there is none after it.
+    for command in sub.choices.values():
+        command.add_argument("--config", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     return parser
 
 

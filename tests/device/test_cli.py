@@ -487,3 +487,21 @@ def test_status_without_obd_says_it_is_off(tmp_path) -> None:
     from device.cli import car_line
 
     assert car_line(None).startswith("off ([obd] enabled = false)")
+
+
+def test_the_systemd_units_command_line_is_one_the_cli_takes() -> None:
+    """device/ritbox.service starts `ritbox run --config FILE`: the option after the command must
+    work as before it (it did not, so the service as installed never ran: issue #15's guide test)."""
+    import shlex
+
+    from device.cli import build_parser
+
+    unit = (Path(__file__).resolve().parents[2] / "device" / "ritbox.service").read_text()
+    (exec_start,) = re.findall(r"^ExecStart=(.*)$", unit, re.M)
+    binary, *args = shlex.split(exec_start)
+    assert binary.endswith("/ritbox")
+    parsed = build_parser().parse_args(args)
+    assert (parsed.command, parsed.config) == ("run", "/etc/ritbox/ritbox.toml")
+    before = build_parser().parse_args(["--config", "/a.toml", "status"])
+    assert (before.command, before.config) == ("status", "/a.toml")
+    assert build_parser().parse_args(["status"]).config is None
