@@ -260,10 +260,19 @@ def verdicts():
     from backend.access.fleet_reads import unassigned_trips
     from backend.models.fleet import Vehicle
 
-    rows = [(driver, counter.driver_counter(actor, driver.id, year)) for driver in service.drivers()]
+    from backend.driver.views import VERKLARING_LABELS
+    from backend.fleet import regimes
+    from backend.reports.verdict import verklaringen_in_year
+
+    drivers = service.drivers()
+    rows = [(driver, counter.driver_counter(actor, driver.id, year)) for driver in drivers]
+    # The verklaring a verdict is judged by (docs/reports.md, "Regimes"), as the reports name it.
+    standing = regimes.verklaringen_of_drivers([d.id for d in drivers])
+    verklaringen = {d.id: verklaringen_in_year(year, standing.get(d.id, ())) for d in drivers}
     unassigned = [(db.session.get(Vehicle, u.vehicle_id), u) for u in unassigned_trips(year)]
     return render_template("finance/verdicts.html", year=year, rows=rows, unassigned=unassigned,
-                           vehicles=service.list_vehicles())
+                           vehicles=service.list_vehicles(), verklaringen=verklaringen,
+                           verklaring_labels=VERKLARING_LABELS)
 
 
 @bp.route("/events")

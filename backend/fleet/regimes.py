@@ -16,7 +16,7 @@ from datetime import date
 from sqlalchemy import select
 
 from backend import audit
-from backend.db import db, utcnow
+from backend.db import db, in_chunks, utcnow
 from backend.fleet.service import FleetError, N_, get_vehicle
 from backend.models import User
 from backend.models.regimes import (BUSINESS_ONLY_VAN, CAR, CAR_FULL, REGIMES, VAN, VAN_BUSINESS_ONLY,
@@ -144,6 +144,16 @@ def withdraw_verklaring(verklaring_id: int, on: date, *, actor=None, via: str = 
 def verklaringen_of(driver_id: int) -> list[Verklaring]:
     return list(db.session.scalars(select(Verklaring).where(Verklaring.driver_id == driver_id)
                                    .order_by(Verklaring.issued_on, Verklaring.id)))
+
+
+def verklaringen_of_drivers(driver_ids: list[int]) -> dict[int, list[Verklaring]]:
+    """driver id -> their verklaringen, in one query for a page of many drivers."""
+    found: dict[int, list[Verklaring]] = {}
+    for rows in in_chunks(driver_ids):
+        for row in db.session.scalars(select(Verklaring).where(Verklaring.driver_id.in_(rows))
+                                      .order_by(Verklaring.issued_on, Verklaring.id)):
+            found.setdefault(row.driver_id, []).append(row)
+    return found
 
 
 def standing(driver_id: int | None, kind: str, day: date,

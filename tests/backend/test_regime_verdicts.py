@@ -103,3 +103,20 @@ def _xml(report) -> bytes:
     out = io.BytesIO()
     xml_render.render(report, out)
     return out.getvalue()
+
+
+def test_the_verdicts_page_names_each_drivers_verklaring(app, client, login, fleet):
+    """Finance judges a verdict by the verklaring behind it: the page names it (kind, number,
+    issued), in Dutch, for exactly the drivers that have one standing in the year."""
+    from lxml import html
+
+    login(FINANCE)
+    page = html.fromstring(client.get(f"/finance/verdicts?year={YEAR}").get_data(as_text=True))
+    named = {row.get("data-driver"): " ".join(row.xpath("string(.//td[@data-testid='verklaring'])").split())
+             for row in page.xpath("//table[@data-testid='verdicts']/tbody/tr")}
+    assert named["anna@example.nl"] == "Verklaring geen privégebruik auto nr. VGP-ANNA (afgegeven 01-11-2024)"
+    assert named["otto@example.nl"] == "Verklaring geen privégebruik auto nr. VGP-OTTO (afgegeven 01-10-2025)"
+    assert named["bram@example.nl"] == ("Verklaring uitsluitend zakelijk gebruik bestelauto nr. UZB-BRAM "
+                                        "(afgegeven 01-12-2024)")
+    assert {email for email, text in named.items() if text} == {"anna@example.nl", "otto@example.nl",
+                                                                 "bram@example.nl"}
