@@ -13,7 +13,6 @@ from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jsonschema
 import yaml
@@ -22,10 +21,10 @@ from sqlalchemy import select
 from backend import audit
 from backend.access.purposes import TAX
 from backend.db import db, utcnow
+from backend.local_time import LOCAL
 from backend.models.access import AgreementVersion
 from backend.models.accounts import Role, User
 
-LOCAL = ZoneInfo("Europe/Amsterdam")
 
 SCHEMA_PATH = Path(__file__).with_name("agreement-schema.json")
 MAX_DOCUMENT_BYTES = 256 * 1024

@@ -20,8 +20,7 @@ import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes, serialization
@@ -34,13 +33,13 @@ from backend import audit
 from backend.access import agreements, character
 from backend.access.purposes import BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS, TAX, TRIP_SUMMARIES
 from backend.db import db, utcnow
+from backend.local_time import LOCAL, utc_bounds
 from backend.models.access import Grant
 from backend.models.accounts import Role, User
 from backend.models.seals import TripDisclosure, TripReseal
 from backend.models.trips import ChainEvent, ChainEventKind, Trip, TripMode, TripTrack
 
 log = logging.getLogger(__name__)
-LOCAL = ZoneInfo("Europe/Amsterdam")
 SEAL_ALG = "X25519-HKDF-SHA256-ChaCha20Poly1305"
 SEAL_INFO = b"ritbox-sealed-box-v1"
 
@@ -375,9 +374,7 @@ def _local_day(moment: datetime) -> date:
 def _utc_bounds(period: Period | None) -> tuple[datetime, datetime] | None:
     if period is None:
         return None
-    start = datetime.combine(period[0], time.min, LOCAL).astimezone(timezone.utc)
-    end = datetime.combine(period[1] + timedelta(days=1), time.min, LOCAL).astimezone(timezone.utc)
-    return start, end
+    return utc_bounds(period[0], period[1])
 
 
 def _narrow(asked: Period | None, allowed: Period | None) -> Period | None:

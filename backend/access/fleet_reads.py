@@ -11,11 +11,11 @@ data in the door's sense and is not audited as one; the fleet change it serves i
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from sqlalchemy import func, select, update
 
-from backend.access.door import LOCAL
+from backend.local_time import LOCAL, start_of_day_utc
 from backend.db import db
 from backend.models.trips import Trip
 
@@ -27,19 +27,15 @@ class TripSpan:
     last_day: date | None  # local start day of the latest trip
 
 
-def _day_start(day: date) -> datetime:
-    return datetime.combine(day, time.min, LOCAL).astimezone(timezone.utc)
-
-
 def trip_span(driver_id: int, vehicle_id: int, day_from: date | None, day_until: date | None) -> TripSpan:
     """Trips of this driver in this vehicle whose start falls on a local day from day_from to
     day_until (inclusive; None: unbounded), the way ingest counts days."""
     statement = select(func.count(Trip.id), func.min(Trip.started_at), func.max(Trip.started_at)).where(
         Trip.driver_id == driver_id, Trip.vehicle_id == vehicle_id)
     if day_from is not None:
-        statement = statement.where(Trip.started_at >= _day_start(day_from))
+        statement = statement.where(Trip.started_at >= start_of_day_utc(day_from))
     if day_until is not None:
-        statement = statement.where(Trip.started_at < _day_start(day_until + timedelta(days=1)))
+        statement = statement.where(Trip.started_at < start_of_day_utc(day_until + timedelta(days=1)))
     count, first, last = db.session.execute(statement).one()
     return TripSpan(int(count or 0), _local_day(first), _local_day(last))
 
@@ -56,9 +52,9 @@ def _local_day(moment: datetime | str | None) -> date | None:
 
 def _day_bounds(statement, day_from: date | None, day_until: date | None):
     if day_from is not None:
-        statement = statement.where(Trip.started_at >= _day_start(day_from))
+        statement = statement.where(Trip.started_at >= start_of_day_utc(day_from))
     if day_until is not None:
-        statement = statement.where(Trip.started_at < _day_start(day_until + timedelta(days=1)))
+        statement = statement.where(Trip.started_at < start_of_day_utc(day_until + timedelta(days=1)))
     return statement
 
 

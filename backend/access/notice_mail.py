@@ -10,7 +10,7 @@ from flask_babel import force_locale, gettext as _
 
 from backend import mail
 from backend.access import agreements
-from backend.access.door import LOCAL
+from backend.local_time import LOCAL
 from backend.config import SUPPORTED_LOCALES
 from backend.db import db
 from backend.models.access import Notification

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -15,11 +14,11 @@ from backend import audit
 from backend.access import agreements
 from backend.access.purposes import CATEGORIES, SUBJECT_EMPLOYEE, SUBJECT_VEHICLE, categories_text
 from backend.db import db, utcnow
+from backend.local_time import LOCAL
 from backend.models.access import AccessRequest, RequestStatus
 from backend.models.accounts import User
 from backend.models.fleet import Vehicle
 
-LOCAL = ZoneInfo("Europe/Amsterdam")
 
 
 class RequestRefused(ValueError):

@@ -30,7 +30,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask
@@ -41,6 +40,7 @@ from backend import audit
 from backend.access import agreements
 from backend.access.purposes import BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS, TRIP_SUMMARIES
 from backend.db import db, in_chunks, utcnow
+from backend.local_time import LOCAL
 from backend.models.odometer import OdometerCorrection
 from backend.models.retention import OPEN, RetentionRun
 from backend.models.revisions import TripRevision
@@ -49,7 +49,6 @@ from backend.models.trips import ChainEvent, DeviceChainHead, Trip, TripTrack
 
 log = logging.getLogger(__name__)
 
-LOCAL = ZoneInfo("Europe/Amsterdam")
 LEGAL_YEARS = 7  # tax retention: 7 years after the end of the tax year (AWR art. 52)
 # pg_advisory_xact_lock key: one retention run at a time, whoever starts it (job or CLI).
 _PG_LOCK_KEY = 0x7269746265740005

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, time, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -27,6 +26,7 @@ from backend.auth import role_required
 from backend.db import db, utcnow as _now
 from backend.fleet.regimes import VEHICLE_REGIME_SET, VERKLARING_RECORDED, VERKLARING_WITHDRAWN
 from backend.fleet.service import ASSIGNMENT_CHANGED, ASSIGNMENT_DELETED, TRIPS_ATTRIBUTED, VEHICLE_RETIRED
+from backend.local_time import LOCAL
 from backend.models.access import AccessRequest, Grant, Notification
 from backend.models.accounts import Role, User, UserRole
 from backend.models.audit import AuditEvent
@@ -38,7 +38,6 @@ from backend.trips.revisions import ADDRESS_COMPLETED, REVISION_REFUSED
 from backend.trips.stretches import KM_EXPLAINED
 from backend.web.roles import ROLE_LABELS
 
-LOCAL = ZoneInfo("Europe/Amsterdam")
 APPROVER_ROLES = (Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
 AUDIT_PAGE = 200
 

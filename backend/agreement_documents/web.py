@@ -3,7 +3,6 @@ draft as DOCX); the driver's privacy notice with its acknowledgement; and the ga
 driver the notice before they use their pages."""
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -17,10 +16,10 @@ from backend import agreement_documents as documents
 from backend.access import agreements
 from backend.agreement_documents import docx_render, pdf
 from backend.db import db
+from backend.local_time import LOCAL
 from backend.models.access import AgreementVersion
 from backend.models.accounts import Role
 
-LOCAL = ZoneInfo("Europe/Amsterdam")
 bp = Blueprint("agreement_documents", __name__)
 
 KIND_LABELS = {"regeling": _l("Regulation (regeling)"), "notice": _l("Privacy notice for employees"),

@@ -11,7 +11,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
-from backend.access.door import LOCAL, AccessDenied
+from backend.access.door import AccessDenied
+from backend.local_time import LOCAL
 from backend.auth import role_required
 from backend.db import db, utcnow
 from backend.finance import jobs

@@ -7,7 +7,6 @@ import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import select
@@ -16,11 +15,11 @@ from sqlalchemy.exc import IntegrityError
 from backend import audit
 from backend.db import db, utcnow
 from backend.fleet import kenteken as plates
+from backend.local_time import LOCAL
 from backend.models import Role, User
 from backend.models.fleet import Assignment, Device, DeviceStatus, EnrollmentToken, Vehicle
 
 TOKEN_BYTES = 24  # 192 bits: unguessable, and short enough to type on a Pi console
-LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")  # assignment periods and retirement are local days
 
 # Audit events of the fleet. An assignment decides which driver a trip's private kilometres
 # count against (ingest attributes every trip from it), so each change of one is recorded: a
@@ -105,7 +104,7 @@ def update_vehicle(kenteken: str, make: str | None = None, model: str | None = N
 
 
 def local_today() -> date:
-    return utcnow().astimezone(LOCAL_ZONE).date()
+    return utcnow().astimezone(LOCAL).date()
 
 
 def _retired_message(vehicle: Vehicle) -> FleetError:

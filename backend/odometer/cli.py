@@ -11,7 +11,8 @@ from backend.fleet import service as fleet
 from backend.fleet.service import FleetError
 from backend.odometer import service
 from backend.odometer.photos import PhotoError
-from backend.odometer.service import LOCAL, CalibrationError
+from backend.local_time import LOCAL
+from backend.odometer.service import CalibrationError
 
 odometer_cli = AppGroup("odometer", help="Odometer calibrations (dashboard readings) and their corrections.")
 

@@ -17,9 +17,8 @@ from collections import defaultdict
 import logging
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
-from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import and_, func, or_, select
@@ -28,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from backend import audit
 from backend.access import odometer_reads
 from backend.db import IN_LIST_SIZE, db, in_chunks, utcnow
+from backend.local_time import LOCAL, start_of_day_utc
 from backend.models.accounts import Role, User, UserRole
 from backend.models.fleet import Assignment, Device, DeviceStatus, Vehicle
 from backend.models.odometer import OdometerCalibration, OdometerCorrection, OdometerReminder
@@ -35,7 +35,6 @@ from backend.odometer import photos, reminder_mail
 from backend.odometer.spread import km_to_m, spread
 
 log = logging.getLogger(__name__)
-LOCAL = ZoneInfo("Europe/Amsterdam")
 ODOMETER_CALIBRATED = "odometer_calibrated"
 REMINDER_MONTHS = 2  # the tax norm: calibrate at least every two months
 MAX_DASHBOARD_KM = 2_000_000  # no car's odometer shows more
@@ -505,7 +504,7 @@ def send_reminders(now: datetime | None = None) -> int:
         new = sorted(user_id for user_id in recipients if (key, user_id) not in already)
         if not new:
             continue
-        due_since = datetime.combine(due, time.min, LOCAL).astimezone(timezone.utc) if due else now
+        due_since = start_of_day_utc(due) if due else now
         for user_id in new:
             reminder = OdometerReminder(user_id=user_id, vehicle_id=vehicle.id, due_key=key,
                                         last_calibration_id=last_id, due_since=due_since, created_at=now)

@@ -25,7 +25,8 @@ from backend.models import Role
 from backend.models.odometer import OdometerCalibration
 from backend.odometer import photos, service
 from backend.odometer.photos import PhotoError
-from backend.odometer.service import LOCAL, CalibrationError
+from backend.local_time import LOCAL
+from backend.odometer.service import CalibrationError
 
 
 class CalibrationForm(FlaskForm):

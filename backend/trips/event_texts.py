@@ -10,11 +10,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from contextlib import contextmanager
 from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from flask_babel import force_locale, gettext as _, lazy_gettext as _l
 
-LOCAL = ZoneInfo("Europe/Amsterdam")
+from backend.local_time import LOCAL
+
 
 FLAG_LABELS = {
     # device/trips.py: why a trip ended, what happened during it

@@ -15,16 +15,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import insert, select, update
 
 from backend.db import db, utcnow
+from backend.local_time import LOCAL
 from backend.models.fleet import Assignment, Device, Vehicle
 from backend.models.trips import ChainEvent, ChainEventKind, DeviceChainHead, IngestFlag, Trip, TripTrack
 from backend.trips import chain
 
-LOCAL_ZONE = ZoneInfo("Europe/Amsterdam")  # assignment periods are local calendar days
 TRIP_ID_CONFLICT = "trip_id_conflict"  # audit kind: a trip id sent again with another body
 
 
@@ -70,7 +69,7 @@ def lock_chain_head(device: Device) -> DeviceChainHead:
 
 
 def _driver_for(assignments: list[Assignment], started_at: datetime) -> int | None:
-    day: date = started_at.astimezone(LOCAL_ZONE).date()
+    day: date = started_at.astimezone(LOCAL).date()
     for assignment in assignments:
         if assignment.covers(day):
             return assignment.driver_id
@@ -222,7 +221,6 @@ def ingest(device: Device, records: list[dict[str, Any]],
 def _not_business(ids: list[int], rows: list[dict[str, Any]]) -> tuple:
     """Per stored trip, the km that are not business as far as the batch shows: a private-mode
     trip's km, plus odometer km between the previous record of the batch and this one."""
-    from backend.access.door import LOCAL
 
     out, previous = [], {}
     for trip_id, row in sorted(zip(ids, rows), key=lambda pair: pair[1]["seq"]):

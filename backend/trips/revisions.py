@@ -279,7 +279,7 @@ def _notify_not_business(trips: list[TripView], written: list[TripRevision]) -> 
 
 
 def _local():
-    from backend.access.door import LOCAL
+    from backend.local_time import LOCAL
     return LOCAL
 
 
