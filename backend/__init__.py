@@ -57,6 +57,7 @@ def _build_app(test_config: Mapping[str, Any] | None) -> Flask:
     db.init_app(app)
     migrate.init_app(app, db, directory=_migrations_dir())
     security.init_app(app)
+    from backend import maps; maps.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     web.init_app(app)

@@ -151,6 +151,28 @@ def demo_users() -> None:
         click.echo(f"  {role.value:<16} {email:<26} {password}")
 
 
+@demo_cli.command("place")
+@click.option("--driver", "email", required=True, help="the driver's e-mail")
+@click.option("--kind", type=click.Choice(["home", "work", "other"]), required=True)
+@click.option("--name", required=True)
+@click.option("--lat", type=click.FloatRange(-90, 90), required=True)
+@click.option("--lon", type=click.FloatRange(-180, 180), required=True)
+@click.option("--radius-m", type=click.FloatRange(10, 5000), default=250, show_default=True)
+def demo_place(email: str, kind: str, name: str, lat: float, lon: float, radius_m: float) -> None:
+    """Give a driver a named home or work place (kept when one of that kind and name exists)."""
+    from backend.driver import places
+
+    driver = _user(email)
+    if any(p.kind == kind and p.name == name for p in places.places_of(driver.id)):
+        click.echo(f"{driver.email} has the place {name!r} already")
+        return
+    try:
+        places.add_place(driver.id, kind, name, lat, lon, radius_m)
+    except places.PlaceError as exc:
+        _fail(str(exc))
+    click.echo(f"added {kind} place {name!r} for {driver.email}")
+
+
 def init_app(app: Flask) -> None:
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_cli)

@@ -62,6 +62,22 @@ def _to_locale(value: Any) -> str:
 
 
 SUPPORTED_LOCALES = ("nl", "en")
+# The Dutch government's topographic background map (Kadaster, BRT-Achtergrondkaart), in the
+# web-mercator tiling (EPSG:3857) Leaflet uses by default; free, no key.
+PDOK_BRT_TILES = "https://service.pdok.nl/brt/achtergrondkaart/wmts/v2_0/standaard/EPSG:3857/{z}/{x}/{y}.png"
+MAP_TILES_CHOICES = ("off", "pdok")
+
+
+def _to_map_tiles(value: Any) -> str:
+    """off, pdok, or the XYZ template of a self-hosted tile server: an http(s) URL with {z}, {x}
+    and {y}, e.g. https://tiles.example.nl/brt/{z}/{x}/{y}.png."""
+    value = _to_str(value).strip()
+    if value in MAP_TILES_CHOICES:
+        return value
+    if value.startswith(("http://", "https://")) and all(part in value for part in ("{z}", "{x}", "{y}")) \
+            and not any(c in value for c in " \"'<>"):
+        return value
+    raise ValueError(f"expected off, pdok or a tile URL template with {{z}}, {{x}} and {{y}}, got {value!r}")
 PRIVATE_POSITIONS_POLICIES = ("sealed", "none")
 
 
@@ -151,6 +167,14 @@ SETTINGS: tuple[Setting, ...] = (
             "from named places and the offline GeoNames extract only, and no position leaves the server."),
     Setting("pdok_timeout_seconds", "PDOK_TIMEOUT_SECONDS", 3, _to_positive_int,
             "How long one PDOK request may take before the offline answer is used."),
+    Setting("map_tiles", "MAP_TILES", "off", _to_map_tiles,
+            "Background of the maps: off (the route on a plain background; no request leaves the "
+            "browser), pdok (PDOK's BRT-Achtergrondkaart, the Dutch government's map) or the "
+            "template of a self-hosted tile server, e.g. https://tiles.example.nl/{z}/{x}/{y}.png. "
+            "A tile request tells the tile server the area being viewed, when, and the viewer's "
+            "IP address (docs/maps.md)."),
+    Setting("map_tiles_attribution", "MAP_TILES_ATTRIBUTION", None, _to_str,
+            "Credit line shown on the map for a self-hosted tile server (pdok: Kadaster's is shown)."),
     Setting("smtp_host", "SMTP_HOST", None, _to_str,
             "Mail server for e-mail to employees (access to their data) and finance (odometer "
             "reminders). Default off: notifications show in the app only."),

@@ -7,6 +7,8 @@ from flask import Flask, Response, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 
+from backend import maps
+
 csrf = CSRFProtect()
 
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1"}
@@ -39,10 +41,13 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("X-Frame-Options", "DENY")
         response.headers.setdefault("Referrer-Policy", "same-origin")
-        # Everything is served by us: no CDN, no inline script.
+        # Everything is served by us: no CDN, no inline script. Map tiles are the one exception,
+        # and only when a tile server is configured (backend/maps.py).
+        tiles = maps.tile_source(app.config)
+        img_src = f"'self' data: {tiles.origin}" if tiles else "'self' data:"
         response.headers.setdefault(
             "Content-Security-Policy",
-            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+            f"default-src 'self'; img-src {img_src}; style-src 'self'; script-src 'self'; "
             "frame-ancestors 'none'; form-action 'self'")
         if request.endpoint != "static" and "no-store" not in response.headers.get("Cache-Control", ""):
             # Pages and downloads show personal data: no copy in a browser's or proxy's cache.

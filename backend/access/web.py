@@ -24,6 +24,7 @@ from backend.access.seals import SEAL_DISCLOSED, TRIP_SEALED
 from backend.access.requests import RequestInput, RequestRefused
 from backend.auth import role_required
 from backend.db import db, utcnow as _now
+from backend.driver import svg
 from backend.fleet.regimes import VEHICLE_REGIME_SET, VERKLARING_RECORDED, VERKLARING_WITHDRAWN
 from backend.fleet.service import ASSIGNMENT_CHANGED, ASSIGNMENT_DELETED, TRIPS_ATTRIBUTED, VEHICLE_RETIRED
 from backend.local_time import LOCAL
@@ -342,7 +343,12 @@ def grant_trips(grant_id: int):
 def grant_track(grant_id: int, trip_id: int):
     grant = db.session.get(Grant, grant_id) or abort(404)
     points = door.track(current_user, trip_id, purpose=grant.purpose)
-    return render_template("access/grant_track.html", grant=grant, trip_id=trip_id, points=points, **_common())
+    # A map of the positions (the table behind a link): the same positions, drawn.
+    as_table = request.args.get("view") == "table"
+    track = None if as_table else svg.track_svg([(p.lat, p.lon) for p in points], label=_("Route of this trip"))
+    return render_template("access/grant_track.html", grant=grant, trip_id=trip_id, points=points,
+                           track_points=[(p.lat, p.lon) for p in points], as_table=as_table, track=track,
+                           **_common())
 
 
 @access_bp.route("/statistics")

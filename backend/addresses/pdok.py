@@ -10,6 +10,7 @@ Response (Solr shape): {"response": {"numFound": n, "start": 0, "maxScore": s, "
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 
 import requests
@@ -61,3 +62,50 @@ def reverse(url: str, lat: float, lon: float, timeout: float) -> PdokAddress | N
         return PdokAddress(str(doc["straatnaam"]), number or None, postcode, doc.get("woonplaatsnaam"),
                            doc.get("weergavenaam"), float(distance) if isinstance(distance, (int, float)) else None)
     return None
+
+
+# --- address search (the driver's places page) ---------------------------------------------------
+
+SEARCH_FIELDS = "id type weergavenaam centroide_ll"
+SEARCH_ROWS = 5
+_POINT = re.compile(r"POINT\(\s*(-?\d+(?:\.\d+)?)\s+(-?\d+(?:\.\d+)?)\s*\)")
+
+
+@dataclass(frozen=True)
+class PdokHit:
+    label: str  # e.g. "Stationsplein 1, 3511ED Utrecht"
+    lat: float
+    lon: float
+
+
+def search_url(reverse_url: str) -> str:
+    """The free-text endpoint beside the configured reverse endpoint (.../v3_1/reverse -> .../v3_1/free)."""
+    return reverse_url.rstrip("/").rsplit("/", 1)[0] + "/free"
+
+
+def search(reverse_url: str, text: str, timeout: float) -> list[PdokHit]:
+    """Addresses matching a typed text (Locatieserver /free, type adres), best first; PdokError
+    when PDOK cannot be asked. The text goes from the server, so PDOK never sees the driver's IP."""
+    try:
+        response = requests.get(search_url(reverse_url),
+                                params={"q": text, "fq": "type:adres", "rows": SEARCH_ROWS, "fl": SEARCH_FIELDS},
+                                timeout=timeout, headers={"Accept": "application/json"})
+    except requests.RequestException as exc:
+        raise PdokError(f"request failed: {type(exc).__name__}") from None
+    if response.status_code != 200:
+        raise PdokError(f"HTTP {response.status_code}")
+    try:
+        docs = response.json()["response"]["docs"]
+    except (ValueError, KeyError, TypeError):
+        raise PdokError("not a Locatieserver response") from None
+    hits = []
+    for doc in docs if isinstance(docs, list) else []:
+        if not isinstance(doc, dict) or not isinstance(doc.get("weergavenaam"), str):
+            continue
+        point = _POINT.fullmatch(str(doc.get("centroide_ll", "")).strip())
+        if point is None:
+            continue
+        lon, lat = float(point[1]), float(point[2])
+        if -90 <= lat <= 90 and -180 <= lon <= 180:
+            hits.append(PdokHit(doc["weergavenaam"][:200], lat, lon))
+    return hits

@@ -18,6 +18,7 @@ class Installation:
     key_beside_database: bool  # the key lies in the database file's folder: a backup of it opens the seals
     pdok_host: str | None  # street addresses looked up at PDOK: business positions leave the server
     smtp_host: str | None  # employees are also told by e-mail
+    map_tiles_host: str | None = None  # browsers fetch map tiles there: it sees the area viewed and the IP
 
     @classmethod
     def current(cls) -> Installation:
@@ -37,4 +38,10 @@ class Installation:
         pdok = config.get("PDOK_URL")
         return cls(database_kind=kind, database_location=location, sealing_key_path=str(key_path),
                    key_beside_database=beside, pdok_host=urlsplit(pdok).hostname if pdok else None,
-                   smtp_host=config.get("SMTP_HOST") or None)
+                   smtp_host=config.get("SMTP_HOST") or None, map_tiles_host=_map_tiles_host())
+
+
+def _map_tiles_host() -> str | None:
+    from backend import maps
+    source = maps.tile_source()
+    return urlsplit(source.url_template).hostname if source else None

@@ -38,6 +38,10 @@ def recipients(agreement: Agreement, installation: Installation, say: Say) -> li
         out.append(say(f"PDOK Locatieserver ({installation.pdok_host}): posities van zakelijke ritten, om het adres "
                        "op te zoeken", f"PDOK Locatieserver ({installation.pdok_host}): positions of business trips, "
                        "to look up the address"))
+    if installation.map_tiles_host:
+        out.append(say(f"de kaartserver {installation.map_tiles_host}: het gebied dat u op een kaart bekijkt, het "
+                       "tijdstip en uw IP-adres", f"the map tile server {installation.map_tiles_host}: the area "
+                       "you view on a map, the time and your IP address"))
     if installation.smtp_host:
         out.append(say(f"de mailserver {installation.smtp_host}: meldingen over toegang tot uw gegevens",
                        f"the mail server {installation.smtp_host}: notices about access to your data"))

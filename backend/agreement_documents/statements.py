@@ -85,7 +85,19 @@ def storage_statements(agreement: Agreement, installation: Installation, say: Sa
                    "it; those backups fall under the same security and retention periods."))
     out.append(pdok_statement(installation, say))
     out.append(mail_statement(installation, say))
+    if installation.map_tiles_host:
+        out.append(map_tiles_statement(installation, say))
     return out
+
+
+def map_tiles_statement(installation: Installation, say: Say) -> str:
+    """Only with a tile server set (docs/maps.md); without one the maps make no outside request."""
+    return say(f"Kaarten in de webapp halen hun achtergrond (kaarttegels) bij {installation.map_tiles_host}: die "
+               "server ziet welk gebied iemand bekijkt, wanneer, en het IP-adres van de kijker, niet wie het is of "
+               "welke rit het is.",
+               f"Maps in the web app fetch their background (map tiles) from {installation.map_tiles_host}: that "
+               "server sees which area someone views, when, and the viewer's IP address, not who it is or which "
+               "trip it is.")
 
 
 def pdok_statement(installation: Installation, say: Say) -> str:

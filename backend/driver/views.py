@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -127,10 +127,10 @@ def _detail(trip_id: int, *, status: int = 200, error: str | None = None):
     view = door.trip(me, trip_id)
     if view.driver_id != me.id:  # e.g. someone who is also finance: this page is the driver's own
         abort(404)
-    track_markup = None
+    track_markup, track_points = None, []
     if not view.is_private:
-        points = door.track(me, trip_id)
-        track_markup = svg.track_svg([(p.lat, p.lon) for p in points], label=_("Route of this trip"))
+        track_points = [(p.lat, p.lon) for p in door.track(me, trip_id)]
+        track_markup = svg.track_svg(track_points, label=_("Route of this trip"))
     annotation = revisions.current_annotations([view], for_driver=True)[view.id]
     history = revisions.revision_history([view], for_driver=True)[view.id]
     state = revisions.lock_states([view])[view.id]
@@ -148,7 +148,8 @@ def _detail(trip_id: int, *, status: int = 200, error: str | None = None):
     disclosed = view.sealed and not view.is_private and seals.disclosed_for_tax(view.id)
     # A van under the driver's own verklaring uitsluitend zakelijk: private use needs it withdrawn first.
     binding = regimes.business_only_binds(view.driver_id, view.vehicle_id, view.local_date)
-    return render_template("driver/trip.html", trip=view, track=track_markup, annotation=annotation,
+    return render_template("driver/trip.html", trip=view, track=track_markup, track_points=track_points,
+                           annotation=annotation,
                            history=history, state=state, trip_class=trip_class, proposal=proposal,
                            disclosed=disclosed, binding=binding,
                            class_labels=CLASS_LABELS, field_labels=FIELD_LABELS, mode_labels=MODE_LABELS,
@@ -370,9 +371,34 @@ def places():
             flash(_("Place saved. Trips between home and work are now proposed as commute."), "success")
             return redirect(url_for("driver.places"))
     rows = [(place, place_service.shape_of(place)) for place in place_service.places_of(current_user.id)]
+    search_text, hits, search_error = _address_search()
     return render_template("driver/places.html", rows=rows, kinds=PLACE_KINDS, place_labels=PLACE_LABELS,
-                           error=error, form=request.form, max_area_km2=place_service.MAX_AREA_KM2,
-                           max_corners=place_service.MAX_CORNERS), status
+                           error=error, form=request.form if request.method == "POST" else request.args,
+                           max_area_km2=place_service.MAX_AREA_KM2, max_corners=place_service.MAX_CORNERS,
+                           can_search=bool(current_app.config.get("PDOK_URL")), search_text=search_text,
+                           hits=hits, search_error=search_error,
+                           map_points=[(shape.lat, shape.lon, 0 if shape.is_area else shape.radius_m or 0)
+                                       for _place, shape in rows]), status
+
+
+MAX_SEARCH_TEXT = 200
+
+
+def _address_search() -> tuple[str, list, str | None]:
+    """An address typed on the places page, looked up at PDOK's Locatieserver when it is
+    configured: (the text, the hits, an error text). The request goes from the server, so PDOK
+    sees the typed text but not the driver's browser or IP address."""
+    from backend.addresses import pdok
+
+    text = (request.args.get("q") or "").strip()[:MAX_SEARCH_TEXT]
+    url = current_app.config.get("PDOK_URL")
+    if not text or not url or request.method != "GET":
+        return text, [], None
+    try:
+        hits = pdok.search(url, text, current_app.config.get("PDOK_TIMEOUT_SECONDS", 3))
+    except pdok.PdokError:
+        return text, [], _("The address search is not available now; click the map or type the coordinates.")
+    return text, hits, None if hits else _("No address found for “%(text)s”.", text=text)
 
 
 @bp.route("/places/<int:place_id>/delete", methods=["POST"])

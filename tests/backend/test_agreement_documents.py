@@ -175,3 +175,21 @@ def test_a_driver_acknowledges_the_notice_before_first_use_and_again_for_a_new_v
     client.post("/logout")
     login("fatima@example.nl")  # not a driver: not gated
     assert client.get("/").status_code == 200
+
+
+def test_a_map_tile_server_is_named_in_the_regeling_and_the_notice(app, uploaded):
+    """Switching map tiles on sends the viewed area and the viewer's IP to a tile server
+    (docs/maps.md): the regeling says so (the consent no longer matches) and the notice names it."""
+    people, version_id = uploaded
+    with app.app_context():
+        version = db.session.get(AgreementVersion, version_id)
+        before = agreement_documents.consent_text(version).sha256()
+        assert "kaarttegels" not in agreement_documents.render("regeling", version, "nl").text()
+        app.config["MAP_TILES"] = "pdok"
+        regeling = agreement_documents.render("regeling", version, "nl").text()
+        notice = agreement_documents.render("notice", version, "nl").text()
+        assert "kaarttegels) bij service.pdok.nl" in regeling and "IP-adres van de kijker" in regeling
+        assert "de kaartserver service.pdok.nl" in notice
+        assert agreement_documents.consent_text(version).sha256() != before
+        app.config["MAP_TILES"] = "off"
+        assert agreement_documents.consent_text(version).sha256() == before

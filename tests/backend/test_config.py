@@ -33,6 +33,9 @@ def test_environment_overrides_instance_file(tmp_path: Path) -> None:
     ({"RITBOX_SESSION_HOURS": "-1"}, "RITBOX_SESSION_HOURS: expected a positive whole number"),
     ({"RITBOX_DEFAULT_LOCALE": "de"}, "RITBOX_DEFAULT_LOCALE: expected one of nl, en"),
     ({"RITBOX_TRUST_PROXY": "maybe"}, "RITBOX_TRUST_PROXY: expected true or false"),
+    ({"RITBOX_MAP_TILES": "osm"}, "RITBOX_MAP_TILES: expected off, pdok or a tile URL template"),
+    ({"RITBOX_MAP_TILES": "https://tiles.example.nl/{z}/{x}.png"}, "RITBOX_MAP_TILES: expected off, pdok"),
+    ({"RITBOX_MAP_TILES": "ftp://tiles.example.nl/{z}/{x}/{y}.png"}, "RITBOX_MAP_TILES: expected off, pdok"),
 ])
 def test_bad_settings_are_refused_by_name(tmp_path: Path, environ: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
@@ -108,3 +111,24 @@ def test_debug_mode_runs_without_secret_key(tmp_path: Path) -> None:
     assert app.config["SECRET_KEY"].startswith("debug-only-")
     with app.app_context():
         db.engine.dispose()
+
+
+@pytest.mark.parametrize("value, origin", [
+    (None, None),
+    ("off", None),
+    ("pdok", "https://service.pdok.nl"),
+    ("https://tiles.example.nl:8443/brt/{z}/{x}/{y}.png", "https://tiles.example.nl:8443"),
+])
+def test_the_csp_admits_a_tile_server_only_when_one_is_set(tmp_path: Path, value, origin) -> None:
+    from backend import create_app
+    from backend.maps import tile_source
+
+    environ = {"RITBOX_MAP_TILES": value} if value else {}
+    config = load_settings(environ, tmp_path)
+    source = tile_source(config)
+    assert (source.origin if source else None) == origin
+    app = create_app({**config, "SECRET_KEY": "x" * 32, "TESTING": True})
+    csp = app.test_client().get("/login").headers["Content-Security-Policy"]
+    img_src = next(part.strip() for part in csp.split(";") if part.strip().startswith("img-src"))
+    assert img_src == ("img-src 'self' data:" + (f" {origin}" if origin else ""))
+    assert "script-src 'self';" in csp and "connect-src" not in csp  # scripts and fetches stay ours

@@ -96,7 +96,10 @@ def test_the_detail_draws_the_business_track_as_svg(app, client, world):
     (x0, y0), (x2, y2) = (map(float, points[0].split(",")), map(float, points[-1].split(",")))
     assert x2 < x0 and y2 < y0  # Utrecht -> Amsterdam: north-west, so left and up on screen
     assert f"{UTRECHT[0]:.5f}, {UTRECHT[1]:.5f}" in html and f"{AMSTERDAM[0]:.5f}" in html
-    assert "<script" not in html
+    # The map (Leaflet) enhances the SVG: scripts are our static files only, never inline.
+    sources = re.findall(r'<script src="([^"]+)" defer></script>', html)
+    assert html.count("<script") == len(sources) and sources == [
+        "/static/vendor/leaflet/leaflet.js", "/static/maps.js"]
 
 
 def test_my_private_trip_shows_my_positions_but_no_track_and_the_opening_is_audited(app, client, world):

@@ -121,6 +121,20 @@ def test_the_readme_run_command_shows_the_driver_the_recorded_trips(browser, pag
         assert shown == sorted(trip_id for trip_id, _, _ in trips)
         page.screenshot(path=str(artifacts_dir / "demo-driver-trips.png"), full_page=True)
 
+        # The drive was moved to the Netherlands (Amersfoort to Vianen and back): every recorded
+        # position lies there, and the last trip ends at the driver's home, on a map.
+        with closing(sqlite3.connect(instance / "ritbox.sqlite")) as db:
+            ends = db.execute("SELECT start_lat, start_lon, end_lat, end_lon FROM trips WHERE mode = 'business'"
+                              " ORDER BY seq").fetchall()
+            last_trip = db.execute("SELECT id FROM trips ORDER BY seq DESC LIMIT 1").fetchone()[0]
+        assert len(ends) == 4
+        for start_lat, start_lon, end_lat, end_lon in ends:
+            assert 51.9 < start_lat < 52.3 and 51.9 < end_lat < 52.3 and 4.8 < start_lon < 5.5 and 4.8 < end_lon < 5.5
+        page.goto(f"{url}/me/trips/{last_trip}")
+        page.get_by_test_id("route-map").locator("path.route-line").wait_for(state="attached")
+        assert page.get_by_test_id("end-address").inner_text().startswith("Thuis")
+        page.screenshot(path=str(artifacts_dir / "demo-driver-trip-map.png"), full_page=True)
+
         # Finance downloads the car's report for the year of the drive.
         finance = browser.new_context(locale="nl-NL", accept_downloads=True).new_page()
         _log_in(finance, url, _login(out, "finance"))
