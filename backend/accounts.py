@@ -19,6 +19,7 @@ from sqlalchemy import exists, select
 from backend import audit
 from backend.auth.passwords import hash_password
 from backend.db import db, utcnow
+from backend.errors import N_, UserError
 from backend.models import Role, User, UserRole
 from backend.models.audit import AuditEvent
 
@@ -42,18 +43,12 @@ ACCOUNT_EVENTS = (USER_CREATED, USER_DEACTIVATED, USER_RENAMED, PASSWORD_RESET, 
                   ROLE_CONFIRMED, ROLE_GRANTED, ROLE_INSTALLED, ROLE_REMOVED)
 
 
-def N_(msgid: str) -> str:
-    """Marks a message for translation; the page translates it when it shows it."""
-    return msgid
 
 
-class AccountError(ValueError):
+class AccountError(UserError, ValueError):
     """A request about accounts that cannot be carried out; msgid is English with %(name)s
     placeholders (the CLI prints it as is, the pages show it translated)."""
 
-    def __init__(self, msgid: str, **params: object) -> None:
-        super().__init__(msgid % params if params else msgid)
-        self.msgid, self.params = msgid, params
 
 
 def normalise_email(email: str) -> str:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 
 from backend.addresses.resolver import M_PER_DEG_LAT, M_PER_DEG_LON_EQUATOR
 from backend.db import db
+from backend.errors import N_, UserError
 from backend.models.places import PLACE_KINDS, Place
 from backend.trips.commute import Zone, zone_from_wkt
 
@@ -35,19 +36,14 @@ MAX_AREA_TEXT = 20_000  # characters; a pasted GeoJSON of MAX_CORNERS corners fi
 _NUMBER = re.compile(r"[+-]?\d+(?:[.,]\d+)?")
 
 
-def _l(msgid: str) -> str:
-    return msgid
 
 
 class Msgid(str):
     """A message parameter that is itself a msgid: the view translates it too."""
 
 
-class PlaceError(Exception):
-    def __init__(self, msgid: str, **params: object) -> None:
-        super().__init__(msgid % params if params else msgid)
-        self.msgid = msgid
-        self.params = params
+class PlaceError(UserError):
+    """A place that cannot be saved (shape, size, overlap)."""
 
 
 def places_of(driver_id: int) -> list[Place]:
@@ -58,18 +54,18 @@ def places_of(driver_id: int) -> list[Place]:
 def _checked_kind_and_name(kind: str, name: str) -> str:
     name = (name or "").strip()
     if kind not in PLACE_KINDS:
-        raise PlaceError(_l("Unknown kind of place."))
+        raise PlaceError(N_("Unknown kind of place."))
     if not name or len(name) > 200:
-        raise PlaceError(_l("Give the place a name of at most 200 characters."))
+        raise PlaceError(N_("Give the place a name of at most 200 characters."))
     return name
 
 
 def add_place(driver_id: int, kind: str, name: str, lat: float, lon: float, radius_m: float) -> Place:
     name = _checked_kind_and_name(kind, name)
     if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-        raise PlaceError(_l("Latitude lies between -90 and 90, longitude between -180 and 180."))
+        raise PlaceError(N_("Latitude lies between -90 and 90, longitude between -180 and 180."))
     if not (MIN_RADIUS_M <= radius_m <= MAX_RADIUS_M):
-        raise PlaceError(_l("The radius lies between %(min)s and %(max)s metres."),
+        raise PlaceError(N_("The radius lies between %(min)s and %(max)s metres."),
                          min=int(MIN_RADIUS_M), max=int(MAX_RADIUS_M))
     place = Place(driver_id=driver_id, kind=kind, name=name, geometry_wkt=Point(lon, lat).wkt,
                   radius_m=float(radius_m))
@@ -124,15 +120,15 @@ def _corners_from_lines(text: str) -> list[tuple[float, float]]:
             continue
         parts = _split_line(line)
         if parts is None:
-            raise PlaceError(_l("Line %(line)s: cannot tell latitude from longitude; put a semicolon or a space "
+            raise PlaceError(N_("Line %(line)s: cannot tell latitude from longitude; put a semicolon or a space "
                                 "between them, e.g. 52,0907; 5,1214."), line=number)
         values = [_number(part) for part in parts]
         if len(values) != 2 or None in values:
-            raise PlaceError(_l("Line %(line)s: give one corner as two numbers, latitude first, "
+            raise PlaceError(N_("Line %(line)s: give one corner as two numbers, latitude first, "
                                 "e.g. 52.0907, 5.1214."), line=number)
         lat, lon = values
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise PlaceError(_l("Line %(line)s: latitude lies between -90 and 90, longitude between -180 and 180."),
+            raise PlaceError(N_("Line %(line)s: latitude lies between -90 and 90, longitude between -180 and 180."),
                              line=number)
         corners.append((lat, lon))
     return corners
@@ -148,8 +144,8 @@ def _corners_from_geojson(text: str) -> list[tuple[float, float]]:
     try:
         data = json.loads(text, parse_constant=_refuse_constant)
     except ValueError:
-        raise PlaceError(_l("The pasted GeoJSON cannot be read; copy it again in full.")) from None
-    not_a_polygon = PlaceError(_l("Paste one GeoJSON Polygon (an area without holes), or a Feature(Collection) "
+        raise PlaceError(N_("The pasted GeoJSON cannot be read; copy it again in full.")) from None
+    not_a_polygon = PlaceError(N_("Paste one GeoJSON Polygon (an area without holes), or a Feature(Collection) "
                                   "with exactly one."))
     if isinstance(data, dict) and data.get("type") == "FeatureCollection":
         features = data.get("features")
@@ -170,7 +166,7 @@ def _corners_from_geojson(text: str) -> list[tuple[float, float]]:
             raise not_a_polygon
         lon, lat = float(position[0]), float(position[1])
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise PlaceError(_l("Corner %(n)s of the GeoJSON: latitude lies between -90 and 90, longitude "
+            raise PlaceError(N_("Corner %(n)s of the GeoJSON: latitude lies between -90 and 90, longitude "
                                 "between -180 and 180 (GeoJSON gives longitude first)."), n=number)
         corners.append((lat, lon))
     return corners
@@ -185,9 +181,9 @@ def local_plane(polygon: Polygon) -> Polygon:
 
 
 _VALIDITY_REASONS = {
-    "Self-intersection": Msgid(_l("edges cross")),
-    "Ring Self-intersection": Msgid(_l("the outline touches itself")),
-    "Too few points in geometry component": Msgid(_l("too few corners")),
+    "Self-intersection": Msgid(N_("edges cross")),
+    "Ring Self-intersection": Msgid(N_("the outline touches itself")),
+    "Too few points in geometry component": Msgid(N_("too few corners")),
 }
 
 
@@ -196,7 +192,7 @@ def parse_area(text: str) -> Polygon:
     names the first problem."""
     text = (text or "").strip()
     if len(text) > MAX_AREA_TEXT:
-        raise PlaceError(_l("The area text is too long (at most %(max)s characters)."), max=MAX_AREA_TEXT)
+        raise PlaceError(N_("The area text is too long (at most %(max)s characters)."), max=MAX_AREA_TEXT)
     corners = _corners_from_geojson(text) if text.startswith("{") else _corners_from_lines(text)
     # Closed automatically: a last corner equal to the first is the closing one, and a corner
     # typed twice in a row is one corner.
@@ -204,32 +200,32 @@ def parse_area(text: str) -> Polygon:
     if len(unique) > 1 and unique[0] == unique[-1]:
         unique.pop()
     if len(set(unique)) < 3:
-        raise PlaceError(_l("An area needs at least 3 different corners; %(n)s given."), n=len(set(unique)))
+        raise PlaceError(N_("An area needs at least 3 different corners; %(n)s given."), n=len(set(unique)))
     if len(unique) > MAX_CORNERS:
-        raise PlaceError(_l("An area has at most %(max)s corners; %(n)s given."), max=MAX_CORNERS, n=len(unique))
+        raise PlaceError(N_("An area has at most %(max)s corners; %(n)s given."), max=MAX_CORNERS, n=len(unique))
     polygon = Polygon([(lon, lat) for lat, lon in unique])
     # Corners (nearly) on one line: their hull has no area to speak of. The hull, as a bow tie's
     # own area is 0 too (its signed halves cancel) and it must get the "edges cross" message.
     hull = polygon.convex_hull
     if hull.geom_type != "Polygon" or local_plane(hull).area < 1.0:
-        raise PlaceError(_l("The corners lie on one line; an area needs corners around it."))
+        raise PlaceError(N_("The corners lie on one line; an area needs corners around it."))
     if not polygon.is_valid:
         reason = explain_validity(polygon)
         found = re.fullmatch(r"(.*?)\s*\[(\S+) (\S+)\]", reason)
         label, where = (found.group(1), (float(found.group(3)), float(found.group(2)))) if found else (reason, None)
         if where is None:
-            raise PlaceError(_l("The corners do not form a valid area (%(reason)s). List the corners in order "
+            raise PlaceError(N_("The corners do not form a valid area (%(reason)s). List the corners in order "
                                 "around the area."), reason=_VALIDITY_REASONS.get(label, label))
-        raise PlaceError(_l("The corners do not form a valid area: %(reason)s near %(lat)s, %(lon)s. List the "
+        raise PlaceError(N_("The corners do not form a valid area: %(reason)s near %(lat)s, %(lon)s. List the "
                             "corners in order around the area, so that no edges cross."),
                          reason=_VALIDITY_REASONS.get(label, label), lat=f"{where[0]:.5f}", lon=f"{where[1]:.5f}")
     area_m2 = local_plane(polygon).area
     if area_m2 > MAX_AREA_KM2 * 1_000_000:
-        raise PlaceError(_l("The area is about %(size)s ha, larger than the %(max)s ha (%(km2)s km²) an area may "
+        raise PlaceError(N_("The area is about %(size)s ha, larger than the %(max)s ha (%(km2)s km²) an area may "
                             "be. Check the corners, or draw the area around the building or site only."),
                          size=round(area_m2 / 10_000), max=round(MAX_AREA_KM2 * 100), km2=f"{MAX_AREA_KM2:g}")
     if area_m2 < MIN_AREA_M2:
-        raise PlaceError(_l("The area is only about %(size)s m²; an area is at least %(min)s m², as GPS "
+        raise PlaceError(N_("The area is only about %(size)s m²; an area is at least %(min)s m², as GPS "
                             "positions are a few metres off."), size=round(area_m2), min=round(MIN_AREA_M2))
     return orient(polygon, 1.0)
 

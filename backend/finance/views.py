@@ -358,7 +358,8 @@ def _regime_action(form) -> str:
     from datetime import date
 
     from backend.fleet import regimes
-    from backend.fleet.service import FleetError, N_
+    from backend.errors import N_
+    from backend.fleet.service import FleetError
 
     actor = current_user._get_current_object()
 

@@ -17,7 +17,8 @@ from sqlalchemy import select
 
 from backend import audit
 from backend.db import db, in_chunks, utcnow
-from backend.fleet.service import FleetError, N_, get_vehicle
+from backend.errors import N_
+from backend.fleet.service import FleetError, get_vehicle
 from backend.models import User
 from backend.models.regimes import (BUSINESS_ONLY_VAN, CAR, CAR_FULL, REGIMES, VAN, VAN_BUSINESS_ONLY,
                                     VAN_REGIMES, VAN_SIMPLIFIED, VERKLARING_KINDS, VanDay, VehicleRegime,

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 
 from backend import audit
 from backend.db import db, utcnow
+from backend.errors import N_, UserError
 from backend.fleet import kenteken as plates
 from backend.local_time import LOCAL
 from backend.models import Role, User
@@ -30,19 +31,12 @@ VEHICLE_RETIRED = "vehicle_retired"
 TRIPS_ATTRIBUTED = "trips_attributed"  # trips uploaded without an assignment got their driver
 
 
-def N_(msgid: str) -> str:
-    """Marks a message for translation where it is defined; it is translated where it is shown."""
-    return msgid
 
 
-class FleetError(Exception):
+class FleetError(UserError):
     """A fleet change that cannot be made. `msgid` is English with %(name)s placeholders: the CLI
     prints it as is, the admin pages show it translated (gettext(msgid, **params))."""
 
-    def __init__(self, msgid: str, **params: object) -> None:
-        super().__init__(msgid % params if params else msgid)
-        self.msgid = msgid
-        self.params = params
 
 
 # --------------------------------------------------------------------------------- vehicles

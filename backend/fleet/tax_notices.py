@@ -31,7 +31,7 @@ from sqlalchemy import select
 from backend import mail
 from backend.config import SUPPORTED_LOCALES
 from backend.db import db
-from backend.fleet.service import N_
+from backend.errors import N_
 from backend.models.accounts import Role, User
 from backend.models.fleet import Assignment, Vehicle
 from backend.models.regimes import (BUSINESS_ONLY_PRIVATE, BUSINESS_ONLY_VAN, VAN_BUSINESS_ONLY, WARNING_DRIVEN, WARNING_PROJECTED,

@@ -7,20 +7,16 @@ import os
 from dataclasses import dataclass
 
 from flask import current_app
+from backend.errors import N_, UserError
 
 PHOTO_DIR = "odometer_photos"
 
 
-def N_(msgid: str) -> str:
-    return msgid
 
 
-class PhotoError(ValueError):
+class PhotoError(UserError, ValueError):
     """Not an acceptable photo; msgid is English with %(name)s placeholders (translated where shown)."""
 
-    def __init__(self, msgid: str, **params: object) -> None:
-        super().__init__(msgid % params if params else msgid)
-        self.msgid, self.params = msgid, params
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from sqlalchemy.exc import IntegrityError
 from backend import audit
 from backend.access import odometer_reads
 from backend.db import IN_LIST_SIZE, db, in_chunks, utcnow
+from backend.errors import N_, UserError
 from backend.local_time import LOCAL, start_of_day_utc
 from backend.models.accounts import Role, User, UserRole
 from backend.models.fleet import Assignment, Device, DeviceStatus, Vehicle
@@ -47,17 +48,12 @@ PLAUSIBLE_RATIO = Decimal("0.05")
 PLAUSIBLE_MIN_M = 1000
 
 
-def N_(msgid: str) -> str:
-    return msgid
 
 
-class CalibrationError(Exception):
+class CalibrationError(UserError):
     """A reading that is refused; msgid is English with %(name)s placeholders (the CLI prints
     it as is, the page shows it translated)."""
 
-    def __init__(self, msgid: str, **params: object) -> None:
-        super().__init__(msgid % params if params else msgid)
-        self.msgid, self.params = msgid, params
 
 
 def parse_km(text: str | float | int | Decimal) -> int:

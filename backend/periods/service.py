@@ -15,6 +15,7 @@ from sqlalchemy import or_, select
 
 from backend import audit
 from backend.db import db
+from backend.errors import N_, UserError
 from backend.models.accounts import Role, User
 from backend.models.fleet import Vehicle
 from backend.models.periods import PeriodClosing
@@ -23,16 +24,10 @@ from backend.request_input import date_in_range
 PERIOD_CLOSED = "period_closed"
 
 
-def _l(msgid: str) -> str:
-    """Marks a message for extraction; the pages translate it, the CLI prints it as is."""
-    return msgid
 
 
-class PeriodError(Exception):
-    def __init__(self, msgid: str, **params: object) -> None:
-        super().__init__(msgid % params if params else msgid)
-        self.msgid = msgid
-        self.params = params
+class PeriodError(UserError):
+    """A month that cannot be closed or reopened, or a correction that cannot be made."""
 
 
 @dataclass(frozen=True)
@@ -51,9 +46,9 @@ def parse_month(text: str) -> date:
         year, month = (int(part) for part in text.strip().split("-"))
         first = date(year, month, 1)
     except (ValueError, TypeError):
-        raise PeriodError(_l("A month is written as YYYY-MM, e.g. 2026-10.")) from None
+        raise PeriodError(N_("A month is written as YYYY-MM, e.g. 2026-10.")) from None
     if not date_in_range(first):  # month 0001-01 has no month before it
-        raise PeriodError(_l("A month is written as YYYY-MM, e.g. 2026-10."))
+        raise PeriodError(N_("A month is written as YYYY-MM, e.g. 2026-10."))
     return first
 
 
@@ -69,15 +64,15 @@ def close_month(month: date, *, vehicle_id: int | None = None, actor: User | Non
 
     month = month_of(month)
     if actor is not None and not actor.has_role(Role.FINANCE):
-        raise PeriodError(_l("Only finance can close a period."))
+        raise PeriodError(N_("Only finance can close a period."))
     today = today or local_today()
     if month >= month_of(today):
-        raise PeriodError(_l("%(month)s has not ended yet; only past months can be closed."),
+        raise PeriodError(N_("%(month)s has not ended yet; only past months can be closed."),
                           month=month.strftime("%Y-%m"))
     if vehicle_id is not None and db.session.get(Vehicle, vehicle_id) is None:
-        raise PeriodError(_l("Unknown vehicle."))
+        raise PeriodError(N_("Unknown vehicle."))
     if is_closed(vehicle_id, month) if vehicle_id is not None else _fleet_closed(month):
-        raise PeriodError(_l("%(month)s is already closed."), month=month.strftime("%Y-%m"))
+        raise PeriodError(N_("%(month)s is already closed."), month=month.strftime("%Y-%m"))
     closing = PeriodClosing(month=month, vehicle_id=vehicle_id, closed_by_id=actor.id if actor else None,
                             closed_via=via)
     db.session.add(closing)

@@ -29,6 +29,7 @@ from backend import audit
 from backend.access import agreements, driver_reads, seals
 from backend.access.door import AccessDenied, TripView
 from backend.db import db, utcnow
+from backend.errors import N_, UserError
 from backend.models.accounts import Role, User
 from backend.models.revisions import AuthorRole, RevisionField, TripClass, TripRevision
 from backend.periods import service as periods
@@ -42,19 +43,13 @@ NOTE = RevisionField.NOTE.value
 CLASSIFICATION = RevisionField.CLASSIFICATION.value
 
 
-def _l(msgid: str) -> str:
-    """Marks a message for extraction; the pages translate it, the CLI/API print it as is."""
-    return msgid
 
 
-class RevisionError(Exception):
-    """A change that cannot be made (400, or 409 when `locked`). `msgid` is English with
-    %(name)s placeholders; pages show gettext(msgid, **params)."""
+class RevisionError(UserError):
+    """A change that cannot be made (400, or 409 when `locked`)."""
 
     def __init__(self, msgid: str, *, locked: bool = False, **params: object) -> None:
-        super().__init__(msgid % params if params else msgid)
-        self.msgid = msgid
-        self.params = params
+        super().__init__(msgid, **params)
         self.locked = locked
 
 
@@ -63,7 +58,7 @@ class BusinessOnlyRefusal(RevisionError):
     zakelijk gebruik: the verklaring must be withdrawn first (verklaring_id: the one to withdraw)."""
 
     def __init__(self, verklaring_id: int, **params: object) -> None:
-        super().__init__(_l("Trip %(trip)s was made with a van under your verklaring uitsluitend zakelijk gebruik "
+        super().__init__(N_("Trip %(trip)s was made with a van under your verklaring uitsluitend zakelijk gebruik "
                             "(nr. %(number)s): private use is not allowed while it stands. Withdraw the verklaring "
                             "first, then classify the trip as private."), **params)
         self.verklaring_id = verklaring_id
@@ -118,7 +113,7 @@ def _clean(field_name: str, value: object, trip: TripView | None = None) -> str 
     text = str(value).strip()
     if field_name == CLASSIFICATION:
         if text not in {c.value for c in TripClass}:
-            raise RevisionError(_l("Unknown trip class %(value)s."), value=text[:40])
+            raise RevisionError(N_("Unknown trip class %(value)s."), value=text[:40])
         return text
     if field_name == RevisionField.PRIVATE_DETOUR_KM.value:
         if text == "":
@@ -126,17 +121,17 @@ def _clean(field_name: str, value: object, trip: TripView | None = None) -> str 
         try:
             km = Decimal(text.replace(",", "."))
         except InvalidOperation:
-            raise RevisionError(_l("Private detour km must be a number, e.g. 3,5.")) from None
+            raise RevisionError(N_("Private detour km must be a number, e.g. 3,5.")) from None
         if not km.is_finite() or km < 0:
-            raise RevisionError(_l("Private detour km must be zero or more."))
+            raise RevisionError(N_("Private detour km must be zero or more."))
         if trip is not None and km > Decimal(str(trip.odometer_end_km - trip.odometer_start_km)) + Decimal("0.001"):
-            raise RevisionError(_l("Private detour km cannot exceed the trip's %(km)s km."),
+            raise RevisionError(N_("Private detour km cannot exceed the trip's %(km)s km."),
                                 km=f"{trip.odometer_end_km - trip.odometer_start_km:.1f}")
         return format(km.quantize(Decimal("0.001")).normalize(), "f")
     if len(text) > MAX_TEXT:
-        raise RevisionError(_l("A text may have at most %(n)s characters."), n=MAX_TEXT)
+        raise RevisionError(N_("A text may have at most %(n)s characters."), n=MAX_TEXT)
     if field_name == NOTE and not text:
-        raise RevisionError(_l("An empty note adds nothing."))
+        raise RevisionError(N_("An empty note adds nothing."))
     return text or None
 
 
@@ -160,12 +155,12 @@ def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], 
     now = now or utcnow()
     ids = list(dict.fromkeys(int(i) for i in trip_ids))
     if not ids:
-        raise RevisionError(_l("Select at least one trip."))
+        raise RevisionError(N_("Select at least one trip."))
     unknown = set(changes) - {f.value for f in RevisionField}
     if unknown:
-        raise RevisionError(_l("Unknown field %(field)s."), field=sorted(unknown)[0][:40])
+        raise RevisionError(N_("Unknown field %(field)s."), field=sorted(unknown)[0][:40])
     if not changes:
-        raise RevisionError(_l("Nothing to change."))
+        raise RevisionError(N_("Nothing to change."))
     try:
         trips = driver_reads.trip_summaries(actor, ids)
     except AccessDenied:
@@ -179,25 +174,25 @@ def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], 
                 subject=foreign[0].driver_id)
         raise AccessDenied("only the trip's driver or finance may revise it")
     if any(c is AuthorRole.FINANCE for c in capacities.values()) and not reason:
-        raise RevisionError(_l("A correction by finance needs a reason."))
+        raise RevisionError(N_("A correction by finance needs a reason."))
     if reason and len(reason) > MAX_TEXT:
-        raise RevisionError(_l("A text may have at most %(n)s characters."), n=MAX_TEXT)
+        raise RevisionError(N_("A text may have at most %(n)s characters."), n=MAX_TEXT)
 
     states = lock_states(trips, now)
     for trip in trips:
         if capacities[trip.id] is AuthorRole.DRIVER and set(changes) - {NOTE}:
             state = states[trip.id]
             if state.reason == "closed":
-                raise RevisionError(_l("Trip %(trip)s lies in a closed period: you can only add a note."),
+                raise RevisionError(N_("Trip %(trip)s lies in a closed period: you can only add a note."),
                                     locked=True, trip=trip.id)
             if state.reason == "window":
-                raise RevisionError(_l("Trip %(trip)s is locked since %(date)s: you can only add a note."),
+                raise RevisionError(N_("Trip %(trip)s is locked since %(date)s: you can only add a note."),
                                     locked=True, trip=trip.id,
                                     date=state.window_ends.astimezone(_local()).strftime("%d-%m-%Y"))
         if ((trip.is_private or trip.sealed or changes.get(CLASSIFICATION) == TripClass.PRIVATE.value)
                 and set(changes) & set(ADDRESS_FIELDS)):
             # A plaintext address would put the sealed private destination back in the database.
-            raise RevisionError(_l("Addresses of trips recorded in private mode cannot be corrected here."))
+            raise RevisionError(N_("Addresses of trips recorded in private mode cannot be corrected here."))
 
     _check_business_only(trips, capacities, changes)
 
@@ -224,7 +219,7 @@ def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], 
     except IntegrityError:
         # The unique supersedes_id: someone replaced the same value a moment earlier.
         db.session.rollback()
-        raise RevisionError(_l("Someone else changed this trip at the same moment; reload and try again.")) from None
+        raise RevisionError(N_("Someone else changed this trip at the same moment; reload and try again.")) from None
     if sealed:
         seals.flush_log()
     _notify_not_business(trips, written)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 
 from backend import audit
 from backend.db import db
+from backend.errors import UserError
 from backend.models.accounts import Role, User
 from backend.models.explanations import KmExplanation
 
@@ -27,7 +28,7 @@ KM_EXPLAINED = "km_explained"  # audit kind: a stretch of unexplained km was exp
 MAX_REASON = 500
 
 
-class ExplanationError(Exception):
+class ExplanationError(UserError):
     """An explanation that cannot be recorded: a message for people (English msgid)."""
 
 
