@@ -31,6 +31,7 @@ from device.store import OpenTrip as StoredOpenTrip
 from device.store import Store
 from device.trips import (
     CountedPoint,
+    GapRecorded,
     OpenTrip,
     TrackPointAdded,
     TripClosed,
@@ -309,10 +310,16 @@ class Pipeline:
                 self._hand_points()  # the store sees every event in the detector's order
                 if self.car is not None:
                     event = self._with_car(event)
-                store.handle(event)
-                if cls is TripClosed:
+                if cls is TripOpened:
+                    store.open_trip_started(event.started_at, event.start, event.mode, event.odometer_start_km)
+                elif cls is TripClosed:
+                    store.close_trip(event.record)
                     self.trips_closed += 1
                     self._state_due = self._last_full_state = None
+                elif cls is GapRecorded:
+                    store.record_gap(event.gap)
+                else:
+                    raise TypeError(f"the pipeline does not know the detector's event {cls.__name__}")
             if on_event is not None:
                 on_event(event)
 
