@@ -18,9 +18,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from device import chain, sealing
-from device.model import PrivatePositions, TrackPoint
+from device.model import PrivatePositions
 from device.record import position_plaintext
-from device.store.journal import FLUSH_INTERVAL_S, Journal, OpenTrip
+from device.store.journal import FLUSH_INTERVAL_S, Journal
 from device.store.outbox import DEFAULT_MAX_PENDING, Outbox
 from device.store.schema import CHUNK_POINT, StoreError, open_database
 
@@ -58,21 +58,12 @@ class Store(Journal, Outbox):
         self.commit_count = 0  # each commit is one fsync of the WAL (synchronous=FULL, durable=True)
         self.checkpoint_count = 0  # each checkpoint syncs the WAL and the database file
         self._lock = threading.RLock()
-        self._open: OpenTrip | None = None
-        self._buffer: list[TrackPoint] = []
-        # The open trip is persisted in open_trip (start, gaps, flags, resume state: one JSON
-        # row, rewritten only when one of them changed) and open_chunks (one row per flush: its
-        # points, and last time, position, distance as plain columns). One JSON rebuild per flush
-        # was most of its CPU.
-        self._static_dirty = False
-        self._progress_dirty = False
-        self._new_trip = False
         self._commits_since_wal_check = 0
-        self._last_flush_time: datetime | None = None
         self._pending_counters: Counter[str] = Counter()
         self._last_counters_time: datetime | None = None  # fix time of the last counters write
         self._pending_events: list[tuple[str, str | None, str]] = []
         self._meta_cache: dict[str, str] = {}
+        self._journal_state()
         try:
             os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         except OSError as exc:
@@ -81,15 +72,9 @@ class Store(Journal, Outbox):
             self._db = open_database(self.path, durable)
             self._page_size = self._db.execute("PRAGMA page_size").fetchone()[0]
             self._meta_cache = dict(self._db.execute("SELECT key, value FROM meta"))
-            try:
-                self._open = self._load_open_trip()
-            except (ValueError, KeyError, TypeError) as exc:
-                # Never refuse to start over it: the next trip replaces the row; the event says why.
-                log.warning("the persisted open trip is unreadable (%s); it is dropped", type(exc).__name__)
-                self._pending_events.append(("open_trip_unreadable", None, chain.canonical_json({})))
+            self._open_journal()
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"cannot open the trip store at {self.path}: {exc}") from exc
-
 
     # ------------------------------------------------------------------ meta
 
@@ -162,6 +147,8 @@ class Store(Journal, Outbox):
     def set_odometer(self, odometer_km: float) -> None:
         self.set_meta("odometer_km", repr(chain.km(odometer_km)))
 
+    # ------------------------------------------------ counters and events
+
     def record_event(self, kind: str, at: datetime | None, body: Mapping[str, Any]) -> None:
         """Queue an event (no positions, please) for the next commit."""
         with self._lock:
@@ -179,9 +166,6 @@ class Store(Journal, Outbox):
             persisted = Counter(dict(self._db.execute("SELECT name, value FROM counters")))
             persisted.update(self._pending_counters)
             return dict(persisted)
-
-
-    # ------------------------------------------------ counters and events
 
     def _counters_due(self, now: datetime | None) -> bool:
         last = self._last_counters_time

@@ -92,6 +92,27 @@ class Journal:
     """The Store's open trip (a part of device.store.Store: it uses the Store's connection, lock,
     transactions, settings and outbox)."""
 
+    def _journal_state(self) -> None:
+        self._open: OpenTrip | None = None
+        self._buffer: list[TrackPoint] = []
+        # The open trip is persisted in open_trip (start, gaps, flags, resume state: one JSON
+        # row, rewritten only when one of them changed) and open_chunks (one row per flush: its
+        # points, and last time, position, distance as plain columns). One JSON rebuild per flush
+        # was most of its CPU.
+        self._static_dirty = False
+        self._progress_dirty = False
+        self._new_trip = False
+        self._last_flush_time: datetime | None = None
+
+    def _open_journal(self) -> None:
+        """Load the open trip the file holds (at opening)."""
+        try:
+            self._open = self._load_open_trip()
+        except (ValueError, KeyError, TypeError) as exc:
+            # Never refuse to start over it: the next trip replaces the row; the event says why.
+            log.warning("the persisted open trip is unreadable (%s); it is dropped", type(exc).__name__)
+            self._pending_events.append(("open_trip_unreadable", None, chain.canonical_json({})))
+
     def open_trip_started(
         self,
         started_at: datetime,
