@@ -28,6 +28,7 @@ from device.errors import RitboxError
 from device.model import Gap, TripMode, TripRecord
 from device.nmea import LIVE_MIN_DATE, RECORDING_MIN_DATE
 from device.pipeline import ModeChange, Pipeline
+from device.record import gap_json
 from device.privacy import (
     ControlError,
     ControlServer,
@@ -124,15 +125,6 @@ def _parse_time(text: str) -> datetime:
     return value.astimezone(timezone.utc)
 
 
-def _gap_json(gap: Gap) -> dict[str, Any]:
-    return {
-        "started_at": chain.iso_utc(gap.started_at),
-        "ended_at": chain.iso_utc(gap.ended_at),
-        "distance_km": chain.km(gap.distance_km),
-        "bridged": gap.bridged,
-    }
-
-
 def trip_json(record: TripRecord) -> dict[str, Any]:
     """The position-free summary of a trip that `replay --json` prints."""
     return {
@@ -143,7 +135,7 @@ def trip_json(record: TripRecord) -> dict[str, Any]:
         "odometer_end_km": chain.km(record.odometer_end_km),
         "mode": TripMode(record.mode).value,
         "flags": sorted(record.flags),
-        "gaps": [_gap_json(g) for g in record.gaps],
+        "gaps": [gap_json(g) for g in record.gaps],
     }
 
 
@@ -210,7 +202,7 @@ def cmd_replay(args: argparse.Namespace, config: DeviceConfig) -> int:
         "fixes": stats["fixes"],
         "rejected_fixes": stats["rejected_fixes"],
         "trips": [trip_json(r) for r in records],
-        "gaps_between_trips": [_gap_json(g) for g in between],
+        "gaps_between_trips": [gap_json(g) for g in between],
         "power_loss_closed": stats["power_loss_closed"],
         "resumed": stats["resumed"],
     }

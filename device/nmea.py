@@ -24,9 +24,8 @@ Dates: the GPS week rollover guard adds 1024 weeks to dates before `min_date` an
 recordings in tests/data/nmea use RECORDING_MIN_DATE, or they are all "corrected" into the future.
 
 Speed: we decide the sentence type from the raw bytes before any checksum or parse (a type we do
-not use is only counted); `feed_bytes` tests the checksums of a chunk's used lines in a few numpy
-calls and decodes their text at once; the common RMC is taken by one regex match, everything else
-with plain `str.split`. pynmea2's parse plus its lat/lon properties cost ~12 us per sentence,
+not use is only counted); a used line's checksum is one plain XOR loop; the common RMC is taken by
+one regex match, everything else with plain `str.split`. pynmea2's parse plus its lat/lon properties cost ~12 us per sentence,
 which alone would eat the pipeline's budget. The test suite checks our decoding against
 `pynmea2.parse(line, check=True)` on every recording, and each fast path against the plain one.
 """
@@ -37,8 +36,6 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
-
-import numpy as np
 
 from device.errors import (
     BadChecksumError,
@@ -243,64 +240,13 @@ def _typ(line: bytes) -> str:
     return line[3:6].decode("ascii", "replace")
 
 
-_M512 = (1 << 512) - 1
-_M256 = (1 << 256) - 1
-_M128 = (1 << 128) - 1
-_M64 = (1 << 64) - 1
-
-
-def _xor(body: bytes) -> int:
-    """The NMEA checksum: XOR of all bytes. Folding one big int is twice as fast as a byte loop."""
-    if len(body) > 128:  # the fold below covers 128 bytes; longer only when the framer is bypassed
-        x = 0
-        for b in body:
-            x ^= b
-        return x
-    x = int.from_bytes(body, "little")
-    x = (x >> 512) ^ (x & _M512)
-    x = (x >> 256) ^ (x & _M256)
-    x = (x >> 128) ^ (x & _M128)
-    x = (x >> 64) ^ (x & _M64)
-    x ^= x >> 32
-    x ^= x >> 16
-    x ^= x >> 8
-    return x & 0xFF
-
-
-# Below this many used lines in one feed (a serial port's read of one epoch) the numpy call
-# costs more than it saves.
-_BATCH_MIN = 16
-
-
-# The value of a hex digit by byte (either case); 255 for any other byte.
-_HEX_VALUE = np.full(256, 255, dtype=np.uint8)
-for _digit in b"0123456789abcdef":
-    _HEX_VALUE[_digit] = _HEX_VALUE[ord(chr(_digit).upper())] = int(chr(_digit), 16)
-
-
-def _checked_lines(lines: list[bytes]) -> tuple[list[bool], list[str]]:
-    """For framed lines (printable ASCII, each at least 7 bytes): whether each is '$' + body +
-    '*hh' of 10 bytes or more whose hh is the XOR of its body, and the lines as text; in a few
-    numpy calls for all of them. The same test as `_decode`'s, which a test holds equal."""
-    joined = b"\n".join(lines) + b"\n"
-    lengths = np.fromiter(map(len, lines), dtype=np.intp, count=len(lines))
-    ends = np.cumsum(lengths + 1) - 1  # the '\n' after each line
-    starts = ends - lengths
-    data = np.frombuffer(joined, dtype=np.uint8)
-    hi = data[ends - 2]
-    lo = data[ends - 1]
-    hex_hi = _HEX_VALUE[hi]
-    hex_lo = _HEX_VALUE[lo]
-    # XOR over line + '\n', then the '\n', the '$', the '*' and the two digits out: the body's.
-    body_xor = np.bitwise_xor.reduceat(data, starts) ^ data[starts] ^ hi ^ lo ^ (10 ^ 42)
-    good = (
-        (lengths >= 10)
-        & (data[ends - 3] == 42)
-        & (hex_hi != 255)
-        & (hex_lo != 255)
-        & (body_xor == (hex_hi << 4) | hex_lo)
-    )
-    return good.tolist(), joined.decode("ascii").split("\n")  # type: ignore[no-any-return]
+def _checksum(body: bytes) -> int:
+    """The NMEA checksum: the XOR of the bytes between '$' and '*'. A plain loop: at 10 Hz the
+    whole pipeline needs well under 1% of a core (benchmarks/device_pipeline.py)."""
+    x = 0
+    for b in body:
+        x ^= b
+    return x
 
 
 def _garbage_lines(gap: bytes) -> int:
@@ -454,8 +400,8 @@ class FixAssembler:
         return self._decode(line, kind)  # type: ignore[arg-type]
 
     def _decode(self, line: bytes, handler: Callable[[str], None]) -> Fix | None:
-        """`feed` for a line already counted and dispatched to the handler of its type (the
-        batch loop in `feed_bytes` is this, inlined, with the checksums computed per chunk)."""
+        """`feed` for a line already counted and dispatched to the handler of its type (the one
+        path of `feed` and `feed_bytes`)."""
         self._out = None
         self._entered = False
         try:
@@ -466,7 +412,7 @@ class FixAssembler:
             want = _HEX.get(line[n - 2 :])
             if want is None:
                 raise BadChecksumError("checksum is not hex", _typ(line))
-            if _xor(body) != want:
+            if _checksum(body) != want:
                 raise BadChecksumError("checksum mismatch", _typ(line))
             try:
                 text = body.decode("ascii")
@@ -533,37 +479,10 @@ class FixAssembler:
             if cell[0]:
                 skipped[cell[1]] += cell[0]
                 cell[0] = 0
-        if len(used) < _BATCH_MIN:
-            for line, handler in zip(used, handlers):
-                fix = decode(line, handler)
-                if fix is not None:
-                    out.append(fix)
-            return out
-        # The checksum test of all used lines in a few numpy calls (a Python XOR per line was
-        # a tenth of the stage), and their text in one decode. A line that fails the test
-        # takes the line-by-line path, which finds and counts its reason. (Unused types are
-        # never checksummed: they are only counted.)
-        good, texts = _checked_lines(used)
-        on_error = self._on_error
-        for line, handler, ok, text in zip(used, handlers, good, texts):
-            if not ok:
-                fix = decode(line, handler)
-                if fix is not None:
-                    out.append(fix)
-                continue
-            # `_decode` after its checksum test, inlined (a call per line cost a tenth of what
-            # is left); the test suite holds the two paths equal on every recording.
-            self._out = None
-            self._entered = False
-            try:
-                handler(text[1:-3])
-                self._ep_pending += 1
-            except NmeaError as err:
-                on_error(err)
-            except (ValueError, IndexError, OverflowError) as exc:
-                on_error(SentenceParseError(type(exc).__name__, _typ(line)))
-            if self._out is not None:
-                out.append(self._out)
+        for line, handler in zip(used, handlers):
+            fix = decode(line, handler)
+            if fix is not None:
+                out.append(fix)
         return out
 
     def close(self) -> list[Fix]:

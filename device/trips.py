@@ -71,11 +71,14 @@ in plaintext; the store seals or drops them before anything touches the disk.
 """
 from __future__ import annotations
 
+import base64
 import math
+import struct
 from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from device.geo import EARTH_RADIUS_M, simplify_indices
 from device.model import Fix, Gap, TrackPoint, TripMode, TripRecord
@@ -946,3 +949,123 @@ class TripDetector:
     @staticmethod
     def _gap(a: Fix, b: Fix, bridged: bool) -> Gap:
         return Gap(a.time, b.time, round(_dist_m(a, b) / 1000.0, 3), bridged)
+
+
+# ---------------------------------------------------------------- resume state
+# The detector's continuation state as JSON for the store's open trip (business trips only; the
+# store keeps it opaque). The track is not in it: the store persists the track points on its own
+# and hands them back. `TripDetector.resume(decode_state(...))` continues where it was taken.
+
+#: Version of the resume state written into the store's open trip.
+STATE_VERSION = 3  # 3: the stop window is rebuilt from the persisted track (2 carried it)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_US = timedelta(microseconds=1)
+
+
+def _t(value: datetime) -> int:
+    """Microseconds since 1970 UTC: exact, and much cheaper than ISO text at every flush."""
+    return (value - _EPOCH) // _US
+
+
+def _dt(value: int) -> datetime:
+    return _EPOCH + int(value) * _US
+
+
+def _encode_fix(fix: Fix) -> dict[str, Any]:
+    return {
+        "t": _t(fix.time), "lat": fix.lat, "lon": fix.lon, "v": fix.speed_kmh, "c": fix.course_deg,
+        "h": fix.hdop, "s": fix.satellites, "q": fix.quality, "f": sorted(fix.flags), "a": fix.altitude_m,
+    }
+
+
+def _decode_fix(data: dict[str, Any]) -> Fix:
+    return Fix(
+        time=_dt(data["t"]), lat=float(data["lat"]), lon=float(data["lon"]),
+        speed_kmh=data["v"], course_deg=data["c"], hdop=data["h"], satellites=data["s"],
+        quality=data["q"], flags=frozenset(data["f"]), altitude_m=data.get("a"),
+    )
+
+
+_POINT = struct.Struct("<qddd")  # time (us since 1970), lat, lon, cum_km
+
+
+def _encode_point(point: CountedPoint) -> list[Any]:
+    return [_t(point.time), point.lat, point.lon, point.cum_km]
+
+
+def _decode_point(data: list[Any]) -> CountedPoint:
+    return CountedPoint(_dt(data[0]), float(data[1]), float(data[2]), float(data[3]))
+
+
+def _unpack_points(text: str) -> tuple[CountedPoint, ...]:
+    raw = base64.b64decode(text, validate=True)
+    return tuple(CountedPoint(_dt(t), lat, lon, cum) for t, lat, lon, cum in _POINT.iter_unpack(raw))
+
+
+def encode_state(trip: OpenTrip) -> dict[str, Any]:
+    """JSON-able resume state of a detector snapshot, without its track and without the points
+    of its stop window: those are the track's newest points (every counted point of a business
+    trip is a track point), which the store persists anyway. The state names the window by its
+    length, first and last time and the km up to its first point; `decode_state` rebuilds it
+    from the persisted track. (Writing the window's packed points, ~4 KB, every state save was
+    most of the state's cost.)"""
+    window = trip.window
+    return {
+        "v": STATE_VERSION,
+        "started_at": _t(trip.started_at),
+        "start": list(trip.start),
+        "mode": trip.mode.value,
+        "odometer_start_km": trip.odometer_start_km,
+        "distance_km": trip.distance_km,
+        "last_fix": _encode_fix(trip.last_fix),
+        "flags": sorted(trip.flags),
+        "gaps": [[_t(g.started_at), _t(g.ended_at), g.distance_km, g.bridged] for g in trip.gaps],
+        "window": [_t(window[0].time), window[0].cum_km, len(window), _t(window[-1].time)],
+        "settle": _encode_point(trip.settle),
+        "suspects": [_encode_fix(f) for f in trip.suspects],
+    }
+
+
+def _rebuild_window(data: list[Any], track: tuple[TrackPoint, ...]) -> tuple[CountedPoint, ...]:
+    """The stop window of a version-3 state from the track up to the state's last fix: its last
+    `n` points, counted again from the first one's km (device.trips.counted_window).
+    ValueError when the track does not end with that window (then the trip is not resumed)."""
+    t0, cum0, n, t_last = data
+    n = int(n)
+    points = track[-n:] if n > 0 else ()
+    if n < 1 or len(points) != n or _t(points[0].time) != int(t0) or _t(points[-1].time) != int(t_last):
+        raise ValueError("the stop window is not in the persisted track")
+    return counted_window(points, float(cum0))
+
+
+def decode_state(state: dict[str, Any], points: list[TrackPoint], extra_flag: str | None = None) -> OpenTrip:
+    """The detector snapshot back from `encode_state` plus the store's persisted track points
+    (a version-2 state, written before the window was left out, carries its window itself)."""
+    version = state.get("v")
+    if version != STATE_VERSION and version != 2:
+        raise ValueError("unknown open-trip state version")
+    last_fix = _decode_fix(state["last_fix"])
+    track = tuple(p for p in points if p.time <= last_fix.time)
+    settle = _decode_point(state["settle"])
+    flags = set(state["flags"])
+    if extra_flag:
+        flags.add(extra_flag)
+    return OpenTrip(
+        started_at=_dt(state["started_at"]),
+        start=(float(state["start"][0]), float(state["start"][1])),
+        mode=TripMode(state["mode"]),
+        odometer_start_km=float(state["odometer_start_km"]),
+        distance_km=float(state["distance_km"]),
+        last_fix=last_fix,
+        flags=frozenset(flags),
+        gaps=tuple(
+            Gap(_dt(a), _dt(b), float(d), bool(br))
+            for a, b, d, br in state["gaps"]
+        ),
+        window=_unpack_points(state["window"]) if version == 2 else _rebuild_window(state["window"], track),
+        settle=settle,
+        track=track,
+        suspects=tuple(_decode_fix(f) for f in state["suspects"]),
+    )

@@ -18,6 +18,8 @@ EXTENSION = "csv"
 
 
 def _cell(value: object) -> str:
+    """A value of t.row_values() as its CSV text: text neutralised against formulas, km in
+    Dutch decimals (backend/numbers.py), None empty."""
     kind = type(value)
     if kind is str:
         return t.safe_text(value) if value else value
@@ -30,48 +32,10 @@ def _cell(value: object) -> str:
     return t.safe_text(str(value))
 
 
-_km = km_nl  # the one rounding and format of every figure (backend/numbers.py)
-
-
-_CLOCK = [f"{h:02d}:{m:02d}" for h in range(24) for m in range(60)]
-
-
 def _lines(rows: list[m.Row]):
-    """The row lines as strings, the same cells as t.row_values() through _cell() but without
-    the per-cell type dispatch: a year of a busy car is tens of thousands of cells. Texts that
-    people wrote (names, addresses, notes, reasons) are neutralised; fixed labels need not be."""
-    kinds, characters, safe, trip, chain_gap = t.KIND, t.CHARACTER, t.safe_text, m.TRIP, (m.CHAIN_GAP, m.DEVICE_EVENT)
-    days: dict = {}
-    places: dict[int, tuple[str, ...]] = {}  # id(address) -> its neutralised cells: reports share Address objects
-    withheld, nothing = (t.WITHHELD_BY_DRIVER, "", "", "", ""), ("",) * 5
-
-    def place(address: m.Address | None, withheld_by_driver: bool) -> tuple[str, ...]:
-        if address is None:
-            return withheld if withheld_by_driver else nothing
-        cells = places.get(id(address))
-        if cells is None:
-            cells = places[id(address)] = tuple(safe(text) for text in (t.address_text(address),
-                                                                        *t.address_fields(address)))
-        return cells
-
+    """The row lines: the cells of t.row_values(), as every format has them."""
     for row in rows:
-        kind = row.kind
-        day = days.get(row.day)
-        if day is None:
-            day = days[row.day] = t.day_nl(row.day)
-        started, ended, departure, arrival = row.started_at, row.ended_at, row.departure, row.arrival
-        is_trip = kind == trip
-        yield (kinds[kind], safe(row.kenteken), "" if row.trip_number is None else str(row.trip_number), day,
-               _CLOCK[started.hour * 60 + started.minute] if started else "",
-               _CLOCK[ended.hour * 60 + ended.minute] if ended else "",
-               safe(row.driver_name), _km(row.odometer_start), _km(row.odometer_end),
-               "" if kind in chain_gap else _km(row.distance),
-               *place(departure, row.addresses_withheld_by_driver),
-               *place(arrival, row.addresses_withheld_by_driver),
-               characters[row.character], ("ja" if row.classified else "nee") if is_trip else "",
-               safe(row.route_deviation), safe(row.deviation_reason),
-               _km(row.private_detour) if is_trip else "", _km(row.original_distance), safe(row.note),
-               safe(", ".join(t.flag_texts(row.flags))) if row.flags else "")
+        yield [_cell(value) for value in t.row_values(row)]
 
 
 class _Sink:

@@ -259,8 +259,8 @@ def test_chunk_size_does_not_change_the_result() -> None:
 
 @pytest.mark.parametrize("name", all_recordings())
 def test_batched_checksums_decide_like_line_by_line_feeding(name: str) -> None:
-    # feed_bytes checks the checksums of a chunk's used lines in one numpy call (16 or more
-    # lines); feed() checks one line at a time. Both must count and decode alike.
+    # feed_bytes frames a chunk and dispatches its lines in one loop; feed() takes one framed
+    # line at a time. Both must count and decode alike.
     data = recording_path(name).read_bytes()
     batched = FixAssembler(RECORDING_MIN_DATE)
     batched_fixes = batched.feed_bytes(data) + batched.close()

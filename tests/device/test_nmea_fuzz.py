@@ -157,17 +157,6 @@ def test_framer_holds_bounded_memory_and_loses_no_sentence(garbage: bytes, chunk
     assert all(1 <= len(c) <= fr.max_line for c in out)
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=400))
-def test_checksum_fold_equals_a_byte_loop(body: bytes) -> None:
-    from device.nmea import _xor
-
-    x = 0
-    for b in body:
-        x ^= b
-    assert _xor(body) == x
-
-
 @st.composite
 def framed_line(draw: st.DrawFn) -> bytes:
     """A line as the framer hands it over: printable ASCII, at least 7 bytes, mostly '$...*hh'
@@ -183,17 +172,19 @@ def framed_line(draw: st.DrawFn) -> bytes:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(framed_line().filter(lambda line: len(line) >= 7), min_size=1, max_size=40))
-def test_batched_checksum_test_equals_the_line_by_line_one(lines: list[bytes]) -> None:
-    from device.nmea import _HEX, _checked_lines, _xor
-
-    good, texts = _checked_lines(lines)
-    for line, ok, text in zip(lines, good, texts):
-        n = len(line)
-        want = _HEX.get(line[n - 2 :])
-        assert ok == (n >= 10 and line[n - 3] == 42 and want is not None and _xor(line[1 : n - 3]) == want)
-        assert text == line.decode("ascii")
-    assert len(texts) == len(lines) + 1 and texts[-1] == ""
+@given(framed_line().filter(lambda line: len(line) >= 7))
+def test_the_checksum_test_accepts_exactly_the_lines_whose_hh_is_the_xor_of_their_body(line: bytes) -> None:
+    assembler = FixAssembler(RECORDING_MIN_DATE)
+    handled: list[str] = []
+    assembler._decode(line, handled.append)  # the one path of feed() and feed_bytes(), any type
+    n, hh = len(line), line[-2:].decode("ascii")
+    x = 0
+    for b in line[1 : n - 3]:
+        x ^= b
+    expected = n >= 10 and line[n - 3] == 42 and all(c in "0123456789abcdefABCDEF" for c in hh) and int(hh, 16) == x
+    assert handled == ([line[1 : n - 3].decode("ascii")] if expected else [])
+    refused = assembler.counter.skipped["bad_checksum"] + assembler.counter.skipped["no_checksum"]
+    assert refused == (0 if expected else 1)
 
 
 def test_huge_fields_fed_straight_to_the_assembler() -> None:

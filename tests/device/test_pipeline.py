@@ -10,7 +10,8 @@ import pytest
 
 from device.model import TripMode
 from device.nmea import RECORDING_MIN_DATE
-from device.pipeline import FLAG_RESUMED, ModeChange, Pipeline, decode_state, encode_state
+from device.pipeline import FLAG_RESUMED, ModeChange, Pipeline
+from device.trips import decode_state, encode_state
 from device.source import ReplaySource
 from device.store import FLAG_POWER_LOSS, Store
 from device.trips import TripClosed
@@ -158,13 +159,13 @@ def test_a_version_2_state_with_its_packed_window_still_resumes(tmp_path) -> Non
     """A store written before version 3 carries the stop window packed in the state itself."""
     import base64
 
-    from device import pipeline as pipeline_module
+    from device import trips as trips_module
 
     with Store(tmp_path / "s.db") as store:
         pipeline, _ = run(store, split_leaflet()[0], finish=False)
         snapshot = pipeline.detector.open_trip
     state = encode_state(snapshot)
-    raw = b"".join(pipeline_module._POINT.pack(pipeline_module._t(p.time), p.lat, p.lon, p.cum_km)
+    raw = b"".join(trips_module._POINT.pack(trips_module._t(p.time), p.lat, p.lon, p.cum_km)
                    for p in snapshot.window)
     state.update(v=2, window=base64.b64encode(raw).decode("ascii"))
     assert decode_state(json.loads(json.dumps(state)), list(snapshot.track)) == snapshot

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from unittest import mock
@@ -270,7 +269,7 @@ def test_record_matches_the_documented_test_vector(tmp_path: Path) -> None:
                TrackPoint(end, 60.0113303, 30.2469721)],
     )
     store = Store(tmp_path / "vector.db")
-    with mock.patch("device.store.uuid.uuid4", return_value=uuid.UUID(body["trip_id"])):
+    with mock.patch("device.store.outbox.uuid.uuid4", return_value=uuid.UUID(body["trip_id"])):
         stored = store.close_trip(record)
     assert (stored.prev_hash, stored.body, stored.hash) == (prev_hash, canonical, digest)
     store.close()
@@ -567,42 +566,21 @@ def test_a_new_trip_over_a_leftover_open_trip_closes_the_leftover(store: Store) 
 
 # ------------------------------------------------------------------------ events and outbox
 
-@dataclass
-class TripOpened:
-    started_at: datetime
-    start: tuple[float, float]
-    mode: TripMode
-    odometer_start_km: float
-
-
-@dataclass
-class TrackPointAdded:
-    point: TrackPoint
-
-
-@dataclass
-class TripClosed:
-    record: TripRecord
-
-
-@dataclass
-class GapRecorded:
-    gap: Gap
-
-
-def test_trip_detector_events_are_applied_by_name(store: Store) -> None:
+def test_the_detectors_events_go_through_typed_methods(store: Store) -> None:
+    """The pipeline hands each detector event to its own store method (one dispatch, by class,
+    in device.pipeline); the store has no event dispatch of its own."""
     trip = DRIVE[:40]
-    assert store.handle(TripOpened(trip[0].time, (trip[0].lat, trip[0].lon), TripMode.BUSINESS, 7.0)) is None
+    assert store.open_trip_started(trip[0].time, (trip[0].lat, trip[0].lon), TripMode.BUSINESS, 7.0) is None
     for p in trip:
-        store.handle(TrackPointAdded(p))
-    store.handle(GapRecorded(Gap(trip[3].time, trip[4].time, 0.0, True)))
+        store.add_point(p)
+    store.record_gap(Gap(trip[3].time, trip[4].time, 0.0, True))
     assert store.pending_open_trip().gaps and len(store.pending_open_trip().points) == len(trip)
-    stored = store.handle(TripClosed(record_of(trip, TripMode.BUSINESS, odometer=7.0)))
+    stored = store.close_trip(record_of(trip, TripMode.BUSINESS, odometer=7.0))
     assert stored is not None and stored.seq == 1
-    store.handle(GapRecorded(Gap(trip[-1].time, trip[-1].time + timedelta(minutes=5), 0.0, False)))
+    store.record_gap(Gap(trip[-1].time, trip[-1].time + timedelta(minutes=5), 0.0, False))
     store.flush()
-    with pytest.raises(StoreError):
-        store.handle(object())
+    assert [event["kind"] for event in store.events()] == ["gap"]
+    assert not hasattr(store, "handle")
 
 
 def test_capacity_bound_keeps_records_but_drops_tracks(tmp_path: Path) -> None:
