@@ -6,7 +6,7 @@
   if (!all) { return; }
   var boxes = Array.prototype.slice.call(document.querySelectorAll('input[type="checkbox"][name="trip"]:not([disabled])'));
   if (!boxes.length) { return; }
-  all.hidden = false;
+  document.getElementById("select-all-wrap").hidden = false;
   function sync() {
     var ticked = boxes.filter(function (box) { return box.checked; }).length;
     all.checked = ticked === boxes.length;
