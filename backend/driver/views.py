@@ -108,8 +108,8 @@ def trips():
                            class_filter=class_filter, mode_filter=mode_filter, order=order, class_labels=CLASS_LABELS,
                            mode_labels=MODE_LABELS, trip_classes=TRIP_CLASSES, total=len(views),
                            confirmable=len(confirmable), order_links={key: url_for(
-                               "driver.trips", month=month.strftime("%Y-%m"), **{
-                                   k: v for k, v in (("class", class_filter), ("mode", mode_filter), ("order", key)) if v})
+                               "driver.trips", month=month.strftime("%Y-%m"), **{k: v for k, v in (
+                                   ("class", class_filter), ("mode", mode_filter), ("order", key)) if v})
                                for key in ORDERS},
                            unclassified=sum(1 for row in rows if row["trip_class"] is None))
 
@@ -121,6 +121,9 @@ def _add_places(rows: list[dict]) -> None:
     from backend.addresses.resolver import Resolver
 
     resolver = Resolver(driver_id=current_user.id)
+    # The cache in a few queries, not one a position.
+    resolver.prefetch([(p.lat, p.lon) for row in rows if not (row["trip"].is_private or row["trip"].sealed)
+                       for p in (row["trip"].start, row["trip"].end) if p is not None])
     resolver.defer_writes()
     for row in rows:
         view, annotation = row["trip"], row["annotation"]
