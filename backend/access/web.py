@@ -35,6 +35,7 @@ from backend.models.fleet import Vehicle
 from backend.odometer.service import ODOMETER_CALIBRATED
 from backend.periods.service import PERIOD_CLOSED
 from backend.trips.ingest import TRIP_ID_CONFLICT
+from backend.driver.classify import PROPOSAL_CONFIRMED
 from backend.trips.revisions import ADDRESS_COMPLETED, REVISION_REFUSED
 from backend.trips.stretches import KM_EXPLAINED
 from backend.web.roles import ROLE_LABELS
@@ -68,6 +69,7 @@ EVENT_LABELS = {
     audit.RETENTION_DELETED: _l("Deleted after retention period"),
     REVISION_REFUSED: _l("Change to a trip refused"),
     ADDRESS_COMPLETED: _l("Driver completed an incomplete trip address"),
+    PROPOSAL_CONFIRMED: _l("Driver confirmed a classification proposal"),
     ODOMETER_CALIBRATED: _l("Odometer calibrated"), PERIOD_CLOSED: _l("Period closed by finance"),
     ASSIGNMENT_CHANGED: _l("Car assignment changed"), ASSIGNMENT_DELETED: _l("Car assignment deleted"),
     VEHICLE_RETIRED: _l("Car retired from the fleet"),

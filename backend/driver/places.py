@@ -265,4 +265,4 @@ def delete_place(driver_id: int, place_id: int) -> bool:
 
 
 def zones_for(driver_id: int) -> list[Zone]:
-    return [zone_from_wkt(p.kind, p.geometry_wkt, p.radius_m) for p in places_of(driver_id)]
+    return [zone_from_wkt(p.kind, p.geometry_wkt, p.radius_m, p.name) for p in places_of(driver_id)]

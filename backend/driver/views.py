@@ -16,6 +16,7 @@ from backend.access import door, driver_reads, seals
 from backend.access.requests import local_today
 from backend.auth import role_required
 from backend.db import db
+from backend.driver import classify
 from backend.driver import places as place_service
 from backend.fleet import regimes, tax_notices
 from backend.fleet.service import FleetError
@@ -25,7 +26,7 @@ from backend.models.places import PLACE_KINDS
 from backend.models.revisions import TRIP_CLASSES, RevisionField
 from backend.periods.service import PeriodError, parse_month
 from backend.request_input import database_id
-from backend.trips import commute, counter as counter_service, event_texts, revisions
+from backend.trips import counter as counter_service, event_texts, revisions
 from backend.trips.revisions import RevisionError
 
 bp = Blueprint("driver", __name__, url_prefix="/me")
@@ -36,10 +37,13 @@ MODE_LABELS = {"business": _l("Business mode"), "private": _l("Private mode")}
 FIELD_LABELS = {"classification": _l("Class"), "note": _l("Note"), "business_relation": _l("Business relation"),
                 "detour": _l("Route deviation (reason)"), "private_detour_km": _l("Private detour km"),
                 "start_address": _l("Departure address"), "end_address": _l("Arrival address")}
-IMPLAUSIBLE_MOTION = "implausible_motion"
 VERKLARING_LABELS = {"no_private_use_car": _l("Verklaring geen privégebruik auto"),
                      "business_only_van": _l("Verklaring uitsluitend zakelijk gebruik bestelauto")}
-PLACE_LABELS = {"home": _l("Home (residence)"), "work": _l("Work"), "other": _l("Other")}
+PLACE_LABELS = {"home": _l("Home (residence)"), "work": _l("Work"), "other": _l("Other"),
+                "customer": _l("Known place (customer)")}
+WEEKDAYS = ((1, _l("Monday")), (2, _l("Tuesday")), (3, _l("Wednesday")), (4, _l("Thursday")),
+            (5, _l("Friday")), (6, _l("Saturday")), (7, _l("Sunday")))
+ORDERS = ("", "unclassified")  # by time, or the trips still to classify first
 TEXT_FIELDS = ("business_relation", "detour", "private_detour_km", "start_address", "end_address")
 MONTHS = (_l("Jan"), _l("Feb"), _l("Mar"), _l("Apr"), _l("May"), _l("Jun"), _l("Jul"), _l("Aug"),
           _l("Sep"), _l("Oct"), _l("Nov"), _l("Dec"))
@@ -64,10 +68,6 @@ def _month_bounds(month: date) -> tuple[date, date]:
     return month, following - timedelta(days=1)
 
 
-def _position(p: door.Position | None) -> tuple[float, float] | None:
-    return (p.lat, p.lon) if p is not None else None
-
-
 def _error_text(exc: Exception) -> str:
     return _(exc.msgid, **exc.params) if hasattr(exc, "msgid") else str(exc)
 
@@ -78,38 +78,120 @@ def trips():
     month = _month_arg()
     class_filter = request.args.get("class", "")
     mode_filter = request.args.get("mode", "")
-    if class_filter not in ("", *CLASS_LABELS) or mode_filter not in ("", *MODE_LABELS):
+    order = request.args.get("order", "")
+    if class_filter not in ("", *CLASS_LABELS) or mode_filter not in ("", *MODE_LABELS) or order not in ORDERS:
         abort(400)
     views = driver_reads.own_trip_summaries(_me(), _month_bounds(month))
     annotations = revisions.current_annotations(views, for_driver=True)
     states = revisions.lock_states(views)
-    zones = place_service.zones_for(current_user.id)
+    rules = classify.rules_for(current_user.id)
     rows = []
     for view in views:
         annotation = annotations[view.id]
         trip_class = annotation.effective_class(view)
-        # no proposal for a trip no car could have made: a person decides what it was
-        proposal = None if trip_class or IMPLAUSIBLE_MOTION in view.flags else commute.propose(
-            _position(view.start), _position(view.end), zones)
         if class_filter and (trip_class or "unclassified") != class_filter:
             continue
         if mode_filter and view.mode != mode_filter:
             continue
-        rows.append({"trip": view, "annotation": annotation, "trip_class": trip_class, "proposal": proposal,
+        proposal = classify.proposal_for(view, trip_class, rules)
+        rows.append({"trip": view, "annotation": annotation, "trip_class": trip_class,
+                     "proposal": proposal.classification if proposal else None,
+                     "reason": classify.reason_text(proposal) if proposal else None,
                      "state": states[view.id]})
+    if order == "unclassified":
+        rows.sort(key=lambda row: row["trip_class"] is not None)  # stable: by time within each group
+    _add_places(rows)
+    confirmable = [row for row in rows if row["proposal"] and row["state"].editable]
     previous = (month - timedelta(days=1)).replace(day=1)
     following = _month_bounds(month)[1] + timedelta(days=1)
     return render_template("driver/trips.html", rows=rows, month=month, previous=previous, following=following,
-                           class_filter=class_filter, mode_filter=mode_filter, class_labels=CLASS_LABELS,
-                           mode_labels=MODE_LABELS, trip_classes=TRIP_CLASSES, total=len(views))
+                           class_filter=class_filter, mode_filter=mode_filter, order=order, class_labels=CLASS_LABELS,
+                           mode_labels=MODE_LABELS, trip_classes=TRIP_CLASSES, total=len(views),
+                           confirmable=len(confirmable), order_links={key: url_for(
+                               "driver.trips", month=month.strftime("%Y-%m"), **{k: v for k, v in (
+                                   ("class", class_filter), ("mode", mode_filter), ("order", key)) if v})
+                               for key in ORDERS},
+                           unclassified=sum(1 for row in rows if row["trip_class"] is None))
+
+
+def _add_places(rows: list[dict]) -> None:
+    """From and to of each row: the address the driver corrected, else the driver's named place
+    or the looked-up address of a position they see (never of a private one: backend.addresses);
+    None when there is no position to show."""
+    from backend.addresses.resolver import Resolver
+
+    resolver = Resolver(driver_id=current_user.id)
+    # The cache in a few queries, not one a position.
+    resolver.prefetch([(p.lat, p.lon) for row in rows if not (row["trip"].is_private or row["trip"].sealed)
+                       for p in (row["trip"].start, row["trip"].end) if p is not None])
+    resolver.defer_writes()
+    for row in rows:
+        view, annotation = row["trip"], row["annotation"]
+        for side, position, corrected in (("from", view.start, annotation.start_address),
+                                          ("to", view.end, annotation.end_address)):
+            if corrected and not annotation.addresses_withheld:
+                row[side] = corrected
+            elif position is not None and not (view.is_private or view.sealed):
+                row[side] = resolver.resolve(position.lat, position.lon).text or None
+            else:
+                row[side] = None
+    resolver.write_pending()
+    db.session.commit()  # keeps the geocoder cache rows (business positions only)
+
+
+def _id_or_none(text: str) -> int | None:
+    try:
+        return database_id(text)
+    except ValueError:
+        return None
+
+
+def _trips_back(form) -> str:
+    return url_for("driver.trips", month=_month_arg().strftime("%Y-%m"), **{
+        k: v for k in ("class", "mode", "order") if (v := form.get(k))})
+
+
+@bp.route("/trips/confirm", methods=["POST"])
+@role_required(Role.DRIVER)
+def confirm_proposals():
+    """Confirm proposals: one trip ("one"), the selected trips ("trip"), or every confirmable
+    proposal on the page ("all"). The page sends the class it showed for each trip
+    ("proposal-<id>"); backend.driver.classify checks it is still the proposal."""
+    shown = {}
+    for key, value in request.form.items():
+        if key.startswith("proposal-") and value in CLASS_LABELS:
+            trip_id = _id_or_none(key.removeprefix("proposal-"))
+            if trip_id is not None:
+                shown[trip_id] = value
+    if request.form.get("one"):
+        ids = [_id_or_none(request.form["one"])]
+    elif request.form.get("all"):
+        ids = list(shown)
+    else:
+        ids = request.form.getlist("trip", type=database_id)
+    choices = [(trip_id, shown[trip_id]) for trip_id in ids if trip_id in shown]
+    if not choices:
+        flash(_("Select at least one trip with a proposal."), "error")
+        return redirect(_trips_back(request.form))
+    outcome = classify.confirm(_me(), choices, bulk=len(choices) > 1 or bool(request.form.get("all")))
+    if outcome.confirmed:
+        flash(_("%(n)s proposal(s) confirmed.", n=len(outcome.confirmed)), "success")
+    if outcome.locked:
+        flash(_("%(n)s trip(s) are locked and were not classified.", n=len(outcome.locked)), "error")
+    if outcome.stale:
+        flash(_("%(n)s trip(s) changed in the meantime and were not classified: check them again.",
+                n=len(outcome.stale)), "error")
+    for message in outcome.errors:
+        flash(message, "error")
+    if request.form.get("back") == "trip" and len(choices) == 1:
+        return redirect(url_for("driver.trip", trip_id=choices[0][0]))
+    return redirect(_trips_back(request.form))
 
 
 @bp.route("/trips/bulk", methods=["POST"])
 @role_required(Role.DRIVER)
 def bulk():
-    month = _month_arg()
-    back = url_for("driver.trips", month=month.strftime("%Y-%m"), **{
-        k: v for k in ("class", "mode") if (v := request.form.get(k))})
+    back = _trips_back(request.form)
     ids = request.form.getlist("trip", type=database_id)  # an id no trip can have is left out
     trip_class = request.form.get("classification", "")
     try:
@@ -141,16 +223,15 @@ def _detail(trip_id: int, *, status: int = 200, error: str | None = None):
              for name, position in (("start", view.start), ("end", view.end)) if position is not None}
     db.session.commit()  # keeps the geocoder cache rows of business positions
     trip_class = annotation.effective_class(view)
-    proposal = None
-    if not trip_class and IMPLAUSIBLE_MOTION not in view.flags:
-        proposal = commute.propose(_position(view.start), _position(view.end),
-                                   place_service.zones_for(me.id))
+    proposal = classify.proposal_for(view, trip_class, classify.rules_for(me.id))
     disclosed = view.sealed and not view.is_private and seals.disclosed_for_tax(view.id)
     # A van under the driver's own verklaring uitsluitend zakelijk: private use needs it withdrawn first.
     binding = regimes.business_only_binds(view.driver_id, view.vehicle_id, view.local_date)
     return render_template("driver/trip.html", trip=view, track=track_markup, track_points=track_points,
-                           annotation=annotation,
-                           history=history, state=state, trip_class=trip_class, proposal=proposal,
+                           annotation=annotation, history=history, state=state, trip_class=trip_class,
+                           proposal=proposal.classification if proposal else None,
+                           reason=classify.reason_text(proposal) if proposal else None,
+                           can_save_place=bool(view.end and not view.is_private and not view.sealed),
                            disclosed=disclosed, binding=binding,
                            class_labels=CLASS_LABELS, field_labels=FIELD_LABELS, mode_labels=MODE_LABELS,
                            flag_labels=event_texts.flag_labels, trip_classes=TRIP_CLASSES, error=error, addresses=found), status
@@ -212,6 +293,51 @@ def complete_address(trip_id: int):
                      details={"trip_id": trip_id, "side": side, "revision_id": written[0].id})
     flash(_("Address completed: the tax report now shows it."), "success")
     return redirect(url_for("driver.trip", trip_id=trip_id))
+
+
+@bp.route("/trips/<int:trip_id>/known-place", methods=["POST"])
+@role_required(Role.DRIVER)
+def save_known_place(trip_id: int):
+    """One click on a trip's arrival: the driver's known place (a customer) with that point and a
+    radius; trips ending there are proposed business from then on. A setting of the driver's own,
+    not a change to the trip."""
+    me = _me()
+    view = door.trip(me, trip_id)
+    if view.driver_id != me.id:
+        abort(404)
+    try:
+        radius = float(request.form.get("radius_m", "150").replace(",", "."))
+    except ValueError:
+        return _detail(trip_id, status=400, error=_("The radius must be a number of metres, e.g. 150."))
+    try:
+        classify.known_place_from_trip(me, view, request.form.get("name", ""), radius)
+    except place_service.PlaceError as exc:
+        return _detail(trip_id, status=400, error=_place_error_text(exc))
+    flash(_("Known place saved: trips ending there are proposed as business."), "success")
+    return redirect(url_for("driver.trip", trip_id=trip_id))
+
+
+@bp.route("/working-hours", methods=["GET", "POST"])
+@role_required(Role.DRIVER)
+def working_hours():
+    """The driver's working days and hours: trips inside them are proposed business."""
+    status, error = 200, None
+    if request.method == "POST":
+        try:
+            if request.form.get("clear"):
+                classify.clear_working_hours(current_user.id)
+            else:
+                classify.set_working_hours(current_user.id, request.form.getlist("weekday"),
+                                           request.form.get("start", ""), request.form.get("end", ""))
+        except classify.SettingError as exc:
+            status, error = 400, str(exc)
+        else:
+            flash(_("Working hours saved.") if not request.form.get("clear") else _("Working hours removed."),
+                  "success")
+            return redirect(url_for("driver.working_hours"))
+    hours = classify.working_hours_of(current_user.id)
+    return render_template("driver/working_hours.html", hours=hours, error=error, form=request.form,
+                           weekdays=WEEKDAYS), status
 
 
 @bp.route("/trips/<int:trip_id>/disclose", methods=["POST"])

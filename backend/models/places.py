@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import Enum
 
-from sqlalchemy import CheckConstraint, Float, ForeignKey, String, Text
+from sqlalchemy import CheckConstraint, Float, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import UTCDateTime, db, utcnow
@@ -22,6 +22,7 @@ class PlaceKind(str, Enum):
     HOME = "home"
     WORK = "work"
     OTHER = "other"
+    CUSTOMER = "customer"  # a known place: trips ending there are proposed business (backend.trips.proposals)
 
 
 PLACE_KINDS = tuple(k.value for k in PlaceKind)
@@ -45,3 +46,21 @@ class Place(db.Model):
     def geometry(self):
         from shapely import wkt
         return wkt.loads(self.geometry_wkt)
+
+
+class DriverWorkingHours(db.Model):
+    """A driver's working days and hours: trips inside them are proposed business
+    (backend.trips.proposals). A setting of the driver's own, like their places."""
+
+    __tablename__ = "driver_working_hours"
+    __table_args__ = (
+        CheckConstraint("start_minute >= 0 AND start_minute < end_minute AND end_minute <= 1440",
+                        name="hours_in_a_day"),
+        CheckConstraint("length(weekdays) BETWEEN 1 AND 7", name="weekdays_given"),
+    )
+
+    driver_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    weekdays: Mapped[str] = mapped_column(String(7))  # ISO weekdays as digits, Monday 1: "12345"
+    start_minute: Mapped[int] = mapped_column(Integer)  # minutes after local midnight
+    end_minute: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)

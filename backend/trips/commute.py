@@ -28,10 +28,11 @@ class Zone:
     kind: str  # "home", "work" or "other"
     geometry: BaseGeometry  # lon/lat
     radius_m: float | None = None  # for a point
+    name: str = ""  # the driver's name for the place, for the proposal's reason
 
 
-def zone_from_wkt(kind: str, geometry_wkt: str, radius_m: float | None) -> Zone:
-    return Zone(kind, wkt.loads(geometry_wkt), radius_m)
+def zone_from_wkt(kind: str, geometry_wkt: str, radius_m: float | None, name: str = "") -> Zone:
+    return Zone(kind, wkt.loads(geometry_wkt), radius_m, name)
 
 
 def circle(kind: str, lat: float, lon: float, radius_m: float) -> Zone:
@@ -51,17 +52,23 @@ def contains(zone: Zone, position: LatLon) -> bool:
     return zone.geometry.covers(Point(position[1], position[0]))
 
 
-def _in_any(zones: Iterable[Zone], kind: str, position: LatLon) -> bool:
-    return any(z.kind == kind and contains(z, position) for z in zones)
+def first_containing(zones: Iterable[Zone], kind: str, position: LatLon) -> Zone | None:
+    return next((z for z in zones if z.kind == kind and contains(z, position)), None)
 
 
-def propose(start: LatLon | None, end: LatLon | None, zones: Iterable[Zone]) -> str | None:
-    """"commute" for a trip from a home to a work place or back; None otherwise (or when a
-    position is missing, e.g. a trip recorded in private mode)."""
+def commute_ends(start: LatLon | None, end: LatLon | None, zones: Iterable[Zone]) -> tuple[Zone, Zone] | None:
+    """The (from, to) places of a trip from a home to a work place or back; None otherwise (or
+    when a position is missing, e.g. a trip recorded in private mode)."""
     if start is None or end is None:
         return None
     zones = list(zones)
-    if (_in_any(zones, HOME, start) and _in_any(zones, WORK, end)) or \
-            (_in_any(zones, WORK, start) and _in_any(zones, HOME, end)):
-        return COMMUTE
+    for from_kind, to_kind in ((HOME, WORK), (WORK, HOME)):
+        origin, destination = first_containing(zones, from_kind, start), first_containing(zones, to_kind, end)
+        if origin is not None and destination is not None:
+            return origin, destination
     return None
+
+
+def propose(start: LatLon | None, end: LatLon | None, zones: Iterable[Zone]) -> str | None:
+    """"commute" for a trip from a home to a work place or back; None otherwise."""
+    return COMMUTE if commute_ends(start, end, zones) is not None else None
