@@ -39,7 +39,7 @@ DETAIL_LABELS = {
     "classification": _l("Class"), "calibration_id": _l("Calibration"),
     "assignments_ended": _l("Car assignments ended"), "held_back": _l("Held back"), "refused": _l("Refused"),
     "available_from": _l("From"), "available_until": _l("Until"), "email": _l("E-mail address"),
-    "name": _l("Name"), "user_id": _l("Account"),
+    "name": _l("Name"), "user_id": _l("Account"), "kenteken": _l("Kenteken"),
 }
 WHAT_LABELS = {
     "tax_report": _l("tax report"), "trips": _l("trip list"), "trip": _l("one trip"), "track": _l("route"),
@@ -62,12 +62,21 @@ class Field:
 
 
 def _labels() -> dict[str, dict]:
+    """The value labels per key, translated once per request (a page formats 200 events)."""
+    from flask import g
+
     from backend.access.forms import CATEGORY_LABELS
     from backend.driver.views import CLASS_LABELS
     from backend.web.roles import ROLE_LABELS
 
-    return {"what": WHAT_LABELS, "via": VIA_LABELS, "scope": SCOPE_LABELS, "side": SIDE_LABELS,
-            "categories": CATEGORY_LABELS, "role": ROLE_LABELS, "classification": CLASS_LABELS}
+    cached = g.get("audit_detail_labels")
+    if cached is None:
+        source = {"what": WHAT_LABELS, "via": VIA_LABELS, "scope": SCOPE_LABELS, "side": SIDE_LABELS,
+                  "categories": CATEGORY_LABELS, "role": ROLE_LABELS, "classification": CLASS_LABELS,
+                  "": DETAIL_LABELS}
+        cached = g.audit_detail_labels = {key: {k: str(v) for k, v in table.items()}
+                                          for key, table in source.items()}
+    return cached
 
 
 def format_value(key: str, value, labels: dict[str, dict] | None = None) -> str:
@@ -80,7 +89,7 @@ def format_value(key: str, value, labels: dict[str, dict] | None = None) -> str:
         return str(YES_NO[value])
     if isinstance(value, str):
         if known and value in known:
-            return str(known[value])
+            return known[value]
         if _DAY.match(value):
             return date.fromisoformat(value).strftime("%d-%m-%Y")
         if _MOMENT.match(value):
@@ -105,8 +114,8 @@ def format_value(key: str, value, labels: dict[str, dict] | None = None) -> str:
 
 
 def label_of(key: str) -> str:
-    found = DETAIL_LABELS.get(key)
-    return str(found) if found is not None else key.replace("_", " ")
+    found = _labels()[""].get(key)
+    return found if found is not None else key.replace("_", " ")
 
 
 def fields(details_json: str, kenteken: str | None = None) -> list[Field]:
@@ -116,7 +125,7 @@ def fields(details_json: str, kenteken: str | None = None) -> list[Field]:
     except ValueError:
         details = {}
     labels = _labels()
-    found = [Field(_("Kenteken"), kenteken)] if kenteken else []
+    found = [Field(labels[""]["kenteken"], kenteken)] if kenteken else []
     if not isinstance(details, dict):
         return found + [Field(_("Details"), str(details))]
     found.extend(Field(label_of(key), format_value(key, value, labels)) for key, value in details.items())

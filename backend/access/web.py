@@ -314,7 +314,8 @@ def revoke(grant_id: int):
     grant = db.session.get(Grant, grant_id) or abort(404)
     form = RevokeForm()
     if not form.validate_on_submit():
-        flash(_("Not revoked: a revocation needs a reason."), "error")
+        flash(_("Not revoked: confirm the revocation and give a reason.") if form.reason.data
+              else _("Not revoked: a revocation needs a reason."), "error")
     else:
         try:
             grants.revoke(grant, current_user, form.reason.data)
