@@ -40,6 +40,8 @@ DETAIL_LABELS = {
     "assignments_ended": _l("Car assignments ended"), "held_back": _l("Held back"), "refused": _l("Refused"),
     "available_from": _l("From"), "available_until": _l("Until"), "email": _l("E-mail address"),
     "name": _l("Name"), "user_id": _l("Account"), "kenteken": _l("Kenteken"),
+    # retention_deleted (backend/access/retention.py)
+    "category": _l("Data category"), "rows": _l("Rows deleted"), "before": _l("Before"), "rule": _l("Rule"),
 }
 WHAT_LABELS = {
     "tax_report": _l("tax report"), "trips": _l("trip list"), "trip": _l("one trip"), "track": _l("route"),
