@@ -25,6 +25,13 @@ Target for each: at least 0.3 of the bare rate. Each figure also in CPU time of 
 disturbs less than wall time. --only-fleet skips parts 1-2.
 
     .venv/bin/python benchmarks/audit_verify.py --only-fleet [--cars 500] [--checkpoint-events 100000]
+
+Part 5 (issue #16), on the chain of part 1: the audit log page (GET /audit/log, 200 events a
+page, keyset paging by seq) timed on its first page and on its last page, as a ratio (target:
+about 1, the last page as fast as the first), next to the same last page read with OFFSET as the
+baseline it replaced. --skip-fleet stops after parts 1, 2 and 5.
+
+    .venv/bin/python benchmarks/audit_verify.py --events 100000 --skip-fleet
 """
 from __future__ import annotations
 
@@ -255,6 +262,7 @@ def main() -> int:
     parser.add_argument("--checkpoint-events", type=int, default=100_000, help="audit events for part 3")
     parser.add_argument("--fleet-database-url", help="an empty database for parts 3-4 (default: SQLite)")
     parser.add_argument("--only-fleet", action="store_true", help="skip parts 1-2")
+    parser.add_argument("--skip-fleet", action="store_true", help="skip parts 3-4")
     args = parser.parse_args()
     os.environ.setdefault("RITBOX_INSTANCE_PATH", tempfile.mkdtemp(prefix="ritbox-bench-"))
     if args.only_fleet:
@@ -262,7 +270,7 @@ def main() -> int:
             url = args.fleet_database_url or f"sqlite:///{os.path.join(folder, 'fleet.sqlite')}"
             return checkpoint_and_trips(url, args.cars, args.checkpoint_events)
     status = chain_only(args)
-    if status:
+    if status or args.skip_fleet:
         return status
     with tempfile.TemporaryDirectory() as folder:
         url = args.fleet_database_url or f"sqlite:///{os.path.join(folder, 'fleet.sqlite')}"
@@ -298,6 +306,7 @@ def chain_only(args) -> int:
         for payload in payloads:
             sha256(payload).hexdigest()
         bare_seconds = time.perf_counter() - began
+        log_pages = audit_log_pages(app, args.events)
 
     verify_rate = args.events / verify_seconds
     bare_rate = args.events / bare_seconds
@@ -306,7 +315,50 @@ def chain_only(args) -> int:
     print(f"audit verify:       {verify_rate:,.0f} events/s ({verify_seconds:.2f} s, reading included)")
     print(f"bare sha256:        {bare_rate:,.0f} hashes/s ({bare_seconds:.2f} s, same bytes)")
     print(f"ratio:              {verify_rate / bare_rate:.2f} (target >= 0.3)")
+    first, last, keyset_sql, offset_sql = log_pages
+    print(f"audit log page:     first {first * 1000:.1f} ms, last {last * 1000:.1f} ms (GET /audit/log, 200 events); "
+          f"ratio last/first {last / first:.2f} (target about 1); the last page's query: keyset "
+          f"{keyset_sql * 1000:.2f} ms, OFFSET {offset_sql * 1000:.2f} ms (ratio OFFSET/keyset "
+          f"{offset_sql / keyset_sql:.1f})")
     return 0
+
+
+def audit_log_pages(app, events: int, repeats: int = 5) -> tuple[float, float, float, float]:
+    """Part 5: the audit log page's first and last page (best of `repeats`), and the last page's
+    query by keyset against the same rows by OFFSET."""
+    from sqlalchemy import select
+
+    from backend.accounts import create_user
+    from backend.access.web import AUDIT_PAGE
+    from backend.db import db
+    from backend.models.audit import AuditEvent
+
+    app.config["WTF_CSRF_ENABLED"] = False
+    with app.app_context():
+        create_user("olga@example.nl", "Olga", ["or_delegate"], "benchmark-password-1")
+    client = app.test_client()
+    assert client.post("/login", data={"email": "olga@example.nl", "password": "benchmark-password-1"}).status_code == 302
+
+    def best(call) -> float:
+        times = []
+        for _ in range(repeats):
+            began = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - began)
+        return min(times)
+
+    def page(url: str) -> None:
+        assert client.get(url).status_code == 200
+
+    last_before = AUDIT_PAGE + 1  # the page below this seq holds the chain's first events
+    first = best(lambda: page("/audit/log"))
+    last = best(lambda: page(f"/audit/log?before={last_before}"))
+    with app.app_context():
+        keyset = best(lambda: db.session.scalars(select(AuditEvent).where(AuditEvent.seq < last_before)
+                                                 .order_by(AuditEvent.seq.desc()).limit(AUDIT_PAGE)).all())
+        offset = best(lambda: db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc())
+                                                 .offset(events - AUDIT_PAGE).limit(AUDIT_PAGE)).all())
+    return first, last, keyset, offset
 
 
 if __name__ == "__main__":

@@ -316,7 +316,8 @@ def revoke(grant_id: int):
     grant = db.session.get(Grant, grant_id) or abort(404)
     form = RevokeForm()
     if not form.validate_on_submit():
-        flash(_("Not revoked: a revocation needs a reason."), "error")
+        flash(_("Not revoked: confirm the revocation and give a reason.") if form.reason.data
+              else _("Not revoked: a revocation needs a reason."), "error")
     else:
         try:
             grants.revoke(grant, current_user, form.reason.data)
@@ -370,34 +371,128 @@ def _user_id_by_email(email: str | None) -> int | None | bool:
     return found if found is not None else False
 
 
+def _audit_conditions(form: AuditFilterForm) -> list:
+    """The filters as SQL conditions (a filter that does not validate filters nothing: the
+    page shows its error)."""
+    conditions: list = []
+    if not form.validate():
+        return conditions
+    if form.event_type.data:
+        conditions.append(AuditEvent.event_type == form.event_type.data)
+    if form.purpose.data:
+        conditions.append(AuditEvent.purpose == form.purpose.data.strip())
+    for field, column in ((form.actor, AuditEvent.actor_id), (form.subject, AuditEvent.subject_user_id)):
+        found = _user_id_by_email(field.data)
+        if found is False:
+            conditions.append(False)  # an unknown person matches nothing
+        elif found is not None:
+            conditions.append(column == found)
+    if form.date_from.data:
+        conditions.append(AuditEvent.at >= datetime.combine(form.date_from.data, time.min, LOCAL))
+    if form.date_until.data:
+        conditions.append(AuditEvent.at < datetime.combine(form.date_until.data + timedelta(days=1), time.min, LOCAL))
+    return conditions
+
+
+def _audit_filter_form() -> AuditFilterForm:
+    form = AuditFilterForm(request.args)
+    form.event_type.choices = [("", _("(all)"))] + [(k, str(v)) for k, v in EVENT_LABELS.items()]
+    return form
+
+
+AUDIT_FILTERS = ("event_type", "purpose", "actor", "subject", "date_from", "date_until")
+
+
+def _audit_url(endpoint: str, **extra) -> str:
+    args = {name: request.args[name] for name in AUDIT_FILTERS if request.args.get(name)}
+    return url_for(endpoint, **args, **extra)
+
+
+def _before_seq() -> int | None:
+    text = request.args.get("before", "")
+    if not text:
+        return None
+    if not text.isdigit() or len(text) > 18:
+        abort(400)
+    return int(text)
+
+
 @audit_bp.route("/log")
 @role_required(Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
 def log():
-    form = AuditFilterForm(request.args)
-    form.event_type.choices = [("", _("(all)"))] + [(k, str(v)) for k, v in EVENT_LABELS.items()]
-    statement = select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(AUDIT_PAGE)
-    if form.validate():
-        if form.event_type.data:
-            statement = statement.where(AuditEvent.event_type == form.event_type.data)
-        if form.purpose.data:
-            statement = statement.where(AuditEvent.purpose == form.purpose.data.strip())
-        for field, column in ((form.actor, AuditEvent.actor_id), (form.subject, AuditEvent.subject_user_id)):
-            found = _user_id_by_email(field.data)
-            if found is False:
-                statement = statement.where(False)  # an unknown person matches nothing
-            elif found is not None:
-                statement = statement.where(column == found)
-        if form.date_from.data:
-            statement = statement.where(AuditEvent.at >= datetime.combine(form.date_from.data, time.min, LOCAL))
-        if form.date_until.data:
-            statement = statement.where(AuditEvent.at < datetime.combine(
-                form.date_until.data + timedelta(days=1), time.min, LOCAL))
-    events = list(db.session.scalars(statement))
+    """Newest first, AUDIT_PAGE events a page; the next page starts below the last seq shown
+    (keyset paging: as fast on page 500 as on page 1, whatever the log's length)."""
+    from backend.access import audit_details
+
+    form = _audit_filter_form()
+    conditions = _audit_conditions(form)
+    before = _before_seq()
+    if before is not None:
+        conditions.append(AuditEvent.seq < before)
+    events = list(db.session.scalars(select(AuditEvent).where(*conditions)
+                                     .order_by(AuditEvent.seq.desc()).limit(AUDIT_PAGE + 1)))
+    more = len(events) > AUDIT_PAGE
+    events = events[:AUDIT_PAGE]
     people = _names({e.actor_id for e in events} | {e.subject_user_id for e in events})
+    plates = {v.id: v.display_kenteken for v in _vehicles({e.subject_vehicle_id for e in events}).values()}
+    fields = {e.seq: audit_details.fields(e.details, plates.get(e.subject_vehicle_id)) for e in events}
     # A filter that does not validate (a date out of range, ...) shows its error: a 400.
     return render_template("access/audit_log.html", form=form, events=events, people=people,
-                           details=lambda e: json.loads(e.details), page_size=AUDIT_PAGE,
-                           **_common()), 400 if form.errors else 200
+                           details=lambda e: json.loads(e.details), fields=fields, page_size=AUDIT_PAGE,
+                           next_url=_audit_url("audit.log", before=events[-1].seq) if more else None,
+                           first_url=_audit_url("audit.log") if before is not None else None,
+                           csv_url=_audit_url("audit.log_csv"), **_common()), 400 if form.errors else 200
+
+
+CSV_BATCH = 1000
+
+
+@audit_bp.route("/log.csv")
+@role_required(Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
+def log_csv():
+    """The filtered log as CSV, newest first, streamed in batches by seq (never loaded whole).
+    The details column is the event's canonical JSON exactly as hashed, for checking."""
+    import csv
+    import io
+
+    from flask import Response, stream_with_context
+
+    form = _audit_filter_form()
+    conditions = _audit_conditions(form)
+    if form.errors:
+        abort(400)
+    labels = {k: str(v) for k, v in EVENT_LABELS.items()}
+
+    def rows():
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, delimiter=";")
+        writer.writerow(["seq", "at", "event_type", "event", "actor", "purpose", "subject", "kenteken",
+                         "grant_id", "request_id", "details", "hash"])
+        before = None
+        while True:
+            statement = select(AuditEvent).where(*conditions).order_by(AuditEvent.seq.desc()).limit(CSV_BATCH)
+            if before is not None:
+                statement = statement.where(AuditEvent.seq < before)
+            batch = list(db.session.scalars(statement))
+            people = _names({e.actor_id for e in batch} | {e.subject_user_id for e in batch})
+            plates = {v.id: v.display_kenteken for v in _vehicles({e.subject_vehicle_id for e in batch}).values()}
+            for e in batch:
+                writer.writerow([e.seq, e.at.astimezone(LOCAL).isoformat(), e.event_type,
+                                 labels.get(e.event_type, ""), people[e.actor_id].email if e.actor_id in people else "",
+                                 e.purpose or "", people[e.subject_user_id].email if e.subject_user_id in people else "",
+                                 plates.get(e.subject_vehicle_id, ""), e.grant_id or "", e.request_id or "",
+                                 e.details, e.hash])
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+            if len(batch) < CSV_BATCH:
+                return
+            before = batch[-1].seq
+            db.session.expunge_all()  # a long log: keep the session small
+
+    name = f"ritbox-auditlog-{_now().astimezone(LOCAL).strftime('%Y%m%d-%H%M')}.csv"
+    return Response(stream_with_context(rows()), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
 
 @audit_bp.route("/verify", methods=["POST"])

@@ -7,7 +7,9 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
+    from backend.finance.trip_list import bp as trips_bp
     from backend.finance.views import bp, own_bp
 
     app.register_blueprint(bp)
+    app.register_blueprint(trips_bp)
     app.register_blueprint(own_bp)

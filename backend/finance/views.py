@@ -166,16 +166,11 @@ def fleet_export():
         form.subject.choices = _subject_choices()
         return render_template("finance/reports.html", form=form, fleet_form=fleet_form, error=None,
                                jobs=_jobs_for(current_user.id), query="", searching=_searching()), 400
-    job = jobs.start(current_user.id, fleet_form.year.data, fleet_form.format.data)
-    return render_template("finance/reports.html", form=_blank_form(), fleet_form=fleet_form, error=None,
-                           jobs=_jobs_for(current_user.id), started=job.id, query="", searching=_searching()), 202
-
-
-def _blank_form() -> ReportForm:
-    form = ReportForm(formdata=None)
-    form.subject.choices = _subject_choices()
-    form.year.data = _default_year()
-    return form
+    jobs.start(current_user.id, fleet_form.year.data, fleet_form.format.data)
+    # Post/redirect/get: reloading the page that follows shows the job, it does not start another.
+    from flask import flash, redirect
+    flash(_("The fleet export has started; this page shows how far it is."), "success")
+    return redirect(url_for("finance.reports"), 303)
 
 
 def _own_job(job_id: int) -> ReportExport:

@@ -1,6 +1,6 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import SelectField, StringField
+from wtforms import BooleanField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from backend.request_input import BoundedDateField
@@ -27,6 +27,9 @@ class VehicleEditForm(FlaskForm):
 
 class RetireForm(FlaskForm):
     retired_on = BoundedDateField(_l("Last day in the fleet"), validators=[DataRequired()])
+    # Retiring cannot be undone: the admin confirms it on the form itself.
+    confirm = BooleanField(_l("I understand that retiring the car cannot be undone"),
+                           validators=[DataRequired(_l("Tick the box to confirm that the car leaves the fleet."))])
 
 
 class AssignmentEndForm(FlaskForm):

@@ -228,10 +228,21 @@ def _no_store(html: str, status: int):
     return response
 
 
-@bp.route("/devices/<device_id>/retire", methods=["POST"])
+@bp.route("/devices/<device_id>/retire", methods=["GET", "POST"])
 @role_required(Role.ADMIN)
 def device_retire(device_id: str):
+    """Retiring a device cannot be undone: the list's button leads to this confirmation (a POST
+    without `confirm` retires nothing), whose own button retires it."""
+    from backend.db import db
+    from backend.models.fleet import Device
+    device = db.session.get(Device, device_id[:64])
+    if device is None:
+        abort(404)
+    if request.method == "GET":
+        return render_template("fleet/device_retire.html", device=device, action_form=EmptyForm())
     if EmptyForm().validate_on_submit():
+        if request.form.get("confirm") != "1":
+            return redirect(url_for("fleet.device_retire", device_id=device_id), 303)
         try:
             device = service.retire_device(device_id)
         except FleetError as exc:
@@ -239,4 +250,4 @@ def device_retire(device_id: str):
         else:
             flash(_("Device %(device)s retired: its uploads are refused from now on.", device=device.id),
                   "success")
-    return redirect(url_for("fleet.devices"))
+    return redirect(url_for("fleet.devices"), 303)

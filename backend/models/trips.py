@@ -57,6 +57,8 @@ class Trip(db.Model):
         Index("ix_trips_device_seq_hash", "device_id", "seq", "record_hash"),
         Index("ix_trips_driver_started", "driver_id", "started_at"),
         Index("ix_trips_vehicle_started", "vehicle_id", "started_at"),
+        # Finance's fleet-wide trip list pages newest first by (started_at, id) (keyset paging).
+        Index("ix_trips_started_id", "started_at", "id"),
         CheckConstraint("mode IN ('business', 'private')", name="mode_known"),
         # The database itself guarantees that no private position is ever stored in plaintext.
         CheckConstraint("mode = 'business' OR (start_lat IS NULL AND start_lon IS NULL "

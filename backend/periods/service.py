@@ -56,10 +56,9 @@ def month_of(day: date) -> date:
     return day.replace(day=1)
 
 
-def close_month(month: date, *, vehicle_id: int | None = None, actor: User | None = None,
-                via: str = "web", today: date | None = None) -> PeriodClosing:
-    """Close a month for one vehicle or the whole fleet. Only finance closes (the CLI, run by
-    an operator, passes actor None). A month that has not ended yet cannot be closed."""
+def check_closable(month: date, *, vehicle_id: int | None = None, actor: User | None = None,
+                   today: date | None = None) -> None:
+    """PeriodError when the month cannot be closed (not finance, not ended, unknown car, closed)."""
     from backend.access.requests import local_today
 
     month = month_of(month)
@@ -73,6 +72,14 @@ def close_month(month: date, *, vehicle_id: int | None = None, actor: User | Non
         raise PeriodError(N_("Unknown vehicle."))
     if is_closed(vehicle_id, month) if vehicle_id is not None else _fleet_closed(month):
         raise PeriodError(N_("%(month)s is already closed."), month=month.strftime("%Y-%m"))
+
+
+def close_month(month: date, *, vehicle_id: int | None = None, actor: User | None = None,
+                via: str = "web", today: date | None = None) -> PeriodClosing:
+    """Close a month for one vehicle or the whole fleet. Only finance closes (the CLI, run by
+    an operator, passes actor None). A month that has not ended yet cannot be closed."""
+    month = month_of(month)
+    check_closable(month, vehicle_id=vehicle_id, actor=actor, today=today)
     closing = PeriodClosing(month=month, vehicle_id=vehicle_id, closed_by_id=actor.id if actor else None,
                             closed_via=via)
     db.session.add(closing)

@@ -23,26 +23,67 @@ class CloseForm(FlaskForm):
     vehicle = SelectField(_l("Vehicle"))
 
 
+def _vehicle_choices(form: CloseForm) -> None:
+    form.vehicle.choices = [("", _("Whole fleet"))] + [
+        (str(v.id), f"{v.display_kenteken} ({v.make} {v.model})") for v in fleet.list_vehicles()]
+
+
 @bp.route("/", methods=["GET", "POST"])
 @role_required(Role.FINANCE)
 def index():
+    """Closing is irreversible: a POST without `confirm` closes nothing and sends finance to the
+    confirmation page, which shows what is still open in that month; only its POST closes."""
     form = CloseForm()
-    form.vehicle.choices = [("", _("Whole fleet"))] + [
-        (str(v.id), f"{v.display_kenteken} ({v.make} {v.model})") for v in fleet.list_vehicles()]
+    _vehicle_choices(form)
     status = 200
     if request.method == "POST":
         if form.validate_on_submit():
             try:
                 month = service.parse_month(form.month.data)
-                service.close_month(month, vehicle_id=int(form.vehicle.data) if form.vehicle.data else None,
+                vehicle_id = int(form.vehicle.data) if form.vehicle.data else None
+                if request.form.get("confirm") != "1":
+                    service.check_closable(month, vehicle_id=vehicle_id,
+                                           actor=current_user._get_current_object())
+                    return redirect(url_for("periods.confirm", month=month.strftime("%Y-%m"),
+                                            vehicle=vehicle_id or ""), 303)
+                service.close_month(month, vehicle_id=vehicle_id,
                                     actor=current_user._get_current_object(), via="web")
             except PeriodError as exc:
                 form.month.errors.append(_(exc.msgid, **exc.params))
             else:
                 flash(_("%(month)s is closed.", month=month.strftime("%Y-%m")), "success")
-                return redirect(url_for("periods.index"))
+                return redirect(url_for("periods.index"), 303)
         status = 400
     return render_template("periods/index.html", form=form, closings=service.list_closings()), status
+
+
+@bp.route("/confirm")
+@role_required(Role.FINANCE)
+def confirm():
+    """What is still unclassified or incomplete in the month, and the button that closes it."""
+    from flask import abort
+
+    from backend.access import finance_reads
+    from backend.models.fleet import Vehicle
+    from backend.db import db
+
+    vehicle_text = request.args.get("vehicle", "")
+    if vehicle_text and (not vehicle_text.isdigit() or len(vehicle_text) > 12):
+        abort(400)
+    vehicle = db.session.get(Vehicle, int(vehicle_text)) if vehicle_text else None
+    if vehicle_text and vehicle is None:
+        abort(404)
+    try:
+        month = service.parse_month(request.args.get("month", ""))
+        service.check_closable(month, vehicle_id=vehicle.id if vehicle else None,
+                               actor=current_user._get_current_object())
+    except PeriodError as exc:
+        flash(_(exc.msgid, **exc.params), "error")
+        return redirect(url_for("periods.index"), 303)
+    check = finance_reads.month_check(current_user._get_current_object(), month, vehicle.id if vehicle else None)
+    trips_args = {"month": month.strftime("%Y-%m"), **({"vehicle": vehicle.id} if vehicle else {})}
+    return render_template("periods/confirm.html", month=month, vehicle=vehicle, check=check,
+                           trips_args=trips_args)
 
 
 # --- finance's correction of one trip (also in closed months), always with a reason -----------
@@ -75,7 +116,7 @@ def correct(trip_id: int):
             status, error = 400, _(exc.msgid, **exc.params)
         else:
             flash(_("Saved: %(n)s change(s).", n=len(written)) if written else _("Nothing changed."), "success")
-            return redirect(url_for("periods.correct", trip_id=trip_id))
+            return redirect(_back_to_list() or url_for("periods.correct", trip_id=trip_id), 303)
     (trip,) = driver_reads.trip_summaries(me, [trip_id])
     annotation = revisions.current_annotations([trip])[trip.id]
     history = revisions.revision_history([trip])[trip.id]
@@ -85,4 +126,12 @@ def correct(trip_id: int):
     return render_template("periods/correct.html", trip=trip, annotation=annotation, history=history,
                            closed=is_closed(trip.vehicle_id, trip.local_date), error=error,
                            class_labels=CLASS_LABELS, field_labels=FIELD_LABELS, mode_labels=MODE_LABELS,
-                           trip_classes=TRIP_CLASSES), status
+                           trip_classes=TRIP_CLASSES, back=_back_to_list()), status
+
+
+def _back_to_list() -> str | None:
+    """The filtered trip list the correction was opened from (only that page: no open redirect)."""
+    target = request.values.get("next", "")
+    if target.startswith("/finance/trips") and "//" not in target and "\\" not in target and len(target) <= 1000:
+        return target
+    return None

@@ -24,6 +24,7 @@ NAVIGATION: tuple[NavItem, ...] = (
     NavItem("driver.van_days", _l("Van days"), frozenset({Role.DRIVER})),
     NavItem("driver.access_log", _l("Who saw my data"), frozenset({Role.DRIVER})),
     NavItem("finance.reports", _l("Tax reports"), frozenset({Role.FINANCE})),
+    NavItem("finance_trips.index", _l("Trips"), frozenset({Role.FINANCE})),
     NavItem("finance.verdicts", _l("500 km verdicts"), frozenset({Role.FINANCE})),
     NavItem("finance.regimes_page", _l("Vans and verklaringen"), frozenset({Role.FINANCE})),
     NavItem("finance.calibrations", _l("Odometer calibrations"), frozenset({Role.FINANCE, Role.DRIVER})),

@@ -263,3 +263,22 @@ def test_statistics_per_purpose_count_without_names(app, client, login, setting)
     client.post("/logout")
     login(EMAILS["manager"])
     assert client.get("/access/statistics").status_code == 403
+
+
+def test_revoking_a_grant_asks_for_confirmation(app, client, login, setting) -> None:
+    """Revocation cannot be undone: without the ticked confirmation the grant stays active."""
+    people, _fleet, _version = setting
+    request_id, grant_id = _make_state(app, people, "active")
+    login(EMAILS["manager"])
+    page = client.get(f"/access/requests/{request_id}").get_data(as_text=True)
+    assert 'name="confirm"' in page
+    unconfirmed = client.post(f"/access/grants/{grant_id}/revoke", data={"reason": "Onderzoek afgerond."},
+                              follow_redirects=True)
+    assert "bevestig" in unconfirmed.get_data(as_text=True).lower()
+    with app.app_context():
+        assert db.session.get(Grant, grant_id).revoked_at is None
+    confirmed = client.post(f"/access/grants/{grant_id}/revoke",
+                            data={"reason": "Onderzoek afgerond.", "confirm": "y"})
+    assert confirmed.status_code == 303
+    with app.app_context():
+        assert db.session.get(Grant, grant_id).revoked_at is not None

@@ -66,8 +66,9 @@ def test_other_roles_get_403(client, login, fleet, email):
 
 def test_fleet_export_runs_as_a_job_with_a_status_and_a_zip(app, client, login, fleet):
     login(rf.FINANCE_EMAIL)
-    response = client.post("/finance/reports/fleet", data={"fleet-year": fleet.year, "fleet-format": "csv"})
-    assert response.status_code == 202 and b"finance-export.js" in response.data
+    response = client.post("/finance/reports/fleet", data={"fleet-year": fleet.year, "fleet-format": "csv"},
+                           follow_redirects=True)
+    assert [r.status_code for r in response.history] == [303] and b"finance-export.js" in response.data
     status = None
     for _ in range(200):
         status = client.get("/finance/reports/jobs/1").get_json()

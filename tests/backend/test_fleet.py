@@ -165,7 +165,7 @@ def test_admin_adds_a_vehicle_assigns_it_and_enrolls_a_device_in_dutch(app, clie
     # Shown once: the list page afterwards does not repeat it.
     assert token not in client.get("/admin/fleet/devices").get_data(as_text=True)
 
-    retired = client.post(f"/admin/fleet/devices/{device.id}/retire", follow_redirects=True)
+    retired = client.post(f"/admin/fleet/devices/{device.id}/retire", data={"confirm": "1"}, follow_redirects=True)
     assert "buiten gebruik gesteld" in retired.get_data(as_text=True)
     with app.app_context():
         assert db.session.get(Device, device.id).status == "retired"

@@ -385,9 +385,13 @@ def test_admin_edits_and_retires_a_vehicle_on_its_page(app, client, runner, make
                         follow_redirects=True)
     assert "GB-XJ-12 opgeslagen" in saved.get_data(as_text=True) and "ID.3" in saved.get_data(as_text=True)
 
-    future = client.post("/admin/fleet/vehicles/GBXJ12/retire", data={"retired_on": "2999-01-01"})
+    unconfirmed = client.post("/admin/fleet/vehicles/GBXJ12/retire", data={"retired_on": "2026-05-31"})
+    assert unconfirmed.status_code == 400 and "Vink het vakje aan" in unconfirmed.get_data(as_text=True)
+    with app.app_context():
+        assert "retired" not in set(db.session.scalars(select(Device.status)))
+    future = client.post("/admin/fleet/vehicles/GBXJ12/retire", data={"retired_on": "2999-01-01", "confirm": "y"})
     assert future.status_code == 400 and "ligt in de toekomst" in future.get_data(as_text=True)
-    retired = client.post("/admin/fleet/vehicles/GBXJ12/retire", data={"retired_on": "2026-05-31"},
+    retired = client.post("/admin/fleet/vehicles/GBXJ12/retire", data={"retired_on": "2026-05-31", "confirm": "y"},
                           follow_redirects=True)
     text = retired.get_data(as_text=True)
     assert "uit het wagenpark op 2026-05-31" in text

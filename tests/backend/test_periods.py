@@ -30,8 +30,9 @@ def test_finance_closes_a_month_on_the_page(app, client, login, people):
     page = client.get("/finance/periods/")
     assert page.status_code == 200 and "Afgesloten perioden" in page.get_data(as_text=True)
     assert b'data-endpoint="periods.index"' in client.get("/").data  # in finance's menu
-    assert client.post("/finance/periods/", data={"month": "2026-01", "vehicle": ""}).status_code == 302
-    assert client.post("/finance/periods/", data={"month": "2026-02", "vehicle": str(vehicle_id)}).status_code == 302
+    assert client.post("/finance/periods/", data={"month": "2026-01", "vehicle": "", "confirm": "1"}).status_code == 303
+    assert client.post("/finance/periods/", data={"month": "2026-02", "vehicle": str(vehicle_id),
+                                                  "confirm": "1"}).status_code == 303
     again = client.post("/finance/periods/", data={"month": "2026-01", "vehicle": ""})
     assert again.status_code == 400 and "al afgesloten" in again.get_data(as_text=True)
     future = client.post("/finance/periods/", data={"month": "2999-01", "vehicle": ""})
@@ -110,7 +111,7 @@ def test_finance_corrects_a_trip_in_a_closed_month_with_a_reason(app, client, lo
     assert no_reason.status_code == 400 and "reden nodig" in no_reason.get_data(as_text=True)
     done = client.post(f"/finance/periods/trips/{trip_id}", data={"classification": "private",
                                                                   "reason": "Tankbon toont privérit"})
-    assert done.status_code == 302
+    assert done.status_code == 303
     history = client.get(f"/finance/periods/trips/{trip_id}").get_data(as_text=True)
     assert "Tankbon toont privérit" in history
     assert "Fatima El Amrani (financiën)" in history

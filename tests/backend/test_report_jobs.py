@@ -57,7 +57,7 @@ def test_an_exception_before_the_export_starts_fails_the_job(app, client, login,
 
     monkeypatch.setattr(fleet_module, "vehicle_count", broken_count)
     login(rf.FINANCE_EMAIL)
-    assert client.post("/finance/reports/fleet", data={"fleet-year": fleet.year, "fleet-format": "csv"}).status_code == 202
+    assert client.post("/finance/reports/fleet", data={"fleet-year": fleet.year, "fleet-format": "csv"}).status_code == 303
     status = _wait(client)
     assert status["status"] == "failed" and status["message"] == jobs.DIED, status
     assert "database went away" not in status["message"]  # no internals on the page

@@ -67,7 +67,7 @@ def test_a_fleet_export_is_split_into_batch_tasks_and_assembled_by_the_workers(a
     with app.app_context():
         service.create_vehicle("GB-XJ-14", "Volkswagen", "Polo")  # no trips: named in LEESMIJ.txt
     login(rf.FINANCE_EMAIL)
-    assert client.post("/finance/reports/fleet", data={"fleet-year": fleet.year, "fleet-format": "csv"}).status_code == 202
+    assert client.post("/finance/reports/fleet", data={"fleet-year": fleet.year, "fleet-format": "csv"}).status_code == 303
     assert _status(client, 1)["status"] == "queued"  # the web ran nothing: the task is in the queue
     # A worker's loop, here until the queue is empty (the command runs it until stopped): the
     # export task queues the batches, the last batch queues the assembly.

@@ -116,6 +116,7 @@ def test_request_approve_read_and_the_driver_sees_it(app, live_server, page, bro
         # The manager closes the investigation; afterwards nothing can be read.
         page.goto(request_url)
         page.get_by_label("Reden").fill("Onderzoek afgerond.")
+        page.get_by_label("Ik begrijp dat intrekken niet ongedaan kan worden").check()
         page.get_by_role("button", name="Toegang intrekken").click()
         assert "Ingetrokken op" in page.get_by_test_id("grant-state").inner_text()
         assert page.goto(grant_trips_url).status == 403
