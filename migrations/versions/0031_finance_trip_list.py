@@ -1,7 +1,7 @@
 """finance's trip list: an index on trips (started_at, id) for keyset paging of the whole fleet
 
 Revision ID: 0031
-Revises: 0024
+Revises: 0029
 Create Date: 2026-12-07 15:00:00
 
 Finance's trip list (backend/finance/trip_list.py) shows the fleet's trips newest first, a page
