@@ -20,6 +20,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from flask_babel import force_locale, gettext as _, ngettext
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from backend import mail
 from backend.access import home_reads
@@ -54,7 +55,8 @@ def send_classify_reminders(now: datetime | None = None) -> int:
     window = revisions.correction_window_days(now)
     horizon = now + timedelta(days=service.reminder_days())
     due: dict[int, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    for driver_id, open_trips in home_reads.open_to_classify(None, window, now).items():
+    waiting = home_reads.open_to_classify(None, window, now)
+    for driver_id, open_trips in waiting.items():
         for at in open_trips.locks_at:
             if at <= horizon:
                 due[driver_id][service.local_day(at)] += 1
@@ -71,9 +73,13 @@ def send_classify_reminders(now: datetime | None = None) -> int:
             continue
         rows = [ClassifyReminder(driver_id=driver_id, lock_day=day, trips=count, created_at=now)
                 for day, count in sorted(new.items())]
-        db.session.add_all(rows)
-        db.session.flush()
-        _queue_classify(driver, new, sum(days.values()), rows[0].id, now)
+        try:
+            db.session.add_all(rows)
+            db.session.flush()
+        except IntegrityError:  # a run beside this one (the CLI, another worker) reminded them just now
+            db.session.rollback()
+            continue
+        _queue_classify(driver, new, waiting[driver_id].count, rows[0].id, now)
         db.session.commit()  # per driver: one recorded reminder is never lost to another's failure
         reminded += 1
     return reminded
@@ -125,7 +131,7 @@ def send_finance_digest(now: datetime | None = None) -> int:
     for user in waiting:
         with force_locale(_locale(user)):
             subject = _("Ritbox: this week's overview for finance")
-            lines = [_("Drivers with trips to classify: %(drivers)d (%(trips)d trips).",
+            lines = [_("Drivers with trips to classify: %(drivers)d (trips: %(trips)d).",
                        drivers=len(home.behind), trips=trips_behind),
                      _("Drivers near or over the private km limit: %(drivers)d.", drivers=len(home.near_limit)),
                      _("Months ready to close: %(months)s.",
