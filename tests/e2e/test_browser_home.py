@@ -88,3 +88,24 @@ def test_finance_sees_the_driver_near_the_limit(world, live_server, page) -> Non
     near = page.get_by_test_id("home-near-limit")
     assert "Daan de Vries" in near.inner_text() and "80% van de grens gereden" in near.inner_text()
     assert "Eva Mulder" in page.get_by_test_id("home-behind").inner_text()
+
+
+def test_the_admin_edits_deactivates_and_reactivates_a_user(world, live_server, page, axe, artifacts_dir,
+                                                            database_url) -> None:
+    _log_in(page, live_server, "anna@example.nl")
+    page.goto(f"{live_server}/admin/users/{world.finance}")
+    details = page.get_by_test_id("user-details")
+    details.get_by_label("E-mailadres").fill("fatima.elamrani@example.nl")
+    details.get_by_label("Taal").select_option(label="English")
+    details.get_by_role("button", name="Gegevens opslaan").click()
+    assert "Gegevens opgeslagen." in page.locator("main").inner_text()
+    assert "Deze rollen wachten opnieuw op bevestiging" in page.locator("main").inner_text()
+    page.get_by_role("button", name="Account deactiveren").click()
+    assert "Dit account is gedeactiveerd" in page.locator("main").inner_text()
+    for name, size in VIEWPORTS.items():
+        page.set_viewport_size(size)
+        assert axe(page) == []
+        if database_url.startswith("sqlite"):
+            page.screenshot(path=str(artifacts_dir / f"admin-user-deactivated-{name}.png"), full_page=True)
+    page.get_by_role("button", name="Account weer activeren").click()
+    assert "Account weer geactiveerd." in page.locator("main").inner_text()
