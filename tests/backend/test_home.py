@@ -149,8 +149,8 @@ def test_silent_devices_and_cars_without_driver_or_device(app, trips) -> None:
 def test_finance_sees_drivers_near_the_limit_from_the_warnings_raised(app, client, make_user, tmp_path) -> None:
     app.config["SEALING_KEY_PATH"] = str(tmp_path / "sealing_keys.pem")
     people = make_people(make_user)
-    year = datetime.now(timezone.utc).year
-    factory = TripFactory(app, client, driver_email="daan@example.nl", assigned_from=f"{year}-01-01")
+    year = days_ago(1).astimezone(LOCAL).year
+    factory = TripFactory(app, client, driver_email="daan@example.nl", assigned_from=f"{year - 1}-01-01")
     factory.upload(TripSpec(days_ago(1), km=450.0, mode="private"))
     with app.app_context():
         found = home.near_limit(year)
