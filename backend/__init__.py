@@ -75,6 +75,7 @@ def _build_app(test_config: Mapping[str, Any] | None) -> Flask:
     from backend.access import retention; retention.init_app(app)
     from backend.agreement_documents import web as documents_web; documents_web.init_app(app)
     from backend import mail; mail.init_app(app)
+    from backend.home import reminders; reminders.init_app(app)
     from backend import tasks; tasks.init_app(app)
 
     if not app.testing:

@@ -11,6 +11,7 @@ never reachable from a page.
 """
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Iterable
 
@@ -39,8 +40,12 @@ ROLE_CONFIRMED = "role_confirmed"
 ROLE_GRANTED = "role_granted"          # a role that needs no second person (driver, administrator)
 ROLE_INSTALLED = "role_installed"      # a first approver at installation, through the CLI
 ROLE_REMOVED = "role_removed"
+USER_REACTIVATED = "user_reactivated"
+USER_EMAIL_CHANGED = "user_email_changed"
+USER_LOCALE_CHANGED = "user_locale_changed"
 ACCOUNT_EVENTS = (USER_CREATED, USER_DEACTIVATED, USER_RENAMED, PASSWORD_RESET, ROLE_PROPOSED,
-                  ROLE_CONFIRMED, ROLE_GRANTED, ROLE_INSTALLED, ROLE_REMOVED)
+                  ROLE_CONFIRMED, ROLE_GRANTED, ROLE_INSTALLED, ROLE_REMOVED, USER_REACTIVATED,
+                  USER_EMAIL_CHANGED, USER_LOCALE_CHANGED)
 
 
 
@@ -236,6 +241,66 @@ def deactivate(actor: User | None, user: User, *, via: str = "web") -> None:
     user.active = False
     user.end_sessions()
     _record(USER_DEACTIVATED, actor, user, via=via)
+    db.session.commit()
+
+
+def _suspend_four_eyes_roles(actor: User | None, user: User) -> list[str]:
+    """Put the account's confirmed four-eyes roles back to awaiting an approver's confirmation
+    (proposed again by the actor); returns them. The caller records and commits."""
+    suspended = []
+    now = utcnow()
+    for row in user.role_rows:
+        if Role(row.role) in FOUR_EYES_ROLES and row.confirmed_at is not None:
+            row.confirmed_at = row.confirmed_by_id = None
+            row.installation = False
+            row.proposed_by_id, row.proposed_at = (actor.id if actor else None), now
+            suspended.append(row.role)
+    return sorted(suspended)
+
+
+def reactivate(actor: User | None, user: User, *, via: str = "web") -> list[str]:
+    """Let a deactivated account log in again. One person reactivates, so its roles that unlock
+    personal data wait for an approver's confirmation again (returned), as a new proposal would:
+    reactivation never gives back a four-eyes role on one person's word."""
+    if user.active:
+        raise AccountError(N_("The account is active already."))
+    user.active = True
+    user.end_sessions()
+    suspended = _suspend_four_eyes_roles(actor, user)
+    _record(USER_REACTIVATED, actor, user, via=via, roles_awaiting_confirmation=suspended)
+    db.session.commit()
+    return suspended
+
+
+def change_email(actor: User | None, user: User, email: str, *, via: str = "web") -> list[str]:
+    """A new e-mail address (the login name, and where notices about access and the signed
+    checkpoints go). Redirecting those is as strong as a role change: the account's four-eyes
+    roles wait for an approver's confirmation again (returned). The audit event names no address."""
+    email = normalise_email(email)
+    if not re.match(EMAIL_PATTERN, email) or len(email) > 254:
+        raise AccountError(N_("Give a valid e-mail address, e.g. name@example.nl."))
+    if email == user.email:
+        return []
+    other = find_user(email)
+    if other is not None and other.id != user.id:
+        raise AccountError(N_("A user with e-mail %(email)s exists already."), email=email)
+    user.email = email
+    suspended = _suspend_four_eyes_roles(actor, user)
+    _record(USER_EMAIL_CHANGED, actor, user, via=via, roles_awaiting_confirmation=suspended)
+    db.session.commit()
+    return suspended
+
+
+def set_locale(actor: User | None, user: User, locale: str | None, *, via: str = "web") -> None:
+    """The language of the user's pages and e-mail (None: the installation's default)."""
+    from backend.config import SUPPORTED_LOCALES
+    locale = locale or None
+    if locale is not None and locale not in SUPPORTED_LOCALES:
+        raise AccountError(N_("Unknown language."))
+    if locale == user.locale:
+        return
+    user.locale = locale
+    _record(USER_LOCALE_CHANGED, actor, user, via=via, locale=locale)
     db.session.commit()
 
 

@@ -195,6 +195,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("public_url", "PUBLIC_URL", None, _to_http_url,
             "The address users reach Ritbox at, e.g. https://ritbox.example.nl; e-mails link to it. "
             "Default: the e-mails name no link."),
+    Setting("classify_reminder_days", "CLASSIFY_REMINDER_DAYS", 3, _to_positive_int,
+            "Days before unclassified trips lock (the correction window ends) that their driver is "
+            "reminded, by e-mail and on the home page."),
+    Setting("device_silent_days", "DEVICE_SILENT_DAYS", 7, _to_positive_int,
+            "Days without an upload after which an active device shows as silent on the home pages "
+            "of finance and the administrator."),
     Setting("task_queue", "TASK_QUEUE", "inline", _to_task_queue,
             "Where background work runs (scheduled jobs, fleet exports): inline, in the web process "
             "(one process, SQLite), or procrastinate, a queue in PostgreSQL worked by separate "

@@ -114,6 +114,18 @@ def odometer_reminders(now: datetime | None = None) -> int:
     return service.send_reminders(now)
 
 
+def classify_reminders(now: datetime | None = None) -> int:
+    """Remind drivers whose unclassified trips lock within a few days (backend.home.reminders)."""
+    from backend.home import reminders
+    return reminders.send_classify_reminders(now)
+
+
+def finance_digest(now: datetime | None = None) -> int:
+    """The weekly digest for finance, queued by the first run of each week."""
+    from backend.home import reminders
+    return reminders.send_finance_digest(now)
+
+
 def send_mail(now: datetime | None = None) -> int:
     """Send the queued e-mail that is due (notifications are queued when they are delivered)."""
     from backend import mail
@@ -150,6 +162,8 @@ JOBS: dict[str, Callable[[], int]] = {
     "grant_expiry": expire_grants,
     "notifications": send_notifications,
     "odometer_reminders": odometer_reminders,
+    "classify_reminders": classify_reminders,
+    "finance_digest": finance_digest,
     "retention": retention,
     "mail": send_mail,
     "checkpoint": checkpoint,

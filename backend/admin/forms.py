@@ -29,6 +29,13 @@ class NameForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
 
 
+class DetailsForm(FlaskForm):
+    email = EmailField(_l("Email address"), validators=[DataRequired(), Regexp(EMAIL_PATTERN), Length(max=254)],
+                       filters=[lambda value: value.strip() if isinstance(value, str) else value])
+    locale = SelectField(_l("Language"), choices=[("", _l("Default of the installation")), ("nl", "Nederlands"),
+                                                   ("en", "English")])
+
+
 class ProposeRoleForm(FlaskForm):
     role = SelectField(_l("Role"), choices=[(role, ROLE_LABELS[role]) for role in ROLE_VALUES],
                        validators=[DataRequired()])

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from backend import accounts
 from backend.accounts import AccountError, create_account
-from backend.admin.forms import ActionForm, NameForm, NewUserForm, ProposeRoleForm
+from backend.admin.forms import ActionForm, DetailsForm, NameForm, NewUserForm, ProposeRoleForm
 from backend.auth import role_required
 from backend.db import db
 from backend.models import Role, User
@@ -58,11 +58,13 @@ def new_user():
     return render_template("admin/new_user.html", form=form)
 
 
-def _user_page(user: User, status: int = 200, name_form: NameForm | None = None):
+def _user_page(user: User, status: int = 200, name_form: NameForm | None = None,
+               details_form: DetailsForm | None = None):
     rows = sorted(user.role_rows, key=lambda r: r.role)
     people = _people([r.proposed_by_id for r in rows] + [r.confirmed_by_id for r in rows])
     return render_template("admin/user.html", user=user, rows=rows, people=people, role_labels=ROLE_LABELS,
                            name_form=name_form or NameForm(name=user.name), role_form=ProposeRoleForm(),
+                           details_form=details_form or DetailsForm(email=user.email, locale=user.locale or ""),
                            action_form=ActionForm()), status
 
 
@@ -96,6 +98,39 @@ def rename(user_id: int):
     if not form.validate_on_submit():
         return _user_page(user, 400, name_form=form)
     return _act(user_id, lambda u: accounts.rename(current_user, u, form.name.data) or _("Name saved."))
+
+
+def _awaiting_text(suspended: list[str]) -> str:
+    return _("These roles wait for confirmation by a works council delegate or privacy officer again: "
+             "%(roles)s.", roles=", ".join(str(ROLE_LABELS[role]) for role in suspended))
+
+
+@bp.route("/users/<int:user_id>/details", methods=["POST"])
+@role_required(Role.ADMIN)
+def details(user_id: int):
+    """E-mail address and language. A new address puts the four-eyes roles back to awaiting
+    confirmation (backend.accounts.change_email)."""
+    user = db.session.get(User, user_id) or abort(404)
+    form = DetailsForm()
+    if not form.validate_on_submit():
+        return _user_page(user, 400, details_form=form)
+
+    def change(u: User) -> str:
+        suspended = accounts.change_email(current_user, u, form.email.data)
+        accounts.set_locale(current_user, u, form.locale.data or None)
+        return _("Details saved.") + (" " + _awaiting_text(suspended) if suspended else "")
+
+    return _act(user_id, change)
+
+
+@bp.route("/users/<int:user_id>/reactivate", methods=["POST"])
+@role_required(Role.ADMIN)
+def reactivate(user_id: int):
+    def change(u: User) -> str:
+        suspended = accounts.reactivate(current_user, u)
+        return _("Account reactivated.") + (" " + _awaiting_text(suspended) if suspended else "")
+
+    return _act(user_id, change)
 
 
 @bp.route("/users/<int:user_id>/roles", methods=["POST"])

@@ -129,6 +129,17 @@ def _elapsed(periods: list[tuple[date, date | None]], year: int, today: date) ->
     return counter.available_days(clipped, year)
 
 
+def projection(driver_id: int, result: counter.Counter, today: date) -> float | None:
+    """The driver's private (and unrecorded, unexplained) km at this pace by the year's end: the
+    km so far scaled from the available days elapsed to the year's available days (None while
+    that says nothing yet)."""
+    periods = [(a.available_from, a.available_until) for a in db.session.scalars(
+        select(Assignment).where(Assignment.driver_id == driver_id))]
+    elapsed = _elapsed(periods, result.year, today)
+    driven = result.private_km + result.unexplained_km
+    return driven * result.available_days / elapsed if elapsed >= PROJECTION_MIN_DAYS else None
+
+
 def check_limits(driver_id: int, year: int, today: date) -> list[TaxNotice]:
     """Raise the 80% / 100% warnings the driver's private km have reached (each once). The
     driver's counter is read as the driver reads it (their own trips, no seal opened)."""
@@ -138,16 +149,13 @@ def check_limits(driver_id: int, year: int, today: date) -> list[TaxNotice]:
     if driver is None or not driver.has_role(Role.DRIVER) or not driver.is_active:
         return []
     result = counter.driver_counter(driver, driver_id, year)
-    periods = [(a.available_from, a.available_until) for a in db.session.scalars(
-        select(Assignment).where(Assignment.driver_id == driver_id))]
     raised: list[TaxNotice] = []
     driven = result.private_km + result.unexplained_km
     if not result.available_days or not driven:
         return raised
     name = driver.name or driver.email
     limit = result.limit_km
-    elapsed = _elapsed(periods, year, today)
-    projected = (driven * result.available_days / elapsed) if elapsed >= PROJECTION_MIN_DAYS else None
+    projected = projection(driver_id, result, today)
     for kind, km in ((WARNING_DRIVEN, driven), (WARNING_PROJECTED, projected)):
         if km is None:
             continue
@@ -177,4 +185,4 @@ def local_today() -> date:
     return today()
 
 
-__all__ = ["after_trips", "check_limits", "notices_for", "raise_notice", "text_of"]
+__all__ = ["after_trips", "check_limits", "notices_for", "projection", "raise_notice", "text_of"]

@@ -13,14 +13,14 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import UTCDateTime, db, utcnow
 
-MAIL_KINDS = ("access_notice", "odometer_reminder", "checkpoint", "tax_notice")
+MAIL_KINDS = ("access_notice", "odometer_reminder", "checkpoint", "tax_notice", "classify_reminder",
+              "finance_digest")
 
 
 class OutgoingMail(db.Model):
     __tablename__ = "outgoing_mail"
     __table_args__ = (
-        CheckConstraint("kind IN ('access_notice', 'odometer_reminder', 'checkpoint', 'tax_notice')",
-                        name="kind_known"),
+        CheckConstraint("kind IN (" + ", ".join(f"'{kind}'" for kind in MAIL_KINDS) + ")", name="kind_known"),
         CheckConstraint("attempts >= 0", name="attempts_not_negative"),
         UniqueConstraint("kind", "reference", name="uq_outgoing_mail_kind_reference"),
         # The job's query: unsent messages whose next attempt is due.

@@ -455,6 +455,12 @@ def _overdue_cars(now: datetime, today: date) -> list[tuple[Vehicle, int | None,
     return list(overdue.values())
 
 
+def overdue_cars(now: datetime | None = None) -> list[tuple[Vehicle, int | None, date | None]]:
+    """The cars in use whose calibration is due (for the home pages; the reminder job's query)."""
+    now = now or utcnow()
+    return _overdue_cars(now, now.astimezone(LOCAL).date())
+
+
 def _current_drivers(vehicle_ids: list[int], day: date) -> dict[int, list[User]]:
     """The active drivers assigned to each of the cars on `day`."""
     drivers: dict[int, list[User]] = defaultdict(list)

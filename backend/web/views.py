@@ -5,7 +5,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from backend.auth.passwords import hash_password, verify_password
-from backend.db import db
+from backend.db import db, utcnow
 from backend.i18n import LANGUAGE_COOKIE
 from backend.web.forms import ChangePasswordForm, LanguageForm
 from backend.models.accounts import Role
@@ -22,8 +22,21 @@ def home():
     from backend import agreement_documents
     mismatched = (agreement_documents.mismatched_consents()
                   if current_user.has_role(Role.OR_DELEGATE, Role.PRIVACY_OFFICER) else [])
+    from backend.access.web import STATUS_LABELS
+    from backend.home import service as home
+    me = current_user._get_current_object()
+    now = utcnow()
+    blocks = {
+        "driver": home.driver_home(me, now) if me.has_role(Role.DRIVER) else None,
+        "finance": home.finance_home(me, now) if me.has_role(Role.FINANCE) else None,
+        "approver": home.approver_home(me, now) if me.has_role(Role.OR_DELEGATE, Role.PRIVACY_OFFICER) else None,
+        "manager": home.manager_home(me, now) if me.has_role(Role.MANAGER) else None,
+        "admin": home.admin_home(me, now) if me.has_role(Role.ADMIN) else None,
+    }
     return render_template("web/home.html", roles=sorted(role.value for role in current_user.roles),
-                           role_labels=ROLE_LABELS, role_descriptions=ROLE_DESCRIPTIONS, mismatched=mismatched)
+                           role_labels=ROLE_LABELS, role_descriptions=ROLE_DESCRIPTIONS, mismatched=mismatched,
+                           today=home.local_day(now), reminder_days=home.reminder_days(), silent_days=home.silent_days(),
+                           status_labels=STATUS_LABELS, **blocks)
 
 
 @bp.route("/account", methods=["GET", "POST"])
