@@ -24,8 +24,10 @@ def select_locale() -> str:
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Amsterdam")
     babel.init_app(app, locale_selector=select_locale)
-    from backend.numbers import km_nl, trip_km
+    from backend.numbers import km_nl, metres_km_nl, number_nl, trip_km
     app.add_template_filter(km_nl, "km_nl")  # every km figure on a page, rounded as the reports round
+    app.add_template_filter(metres_km_nl, "metres_km_nl")
+    app.add_template_filter(number_nl, "number_nl")
     app.add_template_global(trip_km, "trip_km")
 
     @app.context_processor

@@ -14,6 +14,8 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import force_locale, gettext as _, lazy_gettext as _l
 
+from backend.numbers import km_nl
+
 LOCAL = ZoneInfo("Europe/Amsterdam")
 
 FLAG_LABELS = {
@@ -61,7 +63,7 @@ def _time(value: datetime | None) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:.1f}".replace(".", ",")
+    return km_nl(value)
 
 
 def _duration(seconds: float) -> str:
