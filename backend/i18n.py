@@ -28,6 +28,9 @@ def init_app(app: Flask) -> None:
     app.add_template_filter(km_nl, "km_nl")  # every km figure on a page, rounded as the reports round
     app.add_template_filter(metres_km_nl, "metres_km_nl")
     app.add_template_filter(number_nl, "number_nl")
+    from backend.trips.event_texts import flag_label, flag_labels
+    app.add_template_global(flag_label, "flag_label")  # a flag in words on any page, never its code
+    app.add_template_global(flag_labels, "flag_labels")
     app.add_template_global(trip_km, "trip_km")
 
     @app.context_processor
