@@ -33,7 +33,10 @@ def _crawl(app, client, role: str) -> dict[str, tuple[str, str]]:
         texts[f"{url} ({response.status_code})"] = (text, consented)
         return links
 
-    follow(app, ["/", "/no-such-page", "/trips/999999", "/admin/users", "/audit/"], links_of)
+    # Besides the links: a page that does not exist, a trip that does not exist (the door refuses
+    # it), another role's page, a grant that does not exist.
+    follow(app, ["/", "/no-such-page", "/me/trips/999999", "/admin/users", "/audit/log", "/access/grants/999/trips"],
+           links_of)
     return texts
 
 
