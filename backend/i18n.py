@@ -24,8 +24,13 @@ def select_locale() -> str:
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Europe/Amsterdam")
     babel.init_app(app, locale_selector=select_locale)
-    from backend.numbers import km_nl, trip_km
+    from backend.numbers import km_nl, metres_km_nl, number_nl, trip_km
     app.add_template_filter(km_nl, "km_nl")  # every km figure on a page, rounded as the reports round
+    app.add_template_filter(metres_km_nl, "metres_km_nl")
+    app.add_template_filter(number_nl, "number_nl")
+    from backend.trips.event_texts import flag_label, flag_labels
+    app.add_template_global(flag_label, "flag_label")  # a flag in words on any page, never its code
+    app.add_template_global(flag_labels, "flag_labels")
     app.add_template_global(trip_km, "trip_km")
 
     @app.context_processor

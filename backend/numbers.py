@@ -35,3 +35,22 @@ def km_nl(value: float | int | Decimal | str | None) -> str:
             # already at 0.1 (the report rows: tens of thousands of cells): str() is the figure
             return text.replace(".", ",")
     return str(round_km(value)).replace(".", ",")
+
+
+def metres_km_nl(metres: int | None, signed: bool = False) -> str:
+    """An odometer figure kept in metres, printed as the report prints it: 48400123 -> '48400,1'
+    (0.1 km, no thousands separator); signed: '+0,4' for a positive correction. None -> '-'."""
+    if metres is None:
+        return "-"
+    value = round_km(Decimal(metres) / 1000)
+    text = km_nl(value)
+    return f"+{text}" if signed and value > 0 else text
+
+
+def number_nl(value: float | int | Decimal | None, decimals: int = 1) -> str:
+    """Any other figure for people (days, percentages): half up, Dutch decimal comma, no
+    thousands separator, like the km figures. None -> ''."""
+    if value is None:
+        return ""
+    quantum = Decimal(1).scaleb(-decimals)
+    return str(Decimal(str(value)).quantize(quantum, rounding=ROUND_HALF_UP)).replace(".", ",")

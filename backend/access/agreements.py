@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -67,6 +67,8 @@ class Purpose:
     max_grant_days: int
     notify: str  # "at_grant" or "at_close"
     notify_within_days: int | None  # for at_close
+    title_en: str = ""  # optional English words (the document itself is Dutch)
+    grounds_labels_en: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -189,11 +191,12 @@ def _check_complete(data: dict[str, Any], root: yaml.Node | None) -> None:
                 raise AgreementError(f"line {_node_line(root, path)}: further_purposes[{index}].grounds."
                                      f"labels.{ground}: the ground {ground!r} has no label; the regeling "
                                      "names each ground in words")
-        for ground in labels:
-            if ground not in grounds["categories"]:
-                path = ["further_purposes", index, "grounds", "labels", ground]
-                raise AgreementError(f"line {_node_line(root, path)}: {_path_text(path)}: "
-                                     f"{ground!r} is not one of the grounds in categories")
+        for key in ("labels", "labels_en"):
+            for ground in grounds.get(key, {}):
+                if ground not in grounds["categories"]:
+                    path = ["further_purposes", index, "grounds", key, ground]
+                    raise AgreementError(f"line {_node_line(root, path)}: {_path_text(path)}: "
+                                         f"{ground!r} is not one of the grounds in categories")
 
 
 def _to_agreement(data: dict[str, Any]) -> Agreement:
@@ -214,6 +217,7 @@ def _to_agreement(data: dict[str, Any]) -> Agreement:
             max_grant_days=item["max_grant_days"],
             notify="at_grant" if notify == "at_grant" else "at_close",
             notify_within_days=None if notify == "at_grant" else notify["at_close_within_days"],
+            title_en=item.get("title_en", ""), grounds_labels_en=dict(item["grounds"].get("labels_en", {})),
         )
     return Agreement(
         version=data["version"], title=data["title"], summary=data.get("summary", "").strip(),

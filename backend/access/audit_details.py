@@ -8,12 +8,12 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import date, datetime
-from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-LOCAL = ZoneInfo("Europe/Amsterdam")
+from backend.local_time import LOCAL
+
 IDS_SHOWN = 12  # a read of a year names hundreds of trip ids: the page shows the first ones
 
 DETAIL_LABELS = {

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, time, timedelta
 
-from flask import Blueprint, Flask, abort, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, flash, jsonify, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
@@ -38,6 +39,7 @@ from backend.trips.ingest import TRIP_ID_CONFLICT
 from backend.driver.classify import PROPOSAL_CONFIRMED
 from backend.trips.revisions import ADDRESS_COMPLETED, REVISION_REFUSED
 from backend.trips.stretches import KM_EXPLAINED
+from backend.access.labels import ground_label, purpose_label
 from backend.web.roles import ROLE_LABELS
 
 APPROVER_ROLES = (Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
@@ -96,6 +98,26 @@ EVENT_LABELS = {
     INSPECTOR_PACKAGE: _l("Inspector package downloaded"),
 }
 PURPOSE_TAX_LABEL = _l("Tax registration")
+# approvals.can_decide's reasons (English, as the audit log keeps them) in the reader's language.
+REFUSAL_TEXTS = {
+    "the request expired before it was decided": _l("the request expired before it was decided"),
+    "the requester cannot decide on their own request": _l("the requester cannot decide on their own request"),
+    "the employee concerned cannot decide on a request about their own data":
+        _l("the employee concerned cannot decide on a request about their own data"),
+    "you decided on this request already; the other approval must come from another person":
+        _l("you decided on this request already; the other approval must come from another person"),
+}
+
+
+def refusal_text(reason: str | None) -> str:
+    if reason is None:
+        return ""
+    if reason in REFUSAL_TEXTS:
+        return str(REFUSAL_TEXTS[reason])
+    if reason.startswith("the request is already "):
+        status = reason.removeprefix("the request is already ")
+        return _("the request is already decided: %(status)s", status=STATUS_LABELS.get(status, status))
+    return _("none of your roles is still open for this request")
 
 
 def _local(moment: datetime | None) -> str:
@@ -109,8 +131,21 @@ def _names(ids) -> dict[int, User]:
     return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))}
 
 
+PRIVATE_POSITIONS_LABELS = {
+    "sealed": _l("sealed: only the driver, or a grant the agreement allows, can open them"),
+    "none": _l("not recorded"),
+}
+TAX_ACCESS_LABELS = {
+    "own_trip_summaries": _l("own trip summaries"),
+    "own_business_tracks": _l("routes of own business trips"),
+    "own_private_trip_details": _l("start and end positions of own private trips"),
+    "trip_summaries": _l("trip summaries, without routes or private positions"),
+}
+
+
 def _common() -> dict:
-    return {"status_labels": STATUS_LABELS, "event_labels": EVENT_LABELS, "category_labels": CATEGORY_LABELS,
+    return {"private_positions_labels": PRIVATE_POSITIONS_LABELS, "tax_access_labels": TAX_ACCESS_LABELS,
+            "status_labels": STATUS_LABELS, "event_labels": EVENT_LABELS, "category_labels": CATEGORY_LABELS,
             "role_labels": ROLE_LABELS, "local": _local, "tax_label": PURPOSE_TAX_LABEL}
 
 
@@ -147,6 +182,18 @@ def show(version_id: int):
                            status=agreements.status_of(version, current), consent_form=consent_form,
                            regeling=regeling, consent_check=agreement_documents.consent_check(version),
                            kept_text=agreement_documents.consented(version), **_common())
+
+
+@agreements_bp.route("/<int:version_id>/document.yaml")
+@login_required
+def document(version_id: int):
+    """The document as uploaded (YAML or JSON), for whoever wants the source of the readable page."""
+    from backend.models.access import AgreementVersion
+    version = db.session.get(AgreementVersion, version_id) or abort(404)
+    response = make_response(version.document_text)
+    response.mimetype = "text/plain"
+    response.headers["Content-Disposition"] = f'inline; filename="regeling-{version.id}.yaml"'
+    return response
 
 
 @agreements_bp.route("/upload", methods=["POST"])
@@ -227,10 +274,9 @@ def _request_form() -> tuple[RequestForm, object]:
     version = agreements.in_force()
     agreement = agreements.load(version) if version else None
     purposes = agreement.purposes.values() if agreement else []
-    form.purpose.choices = [(p.id, f"{p.title} ({p.id})") for p in purposes]
+    form.purpose.choices = [(p.id, purpose_label(p.id)) for p in purposes]
     grounds = sorted({g for p in purposes for g in p.grounds_categories})
-    labels = {g: label for p in purposes for g, label in p.grounds_labels.items()}
-    form.grounds_category.choices = [(g, labels.get(g, g)) for g in grounds]
+    form.grounds_category.choices = [(g, ground_label(g)) for g in grounds]
     drivers = db.session.scalars(select(User).join(UserRole).where(UserRole.role == Role.DRIVER.value)
                                  .order_by(User.name)).all()
     form.subject_user_id.choices = [("", _("(none)"))] + [(str(u.id), f"{u.name} <{u.email}>") for u in drivers]
@@ -281,7 +327,7 @@ def request_detail(request_id: int):
     grant = item.grant
     return render_template(
         "access/request_detail.html", item=item, clause=clause, grant=grant, form=form,
-        revoke_form=RevokeForm(), refusal=approvals.can_decide(item, current_user),
+        revoke_form=RevokeForm(), refusal=approvals.can_decide(item, current_user), refusal_text=refusal_text,
         may_revoke=grant is not None and grant.is_active(_now()) and grants.may_revoke(grant, current_user),
         grant_active=grant is not None and grant.is_active(_now()),
         vehicle=db.session.get(Vehicle, item.subject_vehicle_id) if item.subject_vehicle_id else None,
@@ -565,11 +611,47 @@ def access_log():
 
 # --- wiring ---------------------------------------------------------------------------------
 
+GRANT_REFUSALS = {
+    "revoked": _l("it was revoked"), "expired": _l("it has expired"),
+    "the employee is outside the grant": _l("the employee is outside it"),
+    "the vehicle is outside the grant": _l("the car is outside it"),
+    "the period is outside the grant": _l("the period is outside it"),
+}
+
+
+def denial_text(reason: str) -> str:
+    """The door's reason (English, as the audit log keeps it) in the reader's language."""
+    from backend.access import door
+    if reason in (door.TRIP_REFUSED, "no such trip"):
+        return _("You may not read this trip, or it does not exist.")
+    if reason == "not logged in":
+        return _("You are not logged in.")
+    if reason.startswith("no grant for purpose "):
+        return _("There is no grant for the purpose %(purpose)s.",
+                 purpose=purpose_label(reason.removeprefix("no grant for purpose ")))
+    if reason.startswith("the track of a private trip"):
+        return _("The route of a private trip needs a grant that includes private trips.")
+    if reason.startswith("the tax purpose"):
+        return _("For the tax registration a driver reads only their own trips, and finance only the tax report data.")
+    grant = re.fullmatch(r"grant (\d+): (.*)", reason)
+    if grant:
+        why = grant.group(2)
+        category = re.fullmatch(r"data category (\w+) not granted", why)
+        if category:
+            why = _("%(category)s is not part of it", category=CATEGORY_LABELS.get(category.group(1), ""))
+        elif why.startswith("the grant differs"):
+            why = _("it was changed after it was issued")
+        else:
+            why = str(GRANT_REFUSALS.get(why, _("it does not cover this read")))
+        return _("Grant %(id)s does not allow this read: %(why)s.", id=grant.group(1), why=why)
+    return _("This read is outside what your role or grant allows.")
+
+
 def _denied(error: AccessDenied):
     """A refused read (already audited by the door) is a 403."""
     if request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json":
         return jsonify({"error": "access_denied", "message": str(error)}), 403
-    return render_template("access/denied.html", reason=str(error)), 403
+    return render_template("access/denied.html", reason=denial_text(str(error))), 403
 
 
 def init_app(app: Flask) -> None:

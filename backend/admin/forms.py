@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import DataRequired, Length, Regexp
+from backend.web.validators import DataRequired, Length, Regexp  # messages that say what to type
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from backend.auth.passwords import MIN_PASSWORD_LENGTH
@@ -16,8 +16,9 @@ class MultiCheckboxField(SelectMultipleField):
 
 
 class NewUserForm(FlaskForm):
-    email = EmailField(_l("Email address"), validators=[DataRequired(), Regexp(EMAIL_PATTERN),
-                                                        Length(max=254)])
+    email = EmailField(_l("Email address"), validators=[
+        DataRequired(), Regexp(EMAIL_PATTERN, message=_l("Fill in an e-mail address, e.g. name@example.nl.")),
+        Length(max=254)])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
     roles = MultiCheckboxField(_l("Roles"), choices=[(role, ROLE_LABELS[role]) for role in ROLE_VALUES],
                                validators=[DataRequired()])

@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import HiddenField
-from wtforms.validators import DataRequired
+from backend.web.validators import DataRequired  # messages that say what to type
 
 from backend import agreement_documents as documents
 from backend.access import agreements

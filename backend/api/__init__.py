@@ -17,8 +17,10 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
     # On the app, not the blueprint: a 404 or 405 is raised before any blueprint is chosen, and
-    # an unhandled exception arrives as a 500 here. Other paths keep their own pages.
+    # an unhandled exception arrives as a 500 here. Other paths get a page in the reader's language.
+    from backend.web.errors import error_page
+
     def http_error(exc: HTTPException):
-        return json_http_error(exc) if request.path.startswith(API_PREFIX) else exc
+        return json_http_error(exc) if request.path.startswith(API_PREFIX) else error_page(exc)
 
     app.register_error_handler(HTTPException, http_error)

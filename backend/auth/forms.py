@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Length
+from backend.web.validators import DataRequired, Length  # messages that say what to type
 
 
 class LoginForm(FlaskForm):

@@ -26,6 +26,11 @@ def project(points: Sequence[tuple[float, float]]) -> list[tuple[float, float]]:
              math.radians(lat - lat_mid) * EARTH_RADIUS_M) for lat, lon in points]
 
 
+# Chart text in the viewBox's units: the counter chart is 480 wide, so on a 390 px phone (about
+# 360 px for the chart) a label is still 10 px or more; the track's scale bar likewise (640 wide).
+CHART_FONT = 14
+
+
 def _scale_bar(metres: float) -> float:
     """A round length (1, 2 or 5 times a power of ten) of about a fifth of the width."""
     target = max(metres / 5, 1.0)
@@ -62,12 +67,12 @@ def track_svg(points: Sequence[tuple[float, float]], *, label: str, width: int =
         f'<circle cx="{sx:.1f}" cy="{sy:.1f}" r="6" fill="#1a7f37"/>'
         f'<circle cx="{ex:.1f}" cy="{ey:.1f}" r="6" fill="#cf222e"/>'
         f'<line x1="{pad}" y1="{height - 10}" x2="{pad + bar_px:.1f}" y2="{height - 10}" stroke="#24292f" '
-        f'stroke-width="2"/><text x="{pad}" y="{height - 14}" font-size="12" fill="#24292f">{bar_text}</text>'
+        f'stroke-width="2"/><text x="{pad}" y="{height - 14}" font-size="18" fill="#24292f">{bar_text}</text>'
         '</svg>')
 
 
 def counter_svg(counter: Counter, *, labels: dict[str, str], today: date | None = None,
-                width: int = 720, height: int = 320) -> Markup:
+                width: int = 480, height: int = 300) -> Markup:
     """Cumulative private km over the year (a step line) against the pro-rated limit (100%)
     and the 80% warning line. labels: title, limit, warning, months (12 short names)."""
     left, right, top, bottom = 56, 16, 16, 32
@@ -89,10 +94,10 @@ def counter_svg(counter: Counter, *, labels: dict[str, str], today: date | None 
     for month in range(1, 13):
         mx = x(date(counter.year, month, 1))
         parts.append(f'<line x1="{mx:.1f}" y1="{top}" x2="{mx:.1f}" y2="{top + plot_h}" stroke="#d0d7de"/>'
-                     f'<text x="{mx + 3:.1f}" y="{height - 12}" font-size="11" fill="#57606a">'
+                     f'<text x="{mx + 3:.1f}" y="{height - 12}" font-size="{CHART_FONT}" fill="#57606a">'
                      f'{escape(labels["months"][month - 1])}</text>')
     for km in _ticks(top_km):
-        parts.append(f'<text x="{left - 6}" y="{y(km) + 4:.1f}" font-size="11" fill="#57606a" '
+        parts.append(f'<text x="{left - 6}" y="{y(km) + 4:.1f}" font-size="{CHART_FONT}" fill="#57606a" '
                      f'text-anchor="end">{km:g}</text>')
     for ratio, colour, key, test_id in ((1.0, "#cf222e", "limit", "limit-line"),
                                         (WARNING_RATIO, "#9a6700", "warning", "warning-line")):
@@ -100,7 +105,7 @@ def counter_svg(counter: Counter, *, labels: dict[str, str], today: date | None 
         parts.append(f'<line x1="{left}" y1="{ly:.1f}" x2="{left + plot_w}" y2="{ly:.1f}" stroke="{colour}" '
                      f'stroke-width="2" stroke-dasharray="6 4" data-testid="{test_id}" '
                      f'data-km="{counter.limit_km * ratio:.1f}"/>'
-                     f'<text x="{left + 4}" y="{ly - 4:.1f}" font-size="11" fill="{colour}">'
+                     f'<text x="{left + 4}" y="{ly - 4:.1f}" font-size="{CHART_FONT}" fill="{colour}">'
                      f'{escape(labels[key])}</text>')
     # A step line: flat until a day with private km, then up.
     end_day = min(today, date(counter.year, 12, 31)) if today and today.year == counter.year \

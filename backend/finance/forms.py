@@ -3,7 +3,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField
-from wtforms.validators import DataRequired, NumberRange
+from backend.web.validators import DataRequired, NumberRange  # messages that say what to type
 
 from backend.reports.export import FORMATS
 

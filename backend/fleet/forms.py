@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, SelectField, StringField
-from wtforms.validators import DataRequired, Length, Optional
+from backend.web.validators import DataRequired, Length, Optional  # messages that say what to type
 
 from backend.request_input import BoundedDateField
 

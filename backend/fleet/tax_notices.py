@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
 
 from flask import current_app
 from flask_babel import force_locale, gettext as _
@@ -33,6 +32,7 @@ from backend.config import SUPPORTED_LOCALES
 from backend.db import db
 from backend.errors import N_
 from backend.models.accounts import Role, User
+from backend.numbers import km_nl
 from backend.models.fleet import Assignment, Vehicle
 from backend.models.regimes import (BUSINESS_ONLY_PRIVATE, BUSINESS_ONLY_VAN, VAN_BUSINESS_ONLY, WARNING_DRIVEN, WARNING_PROJECTED,
                                     TaxNotice)
@@ -54,7 +54,7 @@ SUBJECT = N_("Ritbox: private km of %(driver)s")
 
 
 def _km(value: float) -> str:
-    return str(Decimal(str(value)).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP)).replace(".", ",")
+    return km_nl(value)
 
 
 def text_of(notice: TaxNotice) -> str:

@@ -32,6 +32,7 @@ from backend.local_time import LOCAL, start_of_day_utc
 from backend.models.accounts import Role, User, UserRole
 from backend.models.fleet import Assignment, Device, DeviceStatus, Vehicle
 from backend.models.odometer import OdometerCalibration, OdometerCorrection, OdometerReminder
+from backend.numbers import metres_km_nl
 from backend.odometer import photos, reminder_mail
 from backend.odometer.spread import km_to_m, spread
 
@@ -257,7 +258,7 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
 
 
 def _km_text(metres: int) -> str:
-    return f"{Decimal(metres) / 1000:.3f}".rstrip("0").rstrip(".")
+    return metres_km_nl(metres)
 
 
 # ------------------------------------------------------------------------------ for reports

@@ -17,12 +17,13 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import DateTimeLocalField, SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from backend.web.validators import DataRequired, Length  # messages that say what to type
 
 from backend.auth import role_required
 from backend.db import db
 from backend.models import Role
 from backend.models.odometer import OdometerCalibration
+from backend.numbers import metres_km_nl
 from backend.odometer import photos, service
 from backend.odometer.photos import PhotoError
 from backend.local_time import LOCAL
@@ -104,12 +105,8 @@ def calibration_photo(calibration_id: int):
 
 
 def km_text(metres: int | None, signed: bool = False) -> str:
-    """Dutch notation: 48.213,400 (thousands dot, decimal comma)."""
-    if metres is None:
-        return "-"
-    text = f"{abs(metres) / 1000:,.3f}".replace(",", " ").replace(".", ",").replace(" ", ".")
-    sign = "-" if metres < 0 else ("+" if signed and metres > 0 else "")
-    return sign + text
+    """As the report prints it (backend.numbers): 48213,4."""
+    return metres_km_nl(metres, signed)
 
 
 def init_app(app: Flask) -> None:

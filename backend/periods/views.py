@@ -7,7 +7,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import SelectField, StringField
-from wtforms.validators import DataRequired, Length
+from backend.web.validators import DataRequired, Length  # messages that say what to type
 
 from backend.auth import role_required
 from backend.fleet import service as fleet

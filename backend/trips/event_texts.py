@@ -14,6 +14,7 @@ from datetime import datetime
 from flask_babel import force_locale, gettext as _, lazy_gettext as _l
 
 from backend.local_time import LOCAL
+from backend.numbers import km_nl
 
 
 FLAG_LABELS = {
@@ -61,7 +62,7 @@ def _time(value: datetime | None) -> str:
 
 
 def _number(value: float) -> str:
-    return f"{value:.1f}".replace(".", ",")
+    return km_nl(value)
 
 
 def _duration(seconds: float) -> str:

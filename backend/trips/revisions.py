@@ -32,6 +32,7 @@ from backend.db import db, utcnow
 from backend.errors import N_, UserError
 from backend.models.accounts import Role, User
 from backend.models.revisions import AuthorRole, RevisionField, TripClass, TripRevision
+from backend.numbers import km_nl, trip_km
 from backend.periods import service as periods
 
 DEFAULT_CORRECTION_WINDOW_DAYS = 7
@@ -126,7 +127,7 @@ def _clean(field_name: str, value: object, trip: TripView | None = None) -> str 
             raise RevisionError(N_("Private detour km must be zero or more."))
         if trip is not None and km > Decimal(str(trip.odometer_end_km - trip.odometer_start_km)) + Decimal("0.001"):
             raise RevisionError(N_("Private detour km cannot exceed the trip's %(km)s km."),
-                                km=f"{trip.odometer_end_km - trip.odometer_start_km:.1f}")
+                                km=km_nl(trip_km(trip.odometer_start_km, trip.odometer_end_km)))
         return format(km.quantize(Decimal("0.001")).normalize(), "f")
     if len(text) > MAX_TEXT:
         raise RevisionError(N_("A text may have at most %(n)s characters."), n=MAX_TEXT)

@@ -1,7 +1,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField
-from wtforms.validators import DataRequired, EqualTo, Length
+from backend.web.validators import DataRequired, EqualTo, Length  # messages that say what to type
 
 from backend.auth.passwords import MIN_PASSWORD_LENGTH
 from backend.config import SUPPORTED_LOCALES

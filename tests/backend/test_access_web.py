@@ -257,7 +257,7 @@ def test_statistics_per_purpose_count_without_names(app, client, login, setting)
     cells = [re.sub(r"<[^>]+>", "", cell).strip() for cell in re.findall(r"<td>(.*?)</td>", row, re.S)]
     # purpose, refused at filing, requests, pending, approved, denied, expired, revoked early,
     # mean grant days (revoked at once: 0.0), reads, refused reads
-    assert cells == ["misuse_investigation", "1", "2", "0", "1", "1", "0", "1", "0.0", "1", "1"]
+    assert cells == ["Onderzoek naar misbruik van de auto van de zaak", "1", "2", "0", "1", "1", "0", "1", "0,0", "1", "1"]
     for name in ("Daan", "Mark", "daan@example.nl", "mark@example.nl"):
         assert name not in page.split("<main", 1)[1].split("</main>")[0]
     client.post("/logout")

@@ -328,7 +328,7 @@ def test_finance_records_readings_on_the_page_and_sees_the_history(app, client, 
         "vehicle": "GBXJ12", "km": "30.102,5", "read_at": "2026-03-05T12:00",
         "photo": (io.BytesIO(PNG), "dashboard.png")}, content_type="multipart/form-data", follow_redirects=True)
     assert response.status_code == 200
-    assert "+2,500".encode() in response.data  # 102.5 km dashboard - 100 km GPS
+    assert "+2,5".encode() in response.data  # 102.5 km dashboard - 100 km GPS
     with app.app_context():
         from backend.odometer import service
         latest = service.latest(_vehicle().id)

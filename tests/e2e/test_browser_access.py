@@ -133,7 +133,7 @@ def test_request_approve_read_and_the_driver_sees_it(app, live_server, page, bro
         assert driver.get_by_test_id("notice-due").is_visible()
         driver.get_by_role("button", name="Ik heb de privacyverklaring gelezen").click()
         message = driver.get_by_test_id("notifications").inner_text()
-        assert "Mark Jansen had toegang tot je ritgegevens voor het doel misuse_investigation" in message
+        assert "Mark Jansen had toegang tot je ritgegevens voor het doel Onderzoek naar misbruik van de auto van de zaak" in message
         reads = driver.locator("[data-testid=access-events] tr[data-event-type=read]")
         assert reads.count() == 1
         assert "Mark Jansen" in reads.first.inner_text() and "Gegevens ingezien" in reads.first.inner_text()

