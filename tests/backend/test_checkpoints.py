@@ -240,7 +240,7 @@ def test_the_xml_report_and_the_fleet_zip_carry_a_checkpoint(app, world, runner,
 
 def test_delegates_and_privacy_officers_get_it_by_mail_and_can_download_it(app, world, make_user, client, login):
     from backend import checkpoints, jobs, mail
-    from tests.backend.test_mail import Server, _use
+    from tests.backend.smtp_sink import Server, use_smtp as _use
 
     make_user("olga@example.nl", "or_delegate", name="Olga Bakker")
     make_user("pieter@example.nl", "privacy_officer", name="Pieter Smit")

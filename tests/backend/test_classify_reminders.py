@@ -15,16 +15,9 @@ from backend.models.accounts import User
 from backend.models.reminders import ClassifyReminder
 from backend.trips import revisions
 from tests.backend.access_support import make_people, user
-from tests.backend.test_mail import Server, _use
+from tests.backend.smtp_sink import use_smtp as _use
 from tests.backend.trip_factory import AMSTERDAM, TripFactory, TripSpec, days_ago
 
-
-@pytest.fixture
-def smtp():
-    server = Server()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import email
-import email.policy
 import ipaddress
 import json
-import socket
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import func, select
 
@@ -26,65 +22,9 @@ from backend.models.access import Notification
 from backend.models.audit import AuditEvent
 from backend.models.mail import OutgoingMail
 from tests.backend.access_support import PRIVATE_START, granted, people_under_agreement, user
+from tests.backend.smtp_sink import SENDER, Inbox, Server, use_smtp as _use
 
-SENDER = "Ritbox <ritbox@example.nl>"
 HOURS = dict(purpose="hours_verification", grounds="hours_declaration_mismatch")  # told at the grant
-
-
-@dataclass
-class Inbox:
-    """An aiosmtpd handler that keeps what it accepts and refuses the addresses in `refuse`."""
-    messages: list[tuple[str, list[str], email.message.EmailMessage]] = field(default_factory=list)
-    refuse: set[str] = field(default_factory=set)
-
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-        if address in self.refuse:
-            return "550 5.1.1 mailbox unavailable"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class Server:
-    """One aiosmtpd server, started and stopped by the test (to play an outage)."""
-
-    def __init__(self, **smtp_options) -> None:
-        self.inbox = Inbox()
-        self.port = _free_port()
-        self.options = smtp_options
-        self.controller: Controller | None = None
-
-    def start(self) -> None:
-        self.controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port, **self.options)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
-
-
-@pytest.fixture
-def smtp():
-    server = Server()
-    server.start()
-    yield server
-    server.stop()
-
-
-def _use(app, server: Server, **settings) -> None:
-    app.config.update({"SMTP_HOST": "127.0.0.1", "SMTP_PORT": server.port, "SMTP_SECURITY": "none",
-                       "MAIL_FROM": SENDER, "PUBLIC_URL": "https://ritbox.example.nl", **settings})
 
 
 @pytest.fixture

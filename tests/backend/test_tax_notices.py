@@ -4,7 +4,6 @@ offered withdrawing the verklaring instead of classifying private; the 80% / 100
 projection and as driven fire once, on the day the km that cross them are recorded."""
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time, timezone
 from zoneinfo import ZoneInfo
 
@@ -13,20 +12,12 @@ from sqlalchemy import select
 
 from backend import jobs
 from backend.db import db
-from backend.models.mail import OutgoingMail
 from backend.models.regimes import TaxNotice, Verklaring
-from tests.backend.test_mail import Server, _use
+from tests.backend.smtp_sink import use_smtp as _use
 from tests.backend.trip_factory import TripFactory, TripSpec, days_ago
 
 LOCAL = ZoneInfo("Europe/Amsterdam")
 
-
-@pytest.fixture
-def smtp():
-    server = Server()
-    server.start()
-    yield server
-    server.stop()
 
 
 def _notices(user_id: int | None = None) -> list[TaxNotice]:
