@@ -11,17 +11,11 @@ import pytest
 
 from backend.access.requests import local_today
 from tests.backend.access_support import EXAMPLE, MOTIVATION, Fleet, make_people
-from tests.conftest import TEST_PASSWORD
+from tests.e2e.browser_support import log_in
 
 pytestmark = pytest.mark.browser
 
 
-def _log_in(page, base_url: str, email: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("E-mailadres").fill(email)
-    page.get_by_label("Wachtwoord").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Inloggen").click()
-    page.get_by_test_id("navigation").wait_for()
 
 
 def _own_page(browser):
@@ -48,14 +42,14 @@ def test_request_approve_read_and_the_driver_sees_it(app, live_server, page, bro
         privacy_context, privacy = _own_page(browser)
         or_context, or_page = _own_page(browser)
         contexts += [privacy_context, or_context]
-        _log_in(privacy, live_server, "pieter@example.nl")
+        log_in(privacy, live_server, "pieter@example.nl")
         privacy.goto(f"{live_server}/agreements/")
         privacy.get_by_label("Regelingsdocument (YAML of JSON)").set_input_files(str(EXAMPLE))
         privacy.get_by_role("button", name="Uploaden").click()
         assert privacy.get_by_test_id("agreement-status").inner_text() == "Wacht op instemming van de OR"
         agreement_url = privacy.url
 
-        _log_in(or_page, live_server, "olga@example.nl")
+        log_in(or_page, live_server, "olga@example.nl")
         or_page.goto(agreement_url)
         or_page.get_by_label("Datum van het OR-besluit").fill(local_today().isoformat())
         or_page.get_by_label("Kenmerk van het besluit").fill("OR-2026-003")
@@ -63,7 +57,7 @@ def test_request_approve_read_and_the_driver_sees_it(app, live_server, page, bro
         assert or_page.get_by_test_id("agreement-status").inner_text() == "Van kracht"
 
         # The manager asks too much first: refused at once, naming the clause.
-        _log_in(page, live_server, "mark@example.nl")
+        log_in(page, live_server, "mark@example.nl")
         page.goto(f"{live_server}/access/requests/new")
         today = local_today()
 
@@ -127,7 +121,7 @@ def test_request_approve_read_and_the_driver_sees_it(app, live_server, page, bro
             db.session.remove()
         driver_context, driver = _own_page(browser)
         contexts.append(driver_context)
-        _log_in(driver, live_server, "daan@example.nl")
+        log_in(driver, live_server, "daan@example.nl")
         driver.get_by_role("link", name="Wie zag mijn gegevens").click()
         # Before the first use the driver is shown the privacy notice and acknowledges it.
         assert driver.get_by_test_id("notice-due").is_visible()

@@ -10,7 +10,7 @@ from backend.access import agreements
 from backend.access.requests import local_today
 from backend.db import db
 from tests.backend.access_support import example_text, make_people, user
-from tests.e2e.test_browser_access import _log_in
+from tests.e2e.browser_support import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -23,7 +23,7 @@ def test_consent_to_the_text_mismatch_after_a_setting_and_the_drivers_notice(app
         db.session.remove()
     shots = database_url.startswith("sqlite")
 
-    _log_in(page, live_server, "olga@example.nl")
+    log_in(page, live_server, "olga@example.nl")
     page.goto(f"{live_server}/agreements/{version_id}")
     shown_hash = page.get_by_test_id("regeling-sha256").inner_text()
     assert "geen positie verlaat de server" in page.get_by_test_id("regeling-text").inner_text()
@@ -39,7 +39,7 @@ def test_consent_to_the_text_mismatch_after_a_setting_and_the_drivers_notice(app
     privacy_context = page.context.browser.new_context(locale="nl-NL", viewport={"width": 1280, "height": 900})
     privacy = privacy_context.new_page()
     try:
-        _log_in(privacy, live_server, "pieter@example.nl")
+        log_in(privacy, live_server, "pieter@example.nl")
         warning = privacy.get_by_test_id("consent-mismatch")
         assert "2026-1 komt niet meer overeen met de instemming" in warning.inner_text()
         if shots:
@@ -54,7 +54,7 @@ def test_consent_to_the_text_mismatch_after_a_setting_and_the_drivers_notice(app
     driver_context = page.context.browser.new_context(locale="nl-NL", viewport={"width": 1280, "height": 900})
     driver = driver_context.new_page()
     try:
-        _log_in(driver, live_server, "daan@example.nl")
+        log_in(driver, live_server, "daan@example.nl")
         driver.goto(f"{live_server}/me/trips")
         assert driver.get_by_test_id("notice-due").is_visible()
         assert "OR-2026-003" in driver.get_by_test_id("generated-document").inner_text()

@@ -7,17 +7,12 @@ from datetime import timedelta
 import pytest
 
 from tests.backend.odometer_fixtures import T0, car, hourly
-from tests.conftest import TEST_PASSWORD
+from tests.e2e.browser_support import log_in
 
 pytestmark = pytest.mark.browser
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 32
 
 
-def _log_in(page, base_url: str, email: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("E-mailadres").fill(email)
-    page.get_by_label("Wachtwoord").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Inloggen").click()
 
 
 def test_finance_records_readings_and_sees_the_correction(app, client, live_server, page, make_user, tmp_path,
@@ -30,7 +25,7 @@ def test_finance_records_readings_and_sees_the_correction(app, client, live_serv
     photo = tmp_path / "dashboard.png"
     photo.write_bytes(PNG)
 
-    _log_in(page, live_server, "fatima@example.nl")
+    log_in(page, live_server, "fatima@example.nl")
     page.get_by_role("link", name="Kilometerstanden").click()
     page.get_by_role("heading", name="Kilometerstanden").wait_for()
     row = page.locator("tr[data-vehicle=GBXJ12]")

@@ -10,19 +10,13 @@ from pathlib import Path
 import pytest
 
 from tests.backend import report_fixtures as rf
-from tests.conftest import TEST_PASSWORD
+from tests.e2e.browser_support import log_in
 
 pytestmark = pytest.mark.browser
 
 MAGIC = {"csv": b"\xef\xbb\xbfSoort;", "xlsx": b"PK", "pdf": b"%PDF", "xml": b"<?xml"}
 
 
-def _log_in(page, base_url: str, email: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("E-mailadres").fill(email)
-    page.get_by_label("Wachtwoord").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Inloggen").click()
-    page.get_by_role("heading", name="Welkom", exact=False).wait_for()
 
 
 @pytest.fixture
@@ -34,7 +28,7 @@ def test_finance_downloads_each_format_and_the_fleet_zip(live_server, page, flee
                                                          database_url):
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-    _log_in(page, live_server, rf.FINANCE_EMAIL)
+    log_in(page, live_server, rf.FINANCE_EMAIL)
     page.get_by_role("link", name="Belastingrapporten").click()
     page.get_by_role("heading", name="Belastingrapporten").wait_for()
     form = page.get_by_test_id("report-form")

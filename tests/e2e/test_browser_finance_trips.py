@@ -7,20 +7,14 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.conftest import TEST_PASSWORD
 from tests.backend.trip_factory import TripFactory, TripSpec
+from tests.e2e.browser_support import log_in
 
 pytestmark = pytest.mark.browser
 
 SIZES = {"desktop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
 
 
-def _log_in(page, base_url: str, email: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("E-mailadres").fill(email)
-    page.get_by_label("Wachtwoord").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Inloggen").click()
-    page.get_by_role("heading", name="Welkom", exact=False).first.wait_for()
 
 
 def _no_sideways_scroll(page) -> None:
@@ -44,7 +38,7 @@ def finance_fleet(app, client, make_user):
 def test_finance_finds_and_corrects_a_trip_by_clicks(live_server, page, finance_fleet, size, axe,
                                                       artifacts_dir, database_url) -> None:
     page.set_viewport_size(SIZES[size])
-    _log_in(page, live_server, "fatima@example.nl")
+    log_in(page, live_server, "fatima@example.nl")
     page.goto(f"{live_server}/finance/reports")
     page.get_by_role("link", name="Ritten zoeken en corrigeren").click()
     page.get_by_role("heading", name="Ritten", exact=True).wait_for()
@@ -77,7 +71,7 @@ def test_finance_finds_and_corrects_a_trip_by_clicks(live_server, page, finance_
 def test_closing_a_month_shows_what_is_open_first(live_server, page, finance_fleet, size, axe,
                                                   artifacts_dir, database_url) -> None:
     page.set_viewport_size(SIZES[size])
-    _log_in(page, live_server, "fatima@example.nl")
+    log_in(page, live_server, "fatima@example.nl")
     page.goto(f"{live_server}/finance/periods/")
     page.get_by_label("Maand (JJJJ-MM)").fill("2026-11")
     page.get_by_role("button", name="Maand afsluiten").click()
@@ -103,7 +97,7 @@ def test_the_audit_log_reads_as_labelled_fields(live_server, page, finance_fleet
             "what": "tax_report", "categories": ["trip_summaries"], "records": 3, "trip_ids": [1, 2, 3],
             "period": ["2026-01-01", "2026-12-31"]})
     page.set_viewport_size(SIZES[size])
-    _log_in(page, live_server, "olga@example.nl")
+    log_in(page, live_server, "olga@example.nl")
     page.goto(f"{live_server}/audit/log")
     table = page.get_by_test_id("audit-events")
     text = table.inner_text()

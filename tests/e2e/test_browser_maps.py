@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from tests.backend.access_support import make_people
 from tests.backend.trip_factory import TripFactory, TripSpec, days_ago
-from tests.conftest import TEST_PASSWORD
+from tests.e2e.browser_support import log_in
 
 pytestmark = pytest.mark.browser
 
@@ -62,12 +62,6 @@ def tile_server():
     server.close()
 
 
-def _log_in(page, base_url: str, email: str) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("E-mailadres").fill(email)
-    page.get_by_label("Wachtwoord").fill(TEST_PASSWORD)
-    page.get_by_role("button", name="Inloggen").click()
-    page.get_by_test_id("navigation").wait_for()
 
 
 def _record_requests(page) -> list[str]:
@@ -106,7 +100,7 @@ def test_the_trip_route_is_a_map_and_no_request_leaves_without_tiles(app, client
                                                                      database_url) -> None:
     trip_id = _business_trip(app, client, make_user, tmp_path)
     urls = _record_requests(page)
-    _log_in(page, live_server, "daan@example.nl")
+    log_in(page, live_server, "daan@example.nl")
     for name, viewport in (("laptop", LAPTOP), ("phone", PHONE)):
         page.set_viewport_size(viewport)
         page.goto(f"{live_server}/me/trips/{trip_id}")
@@ -125,7 +119,7 @@ def test_with_a_tile_server_tiles_come_from_that_host_only(app, client, live_ser
     app.config["MAP_TILES_ATTRIBUTION"] = "Kaartgegevens © Kadaster"
     trip_id = _business_trip(app, client, make_user, tmp_path)
     urls = _record_requests(page)
-    _log_in(page, live_server, "daan@example.nl")
+    log_in(page, live_server, "daan@example.nl")
     page.set_viewport_size(LAPTOP)
     response = page.goto(f"{live_server}/me/trips/{trip_id}")
     assert tile_server.origin in response.headers["content-security-policy"]
@@ -197,7 +191,7 @@ def test_a_driver_chooses_home_by_clicking_the_map(app, live_server, page, make_
                                                    database_url) -> None:
     make_user("daan@example.nl", "driver", name="Daan de Vries")
     urls = _record_requests(page)
-    _log_in(page, live_server, "daan@example.nl")
+    log_in(page, live_server, "daan@example.nl")
     page.set_viewport_size(LAPTOP)
     page.goto(f"{live_server}/me/places")
     picker = page.get_by_test_id("place-map")
@@ -240,7 +234,7 @@ def test_a_driver_finds_work_by_address_search(app, live_server, page, make_user
         app.config["PDOK_URL"] = search.reverse_url
         make_user("daan@example.nl", "driver", name="Daan de Vries")
         urls = _record_requests(page)
-        _log_in(page, live_server, "daan@example.nl")
+        log_in(page, live_server, "daan@example.nl")
         page.set_viewport_size(LAPTOP)
         page.goto(f"{live_server}/me/places")
         page.get_by_label("Zoek een adres").fill("Stationsplein 1 Utrecht")
@@ -276,7 +270,7 @@ def test_a_grant_track_is_a_map_with_the_table_behind_a_link(app, live_server, p
         grant_id = granted(people, categories=("trip_summaries", "business_tracks")).id
         db.session.remove()
     urls = _record_requests(page)
-    _log_in(page, live_server, "mark@example.nl")
+    log_in(page, live_server, "mark@example.nl")
     track_url = f"{live_server}/access/grants/{grant_id}/trips/{fleet.trips['business']}/track"
     for name, viewport in (("laptop", LAPTOP), ("phone", PHONE)):
         page.set_viewport_size(viewport)

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from tests.backend.crawl_support import ROLE_EMAILS, build_scene, follow
-from tests.e2e.test_browser_shell import _log_in
+from tests.e2e.browser_support import log_in
 
 pytestmark = [pytest.mark.browser,
               # one database is enough for layout; the data model is covered on both elsewhere
@@ -44,7 +44,7 @@ def _crawl(app, page, base: str, check) -> list[str]:
 @pytest.mark.parametrize("role", list(ROLE_EMAILS))
 def test_no_page_scrolls_sideways_on_a_phone(app, live_server, page, scene, axe, role, artifacts_dir) -> None:
     page.set_viewport_size(PHONE)
-    _log_in(page, live_server, ROLE_EMAILS[role])
+    log_in(page, live_server, ROLE_EMAILS[role])
     page.wait_for_url(f"{live_server}/")
     problems: dict[str, list[str]] = {}
 
@@ -70,7 +70,7 @@ def test_no_page_scrolls_sideways_on_a_phone(app, live_server, page, scene, axe,
 @pytest.mark.parametrize("role", list(ROLE_EMAILS))
 def test_every_page_passes_axe_on_a_wide_screen(app, live_server, page, scene, axe, role) -> None:
     page.set_viewport_size(DESKTOP)
-    _log_in(page, live_server, ROLE_EMAILS[role])
+    log_in(page, live_server, ROLE_EMAILS[role])
     page.wait_for_url(f"{live_server}/")
     problems: dict[str, list[str]] = {}
 
@@ -87,7 +87,7 @@ def test_every_page_passes_axe_on_a_wide_screen(app, live_server, page, scene, a
 def test_the_header_collapses_to_a_menu_on_a_phone(live_server, page, make_user, artifacts_dir) -> None:
     make_user("driver@example.nl", "driver", name="Daan")
     page.set_viewport_size(PHONE)
-    _log_in(page, live_server, "driver@example.nl")
+    log_in(page, live_server, "driver@example.nl")
     page.get_by_role("heading", name="Welkom, Daan").wait_for()
     header = page.locator("header.site-header").bounding_box()
     assert header["height"] <= 80, header
@@ -126,7 +126,7 @@ CONTRAST = """el => {
 def test_focus_is_visible_at_three_to_one(live_server, page, make_user, viewport) -> None:
     make_user("driver@example.nl", "driver", name="Daan")
     page.set_viewport_size(viewport)
-    _log_in(page, live_server, "driver@example.nl")
+    log_in(page, live_server, "driver@example.nl")
     page.get_by_role("heading", name="Welkom, Daan").wait_for()
     ratios = {}
     for _ in range(12):

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_browser_access import _log_in, _own_page
+from tests.e2e.browser_support import log_in
+from tests.e2e.test_browser_access import _own_page
 
 pytestmark = pytest.mark.browser
 
@@ -15,7 +16,7 @@ def test_admin_proposes_an_or_delegate_and_the_privacy_officer_confirms(
     make_user("pieter@example.nl", "privacy_officer", name="Pieter Smit")
     make_user("eva@example.nl", "driver", name="Eva Mulder")
 
-    _log_in(page, live_server, "anna@example.nl")
+    log_in(page, live_server, "anna@example.nl")
     page.get_by_test_id("navigation").get_by_role("link", name="Gebruikers").click()
     page.get_by_role("link", name="Eva Mulder").click()
     page.get_by_label("Rol", exact=True).select_option(label="OR-lid")
@@ -26,7 +27,7 @@ def test_admin_proposes_an_or_delegate_and_the_privacy_officer_confirms(
 
     context, privacy = _own_page(browser)
     try:
-        _log_in(privacy, live_server, "pieter@example.nl")
+        log_in(privacy, live_server, "pieter@example.nl")
         privacy.get_by_test_id("navigation").get_by_role("link", name="Te bevestigen rollen").click()
         pending = privacy.get_by_test_id("pending-roles").locator("tr[data-email='eva@example.nl']")
         assert "OR-lid" in pending.inner_text() and "anna@example.nl" in pending.inner_text()
@@ -48,7 +49,7 @@ def test_admin_proposes_an_or_delegate_and_the_privacy_officer_confirms(
     # Eva now holds the role: the audit log opens for her.
     eva_context, eva = _own_page(browser)
     try:
-        _log_in(eva, live_server, "eva@example.nl")
+        log_in(eva, live_server, "eva@example.nl")
         eva.get_by_test_id("navigation").get_by_role("link", name="Auditlog").click()
         assert eva.get_by_test_id("audit-events").is_visible()
     finally:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import TEST_PASSWORD
+from tests.e2e.browser_support import log_in
 
 ROLES = ["driver", "finance", "manager", "or_delegate", "privacy_officer", "admin"]
 # Navigation every logged-in user has, and what only some roles get.
@@ -13,17 +13,12 @@ ONLY = {"admin.users": {"admin"}}
 pytestmark = pytest.mark.browser
 
 
-def _log_in(page, base_url: str, email: str, password: str = TEST_PASSWORD) -> None:
-    page.goto(f"{base_url}/login")
-    page.get_by_label("E-mailadres").fill(email)
-    page.get_by_label("Wachtwoord").fill(password)
-    page.get_by_role("button", name="Inloggen").click()
 
 
 @pytest.mark.parametrize("role", ROLES)
 def test_each_role_sees_its_navigation(live_server, page, make_user, role, artifacts_dir, database_url, axe) -> None:
     make_user(f"{role}@example.nl", role, name=f"Test {role}")
-    _log_in(page, live_server, f"{role}@example.nl")
+    log_in(page, live_server, f"{role}@example.nl")
     page.get_by_role("heading", name=f"Welkom, Test {role}").wait_for()
     endpoints = set(page.locator("[data-testid=navigation] a").evaluate_all(
         "links => links.map(a => a.dataset.endpoint)"))
@@ -38,13 +33,13 @@ def test_each_role_sees_its_navigation(live_server, page, make_user, role, artif
 
 def test_wrong_password_shows_the_generic_message(live_server, page, make_user) -> None:
     make_user("driver@example.nl", "driver")
-    _log_in(page, live_server, "driver@example.nl", "not the password")
+    log_in(page, live_server, "driver@example.nl", "not the password", wait=False)
     assert page.get_by_test_id("login-error").inner_text() == "E-mailadres of wachtwoord is onjuist."
 
 
 def test_switch_to_english_and_log_out(live_server, page, make_user) -> None:
     make_user("driver@example.nl", "driver", name="Daan")
-    _log_in(page, live_server, "driver@example.nl")
+    log_in(page, live_server, "driver@example.nl")
     page.get_by_label("Taal").select_option("en")
     page.get_by_role("button", name="Taal wijzigen").click()
     page.get_by_role("heading", name="Welcome, Daan").wait_for()
