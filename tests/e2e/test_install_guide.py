@@ -50,9 +50,10 @@ def guide_blocks(number: int, language: str) -> list[str]:
 def _throwaway_root_possible() -> None:
     if os.geteuid() != 0 or shutil.which("unshare") is None:
         _missing_service("the install-guide test needs root and unshare (a throw-away root)")
-    probe = subprocess.run(["unshare", "--mount", "--propagation", "private", "true"], capture_output=True)
+    probe = subprocess.run(["unshare", "--mount", "--pid", "--fork", "--propagation", "private", "true"],
+                           capture_output=True)
     if probe.returncode != 0:
-        _missing_service(f"no private mount namespace here: {probe.stderr.decode().strip()}")
+        _missing_service(f"no private mount and PID namespace here: {probe.stderr.decode().strip()}")
 
 
 def _guide_script(config: str) -> str:
@@ -145,7 +146,10 @@ def test_the_guide_as_written_gets_a_drive_to_the_backend_without_a_restart(back
     script.write_text(_guide_script(config))
     env = {k: v for k, v in os.environ.items() if not k.startswith("RITBOX_")}
     process = subprocess.Popen(
-        ["unshare", "--mount", "--propagation", "private", "bash", str(HERE / "throwaway_root.sh"),
+        # A PID namespace too: when the script ends, or this test dies, every process started
+        # in the throw-away root (the service and its supervisor) ends with it.
+        ["unshare", "--mount", "--pid", "--fork", "--kill-child", "--propagation", "private",
+         "bash", str(HERE / "throwaway_root.sh"),
          str(tmp_path / "root"), str(script)],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     output: list[str] = []

@@ -3,7 +3,8 @@
 # copy-on-write overlay, in a private mount namespace, so that whatever the script installs,
 # creates or deletes stays in WORK/upper and never reaches the real system. /dev is the host's
 # (the test's pseudo-terminal is the receiver), /proc and /run are new.
-#   unshare --mount --propagation private bash throwaway_root.sh WORK SCRIPT
+#   unshare --mount --pid --fork --kill-child --propagation private bash throwaway_root.sh WORK SCRIPT
+# (the PID namespace ends every process the script started when the script ends).
 # The folder of this file goes first on PATH: its systemctl and journalctl stand in for systemd,
 # which a chroot does not run.
 set -euo pipefail
