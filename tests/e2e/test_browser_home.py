@@ -12,7 +12,9 @@ from tests.backend.access_support import granted, people_under_agreement, reques
 from tests.backend.trip_factory import TripFactory, TripSpec, days_ago
 from tests.e2e.browser_support import log_in
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser,
+              # the pages on one database; what they read is tested on both in tests/backend
+              pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
 
 VIEWPORTS = {"desktop": {"width": 1366, "height": 768}, "phone": {"width": 390, "height": 844}}
 

@@ -16,7 +16,9 @@ from tests.backend.access_support import make_people
 from tests.backend.trip_factory import TripFactory, TripSpec, days_ago
 from tests.e2e.browser_support import log_in
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser,
+              # the pages on one database; what they read is tested on both in tests/backend
+              pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
 
 PHONE = {"width": 390, "height": 844}
 LAPTOP = {"width": 1366, "height": 768}

@@ -13,7 +13,9 @@ from tests.backend.proposal_support import (BAKERY, HOME, WORK, classifications,
                                             upload_month)
 from tests.conftest import TEST_PASSWORD
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser,
+              # the pages on one database; what they read is tested on both in tests/backend
+              pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)]
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1366, "height": 768}
 
