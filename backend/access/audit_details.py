@@ -92,6 +92,11 @@ def format_value(key: str, value, labels: dict[str, dict] | None = None) -> str:
     if isinstance(value, str):
         if known and value in known:
             return known[value]
+        if key == "grounds_category":
+            from backend.access.labels import ground_label
+            return ground_label(value)
+        if key == "reason":
+            return _reason_text(value)
         if _DAY.match(value):
             return date.fromisoformat(value).strftime("%d-%m-%Y")
         if _MOMENT.match(value):
@@ -113,6 +118,25 @@ def format_value(key: str, value, labels: dict[str, dict] | None = None) -> str:
     if isinstance(value, dict):
         return "; ".join(f"{label_of(k)}: {format_value(k, v, labels)}" for k, v in value.items())
     return str(value)
+
+
+ROLE_REFUSED = "the role does not allow this route"  # backend/auth: a page outside the user's roles
+_DOOR_REASONS = re.compile(r"^(no such trip|not logged in|no grant for purpose |the track of a private trip|"
+                           r"the tax purpose|grant \d+: |you may not read this trip)")
+
+
+def _reason_text(reason: str) -> str:
+    """A refusal the code wrote (English in the log) in the reader's language; a reason a person
+    typed (a decision's motivation) stays as they wrote it."""
+    from backend.access.web import REFUSAL_TEXTS, denial_text, refusal_text
+
+    if reason in REFUSAL_TEXTS or reason.startswith("the request is already "):
+        return refusal_text(reason)
+    if reason == ROLE_REFUSED:
+        return _("the role does not allow this page")
+    if _DOOR_REASONS.match(reason):
+        return denial_text(reason)
+    return reason
 
 
 def label_of(key: str) -> str:

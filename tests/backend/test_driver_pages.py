@@ -99,7 +99,7 @@ def test_the_detail_draws_the_business_track_as_svg(app, client, world):
     # The map (Leaflet) enhances the SVG: scripts are our static files only, never inline.
     sources = re.findall(r'<script src="([^"]+)" defer></script>', html)
     assert html.count("<script") == len(sources) and sources == [
-        "/static/vendor/leaflet/leaflet.js", "/static/maps.js"]
+        "/static/tables.js", "/static/vendor/leaflet/leaflet.js", "/static/maps.js"]
 
 
 def test_my_private_trip_shows_my_positions_but_no_track_and_the_opening_is_audited(app, client, world):
