@@ -35,12 +35,10 @@ class PdokError(RuntimeError):
     """PDOK could not be asked or answered nonsense (the caller falls back to the offline answer)."""
 
 
-def reverse(url: str, lat: float, lon: float, timeout: float) -> PdokAddress | None:
-    """The nearest address within MAX_DISTANCE_M, None when PDOK knows none; PdokError otherwise."""
+def _docs(url: str, params: dict, timeout: float) -> list:
+    """The Locatieserver's result documents for one request; PdokError when it cannot answer."""
     try:
-        response = requests.get(url, params={"lat": f"{lat:.6f}", "lon": f"{lon:.6f}", "type": "adres",
-                                             "rows": 1, "fl": FIELDS},
-                                timeout=timeout, headers={"Accept": "application/json"})
+        response = requests.get(url, params=params, timeout=timeout, headers={"Accept": "application/json"})
     except requests.RequestException as exc:
         raise PdokError(f"request failed: {type(exc).__name__}") from None
     if response.status_code != 200:
@@ -49,7 +47,14 @@ def reverse(url: str, lat: float, lon: float, timeout: float) -> PdokAddress | N
         docs = response.json()["response"]["docs"]
     except (ValueError, KeyError, TypeError):
         raise PdokError("not a Locatieserver response") from None
-    for doc in docs if isinstance(docs, list) else []:
+    return docs if isinstance(docs, list) else []
+
+
+def reverse(url: str, lat: float, lon: float, timeout: float) -> PdokAddress | None:
+    """The nearest address within MAX_DISTANCE_M, None when PDOK knows none; PdokError otherwise."""
+    docs = _docs(url, {"lat": f"{lat:.6f}", "lon": f"{lon:.6f}", "type": "adres", "rows": 1, "fl": FIELDS},
+                 timeout)
+    for doc in docs:
         if not isinstance(doc, dict) or doc.get("type") != "adres" or not doc.get("straatnaam"):
             continue
         distance = doc.get("afstand")
@@ -86,20 +91,10 @@ def search_url(reverse_url: str) -> str:
 def search(reverse_url: str, text: str, timeout: float) -> list[PdokHit]:
     """Addresses matching a typed text (Locatieserver /free, type adres), best first; PdokError
     when PDOK cannot be asked. The text goes from the server, so PDOK never sees the driver's IP."""
-    try:
-        response = requests.get(search_url(reverse_url),
-                                params={"q": text, "fq": "type:adres", "rows": SEARCH_ROWS, "fl": SEARCH_FIELDS},
-                                timeout=timeout, headers={"Accept": "application/json"})
-    except requests.RequestException as exc:
-        raise PdokError(f"request failed: {type(exc).__name__}") from None
-    if response.status_code != 200:
-        raise PdokError(f"HTTP {response.status_code}")
-    try:
-        docs = response.json()["response"]["docs"]
-    except (ValueError, KeyError, TypeError):
-        raise PdokError("not a Locatieserver response") from None
+    docs = _docs(search_url(reverse_url),
+                 {"q": text, "fq": "type:adres", "rows": SEARCH_ROWS, "fl": SEARCH_FIELDS}, timeout)
     hits = []
-    for doc in docs if isinstance(docs, list) else []:
+    for doc in docs:
         if not isinstance(doc, dict) or not isinstance(doc.get("weergavenaam"), str):
             continue
         point = _POINT.fullmatch(str(doc.get("centroide_ll", "")).strip())
