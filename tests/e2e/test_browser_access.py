@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from backend.access.requests import local_today
 from tests.backend.access_support import EXAMPLE, MOTIVATION, Fleet, make_people
@@ -73,7 +74,7 @@ def test_request_approve_read_and_the_driver_sees_it(app, live_server, page, bro
             page.get_by_role("button", name="Aanvraag indienen").click()
 
         fill(200)
-        assert "max_period_days 90 exceeded (requested 200)" in page.get_by_test_id("refusal").inner_text()
+        expect(page.get_by_test_id("refusal")).to_contain_text("max_period_days 90 exceeded (requested 200)", use_inner_text=True)
         fill(30)
         assert page.get_by_test_id("request-status").inner_text() == "In afwachting van besluit"
         request_url = page.url
@@ -87,7 +88,7 @@ def test_request_approve_read_and_the_driver_sees_it(app, live_server, page, bro
             approver.get_by_label("Reden", exact=True).fill("Concreet vermoeden, beperkt tot ritoverzichten.")
             approver.get_by_role("button", name="Besluit vastleggen").click()
             approver.locator(".flash-success").wait_for()
-        assert "Tweede goedkeuring vastgelegd" in privacy.locator(".flash-success").inner_text()
+        expect(privacy.locator(".flash-success")).to_contain_text("Tweede goedkeuring vastgelegd", use_inner_text=True)
         if screenshots:
             privacy.screenshot(path=str(artifacts_dir / "access-request-approved.png"), full_page=True)
 
@@ -105,14 +106,14 @@ def test_request_approve_read_and_the_driver_sees_it(app, live_server, page, bro
         grant_trips_url = page.url
         response = page.goto(f"{grant_trips_url}/{fleet.trips['business']}/track")
         assert response.status == 403  # routes were not granted
-        assert page.get_by_test_id("denied").is_visible()
+        expect(page.get_by_test_id("denied")).to_be_visible()
 
         # The manager closes the investigation; afterwards nothing can be read.
         page.goto(request_url)
         page.get_by_label("Reden").fill("Onderzoek afgerond.")
         page.get_by_label("Ik begrijp dat intrekken niet ongedaan kan worden").check()
         page.get_by_role("button", name="Toegang intrekken").click()
-        assert "Ingetrokken op" in page.get_by_test_id("grant-state").inner_text()
+        expect(page.get_by_test_id("grant-state")).to_contain_text("Ingetrokken op", use_inner_text=True)
         assert page.goto(grant_trips_url).status == 403
 
         # The job tells the driver (misuse_investigation: at close); the driver sees who and why.
@@ -124,7 +125,7 @@ def test_request_approve_read_and_the_driver_sees_it(app, live_server, page, bro
         log_in(driver, live_server, "daan@example.nl")
         driver.get_by_role("link", name="Wie zag mijn gegevens").click()
         # Before the first use the driver is shown the privacy notice and acknowledges it.
-        assert driver.get_by_test_id("notice-due").is_visible()
+        expect(driver.get_by_test_id("notice-due")).to_be_visible()
         driver.get_by_role("button", name="Ik heb de privacyverklaring gelezen").click()
         message = driver.get_by_test_id("notifications").inner_text()
         assert "Mark Jansen had toegang tot je ritgegevens voor het doel Onderzoek naar misbruik van de auto van de zaak" in message
@@ -141,7 +142,7 @@ def test_request_approve_read_and_the_driver_sees_it(app, live_server, page, bro
         assert {"request_filed", "request_approved", "grant_issued", "read", "read_denied",
                 "grant_revoked", "notification_sent"} <= set(types)
         or_page.get_by_role("button", name="Keten controleren").click()
-        assert "Auditketen intact" in or_page.locator(".flash-success").inner_text()
+        expect(or_page.locator(".flash-success")).to_contain_text("Auditketen intact", use_inner_text=True)
     finally:
         for context in contexts:
             context.close()

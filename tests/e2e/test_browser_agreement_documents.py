@@ -4,7 +4,10 @@ matching on the privacy officer's start page; a driver is shown the privacy noti
 first use and acknowledges it. Screenshots go to test-artifacts/."""
 from __future__ import annotations
 
+import re
+
 import pytest
+from playwright.sync_api import expect
 
 from backend.access import agreements
 from backend.access.requests import local_today
@@ -26,14 +29,14 @@ def test_consent_to_the_text_mismatch_after_a_setting_and_the_drivers_notice(app
     log_in(page, live_server, "olga@example.nl")
     page.goto(f"{live_server}/agreements/{version_id}")
     shown_hash = page.get_by_test_id("regeling-sha256").inner_text()
-    assert "geen positie verlaat de server" in page.get_by_test_id("regeling-text").inner_text()
+    expect(page.get_by_test_id("regeling-text")).to_contain_text("geen positie verlaat de server", use_inner_text=True)
     page.get_by_label("Datum van het OR-besluit").fill(local_today().isoformat())
     page.get_by_label("Kenmerk van het besluit").fill("OR-2026-003")
     if shots:
         page.screenshot(path=str(artifacts_dir / "agreement-consent-to-the-text.png"), full_page=True)
     page.get_by_role("button", name="Instemming vastleggen").click()
     assert page.get_by_test_id("agreement-status").inner_text() == "Van kracht"
-    assert shown_hash in page.get_by_test_id("consent-match").inner_text()
+    expect(page.get_by_test_id("consent-match")).to_contain_text(shown_hash, use_inner_text=True)
 
     app.config["PDOK_URL"] = "https://api.pdok.nl/bzk/locatieserver/search/v3_1/reverse"
     privacy_context = page.context.browser.new_context(locale="nl-NL", viewport={"width": 1280, "height": 900})
@@ -41,13 +44,13 @@ def test_consent_to_the_text_mismatch_after_a_setting_and_the_drivers_notice(app
     try:
         log_in(privacy, live_server, "pieter@example.nl")
         warning = privacy.get_by_test_id("consent-mismatch")
-        assert "2026-1 komt niet meer overeen met de instemming" in warning.inner_text()
+        expect(warning).to_contain_text("2026-1 komt niet meer overeen met de instemming", use_inner_text=True)
         if shots:
             privacy.screenshot(path=str(artifacts_dir / "agreement-consent-mismatch-home.png"), full_page=True)
         privacy.get_by_role("link", name="Details").click()
-        assert shown_hash in privacy.get_by_test_id("consent-mismatch").inner_text()
+        expect(privacy.get_by_test_id("consent-mismatch")).to_contain_text(shown_hash, use_inner_text=True)
         privacy.get_by_role("link", name="Regeling", exact=True).click()
-        assert "api.pdok.nl" in privacy.get_by_test_id("generated-document").inner_text()
+        expect(privacy.get_by_test_id("generated-document")).to_contain_text("api.pdok.nl", use_inner_text=True)
     finally:
         privacy_context.close()
 
@@ -56,14 +59,14 @@ def test_consent_to_the_text_mismatch_after_a_setting_and_the_drivers_notice(app
     try:
         log_in(driver, live_server, "daan@example.nl")
         driver.goto(f"{live_server}/me/trips")
-        assert driver.get_by_test_id("notice-due").is_visible()
-        assert "OR-2026-003" in driver.get_by_test_id("generated-document").inner_text()
+        expect(driver.get_by_test_id("notice-due")).to_be_visible()
+        expect(driver.get_by_test_id("generated-document")).to_contain_text("OR-2026-003", use_inner_text=True)
         if shots:
             driver.screenshot(path=str(artifacts_dir / "privacy-notice-before-first-use.png"), full_page=True)
         driver.get_by_role("button", name="Ik heb de privacyverklaring gelezen").click()
-        assert driver.url.endswith("/me/trips")
+        expect(driver).to_have_url(re.compile("/me/trips$"))
         driver.goto(f"{live_server}/privacy-notice")
-        assert "versie 2026-1" in driver.get_by_test_id("notice-acknowledged").inner_text()
+        expect(driver.get_by_test_id("notice-acknowledged")).to_contain_text("versie 2026-1", use_inner_text=True)
         if shots:
             driver.screenshot(path=str(artifacts_dir / "privacy-notice-acknowledged.png"), full_page=True)
     finally:

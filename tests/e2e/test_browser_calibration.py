@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.backend.odometer_fixtures import T0, car, hourly
 from tests.e2e.browser_support import log_in
@@ -29,7 +30,7 @@ def test_finance_records_readings_and_sees_the_correction(app, client, live_serv
     page.get_by_role("link", name="Kilometerstanden").click()
     page.get_by_role("heading", name="Kilometerstanden").wait_for()
     row = page.locator("tr[data-vehicle=GBXJ12]")
-    assert "Nooit gekalibreerd" in row.inner_text()
+    expect(row).to_contain_text("Nooit gekalibreerd", use_inner_text=True)
 
     page.get_by_label("Auto").select_option("GBXJ12")
     page.get_by_label("Kilometerstand op het dashboard (km)").fill("30.000")
@@ -48,7 +49,7 @@ def test_finance_records_readings_and_sees_the_correction(app, client, live_serv
     newest = history.nth(0).inner_text()
     assert "30102,5" in newest and "20110,0" in newest  # as the report prints them (backend.numbers)
     assert "+2,5" in newest and "Fatima" in newest
-    assert "Eerste aflezing" in history.nth(1).inner_text()
+    expect(history.nth(1)).to_contain_text("Eerste aflezing", use_inner_text=True)
     status = page.locator("tr[data-vehicle=GBXJ12]").inner_text()
     assert "05-05-2026" in status and "Te laat" in status  # two months after 5 March, long past
     with page.expect_response(lambda r: "/photo" in r.url) as photo_response:

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.backend.access_support import make_people
 from tests.backend.trip_factory import TripFactory, TripSpec, days_ago
@@ -42,7 +43,7 @@ def test_a_driver_classifies_a_trip_and_watches_the_counter_move(app, client, li
     # 300 private km and 120 km not yet classified: both count until the driver says (issue 13), 84%.
     warning = page.get_by_test_id("counter-warning")
     assert warning.get_attribute("data-level") == "warning" and re.search(r"\b84%", warning.inner_text())
-    assert "420,0 van 500,0 km" in warning.inner_text()
+    expect(warning).to_contain_text("420,0 van 500,0 km", use_inner_text=True)
 
     page.goto(f"{live_server}/me/trips?month={first_day.astimezone(ZoneInfo('Europe/Amsterdam')).strftime('%Y-%m')}")
     row = page.locator(f'tr[data-trip-id="{business}"]')
@@ -59,12 +60,12 @@ def test_a_driver_classifies_a_trip_and_watches_the_counter_move(app, client, li
     row.get_by_role("checkbox").check()
     page.get_by_label("Merk de geselecteerde ritten aan als").select_option(label="Privé")
     page.get_by_role("button", name="Aanmerken").click()
-    assert "1 rit(ten) aangemerkt als Privé" in page.get_by_role("status").first.inner_text()
+    expect(page.get_by_role("status").first).to_contain_text("1 rit(ten) aangemerkt als Privé", use_inner_text=True)
     assert page.locator(f'tr[data-trip-id="{business}"]').get_by_test_id("class").inner_text().strip() == "Privé"
 
     page.locator(f'tr[data-trip-id="{business}"]').get_by_role("link").click()
     # Classified private: positions and route are sealed; the page says so and draws no route.
-    assert page.get_by_test_id("sealed-hint").is_visible()
+    expect(page.get_by_test_id("sealed-hint")).to_be_visible()
     assert page.get_by_test_id("track-svg").count() == 0
     history = page.get_by_test_id("history")
     assert "Privé" in history.inner_text() and "Daan de Vries" in history.inner_text()

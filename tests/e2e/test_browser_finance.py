@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.backend import report_fixtures as rf
 from tests.e2e.browser_support import log_in
@@ -50,7 +51,7 @@ def test_finance_downloads_each_format_and_the_fleet_zip(live_server, page, flee
     form.get_by_label("Bestuurder of auto").select_option(label=f"{rf.DRIVER_NAME} <{rf.DRIVER_EMAIL}>")
     form.get_by_label("Jaar").fill("2019")
     form.get_by_role("button", name="Rapport downloaden").click()
-    assert "geen ritten in dat jaar" in page.get_by_test_id("report-error").inner_text()
+    expect(page.get_by_test_id("report-error")).to_contain_text("geen ritten in dat jaar", use_inner_text=True)
 
     # The fleet export: started, polled by the page's script, downloaded.
     fleet_form = page.get_by_test_id("fleet-form")
@@ -59,7 +60,7 @@ def test_finance_downloads_each_format_and_the_fleet_zip(live_server, page, flee
     fleet_form.get_by_role("button", name="Export wagenpark starten").click()
     row = page.locator("tr.export-job").first
     page.locator("tr.export-job[data-state=done]").first.wait_for(timeout=30_000)  # set by the script
-    assert "Klaar: 1 rapport(en)" in row.locator(".job-status").inner_text()
+    expect(row.locator(".job-status")).to_contain_text("Klaar: 1 rapport(en)", use_inner_text=True)
     if database_url.startswith("sqlite"):
         page.screenshot(path=str(artifacts_dir / "finance-reports.png"), full_page=True)
     with page.expect_download() as info:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.backend.trip_factory import TripFactory, TripSpec
 from tests.e2e.browser_support import log_in
@@ -48,8 +49,8 @@ def test_finance_finds_and_corrects_a_trip_by_clicks(live_server, page, finance_
     page.get_by_label("Maand").fill("2026-11")
     page.get_by_role("button", name="Ritten tonen").click()
     rows = page.locator("[data-testid=finance-trips] tbody tr[data-trip-id]")
-    assert rows.count() == 3  # the private trip is classified by its mode
-    assert "Niet geclassificeerd" in page.locator("[data-testid=finance-trips]").inner_text()
+    expect(rows).to_have_count(3)  # the private trip is classified by its mode
+    expect(page.locator("[data-testid=finance-trips]")).to_contain_text("Niet geclassificeerd", use_inner_text=True)
     assert axe(page) == []
     _no_sideways_scroll(page)
     if database_url.startswith("sqlite"):

@@ -4,6 +4,7 @@ with real data (signed trip uploads, a grant, a pending request and role): at 13
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from backend.access import requests
 from backend.accounts import propose_role
@@ -56,7 +57,7 @@ def test_each_role_sees_its_next_step(world, live_server, page, role, axe, artif
     block = page.get_by_test_id(f"role-{role}")
     for name, size in VIEWPORTS.items():
         page.set_viewport_size(size)
-        assert block.is_visible()
+        expect(block).to_be_visible()
         assert text.lower() in block.inner_text().lower()
         assert block.locator(f'a[href*="{link}"]').count() >= 1
         assert axe(page) == []
@@ -70,8 +71,8 @@ def test_the_driver_follows_the_next_step_to_the_trips_to_classify(world, live_s
     log_in(page, live_server, "daan@example.nl")
     block = page.get_by_test_id("role-driver")
     reminder = block.get_by_test_id("home-classify-reminder")
-    assert "1 rit wordt binnen 3 dagen vergrendeld" in reminder.inner_text()
-    assert "km" in block.get_by_test_id("home-private-km").inner_text()
+    expect(reminder).to_contain_text("1 rit wordt binnen 3 dagen vergrendeld", use_inner_text=True)
+    expect(block.get_by_test_id("home-private-km")).to_contain_text("km", use_inner_text=True)
     assert block.get_by_test_id("home-own-export").get_attribute("href") == "/my/report"
     block.get_by_role("link", name="2 ritten te classificeren").click()
     page.wait_for_url("**/me/trips?**class=unclassified**")
@@ -85,7 +86,7 @@ def test_finance_sees_the_driver_near_the_limit(world, live_server, page) -> Non
     log_in(page, live_server, "fatima@example.nl")
     near = page.get_by_test_id("home-near-limit")
     assert "Daan de Vries" in near.inner_text() and "80% van de grens gereden" in near.inner_text()
-    assert "Eva Mulder" in page.get_by_test_id("home-behind").inner_text()
+    expect(page.get_by_test_id("home-behind")).to_contain_text("Eva Mulder", use_inner_text=True)
 
 
 def test_the_admin_edits_deactivates_and_reactivates_a_user(world, live_server, page, axe, artifacts_dir,
@@ -96,14 +97,14 @@ def test_the_admin_edits_deactivates_and_reactivates_a_user(world, live_server, 
     details.get_by_label("E-mailadres").fill("fatima.elamrani@example.nl")
     details.get_by_label("Taal").select_option(label="English")
     details.get_by_role("button", name="Gegevens opslaan").click()
-    assert "Gegevens opgeslagen." in page.locator("main").inner_text()
-    assert "Deze rollen wachten opnieuw op bevestiging" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("Gegevens opgeslagen.", use_inner_text=True)
+    expect(page.locator("main")).to_contain_text("Deze rollen wachten opnieuw op bevestiging", use_inner_text=True)
     page.get_by_role("button", name="Account deactiveren").click()
-    assert "Dit account is gedeactiveerd" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("Dit account is gedeactiveerd", use_inner_text=True)
     for name, size in VIEWPORTS.items():
         page.set_viewport_size(size)
         assert axe(page) == []
         if database_url.startswith("sqlite"):
             page.screenshot(path=str(artifacts_dir / f"admin-user-deactivated-{name}.png"), full_page=True)
     page.get_by_role("button", name="Account weer activeren").click()
-    assert "Account weer geactiveerd." in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("Account weer geactiveerd.", use_inner_text=True)

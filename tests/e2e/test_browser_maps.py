@@ -10,6 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 
 from tests.backend.access_support import make_people
@@ -92,9 +93,9 @@ def _assert_route_map(page) -> None:
     assert route_map.is_visible() and "leaflet-container" in route_map.get_attribute("class")
     assert len(json.loads(route_map.get_attribute("data-points"))) == 3  # the page's three positions
     assert "L" in route_map.locator("path.route-line").get_attribute("d")  # drawn as a line (Leaflet merges collinear points)
-    assert not page.locator("#track-fallback").is_visible()  # the SVG stays for a browser without script
+    expect(page.locator("#track-fallback")).to_be_hidden()  # the SVG stays for a browser without script
     assert page.get_by_test_id("track-svg").count() == 1
-    assert page.get_by_role("button", name="Inzoomen").is_visible()
+    expect(page.get_by_role("button", name="Inzoomen")).to_be_visible()
 
 
 def test_the_trip_route_is_a_map_and_no_request_leaves_without_tiles(app, client, live_server, page, make_user,
@@ -106,7 +107,7 @@ def test_the_trip_route_is_a_map_and_no_request_leaves_without_tiles(app, client
     for name, viewport in (("laptop", LAPTOP), ("phone", PHONE)):
         page.set_viewport_size(viewport)
         page.goto(f"{live_server}/me/trips/{trip_id}")
-        assert page.get_by_role("heading", name="Rit van").is_visible()
+        expect(page.get_by_role("heading", name="Rit van")).to_be_visible()
         _assert_route_map(page)
         assert page.locator(".leaflet-tile").count() == 0  # a plain background
         assert axe(page) == []
@@ -127,7 +128,7 @@ def test_with_a_tile_server_tiles_come_from_that_host_only(app, client, live_ser
     assert tile_server.origin in response.headers["content-security-policy"]
     _assert_route_map(page)
     page.locator("img.leaflet-tile-loaded").first.wait_for()
-    assert "Kaartgegevens © Kadaster" in page.locator(".leaflet-control-attribution").inner_text()
+    expect(page.locator(".leaflet-control-attribution")).to_contain_text("Kaartgegevens © Kadaster", use_inner_text=True)
     assert axe(page) == []
     if database_url.startswith("sqlite"):
         page.screenshot(path=str(artifacts_dir / "maps-trip-route-tiles.png"), full_page=True)
@@ -198,7 +199,7 @@ def test_a_driver_chooses_home_by_clicking_the_map(app, live_server, page, make_
     page.goto(f"{live_server}/me/places")
     picker = page.get_by_test_id("place-map")
     picker.locator(".leaflet-control-zoom").wait_for()
-    assert "Klik op de kaart om het middelpunt te kiezen" in page.locator("#map-help").inner_text()
+    expect(page.locator("#map-help")).to_contain_text("Klik op de kaart om het middelpunt te kiezen", use_inner_text=True)
     assert page.get_by_test_id("address-search").count() == 0  # PDOK is not configured: no search
     assert axe(page) == []
 
@@ -216,7 +217,7 @@ def test_a_driver_chooses_home_by_clicking_the_map(app, live_server, page, make_
     page.get_by_label("Soort").select_option(label="Woning")
     page.get_by_label("Naam", exact=True).fill("Thuis")
     page.get_by_role("button", name="Plaats opslaan").click()
-    assert "Plaats opgeslagen" in page.get_by_role("status").first.inner_text()
+    expect(page.get_by_role("status").first).to_contain_text("Plaats opgeslagen", use_inner_text=True)
     assert _stored_places(app) == [("home", "Thuis", pytest.approx(lat, abs=1e-6), pytest.approx(east, abs=1e-6),
                                     200.0)]
 
@@ -242,15 +243,15 @@ def test_a_driver_finds_work_by_address_search(app, live_server, page, make_user
         page.get_by_label("Zoek een adres").fill("Stationsplein 1 Utrecht")
         page.get_by_role("button", name="Zoeken").click()
         page.get_by_role("link", name="Gebruik Stationsplein 1, 3511ED Utrecht").click()
-        assert page.get_by_label("Breedtegraad").input_value() == "52.089390"
-        assert page.get_by_label("Lengtegraad").input_value() == "5.110060"
+        expect(page.get_by_label("Breedtegraad")).to_have_value("52.089390")
+        expect(page.get_by_label("Lengtegraad")).to_have_value("5.110060")
         page.get_by_test_id("place-map").locator("path.chosen-place").wait_for()
         assert axe(page) == []
         if database_url.startswith("sqlite"):
             page.screenshot(path=str(artifacts_dir / "maps-places-address-search-laptop.png"), full_page=True)
         page.get_by_label("Soort").select_option(label="Werk")
         page.get_by_role("button", name="Plaats opslaan").click()
-        assert "Plaats opgeslagen" in page.get_by_role("status").first.inner_text()
+        expect(page.get_by_role("status").first).to_contain_text("Plaats opgeslagen", use_inner_text=True)
         assert _stored_places(app) == [("work", "Stationsplein 1, 3511ED Utrecht", 52.08939, 5.11006, 200.0)]
         # The search went from the server, to the free endpoint; the browser spoke to Ritbox only.
         assert [(q["path"], q["q"], q["fq"]) for q in search.queries] == \
@@ -277,7 +278,7 @@ def test_a_grant_track_is_a_map_with_the_table_behind_a_link(app, live_server, p
     for name, viewport in (("laptop", LAPTOP), ("phone", PHONE)):
         page.set_viewport_size(viewport)
         page.goto(track_url)
-        assert page.get_by_role("heading", name=f"Route van rit {fleet.trips['business']}").is_visible()
+        expect(page.get_by_role("heading", name=f"Route van rit {fleet.trips['business']}")).to_be_visible()
         _assert_route_map(page)
         assert page.get_by_test_id("track").count() == 0  # the table is behind the link
         assert axe(page) == []
@@ -285,7 +286,7 @@ def test_a_grant_track_is_a_map_with_the_table_behind_a_link(app, live_server, p
             page.screenshot(path=str(artifacts_dir / f"maps-grant-track-{name}.png"), full_page=True)
         page.get_by_role("link", name="Toon als tabel").click()
         rows = page.get_by_test_id("track").locator("tbody tr")
-        assert rows.count() == 3
+        expect(rows).to_have_count(3)
         assert rows.first.locator("td").nth(1).inner_text() == "52.10000, 5.10000"
         assert axe(page) == []
         if database_url.startswith("sqlite"):

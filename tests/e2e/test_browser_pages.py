@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.backend.crawl_support import ROLE_EMAILS, build_scene, follow
 from tests.e2e.browser_support import log_in
@@ -92,16 +93,16 @@ def test_the_header_collapses_to_a_menu_on_a_phone(live_server, page, make_user,
     header = page.locator("header.site-header").bounding_box()
     assert header["height"] <= 80, header
     navigation = page.get_by_role("navigation", name="Hoofdmenu")
-    assert not navigation.is_visible()
+    expect(navigation).to_be_hidden()
     page.screenshot(path=str(artifacts_dir / "phone-header-closed-driver.png"))
     page.get_by_text("Menu", exact=True).click()  # a <details> summary: no script involved
-    assert navigation.is_visible()
+    expect(navigation).to_be_visible()
     page.screenshot(path=str(artifacts_dir / "phone-header-open-driver.png"))
     navigation.get_by_role("link", name="Mijn ritten").click()
     page.get_by_role("heading", name="Mijn ritten").wait_for()
     page.set_viewport_size(DESKTOP)
-    assert navigation.is_visible()  # a wide screen shows the menu without the button
-    assert not page.get_by_text("Menu", exact=True).is_visible()
+    expect(navigation).to_be_visible()  # a wide screen shows the menu without the button
+    expect(page.get_by_text("Menu", exact=True)).to_be_hidden()
 
 
 CONTRAST = """el => {

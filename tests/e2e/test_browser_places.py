@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 from sqlalchemy import select
 from shapely import wkt
 
@@ -31,22 +32,22 @@ def test_a_driver_adds_a_work_area_and_sees_it_listed(app, live_server, page, ma
 
     page.goto(f"{live_server}/me/trips")
     page.get_by_role("link", name="Mijn thuis- en werkplaatsen").click()
-    assert page.get_by_role("heading", name="Mijn plaatsen").is_visible()
+    expect(page.get_by_role("heading", name="Mijn plaatsen")).to_be_visible()
     page.get_by_label("Soort").select_option(label="Werk")
     page.get_by_label("Naam").fill("Kantoor Zuidas")
     corners = page.get_by_label("Hoeken van het gebied")
-    assert "decimale komma" in page.locator("#corners-help").inner_text()  # the field says what it takes
+    expect(page.locator("#corners-help")).to_contain_text("decimale komma", use_inner_text=True)  # the field says what it takes
     corners.fill(CROSSED)
     page.get_by_role("button", name="Plaats opslaan").click()
 
     error = page.get_by_test_id("error")
-    assert "randen kruisen elkaar bij 52.37000, 4.89500" in error.inner_text()
+    expect(error).to_contain_text("randen kruisen elkaar bij 52.37000, 4.89500", use_inner_text=True)
     assert page.get_by_label("Hoeken van het gebied").input_value() == CROSSED  # kept, to correct
     assert page.get_by_test_id("place").count() == 0  # nothing stored
 
     page.get_by_label("Hoeken van het gebied").fill(CORRECT)
     page.get_by_role("button", name="Plaats opslaan").click()
-    assert "Plaats opgeslagen" in page.get_by_role("status").first.inner_text()
+    expect(page.get_by_role("status").first).to_contain_text("Plaats opgeslagen", use_inner_text=True)
     row = page.get_by_test_id("place")
     assert row.count() == 1
     text = row.inner_text()

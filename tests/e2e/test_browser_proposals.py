@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from backend.trips import proposals
 from tests.backend.proposal_support import (BAKERY, HOME, WORK, classifications, confirmations, expected_class,
@@ -59,8 +60,8 @@ def test_a_driver_classifies_a_month_with_one_click(app, client, live_server, pa
         page.get_by_role("status").first.wait_for()
     page.goto(f"{live_server}/me/trips?month={first:%Y-%m}")
     page.get_by_role("link", name="Mijn werktijden").click()
-    assert page.get_by_role("heading", name="Mijn werktijden").is_visible()
-    assert "Geen werktijden ingesteld" in page.get_by_test_id("current").inner_text()
+    expect(page.get_by_role("heading", name="Mijn werktijden")).to_be_visible()
+    expect(page.get_by_test_id("current")).to_contain_text("Geen werktijden ingesteld", use_inner_text=True)
     page.get_by_label("Begin van de werkdag").fill("08:00")
     page.get_by_label("Einde van de werkdag").fill("18:00")
     page.get_by_role("button", name="Werktijden opslaan").click()
@@ -75,7 +76,7 @@ def test_a_driver_classifies_a_month_with_one_click(app, client, live_server, pa
     page.goto(f"{live_server}/me/trips/{bakery.id}")
     page.get_by_label("Sla de aankomst op als bekende plaats").fill("Bakkerij Jansen")
     page.get_by_role("button", name="Opslaan als bekende plaats").click()
-    assert "Bekende plaats opgeslagen" in page.get_by_role("status").first.inner_text()
+    expect(page.get_by_role("status").first).to_contain_text("Bekende plaats opgeslagen", use_inner_text=True)
     assert page.get_by_test_id("reason").inner_text() == "Klant: Bakkerij Jansen"
     assert axe(page) == []
     if shots:
@@ -109,13 +110,13 @@ def test_a_driver_classifies_a_month_with_one_click(app, client, live_server, pa
     if shots:
         page.screenshot(path=str(artifacts_dir / "driver-trips-proposals-390.png"), full_page=True)
     page.get_by_role("link", name="Niet geclassificeerd eerst").click()
-    assert "order=unclassified" in page.url
+    expect(page).to_have_url(re.compile("order=unclassified"))
     page.set_viewport_size(DESKTOP)
 
     # One click classifies every proposed trip of the month.
     assert classifications(app) == {}
     page.get_by_role("button", name="Alles bevestigen").click()
-    assert f"{len(proposed)} voorstel(len) bevestigd." in page.get_by_role("status").first.inner_text()
+    expect(page.get_by_role("status").first).to_contain_text(f"{len(proposed)} voorstel(len) bevestigd.", use_inner_text=True)
     assert classifications(app) == proposed
     assert sorted(e["trip_id"] for e in confirmations(app)) == sorted(proposed)
     unproposed = [t.id for t in trips if not expected[t.id]]

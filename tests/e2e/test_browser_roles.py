@@ -3,6 +3,7 @@ officer confirms it on "Te bevestigen rollen", and the audit log shows both step
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.browser_support import log_in
 from tests.e2e.test_browser_access import _own_page
@@ -23,7 +24,7 @@ def test_admin_proposes_an_or_delegate_and_the_privacy_officer_confirms(
     page.get_by_role("button", name="Rol voorstellen").click()
     assert "geeft niets totdat een OR-lid of privacyfunctionaris" in page.inner_text("main")
     row = page.get_by_test_id("user-roles").locator("tr[data-role='or_delegate']")
-    assert "Wacht op bevestiging" in row.inner_text()
+    expect(row).to_contain_text("Wacht op bevestiging", use_inner_text=True)
 
     context, privacy = _own_page(browser)
     try:
@@ -37,9 +38,9 @@ def test_admin_proposes_an_or_delegate_and_the_privacy_officer_confirms(
         events = privacy.get_by_test_id("audit-events")
         proposed = events.locator("tr[data-event-type='role_proposed']")
         confirmed = events.locator("tr[data-event-type='role_confirmed']")
-        assert "Rol voorgesteld (wacht op bevestiging)" in proposed.inner_text()
+        expect(proposed).to_contain_text("Rol voorgesteld (wacht op bevestiging)", use_inner_text=True)
         assert "anna@example.nl" in proposed.inner_text() and "eva@example.nl" in proposed.inner_text()
-        assert "Rol bevestigd door een tweede persoon" in confirmed.inner_text()
+        expect(confirmed).to_contain_text("Rol bevestigd door een tweede persoon", use_inner_text=True)
         assert "pieter@example.nl" in confirmed.inner_text() and "OR-lid" in confirmed.inner_text()
         if database_url.startswith("sqlite"):
             privacy.screenshot(path=str(artifacts_dir / "roles-four-eyes-audit-log.png"), full_page=True)
@@ -51,6 +52,6 @@ def test_admin_proposes_an_or_delegate_and_the_privacy_officer_confirms(
     try:
         log_in(eva, live_server, "eva@example.nl")
         eva.get_by_test_id("navigation").get_by_role("link", name="Auditlog").click()
-        assert eva.get_by_test_id("audit-events").is_visible()
+        expect(eva.get_by_test_id("audit-events")).to_be_visible()
     finally:
         eva_context.close()

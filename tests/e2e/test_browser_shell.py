@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from playwright.sync_api import expect
 
 from tests.e2e.browser_support import log_in
 
@@ -25,7 +26,7 @@ def test_each_role_sees_its_navigation(live_server, page, make_user, role, artif
     assert COMMON <= endpoints
     for endpoint, roles in ONLY.items():
         assert (endpoint in endpoints) == (role in roles)
-    assert page.locator(f"[data-testid=role-{role}]").is_visible()
+    expect(page.locator(f"[data-testid=role-{role}]")).to_be_visible()
     assert axe(page) == []
     if database_url.startswith("sqlite"):
         page.screenshot(path=str(artifacts_dir / f"home-{role}.png"), full_page=True)
