@@ -21,6 +21,8 @@ from contextlib import closing
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 URL_LINE = re.compile(r"^Ritbox runs on (http://127\.0\.0\.1:\d+)/", re.M)
 MOTIVATION = "Tankpasgegevens wijzen op ritten die niet als prive zijn opgegeven in de afgelopen maand."
@@ -92,6 +94,7 @@ def _backend_trips(instance: Path) -> list[tuple]:
         return db.execute("SELECT id, device_trip_id, mode FROM trips ORDER BY seq").fetchall()
 
 
+@pytest.mark.slow  # the README's run command end to end: about a minute
 def test_the_readme_run_command_shows_the_driver_the_recorded_trips(browser, page, tmp_path, artifacts_dir):
     instance = tmp_path / "instance"
     demo = Demo(instance)
