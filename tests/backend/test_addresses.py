@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from backend.db import db
+from tests.http_stub import StubAnswer, StubRequest, StubServer
 
 FIXTURE = Path(__file__).resolve().parents[1] / "data" / "pdok" / "reverse_stationsplein_utrecht.json"
 UTRECHT_CENTRAAL = (52.0894, 5.1100)
@@ -25,42 +23,23 @@ class FakeLocatieserver:
     """A Locatieserver reverse endpoint on 127.0.0.1 answering from the recorded fixture."""
 
     def __init__(self) -> None:
-        self.requests: list[dict] = []
         self.mode = "ok"  # "ok", "empty", "error", "far"
-        fake = self
+        self.stub = StubServer(self._answer)
+        self.requests = self.stub.requests
+        self.url = f"{self.stub.origin}/bzk/locatieserver/search/v3_1/reverse"
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
-                url = urlparse(self.path)
-                fake.requests.append({"path": url.path, "query": parse_qs(url.query)})
-                if fake.mode == "error":
-                    self.send_response(503)
-                    self.end_headers()
-                    return
-                body = json.loads(FIXTURE.read_text(encoding="utf-8"))
-                if fake.mode == "empty":
-                    body["response"].update(numFound=0, docs=[])
-                elif fake.mode == "far":
-                    body["response"]["docs"][0]["afstand"] = 812.4
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):  # keep the test output clean
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_port}/bzk/locatieserver/search/v3_1/reverse"
+    def _answer(self, request: StubRequest) -> StubAnswer:
+        if self.mode == "error":
+            return StubAnswer(503)
+        body = json.loads(FIXTURE.read_text(encoding="utf-8"))
+        if self.mode == "empty":
+            body["response"].update(numFound=0, docs=[])
+        elif self.mode == "far":
+            body["response"]["docs"][0]["afstand"] = 812.4
+        return StubAnswer(200, json.dumps(body).encode(), "application/json")
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+        self.stub.close()
 
 
 @pytest.fixture
@@ -203,9 +182,9 @@ def test_pdok_gives_a_street_level_address_and_is_cached(app, pdok):
     assert address.level == "street" and address.source == "pdok" and address.street_level
     assert address.text == "Stationsplein 1, 3511 ED Utrecht"
     (request,) = pdok.requests
-    assert request["path"] == "/bzk/locatieserver/search/v3_1/reverse"
-    assert request["query"]["lat"] == ["52.089400"] and request["query"]["lon"] == ["5.110000"]
-    assert request["query"]["type"] == ["adres"] and request["query"]["rows"] == ["1"]
+    assert request.path == "/bzk/locatieserver/search/v3_1/reverse"
+    assert request.query["lat"] == ["52.089400"] and request.query["lon"] == ["5.110000"]
+    assert request.query["type"] == ["adres"] and request.query["rows"] == ["1"]
     assert _resolve(app, *UTRECHT_CENTRAAL) == address
     assert len(pdok.requests) == 1  # from the cache
     assert {row[2] for row in _cache_rows(app)} == {"geonames", "pdok"}

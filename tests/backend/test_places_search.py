@@ -6,11 +6,11 @@ from __future__ import annotations
 import html
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from tests.http_stub import StubAnswer, StubRequest, StubServer
 
 DOCS = [{"type": "adres", "weergavenaam": "Stationsplein 1, 3511ED Utrecht", "centroide_ll": "POINT(5.11006 52.08939)"},
         {"type": "adres", "weergavenaam": "Nergens 1", "centroide_ll": "POINT(999 52)"},  # not a position
@@ -19,29 +19,16 @@ DOCS = [{"type": "adres", "weergavenaam": "Stationsplein 1, 3511ED Utrecht", "ce
 
 @pytest.fixture
 def locatieserver(app):
-    state = {"status": 200, "body": {"response": {"numFound": 3, "docs": DOCS}}, "queries": []}
+    state = {"status": 200, "body": {"response": {"numFound": 3, "docs": DOCS}}}
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - http.server's name
-            url = urlsplit(self.path)
-            state["queries"].append((url.path, parse_qs(url.query)))
-            data = json.dumps(state["body"]).encode() if state["status"] == 200 else b"down"
-            self.send_response(state["status"])
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+    def answer(request: StubRequest) -> StubAnswer:
+        return StubAnswer(state["status"], json.dumps(state["body"]).encode() if state["status"] == 200 else b"down")
 
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    app.config["PDOK_URL"] = f"http://127.0.0.1:{server.server_port}/bzk/locatieserver/search/v3_1/reverse"
+    stub = StubServer(answer)
+    state["queries"] = stub.requests
+    app.config["PDOK_URL"] = f"{stub.origin}/bzk/locatieserver/search/v3_1/reverse"
     yield state
-    server.shutdown()
-    server.server_close()
-    thread.join(timeout=5)
+    stub.close()
 
 
 @pytest.fixture
@@ -57,7 +44,7 @@ def test_a_search_lists_addresses_that_fill_in_the_new_place(client, driver, loc
     assert parse_qs(urlsplit(link).query) == {"lat": ["52.089390"], "lon": ["5.110060"],
                                               "name": ["Stationsplein 1, 3511ED Utrecht"]}
     assert "Nergens" not in page and "Zonder punt" not in page  # answers without a usable position
-    ((path, query),) = locatieserver["queries"]
+    ((path, query),) = [(q.path, q.query) for q in locatieserver["queries"]]
     assert path == "/bzk/locatieserver/search/v3_1/free"
     assert query == {"q": ["Stationsplein 1 Utrecht"], "fq": ["type:adres"], "rows": ["5"],
                      "fl": ["id type weergavenaam centroide_ll"]}
@@ -75,7 +62,7 @@ def test_pdok_down_or_empty_is_a_message_not_an_error(client, driver, locatieser
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "Het zoeken naar adressen werkt nu niet" in page or "Geen adres gevonden" in page
-    assert locatieserver["queries"][0][1]["q"] == ["x" * 200]  # a long text is cut, not sent whole
+    assert locatieserver["queries"][0].query["q"] == ["x" * 200]  # a long text is cut, not sent whole
 
 
 def test_without_pdok_there_is_no_search(client, driver) -> None:

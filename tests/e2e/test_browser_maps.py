@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.sync_api import expect
@@ -16,6 +14,7 @@ from sqlalchemy import select
 from tests.backend.access_support import make_people
 from tests.backend.trip_factory import TripFactory, TripSpec, days_ago
 from tests.e2e.browser_support import log_in
+from tests.http_stub import StubAnswer, StubRequest, StubServer
 
 pytestmark = [pytest.mark.browser,
               # the pages on one database; what they read is tested on both in tests/backend
@@ -27,40 +26,14 @@ LAPTOP = {"width": 1366, "height": 768}
 PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==")
 
 
-class TileServer:
-    """An XYZ tile server on 127.0.0.1 that records the tiles asked for."""
-
-    def __init__(self) -> None:
-        self.paths: list[str] = []
-        recorded = self.paths
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
-                recorded.append(self.path)
-                self.send_response(200)
-                self.send_header("Content-Type", "image/png")
-                self.send_header("Content-Length", str(len(PNG)))
-                self.end_headers()
-                self.wfile.write(PNG)
-
-            def log_message(self, *args):
-                pass
-
-        # 127.0.0.2 (loopback too): another host than the live server's, as a tile server is.
-        self.server = ThreadingHTTPServer(("127.0.0.2", 0), Handler)
-        self.origin = f"http://127.0.0.2:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+def _tile(request: StubRequest) -> StubAnswer:
+    return StubAnswer(200, PNG, "image/png")
 
 
 @pytest.fixture
 def tile_server():
-    server = TileServer()
+    # 127.0.0.2 (loopback too): another host than the live server's, as a tile server is.
+    server = StubServer(_tile, host="127.0.0.2")
     yield server
     server.close()
 
@@ -135,43 +108,16 @@ def test_with_a_tile_server_tiles_come_from_that_host_only(app, client, live_ser
     assert {_origin(url) for url in urls} == {live_server, tile_server.origin}
     tiles = [url for url in urls if url.startswith(tile_server.origin)]
     assert tiles and all(urlsplit(url).path.startswith("/brt/") for url in tiles)
-    assert tile_server.paths  # the tiles were really fetched from it
+    assert tile_server.requests  # the tiles were really fetched from it
 
 
-class FakeAddressSearch:
-    """A Locatieserver on 127.0.0.1: /free answers one address, the shape PDOK's v3.1 gives."""
-
-    def __init__(self) -> None:
-        self.queries: list[dict] = []
-        queries = self.queries
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802 - http.server's name
-                url = urlsplit(self.path)
-                queries.append({"path": url.path, **parse_qs(url.query)})
-                body = {"response": {"numFound": 1, "start": 0, "maxScore": 17.2, "numFoundExact": True, "docs": [
-                    {"type": "adres", "weergavenaam": "Stationsplein 1, 3511ED Utrecht",
-                     "id": "adr-4f7e3c0b0e0b7e4e0b9d4e6a8a3f9c1d", "score": 17.2,
-                     "centroide_ll": "POINT(5.11006 52.08939)"}]}}
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.reverse_url = f"http://127.0.0.1:{self.server.server_port}/bzk/locatieserver/search/v3_1/reverse"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=5)
+def _one_address(request: StubRequest) -> StubAnswer:
+    """PDOK's /free endpoint answering one address, in the shape its v3.1 gives."""
+    body = {"response": {"numFound": 1, "start": 0, "maxScore": 17.2, "numFoundExact": True, "docs": [
+        {"type": "adres", "weergavenaam": "Stationsplein 1, 3511ED Utrecht",
+         "id": "adr-4f7e3c0b0e0b7e4e0b9d4e6a8a3f9c1d", "score": 17.2,
+         "centroide_ll": "POINT(5.11006 52.08939)"}]}}
+    return StubAnswer(200, json.dumps(body).encode(), "application/json")
 
 
 def _stored_places(app) -> list[tuple[str, str, float, float, float]]:
@@ -232,9 +178,9 @@ def test_a_driver_chooses_home_by_clicking_the_map(app, live_server, page, make_
 
 def test_a_driver_finds_work_by_address_search(app, live_server, page, make_user, axe, artifacts_dir,
                                                database_url) -> None:
-    search = FakeAddressSearch()
+    search = StubServer(_one_address)
     try:
-        app.config["PDOK_URL"] = search.reverse_url
+        app.config["PDOK_URL"] = f"{search.origin}/bzk/locatieserver/search/v3_1/reverse"
         make_user("daan@example.nl", "driver", name="Daan de Vries")
         urls = _record_requests(page)
         log_in(page, live_server, "daan@example.nl")
@@ -254,7 +200,7 @@ def test_a_driver_finds_work_by_address_search(app, live_server, page, make_user
         expect(page.get_by_role("status").first).to_contain_text("Plaats opgeslagen", use_inner_text=True)
         assert _stored_places(app) == [("work", "Stationsplein 1, 3511ED Utrecht", 52.08939, 5.11006, 200.0)]
         # The search went from the server, to the free endpoint; the browser spoke to Ritbox only.
-        assert [(q["path"], q["q"], q["fq"]) for q in search.queries] == \
+        assert [(q.path, q.query["q"], q.query["fq"]) for q in search.requests] == \
             [("/bzk/locatieserver/search/v3_1/free", ["Stationsplein 1 Utrecht"], ["type:adres"])]
         assert {_origin(url) for url in urls} == {live_server}
     finally:
