@@ -8,7 +8,9 @@ RITBOX_TASK_QUEUE says where background work runs:
 - procrastinate (PostgreSQL): the web only queues work. The scheduled jobs are periodic tasks
   and a fleet export is split into a task per batch of cars; the worker processes run them, as
   many as are started (sharing the instance folder with the web: the export's zip is written
-  there), and a web worker's restart does not touch them. A job still runs under its lock
+  there), and a web worker's restart does not touch them. A task whose worker died (killed
+  outright, no heartbeat for 30 s) is queued again by the next worker to start and by a
+  periodic task every minute (retry_stalled). A job still runs under its lock
   (backend.jobs.run_once), so a job outliving its interval is never run twice at once.
 
 Procrastinate's tables and functions live in the PostgreSQL schema "procrastinate" (migration
@@ -16,6 +18,7 @@ Procrastinate's tables and functions live in the PostgreSQL schema "procrastinat
 """
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import click
@@ -25,6 +28,10 @@ from backend.config import ConfigError
 
 SCHEMA = "procrastinate"
 EVERY_5_MINUTES = "*/5 * * * *"
+EVERY_MINUTE = "* * * * *"
+RETRY_STALLED = "ritbox.retry_stalled"
+# A worker beats its heartbeat every 10 s; procrastinate calls a worker silent for 30 s stalled.
+STALLED_AFTER_SECONDS = 30
 EXTENSION = "ritbox_tasks"
 _lock = threading.Lock()
 
@@ -85,7 +92,23 @@ def _build(app: Flask):
     def fleet_export_assemble(job_id: int) -> None:
         fleet_jobs.assemble(app, job_id)
 
+    @queue.periodic(cron=EVERY_MINUTE)
+    @queue.task(name=RETRY_STALLED, queue="jobs", queueing_lock=RETRY_STALLED)
+    async def retry_stalled_tasks(timestamp: int) -> None:
+        await retry_stalled(queue)
+
     return queue
+
+
+async def retry_stalled(queue) -> int:
+    """Queue again every task a dead worker was running: a worker killed outright (a restart,
+    the OOM killer) leaves its task "doing", and its heartbeat stops. Every task is safe to run
+    again: a fleet export keeps its plan and counts each batch once (backend.finance.jobs), a
+    scheduled job runs under its lock. How many were queued again."""
+    stalled = list(await queue.job_manager.get_stalled_jobs(seconds_since_heartbeat=STALLED_AFTER_SECONDS))
+    for job in stalled:
+        await queue.job_manager.retry_job(job)
+    return len(stalled)
 
 
 def defer(app: Flask, task_name: str, **arguments) -> None:
@@ -109,7 +132,18 @@ def worker_command(concurrency: int) -> None:
         raise click.ClickException("RITBOX_TASK_QUEUE is inline: background work runs in the web process; "
                                    "set it to procrastinate (PostgreSQL) to run workers")
     click.echo(f"worker: running tasks (concurrency {concurrency}); stop with Ctrl-C")
-    queue_for(app).run_worker(concurrency=concurrency)
+    queue = queue_for(app)
+
+    async def work() -> None:
+        async with queue.open_async():
+            # A worker started after a crash takes up what the dead one left at once, not at
+            # the next minute's retry.
+            again = await retry_stalled(queue)
+            if again:
+                click.echo(f"worker: {again} task(s) of a worker that stopped queued again")
+            await queue.run_worker_async(concurrency=concurrency)
+
+    asyncio.run(work())
 
 
 def init_app(app: Flask) -> None:

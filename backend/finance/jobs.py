@@ -22,10 +22,11 @@ from datetime import datetime, timedelta
 
 from flask import Flask, current_app
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from backend.access.door import AccessDenied
 from backend.db import db, utcnow
-from backend.models.report_exports import ReportExport
+from backend.models.report_exports import ReportExport, ReportExportBatch
 from backend.reports.build import ReportError
 
 log = logging.getLogger(__name__)
@@ -184,22 +185,36 @@ def plan(app: Flask, job_id: int) -> list[list[int]]:
     return _guarded(app, job_id, _plan) or []
 
 
+def plan_path(app: Flask, job_id: int) -> str:
+    """The export's batches (vehicle ids), written once: a planning task run again keeps them."""
+    return os.path.join(export_dir(app), f"fleet-{job_id}.plan.json")
+
+
 def _plan(app: Flask, job_id: int) -> list[list[int]]:
     from backend.reports.fleet import require_finance, vehicle_ids
 
     job = db.session.get(ReportExport, job_id)
     require_finance(job.requested_by_id, job.format)
+    if os.path.exists(plan_path(app, job_id)):  # planned before; its worker died before saying so
+        with open(plan_path(app, job_id), encoding="utf-8") as handle:
+            return json.load(handle)
     ids = vehicle_ids()
     if not ids:
         raise ReportError(f"no trips in {job.year} for any car")
     batches = [ids[start:start + BATCH_CARS] for start in range(0, len(ids), BATCH_CARS)]
     from backend import checkpoints
-    path = checkpoint_path(app, job_id)
-    with open(path + ".tmp", "wb") as handle:
-        handle.write(checkpoints.dumps(checkpoints.issue("export")))
-    os.replace(path + ".tmp", path)
+    _write_once(checkpoint_path(app, job_id), checkpoints.dumps(checkpoints.issue("export")))
     _set(job_id, status="running", total=len(ids), batches=len(batches))
+    # Last: once the plan is there, the checkpoint and the row's counts are too.
+    _write_once(plan_path(app, job_id), json.dumps(batches).encode())
     return batches
+
+
+def _write_once(path: str, content: bytes) -> None:
+    """Write the file whole or not at all (a worker may die half-way)."""
+    with open(path + ".tmp", "wb") as handle:
+        handle.write(content)
+    os.replace(path + ".tmp", path)
 
 
 def run_batch(app: Flask, job_id: int, number: int, vehicle_ids: list[int]) -> bool:
@@ -214,6 +229,8 @@ def _run_batch(app: Flask, job_id: int, number: int, vehicle_ids: list[int]) -> 
     job = db.session.get(ReportExport, job_id)
     if job.status != "running":  # failed meanwhile: the other batches have nothing to add
         return False
+    if db.session.get(ReportExportBatch, (job_id, number)) is not None:
+        return False  # counted by a run whose worker died before the queue heard of it
     actor_id, year, fmt = job.requested_by_id, job.year, job.format
     result = FleetResult(total=len(vehicle_ids))
     with open(checkpoint_path(app, job_id), "rb") as handle:
@@ -224,6 +241,14 @@ def _run_batch(app: Flask, job_id: int, number: int, vehicle_ids: list[int]) -> 
             write_car(archive, actor_id, vehicle_id, year=year, fmt=fmt, result=result, checkpoint=signed)
         archive.writestr(SKIPPED_ENTRY, "\n".join(result.skipped))
     os.replace(path + ".tmp", path)
+    # The batch's row and its count in one transaction: a second run of the batch, also one
+    # running at the same time, fails on the row's key and counts nothing.
+    db.session.add(ReportExportBatch(export_id=job_id, number=number))
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        return False
     counted = db.session.execute(
         update(ReportExport).where(ReportExport.id == job_id, ReportExport.status == "running")
         .values(done=ReportExport.done + len(vehicle_ids), reports=ReportExport.reports + result.reports,
@@ -263,6 +288,6 @@ def _assemble(app: Flask, job_id: int) -> None:
         os.replace(partial, final)
         _set(job_id, status="done", finished_at=utcnow())
     finally:
-        for path in (partial, *parts, checkpoint_path(app, job_id)):
+        for path in (partial, *parts, checkpoint_path(app, job_id), plan_path(app, job_id)):
             if os.path.exists(path):
                 os.unlink(path)

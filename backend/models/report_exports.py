@@ -37,3 +37,13 @@ class ReportExport(db.Model):
     # how many, and how many are done; the one that completes the count queues the assembly.
     batches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     batches_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+
+
+class ReportExportBatch(db.Model):
+    """A batch of an export that has been counted (backend.finance.jobs): a batch task run again
+    - its worker died after counting it, before the queue heard so - finds its row and adds
+    nothing, so each car is counted, and the export assembled, once."""
+    __tablename__ = "report_export_batches"
+
+    export_id: Mapped[int] = mapped_column(ForeignKey("report_exports.id", ondelete="CASCADE"), primary_key=True)
+    number: Mapped[int] = mapped_column(Integer, primary_key=True)

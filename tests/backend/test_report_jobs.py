@@ -199,3 +199,36 @@ def test_a_running_export_beats_its_heartbeat_with_every_car(app, fleet, monkeyp
         assert row.heartbeat_at is not None and row.heartbeat_at >= before
     # running, one beat per car (the fixture's fleet has cars), done: each a later heartbeat
     assert len(beats) >= 3 and beats == sorted(beats) and None not in beats
+
+
+def test_a_batch_run_again_after_its_worker_died_counts_once(app, fleet):
+    """A queue worker killed after a batch was counted but before the queue heard of it: the
+    queue runs the batch again (backend/tasks.py retries a dead worker's tasks); the export must
+    still count each car once and be assembled once."""
+    from backend.db import db
+    from backend.finance import jobs as fleet_jobs
+    from backend.models.report_exports import ReportExport
+
+    job_id = _add_job(app, fleet.finance, fleet.year, status="queued")
+    (batch,) = fleet_jobs.plan(app, job_id)
+    assert fleet_jobs.run_batch(app, job_id, 0, batch) is True  # completes the count: assemble
+    assert fleet_jobs.run_batch(app, job_id, 0, batch) is False  # counted already: nothing to add
+    with app.app_context():
+        job = db.session.get(ReportExport, job_id)
+        assert (job.status, job.total, job.done, job.reports, job.batches, job.batches_done) == \
+            ("running", 1, 1, 1, 1, 1)
+
+
+def test_an_export_planned_again_keeps_its_plan_and_checkpoint(app, fleet):
+    """The planning task run again (its worker died after planning): the batches and the signed
+    checkpoint that batches already written carry stay those of the first run."""
+    from pathlib import Path
+
+    from backend.finance import jobs as fleet_jobs
+
+    job_id = _add_job(app, fleet.finance, fleet.year, status="queued")
+    first = fleet_jobs.plan(app, job_id)
+    checkpoint = Path(fleet_jobs.checkpoint_path(app, job_id)).read_bytes()
+    time.sleep(1.1)  # a checkpoint taken again would carry another second
+    assert fleet_jobs.plan(app, job_id) == first
+    assert Path(fleet_jobs.checkpoint_path(app, job_id)).read_bytes() == checkpoint

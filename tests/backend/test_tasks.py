@@ -92,6 +92,7 @@ def test_a_fleet_export_is_split_into_batch_tasks_and_assembled_by_the_workers(a
         "LEESMIJ.txt").decode()
     assert not list(Path(app.instance_path, "exports").glob("*.part*"))  # the batches' files are gone
     assert not list(Path(app.instance_path, "exports").glob("*.checkpoint.json"))
+    assert not list(Path(app.instance_path, "exports").glob("*.plan.json"))
     with app.app_context():
         queued_tasks = db.session.execute(text(
             "SELECT queue_name, task_name, status FROM procrastinate.procrastinate_jobs")).all()
@@ -99,14 +100,14 @@ def test_a_fleet_export_is_split_into_batch_tasks_and_assembled_by_the_workers(a
     # is what the worker's periodic deferrer queued meanwhile on the queue this worker did not take.
     from backend import jobs
     assert [row for row in queued_tasks if row.queue_name == "exports"] == []
-    assert {row.task_name for row in queued_tasks} <= {f"ritbox.job.{name}" for name in jobs.JOBS}
+    assert {row.task_name for row in queued_tasks} <= {f"ritbox.job.{name}" for name in jobs.JOBS} | {tasks.RETRY_STALLED}
 
 
 @on_postgresql
 def test_the_scheduled_jobs_are_periodic_tasks_of_the_worker(app, queued):
     from backend import jobs
     periodic = {periodic_task.task.name for periodic_task in queued.periodic_registry.periodic_tasks.values()}
-    assert periodic == {f"ritbox.job.{name}" for name in jobs.JOBS}
+    assert periodic == {f"ritbox.job.{name}" for name in jobs.JOBS} | {tasks.RETRY_STALLED}
 
 
 def test_the_queue_needs_postgresql(tmp_path) -> None:
