@@ -24,7 +24,8 @@ from backend.errors import UserError
 from backend.models.accounts import Role, User
 from backend.models.explanations import KmExplanation
 
-KM_EXPLAINED = "km_explained"  # audit kind: a stretch of unexplained km was explained with a reason
+# audit kind: a stretch of unexplained km was explained with a reason
+KM_EXPLAINED = audit.kind("km_explained", _l("Unexplained km explained with a reason"))
 MAX_REASON = 500
 
 
