@@ -121,6 +121,15 @@ def index():
                            mismatched=_mismatched_for_current_user(), **_common())
 
 
+@agreements_bp.route("/schema.json")
+@login_required
+def schema():
+    """The schema every uploaded document is checked against: the one file the code loads."""
+    from flask import send_file
+
+    return send_file(agreements.SCHEMA_PATH, mimetype="application/schema+json")
+
+
 def _mismatched_for_current_user() -> list:
     """Consents whose text no longer matches what the system says: for the OR and the privacy officer."""
     if not current_user.has_role(*APPROVER_ROLES):
