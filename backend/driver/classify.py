@@ -152,7 +152,7 @@ def confirm(actor: User, choices: Sequence[tuple[int, str]], *, bulk: bool) -> O
         try:
             written = revisions.revise(actor, [view.id for view, _p in chosen], {revisions.CLASSIFICATION: trip_class})
         except RevisionError as exc:
-            outcome.errors.append(_(exc.msgid, **exc.params))
+            outcome.errors.append(exc.translated())
             continue
         revision_of = {row.trip_id: row.id for row in written}
         for view, proposal in chosen:
