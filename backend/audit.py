@@ -60,9 +60,9 @@ def kind(name: str, label: Any) -> str:
     in the module that records it. Returns the name to pass to record(), which refuses any other."""
     if not _NAME.match(name) or len(name) > 40:
         raise ValueError(f"bad audit event type {name!r}")
-    module = sys._getframe(1).f_globals.get("__name__", "?")
+    module = sys._getframe(1).f_globals.get("__name__", "?")  # the declaring module, named in errors
     known = KINDS.get(name)
-    if known is not None and known.module != module:
+    if known is not None and known.module != module:  # the same module may run twice (a reload)
         raise ValueError(f"audit kind {name!r} is declared twice: in {known.module} and in {module}")
     KINDS[name] = Kind(name, label, module)
     return name
