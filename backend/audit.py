@@ -24,7 +24,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
@@ -50,21 +50,23 @@ class Kind:
     name: str
     label: Any  # a lazy_gettext text: translated where it is shown (the audit log, "who saw my data")
     module: str  # where it is declared
+    detail_labels: Mapping[str, Any] = field(default_factory=dict)  # labels of its own detail keys
 
 
 KINDS: dict[str, Kind] = {}  # every kind, declared once with kind(), beside the code that records it
 
 
-def kind(name: str, label: Any) -> str:
+def kind(name: str, label: Any, detail_labels: Mapping[str, Any] | None = None) -> str:
     """Declare an audit kind with its label: `KM_EXPLAINED = audit.kind("km_explained", _l("..."))`
-    in the module that records it. Returns the name to pass to record(), which refuses any other."""
+    in the module that records it. Returns the name to pass to record(), which refuses any other.
+    detail_labels: labels for detail keys the audit log page does not know yet (key -> _l(...))."""
     if not _NAME.match(name) or len(name) > 40:
         raise ValueError(f"bad audit event type {name!r}")
     module = sys._getframe(1).f_globals.get("__name__", "?")  # the declaring module, named in errors
     known = KINDS.get(name)
     if known is not None and known.module != module:  # the same module may run twice (a reload)
         raise ValueError(f"audit kind {name!r} is declared twice: in {known.module} and in {module}")
-    KINDS[name] = Kind(name, label, module)
+    KINDS[name] = Kind(name, label, module, dict(detail_labels or {}))
     return name
 
 
@@ -106,7 +108,8 @@ READ_DENIED = kind("read_denied", _l("Read refused"))
 SEAL_OPENED = kind("seal_opened", _l("Private positions opened"))
 NOTIFICATION_SENT = kind("notification_sent", _l("Employee informed"))
 FINANCE_EXPORT = kind("finance_export", _l("Tax report exported"))
-RETENTION_DELETED = kind("retention_deleted", _l("Deleted after retention period"))
+RETENTION_DELETED = kind("retention_deleted", _l("Deleted after retention period"), detail_labels={
+    "category": _l("Data category"), "rows": _l("Rows deleted"), "before": _l("Before"), "rule": _l("Rule")})
 # a notification e-mail accepted by the mail server
 MAIL_SENT = kind("mail_sent", _l("Employee informed by e-mail"))
 
