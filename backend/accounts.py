@@ -15,6 +15,7 @@ import re
 import secrets
 from collections.abc import Iterable
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import exists, select
 
 from backend import audit
@@ -30,19 +31,21 @@ APPROVER_ROLES = frozenset({Role.OR_DELEGATE, Role.PRIVACY_OFFICER})
 # Roles that unlock personal data beyond one's own: proposed by one person, confirmed by another.
 FOUR_EYES_ROLES = frozenset({Role.FINANCE, Role.MANAGER}) | APPROVER_ROLES
 
-# Audit kinds of account and role changes (labels: backend/access/web.py).
-USER_CREATED = "user_created"
-USER_DEACTIVATED = "user_deactivated"
-USER_RENAMED = "user_renamed"
-PASSWORD_RESET = "password_reset"
-ROLE_PROPOSED = "role_proposed"
-ROLE_CONFIRMED = "role_confirmed"
-ROLE_GRANTED = "role_granted"          # a role that needs no second person (driver, administrator)
-ROLE_INSTALLED = "role_installed"      # a first approver at installation, through the CLI
-ROLE_REMOVED = "role_removed"
-USER_REACTIVATED = "user_reactivated"
-USER_EMAIL_CHANGED = "user_email_changed"
-USER_LOCALE_CHANGED = "user_locale_changed"
+# Audit kinds of account and role changes, each with its label.
+USER_CREATED = audit.kind("user_created", _l("Account created"))
+USER_DEACTIVATED = audit.kind("user_deactivated", _l("Account deactivated"))
+USER_RENAMED = audit.kind("user_renamed", _l("Name of an account changed"))
+PASSWORD_RESET = audit.kind("password_reset", _l("Password reset by an administrator"))
+ROLE_PROPOSED = audit.kind("role_proposed", _l("Role proposed (awaiting confirmation)"))
+ROLE_CONFIRMED = audit.kind("role_confirmed", _l("Role confirmed by a second person"))
+# a role that needs no second person (driver, administrator)
+ROLE_GRANTED = audit.kind("role_granted", _l("Role given"))
+# a first approver at installation, through the CLI
+ROLE_INSTALLED = audit.kind("role_installed", _l("Role installed at installation (no second person)"))
+ROLE_REMOVED = audit.kind("role_removed", _l("Role removed"))
+USER_REACTIVATED = audit.kind("user_reactivated", _l("Account reactivated (roles await confirmation again)"))
+USER_EMAIL_CHANGED = audit.kind("user_email_changed", _l("E-mail address of an account changed"))
+USER_LOCALE_CHANGED = audit.kind("user_locale_changed", _l("Language of an account changed"))
 ACCOUNT_EVENTS = (USER_CREATED, USER_DEACTIVATED, USER_RENAMED, PASSWORD_RESET, ROLE_PROPOSED,
                   ROLE_CONFIRMED, ROLE_GRANTED, ROLE_INSTALLED, ROLE_REMOVED, USER_REACTIVATED,
                   USER_EMAIL_CHANGED, USER_LOCALE_CHANGED)

@@ -3,10 +3,13 @@
 Public API (stable, used by other features):
 
     from backend import audit
+    KM_EXPLAINED = audit.kind("km_explained", _l("Unexplained km explained with a reason"))
+    audit.record(KM_EXPLAINED, actor=user, details={...})   # record() refuses an undeclared kind
     audit.record(audit.LOGIN_FAILED, details={"reason": "password"})        # commits
     audit.record(audit.FINANCE_EXPORT, actor=user, subject_user_id=7,
                  purpose="tax", details={"format": "csv", "year": 2026})
     result = audit.verify()        # VerifyResult(ok, events, broken_seq, reason)
+    audit.KINDS, audit.LABELS      # the registry: name -> Kind(name, label, module); name -> label
 
 Each event's hash is sha256 over (previous hash in hex + the event's canonical JSON), both
 as UTF-8. The canonical JSON is the event's object with sorted keys and no spaces (see
@@ -19,14 +22,16 @@ import hashlib
 import json
 import logging
 import re
+import sys
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, insert, select, text
 
 from backend.db import db, utcnow
@@ -34,34 +39,79 @@ from backend.models.audit import GENESIS_HASH, AuditChainHead, AuditEvent
 
 log = logging.getLogger(__name__)
 
-# Event types. Other features may add their own (lower case, underscores); these are the
-# ones the access layer and its colleagues write.
-LOGIN = "login"
-LOGIN_FAILED = "login_failed"
-AGREEMENT_UPLOADED = "agreement_uploaded"
-AGREEMENT_REFUSED = "agreement_refused"          # an upload that failed validation
-AGREEMENT_CONSENTED = "agreement_consented"
-NOTICE_ACKNOWLEDGED = "privacy_notice_acknowledged"
-REQUEST_FILED = "request_filed"
-REQUEST_REFUSED = "request_refused"              # outside the agreement: not stored, only logged
-REQUEST_APPROVED = "request_approved"            # one approver's approval
-REQUEST_DENIED = "request_denied"
-REQUEST_EXPIRED = "request_expired"
-DECISION_REFUSED = "decision_refused"            # e.g. the requester trying to approve
-GRANT_ISSUED = "grant_issued"
-GRANT_REVOKED = "grant_revoked"
-GRANT_EXPIRED = "grant_expired"
-GRANT_TAMPERED = "grant_tampered"                # a grant row that differs from its grant_issued event
-READ = "read"                                    # a read through the door (not a driver's own)
-READ_DENIED = "read_denied"
-SEAL_OPENED = "seal_opened"
-NOTIFICATION_SENT = "notification_sent"
-FINANCE_EXPORT = "finance_export"
-RETENTION_DELETED = "retention_deleted"
-MAIL_SENT = "mail_sent"                          # a notification e-mail accepted by the mail server
-
 # Event types and purposes are names, so the canonical JSON needs no escaping for them.
 _NAME = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of audit event: the name stored as event_type and its label for people."""
+
+    name: str
+    label: Any  # a lazy_gettext text: translated where it is shown (the audit log, "who saw my data")
+    module: str  # where it is declared
+    detail_labels: Mapping[str, Any] = field(default_factory=dict)  # labels of its own detail keys
+
+
+KINDS: dict[str, Kind] = {}  # every kind, declared once with kind(), beside the code that records it
+
+
+def kind(name: str, label: Any, detail_labels: Mapping[str, Any] | None = None) -> str:
+    """Declare an audit kind with its label: `KM_EXPLAINED = audit.kind("km_explained", _l("..."))`
+    in the module that records it. Returns the name to pass to record(), which refuses any other.
+    detail_labels: labels for detail keys the audit log page does not know yet (key -> _l(...))."""
+    if not _NAME.match(name) or len(name) > 40:
+        raise ValueError(f"bad audit event type {name!r}")
+    module = sys._getframe(1).f_globals.get("__name__", "?")  # the declaring module, named in errors
+    known = KINDS.get(name)
+    if known is not None and known.module != module:  # the same module may run twice (a reload)
+        raise ValueError(f"audit kind {name!r} is declared twice: in {known.module} and in {module}")
+    KINDS[name] = Kind(name, label, module, dict(detail_labels or {}))
+    return name
+
+
+class _Labels(Mapping[str, Any]):
+    """The registry seen as name -> label: the audit log's filter and event column."""
+
+    def __getitem__(self, name: str) -> Any:
+        return KINDS[name].label
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(KINDS)
+
+    def __len__(self) -> int:
+        return len(KINDS)
+
+
+LABELS: Mapping[str, Any] = _Labels()
+
+# The kinds the access layer and its colleagues write; other features declare their own.
+LOGIN = kind("login", _l("Logged in"))
+LOGIN_FAILED = kind("login_failed", _l("Failed login"))
+AGREEMENT_UPLOADED = kind("agreement_uploaded", _l("Agreement uploaded"))
+AGREEMENT_REFUSED = kind("agreement_refused", _l("Agreement refused"))  # an upload that failed validation
+AGREEMENT_CONSENTED = kind("agreement_consented", _l("Works council consent recorded"))
+NOTICE_ACKNOWLEDGED = kind("privacy_notice_acknowledged", _l("Privacy notice acknowledged"))
+REQUEST_FILED = kind("request_filed", _l("Access requested"))
+REQUEST_REFUSED = kind("request_refused", _l("Request refused"))  # outside the agreement: not stored, only logged
+REQUEST_APPROVED = kind("request_approved", _l("Request approved"))  # one approver's approval
+REQUEST_DENIED = kind("request_denied", _l("Request denied"))
+REQUEST_EXPIRED = kind("request_expired", _l("Request expired"))
+DECISION_REFUSED = kind("decision_refused", _l("Decision refused"))  # e.g. the requester trying to approve
+GRANT_ISSUED = kind("grant_issued", _l("Access granted"))
+GRANT_REVOKED = kind("grant_revoked", _l("Access revoked"))
+GRANT_EXPIRED = kind("grant_expired", _l("Access expired"))
+# a grant row that differs from its grant_issued event
+GRANT_TAMPERED = kind("grant_tampered", _l("Access refused: the grant was changed after it was issued"))
+READ = kind("read", _l("Data read"))  # a read through the door (not a driver's own)
+READ_DENIED = kind("read_denied", _l("Read refused"))
+SEAL_OPENED = kind("seal_opened", _l("Private positions opened"))
+NOTIFICATION_SENT = kind("notification_sent", _l("Employee informed"))
+FINANCE_EXPORT = kind("finance_export", _l("Tax report exported"))
+RETENTION_DELETED = kind("retention_deleted", _l("Deleted after retention period"), detail_labels={
+    "category": _l("Data category"), "rows": _l("Rows deleted"), "before": _l("Before"), "rule": _l("Rule")})
+# a notification e-mail accepted by the mail server
+MAIL_SENT = kind("mail_sent", _l("Employee informed by e-mail"))
 
 
 def _at_text(at: datetime) -> str:
@@ -127,6 +177,9 @@ def record(event_type: str, *, actor: Any = None, subject_user_id: int | None = 
     """
     if not _NAME.match(event_type) or len(event_type) > 40:
         raise ValueError(f"bad audit event type {event_type!r}")
+    if event_type not in KINDS:
+        raise ValueError(f"audit kind {event_type!r} is not registered: declare it with "
+                         "audit.kind(name, _l(label)) in the module that records it")
     if purpose is not None and not _NAME.match(purpose):
         raise ValueError(f"bad audit purpose {purpose!r} (a purpose id: lower case, digits, underscores)")
     session = db.session

@@ -40,9 +40,7 @@ DETAIL_LABELS = {
     "assignments_ended": _l("Car assignments ended"), "held_back": _l("Held back"), "refused": _l("Refused"),
     "available_from": _l("From"), "available_until": _l("Until"), "email": _l("E-mail address"),
     "name": _l("Name"), "user_id": _l("Account"), "kenteken": _l("Kenteken"),
-    # retention_deleted (backend/access/retention.py)
-    "category": _l("Data category"), "rows": _l("Rows deleted"), "before": _l("Before"), "rule": _l("Rule"),
-}
+}  # and the labels each kind declares for its own keys (audit.kind(..., detail_labels=...))
 WHAT_LABELS = {
     "tax_report": _l("tax report"), "trips": _l("trip list"), "trip": _l("one trip"), "track": _l("route"),
     "chain_events": _l("chain and device events"), "own_tax_report": _l("own trip report"),
@@ -67,6 +65,7 @@ def _labels() -> dict[str, dict]:
     """The value labels per key, translated once per request (a page formats 200 events)."""
     from flask import g
 
+    from backend import audit
     from backend.access.forms import CATEGORY_LABELS
     from backend.driver.views import CLASS_LABELS
     from backend.web.roles import ROLE_LABELS
@@ -75,7 +74,8 @@ def _labels() -> dict[str, dict]:
     if cached is None:
         source = {"what": WHAT_LABELS, "via": VIA_LABELS, "scope": SCOPE_LABELS, "side": SIDE_LABELS,
                   "categories": CATEGORY_LABELS, "role": ROLE_LABELS, "classification": CLASS_LABELS,
-                  "": DETAIL_LABELS}
+                  "": {**{key: label for declared in audit.KINDS.values()
+                                for key, label in declared.detail_labels.items()}, **DETAIL_LABELS}}
         cached = g.audit_detail_labels = {key: {k: str(v) for k, v in table.items()}
                                           for key, table in source.items()}
     return cached

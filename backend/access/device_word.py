@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from itertools import groupby
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backend import audit
@@ -26,7 +27,8 @@ from backend.models.fleet import Device
 from backend.models.seals import SEALED_BODY
 from ritbox_verify import records as word
 
-TRIPS_VERIFIED = "trips_verified"  # audit kind: a run of `trips verify` and what it found
+# audit kind: a run of `trips verify` and what it found
+TRIPS_VERIFIED = audit.kind("trips_verified", _l("Stored trips checked against the devices' signatures"))
 PROBLEMS_KEPT = 50
 
 

@@ -21,6 +21,7 @@ import zipfile
 from datetime import date, datetime, timezone
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from backend import audit, checkpoints
@@ -38,7 +39,8 @@ from backend.reports import model as m
 from backend.reports.build import build_report
 
 FORMAT = "ritbox-inspector-package-v1"
-INSPECTOR_PACKAGE = "inspector_package"  # audit kind: finance downloaded an inspector package
+# audit kind: finance downloaded an inspector package
+INSPECTOR_PACKAGE = audit.kind("inspector_package", _l("Inspector package downloaded"))
 MANIFEST = "manifest.json"
 HASHED_FIELDS = ("start_address", "end_address")  # a revision value that may name a place
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Text, and_, cast, select
 
 from backend import audit
@@ -27,7 +28,7 @@ from backend.db import db
 from backend.models.accounts import User
 from backend.models.trips import Trip
 
-OWN_EXPORT = "own_export"
+OWN_EXPORT = audit.kind("own_export", _l("Own trip report downloaded"))
 
 
 def own_tax_report_rows(actor: User, *, year: int) -> list[door.TripView]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, text, tuple_, update
 
 from backend import audit
@@ -29,8 +30,8 @@ from backend.models.revisions import RevisionField, TripRevision
 from backend.models.seals import SEALED_BODY, TripDisclosure, TripReseal
 from backend.models.trips import Trip, TripMode, TripTrack
 
-TRIP_SEALED = "trip_sealed"
-SEAL_DISCLOSED = "seal_disclosed"
+TRIP_SEALED = audit.kind("trip_sealed", _l("Trip classified private: positions and route sealed"))
+SEAL_DISCLOSED = audit.kind("seal_disclosed", _l("Driver opened a trip's addresses for the tax report"))
 
 
 def _l(msgid: str) -> str:

@@ -54,49 +54,7 @@ STATUS_LABELS = {
     "expired": _l("Expired"), "awaiting_consent": _l("Awaiting works council consent"),
     "in_force": _l("In force"), "superseded": _l("Superseded"),
 }
-EVENT_LABELS = {
-    audit.LOGIN: _l("Logged in"), audit.LOGIN_FAILED: _l("Failed login"),
-    audit.AGREEMENT_UPLOADED: _l("Agreement uploaded"), audit.AGREEMENT_REFUSED: _l("Agreement refused"),
-    audit.AGREEMENT_CONSENTED: _l("Works council consent recorded"),
-    audit.NOTICE_ACKNOWLEDGED: _l("Privacy notice acknowledged"),
-    audit.REQUEST_FILED: _l("Access requested"), audit.REQUEST_REFUSED: _l("Request refused"),
-    audit.REQUEST_APPROVED: _l("Request approved"), audit.REQUEST_DENIED: _l("Request denied"),
-    audit.REQUEST_EXPIRED: _l("Request expired"), audit.DECISION_REFUSED: _l("Decision refused"),
-    audit.GRANT_ISSUED: _l("Access granted"), audit.GRANT_REVOKED: _l("Access revoked"),
-    audit.GRANT_EXPIRED: _l("Access expired"), audit.READ: _l("Data read"),
-    audit.GRANT_TAMPERED: _l("Access refused: the grant was changed after it was issued"),
-    audit.READ_DENIED: _l("Read refused"), audit.SEAL_OPENED: _l("Private positions opened"),
-    audit.NOTIFICATION_SENT: _l("Employee informed"), audit.MAIL_SENT: _l("Employee informed by e-mail"),
-    audit.FINANCE_EXPORT: _l("Tax report exported"),
-    audit.RETENTION_DELETED: _l("Deleted after retention period"),
-    REVISION_REFUSED: _l("Change to a trip refused"),
-    ADDRESS_COMPLETED: _l("Driver completed an incomplete trip address"),
-    PROPOSAL_CONFIRMED: _l("Driver confirmed a classification proposal"),
-    ODOMETER_CALIBRATED: _l("Odometer calibrated"), PERIOD_CLOSED: _l("Period closed by finance"),
-    ASSIGNMENT_CHANGED: _l("Car assignment changed"), ASSIGNMENT_DELETED: _l("Car assignment deleted"),
-    VEHICLE_RETIRED: _l("Car retired from the fleet"),
-    VEHICLE_REGIME_SET: _l("Vehicle kind or tax regime set"),
-    VERKLARING_RECORDED: _l("Verklaring to the tax authority recorded"),
-    VERKLARING_WITHDRAWN: _l("Verklaring to the tax authority withdrawn"), OWN_EXPORT: _l("Own trip report downloaded"),
-    accounts.USER_CREATED: _l("Account created"), accounts.USER_DEACTIVATED: _l("Account deactivated"),
-    TRIP_ID_CONFLICT: _l("Trip sent again with other content (refused)"),
-    TRIP_SEALED: _l("Trip classified private: positions and route sealed"),
-    SEAL_DISCLOSED: _l("Driver opened a trip's addresses for the tax report"),
-    accounts.USER_RENAMED: _l("Name of an account changed"),
-    accounts.PASSWORD_RESET: _l("Password reset by an administrator"),
-    accounts.ROLE_PROPOSED: _l("Role proposed (awaiting confirmation)"),
-    accounts.ROLE_CONFIRMED: _l("Role confirmed by a second person"),
-    accounts.ROLE_GRANTED: _l("Role given"),
-    accounts.ROLE_INSTALLED: _l("Role installed at installation (no second person)"),
-    accounts.ROLE_REMOVED: _l("Role removed"),
-    accounts.USER_REACTIVATED: _l("Account reactivated (roles await confirmation again)"),
-    accounts.USER_EMAIL_CHANGED: _l("E-mail address of an account changed"),
-    accounts.USER_LOCALE_CHANGED: _l("Language of an account changed"),
-    TRIPS_ATTRIBUTED: _l("Trips without a driver attributed by a car assignment"),
-    KM_EXPLAINED: _l("Unexplained km explained with a reason"),
-    TRIPS_VERIFIED: _l("Stored trips checked against the devices' signatures"),
-    INSPECTOR_PACKAGE: _l("Inspector package downloaded"),
-}
+EVENT_LABELS = audit.LABELS  # each kind's label, declared with the kind (audit.kind, the registry)
 PURPOSE_TAX_LABEL = _l("Tax registration")
 # approvals.can_decide's reasons (English, as the audit log keeps them) in the reader's language.
 REFUSAL_TEXTS = {
@@ -161,6 +119,15 @@ def index():
                            status_of=lambda v: agreements.status_of(v, current),
                            upload_form=UploadForm(), consent_form=ConsentForm(),
                            mismatched=_mismatched_for_current_user(), **_common())
+
+
+@agreements_bp.route("/schema.json")
+@login_required
+def schema():
+    """The schema every uploaded document is checked against: the one file the code loads."""
+    from flask import send_file
+
+    return send_file(agreements.SCHEMA_PATH, mimetype="application/schema+json")
 
 
 def _mismatched_for_current_user() -> list:
@@ -445,7 +412,8 @@ def _audit_conditions(form: AuditFilterForm) -> list:
 
 def _audit_filter_form() -> AuditFilterForm:
     form = AuditFilterForm(request.args)
-    form.event_type.choices = [("", _("(all)"))] + [(k, str(v)) for k, v in EVENT_LABELS.items()]
+    form.event_type.choices = [("", _("(all)"))] + sorted(((k, str(v)) for k, v in EVENT_LABELS.items()),
+                                                         key=lambda choice: choice[1])
     return form
 
 

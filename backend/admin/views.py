@@ -21,10 +21,6 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 roles_bp = Blueprint("roles", __name__, url_prefix="/roles")
 
 
-def _error_text(exc: AccountError) -> str:
-    return _(exc.msgid, **exc.params)
-
-
 def _people(ids) -> dict[int, User]:
     ids = {i for i in ids if i is not None}
     return {u.id: u for u in db.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
@@ -47,7 +43,7 @@ def new_user():
                 user = create_account(current_user, form.email.data, form.name.data, form.roles.data,
                                       form.password.data)
             except AccountError as exc:
-                form.email.errors.append(_error_text(exc))
+                form.email.errors.append(exc.translated())
             else:
                 flash(_("User %(email)s created.", email=user.email), "success")
                 if user.pending_roles:
@@ -83,7 +79,7 @@ def _act(user_id: int, change) -> object:
         message = change(user)
     except AccountError as exc:
         db.session.rollback()
-        flash(_error_text(exc), "error")
+        flash(exc.translated(), "error")
         return _user_page(user, 400)
     if message:
         flash(message, "success")
@@ -209,7 +205,7 @@ def _decide_pending(user_id: int, role: str, confirm: bool):
                     email=user.email), "success")
     except AccountError as exc:
         db.session.rollback()
-        flash(_error_text(exc), "error")
+        flash(exc.translated(), "error")
         return redirect(url_for("roles.pending"), 303)
     return redirect(url_for("roles.pending"), 303)
 

@@ -1,7 +1,7 @@
 """The JSON API for devices under /api/v1 (enrollment, trip upload, OpenAPI document)."""
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 API_PREFIX = "/api/"
@@ -24,3 +24,18 @@ def init_app(app: Flask) -> None:
         return json_http_error(exc) if request.path.startswith(API_PREFIX) else error_page(exc)
 
     app.register_error_handler(HTTPException, http_error)
+
+    # A UserError no view answered (most views answer their own, on their page or form): a 400
+    # with its message, a JSON body under /api/, never a 500. One handler for every blueprint.
+    from werkzeug.exceptions import BadRequest
+
+    from backend.db import db
+    from backend.errors import UserError
+
+    def user_error(exc: UserError):
+        db.session.rollback()
+        if request.path.startswith(API_PREFIX):
+            return jsonify({"error": "refused", "message": str(exc)}), 400
+        return error_page(BadRequest(), refusal=exc.translated())
+
+    app.register_error_handler(UserError, user_error)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import time
 
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from backend import audit
 from backend.access import driver_reads
@@ -28,7 +29,8 @@ from backend.trips import proposals, revisions
 from backend.trips.proposals import DriverRules, Proposal, TripFacts, WorkingHours
 from backend.trips.revisions import RevisionError
 
-PROPOSAL_CONFIRMED = "proposal_confirmed"  # audit kind: the driver confirmed a proposal (one trip)
+# audit kind: the driver confirmed a proposal (one trip)
+PROPOSAL_CONFIRMED = audit.kind("proposal_confirmed", _l("Driver confirmed a classification proposal"))
 _CLOCK = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
 
 
@@ -150,7 +152,7 @@ def confirm(actor: User, choices: Sequence[tuple[int, str]], *, bulk: bool) -> O
         try:
             written = revisions.revise(actor, [view.id for view, _p in chosen], {revisions.CLASSIFICATION: trip_class})
         except RevisionError as exc:
-            outcome.errors.append(_(exc.msgid, **exc.params))
+            outcome.errors.append(exc.translated())
             continue
         revision_of = {row.trip_id: row.id for row in written}
         for view, proposal in chosen:

@@ -45,6 +45,12 @@ class Msgid(str):
 class PlaceError(UserError):
     """A place that cannot be saved (shape, size, overlap)."""
 
+    def translated(self) -> str:
+        from flask_babel import gettext
+
+        params = {k: gettext(v) if isinstance(v, Msgid) else v for k, v in self.params.items()}
+        return gettext(self.msgid, **params)
+
 
 def places_of(driver_id: int) -> list[Place]:
     return list(db.session.scalars(select(Place).where(Place.driver_id == driver_id)

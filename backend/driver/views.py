@@ -68,10 +68,6 @@ def _month_bounds(month: date) -> tuple[date, date]:
     return month, following - timedelta(days=1)
 
 
-def _error_text(exc: Exception) -> str:
-    return _(exc.msgid, **exc.params) if hasattr(exc, "msgid") else str(exc)
-
-
 @bp.route("/trips")
 @role_required(Role.DRIVER)
 def trips():
@@ -197,7 +193,7 @@ def bulk():
     try:
         written = revisions.revise(_me(), ids, {"classification": trip_class})
     except RevisionError as exc:
-        flash(_error_text(exc), "error")
+        flash(exc.translated(), "error")
         return redirect(back)
     flash(_("%(n)s trip(s) classified as %(class)s.", n=len({r.trip_id for r in written}),
             **{"class": CLASS_LABELS.get(trip_class, trip_class)}), "success")
@@ -259,7 +255,7 @@ def revise(trip_id: int):
             raise RevisionError("Nothing to change.")
         written = revisions.revise(_me(), [trip_id], changes, reason=request.form.get("reason"))
     except RevisionError as exc:
-        return _detail(trip_id, status=409 if exc.locked else 400, error=_error_text(exc))
+        return _detail(trip_id, status=409 if exc.locked else 400, error=exc.translated())
     flash(_("Saved: %(n)s change(s).", n=len(written)) if written else _("Nothing changed."), "success")
     return redirect(url_for("driver.trip", trip_id=trip_id))
 
@@ -287,7 +283,7 @@ def complete_address(trip_id: int):
         written = revisions.revise(_me(), [trip_id], {f"{side}_address": line},
                                    reason=request.form.get("reason") or None)
     except RevisionError as exc:
-        return _detail(trip_id, status=409 if exc.locked else 400, error=_error_text(exc))
+        return _detail(trip_id, status=409 if exc.locked else 400, error=exc.translated())
     if written:
         audit.record(revisions.ADDRESS_COMPLETED, actor=_me(), subject_user_id=current_user.id, purpose="tax",
                      details={"trip_id": trip_id, "side": side, "revision_id": written[0].id})
@@ -312,7 +308,7 @@ def save_known_place(trip_id: int):
     try:
         classify.known_place_from_trip(me, view, request.form.get("name", ""), radius)
     except place_service.PlaceError as exc:
-        return _detail(trip_id, status=400, error=_place_error_text(exc))
+        return _detail(trip_id, status=400, error=exc.translated())
     flash(_("Known place saved: trips ending there are proposed as business."), "success")
     return redirect(url_for("driver.trip", trip_id=trip_id))
 
@@ -394,7 +390,7 @@ def explain_stretch():
         stretches.explain(_me(), _own_stretches(year), vehicle_id, from_m, to_m, request.form.get("reason", ""),
                           as_finance=False)
     except stretches.ExplanationError as exc:
-        flash(str(exc.args[0]), "error")
+        flash(exc.translated(), "error")
         return redirect(url_for("driver.counter", year=year)), 303
     flash(_("Thank you: the km are explained and no longer count against the limit."), "success")
     return redirect(url_for("driver.counter", year=year)), 303
@@ -420,7 +416,7 @@ def van_days():
         try:
             regimes.confirm_van_day(_me(), vehicle_id, day, request.form.get("working_hours"))
         except FleetError as exc:
-            error, status = _error_text(exc), 400
+            error, status = exc.translated(), 400
         else:
             flash(_("Day %(date)s confirmed.", date=day.strftime("%d-%m-%Y")), "success")
             return redirect(url_for("driver.van_days", month=month.strftime("%Y-%m")))
@@ -450,16 +446,11 @@ def withdraw_verklaring(verklaring_id: int):
     try:
         regimes.withdraw_verklaring(verklaring_id, local_today(), actor=_me(), via="web")
     except FleetError as exc:
-        flash(_error_text(exc), "error")
+        flash(exc.translated(), "error")
     else:
         flash(_("Verklaring withdrawn from today. Tell the tax authority too."), "success")
     back = request.form.get("trip", type=database_id)
     return redirect(url_for("driver.trip", trip_id=back) if back else url_for("driver.counter"))
-
-
-def _place_error_text(exc: place_service.PlaceError) -> str:
-    params = {k: _(v) if isinstance(v, place_service.Msgid) else v for k, v in exc.params.items()}
-    return _(exc.msgid, **params)
 
 
 def _add_place_from_form(form) -> None:
@@ -492,7 +483,7 @@ def places():
         try:
             _add_place_from_form(request.form)
         except place_service.PlaceError as exc:
-            status, error = 400, _place_error_text(exc)
+            status, error = 400, exc.translated()
         else:
             flash(_("Place saved. Trips between home and work are now proposed as commute."), "success")
             return redirect(url_for("driver.places"))

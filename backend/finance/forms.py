@@ -5,10 +5,9 @@ from flask_wtf import FlaskForm
 from wtforms import IntegerField, SelectField
 from backend.web.validators import DataRequired, NumberRange  # messages that say what to type
 
-from backend.reports.export import FORMATS
+from backend.reports import export
 
-FORMAT_CHOICES = [("pdf", "PDF"), ("xlsx", "Excel (XLSX)"), ("csv", "CSV"), ("xml", "XML")]
-assert {c[0] for c in FORMAT_CHOICES} == set(FORMATS)
+FORMAT_CHOICES = list(export.FORMATS.items())
 
 
 class ReportForm(FlaskForm):

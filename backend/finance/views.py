@@ -335,7 +335,7 @@ def explain_stretch():
         stretches.explain(current_user._get_current_object(), candidates, vehicle_id, from_m, to_m,
                           request.form.get("reason", ""), as_finance=True)
     except stretches.ExplanationError as exc:
-        flash(str(exc.args[0]), "error")
+        flash(exc.translated(), "error")
         return redirect(url_for("finance.unexplained", year=year)), 303
     flash(_("The km are explained and no longer count against the limit."), "success")
     return redirect(url_for("finance.unexplained", year=year)), 303
@@ -402,7 +402,7 @@ def regimes_page():
             message = _regime_action(request.form)
         except FleetError as exc:
             db.session.rollback()
-            error, status = _(exc.msgid, **exc.params), 400
+            error, status = exc.translated(), 400
         else:
             flash(message, "success")
             return redirect(url_for("finance.regimes_page"))

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable
 from datetime import date
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backend import audit
@@ -24,9 +25,9 @@ from backend.models.regimes import (BUSINESS_ONLY_VAN, CAR, CAR_FULL, REGIMES, V
                                     VAN_REGIMES, VAN_SIMPLIFIED, VERKLARING_KINDS, VanDay, VehicleRegime,
                                     Verklaring)
 
-VEHICLE_REGIME_SET = "vehicle_regime_set"
-VERKLARING_RECORDED = "verklaring_recorded"
-VERKLARING_WITHDRAWN = "verklaring_withdrawn"
+VEHICLE_REGIME_SET = audit.kind("vehicle_regime_set", _l("Vehicle kind or tax regime set"))
+VERKLARING_RECORDED = audit.kind("verklaring_recorded", _l("Verklaring to the tax authority recorded"))
+VERKLARING_WITHDRAWN = audit.kind("verklaring_withdrawn", _l("Verklaring to the tax authority withdrawn"))
 
 
 def _actor_id(actor) -> int | None:

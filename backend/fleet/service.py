@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -25,10 +26,11 @@ TOKEN_BYTES = 24  # 192 bits: unguessable, and short enough to type on a Pi cons
 # Audit events of the fleet. An assignment decides which driver a trip's private kilometres
 # count against (ingest attributes every trip from it), so each change of one is recorded: a
 # works council and a tax inspector both ask who moved a period, and from what to what.
-ASSIGNMENT_CHANGED = "assignment_changed"
-ASSIGNMENT_DELETED = "assignment_deleted"
-VEHICLE_RETIRED = "vehicle_retired"
-TRIPS_ATTRIBUTED = "trips_attributed"  # trips uploaded without an assignment got their driver
+ASSIGNMENT_CHANGED = audit.kind("assignment_changed", _l("Car assignment changed"))
+ASSIGNMENT_DELETED = audit.kind("assignment_deleted", _l("Car assignment deleted"))
+VEHICLE_RETIRED = audit.kind("vehicle_retired", _l("Car retired from the fleet"))
+# trips uploaded without an assignment got their driver
+TRIPS_ATTRIBUTED = audit.kind("trips_attributed", _l("Trips without a driver attributed by a car assignment"))
 
 
 

@@ -18,9 +18,6 @@ from backend.models import Role
 bp = Blueprint("fleet", __name__, url_prefix="/admin/fleet")
 
 
-def _message(exc: FleetError) -> str:
-    return _(exc.msgid, **exc.params)
-
 
 @bp.route("/", methods=["GET", "POST"])
 @bp.route("/vehicles", methods=["GET", "POST"])
@@ -33,7 +30,7 @@ def vehicles():
             try:
                 vehicle = service.create_vehicle(form.kenteken.data, form.make.data, form.model.data)
             except FleetError as exc:
-                form.kenteken.errors.append(_message(exc))
+                form.kenteken.errors.append(exc.translated())
             else:
                 flash(_("Vehicle %(plate)s added.", plate=vehicle.display_kenteken), "success")
                 return redirect(url_for("fleet.vehicles"))
@@ -63,7 +60,7 @@ def vehicle_edit(kenteken: str):
             try:
                 service.update_vehicle(vehicle.kenteken, form.make.data, form.model.data)
             except FleetError as exc:
-                form.make.errors.append(_message(exc))
+                form.make.errors.append(exc.translated())
             else:
                 flash(_("Vehicle %(plate)s saved.", plate=vehicle.display_kenteken), "success")
                 return redirect(url_for("fleet.vehicles"))
@@ -80,7 +77,7 @@ def vehicle_retire(kenteken: str):
         try:
             service.retire_vehicle(vehicle.kenteken, form.retired_on.data, actor=current_user, via="web")
         except FleetError as exc:
-            form.retired_on.errors.append(_message(exc))
+            form.retired_on.errors.append(exc.translated())
         else:
             flash(_("%(plate)s left the fleet on %(date)s; its assignments are ended and its devices retired.",
                     plate=vehicle.display_kenteken, date=form.retired_on.data.isoformat()), "success")
@@ -133,7 +130,7 @@ def assignment_end(assignment_id: int):
         assignment = service.change_assignment(assignment_id, available_until=until, open_end=until is None,
                                                actor=current_user, via="web")
     except FleetError as exc:
-        return _assignments_page(_new_assignment_form(blank=True), 400, {assignment_id: _message(exc)},
+        return _assignments_page(_new_assignment_form(blank=True), 400, {assignment_id: exc.translated()},
                                  {assignment_id: request.form.get("available_until", "")})
     if assignment.available_until:
         flash(_("The assignment of %(plate)s to %(name)s now ends on %(date)s.",
@@ -154,7 +151,7 @@ def assignment_delete(assignment_id: int):
     try:
         service.delete_assignment(assignment_id, actor=current_user, via="web")
     except FleetError as exc:
-        return _assignments_page(_new_assignment_form(blank=True), 400, {assignment_id: _message(exc)})
+        return _assignments_page(_new_assignment_form(blank=True), 400, {assignment_id: exc.translated()})
     flash(_("Assignment deleted."), "success")
     return redirect(url_for("fleet.assignments"))
 
@@ -171,7 +168,7 @@ def assignments():
                                                        form.available_from.data, form.available_until.data,
                                                        actor=current_user, via="web")
             except FleetError as exc:
-                form.available_from.errors.append(_message(exc))
+                form.available_from.errors.append(exc.translated())
             else:
                 flash(_("%(plate)s assigned to %(name)s.", plate=assignment.vehicle.display_kenteken,
                         name=assignment.driver.name), "success")
@@ -192,7 +189,7 @@ def devices():
             try:
                 issued = service.create_device(form.vehicle.data)
             except FleetError as exc:
-                form.vehicle.errors.append(_message(exc))
+                form.vehicle.errors.append(exc.translated())
                 status = 400
         else:
             status = 400
@@ -214,7 +211,7 @@ def device_token(device_id: str):
     try:
         issued = service.new_token(device_id)
     except FleetError as exc:
-        flash(_message(exc), "error")
+        flash(exc.translated(), "error")
         return redirect(url_for("fleet.devices"))
     return _no_store(render_template("fleet/devices.html", form=form, action_form=action_form,
                                      devices=service.list_devices(), issued=issued,
@@ -246,7 +243,7 @@ def device_retire(device_id: str):
         try:
             device = service.retire_device(device_id)
         except FleetError as exc:
-            flash(_message(exc), "error")
+            flash(exc.translated(), "error")
         else:
             flash(_("Device %(device)s retired: its uploads are refused from now on.", device=device.id),
                   "success")

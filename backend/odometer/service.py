@@ -21,6 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
@@ -37,7 +38,7 @@ from backend.odometer import photos, reminder_mail
 from backend.odometer.spread import km_to_m, spread
 
 log = logging.getLogger(__name__)
-ODOMETER_CALIBRATED = "odometer_calibrated"
+ODOMETER_CALIBRATED = audit.kind("odometer_calibrated", _l("Odometer calibrated"))
 REMINDER_MONTHS = 2  # the tax norm: calibrate at least every two months
 MAX_DASHBOARD_KM = 2_000_000  # no car's odometer shows more
 MAX_AVERAGE_KMH = 200  # faster on average since the previous reading is not a real reading

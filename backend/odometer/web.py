@@ -40,9 +40,6 @@ class CalibrationForm(FlaskForm):
                                  validators=[Length(max=500)])
 
 
-def _message(exc: CalibrationError | PhotoError) -> str:
-    return _(exc.msgid, **exc.params)
-
 
 @role_required(Role.FINANCE, Role.DRIVER)
 def calibrations():
@@ -65,9 +62,9 @@ def calibrations():
                 calibration = service.record(vehicle, form.km.data, read_at, current_user, photo=data or None,
                                              confirm_reason=form.confirm_reason.data)
             except CalibrationError as exc:
-                form.km.errors.append(_message(exc))
+                form.km.errors.append(exc.translated())
             except PhotoError as exc:
-                form.photo.errors.append(_message(exc))
+                form.photo.errors.append(exc.translated())
             else:
                 if calibration.is_first:
                     flash(_("First reading of %(plate)s recorded: it sets the offset from the GPS odometer.",

@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select
 
 from backend import audit
@@ -21,7 +22,7 @@ from backend.models.fleet import Vehicle
 from backend.models.periods import PeriodClosing
 from backend.request_input import date_in_range
 
-PERIOD_CLOSED = "period_closed"
+PERIOD_CLOSED = audit.kind("period_closed", _l("Period closed by finance"))
 
 
 

@@ -49,7 +49,7 @@ def index():
                 service.close_month(month, vehicle_id=vehicle_id,
                                     actor=current_user._get_current_object(), via="web")
             except PeriodError as exc:
-                form.month.errors.append(_(exc.msgid, **exc.params))
+                form.month.errors.append(exc.translated())
             else:
                 flash(_("%(month)s is closed.", month=month.strftime("%Y-%m")), "success")
                 return redirect(url_for("periods.index"), 303)
@@ -78,7 +78,7 @@ def confirm():
         service.check_closable(month, vehicle_id=vehicle.id if vehicle else None,
                                actor=current_user._get_current_object())
     except PeriodError as exc:
-        flash(_(exc.msgid, **exc.params), "error")
+        flash(exc.translated(), "error")
         return redirect(url_for("periods.index"), 303)
     check = finance_reads.month_check(current_user._get_current_object(), month, vehicle.id if vehicle else None)
     trips_args = {"month": month.strftime("%Y-%m"), **({"vehicle": vehicle.id} if vehicle else {})}
@@ -113,7 +113,7 @@ def correct(trip_id: int):
                 raise RevisionError("Nothing to change.")
             written = revisions.revise(me, [trip_id], changes, reason=request.form.get("reason"))
         except RevisionError as exc:
-            status, error = 400, _(exc.msgid, **exc.params)
+            status, error = 400, exc.translated()
         else:
             flash(_("Saved: %(n)s change(s).", n=len(written)) if written else _("Nothing changed."), "success")
             return redirect(_back_to_list() or url_for("periods.correct", trip_id=trip_id), 303)

@@ -51,7 +51,7 @@ def _atomic_output(path: str):
 @click.option("--vehicle", "kenteken", metavar="KENTEKEN", help="Report for this car.")
 @click.option("--fleet", is_flag=True, help="One report per car, all in a zip file (with a progress bar).")
 @click.option("--year", type=int, required=True, help="The tax (calendar) year.")
-@click.option("--format", "fmt", type=click.Choice(exports.FORMATS), required=True)
+@click.option("--format", "fmt", type=click.Choice(tuple(exports.FORMATS)), required=True)
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="File to write.")
 @click.option("--as", "actor_email", metavar="EMAIL", help="The finance user exporting (audited).")
 @with_appcontext

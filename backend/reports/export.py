@@ -13,7 +13,11 @@ from backend.models.accounts import User
 from backend.reports import model as m
 from backend.reports.build import ReportError, build_report
 
-FORMATS = ("csv", "xlsx", "pdf", "xml")
+# The formats (name -> label in the format choice), in the order the pages offer them. Each name
+# is a module backend/reports/<name>.py with render(report, out), CONTENT_TYPE and EXTENSION,
+# imported when used. A new format is its module and a line here: the pages, `flask report`
+# and the fleet export take their choice from this table.
+FORMATS = {"pdf": "PDF", "xlsx": "Excel (XLSX)", "csv": "CSV", "xml": "XML"}
 
 
 def renderer(fmt: str):

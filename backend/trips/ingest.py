@@ -16,15 +16,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import insert, select, update
 
+from backend import audit
 from backend.db import db, utcnow
 from backend.local_time import LOCAL
 from backend.models.fleet import Assignment, Device, Vehicle
 from backend.models.trips import ChainEvent, ChainEventKind, DeviceChainHead, IngestFlag, Trip, TripTrack
 from backend.trips import chain
 
-TRIP_ID_CONFLICT = "trip_id_conflict"  # audit kind: a trip id sent again with another body
+# audit kind: a trip id sent again with another body
+TRIP_ID_CONFLICT = audit.kind("trip_id_conflict", _l("Trip sent again with other content (refused)"))
 
 
 class TripIdConflict(Exception):

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -37,8 +38,9 @@ from backend.periods import service as periods
 
 DEFAULT_CORRECTION_WINDOW_DAYS = 7
 MAX_TEXT = 2000
-REVISION_REFUSED = "revision_refused"
-ADDRESS_COMPLETED = "address_completed"  # the driver completed an incomplete address (a revision)
+REVISION_REFUSED = audit.kind("revision_refused", _l("Change to a trip refused"))
+# the driver completed an incomplete address (a revision)
+ADDRESS_COMPLETED = audit.kind("address_completed", _l("Driver completed an incomplete trip address"))
 ADDRESS_FIELDS = (RevisionField.START_ADDRESS.value, RevisionField.END_ADDRESS.value)
 NOTE = RevisionField.NOTE.value
 CLASSIFICATION = RevisionField.CLASSIFICATION.value

@@ -20,11 +20,12 @@ from sqlalchemy import select
 
 from backend import audit
 from backend.db import db
-from backend.errors import UserError
+from backend.errors import N_, UserError
 from backend.models.accounts import Role, User
 from backend.models.explanations import KmExplanation
 
-KM_EXPLAINED = "km_explained"  # audit kind: a stretch of unexplained km was explained with a reason
+# audit kind: a stretch of unexplained km was explained with a reason
+KM_EXPLAINED = audit.kind("km_explained", _l("Unexplained km explained with a reason"))
 MAX_REASON = 500
 
 
@@ -116,14 +117,14 @@ def explain(actor: User, candidates: list[Stretch], vehicle_id: int, from_m: int
     caller read them through the door: a driver's own, or finance's for a car)."""
     reason = (reason or "").strip()
     if not reason:
-        raise ExplanationError(_l("Give a reason, for example: garage, test drive by the mechanic."))
+        raise ExplanationError(N_("Give a reason, for example: garage, test drive by the mechanic."))
     if len(reason) > MAX_REASON:
-        raise ExplanationError(_l("The reason is too long (at most 500 characters)."))
+        raise ExplanationError(N_("The reason is too long (at most 500 characters)."))
     stretch = next((s for s in candidates if (s.vehicle_id, s.from_m, s.to_m) == (vehicle_id, from_m, to_m)), None)
     if stretch is None:
-        raise ExplanationError(_l("There is no such stretch of unexplained km that you may explain."))
+        raise ExplanationError(N_("There is no such stretch of unexplained km that you may explain."))
     if as_finance and not actor.has_role(Role.FINANCE):
-        raise ExplanationError(_l("There is no such stretch of unexplained km that you may explain."))
+        raise ExplanationError(N_("There is no such stretch of unexplained km that you may explain."))
     row = KmExplanation(vehicle_id=vehicle_id, from_odometer_m=from_m, to_odometer_m=to_m, reason=reason,
                         author_id=actor.id, author_role="finance" if as_finance else "driver")
     db.session.add(row)

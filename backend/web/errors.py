@@ -19,11 +19,16 @@ ERROR_TEXTS = {
     429: (_l("Too many attempts"), _l("Wait a moment and try again.")),
 }
 SERVER_ERROR = (_l("Something went wrong"), _l("Ritbox could not finish this. Nothing was changed; try again later."))
+REFUSED = _l("This cannot be done")
 
 
-def error_page(exc: HTTPException):
+def error_page(exc: HTTPException, refusal: str | None = None):
+    """The page for an HTTP error; with `refusal` (a UserError's message, translated) the page of a
+    refusal that no view answered itself."""
     status = exc.code or 500
     title, explanation = ERROR_TEXTS.get(status) or (SERVER_ERROR if status >= 500 else ERROR_TEXTS[400])
+    if refusal is not None:
+        title, explanation = REFUSED, refusal
     try:
         body = render_template("errors/error.html", status=status, title=title, explanation=explanation)
     except Exception:  # noqa: BLE001 - the page itself failed (a broken database): say it plainly

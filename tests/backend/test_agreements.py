@@ -3,6 +3,8 @@ consent, the version in force, and the CLI."""
 from __future__ import annotations
 
 import json
+import os
+import re
 from datetime import date
 from pathlib import Path
 
@@ -27,8 +29,50 @@ def _mutate(change) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
 
 
-def test_the_published_schema_is_the_one_the_code_uses() -> None:
-    assert json.loads((ROOT / "docs" / "agreement-schema.json").read_text()) == agreements.schema()
+SKIPPED_DIRS = {".git", ".venv", "node_modules", "test-artifacts", "__pycache__"}
+MARKDOWN_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+
+
+def _repository_files(suffix: str):
+    for folder, dirs, files in os.walk(ROOT):
+        dirs[:] = [d for d in dirs if d not in SKIPPED_DIRS and not d.endswith(".egg-info")]
+        yield from (Path(folder) / name for name in files if name.endswith(suffix))
+
+
+def test_the_agreement_schema_is_one_file() -> None:
+    """The schema the upload checks against is the only copy: a second one (the docs had one)
+    drifts, and adding a rule would mean editing both."""
+    def same_schema(path: Path) -> bool:
+        try:
+            return json.loads(path.read_bytes()) == agreements.schema()
+        except ValueError:
+            return False
+
+    copies = [path for path in _repository_files(".json")
+              if path.name == agreements.SCHEMA_PATH.name or same_schema(path)]
+    assert copies == [agreements.SCHEMA_PATH]
+
+
+def test_the_docs_link_to_the_schema_the_code_loads() -> None:
+    """Every link to agreement-schema.json in the README and docs/ resolves to that one file."""
+    links = [(path, target) for path in [ROOT / "README.md", *_repository_files(".md")]
+             if path.parent == ROOT / "docs" or path == ROOT / "README.md"
+             for target in MARKDOWN_LINK.findall(path.read_text(encoding="utf-8"))
+             if target.split("#")[0].endswith("agreement-schema.json")]
+    assert {path.name for path, _ in links} >= {"README.md", "agreements.md"}
+    wrong = [f"{path.relative_to(ROOT)}: {target}" for path, target in links
+             if (path.parent / target.split("#")[0]).resolve() != agreements.SCHEMA_PATH.resolve()]
+    assert wrong == []
+
+
+def test_the_agreements_page_links_the_schema_it_checks_against(app, client, make_user, login) -> None:
+    make_user("olga@example.nl", "privacy_officer")
+    login("olga@example.nl")
+    page = client.get("/agreements/").get_data(as_text=True)
+    (href,) = re.findall(r'href="([^"]+)" data-testid="agreement-schema"', page)
+    answer = client.get(href)
+    assert answer.status_code == 200 and answer.mimetype == "application/schema+json"
+    assert json.loads(answer.data) == agreements.schema()
 
 
 def test_the_example_agreement_is_valid() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import threading
 
 import pytest
@@ -251,17 +252,15 @@ def test_logins_and_failed_logins_are_audited(app, client, make_user, login) -> 
         assert audit.verify().ok
 
 
-def test_every_kind_of_event_the_code_records_has_a_label_in_the_audit_log():
-    """The audit log page and the driver's page show an event by its label: a kind recorded
-    anywhere in the backend without one would show as a raw code. Finds every
-    `audit.record(KIND, ...)` in the source and resolves KIND (a constant of backend.audit or
-    of the module itself)."""
+def _recorded_kinds() -> dict[str, str]:
+    """kind -> where it is recorded, for every `audit.record(KIND, ...)` in the backend's source,
+    KIND resolved (a constant of backend.audit or of the recording module). Importing the
+    recording modules declares their kinds."""
     import ast
     import importlib
     from pathlib import Path
 
     import backend
-    from backend.access.web import EVENT_LABELS
 
     root = Path(backend.__file__).parent
     kinds: dict[str, str] = {}
@@ -284,5 +283,69 @@ def test_every_kind_of_event_the_code_records_has_a_label_in_the_audit_log():
             if isinstance(kind, str):
                 kinds[kind] = f"{path.relative_to(root)}:{node.lineno}"
     assert len(kinds) >= 20, kinds  # the scan finds the recording sites
-    unlabelled = {kind: where for kind, where in kinds.items() if kind not in EVENT_LABELS}
-    assert unlabelled == {}
+    return kinds
+
+
+def test_every_kind_of_event_the_code_records_has_a_label_in_the_audit_log(app):
+    """The audit log page and the driver's page show an event by its label: a kind recorded
+    anywhere in the backend must be declared in the registry (audit.kind) with an English label
+    that the Dutch catalogue translates."""
+    from pathlib import Path
+
+    from babel.messages.pofile import read_po
+    from flask_babel import force_locale
+
+    import backend
+
+    kinds = _recorded_kinds()
+    unregistered = {kind: where for kind, where in kinds.items() if kind not in audit.KINDS}
+    assert unregistered == {}
+    po = Path(backend.__file__).parent / "translations" / "nl" / "LC_MESSAGES" / "messages.po"
+    with po.open("rb") as handle:
+        catalog = read_po(handle)
+    untranslated = {}
+    with app.test_request_context(), force_locale("en"):
+        for name, declared in audit.KINDS.items():
+            english = str(declared.label)
+            message = catalog.get(english)
+            if not english or english == name or message is None or not message.string or message.fuzzy:
+                untranslated[name] = (declared.module, english)
+    assert untranslated == {}
+    with app.test_request_context(), force_locale("nl"):
+        assert str(audit.LABELS[audit.LOGIN]) == "Ingelogd"
+
+
+def test_a_fresh_app_knows_every_kind_the_code_records(tmp_path):
+    """A web worker builds the app and nothing else before it shows the audit log: building the
+    app must declare every kind that is recorded (its module imported), or the filter and the
+    labels would miss it in that worker."""
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "from backend import create_app, audit\n"
+        "create_app({'TESTING': True, 'SECRET_KEY': 'x', 'SQLALCHEMY_DATABASE_URI': sys.argv[1]})\n"
+        "print(json.dumps(sorted(audit.KINDS)))\n")
+    result = subprocess.run([sys.executable, "-c", script, f"sqlite:///{tmp_path / 'fresh.sqlite'}"],
+                            capture_output=True, text=True, check=True,
+                            env={**os.environ, "RITBOX_INSTANCE_PATH": str(tmp_path)})
+    declared = set(json.loads(result.stdout.strip().splitlines()[-1]))
+    assert set(_recorded_kinds()) - declared == set()
+
+
+def test_a_kind_that_is_not_declared_is_refused_and_nothing_is_written(app) -> None:
+    """record() takes only kinds declared with audit.kind: an undeclared one would reach the
+    audit log page without a label."""
+    _record_some(app, 1)
+    with app.app_context():
+        with pytest.raises(ValueError, match="audit kind 'not_declared_anywhere' is not registered"):
+            audit.record("not_declared_anywhere", actor=1)
+        db.session.rollback()
+        assert audit.verify().events == 1
+
+
+def test_a_kind_is_declared_once() -> None:
+    with pytest.raises(ValueError, match="declared twice"):
+        audit.kind(audit.READ, "Data read again")  # declared in backend.audit, not here
+    assert audit.KINDS[audit.READ].module == "backend.audit"

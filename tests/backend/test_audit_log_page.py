@@ -53,6 +53,18 @@ def test_details_are_labelled_fields_not_raw_json(app, client, login, people):
     assert "trip_summaries" not in table and "tax_report" not in table
 
 
+def test_a_kind_labels_its_own_detail_keys(app, client, login, people):
+    """A kind may declare labels for detail keys only it writes (audit.kind(..., detail_labels=)):
+    the page shows them in Dutch, never the raw key."""
+    assert set(audit.KINDS[audit.RETENTION_DELETED].detail_labels) >= {"category", "rows"}
+    with app.app_context():
+        audit.record(audit.RETENTION_DELETED, details={"category": "business_tracks", "rows": 7})
+    login(OR_DELEGATE)
+    table = client.get("/audit/log").get_data(as_text=True).split('data-testid="audit-events"', 1)[1]
+    assert "Gegevenscategorie" in table and "Verwijderde rijen" in table
+    assert ">rows<" not in table and ">category<" not in table
+
+
 def _fill(app, people, n: int) -> None:
     with app.app_context():
         for i in range(n):

@@ -248,8 +248,8 @@ def test_account_events_are_in_the_audit_log_in_dutch(app, world) -> None:
     page = _client(app, "pieter@example.nl").get("/audit/log").get_data(as_text=True)
     assert "Rol voorgesteld (wacht op bevestiging)" in page and "Salarisadministratie" in page
     with app.app_context():
-        from backend.access.web import EVENT_LABELS
-        assert set(accounts.ACCOUNT_EVENTS) <= set(EVENT_LABELS)
+        from backend import audit
+        assert set(accounts.ACCOUNT_EVENTS) <= set(audit.KINDS)
 
 
 def test_a_person_never_approves_one_request_in_both_approver_roles(app, world, make_user) -> None:

@@ -233,3 +233,19 @@ def test_a_trip_no_car_could_make_reads_in_dutch_with_a_note(app, client, make_u
     assert flown["Kenmerken"] == "beweging niet mogelijk voor een auto: controleren"
     assert flown["Bevestigd"] == "nee"
     assert any(line[:1] == ["Toelichting"] and "beweging niet mogelijk voor een auto" in line[1] for line in lines)
+
+
+def test_every_format_in_the_table_is_a_renderer_the_pages_and_the_cli_offer(app):
+    """A format is its module and its line in export.FORMATS (docs/architecture.md): the table
+    names modules that render, and the finance form and `flask report` offer exactly the table."""
+    from backend.finance.forms import ReportForm
+    from backend.reports import export
+    from backend.reports.cli import report_command
+
+    for fmt in export.FORMATS:
+        module = export.renderer(fmt)
+        assert callable(module.render) and module.EXTENSION == fmt and module.CONTENT_TYPE
+    with app.test_request_context():
+        assert ReportForm().format.choices == list(export.FORMATS.items())
+    (option,) = [p for p in report_command.params if p.name == "fmt"]
+    assert list(option.type.choices) == list(export.FORMATS)

@@ -97,7 +97,7 @@ def _assert_totals_add_up(rows: list[dict], totals: dict[str, Decimal], records:
 
 
 def test_unexplained_km_count_against_the_limit_until_explained_with_a_reason(app, client, login, car):
-    from backend.access.web import EVENT_LABELS
+    from backend import audit
     from backend.trips.stretches import KM_EXPLAINED
 
     driver, finance, records = car
@@ -160,7 +160,7 @@ def test_unexplained_km_count_against_the_limit_until_explained_with_a_reason(ap
         from backend.db import db
         from backend.models.audit import AuditEvent
         kinds = list(db.session.scalars(select(AuditEvent.event_type).where(AuditEvent.event_type == KM_EXPLAINED)))
-    assert len(kinds) == 2 and KM_EXPLAINED in EVENT_LABELS  # labelled for the audit page
+    assert len(kinds) == 2 and KM_EXPLAINED in audit.KINDS  # labelled for the audit page
 
 
 def test_explanations_cannot_be_changed_or_deleted(app, client, login, car):
