@@ -313,31 +313,36 @@ def _compare_audit_head(checkpoint: dict[str, Any], out: Comparison) -> None:
                             f"signed head)")
 
 
-def _compare_audit_hashes(checkpoint: dict[str, Any], hashes: list[bytes], out: Comparison) -> None:
-    """The same comparison on the hashes a verified walk of the whole log collected (seq n at
-    index n - 1). The walk found every event's hash over the one before it, so the signed head's
-    event with the signed hash proves every event up to it unchanged; only when it is not do the
-    prefixes and anchors name the first event that differs."""
+def _compare_audit_hashes(checkpoint: dict[str, Any], hashes: bytes | bytearray, out: Comparison) -> None:
+    """The same comparison on the hashes a verified walk of the whole log collected (64 hex digits
+    each, seq n's at 64 * (n - 1)). The walk found every event's hash over the one before it, so
+    the signed head's event with the signed hash proves every event up to it unchanged; only when
+    it is not do the prefixes and anchors name the first event that differs."""
     pinned = checkpoint["audit"]
-    if 0 < pinned["seq"] <= len(hashes) and hashes[pinned["seq"] - 1] == pinned["hash"].encode("ascii"):
+
+    def hash_of(seq: int) -> bytes:
+        return bytes(hashes[(seq - 1) * HASH_DIGITS:seq * HASH_DIGITS])
+
+    count = min(len(hashes) // HASH_DIGITS, pinned["seq"])
+    if count and count == pinned["seq"] and hash_of(count) == pinned["hash"].encode("ascii"):
         return
-    count = min(len(hashes), pinned["seq"])
     width = PREFIX_BYTES * 2
     wanted = base64.b64decode(pinned["prefixes"]).hex().encode("ascii")[:count * width]
-    if b"".join(h[:width] for h in hashes[:count]) != wanted:
-        for index in range(count):
-            if hashes[index][:width] != wanted[index * width:(index + 1) * width]:
-                out.problems.append(f"audit event {index + 1} differs from the checkpoint (rewritten, hashes "
-                                    "recomputed)")
+    # Digit i of every event's prefix is hashes[i::64]: compared digit by digit, without a step per event.
+    end = count * HASH_DIGITS
+    if any(hashes[digit:end:HASH_DIGITS] != wanted[digit::width] for digit in range(width)):
+        for seq in range(1, count + 1):
+            if hash_of(seq)[:width] != wanted[(seq - 1) * width:seq * width]:
+                out.problems.append(f"audit event {seq} differs from the checkpoint (rewritten, hashes recomputed)")
                 return
     for seq, anchor in sorted(pinned["anchors"].items(), key=lambda item: int(item[0])):
-        if int(seq) <= count and hashes[int(seq) - 1] != anchor.encode("ascii"):
+        if int(seq) <= count and hash_of(int(seq)) != anchor.encode("ascii"):
             out.problems.append(f"audit event {seq} differs from the checkpoint (rewritten, hashes recomputed)")
             return
     if count < pinned["seq"]:
         out.problems.append(f"audit event {count + 1} is missing: the log ends at event {count} but the "
                             f"checkpoint saw {pinned['seq']} events (cut off, head moved back)")
-    elif count and hashes[count - 1] != pinned["hash"].encode("ascii"):
+    elif count and hash_of(count) != pinned["hash"].encode("ascii"):
         out.problems.append(f"audit event {count} differs from the checkpoint (its hash is not the signed head)")
 
 
@@ -423,9 +428,11 @@ def _compare_devices(checkpoint: dict[str, Any], out: Comparison) -> None:
 
     pinned_devices: dict[str, dict[str, Any]] = checkpoint["devices"]
     device_ids = sorted(pinned_devices)
-    heads = chain_heads(device_ids)
+    # A checkpoint of everything reads every device (no list of thousands of ids to bind).
+    read_ids = device_ids if "scope" in checkpoint else None
+    heads = chain_heads(read_ids)
     # One row a device; the trips one by one only for a device that does not extend in one piece.
-    summaries = chain_summaries(device_ids)
+    summaries = chain_summaries(read_ids)
     retention_ran = _explained_deletions(checkpoint["audit"]["seq"])
     seq_text = _seq_texts(max((pinned["seq"] for pinned in pinned_devices.values()), default=0))
     to_walk: dict[str, int] = {}  # device -> the seq through which retention removed its trips
@@ -493,10 +500,11 @@ def _compare_rows(checkpoint: dict[str, Any], out: Comparison) -> None:
                 out.problems.append(f"{table} row {row_id} differs from the checkpoint (changed without its audit event)")
 
 
-def compare(checkpoint: dict[str, Any], audit_hashes: list[bytes] | None = None) -> Comparison:
+def compare(checkpoint: dict[str, Any], audit_hashes: bytes | bytearray | None = None) -> Comparison:
     """Everything in today's database that does not extend the checkpoint, first problem first
     per part (audit log, device chains, guarded rows). `audit_hashes`: every event's hash in seq
-    order, from an audit.verify that found the log whole (then the log is not read again)."""
+    order, 64 hex digits each, as audit.verify(hashes=...) collects them when it finds the log
+    whole (then the log is not read again)."""
     out = Comparison(checkpoint["at"], checkpoint["audit"]["seq"])
     if "prefixes" not in checkpoint["audit"]:
         _compare_audit_head(checkpoint, out)

@@ -192,7 +192,7 @@ def checkpoint_and_trips(url: str, cars: int, events: int) -> int:
 
     with app.app_context():
         began, began_cpu = time.perf_counter(), time.process_time()
-        hashes: list[bytes] = []  # as `audit verify --checkpoint` does (backend/audit.py)
+        hashes = bytearray()  # as `audit verify --checkpoint` does (backend/audit.py)
         result = audit.verify(hashes=hashes)
         checkpoint = checkpoints.load(path.read_bytes(), expected_key=checkpoints.instance_public_key())
         comparison = checkpoints.compare(checkpoint, audit_hashes=hashes)
