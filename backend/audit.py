@@ -26,6 +26,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from operator import itemgetter
 from typing import Any
 
 import click
@@ -246,19 +247,20 @@ def _payload_sql(with_seq: bool) -> str:
     return f"SELECT {'seq, ' if with_seq else ''}{columns} FROM audit_events ORDER BY seq"
 
 
-def _whole_chain_fast(batch: int, hashes: list[bytes] | None = None) -> tuple[int, bytes] | None:
+def _whole_chain_fast(batch: int, hashes: bytearray | None = None) -> tuple[int, bytes] | None:
     """(events, last hash) when every event links to the one before and matches its hash, else
     None. The hot loop of verify: no seq per row (the numbering is checked once, after).
-    `hashes`, if given, gets every stored hash in chain order (for a checkpoint comparison)."""
+    `hashes`, if given, gets every stored hash appended in chain order, 64 hex digits each (event
+    n's at 64 * (n - 1); for a checkpoint comparison): one buffer, not an object kept per event."""
     sha256 = hashlib.sha256
     prev = GENESIS_HASH.encode()
     count = 0
     for rows in _batches(_payload_sql(with_seq=False), batch):
         if hashes is not None:
-            hashes.extend(row[0] for row in rows)
+            hashes += b"".join(map(itemgetter(0), rows))
         for stored_hash, payload in rows:
             # payload starts with the stored prev_hash: it must be the previous event's hash.
-            if payload[:64] != prev or sha256(payload).hexdigest().encode() != stored_hash:
+            if not payload.startswith(prev) or sha256(payload).hexdigest().encode() != stored_hash:
                 return None
             prev = stored_hash
         count += len(rows)
@@ -298,7 +300,7 @@ def _against_head(count: int, last_hash: bytes) -> VerifyResult:
     return VerifyResult(True, count)
 
 
-def verify(batch: int = 1_000, hashes: list[bytes] | None = None) -> VerifyResult:
+def verify(batch: int = 1_000, hashes: bytearray | None = None) -> VerifyResult:
     """Walk the whole chain in order; report the first event whose number, link or hash is wrong,
     and a chain head that does not match the last event (events cut off the end).
 
@@ -312,8 +314,10 @@ def verify(batch: int = 1_000, hashes: list[bytes] | None = None) -> VerifyResul
     if fast is not None:
         count, last_hash = fast
         # The walk read every row once; seq is the primary key (unique), so `count` distinct
-        # numbers from 1 to count are exactly 1..count. min and max come from the key's index.
-        lowest, highest = db.session.execute(select(func.min(AuditEvent.seq), func.max(AuditEvent.seq))).one()
+        # numbers from 1 to count are exactly 1..count. min and max come from the key's index, each
+        # in its own subquery: SQLite looks up a lone min() or max() but scans the table for both.
+        lowest, highest = db.session.execute(select(select(func.min(AuditEvent.seq)).scalar_subquery(),
+                                                    select(func.max(AuditEvent.seq)).scalar_subquery())).one()
         if count == 0 or (lowest, highest) == (1, count):
             return _against_head(count, last_hash)
     return _first_broken(batch)
@@ -333,7 +337,7 @@ def verify_command(checkpoint_file: str | None) -> None:
 
     from backend import checkpoints
 
-    hashes: list[bytes] = []  # the walk's hashes: the checkpoint comparison needs no second read
+    hashes = bytearray()  # the walk's hashes: the checkpoint comparison needs no second read
     result = verify(hashes=hashes)
     if not result.ok:
         raise click.ClickException(result.message())

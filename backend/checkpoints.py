@@ -30,9 +30,10 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from itertools import accumulate
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +49,7 @@ from backend.models.audit import AuditChainHead, AuditEvent
 FORMAT = "ritbox-checkpoint-v1"
 ANCHOR_EVERY = 256
 PREFIX_BYTES = 2
+HASH_DIGITS = 64  # a record or event hash: sha256 in hex
 KEY_FILE = "checkpoint_signing_key.pem"
 DIRECTORY = "checkpoints"
 
@@ -311,27 +313,36 @@ def _compare_audit_head(checkpoint: dict[str, Any], out: Comparison) -> None:
                             f"signed head)")
 
 
-def _compare_audit_hashes(checkpoint: dict[str, Any], hashes: list[bytes], out: Comparison) -> None:
-    """The same comparison on the hashes a verified walk of the whole log collected (seq n at
-    index n - 1): the prefixes compared in one piece, the first differing event found after."""
+def _compare_audit_hashes(checkpoint: dict[str, Any], hashes: bytes | bytearray, out: Comparison) -> None:
+    """The same comparison on the hashes a verified walk of the whole log collected (64 hex digits
+    each, seq n's at 64 * (n - 1)). The walk found every event's hash over the one before it, so
+    the signed head's event with the signed hash proves every event up to it unchanged; only when
+    it is not do the prefixes and anchors name the first event that differs."""
     pinned = checkpoint["audit"]
-    count = min(len(hashes), pinned["seq"])
+
+    def hash_of(seq: int) -> bytes:
+        return bytes(hashes[(seq - 1) * HASH_DIGITS:seq * HASH_DIGITS])
+
+    count = min(len(hashes) // HASH_DIGITS, pinned["seq"])
+    if count and count == pinned["seq"] and hash_of(count) == pinned["hash"].encode("ascii"):
+        return
     width = PREFIX_BYTES * 2
     wanted = base64.b64decode(pinned["prefixes"]).hex().encode("ascii")[:count * width]
-    if b"".join(h[:width] for h in hashes[:count]) != wanted:
-        for index in range(count):
-            if hashes[index][:width] != wanted[index * width:(index + 1) * width]:
-                out.problems.append(f"audit event {index + 1} differs from the checkpoint (rewritten, hashes "
-                                    "recomputed)")
+    # Digit i of every event's prefix is hashes[i::64]: compared digit by digit, without a step per event.
+    end = count * HASH_DIGITS
+    if any(hashes[digit:end:HASH_DIGITS] != wanted[digit::width] for digit in range(width)):
+        for seq in range(1, count + 1):
+            if hash_of(seq)[:width] != wanted[(seq - 1) * width:seq * width]:
+                out.problems.append(f"audit event {seq} differs from the checkpoint (rewritten, hashes recomputed)")
                 return
     for seq, anchor in sorted(pinned["anchors"].items(), key=lambda item: int(item[0])):
-        if int(seq) <= count and hashes[int(seq) - 1] != anchor.encode("ascii"):
+        if int(seq) <= count and hash_of(int(seq)) != anchor.encode("ascii"):
             out.problems.append(f"audit event {seq} differs from the checkpoint (rewritten, hashes recomputed)")
             return
     if count < pinned["seq"]:
         out.problems.append(f"audit event {count + 1} is missing: the log ends at event {count} but the "
                             f"checkpoint saw {pinned['seq']} events (cut off, head moved back)")
-    elif count and hashes[count - 1] != pinned["hash"].encode("ascii"):
+    elif count and hash_of(count) != pinned["hash"].encode("ascii"):
         out.problems.append(f"audit event {count} differs from the checkpoint (its hash is not the signed head)")
 
 
@@ -374,30 +385,75 @@ def _explained_deletions(after_seq: int) -> bool:
         AuditEvent.seq > after_seq, AuditEvent.event_type == "retention_deleted").limit(1)) is not None
 
 
+def _seq_texts(top: int) -> Callable[[int, int], str]:
+    """first, last -> "first,first+1,...,last" (for 0 <= first <= last <= top): a slice of one text
+    of the numbers up to top, so that a device's expected seqs cost a slice per run of seqs, not
+    a number per trip."""
+    numbers = ",".join(map(str, range(top + 1)))
+    starts = list(accumulate((len(str(number)) + 1 for number in range(top + 1)), initial=0))
+    return lambda first, last: numbers[starts[first]:starts[last + 1] - 1]
+
+
+def _extends_in_one_piece(pinned: dict[str, Any], deleted_now: int, seqs: str, hashes: str,
+                          seq_text: Callable[[int, int], str]) -> bool:
+    """The common case, on the device's trips as chain_summaries concatenates them (no Python step
+    per trip): every pinned trip that retention has not removed is stored, first and in seq order,
+    with its prefix, and the last one with its full hash. False sends the device to the walk
+    that names the trip (also for what may be fine, e.g. a late trip filling a gap)."""
+    kept = [(max(first, deleted_now + 1), last) for first, last in pinned["ranges"] if last > deleted_now]
+    count = sum(last - first + 1 for first, last in kept)
+    if count == 0:
+        return True
+    expected = ",".join(seq_text(first, last) for first, last in kept)
+    if seqs != expected and not seqs.startswith(expected + ","):
+        return False
+    # Each hash is 64 hex digits and a comma: the first `count` ones end at `end` with their commas
+    # exactly in place and no others (else a hash one digit short and the next one long could
+    # shift into place).
+    step = HASH_DIGITS + 1
+    end = count * step - 1
+    if hashes[end:end + 1] not in ("", ",") or hashes.count(",", 0, end) != count - 1 \
+            or hashes[HASH_DIGITS:end:step] != "," * (count - 1):
+        return False
+    width = PREFIX_BYTES * 2
+    wanted = base64.b64decode(pinned["prefixes"]).hex()
+    wanted = wanted[len(wanted) - count * width:]  # retention removes from the first seq on
+    # The prefixes digit by digit: digit i of every hash is hashes[i::step], of every prefix wanted[i::width].
+    return all(hashes[digit:end:step] == wanted[digit::width] for digit in range(width)) \
+        and hashes[end - HASH_DIGITS:end] == pinned["hash"]
+
+
 def _compare_devices(checkpoint: dict[str, Any], out: Comparison) -> None:
-    from backend.access.chain_reads import chain_heads, chain_links
+    from backend.access.chain_reads import chain_heads, chain_links, chain_summaries
 
     pinned_devices: dict[str, dict[str, Any]] = checkpoint["devices"]
-    heads = chain_heads(sorted(pinned_devices))
-    stored: dict[str, dict[int, str]] = {}
-    for device_id, seq, record_hash in chain_links(sorted(pinned_devices)):
-        stored.setdefault(device_id, {})[seq] = record_hash
+    device_ids = sorted(pinned_devices)
+    # A checkpoint of everything reads every device (no list of thousands of ids to bind).
+    read_ids = device_ids if "scope" in checkpoint else None
+    heads = chain_heads(read_ids)
+    # One row a device; the trips one by one only for a device that does not extend in one piece.
+    summaries = chain_summaries(read_ids)
     retention_ran = _explained_deletions(checkpoint["audit"]["seq"])
-    width = PREFIX_BYTES * 2
-    for device_id in sorted(pinned_devices):
+    seq_text = _seq_texts(max((pinned["seq"] for pinned in pinned_devices.values()), default=0))
+    to_walk: dict[str, int] = {}  # device -> the seq through which retention removed its trips
+    for device_id in device_ids:
         pinned = pinned_devices[device_id]
         deleted_now = heads.get(device_id, (0, "", 0))[2]
         if deleted_now > pinned["deleted_through"] and not retention_ran:
             out.problems.append(f"device {device_id}: deleted_through moved from {pinned['deleted_through']} to "
                                 f"{deleted_now} without a retention run")
             deleted_now = pinned["deleted_through"]
+        if not _extends_in_one_piece(pinned, deleted_now, *summaries.get(device_id, ("", "")), seq_text):
+            to_walk[device_id] = deleted_now
+    if not to_walk:
+        return
+    stored: dict[str, dict[int, str]] = {}
+    for device_id, seq, record_hash in chain_links(sorted(to_walk)):
+        stored.setdefault(device_id, {})[seq] = record_hash
+    width = PREFIX_BYTES * 2
+    for device_id, deleted_now in sorted(to_walk.items()):
+        pinned = pinned_devices[device_id]
         trips = stored.get(device_id, {})
-        seqs = _expand(pinned["ranges"])
-        # The common case in one piece: every pinned trip still there, prefixes and last hash equal.
-        if seqs and seqs[0] > deleted_now and all(seq in trips for seq in seqs) \
-                and "".join(trips[seq][:width] for seq in seqs) == base64.b64decode(pinned["prefixes"]).hex() \
-                and trips[pinned["seq"]] == pinned["hash"]:
-            continue
         for seq, prefix in zip(_expand(pinned["ranges"]), _prefixes(pinned["prefixes"])):
             if seq <= deleted_now:
                 continue  # removed by retention, which logged it
@@ -405,7 +461,7 @@ def _compare_devices(checkpoint: dict[str, Any], out: Comparison) -> None:
             if record_hash is None:
                 out.problems.append(f"device {device_id}: trip seq {seq} is gone (deleted after the checkpoint)")
                 break
-            if _prefix(record_hash) != prefix or (seq == pinned["seq"] and record_hash != pinned["hash"]):
+            if record_hash[:width] != prefix.hex() or (seq == pinned["seq"] and record_hash != pinned["hash"]):
                 out.problems.append(f"device {device_id}: trip seq {seq} differs from the checkpoint (rewritten)")
                 break
 
@@ -444,10 +500,11 @@ def _compare_rows(checkpoint: dict[str, Any], out: Comparison) -> None:
                 out.problems.append(f"{table} row {row_id} differs from the checkpoint (changed without its audit event)")
 
 
-def compare(checkpoint: dict[str, Any], audit_hashes: list[bytes] | None = None) -> Comparison:
+def compare(checkpoint: dict[str, Any], audit_hashes: bytes | bytearray | None = None) -> Comparison:
     """Everything in today's database that does not extend the checkpoint, first problem first
     per part (audit log, device chains, guarded rows). `audit_hashes`: every event's hash in seq
-    order, from an audit.verify that found the log whole (then the log is not read again)."""
+    order, 64 hex digits each, as audit.verify(hashes=...) collects them when it finds the log
+    whole (then the log is not read again)."""
     out = Comparison(checkpoint["at"], checkpoint["audit"]["seq"])
     if "prefixes" not in checkpoint["audit"]:
         _compare_audit_head(checkpoint, out)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, text
 
 from backend.db import db
 from backend.models.trips import ChainEvent, DeviceChainHead, Trip
@@ -20,6 +20,31 @@ def chain_links(device_ids: list[str] | None = None) -> Iterator[tuple[str, int,
     # Core, not the ORM: a checkpoint walks every trip, and the ORM's per-row work cost more than
     # the comparison. The index ix_trips_device_seq_hash answers it without reading the rows.
     yield from db.session.connection().execute(statement.execution_options(yield_per=5000))
+
+
+def chain_summaries(device_ids: list[str] | None = None) -> dict[str, tuple[str, str]]:
+    """device_id -> (seqs, hashes) of its stored trips: the seqs as decimal text and the record
+    hashes, each joined by commas, both in the same order.
+
+    The database concatenates, so a checkpoint comparison reads one row a device instead of one
+    a trip (the per-row driver and Python work cost more than the comparison). The rows reach the
+    aggregates in (device, seq) order: SQLite's GROUP BY walks the index on (device_id, seq,
+    record_hash), PostgreSQL's gets them from an ordered subquery (an ORDER BY inside string_agg
+    would sort every device again). Neither database promises that order to an aggregate, but
+    both aggregates see the rows in the same order, so a caller that finds the seqs in the order
+    it expects has the hashes in that order too."""
+    where = "WHERE device_id IN :devices " if device_ids is not None else ""
+    if db.session.get_bind().dialect.name == "postgresql":
+        sql = (f"SELECT device_id, string_agg(seq::text, ','), string_agg(record_hash, ',') FROM (SELECT "
+               f"device_id, seq, record_hash FROM trips {where}ORDER BY device_id, seq) AS links GROUP BY device_id")
+    else:
+        # CAST: SQLite would keep a seq written as text ('3,4') as it is.
+        sql = (f"SELECT device_id, group_concat(CAST(seq AS INTEGER), ','), group_concat(record_hash, ',') "
+               f"FROM trips {where}GROUP BY device_id")
+    statement = text(sql)
+    if device_ids is not None:
+        statement = statement.bindparams(bindparam("devices", value=list(device_ids), expanding=True))
+    return {device_id: (seqs, hashes) for device_id, seqs, hashes in db.session.execute(statement)}
 
 
 def chain_heads(device_ids: list[str] | None = None) -> dict[str, tuple[int, str, int]]:

@@ -151,6 +151,95 @@ def test_a_trip_deleted_under_a_fake_retention_run_is_named(app, world, runner, 
     assert f"device {device}: trip seq 2 is gone" in result.output
 
 
+def _record_hash(app, device: str, seq: int) -> str:
+    with app.app_context():
+        found = db.session.execute(text("SELECT record_hash FROM trips WHERE device_id = :device AND seq = :seq"),
+                                   {"device": device, "seq": seq}).scalar_one()
+        db.session.rollback()
+    return found
+
+
+def _other_digits(digits: str) -> str:
+    return "".join("0" if digit != "0" else "1" for digit in digits)
+
+
+@pytest.mark.parametrize("seq, keep_digits", [(2, 0), (3, 4)], ids=["a trip's hash", "the last hash behind its prefix"])
+def test_a_trips_record_hash_rewritten_is_named(app, world, runner, database_url, seq, keep_digits):
+    """Seq 3 is the checkpoint's last trip of the device: its full hash is pinned, so a hash that
+    keeps the two-byte prefix is named too."""
+    factory, checkpoint = world
+    device = factory.device.device_id
+    original = _record_hash(app, device, seq)
+    rewritten = original[:keep_digits] + _other_digits(original[keep_digits:])
+    owner_sql(database_url, *_drop_triggers(database_url, "trips"),
+              f"UPDATE trips SET record_hash = '{rewritten}' WHERE device_id = '{device}' AND seq = {seq}")
+    result = _verify(runner, checkpoint)
+    assert result.exit_code == 1
+    assert f"device {device}: trip seq {seq} differs from the checkpoint" in result.output
+
+
+def test_two_trips_merged_into_one_row_are_named(app, world, runner, database_url):
+    """The device's trips are compared as the database concatenates them (seqs and hashes joined by
+    commas): a row carrying two trips' seqs and hashes in one (SQLite keeps text in an integer
+    column) must not pass for both. PostgreSQL's column types refuse the rows."""
+    factory, checkpoint = world
+    device = factory.device.device_id
+    second, third = _record_hash(app, device, 2), _record_hash(app, device, 3)
+    statements = [*_drop_triggers(database_url, "trips"), *_drop_triggers(database_url, "trip_tracks"),
+                  f"DELETE FROM trip_tracks WHERE trip_id = (SELECT id FROM trips WHERE device_id = '{device}' AND seq = 3)",
+                  f"DELETE FROM trips WHERE device_id = '{device}' AND seq = 3",
+                  f"UPDATE trips SET seq = '2,3', record_hash = '{second},{third}' "
+                  f"WHERE device_id = '{device}' AND seq = 2"]
+    if not database_url.startswith("sqlite"):
+        with pytest.raises(Exception, match="integer|character varying"):
+            owner_sql(database_url, *statements)
+        return
+    owner_sql(database_url, *statements)
+    result = _verify(runner, checkpoint)
+    assert result.exit_code == 1
+    assert f"device {device}: trip seq 2 is gone" in result.output
+
+
+def test_a_hash_moved_across_its_neighbours_boundary_is_named(app, world, runner, database_url):
+    """A hash one digit short and the next one starting with a comma join to the same text at the
+    same places but for one comma: the count of commas names it. PostgreSQL's varchar(64) refuses
+    the longer hash."""
+    factory, checkpoint = world
+    device = factory.device.device_id
+    first, second = _record_hash(app, device, 1), _record_hash(app, device, 2)
+    statements = [*_drop_triggers(database_url, "trips"),
+                  f"UPDATE trips SET record_hash = '{first[:63]}' WHERE device_id = '{device}' AND seq = 1",
+                  f"UPDATE trips SET record_hash = ',{second}' WHERE device_id = '{device}' AND seq = 2"]
+    if not database_url.startswith("sqlite"):
+        with pytest.raises(Exception, match="too long"):
+            owner_sql(database_url, *statements)
+        return
+    owner_sql(database_url, *statements)
+    result = _verify(runner, checkpoint)
+    assert result.exit_code == 1
+    assert f"device {device}: trip seq 2 differs from the checkpoint" in result.output
+
+
+def test_a_late_trip_filling_a_gap_after_the_checkpoint_still_extends_it(app, client, world, runner, tmp_path):
+    from tests.backend.trip_factory import record
+
+    factory, _ = world
+    from backend import sealing_keys
+    with app.app_context():
+        public = sealing_keys.current_key().public_raw
+    late = record(factory.seq + 1, factory.prev_hash, TripSpec(days_ago(8)), factory.odometer, public)
+    factory.seq, factory.prev_hash, factory.odometer = late["seq"], late["hash"], late["odometer_end_km"]
+    factory.upload(TripSpec(days_ago(7)))  # seq 5 arrives, seq 4 is a gap
+    checkpoint = tmp_path / "with-gap.json"
+    assert runner.invoke(args=["audit", "checkpoint", "--out", str(checkpoint)]).exit_code == 0
+    response = factory.device.post(client, [late])
+    assert response.status_code == 200 and response.get_json()["stored"] == 1, response.get_json()
+    result = _verify(runner, checkpoint)
+    assert result.exit_code == 0, result.output
+    pinned = json.loads(checkpoint.read_bytes())["checkpoint"]["devices"][factory.device.device_id]
+    assert pinned["ranges"] == [[1, 3], [5, 5]]
+
+
 def test_an_assignment_changed_behind_the_triggers_is_named(app, world, runner, database_url):
     _, checkpoint = world
     with app.app_context():
