@@ -83,10 +83,51 @@ class Agreement:
     tax_finance_access: frozenset[str]
     purposes: dict[str, Purpose]
     retention_days: dict[str, int]
-    correction_window_days: int
     private_positions: str
-    request_decision_days: int
+    rule_values: dict[str, Any]  # every rule of rules(): the document's value, else the default
     raw: dict[str, Any]
+
+    def rule(self, name: str) -> Any:
+        """The value of a rule the code applies (rules()), e.g. rule("correction_window_days")."""
+        return self.rule_values[name]
+
+    def stated_rules(self) -> list[tuple[Rule, Any]]:
+        """Each rule with its value, in the schema's order: what the page shows, the regeling states."""
+        return [(rule, self.rule_values[name]) for name, rule in rules().items()]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A rule of the agreement that the code applies (e.g. the correction window), declared once
+    in the schema, with its words in both languages (the schema's "x-ritbox-rule"): the agreement
+    page shows it and the regeling states it with no code of their own. Adding one takes the
+    schema, the module that applies it (agreement.rule(name)) and that module's test."""
+
+    name: str
+    default: Any
+    words: dict[str, dict[str, str]]  # language -> label, value ("{value} dagen"), sentence
+
+    def _in(self, language: str) -> dict[str, str]:
+        return self.words.get(language, self.words["nl"])
+
+    def label(self, language: str) -> str:
+        return self._in(language)["label"]
+
+    def value_text(self, language: str, value: Any) -> str:
+        return self._in(language)["value"].format(value=value)
+
+    def sentence(self, language: str, value: Any) -> str:
+        return self._in(language)["sentence"].format(value=value)
+
+
+RULE_KEYWORD = "x-ritbox-rule"
+
+
+@lru_cache(maxsize=1)
+def rules() -> dict[str, Rule]:
+    """The rules the schema declares (RULE_KEYWORD), in its order."""
+    return {name: Rule(name, spec["default"], spec[RULE_KEYWORD])
+            for name, spec in schema()["properties"].items() if RULE_KEYWORD in spec}
 
 
 def _node_line(root: yaml.Node | None, path: list[Any]) -> int | None:
@@ -225,9 +266,8 @@ def _to_agreement(data: dict[str, Any]) -> Agreement:
         tax_driver_access=frozenset(data["tax_purpose"]["access"]["driver"]),
         tax_finance_access=frozenset(data["tax_purpose"]["access"]["finance"]),
         purposes=purposes, retention_days=dict(data["retention_days"]),
-        correction_window_days=data.get("correction_window_days", 7),
         private_positions=data["private_positions"],
-        request_decision_days=data.get("request_decision_days", 14), raw=data)
+        rule_values={name: data.get(name, rule.default) for name, rule in rules().items()}, raw=data)
 
 
 def load(version: AgreementVersion) -> Agreement:

@@ -67,7 +67,7 @@ def file_request(requester: User, data: RequestInput, now: datetime | None = Non
         categories=categories_text(data.categories), grant_days=data.grant_days,
         grounds_category=data.grounds_category, motivation=data.motivation.strip(),
         status=RequestStatus.PENDING.value, filed_at=now,
-        decide_by=now + timedelta(days=agreement.request_decision_days))
+        decide_by=now + timedelta(days=agreement.rule("request_decision_days")))
     db.session.add(request)
     db.session.flush()
     audit.record(audit.REQUEST_FILED, actor=requester, subject_user_id=data.subject_user_id,

@@ -1,6 +1,7 @@
 """The regeling (WOR art. 27(1)(l)) in words, from an agreement version and the installation:
 what is registered, where and how it is stored, who is responsible, who sees what, every further
-purpose with its safeguards, retention, the correction window and the employee's rights."""
+purpose with its safeguards, retention, the rules the code applies (the correction window, the
+decision period of a request: declared in the schema) and the employee's rights."""
 from __future__ import annotations
 
 from backend.access.agreements import Agreement
@@ -26,12 +27,7 @@ def build(version: AgreementVersion, agreement: Agreement, installation: Install
     st.tax_access_section(document, agreement, say)
     st.further_purposes_section(document, agreement, say)
     st.retention_section(document, agreement, say)
-    section = document.section(say("Correctietermijn", "Correction window"))
-    section.say(say(f"De bestuurder kan een rit tot {agreement.correction_window_days} dagen na de rit als "
-                    "zakelijk, woon-werk of privé indelen en van een notitie voorzien. Daarna verandert een rit "
-                    "alleen nog via een gedocumenteerde correctie, die de oorspronkelijke waarde bewaart.",
-                    f"The driver may classify a trip as business, commute or private and annotate it up to "
-                    f"{agreement.correction_window_days} days after the trip. After that a trip changes only "
-                    "through a documented correction that keeps the original value."))
+    for rule, value in agreement.stated_rules():  # declared in the schema with their words
+        document.section(rule.label(say.language)).say(rule.sentence(say.language, value))
     st.rights_section(document, agreement, say)
     return document

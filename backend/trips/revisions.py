@@ -74,7 +74,7 @@ def correction_window_days(at: datetime | None = None) -> int:
     version = agreements.in_force(at)
     if version is None:
         return DEFAULT_CORRECTION_WINDOW_DAYS
-    return agreements.load(version).correction_window_days
+    return agreements.load(version).rule("correction_window_days")
 
 
 def window_ends(trip: TripView, days: int) -> datetime:

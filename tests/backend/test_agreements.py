@@ -83,7 +83,7 @@ def test_the_example_agreement_is_valid() -> None:
     assert (misuse.max_period_days, misuse.max_grant_days) == (90, 14)
     assert (misuse.notify, misuse.notify_within_days) == ("at_close", 14)
     assert agreement.purposes["hours_verification"].notify == "at_grant"
-    assert agreement.correction_window_days == 7
+    assert agreement.rule("correction_window_days") == 7
     assert agreement.private_positions == "sealed"
 
 
@@ -295,3 +295,40 @@ def test_a_consent_dated_before_the_upload_is_refused_on_every_path(app, runner,
         agreements.record_consent(version, user(people.or_delegate), date(2026, 11, 24), "OR-1",
                                   text_sha256=shown(version))
         assert agreements.in_force().id == version_id
+
+
+RULE_VALUES = {"correction_window_days": 21, "request_decision_days": 9}
+
+
+def test_every_rule_is_declared_once_and_the_page_and_the_regeling_state_it(app, client, make_user, login) -> None:
+    """A rule of the agreement (a field the code applies, e.g. the correction window) is declared
+    once, in the schema, with its label, its value in words and the regeling's sentence in both
+    languages: the agreement page shows it and the regeling states it without code of its own,
+    so adding a rule takes the schema, the module that applies it and its test."""
+    from backend import agreement_documents
+
+    declared = agreements.rules()
+    assert set(declared) == set(RULE_VALUES)
+    for name, rule in declared.items():
+        bounds = agreements.schema()["properties"][name]
+        assert bounds["minimum"] <= rule.default <= bounds["maximum"]
+        for language in ("nl", "en"):
+            assert rule.label(language) and "{value}" in rule.words[language]["sentence"]
+    people = make_people(make_user)
+    text = example_text()
+    for name, value in RULE_VALUES.items():
+        text = re.sub(rf"^{name}: \d+$", f"{name}: {value}", text, flags=re.M)
+    with app.app_context():
+        version = agreement_in_force(people, text)
+        agreement = agreements.load(version)
+        assert {name: agreement.rule(name) for name in declared} == RULE_VALUES
+        regeling = {language: agreement_documents.render("regeling", version, language).text()
+                    for language in ("nl", "en")}
+        version_id = version.id
+    login("pieter@example.nl")
+    page = client.get(f"/agreements/{version_id}").get_data(as_text=True)
+    for name, rule in declared.items():
+        value = RULE_VALUES[name]
+        assert f"<dt>{rule.label('nl')}</dt><dd>{rule.value_text('nl', value)}</dd>" in page
+        for language in ("nl", "en"):
+            assert rule.sentence(language, value) in regeling[language]
