@@ -18,7 +18,7 @@ hashed and signed by its car's own device key and stored as ingest stores it, pl
 --checkpoint-events audit events and a signed checkpoint. In the same run it times
   3. `audit verify --checkpoint` (backend.audit.verify, checkpoints.load and compare) against bare
      sha256 of the same audit bytes plus one Ed25519 verification of the checkpoint;
-  4. `trips verify` (backend.access.device_word.verify) against bare sha256 of every record's
+  4. `trips verify` (backend.access.door.verify_device_word) against bare sha256 of every record's
      prev_hash + body and Ed25519 verification of every record signature.
 Target for each: at least 0.3 of the bare rate. Each figure also in CPU time of this process
 (time.process_time; with SQLite the database work is in this process), which a busy machine
@@ -175,7 +175,7 @@ def checkpoint_and_trips(url: str, cars: int, events: int) -> int:
     from flask_migrate import upgrade
 
     from backend import audit, checkpoints, create_app
-    from backend.access import device_word
+    from backend.access import door
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     app = create_app({"TESTING": True, "SECRET_KEY": "benchmark", "SQLALCHEMY_DATABASE_URI": url})
@@ -213,7 +213,7 @@ def checkpoint_and_trips(url: str, cars: int, events: int) -> int:
     # The floor under any verify that reads from the database: the same rows (the events' hashed
     # bytes, every trip's chain link) only read, nothing hashed or compared.
     with app.app_context():
-        from backend.access.chain_reads import chain_links
+        from backend.access.door import chain_links
         began = time.perf_counter()
         for _rows in audit._batches(audit._payload_sql(with_seq=False), 1000):
             pass
@@ -223,7 +223,7 @@ def checkpoint_and_trips(url: str, cars: int, events: int) -> int:
 
     with app.app_context():
         began, began_cpu = time.perf_counter(), time.process_time()
-        verified = device_word.verify()
+        verified = door.verify_device_word()
         trips_seconds, trips_cpu = time.perf_counter() - began, time.process_time() - began_cpu
     if not verified.ok or verified.trips != len(bare_records):
         print(f"trips verify failed: {verified.problems[:3]}", file=sys.stderr)

@@ -56,3 +56,121 @@ def test_dutch_local_time_has_one_home() -> None:
                         and path != home:
                     elsewhere.append(f"{path.relative_to(ROOT)}:{node.lineno}")
     assert elsewhere == []
+
+
+# --- the door has one public API ------------------------------------------------------------
+# Outside backend/access/door/, the door is `backend.access.door` and the names in its __all__:
+# no submodule of it is imported or named, no private (or unlisted) name of it is touched.
+DOOR = "backend.access.door"
+DOOR_HOME = ROOT / "backend" / "access" / "door"
+DOOR_CLIENTS = ("backend", "tests", "benchmarks")
+
+
+def _door_public() -> frozenset[str]:
+    from backend.access import door
+
+    return frozenset(door.__all__)
+
+
+def _dotted(node: ast.AST) -> str | None:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        return ".".join([node.id, *reversed(parts)])
+    return None
+
+
+def door_violations(tree: ast.Module, public: frozenset[str]) -> list[tuple[int, str]]:
+    """(line, what) of every use of the door other than its public API."""
+    found: list[tuple[int, str]] = []
+    aliases = set()  # local names bound to the door package itself
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            if node.module == DOOR:
+                found += [(node.lineno, f"imports {a.name} from {DOOR}, not in its __all__")
+                          for a in node.names if a.name not in public]
+            elif node.module.startswith(DOOR + "."):
+                found.append((node.lineno, f"imports from the door's submodule {node.module}"))
+            elif node.module == "backend.access":
+                aliases |= {a.asname or a.name for a in node.names if a.name == "door"}
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith(DOOR + "."):
+                    found.append((node.lineno, f"imports the door's submodule {alias.name}"))
+                elif alias.name == DOOR and alias.asname:
+                    aliases.add(alias.asname)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and not isinstance(getattr(node, "ctx", None), ast.Del):
+            dotted = _dotted(node)
+            if dotted is None:
+                continue
+            head, _, rest = dotted.partition(".")
+            if head in aliases and node.value is not None and _dotted(node.value) == head:
+                name = node.attr
+            elif dotted.startswith(DOOR + ".") and _dotted(node.value) == DOOR:
+                name = node.attr
+            else:
+                continue
+            if name not in public and not (name.startswith("__") and name.endswith("__")):
+                found.append((node.lineno, f"uses door.{name}, not in its __all__"))
+        elif isinstance(node, ast.Call):
+            # getattr(door, "_x"), importlib.import_module("backend.access.door.views"),
+            # monkeypatch.setattr("backend.access.door._decide", ...)
+            args = list(node.args)
+            if (isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr", "hasattr", "delattr")
+                    and len(args) > 1 and isinstance(args[0], ast.Name) and args[0].id in aliases
+                    and isinstance(args[1], ast.Constant) and args[1].value not in public):
+                found.append((node.lineno, f"{node.func.id} on door with {args[1].value!r}"))
+            for arg in args + [k.value for k in node.keywords]:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str) \
+                        and arg.value.startswith(DOOR + ".") and arg.value[len(DOOR) + 1:].split(".")[0] not in public:
+                    found.append((node.lineno, f"names {arg.value} in a call"))
+    return found
+
+
+def _door_clients() -> Iterator[tuple[Path, ast.Module]]:
+    for package in DOOR_CLIENTS:
+        for path, tree in _modules(package):
+            if DOOR_HOME not in path.parents:
+                yield path, tree
+
+
+def test_nothing_outside_the_door_touches_more_than_its_public_api() -> None:
+    public = _door_public()
+    assert {"trips_for_driver", "tax_report_rows", "AccessDenied"} <= public
+    broken = [f"{path.relative_to(ROOT)}:{line}: {what}"
+              for path, tree in _door_clients() for line, what in door_violations(tree, public)]
+    assert broken == []
+
+
+def test_every_name_in_the_doors_api_exists_and_is_public() -> None:
+    from backend.access import door
+
+    assert [name for name in door.__all__ if name.startswith("_") or not hasattr(door, name)] == []
+
+
+DOOR_PLANTED = {
+    "from backend.access.door import _decide\n": 1,
+    "from backend.access.door.decide import decide\n": 1,
+    "from backend.access.door import reads\n": 1,
+    "import backend.access.door.views as v\n": 1,
+    "from backend.access import door\nx = door._query\n": 1,
+    "from backend.access import door as d\nd._views(1)\n": 1,
+    "from backend.access import door\nfrom_views = door.views.trip_views\n": 1,
+    "import backend.access.door\nbackend.access.door._Access\n": 1,
+    "from backend.access import door\ngetattr(door, '_audit_read')\n": 1,
+    "import importlib\nimportlib.import_module('backend.access.door.seals')\n": 1,
+    "monkeypatch.setattr('backend.access.door._decide', None)\n": 1,
+    # the public API is fine
+    "from backend.access import door\nfrom backend.access.door import AccessDenied\ndoor.trip(a, 1)\n": 0,
+    "from backend.access import door\nassert door.__all__\n": 0,
+    "door = object()\n": 0,
+}
+
+
+@pytest.mark.parametrize("source", DOOR_PLANTED)
+def test_the_door_api_check_catches_planted_violations(source) -> None:
+    public = _door_public()
+    assert len(door_violations(ast.parse(source), public)) == DOOR_PLANTED[source], source

@@ -106,8 +106,8 @@ seals_cli = AppGroup("seals", help="Sealed trip positions.")
 @seals_cli.command("seal-classified")
 def seal_classified_command() -> None:
     """Seal business-mode trips classified private before sealing existed (counts only)."""
-    from backend.access import seals
-    sealed = seals.seal_pending()
+    from backend.access import door
+    sealed = door.seal_pending()
     click.echo(f"sealed {len(sealed)} trips classified private")
 
 

@@ -15,13 +15,11 @@ from sqlalchemy import and_, exists, or_, select
 from backend import accounts, agreement_documents, audit
 from backend.access import agreements, approvals, door, grants, requests
 from backend.access.door import AccessDenied
-from backend.access.device_word import TRIPS_VERIFIED
 from backend.access.inspector_package import INSPECTOR_PACKAGE
 from backend.access.forms import (CATEGORY_LABELS, AuditFilterForm, ConsentForm, DecisionForm, RequestForm,
                                   RevokeForm, UploadForm)
 from backend.access.purposes import BUSINESS_TRACKS
-from backend.access.report_reads import OWN_EXPORT
-from backend.access.seals import SEAL_DISCLOSED, TRIP_SEALED
+from backend.access.door import OWN_EXPORT, SEAL_DISCLOSED, TRIP_SEALED, TRIPS_VERIFIED
 from backend.access.requests import RequestInput, RequestRefused
 from backend.auth import role_required
 from backend.db import db, utcnow as _now

@@ -25,7 +25,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from backend import audit
-from backend.access import odometer_reads
+from backend.access import door
 from backend.db import IN_LIST_SIZE, db, in_chunks, utcnow
 from backend.errors import N_, UserError
 from backend.local_time import LOCAL, start_of_day_utc
@@ -152,7 +152,7 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
            confirm_reason: str | None = None, source: str = "dashboard") -> OdometerCalibration:
     """Record a dashboard reading and book its correction. Raises CalibrationError with the
     reason when the reading is refused (an implausible one unless confirm_reason is given),
-    odometer_reads.AccessDenied when the actor may not. `source` "obd": the car's own odometer
+    door.AccessDenied when the actor may not. `source` "obd": the car's own odometer
     from its trips (backend.odometer.obd), booked by the system (via_cli)."""
     now = now or utcnow()
     confirm_reason = (confirm_reason or "").strip()[:500] or None
@@ -164,9 +164,9 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
         raise CalibrationError(N_("The reading's time lies in the future."))
     if actor is None and not via_cli:
         raise ValueError("only the CLI records a reading without a user")
-    if actor is not None and not odometer_reads.may_calibrate(actor, vehicle.id, read_at):
+    if actor is not None and not door.may_calibrate(actor, vehicle.id, read_at):
         # Through the door's denial path, so the refusal is audited.
-        odometer_reads.odometer_window(actor, vehicle.id, None, read_at)
+        door.odometer_window(actor, vehicle.id, None, read_at)
     previous = latest(vehicle.id)
     if previous is not None:
         if read_at <= previous.read_at:
@@ -186,7 +186,7 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
 
     if photo:  # a bad photo refuses before anything is read
         photos.validate(photo, current_app.config["ODOMETER_PHOTO_MAX_BYTES"])
-    window = odometer_reads.odometer_window(actor, vehicle.id, previous.read_at if previous else None,
+    window = door.odometer_window(actor, vehicle.id, previous.read_at if previous else None,
                                             read_at, via_cli=via_cli)
     gps_odometer_m = km_to_m(window.gps_odometer_km) if window.gps_odometer_km is not None else None
     calibration = OdometerCalibration(

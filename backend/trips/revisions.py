@@ -1,7 +1,7 @@
 """Trip revisions: the only way a person changes a trip (write service and read API).
 
 Writing - revise(actor, trip_ids, changes, reason):
-- The trips are read through the door (backend.access.driver_reads, no seal opened); a trip the
+- The trips are read through the door (door.trip_summaries, no seal opened); a trip the
   actor may not read is refused with AccessDenied (403), and the attempt is audited.
 - The trip's own driver may change every field within the correction window (the agreement in
   force, 7 days after the trip's end by default). After the window, or once finance closed the
@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backend import audit
-from backend.access import agreements, driver_reads, seals
+from backend.access import agreements, door
 from backend.access.door import AccessDenied, TripView
 from backend.db import db, utcnow
 from backend.errors import N_, UserError
@@ -163,7 +163,7 @@ def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], 
     if not changes:
         raise RevisionError(N_("Nothing to change."))
     try:
-        trips = driver_reads.trip_summaries(actor, ids)
+        trips = door.trip_summaries(actor, ids)
     except AccessDenied:
         _refuse(actor, ids, "the trips cannot be read by this person")
         raise
@@ -214,15 +214,15 @@ def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], 
             db.session.add(row)
             written.append(row)
     try:
-        # A business-mode trip classified private is sealed in the same transaction (backend.access.seals).
-        sealed = seals.seal_reclassified(actor, written)
+        # A business-mode trip classified private is sealed in the same transaction (door.seal_reclassified).
+        sealed = door.seal_reclassified(actor, written)
         db.session.commit()
     except IntegrityError:
         # The unique supersedes_id: someone replaced the same value a moment earlier.
         db.session.rollback()
         raise RevisionError(N_("Someone else changed this trip at the same moment; reload and try again.")) from None
     if sealed:
-        seals.flush_log()
+        door.flush_log()
     _notify_not_business(trips, written)
     return written
 

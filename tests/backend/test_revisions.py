@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from backend import audit
-from backend.access import driver_reads
+from backend.access import door
 from backend.access.door import AccessDenied
 from backend.db import db
 from backend.models.audit import AuditEvent
@@ -34,7 +34,7 @@ def world(app, client, make_user, tmp_path):
 
 
 def _views(actor_id, ids):
-    return driver_reads.trip_summaries(user(actor_id), ids)
+    return door.trip_summaries(user(actor_id), ids)
 
 
 def _count() -> int:

@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from backend import audit
-from backend.access.door import AccessDenied, deny
+from backend.access.door.decide import AccessDenied, deny
 from backend.local_time import LOCAL
 from backend.access.purposes import TAX
 from backend.db import db
