@@ -29,7 +29,6 @@ from backend.access.purposes import TAX
 from backend.db import db, utcnow
 from backend.models.accounts import User
 from backend.models.odometer import OdometerCalibration
-from backend.models.revisions import TripRevision
 from backend.reports import export as exports
 from backend.reports import model as m
 from backend.reports.build import build_report
@@ -57,11 +56,8 @@ def _sha(value: str | None) -> str | None:
 
 
 def _revisions(trip_ids: list[int], withheld: set[int]) -> list[dict]:
-    rows = []
-    for first in range(0, len(trip_ids), 500):
-        rows += db.session.scalars(select(TripRevision).where(TripRevision.trip_id.in_(trip_ids[first:first + 500])))
     out = []
-    for row in sorted(rows, key=lambda r: r.id):
+    for row in sorted(door.revision_rows(trip_ids), key=lambda r: r.id):
         hashed = row.trip_id in withheld or row.field in HASHED_FIELDS
         out.append({"id": row.id, "trip": row.trip_id, "field": row.field,
                     "old_value": _sha(row.old_value) if hashed else row.old_value,

@@ -12,11 +12,10 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from backend.access import door
-from backend.db import db, in_chunks, utcnow
+from backend.db import db, utcnow
 from backend.local_time import LOCAL, utc_bounds
 from backend.models.accounts import Role, User
 from backend.models.fleet import Assignment, Vehicle
-from backend.models.revisions import TripRevision
 from backend.models.trips import TripMode
 from backend.numbers import km_nl
 from backend.reports import model as m
@@ -131,9 +130,7 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
 
     for_driver = view == m.DRIVER
     # Most trips of a year were never revised: ask the revisions API only about those that were.
-    revised = {trip_id for chunk in in_chunks(t.id for t in trips)
-               for trip_id in db.session.scalars(select(TripRevision.trip_id).distinct()
-                                                 .where(TripRevision.trip_id.in_(chunk)))}
+    revised = door.revised_trip_ids(t.id for t in trips)
     revised_trips = [t for t in trips if t.id in revised]
     annotations = revisions.current_annotations(revised_trips, for_driver=for_driver) if revised_trips else {}
     history = revisions.revision_history(revised_trips, for_driver=for_driver) if revised_trips else {}

@@ -197,7 +197,7 @@ def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], 
 
     _check_business_only(trips, capacities, changes)
 
-    current = _current_rows([t.id for t in trips])
+    current = door.current_revisions([t.id for t in trips])
     batch = str(uuid.uuid4())
     written: list[TripRevision] = []
     for trip in trips:
@@ -279,14 +279,6 @@ def _local():
     return LOCAL
 
 
-def _current_rows(trip_ids: list[int]) -> dict[tuple[int, str], TripRevision]:
-    """The newest revision per (trip, field), notes excluded."""
-    rows = db.session.scalars(select(TripRevision).where(TripRevision.trip_id.in_(trip_ids),
-                                                         TripRevision.field != NOTE)
-                              .order_by(TripRevision.id))
-    return {(row.trip_id, row.field): row for row in rows}
-
-
 # --- reading (for the driver's pages and finance's reports) ----------------------------------
 
 @dataclass(frozen=True)
@@ -346,13 +338,6 @@ def _views_by_id(trips: Iterable[TripView]) -> dict[int, TripView]:
     return out
 
 
-def _rows_for(trip_ids: list[int]) -> list[TripRevision]:
-    if not trip_ids:
-        return []
-    return list(db.session.scalars(select(TripRevision).where(TripRevision.trip_id.in_(trip_ids))
-                                   .order_by(TripRevision.trip_id, TripRevision.id)))
-
-
 def _hide_addresses(trip: TripView, classification: str | None, for_driver: bool) -> bool:
     private = classification == TripClass.PRIVATE.value or (classification is None and trip.is_private)
     return private and not for_driver
@@ -364,7 +349,7 @@ def current_annotations(trips: Iterable[TripView], *, for_driver: bool = False) 
     for_driver (the driver's own view)."""
     views = _views_by_id(trips)
     values: dict[int, dict] = {i: {"notes": [], "count": 0, "finance": False} for i in views}
-    for row in _rows_for(list(views)):
+    for row in door.revision_rows(list(views)):
         entry = values[row.trip_id]
         entry["count"] += 1
         entry["finance"] = entry["finance"] or row.author_role == AuthorRole.FINANCE.value
@@ -393,7 +378,7 @@ def revision_history(trips: Iterable[TripView], *, for_driver: bool = False) -> 
     """Every revision of each trip, oldest first, with original value, author, time and reason.
     Address revisions of private trips are left out unless for_driver."""
     views = _views_by_id(trips)
-    rows = _rows_for(list(views))
+    rows = door.revision_rows(list(views))
     current_class: dict[int, str | None] = {}
     for row in rows:
         if row.field == CLASSIFICATION:

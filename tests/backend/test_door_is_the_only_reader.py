@@ -1,4 +1,6 @@
-"""No module outside the door touches the trip tables.
+"""No module outside the door touches the trip tables, nor the personal data typed about trips
+(trip_revisions: classes, addresses and notes drivers type; odometer_corrections: per trip the
+share of a calibration).
 
 Every backend module is parsed (ast) and refused when it imports the trip models, names them
 through an attribute, imports their module by name, subscripts a table by name, carries SQL
@@ -28,9 +30,16 @@ ALLOWED = (
 TRIP_MODULE = "backend.models.trips"
 # DeviceChainHead (a device's newest seq and hash, no personal data) is ingest bookkeeping that
 # enrollment may create; it is not trip data.
-TRIP_NAMES = {"Trip", "TripTrack", "ChainEvent"}
-TABLES = set(TRIP_TABLES)
+TRIP_NAMES = {"Trip", "TripTrack", "ChainEvent", "TripRevision", "OdometerCorrection"}
+TABLES = set(TRIP_TABLES) | {"trip_revisions", "odometer_corrections"}
 GUARDED_STRINGS = TABLES | TRIP_NAMES
+# Writers outside the door: they may import a guarded model to construct new rows (a call of the
+# model) and name it in type annotations, and nothing else - selecting or filtering on it, even
+# in these modules, is a read and belongs in the door.
+WRITERS = {
+    "trips/revisions.py": {"TripRevision"},  # revise(): appends the revisions people type
+    "odometer/service.py": {"OdometerCorrection"},  # calibrate(): books a reading's corrections
+}
 # Translated texts name things for people, never a table to resolve.
 TRANSLATION_CALLS = {"_", "_l", "N_", "gettext", "lazy_gettext", "ngettext"}
 # Reviewed strings that name no table: (module, string) -> why.
@@ -75,11 +84,37 @@ def _string_arguments(call: ast.Call):
             yield node
 
 
+def _constructing_or_annotating(tree: ast.AST) -> set[int]:
+    """ids of the name nodes that construct a row (the called function) or sit in an annotation."""
+    ok: set[int] = set()
+    for node in ast.walk(tree):
+        annotations = []
+        if isinstance(node, ast.Call):
+            ok.add(id(node.func))
+        elif isinstance(node, ast.arg) and node.annotation is not None:
+            annotations.append(node.annotation)
+        elif isinstance(node, ast.AnnAssign):
+            annotations.append(node.annotation)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.returns is not None:
+            annotations.append(node.returns)
+        for annotation in annotations:
+            ok.update(id(inner) for inner in ast.walk(annotation))
+    return ok
+
+
 def scan_source(source: str, relative: str) -> list[Violation]:
     found = []
-    for node in ast.walk(ast.parse(source, filename=relative)):
+    tree = ast.parse(source, filename=relative)
+    writes = WRITERS.get(relative, set())
+    writer_uses = _constructing_or_annotating(tree) if writes else set()
+    for node in ast.walk(tree):
         what = None
-        if isinstance(node, ast.ImportFrom) and node.module:
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("backend.models") \
+                and node.module != TRIP_MODULE and {a.name for a in node.names} & (TRIP_NAMES - writes):
+            what = f"imports {', '.join(sorted({a.name for a in node.names} & TRIP_NAMES))} from {node.module}"
+        elif isinstance(node, ast.Name) and node.id in writes and id(node) not in writer_uses:
+            what = f"reads {node.id}: a writer may only construct its rows"
+        elif isinstance(node, ast.ImportFrom) and node.module:
             names = {alias.name for alias in node.names}
             if (node.module == TRIP_MODULE or node.module.startswith(TRIP_MODULE + ".")) \
                     and names - {"DeviceChainHead", "GENESIS_HASH", "TripMode", "IngestFlag", "TRIP_TABLES"}:
@@ -158,6 +193,17 @@ PLANTED = {
     "x/gettext.py": "from flask_babel import lazy_gettext as _l\nLABEL = _l('Trip')\nflask_cli('trip_tracks')\n",
     "api/schema.py": "key = body.get('trips')\nbad = body.get('chain_events')\n",  # only 'trips' is reviewed there
     "x/url.py": "url_for('driver.trips')\n",  # an endpoint, not a table
+    "x/revisions.py": "from backend.models.revisions import RevisionField, TripRevision\n",
+    "x/odometer.py": "from backend.models.odometer import OdometerCalibration, OdometerCorrection\n",
+    "x/rev_sql.py": "q = 'SELECT new_value FROM trip_revisions WHERE trip_id = 1'\n",
+    "x/rev_table.py": "from sqlalchemy import table\nt = table('odometer_corrections')\n",
+    "x/enum_ok.py": "from backend.models.revisions import RevisionField, TripClass\n",  # enums: allowed
+    # The revision writer constructs rows; selecting them there is a read.
+    "trips/revisions.py": "from backend.models.revisions import TripRevision\n"
+                          "def revise(x) -> list[TripRevision]:\n    row: TripRevision = TripRevision(trip_id=1)\n"
+                          "    return [row]\n",
+    "odometer/service.py": "from backend.models.odometer import OdometerCorrection\n"
+                           "def totals(select):\n    return select(OdometerCorrection.trip_id)\n",
     "x/in_list.py": "from backend.db import db\nts = [db.metadata.tables[n] for n in ('trips',)]\nf(*['trip_tracks'])\n",
 }
 
@@ -172,4 +218,5 @@ def test_the_checker_catches_planted_violations(tmp_path: Path) -> None:
                       "x/join.py", "x/table.py", "x/dyn.py", "trips/views.py", "api/mixed.py",
                       "x/sa_table.py", "x/sa_Table.py", "x/tables_get.py", "x/getattr_models.py",
                       "x/getattr_any.py", "x/import_module.py", "x/dunder_import.py", "x/in_list.py",
-                      "access/grants.py", "x/gettext.py", "api/schema.py"}
+                      "access/grants.py", "x/gettext.py", "api/schema.py", "x/revisions.py", "x/odometer.py",
+                      "x/rev_sql.py", "x/rev_table.py", "odometer/service.py"}

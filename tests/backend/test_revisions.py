@@ -225,13 +225,14 @@ def test_the_read_api_wants_the_doors_views(app, world):
 def test_two_changes_replacing_the_same_value_cannot_both_win(app, world, monkeypatch):
     """Two people read the same current value and both replace it: the unique supersedes_id
     makes the database refuse the second, and the service answers with a message, not a 500."""
+    from backend.access import door
     from backend.trips import revisions
     people, trips = world
     driver, finance = user(people.driver), user(people.finance)
     (first,) = revisions.revise(driver, [trips["fresh"]], {"classification": "private"})
     stale = {(trips["fresh"], "classification"): first}
     revisions.revise(driver, [trips["fresh"]], {"classification": "business"})  # supersedes `first`
-    monkeypatch.setattr(revisions, "_current_rows", lambda ids: stale)  # finance still saw `first`
+    monkeypatch.setattr(door, "current_revisions", lambda ids: stale)  # finance still saw `first`
     with pytest.raises(revisions.RevisionError, match="same moment"):
         revisions.revise(finance, [trips["fresh"]], {"classification": "commute"}, reason="Woon-werk")
     assert _count() == 2

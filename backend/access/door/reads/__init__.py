@@ -13,7 +13,9 @@ from backend.access.door.reads.home import (Behind, MonthCount, OpenTrips, behin
                                             open_to_classify)
 from backend.access.door.reads.inspector import (chain_events_of_devices, inspector_records, inspector_scope,
                                                vehicles_of_trips)
-from backend.access.door.reads.odometer import OdometerTrip, OdometerWindow, may_calibrate, odometer_window
+from backend.access.door.reads.odometer import (CorrectionRow, OdometerTrip, OdometerWindow, correction_rows,
+                                               corrections_by_trip, may_calibrate, odometer_window)
+from backend.access.door.reads.revisions import RevisionRow, current_revisions, revised_trip_ids, revision_rows
 from backend.access.door.reads.reports import OWN_EXPORT, own_tax_report_rows, tax_report_rows, trip_numbers
 from backend.access.door.reads.trips import (chain_events_for_vehicle, tax_report_rows_with_gaps, track, trip,
                                              trips_for_driver, trips_for_vehicle, usable_grants)
@@ -34,6 +36,9 @@ __all__ = [
     "Behind", "MonthCount", "OpenTrips", "behind_on_classifying", "month_counts", "open_to_classify",
     # odometer calibration (reads/odometer.py)
     "OdometerTrip", "OdometerWindow", "may_calibrate", "odometer_window",
+    "CorrectionRow", "correction_rows", "corrections_by_trip",
+    # what drivers and finance typed about trips (reads/revisions.py)
+    "RevisionRow", "current_revisions", "revised_trip_ids", "revision_rows",
     # device chains for checkpoints and verification (reads/chain.py)
     "RECORD_COLUMNS", "chain_heads", "chain_links", "declared_breaks", "devices_of_vehicles",
     "sealed_bodies", "stored_records",
