@@ -5,7 +5,9 @@ or not:
 - the device (device/) and the backend (backend/) share nothing but the wire format: neither
   imports the other; the offline verifier (ritbox_verify/) imports neither, so that it runs
   with nothing of Ritbox installed but itself (the backend's `trips verify` uses its rules);
-- Dutch local time is declared once, in backend/local_time.py.
+- Dutch local time is declared once, in backend/local_time.py;
+- the door (backend/access/door/) and the writer (backend/ingest/) import only what their job
+  needs of the backend, and nothing outside the door uses more of it than its public API.
 """
 from __future__ import annotations
 
@@ -174,3 +176,48 @@ DOOR_PLANTED = {
 def test_the_door_api_check_catches_planted_violations(source) -> None:
     public = _door_public()
     assert len(door_violations(ast.parse(source), public)) == DOOR_PLANTED[source], source
+
+
+# --- what the door and the writer may import of the backend ---------------------------------
+# backend module -> the backend packages/modules (first part below backend.) it may import.
+MAY_IMPORT = {
+    # The door: the tables, the session, the audit log, the sealing keys, Dutch local time, the
+    # purposes, and the agreement in force and the grants it decides by. One feature module:
+    # backend.periods.service, for the home counts that leave out trips in closed months (the
+    # closing rule is the periods feature's own; periods imports nothing of the door).
+    "backend/access/door": {"access", "models", "db", "audit", "local_time", "sealing_keys", "periods"},
+    # The writer: the tables and the session, Dutch local time for a trip's local day.
+    "backend/ingest": {"ingest", "models", "db", "local_time"},
+}
+DOOR_MAY_IMPORT_FROM_ACCESS = {"backend.access.door", "backend.access.purposes", "backend.access.agreements",
+                               "backend.access.grants"}
+
+
+def _backend_imports(tree: ast.Module) -> Iterator[tuple[int, str]]:
+    """(line, dotted name) of every import of a backend module or of a name from one."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("backend."):
+                    yield node.lineno, alias.name
+        elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+            if node.module == "backend":
+                for alias in node.names:
+                    yield node.lineno, f"backend.{alias.name}"
+            elif node.module.startswith("backend."):  # the names too: `from backend.access import grants`
+                for alias in node.names:
+                    yield node.lineno, f"{node.module}.{alias.name}"
+
+
+@pytest.mark.parametrize("home", sorted(MAY_IMPORT))
+def test_the_door_and_the_writer_import_only_what_their_job_needs(home) -> None:
+    allowed = MAY_IMPORT[home]
+    broken = []
+    for path in sorted((ROOT / home).rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        for line, module in _backend_imports(tree):
+            first = module.split(".")[1]
+            if first not in allowed or (first == "access" and home == "backend/access/door" and not any(
+                    module == ok or module.startswith(ok + ".") for ok in DOOR_MAY_IMPORT_FROM_ACCESS)):
+                broken.append(f"{path.relative_to(ROOT)}:{line} imports {module}")
+    assert broken == []

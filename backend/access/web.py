@@ -33,7 +33,7 @@ from backend.models.audit import AuditEvent
 from backend.models.fleet import Vehicle
 from backend.odometer.service import ODOMETER_CALIBRATED
 from backend.periods.service import PERIOD_CLOSED
-from backend.trips.ingest import TRIP_ID_CONFLICT
+from backend.ingest.records import TRIP_ID_CONFLICT
 from backend.driver.classify import PROPOSAL_CONFIRMED
 from backend.trips.revisions import ADDRESS_COMPLETED, REVISION_REFUSED
 from backend.trips.stretches import KM_EXPLAINED
