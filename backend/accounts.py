@@ -30,7 +30,7 @@ APPROVER_ROLES = frozenset({Role.OR_DELEGATE, Role.PRIVACY_OFFICER})
 # Roles that unlock personal data beyond one's own: proposed by one person, confirmed by another.
 FOUR_EYES_ROLES = frozenset({Role.FINANCE, Role.MANAGER}) | APPROVER_ROLES
 
-# Audit kinds of account and role changes (labels: backend/access/web.py).
+# Audit kinds of account and role changes (labels: backend/governance/web.py).
 USER_CREATED = "user_created"
 USER_DEACTIVATED = "user_deactivated"
 USER_RENAMED = "user_renamed"

@@ -329,7 +329,7 @@ def audit_log_pages(app, events: int, repeats: int = 5) -> tuple[float, float, f
     from sqlalchemy import select
 
     from backend.accounts import create_user
-    from backend.access.web import AUDIT_PAGE
+    from backend.governance.web import AUDIT_PAGE
     from backend.db import db
     from backend.models.audit import AuditEvent
 

@@ -3,7 +3,7 @@ what is registered, where and how it is stored, who is responsible, who sees wha
 purpose with its safeguards, retention, the correction window and the employee's rights."""
 from __future__ import annotations
 
-from backend.access.agreements import Agreement
+from backend.governance.agreements import Agreement
 from backend.agreement_documents import statements as st
 from backend.agreement_documents.installation import Installation
 from backend.agreement_documents.model import Document

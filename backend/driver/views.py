@@ -13,7 +13,7 @@ from flask_login import current_user
 
 from backend import addresses, audit
 from backend.access import door
-from backend.access.requests import local_today
+from backend.governance.requests import local_today
 from backend.auth import role_required
 from backend.db import db
 from backend.driver import classify

@@ -490,7 +490,7 @@ def private_positions_policy() -> str:
     The agreement in force decides (the works council consented to it); without one, the
     setting RITBOX_PRIVATE_POSITIONS does. Devices pick it up from every sync answer.
     """
-    from backend.access import agreements
+    from backend.governance import agreements
 
     version = agreements.in_force()
     if version is not None:

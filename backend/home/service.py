@@ -12,7 +12,8 @@ from flask import current_app
 from sqlalchemy import exists, func, or_, select
 
 from backend import accounts
-from backend.access import agreements, approvals, door, grants
+from backend.access import door
+from backend.governance import agreements, approvals, grants
 from backend.local_time import LOCAL
 from backend.db import db, utcnow
 from backend.fleet import tax_notices

@@ -26,7 +26,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backend import audit
-from backend.access import agreements, door
+from backend.access import door
+from backend.governance import agreements
 from backend.access.door import AccessDenied, TripView
 from backend.db import db, utcnow
 from backend.errors import N_, UserError

@@ -261,7 +261,7 @@ def test_every_kind_of_event_the_code_records_has_a_label_in_the_audit_log():
     from pathlib import Path
 
     import backend
-    from backend.access.web import EVENT_LABELS
+    from backend.governance.web import EVENT_LABELS
 
     root = Path(backend.__file__).parent
     kinds: dict[str, str] = {}

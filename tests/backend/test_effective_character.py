@@ -26,7 +26,7 @@ from sqlalchemy import select, text
 from backend import audit
 from backend.access import door
 from backend.access.door import AccessDenied
-from backend.access.requests import local_today
+from backend.governance.requests import local_today
 from backend.db import db
 from backend.models.audit import AuditEvent
 from backend.reports import model as m
@@ -70,7 +70,8 @@ class World:
     """One car of one driver with a trip of each character, and one grant holder per category set."""
 
     def __init__(self, app, client, make_user, tmp_path):
-        from backend.access import approvals, door, requests
+        from backend.access import door
+        from backend.governance import approvals, requests
         from backend.trips import revisions
 
         app.config["SEALING_KEY_PATH"] = str(tmp_path / "sealing_keys.pem")
@@ -329,7 +330,7 @@ def test_a_trip_the_driver_classified_private_is_private_for_a_grant_without_pri
     """The reported break: "forgot the private switch"; a grant without the private-details
     category, and one under the clause "no private data", showed it as business with its start
     and end positions and its full track."""
-    from backend.access import approvals, requests
+    from backend.governance import approvals, requests
     from backend.trips import revisions
 
     people, (trip_id, _) = _reclassification_world(app, client, make_user, tmp_path)

@@ -104,7 +104,7 @@ def test_after_the_window_the_driver_can_only_add_a_note(app, world):
 
 
 def test_the_window_comes_from_the_agreement_in_force(app, world):
-    from backend.access import agreements
+    from backend.governance import agreements
     from backend.trips import revisions
     people, trips = world
     version = agreements.upload(example_text().replace("correction_window_days: 7", "correction_window_days: 30"),

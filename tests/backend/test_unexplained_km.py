@@ -97,7 +97,7 @@ def _assert_totals_add_up(rows: list[dict], totals: dict[str, Decimal], records:
 
 
 def test_unexplained_km_count_against_the_limit_until_explained_with_a_reason(app, client, login, car):
-    from backend.access.web import EVENT_LABELS
+    from backend.governance.web import EVENT_LABELS
     from backend.trips.stretches import KM_EXPLAINED
 
     driver, finance, records = car

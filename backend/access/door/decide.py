@@ -20,7 +20,7 @@ from datetime import date, datetime
 from sqlalchemy import select
 
 from backend import audit
-from backend.access import agreements
+from backend.governance import agreements
 from backend.access.purposes import BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS, TAX, TRIP_SUMMARIES
 from backend.db import db, utcnow
 from backend.models.access import Grant
@@ -119,7 +119,7 @@ def _decide_grant(actor, purpose, category, driver_id, vehicle_id, period, trip_
 
 
 def _grants():
-    from backend.access import grants  # grants -> notice_mail -> door: imported when first needed
+    from backend.governance import grants  # grants -> notice_mail -> door: imported when first needed
     return grants
 
 

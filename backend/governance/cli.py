@@ -7,7 +7,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from backend.access import agreements
+from backend.governance import agreements
 from backend.accounts import find_user
 from backend.db import db
 from backend.models.access import AgreementVersion
