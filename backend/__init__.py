@@ -65,7 +65,7 @@ def _build_app(test_config: Mapping[str, Any] | None) -> Flask:
     from backend import fleet; fleet.init_app(app)
     from backend import api; api.init_app(app)
     from backend import audit; audit.init_app(app)
-    from backend import access; access.init_app(app)
+    from backend import governance; governance.init_app(app)
     from backend import driver; driver.init_app(app)
     from backend import periods; periods.init_app(app)
     from backend import odometer; odometer.init_app(app)

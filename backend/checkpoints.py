@@ -166,7 +166,7 @@ def take(reason: str, now: datetime | None = None, vehicle_ids: Iterable[int] | 
     With `vehicle_ids` (a tax report of some cars), the checkpoint pins those cars' device
     chains and rows and the audit log's head only (no per-event prefixes): what it costs grows
     with the cars, not with the database (issue 20); the daily checkpoint pins everything."""
-    from backend.access.chain_reads import chain_heads, chain_links, devices_of_vehicles
+    from backend.access.door import chain_heads, chain_links, devices_of_vehicles
 
     now = now or utcnow()
     head = db.session.get(AuditChainHead, 1)
@@ -424,7 +424,7 @@ def _extends_in_one_piece(pinned: dict[str, Any], deleted_now: int, seqs: str, h
 
 
 def _compare_devices(checkpoint: dict[str, Any], out: Comparison) -> None:
-    from backend.access.chain_reads import chain_heads, chain_links, chain_summaries
+    from backend.access.door import chain_heads, chain_links, chain_summaries
 
     pinned_devices: dict[str, dict[str, Any]] = checkpoint["devices"]
     device_ids = sorted(pinned_devices)

@@ -99,12 +99,12 @@ class _Renewal:
 
 def expire_grants(now: datetime | None = None) -> int:
     """Mark grants past expiry (reads are refused at expiry anyway) and undecided requests."""
-    from backend.access import grants
+    from backend.governance import grants
     return grants.mark_expired(now) + grants.expire_requests(now)
 
 
 def send_notifications(now: datetime | None = None) -> int:
-    from backend.access import grants
+    from backend.governance import grants
     return grants.send_due_notifications(now)
 
 

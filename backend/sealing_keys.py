@@ -7,7 +7,7 @@ The last block is the current key, the one handed to devices at enrollment. Olde
 after a rotation: envelopes already stored keep their old key id and must stay openable.
 
 This module only manages keys. Opening an envelope for a person is the access layer's job
-(backend/access/), which audits every opening; it gets the private key from `private_key(kid)`.
+(backend/access/door/), which audits every opening; it gets the private key from `private_key(kid)`.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ hashed and signed by its car's own device key and stored as ingest stores it, pl
      checkpoint's prefixes, each device's last hash in full) without hashing or verifying them,
      which is `trips verify`'s work in part 4; the guarded rows it digests are none here. So the
      device chains count as reading and comparing, which the target leaves room for;
-  4. `trips verify` (backend.access.device_word.verify) against bare sha256 of every record's
+  4. `trips verify` (backend.access.door.verify_device_word) against bare sha256 of every record's
      prev_hash + body and Ed25519 verification of every record signature.
 Target for each: at least 0.3 of the bare rate. Each figure also in CPU time of this process
 (time.process_time; with SQLite the database work is in this process), which a busy machine
@@ -195,7 +195,7 @@ def checkpoint_and_trips(url: str, cars: int, events: int) -> int:
     from flask_migrate import upgrade
 
     from backend import audit, checkpoints, create_app
-    from backend.access import device_word
+    from backend.access import door
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     app = create_app({"TESTING": True, "SECRET_KEY": "benchmark", "SQLALCHEMY_DATABASE_URI": url})
@@ -235,7 +235,7 @@ def checkpoint_and_trips(url: str, cars: int, events: int) -> int:
     # bytes, every device's trips' seqs and record hashes as one row a device) only read, nothing
     # hashed or compared.
     with app.app_context():
-        from backend.access.chain_reads import chain_summaries
+        from backend.access.door import chain_summaries
         began = time.perf_counter()
         for _rows in audit._batches(audit._payload_sql(with_seq=False), 1000):
             pass
@@ -244,7 +244,7 @@ def checkpoint_and_trips(url: str, cars: int, events: int) -> int:
 
     with app.app_context():
         began, began_cpu = time.perf_counter(), time.process_time()
-        verified = device_word.verify()
+        verified = door.verify_device_word()
         trips_seconds, trips_cpu = time.perf_counter() - began, time.process_time() - began_cpu
     if not verified.ok or verified.trips != len(bare_records):
         print(f"trips verify failed: {verified.problems[:3]}", file=sys.stderr)
@@ -350,7 +350,7 @@ def audit_log_pages(app, events: int, repeats: int = 5) -> tuple[float, float, f
     from sqlalchemy import select
 
     from backend.accounts import create_user
-    from backend.access.web import AUDIT_PAGE
+    from backend.governance.web import AUDIT_PAGE
     from backend.db import db
     from backend.models.audit import AuditEvent
 

@@ -22,18 +22,14 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from backend import audit, checkpoints
 from backend.access import door
 from backend.access.purposes import TAX
 from backend.db import db, utcnow
 from backend.models.accounts import User
-from backend.models.fleet import Device, Vehicle
 from backend.models.odometer import OdometerCalibration
-from backend.models.revisions import TripRevision
-from backend.models.seals import SEALED_BODY
-from backend.models.trips import ChainEvent, DeviceChainHead, Trip
 from backend.reports import export as exports
 from backend.reports import model as m
 from backend.reports.build import build_report
@@ -61,56 +57,9 @@ def _sha(value: str | None) -> str | None:
     return None if value is None else "sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
-def _in_scope(year: int, vehicle_id: int | None, driver_id: int | None) -> list[tuple[int, str, int]]:
-    """(trip id, device id, seq) of the subject's trips that started in the tax year (local days)."""
-    start, end = door._utc_bounds((date(year, 1, 1), date(year, 12, 31)))
-    statement = select(Trip.id, Trip.device_id, Trip.seq).where(Trip.started_at >= start, Trip.started_at < end)
-    if vehicle_id is not None:
-        statement = statement.where(Trip.vehicle_id == vehicle_id)
-    else:
-        statement = statement.where(Trip.driver_id == driver_id)
-    return list(db.session.execute(statement.order_by(Trip.device_id, Trip.seq)))
-
-
-def _device_records(scope: list[tuple[int, str, int]]) -> tuple[list[dict], list[int], list[str]]:
-    """Per device the records from its first to its last trip in scope (others withheld)."""
-    in_scope = {trip_id for trip_id, _, _ in scope}
-    ranges: dict[str, list[int]] = {}
-    for _, device_id, seq in scope:
-        low_high = ranges.setdefault(device_id, [seq, seq])
-        low_high[0], low_high[1] = min(low_high[0], seq), max(low_high[1], seq)
-    devices = []
-    withheld_ids: list[int] = []
-    for device_id, (low, high) in sorted(ranges.items()):
-        device = db.session.get(Device, device_id)
-        vehicle = db.session.get(Vehicle, device.vehicle_id)
-        head = db.session.get(DeviceChainHead, device_id)
-        records = []
-        for row in db.session.execute(
-                select(Trip.id, Trip.seq, Trip.device_trip_id, Trip.prev_hash, Trip.record_hash,
-                       Trip.device_signature, Trip.body)
-                .where(Trip.device_id == device_id, Trip.seq >= low, Trip.seq <= high).order_by(Trip.seq)):
-            withheld = None
-            if row.id not in in_scope:
-                withheld = "other_driver"
-            elif row.body == SEALED_BODY:
-                withheld = "classified_private"
-            if withheld:
-                withheld_ids.append(row.id)
-            records.append({"trip": row.id, "seq": row.seq, "trip_id": row.device_trip_id, "prev_hash": row.prev_hash,
-                            "hash": row.record_hash, "signature": row.device_signature,
-                            "body": None if withheld else row.body, "withheld": withheld})
-        devices.append({"device_id": device_id, "public_key": device.public_key, "kenteken": vehicle.display_kenteken,
-                        "deleted_through": head.deleted_through_seq if head else 0, "records": records})
-    return devices, withheld_ids, sorted(ranges)
-
-
 def _revisions(trip_ids: list[int], withheld: set[int]) -> list[dict]:
-    rows = []
-    for first in range(0, len(trip_ids), 500):
-        rows += db.session.scalars(select(TripRevision).where(TripRevision.trip_id.in_(trip_ids[first:first + 500])))
     out = []
-    for row in sorted(rows, key=lambda r: r.id):
+    for row in sorted(door.revision_rows(trip_ids), key=lambda r: r.id):
         hashed = row.trip_id in withheld or row.field in HASHED_FIELDS
         out.append({"id": row.id, "trip": row.trip_id, "field": row.field,
                     "old_value": _sha(row.old_value) if hashed else row.old_value,
@@ -129,10 +78,7 @@ def _calibrations(vehicle_ids: list[int]) -> list[dict]:
 
 
 def _chain_events(device_ids: list[str]) -> list[dict]:
-    rows = db.session.scalars(select(ChainEvent).where(ChainEvent.device_id.in_(device_ids))
-                              .order_by(ChainEvent.device_id, ChainEvent.seq_from, ChainEvent.id))
-    return [{"device_id": r.device_id, "kind": r.kind, "seq_from": r.seq_from, "seq_to": r.seq_to,
-             "detail": r.detail, "detected_at": _iso(r.detected_at)} for r in rows]
+    return [{**event, "detected_at": _iso(event["detected_at"])} for event in door.chain_events_of_devices(device_ids)]
 
 
 def _simplified_registration(actor: User, vehicle_id: int, year: int) -> dict[str, bytes]:
@@ -181,11 +127,10 @@ def build(actor: User, *, year: int, vehicle_id: int | None = None, driver_id: i
         out = io.BytesIO()
         exports.write(actor, report, fmt, out, driver_id=driver_id, vehicle_id=vehicle_id, checkpoint=checkpoint)
         members[f"report.{fmt}"] = out.getvalue()
-    scope = _in_scope(year, vehicle_id, driver_id)
-    devices, withheld, device_ids = _device_records(scope)
+    scope = door.inspector_scope(year, vehicle_id, driver_id)
+    devices, withheld, device_ids = door.inspector_records(scope)
     trip_ids = [record["trip"] for device in devices for record in device["records"]]
-    vehicle_ids = sorted({vehicle_id} if vehicle_id else set(db.session.scalars(
-        select(func.distinct(Trip.vehicle_id)).where(Trip.id.in_([t for t, _, _ in scope])))))
+    vehicle_ids = [vehicle_id] if vehicle_id else door.vehicles_of_trips([t for t, _, _ in scope])
     members["device-records.json"] = _canonical({"devices": devices})
     members["revisions.json"] = _canonical({"revisions": _revisions(trip_ids, set(withheld))})
     members["calibrations.json"] = _canonical({"calibrations": _calibrations(vehicle_ids)})

@@ -37,7 +37,7 @@ from flask.cli import AppGroup
 from sqlalchemy import delete, func, select, text, update
 
 from backend import audit
-from backend.access import agreements
+from backend.governance import agreements
 from backend.access.purposes import BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS, TRIP_SUMMARIES
 from backend.db import db, in_chunks, utcnow
 from backend.local_time import LOCAL

@@ -12,9 +12,9 @@ trips_cli = AppGroup("trips", help="Trip records as the devices signed them.")
 def verify_command(device_ids: tuple[str, ...]) -> None:
     """Recompute every device chain from the kept bodies, check the devices' signatures and the
     stored columns; name the first trip that differs from what its device sent (exit status 1)."""
-    from backend.access import device_word
+    from backend.access import door
 
-    result = device_word.verify(list(device_ids) or None)
+    result = door.verify_device_word(list(device_ids) or None)
     if not result.ok:
         lines = [str(problem) for problem in result.problems]
         raise click.ClickException(

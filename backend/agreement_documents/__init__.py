@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from backend.access import agreements
+from backend.governance import agreements
 from backend.agreement_documents import dpia, notice, regeling, register
 from backend.agreement_documents.installation import Installation
 from backend.agreement_documents.model import Document

@@ -3,7 +3,7 @@ description, B: lawfulness, C: risks, D: measures). What the system cannot know 
 for the privacy officer, marked as such in every output."""
 from __future__ import annotations
 
-from backend.access.agreements import Agreement
+from backend.governance.agreements import Agreement
 from backend.agreement_documents import notice, statements as st
 from backend.agreement_documents.installation import Installation
 from backend.agreement_documents.model import Document

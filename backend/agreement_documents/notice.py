@@ -3,7 +3,7 @@ categories, recipients, retention, rights and the works council's consent, from 
 statements as the regeling."""
 from __future__ import annotations
 
-from backend.access.agreements import Agreement
+from backend.governance.agreements import Agreement
 from backend.agreement_documents import statements as st
 from backend.agreement_documents.installation import Installation
 from backend.agreement_documents.model import Document

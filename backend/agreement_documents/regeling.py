@@ -4,7 +4,7 @@ purpose with its safeguards, retention, the rules the code applies (the correcti
 decision period of a request: declared in the schema) and the employee's rights."""
 from __future__ import annotations
 
-from backend.access.agreements import Agreement
+from backend.governance.agreements import Agreement
 from backend.agreement_documents import statements as st
 from backend.agreement_documents.installation import Installation
 from backend.agreement_documents.model import Document

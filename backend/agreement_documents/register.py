@@ -1,7 +1,7 @@
 """The entry in the register of processing activities (AVG art. 30(1)) as a short table."""
 from __future__ import annotations
 
-from backend.access.agreements import Agreement
+from backend.governance.agreements import Agreement
 from backend.agreement_documents import notice, statements as st
 from backend.agreement_documents.installation import Installation
 from backend.agreement_documents.model import Document

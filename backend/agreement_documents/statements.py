@@ -3,7 +3,7 @@ place, so the regeling, the notice, the DPIA and the register say the same thing
 test checks each once against the code that enforces it)."""
 from __future__ import annotations
 
-from backend.access.agreements import Agreement, Purpose
+from backend.governance.agreements import Agreement, Purpose
 from backend.access.retention import LEGAL_YEARS
 from backend.agreement_documents.installation import Installation
 from backend.agreement_documents.model import Document

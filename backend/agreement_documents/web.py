@@ -13,7 +13,7 @@ from wtforms import HiddenField
 from backend.web.validators import DataRequired  # messages that say what to type
 
 from backend import agreement_documents as documents
-from backend.access import agreements
+from backend.governance import agreements
 from backend.agreement_documents import docx_render, pdf
 from backend.db import db
 from backend.local_time import LOCAL

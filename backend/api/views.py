@@ -22,10 +22,10 @@ from backend.fleet import service as fleet
 from backend.fleet import tax_notices
 from backend.models.fleet import ApiRequestSeen, Device, DeviceStatus
 from backend.models.trips import DeviceChainHead
-from backend.trips import chain
-from backend.trips.chain import GENESIS_HASH
+from backend.ingest import chain
+from backend.ingest.chain import GENESIS_HASH
 from backend.odometer import obd
-from backend.trips.ingest import TRIP_ID_CONFLICT, TripIdConflict, ingest
+from backend.ingest.records import TRIP_ID_CONFLICT, TripIdConflict, ingest
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 

@@ -19,8 +19,9 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from backend import audit
-from backend.access import driver_reads
-from backend.access.door import LOCAL, TripView
+from backend.access import door
+from backend.access.door import TripView
+from backend.local_time import LOCAL
 from backend.db import db
 from backend.driver import places as place_service
 from backend.models.accounts import User
@@ -133,7 +134,7 @@ def confirm(actor: User, choices: Sequence[tuple[int, str]], *, bulk: bool) -> O
     wanted = dict(choices)
     if not wanted:
         return outcome
-    views = driver_reads.trip_summaries(actor, wanted)  # AccessDenied (audited) for a trip not theirs to read
+    views = door.trip_summaries(actor, wanted)  # AccessDenied (audited) for a trip not theirs to read
     views = [v for v in views if v.driver_id == actor.id]
     annotations = revisions.current_annotations(views, for_driver=True)
     states = revisions.lock_states(views)

@@ -1,5 +1,5 @@
 """The driver's own pages (role driver). Every trip read goes through the door: summaries via
-backend.access.driver_reads (no seal opened), the detail via door.trip/door.track (a private
+door.own_trip_summaries (no seal opened), the detail via door.trip/door.track (a private
 trip's positions are unsealed for the driver and the opening is audited). Changes go through
 backend.trips.revisions, which enforces the correction window and closed periods."""
 from __future__ import annotations
@@ -12,8 +12,8 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from backend import addresses, audit
-from backend.access import door, driver_reads, seals
-from backend.access.requests import local_today
+from backend.access import door
+from backend.governance.requests import local_today
 from backend.auth import role_required
 from backend.db import db
 from backend.driver import classify
@@ -77,7 +77,7 @@ def trips():
     order = request.args.get("order", "")
     if class_filter not in ("", *CLASS_LABELS) or mode_filter not in ("", *MODE_LABELS) or order not in ORDERS:
         abort(400)
-    views = driver_reads.own_trip_summaries(_me(), _month_bounds(month))
+    views = door.own_trip_summaries(_me(), _month_bounds(month))
     annotations = revisions.current_annotations(views, for_driver=True)
     states = revisions.lock_states(views)
     rules = classify.rules_for(current_user.id)
@@ -220,7 +220,7 @@ def _detail(trip_id: int, *, status: int = 200, error: str | None = None):
     db.session.commit()  # keeps the geocoder cache rows of business positions
     trip_class = annotation.effective_class(view)
     proposal = classify.proposal_for(view, trip_class, classify.rules_for(me.id))
-    disclosed = view.sealed and not view.is_private and seals.disclosed_for_tax(view.id)
+    disclosed = view.sealed and not view.is_private and door.disclosed_for_tax(view.id)
     # A van under the driver's own verklaring uitsluitend zakelijk: private use needs it withdrawn first.
     binding = regimes.business_only_binds(view.driver_id, view.vehicle_id, view.local_date)
     return render_template("driver/trip.html", trip=view, track=track_markup, track_points=track_points,
@@ -341,8 +341,8 @@ def working_hours():
 def disclose(trip_id: int):
     """The driver opens a sealed trip that is business now for the tax report (audited)."""
     try:
-        seals.disclose_for_tax(_me(), trip_id)
-    except seals.DisclosureRefused as exc:
+        door.disclose_for_tax(_me(), trip_id)
+    except door.DisclosureRefused as exc:
         return _detail(trip_id, status=409, error=_(str(exc)))
     flash(_("The addresses of this trip now appear in the tax report."), "success")
     return redirect(url_for("driver.trip", trip_id=trip_id))
@@ -372,7 +372,7 @@ def _own_stretches(year: int) -> list:
     """The stretches of unexplained km between the driver's own trips of a year, explained or not."""
     from backend.trips import stretches
 
-    trips = driver_reads.own_trip_summaries(_me(), (date(year, 1, 1), date(year, 12, 31)))
+    trips = door.own_trip_summaries(_me(), (date(year, 1, 1), date(year, 12, 31)))
     return [s for s in stretches.for_trips(trips) if s.driver_id == current_user.id]
 
 
@@ -423,7 +423,7 @@ def van_days():
     first, last = _month_bounds(month)
     book = regimes.RegimeBook()
     km: dict[tuple[int, date], float] = {}
-    for view in driver_reads.own_trip_summaries(_me(), (first, last)):
+    for view in door.own_trip_summaries(_me(), (first, last)):
         if book.on(view.vehicle_id, view.local_date)[1] == VAN_SIMPLIFIED:
             key = (view.vehicle_id, view.local_date)
             km[key] = km.get(key, 0.0) + view.odometer_end_km - view.odometer_start_km

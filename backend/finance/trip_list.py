@@ -1,6 +1,6 @@
 """Finance's trip list: the fleet's trips filtered by car, driver, month, character, unclassified,
 flags and incomplete address, newest first, a page at a time (keyset paging in SQL through
-backend.access.finance_reads), each row linking to its correction (backend/periods/views.py),
+door.trip_page), each row linking to its correction (backend/periods/views.py),
 which returns to the same filtered list."""
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
-from backend.access import finance_reads
-from backend.access.finance_reads import CHARACTERS, Cursor, TripFilter
+from backend.access import door
+from backend.access.door import CHARACTERS, Cursor, TripFilter
 from backend.auth import role_required
 from backend.db import db
 from backend.fleet import service
@@ -134,7 +134,7 @@ def index():
     from backend.trips import event_texts
 
     wanted = _wanted()
-    page = finance_reads.trip_page(current_user._get_current_object(), wanted, after=_cursor(), size=PAGE_SIZE)
+    page = door.trip_page(current_user._get_current_object(), wanted, after=_cursor(), size=PAGE_SIZE)
     places, notes = _places(page.trips)
     vehicles = service.list_vehicles(LISTED_AT_MOST + 1)
     drivers = service.drivers(LISTED_AT_MOST + 1)

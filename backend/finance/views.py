@@ -253,7 +253,7 @@ def verdicts():
     if not 2000 <= year <= 2100:
         abort(400)
     actor = current_user._get_current_object()
-    from backend.access.fleet_reads import unassigned_trips
+    from backend.access.door import unassigned_trips
     from backend.models.fleet import Vehicle
 
     from backend.driver.views import VERKLARING_LABELS
@@ -297,13 +297,13 @@ def events():
 
 def _car_stretches(year: int) -> list:
     """Every car's stretches of unexplained km in a year (trips read through the door, audited)."""
-    from backend.access import report_reads
+    from backend.access import door
     from backend.trips import stretches
 
     actor = current_user._get_current_object()
     found = []
     for vehicle in service.list_vehicles():
-        trips = report_reads.tax_report_rows(actor, year=year, vehicle_id=vehicle.id)
+        trips = door.tax_report_rows(actor, year=year, vehicle_id=vehicle.id)
         found.extend((vehicle, s) for s in stretches.for_trips(trips))
     return found
 

@@ -184,7 +184,7 @@ def attribute_unassigned_trips(assignment: Assignment, *, actor: User | None, vi
     """Give the assignment's driver the car's trips without a driver in its period (uploaded for
     days no assignment covered), in the caller's transaction, with an audit event the driver and
     the works council see. Until then those trips count against the car (docs/fleet.md)."""
-    from backend.access.fleet_reads import attribute_unassigned
+    from backend.access.door import attribute_unassigned
 
     ids = attribute_unassigned(assignment.vehicle_id, assignment.driver_id, assignment.available_from,
                                assignment.available_until)
@@ -223,7 +223,7 @@ def _check_period_fits(vehicle: Vehicle, available_from: date, available_until: 
 def _check_trips_stay_covered(assignment: Assignment, new_from: date, new_until: date | None) -> None:
     """Ingest attributed the trips in the assignment's period to its driver, and trip facts never
     change: a new period must still hold every one of them (by its start's local day)."""
-    from backend.access.fleet_reads import trip_span
+    from backend.access.door import trip_span
 
     span = trip_span(assignment.driver_id, assignment.vehicle_id,
                      assignment.available_from, assignment.available_until)
@@ -321,7 +321,7 @@ def end_assignment(assignment_id: int, on: date, *, actor: User | None = None, v
 def delete_assignment(assignment_id: int, *, actor: User | None = None, via: str = "cli") -> None:
     """Remove an assignment made by mistake. One that trips were attributed to is history: it
     can be ended, never deleted."""
-    from backend.access.fleet_reads import trip_span
+    from backend.access.door import trip_span
 
     assignment = get_assignment(assignment_id)
     _lock_vehicle(assignment.vehicle)
@@ -492,7 +492,7 @@ def private_positions_policy() -> str:
     The agreement in force decides (the works council consented to it); without one, the
     setting RITBOX_PRIVATE_POSITIONS does. Devices pick it up from every sync answer.
     """
-    from backend.access import agreements
+    from backend.governance import agreements
 
     version = agreements.in_force()
     if version is not None:

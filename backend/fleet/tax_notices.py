@@ -181,7 +181,7 @@ def after_trips(trips: list[tuple[int, int | None, int, date, float]], today: da
 
 
 def local_today() -> date:
-    from backend.access.requests import local_today as today
+    from backend.governance.requests import local_today as today
     return today()
 
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backend import mail
-from backend.access import home_reads
+from backend.access import door
 from backend.config import SUPPORTED_LOCALES
 from backend.db import db, utcnow
 from backend.home import service
@@ -55,7 +55,7 @@ def send_classify_reminders(now: datetime | None = None) -> int:
     window = revisions.correction_window_days(now)
     horizon = now + timedelta(days=service.reminder_days())
     due: dict[int, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    waiting = home_reads.open_to_classify(None, window, now)
+    waiting = door.open_to_classify(None, window, now)
     for driver_id, open_trips in waiting.items():
         for at in open_trips.locks_at:
             if at <= horizon:

@@ -1,5 +1,5 @@
 """What each role's home page says to do next. Each function gathers one role's block from the
-services that already own the facts (the door's counts in backend.access.home_reads, the 500 km
+services that already own the facts (the door's counts in backend.access.door (reads/home.py), the 500 km
 counter, the tax notices, requests, grants, role confirmations, the fleet); none loops over
 drivers with a query per driver.
 """
@@ -12,8 +12,9 @@ from flask import current_app
 from sqlalchemy import exists, func, or_, select
 
 from backend import accounts
-from backend.access import agreements, approvals, grants, home_reads
-from backend.access.door import LOCAL
+from backend.access import door
+from backend.governance import agreements, approvals, grants
+from backend.local_time import LOCAL
 from backend.db import db, utcnow
 from backend.fleet import tax_notices
 from backend.models.access import AccessRequest, Grant, Notification, RequestStatus
@@ -64,7 +65,7 @@ def driver_home(user: User, now: datetime | None = None) -> DriverHome:
     now = now or utcnow()
     today = local_day(now)
     window = revisions.correction_window_days(now)
-    open_trips = home_reads.open_to_classify(user, window, now, driver_id=user.id).get(user.id)
+    open_trips = door.open_to_classify(user, window, now, driver_id=user.id).get(user.id)
     result = counter.for_driver(user, today.year)
     recent = now - timedelta(days=90)
     told = db.session.scalar(select(func.count(Notification.id)).where(
@@ -98,9 +99,9 @@ class SilentDevice:
 
 @dataclass(frozen=True)
 class FinanceHome:
-    behind: list[tuple[User, home_reads.Behind]]
+    behind: list[tuple[User, door.Behind]]
     near_limit: list[NearLimit]
-    months_to_close: list[home_reads.MonthCount]
+    months_to_close: list[door.MonthCount]
     calibrations_due: int
     silent: list[SilentDevice]
     year: int
@@ -166,9 +167,9 @@ def finance_home(user: User, now: datetime | None = None) -> FinanceHome:
     now = now or utcnow()
     today = local_day(now)
     window = revisions.correction_window_days(now)
-    behind = home_reads.behind_on_classifying(user, today.year, window, now)
+    behind = door.behind_on_classifying(user, today.year, window, now)
     people = _users(b.driver_id for b in behind)
-    months = [m for m in home_reads.month_counts(user, open_months(today, window)) if m.trips]
+    months = [m for m in door.month_counts(user, open_months(today, window)) if m.trips]
     return FinanceHome(
         behind=[(people[b.driver_id], b) for b in behind if b.driver_id in people],
         near_limit=near_limit(today.year), months_to_close=months,

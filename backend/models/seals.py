@@ -12,7 +12,7 @@
   classification revision it names: a later reclassification needs a new act.
 
 Both tables are append-only (triggers); retention deletes their rows with their trips.
-Written only by backend/access/seals.py.
+Written only by backend/access/door/seals.py.
 """
 from __future__ import annotations
 

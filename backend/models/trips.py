@@ -1,7 +1,7 @@
 """Trips as immutable facts, their business tracks, and the events of each device's hash chain.
 
-These tables are written only by ingest (backend/trips/ingest.py) and read only through the
-access layer (backend/access/). The database refuses UPDATE and DELETE on them (triggers in
+These tables are written only by ingest (backend/ingest/records.py) and read only through the
+door (backend/access/door/). The database refuses UPDATE and DELETE on them (triggers in
 migration 0002): what a device uploaded stays as it was. Everything a person changes later is a
 revision in a table of its own.
 

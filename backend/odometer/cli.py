@@ -61,7 +61,7 @@ def record_command(kenteken: str, km: str, at: str | None, photo: str | None, em
                                      confirm_reason=confirm_reason)
     except (CalibrationError, PhotoError) as exc:
         raise click.ClickException(str(exc)) from None
-    except service.odometer_reads.AccessDenied as exc:
+    except service.door.AccessDenied as exc:
         raise click.ClickException(f"refused: {exc}") from None
     if calibration.is_first:
         offset = "no trips yet" if calibration.offset_m is None else f"offset {calibration.offset_m / 1000:+.3f} km"

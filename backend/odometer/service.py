@@ -26,7 +26,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.exc import IntegrityError
 
 from backend import audit
-from backend.access import odometer_reads
+from backend.access import door
 from backend.db import IN_LIST_SIZE, db, in_chunks, utcnow
 from backend.errors import N_, UserError
 from backend.local_time import LOCAL, start_of_day_utc
@@ -153,7 +153,7 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
            confirm_reason: str | None = None, source: str = "dashboard") -> OdometerCalibration:
     """Record a dashboard reading and book its correction. Raises CalibrationError with the
     reason when the reading is refused (an implausible one unless confirm_reason is given),
-    odometer_reads.AccessDenied when the actor may not. `source` "obd": the car's own odometer
+    door.AccessDenied when the actor may not. `source` "obd": the car's own odometer
     from its trips (backend.odometer.obd), booked by the system (via_cli)."""
     now = now or utcnow()
     confirm_reason = (confirm_reason or "").strip()[:500] or None
@@ -165,9 +165,9 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
         raise CalibrationError(N_("The reading's time lies in the future."))
     if actor is None and not via_cli:
         raise ValueError("only the CLI records a reading without a user")
-    if actor is not None and not odometer_reads.may_calibrate(actor, vehicle.id, read_at):
+    if actor is not None and not door.may_calibrate(actor, vehicle.id, read_at):
         # Through the door's denial path, so the refusal is audited.
-        odometer_reads.odometer_window(actor, vehicle.id, None, read_at)
+        door.odometer_window(actor, vehicle.id, None, read_at)
     previous = latest(vehicle.id)
     if previous is not None:
         if read_at <= previous.read_at:
@@ -187,7 +187,7 @@ def record(vehicle: Vehicle, dashboard_km: str | float | int | Decimal, read_at:
 
     if photo:  # a bad photo refuses before anything is read
         photos.validate(photo, current_app.config["ODOMETER_PHOTO_MAX_BYTES"])
-    window = odometer_reads.odometer_window(actor, vehicle.id, previous.read_at if previous else None,
+    window = door.odometer_window(actor, vehicle.id, previous.read_at if previous else None,
                                             read_at, via_cli=via_cli)
     gps_odometer_m = km_to_m(window.gps_odometer_km) if window.gps_odometer_km is not None else None
     calibration = OdometerCalibration(
@@ -265,39 +265,6 @@ def _km_text(metres: int) -> str:
 # ------------------------------------------------------------------------------ for reports
 
 @dataclass(frozen=True)
-class CorrectionRow:
-    """One booked correction share, for the reports (docs/odometer.md)."""
-
-    calibration_id: int
-    vehicle_id: int
-    read_at: datetime  # when the dashboard showed the reading that booked it
-    trip_id: int | None  # None: no trip since the previous calibration
-    gps_distance_m: int  # the trip's original GPS distance
-    correction_m: int  # its share; calibrated distance = gps_distance_m + correction_m
-    dashboard_m: int  # the reading
-    gps_odometer_m: int | None  # the GPS-based odometer at read_at (original figure)
-    recorded_by: str  # name of the person, or "cli"
-    recorded_as: str  # "finance", "driver" or "cli"
-    recorded_at: datetime
-
-
-def correction_rows(vehicle_id: int, start: datetime | None = None, end: datetime | None = None) -> list[CorrectionRow]:
-    """Correction rows of the calibrations read in [start, end) (UTC), oldest first."""
-    statement = (select(OdometerCorrection, OdometerCalibration)
-                 .join(OdometerCalibration, OdometerCorrection.calibration_id == OdometerCalibration.id)
-                 .where(OdometerCorrection.vehicle_id == vehicle_id)
-                 .order_by(OdometerCalibration.read_at, OdometerCorrection.id))
-    if start is not None:
-        statement = statement.where(OdometerCalibration.read_at >= start)
-    if end is not None:
-        statement = statement.where(OdometerCalibration.read_at < end)
-    return [CorrectionRow(cal.id, cal.vehicle_id, cal.read_at, row.trip_id, row.gps_distance_m, row.correction_m,
-                          cal.dashboard_m, cal.gps_odometer_m,
-                          cal.recorded_by.name if cal.recorded_by else "cli", cal.recorded_as, cal.recorded_at)
-            for row, cal in db.session.execute(statement)]
-
-
-@dataclass(frozen=True)
 class Reading:
     """One dashboard reading as the reports list it (docs/odometer.md)."""
 
@@ -347,16 +314,6 @@ def first_reading(vehicle_id: int) -> OdometerCalibration | None:
                              .order_by(OdometerCalibration.read_at).limit(1))
 
 
-def corrections_by_trip(vehicle_id: int) -> dict[int, int]:
-    """trip id -> total correction in metres booked on it (every calibration)."""
-    totals: dict[int, int] = {}
-    for trip_id, share in db.session.execute(
-            select(OdometerCorrection.trip_id, OdometerCorrection.correction_m)
-            .where(OdometerCorrection.vehicle_id == vehicle_id, OdometerCorrection.trip_id.is_not(None))):
-        totals[trip_id] = totals.get(trip_id, 0) + share
-    return totals
-
-
 @dataclass(frozen=True)
 class TripOdometer:
     """What calibrated_odometers needs of a trip (a TripView from the door has these fields)."""
@@ -380,7 +337,7 @@ def calibrated_odometers(vehicle_id: int, trips) -> dict[int, tuple[int, int]]:
     calibrations = sorted(calibrations_for_vehicle(vehicle_id), key=lambda c: c.read_at)
     if not calibrations:
         return {}
-    shares = corrections_by_trip(vehicle_id)
+    shares = door.corrections_by_trip(vehicle_id)
     ordered = sorted(trips, key=lambda t: (t.started_at, t.id))
     result: dict[int, tuple[int, int]] = {}
     window_base: dict[int, int] = {}  # calibration index (-1: before the first) -> base offset

@@ -60,7 +60,7 @@ def month_of(day: date) -> date:
 def check_closable(month: date, *, vehicle_id: int | None = None, actor: User | None = None,
                    today: date | None = None) -> None:
     """PeriodError when the month cannot be closed (not finance, not ended, unknown car, closed)."""
-    from backend.access.requests import local_today
+    from backend.governance.requests import local_today
 
     month = month_of(month)
     if actor is not None and not actor.has_role(Role.FINANCE):

@@ -63,7 +63,7 @@ def confirm():
     """What is still unclassified or incomplete in the month, and the button that closes it."""
     from flask import abort
 
-    from backend.access import finance_reads
+    from backend.access import door
     from backend.models.fleet import Vehicle
     from backend.db import db
 
@@ -80,7 +80,7 @@ def confirm():
     except PeriodError as exc:
         flash(exc.translated(), "error")
         return redirect(url_for("periods.index"), 303)
-    check = finance_reads.month_check(current_user._get_current_object(), month, vehicle.id if vehicle else None)
+    check = door.month_check(current_user._get_current_object(), month, vehicle.id if vehicle else None)
     trips_args = {"month": month.strftime("%Y-%m"), **({"vehicle": vehicle.id} if vehicle else {})}
     return render_template("periods/confirm.html", month=month, vehicle=vehicle, check=check,
                            trips_args=trips_args)
@@ -93,7 +93,7 @@ def confirm():
 def correct(trip_id: int):
     """Finance corrects a trip: what the driver could change, plus a mandatory reason that the
     report shows next to the original value. The trip is read through the door (audited)."""
-    from backend.access import driver_reads
+    from backend.access import door
     from backend.trips import revisions
     from backend.trips.revisions import RevisionError
 
@@ -117,7 +117,7 @@ def correct(trip_id: int):
         else:
             flash(_("Saved: %(n)s change(s).", n=len(written)) if written else _("Nothing changed."), "success")
             return redirect(_back_to_list() or url_for("periods.correct", trip_id=trip_id), 303)
-    (trip,) = driver_reads.trip_summaries(me, [trip_id])
+    (trip,) = door.trip_summaries(me, [trip_id])
     annotation = revisions.current_annotations([trip])[trip.id]
     history = revisions.revision_history([trip])[trip.id]
     from backend.driver.views import CLASS_LABELS, FIELD_LABELS, MODE_LABELS

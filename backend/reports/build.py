@@ -1,6 +1,6 @@
 """Assemble a Report through the door. No trip table is read here: trips come from
-backend.access (report_reads.tax_report_rows for the employer's view, report_reads.own_tax_report_rows
-for the driver's own export), chain events from door.chain_events_for_vehicle."""
+backend.access.door (tax_report_rows for the employer's view, own_tax_report_rows
+for the driver's own export), chain events from chain_events_for_vehicle."""
 from __future__ import annotations
 
 import re
@@ -11,11 +11,11 @@ from decimal import Decimal
 
 from sqlalchemy import select
 
-from backend.access import door, report_reads
-from backend.db import db, in_chunks, utcnow
+from backend.access import door
+from backend.db import db, utcnow
+from backend.local_time import LOCAL, utc_bounds
 from backend.models.accounts import Role, User
 from backend.models.fleet import Assignment, Vehicle
-from backend.models.revisions import TripRevision
 from backend.models.trips import TripMode
 from backend.numbers import km_nl
 from backend.reports import model as m
@@ -26,7 +26,6 @@ from backend.odometer import service as odometer
 from backend import addresses as geocoding
 from backend.addresses.resolver import Resolver
 
-LOCAL = door.LOCAL
 PRIVATE_MODE = TripMode.PRIVATE.value
 ZERO = Decimal(0)
 IMPLAUSIBLE_MOTION = "implausible_motion"  # device flag: motion beyond a road vehicle (device.trips)
@@ -73,12 +72,12 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
     if view == m.DRIVER:
         if driver is None or driver.id != actor.id:
             raise ReportError("the driver's own export is for the driver alone, per driver")
-        trips = report_reads.own_tax_report_rows(actor, year=year)
+        trips = door.own_tax_report_rows(actor, year=year)
     else:
         # The READ audit event is committed together with the chain-events read below (one
         # commit, one fsync, fewer for a big export) or explicitly when there is none.
-        # Plain columns, no gap lists (a report never prints them): see report_reads.
-        trips = report_reads.tax_report_rows(actor, year=year, driver_id=driver_id, vehicle_id=vehicle_id,
+        # Plain columns, no gap lists (a report never prints them): see the door's reads/reports.py.
+        trips = door.tax_report_rows(actor, year=year, driver_id=driver_id, vehicle_id=vehicle_id,
                                              commit=False)
     title = driver.name or driver.email if driver else vehicle.display_kenteken
     if not trips:
@@ -131,9 +130,7 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
 
     for_driver = view == m.DRIVER
     # Most trips of a year were never revised: ask the revisions API only about those that were.
-    revised = {trip_id for chunk in in_chunks(t.id for t in trips)
-               for trip_id in db.session.scalars(select(TripRevision.trip_id).distinct()
-                                                 .where(TripRevision.trip_id.in_(chunk)))}
+    revised = door.revised_trip_ids(t.id for t in trips)
     revised_trips = [t for t in trips if t.id in revised]
     annotations = revisions.current_annotations(revised_trips, for_driver=for_driver) if revised_trips else {}
     history = revisions.revision_history(revised_trips, for_driver=for_driver) if revised_trips else {}
@@ -151,8 +148,8 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
         by_vehicle[t.vehicle_id].append(t)
     addresses = _Addresses()
     addresses.prepare(trips)
-    start_utc, end_utc = door._utc_bounds((first, last))
-    numbers = report_reads.trip_numbers(vehicle_ids, year)
+    start_utc, end_utc = utc_bounds(first, last)
+    numbers = door.trip_numbers(vehicle_ids, year)
     explained = stretches.explanations(vehicle_ids)
     notes.append("trip_numbers")
     for car in cars:
@@ -347,7 +344,7 @@ def _car_rows(car: m.Car, trips: list[door.TripView], events: list[door.ChainEve
         previous_driver = t.driver_id
         number = numbers[t.id]
         note = annotations.get(t.id)
-        # The door's effective character (backend.access.character); unclassified (a business-mode
+        # The door's effective character (backend/access/door/character.py); unclassified (a business-mode
         # trip nobody classified yet) counts as business, flagged.
         classified = t.mode == private_mode or (note is not None and note.classification is not None)
         character = t.character if classified else m.BUSINESS

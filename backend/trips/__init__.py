@@ -1,5 +1,4 @@
-"""Trips: ingest of device uploads (ingest.py) and verification of their hash chains (chain.py).
-
-Only ingest writes the trip tables; it reads them only for its own bookkeeping (duplicates and
-chain links). Every other read of trip contents goes through backend/access/.
+"""What is built on trips read through the door: the 500 km counter, commutes, classification
+proposals, revisions (which also writes what people type about trips), stretches and event texts.
+The writer of the trip tables is backend/ingest/.
 """

@@ -157,7 +157,7 @@ def driver_counter(actor, driver_id: int, year: int) -> Counter:
 
     from sqlalchemy import select
 
-    from backend.access import driver_reads, report_reads
+    from backend.access import door
     from backend.db import db
     from backend.models.fleet import Assignment
     from backend.odometer import service as odometer
@@ -165,9 +165,9 @@ def driver_counter(actor, driver_id: int, year: int) -> Counter:
 
     own = actor.id == driver_id
     if own:
-        trips = driver_reads.own_trip_summaries(actor, (date(year, 1, 1), date(year, 12, 31)))
+        trips = door.own_trip_summaries(actor, (date(year, 1, 1), date(year, 12, 31)))
     else:
-        trips = report_reads.tax_report_rows(actor, year=year, driver_id=driver_id)
+        trips = door.tax_report_rows(actor, year=year, driver_id=driver_id)
     annotations = revisions.current_annotations(trips, for_driver=own)
     by_vehicle = defaultdict(list)
     for trip in trips:

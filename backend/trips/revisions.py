@@ -1,7 +1,7 @@
 """Trip revisions: the only way a person changes a trip (write service and read API).
 
 Writing - revise(actor, trip_ids, changes, reason):
-- The trips are read through the door (backend.access.driver_reads, no seal opened); a trip the
+- The trips are read through the door (door.trip_summaries, no seal opened); a trip the
   actor may not read is refused with AccessDenied (403), and the attempt is audited.
 - The trip's own driver may change every field within the correction window (the agreement in
   force, 7 days after the trip's end by default). After the window, or once finance closed the
@@ -27,7 +27,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from backend import audit
-from backend.access import agreements, driver_reads, seals
+from backend.access import door
+from backend.governance import agreements
 from backend.access.door import AccessDenied, TripView
 from backend.db import db, utcnow
 from backend.errors import N_, UserError
@@ -165,7 +166,7 @@ def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], 
     if not changes:
         raise RevisionError(N_("Nothing to change."))
     try:
-        trips = driver_reads.trip_summaries(actor, ids)
+        trips = door.trip_summaries(actor, ids)
     except AccessDenied:
         _refuse(actor, ids, "the trips cannot be read by this person")
         raise
@@ -199,7 +200,7 @@ def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], 
 
     _check_business_only(trips, capacities, changes)
 
-    current = _current_rows([t.id for t in trips])
+    current = door.current_revisions([t.id for t in trips])
     batch = str(uuid.uuid4())
     written: list[TripRevision] = []
     for trip in trips:
@@ -216,15 +217,15 @@ def revise(actor: User, trip_ids: Iterable[int], changes: Mapping[str, object], 
             db.session.add(row)
             written.append(row)
     try:
-        # A business-mode trip classified private is sealed in the same transaction (backend.access.seals).
-        sealed = seals.seal_reclassified(actor, written)
+        # A business-mode trip classified private is sealed in the same transaction (door.seal_reclassified).
+        sealed = door.seal_reclassified(actor, written)
         db.session.commit()
     except IntegrityError:
         # The unique supersedes_id: someone replaced the same value a moment earlier.
         db.session.rollback()
         raise RevisionError(N_("Someone else changed this trip at the same moment; reload and try again.")) from None
     if sealed:
-        seals.flush_log()
+        door.flush_log()
     _notify_not_business(trips, written)
     return written
 
@@ -279,14 +280,6 @@ def _notify_not_business(trips: list[TripView], written: list[TripRevision]) -> 
 def _local():
     from backend.local_time import LOCAL
     return LOCAL
-
-
-def _current_rows(trip_ids: list[int]) -> dict[tuple[int, str], TripRevision]:
-    """The newest revision per (trip, field), notes excluded."""
-    rows = db.session.scalars(select(TripRevision).where(TripRevision.trip_id.in_(trip_ids),
-                                                         TripRevision.field != NOTE)
-                              .order_by(TripRevision.id))
-    return {(row.trip_id, row.field): row for row in rows}
 
 
 # --- reading (for the driver's pages and finance's reports) ----------------------------------
@@ -348,13 +341,6 @@ def _views_by_id(trips: Iterable[TripView]) -> dict[int, TripView]:
     return out
 
 
-def _rows_for(trip_ids: list[int]) -> list[TripRevision]:
-    if not trip_ids:
-        return []
-    return list(db.session.scalars(select(TripRevision).where(TripRevision.trip_id.in_(trip_ids))
-                                   .order_by(TripRevision.trip_id, TripRevision.id)))
-
-
 def _hide_addresses(trip: TripView, classification: str | None, for_driver: bool) -> bool:
     private = classification == TripClass.PRIVATE.value or (classification is None and trip.is_private)
     return private and not for_driver
@@ -366,7 +352,7 @@ def current_annotations(trips: Iterable[TripView], *, for_driver: bool = False) 
     for_driver (the driver's own view)."""
     views = _views_by_id(trips)
     values: dict[int, dict] = {i: {"notes": [], "count": 0, "finance": False} for i in views}
-    for row in _rows_for(list(views)):
+    for row in door.revision_rows(list(views)):
         entry = values[row.trip_id]
         entry["count"] += 1
         entry["finance"] = entry["finance"] or row.author_role == AuthorRole.FINANCE.value
@@ -395,7 +381,7 @@ def revision_history(trips: Iterable[TripView], *, for_driver: bool = False) -> 
     """Every revision of each trip, oldest first, with original value, author, time and reason.
     Address revisions of private trips are left out unless for_driver."""
     views = _views_by_id(trips)
-    rows = _rows_for(list(views))
+    rows = door.revision_rows(list(views))
     current_class: dict[int, str | None] = {}
     for row in rows:
         if row.field == CLASSIFICATION:

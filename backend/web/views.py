@@ -22,7 +22,7 @@ def home():
     from backend import agreement_documents
     mismatched = (agreement_documents.mismatched_consents()
                   if current_user.has_role(Role.OR_DELEGATE, Role.PRIVACY_OFFICER) else [])
-    from backend.access.web import STATUS_LABELS
+    from backend.governance.web import STATUS_LABELS
     from backend.home import service as home
     me = current_user._get_current_object()
     now = utcnow()

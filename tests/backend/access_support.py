@@ -73,14 +73,14 @@ def shown(version) -> str:
 def acknowledge_notice(*user_ids: int) -> None:
     """The drivers read the privacy notice of the version in force (the gate before their pages)."""
     from backend import agreement_documents
-    from backend.access import agreements
+    from backend.governance import agreements
     version = agreements.in_force()
     for user_id in user_ids:
         agreement_documents.acknowledge(user(user_id), version, agreement_documents.notice_key(version))
 
 
 def agreement_in_force(people: People, text: str | None = None):
-    from backend.access import agreements
+    from backend.governance import agreements
     version = agreements.upload(text or example_text(), user(people.privacy))
     agreements.record_consent(version, user(people.or_delegate), consent_day(), "OR-2026-003",
                               text_sha256=shown(version))
@@ -109,7 +109,7 @@ def request_input(subject_user_id: int | None, *, purpose: str = "misuse_investi
                   days_back: int = 30, categories=("trip_summaries",), grant_days: int = 7,
                   grounds: str = "undeclared_private_use", vehicle_id: int | None = None,
                   motivation: str = MOTIVATION):
-    from backend.access.requests import RequestInput, local_today
+    from backend.governance.requests import RequestInput, local_today
     today = local_today()
     return RequestInput(purpose=purpose, subject_user_id=subject_user_id, subject_vehicle_id=vehicle_id,
                         period_start=today - timedelta(days=days_back), period_end=today - timedelta(days=1),
@@ -119,7 +119,7 @@ def request_input(subject_user_id: int | None, *, purpose: str = "misuse_investi
 
 def granted(people: People, **kwargs):
     """A request by the manager about the driver, approved by the OR delegate and the privacy officer."""
-    from backend.access import approvals, requests
+    from backend.governance import approvals, requests
     request = requests.file_request(user(people.manager), request_input(people.driver, **kwargs))
     approvals.decide(request, user(people.or_delegate), "approve", "Concrete aanwijzing, beperkt.")
     return approvals.decide(request, user(people.privacy), "approve", "Akkoord binnen de regeling.")
@@ -150,7 +150,7 @@ class Fleet:
 
     def __init__(self, driver: int, other_driver: int):
         from backend import sealing_keys
-        from backend.access.requests import local_today
+        from backend.governance.requests import local_today
         from backend.models.fleet import Device
         from backend.models.trips import Trip, TripTrack
 

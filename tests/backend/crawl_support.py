@@ -32,7 +32,7 @@ class Scene:
 def build_scene(app, client, make_user) -> Scene:
     """Trips (business, private, flagged), a grant, a pending request and the audit events these
     leave: what a working installation shows each role."""
-    from backend.access import requests as access_requests
+    from backend.governance import requests as access_requests
     people = make_people(make_user)
     with app.app_context():
         agreement_in_force(people)
@@ -118,8 +118,8 @@ def known_codes(app) -> set[str]:
     import yaml
 
     from backend import accounts, audit
-    from backend.access.forms import CATEGORY_LABELS
-    from backend.access.web import EVENT_LABELS, STATUS_LABELS
+    from backend.governance.forms import CATEGORY_LABELS
+    from backend.governance.web import EVENT_LABELS, STATUS_LABELS
     from backend.models.trips import ChainEventKind, IngestFlag, TripMode
     from backend.trips.event_texts import FLAG_LABELS
     from backend.web.roles import ROLE_LABELS

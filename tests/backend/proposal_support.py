@@ -54,7 +54,7 @@ def month_specs(first: date) -> list[tuple[date, time, tuple, tuple]]:
 
 
 def long_window(app, people) -> None:
-    from backend.access import agreements
+    from backend.governance import agreements
     with app.app_context():
         version = agreements.upload(example_text().replace("correction_window_days: 7",
                                                            f"correction_window_days: {WINDOW_DAYS}"),

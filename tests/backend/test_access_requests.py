@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from backend import audit, jobs
-from backend.access import agreements, approvals, grants, requests
-from backend.access.requests import RequestRefused
+from backend.governance import agreements, approvals, grants, requests
+from backend.governance.requests import RequestRefused
 from backend.db import db, utcnow
 from backend.models.access import AccessRequest, Approval, Grant, Notification
 from backend.models.audit import AuditEvent

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from backend import audit
-from backend.access import approvals, grants, requests
+from backend.governance import approvals, grants, requests
 from backend.db import db
 from backend.models.access import AgreementVersion, Grant
 from backend.models.audit import AuditEvent
@@ -184,7 +184,7 @@ def test_upload_and_consent_pages(app, client, login, setting) -> None:
 
 
 def _visible_types(app, driver_id: int) -> list[str]:
-    from backend.access.web import visible_events_for
+    from backend.governance.web import visible_events_for
     with app.app_context():
         return [e.event_type for e in visible_events_for(driver_id)]
 

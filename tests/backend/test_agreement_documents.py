@@ -12,7 +12,7 @@ from pypdf import PdfReader
 from sqlalchemy import select
 
 from backend import agreement_documents, audit
-from backend.access import agreements
+from backend.governance import agreements
 from backend.db import db
 from backend.models.access import AgreementVersion
 from backend.models.agreement_documents import ConsentedText, NoticeAcknowledgement

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from backend import agreement_documents, mail
-from backend.access import agreements, approvals, requests
+from backend.governance import agreements, approvals, requests
 from backend.access.purposes import BUSINESS_TRACKS, TRIP_SUMMARIES
 from backend.access.retention import LEGAL_YEARS, cutoffs, plan
 from backend.addresses.resolver import Resolver

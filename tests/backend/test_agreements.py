@@ -14,7 +14,7 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import DBAPIError
 
 from backend import audit
-from backend.access import agreements
+from backend.governance import agreements
 from backend.db import db
 from backend.models.access import AgreementVersion
 from backend.models.audit import AuditEvent

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from backend import jobs
-from backend.access.door import LOCAL
+from backend.local_time import LOCAL
 from backend.db import db
 from backend.models.accounts import User
 from backend.models.reminders import ClassifyReminder

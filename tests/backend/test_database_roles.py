@@ -63,9 +63,9 @@ def world(app, client, make_user, runner, tmp_path):
     with app.app_context():
         revisions.revise(user(people.driver), [recent], {"classification": "private"})  # sealed now
         # A private-mode trip the driver calls business and opens for the tax report.
-        from backend.access import seals
+        from backend.access import door
         revisions.revise(user(people.driver), [private], {"classification": "business"})
-        assert seals.disclose_for_tax(user(people.driver), private)
+        assert door.disclose_for_tax(user(people.driver), private)
         odometer.record(get_vehicle("GB-XJ-12"), "10045", days_ago(1), None, via_cli=True,
                         confirm_reason="dashboard read again at the garage")  # beyond the 5% bound
         grant = granted(people)

@@ -10,10 +10,11 @@ import pytest
 from sqlalchemy import select, text
 
 from backend import audit
-from backend.access import door, grants
+from backend.access import door
+from backend.governance import grants
 from backend.access.door import AccessDenied
 from backend.access.purposes import TAX
-from backend.access.requests import local_today
+from backend.governance.requests import local_today
 from backend.db import db
 from backend.models.access import Grant
 from backend.models.audit import AuditEvent
@@ -92,12 +93,12 @@ def test_tax_report_rows_never_carry_private_positions(app, world) -> None:
     year = local_today().year
     with app.app_context():
         for reader in (people.driver, people.finance):
-            rows = door.tax_report_rows(user(reader), driver_id=people.driver, year=year)
+            rows = door.tax_report_rows_with_gaps(user(reader), driver_id=people.driver, year=year)
             private = [r for r in rows if r.is_private]
             assert private and all(r.start is None and r.positions_withheld for r in private)
         assert _events(audit.SEAL_OPENED) == []
         with pytest.raises(AccessDenied):
-            door.tax_report_rows(user(people.manager), driver_id=people.driver, year=year)
+            door.tax_report_rows_with_gaps(user(people.manager), driver_id=people.driver, year=year)
 
 
 @pytest.mark.parametrize("role", ["manager", "or_delegate", "privacy", "admin"])
@@ -166,7 +167,7 @@ def test_expiry_is_enforced_at_the_read_without_the_job(app, world) -> None:
     with app.app_context():
         # A grant whose whole life lies in the past (decided a month ago; its dates cannot be
         # moved afterwards, migration 0017); the expiry job has not run.
-        from backend.access import approvals, requests
+        from backend.governance import approvals, requests
         from backend.db import utcnow
         from tests.backend.access_support import request_input
         request = requests.file_request(user(people.manager), request_input(people.driver))
@@ -190,7 +191,7 @@ def test_a_revoked_grant_opens_nothing(app, world) -> None:
 
 
 def test_a_vehicle_grant_reads_every_driver_of_the_car_and_logs_each(app, world) -> None:
-    from backend.access import approvals, requests
+    from backend.governance import approvals, requests
     from tests.backend.access_support import request_input
     people, fleet = world
     with app.app_context():

@@ -31,11 +31,11 @@ def world(app, client, make_user, login, tmp_path):
 
 
 def _month(app, trip_id: int) -> str:
-    from backend.access import driver_reads
+    from backend.access import door
     from backend.models.accounts import User
     with app.app_context():
         driver = db.session.scalar(select(User).where(User.email == "daan@example.nl"))
-        (view,) = driver_reads.trip_summaries(driver, [trip_id])
+        (view,) = door.trip_summaries(driver, [trip_id])
         return view.local_date.strftime("%Y-%m")
 
 

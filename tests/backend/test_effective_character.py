@@ -24,9 +24,9 @@ import pytest
 from sqlalchemy import select, text
 
 from backend import audit
-from backend.access import door, driver_reads, report_reads
+from backend.access import door
 from backend.access.door import AccessDenied
-from backend.access.requests import local_today
+from backend.governance.requests import local_today
 from backend.db import db
 from backend.models.audit import AuditEvent
 from backend.reports import model as m
@@ -70,7 +70,8 @@ class World:
     """One car of one driver with a trip of each character, and one grant holder per category set."""
 
     def __init__(self, app, client, make_user, tmp_path):
-        from backend.access import approvals, requests, seals
+        from backend.access import door
+        from backend.governance import approvals, requests
         from backend.trips import revisions
 
         app.config["SEALING_KEY_PATH"] = str(tmp_path / "sealing_keys.pem")
@@ -96,7 +97,7 @@ class World:
             revisions.revise(driver, [self.ids["reclassified_private"]], {"classification": "private"})
             revisions.revise(driver, [self.ids["reclassified_business"], self.ids["disclosed"]],
                              {"classification": "business"})
-            assert seals.disclose_for_tax(user(self.people.driver), self.ids["disclosed"])
+            assert door.disclose_for_tax(user(self.people.driver), self.ids["disclosed"])
             self.grants = {}
             for holder, (purpose, categories) in GRANTS.items():
                 grounds = "hours_declaration_mismatch" if purpose == HOURS else "undeclared_private_use"
@@ -215,7 +216,7 @@ def _password() -> str:
 
 
 def test_the_matrix_of_character_reader_and_category(app, world) -> None:
-    from backend.access import seals
+    from backend.access import door
     from backend.reports.build import build_report
 
     people = world.people
@@ -227,10 +228,10 @@ def test_the_matrix_of_character_reader_and_category(app, world) -> None:
         _check_views(world, door.trips_for_driver(driver, people.driver), shown=set(CHARACTERS), cell="driver/door")
         _check_views(world, [door.trip(driver, world.ids[name]) for name in CHARACTERS],
                      shown=set(CHARACTERS), cell="driver/trip")
-        _check_views(world, driver_reads.own_trip_summaries(driver), shown={"business"}, cell="driver/summaries")
+        _check_views(world, door.own_trip_summaries(driver), shown={"business"}, cell="driver/summaries")
         _track_cells(world, driver, "tax", {"business": 3, "private_mode": 0, "reclassified_private": 3,
                                             "reclassified_business": 0, "disclosed": 0}, "driver")
-        _check_views(world, report_reads.own_tax_report_rows(driver, year=year), shown=set(CHARACTERS),
+        _check_views(world, door.own_tax_report_rows(driver, year=year), shown=set(CHARACTERS),
                      cell="driver/own export rows")
         own = build_report(driver, year=year, driver_id=people.driver, view=m.DRIVER)
         _check_report(world, own, shown=set(CHARACTERS), cell="driver/own export")
@@ -238,8 +239,8 @@ def test_the_matrix_of_character_reader_and_category(app, world) -> None:
         # --- finance under the tax purpose ------------------------------------------------------
         for cell, views in (("finance/vehicle", door.trips_for_vehicle(finance, world.vehicle)),
                             ("finance/driver", door.trips_for_driver(finance, people.driver)),
-                            ("finance/tax rows", door.tax_report_rows(finance, year=year, driver_id=people.driver)),
-                            ("finance/report rows", report_reads.tax_report_rows(finance, year=year,
+                            ("finance/tax rows", door.tax_report_rows_with_gaps(finance, year=year, driver_id=people.driver)),
+                            ("finance/report rows", door.tax_report_rows(finance, year=year,
                                                                                  vehicle_id=world.vehicle))):
             _check_views(world, views, shown=OPEN_TO_ALL, cell=cell)
         _track_cells(world, finance, "tax", dict.fromkeys(CHARACTERS), "finance")
@@ -264,7 +265,7 @@ def test_the_matrix_of_character_reader_and_category(app, world) -> None:
             _track_cells(world, actor, purpose, tracks, f"grant {holder}")
             # The trip tables are read by holders only through the door: no tax report for them.
             with pytest.raises(AccessDenied):
-                door.tax_report_rows(actor, year=year, driver_id=people.driver)
+                door.tax_report_rows_with_gaps(actor, year=year, driver_id=people.driver)
 
         # --- the audit log's record lists name the private records apart ------------------------
         reads = db.session.scalars(select(AuditEvent).where(AuditEvent.event_type == audit.READ,
@@ -278,10 +279,10 @@ def test_the_matrix_of_character_reader_and_category(app, world) -> None:
                                                              AuditEvent.actor_id == people.finance)).all()
         # Finance opens only the seals the driver opened for the tax report.
         assert opened and all(json.loads(e.details)["trip_ids"] == [world.ids["disclosed"]] for e in opened)
-        disclosed = db.session.scalars(select(AuditEvent).where(AuditEvent.event_type == seals.SEAL_DISCLOSED)).all()
+        disclosed = db.session.scalars(select(AuditEvent).where(AuditEvent.event_type == door.SEAL_DISCLOSED)).all()
         assert [(e.actor_id, json.loads(e.details)["trip_ids"]) for e in disclosed] == \
             [(people.driver, [world.ids["disclosed"]])]
-        sealed = db.session.scalars(select(AuditEvent).where(AuditEvent.event_type == seals.TRIP_SEALED)).all()
+        sealed = db.session.scalars(select(AuditEvent).where(AuditEvent.event_type == door.TRIP_SEALED)).all()
         assert [json.loads(e.details)["trip_ids"] for e in sealed] == [[world.ids["reclassified_private"]]]
 
     # --- the grant pages (HTML) ---------------------------------------------------------------
@@ -329,7 +330,7 @@ def test_a_trip_the_driver_classified_private_is_private_for_a_grant_without_pri
     """The reported break: "forgot the private switch"; a grant without the private-details
     category, and one under the clause "no private data", showed it as business with its start
     and end positions and its full track."""
-    from backend.access import approvals, requests
+    from backend.governance import approvals, requests
     from backend.trips import revisions
 
     people, (trip_id, _) = _reclassification_world(app, client, make_user, tmp_path)
@@ -436,7 +437,7 @@ def test_a_refused_trip_read_says_the_same_whether_the_trip_exists_or_not(app, c
         messages = set()
         for asked in (trip_id, missing):
             for call in (lambda: door.trip(other, asked), lambda: door.track(other, asked),
-                         lambda: driver_reads.trip_summaries(other, [asked])):
+                         lambda: door.trip_summaries(other, [asked])):
                 with pytest.raises(AccessDenied) as denied:
                     call()
                 messages.add(str(denied.value))

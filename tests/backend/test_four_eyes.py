@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 
 from backend import accounts, audit
-from backend.access.requests import RequestRefused
+from backend.governance.requests import RequestRefused
 from backend.db import db
 from backend.models import User
 from backend.models.access import Grant
@@ -25,7 +25,7 @@ NEW_PASSWORD = "my own new password"
 def world(app, make_user, tmp_path):
     """Installed approvers Olga (OR) and Pieter (privacy), driver Daan with a private trip,
     administrator Anna, the example agreement in force."""
-    from backend.access import agreements
+    from backend.governance import agreements
 
     app.config["SEALING_KEY_PATH"] = str(tmp_path / "sealing_keys.pem")
     ids = {
@@ -130,7 +130,7 @@ def test_one_administrator_alone_reaches_no_grant(app, runner, world) -> None:
             bodies.append(client.get(url).get_data(as_text=True))
     with app.app_context():
         assert accounts.pending_roles(), "a role was confirmed by the administrator's own accounts"
-        from backend.access import approvals, requests
+        from backend.governance import approvals, requests
         for email in controlled:
             with pytest.raises(RequestRefused, match="requester_roles"):
                 requests.file_request(_by_email(email), request_input(world["daan"]))
@@ -255,7 +255,7 @@ def test_account_events_are_in_the_audit_log_in_dutch(app, world) -> None:
 def test_a_person_never_approves_one_request_in_both_approver_roles(app, world, make_user) -> None:
     """Olga approves as OR delegate, loses that role and becomes privacy officer (proposed and
     confirmed by two others): for the same request she still counts once."""
-    from backend.access import approvals, requests
+    from backend.governance import approvals, requests
 
     mark = make_user("mark@example.nl", "manager")
     make_user("otto@example.nl", "or_delegate")

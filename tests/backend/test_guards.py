@@ -77,7 +77,7 @@ def _snapshot(app) -> dict[str, list]:
 
 
 def test_tampering_in_sql_is_refused(app, world, database_url):
-    from backend.access import grants
+    from backend.governance import grants
     from backend.models.access import Grant
 
     went_through = []
@@ -102,7 +102,7 @@ def _events(app, event_type: str) -> list[dict]:
 
 
 def test_the_apps_own_changes_go_through_with_their_audit_events(app, world):
-    from backend.access import grants
+    from backend.governance import grants
     from backend.fleet import service as fleet
     from backend.models.access import Grant
 
@@ -120,7 +120,7 @@ def test_the_apps_own_changes_go_through_with_their_audit_events(app, world):
 
 
 def test_an_expired_grant_is_marked_with_its_event(app, world):
-    from backend.access import grants
+    from backend.governance import grants
     with app.app_context():
         assert grants.mark_expired(datetime(2099, 1, 1, tzinfo=UTC)) == 1
     assert len(_events(app, "grant_expired")) == 1

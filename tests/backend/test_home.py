@@ -8,8 +8,9 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import event, select
 
-from backend.access import home_reads
-from backend.access.door import LOCAL, AccessDenied
+from backend.access import door
+from backend.access.door import AccessDenied
+from backend.local_time import LOCAL
 from backend.db import db
 from backend.fleet import service as fleet
 from backend.home import service as home
@@ -47,7 +48,7 @@ def _now() -> datetime:
 def test_the_driver_counts_only_their_own_open_unclassified_trips(app, trips) -> None:
     people, ids = trips
     with app.app_context():
-        found = home_reads.open_to_classify(user(people.driver), WINDOW, _now(), driver_id=people.driver)
+        found = door.open_to_classify(user(people.driver), WINDOW, _now(), driver_id=people.driver)
         assert set(found) == {people.driver}  # Eva's trip is not Daan's
         mine = found[people.driver]
         # classified, recorded private and past the window do not count
@@ -55,18 +56,18 @@ def test_the_driver_counts_only_their_own_open_unclassified_trips(app, trips) ->
         ended_first = days_ago(2) + timedelta(minutes=20)
         assert mine.locks_at[0] == ended_first + timedelta(days=WINDOW)
         assert mine.first_day == days_ago(2).astimezone(LOCAL).date()
-        everyone = home_reads.open_to_classify(None, WINDOW, _now())
+        everyone = door.open_to_classify(None, WINDOW, _now())
         assert {d: o.count for d, o in everyone.items()} == {people.driver: 2, people.other_driver: 1}
         # a driver may not count another driver's trips
         with pytest.raises(AccessDenied):
-            home_reads.open_to_classify(user(people.driver), WINDOW, _now(), driver_id=people.other_driver)
+            door.open_to_classify(user(people.driver), WINDOW, _now(), driver_id=people.other_driver)
 
 
 def test_a_cleared_classification_makes_a_trip_wait_again(app, trips) -> None:
     people, ids = trips
     with app.app_context():
         revisions.revise(user(people.driver), [ids["classified"]], {"classification": None})
-        found = home_reads.open_to_classify(user(people.driver), WINDOW, _now(), driver_id=people.driver)
+        found = door.open_to_classify(user(people.driver), WINDOW, _now(), driver_id=people.driver)
         assert found[people.driver].count == 3
 
 
@@ -77,7 +78,7 @@ def test_a_trip_in_a_closed_month_no_longer_counts(app, trips) -> None:
         following = (day.replace(day=28) + timedelta(days=4)).replace(day=1)
         vehicle = fleet.find_vehicle("GB-XJ-12")
         periods.close_month(day, vehicle_id=vehicle.id, today=following)
-        found = home_reads.open_to_classify(None, WINDOW, _now())
+        found = door.open_to_classify(None, WINDOW, _now())
         closed_both = days_ago(2).astimezone(LOCAL).date().replace(day=1) == day.replace(day=1)
         assert found.get(people.driver) is None if closed_both else found[people.driver].count == 1
         assert found[people.other_driver].count == 1  # another car's month is still open
@@ -91,13 +92,13 @@ def test_each_count_is_one_query_whatever_the_number_of_drivers(app, trips) -> N
         listener = lambda *args: statements.append(args[2])  # noqa: E731
         event.listen(db.engine, "before_cursor_execute", listener)
         try:
-            home_reads.behind_on_classifying(finance, _now().year, WINDOW, _now())
+            door.behind_on_classifying(finance, _now().year, WINDOW, _now())
             assert len(statements) == 1
             statements.clear()
-            home_reads.month_counts(finance, [date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)])
+            door.month_counts(finance, [date(2026, 1, 1), date(2026, 2, 1), date(2026, 3, 1)])
             assert len(statements) == 1
             statements.clear()
-            home_reads.open_to_classify(None, WINDOW, _now())
+            door.open_to_classify(None, WINDOW, _now())
             assert len(statements) == 2  # the trips, and the closings of their months
         finally:
             event.remove(db.engine, "before_cursor_execute", listener)
@@ -107,19 +108,19 @@ def test_finance_sees_drivers_behind_and_what_is_past_the_window(app, trips) -> 
     people, ids = trips
     with app.app_context():
         now = _now()
-        behind = {b.driver_id: b for b in home_reads.behind_on_classifying(user(people.finance), now.year, WINDOW, now)}
+        behind = {b.driver_id: b for b in door.behind_on_classifying(user(people.finance), now.year, WINDOW, now)}
         if days_ago(20).year == now.year:
             assert (behind[people.driver].unclassified, behind[people.driver].past_window) == (3, 1)
         assert (behind[people.other_driver].unclassified, behind[people.other_driver].past_window) == (1, 0)
         with pytest.raises(AccessDenied):  # a driver does not see the fleet
-            home_reads.behind_on_classifying(user(people.driver), now.year, WINDOW, now)
+            door.behind_on_classifying(user(people.driver), now.year, WINDOW, now)
 
 
 def test_month_counts_count_trips_and_unclassified_per_local_month(app, trips) -> None:
     people, ids = trips
     with app.app_context():
         months = sorted({days_ago(d).astimezone(LOCAL).date().replace(day=1) for d in (1, 2, 20)})
-        counted = home_reads.month_counts(user(people.finance), months)
+        counted = door.month_counts(user(people.finance), months)
         assert sum(m.trips for m in counted) == 6
         assert sum(m.unclassified for m in counted) == 4  # 3 of Daan's (one past the window), 1 of Eva's
 

@@ -54,7 +54,7 @@ def _events(app) -> list[tuple[str, int, int]]:
 # ---------------------------------------------------------------------------------- chain rules
 
 def test_the_backend_chain_matches_the_test_vector_in_docs_device_store():
-    from backend.trips import chain
+    from backend.ingest import chain
     text = (ROOT / "docs" / "device-store.md").read_text(encoding="utf-8")
     vector = text[text.index("## Test vector"):]
     blocks = re.findall(r"```(?:text|json)\n(.*?)\n```", vector, re.S)
@@ -387,7 +387,7 @@ def test_a_change_of_the_cars_assignments_waits_for_an_upload_that_has_read_them
     from sqlalchemy.exc import OperationalError
 
     from backend.models.fleet import Vehicle
-    from backend.trips import ingest
+    from backend.ingest import records as ingest
 
     with app.app_context():
         vehicle_id = db.session.scalar(select(Vehicle.id))

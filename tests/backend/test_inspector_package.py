@@ -44,8 +44,8 @@ def fleet(app, client, make_user, tmp_path):
 
 
 def _trip_ids(app) -> list[int]:
-    from backend.access import chain_reads
-    return [row.id for row in chain_reads.stored_records()]
+    from backend.access import door
+    return [row.id for row in door.stored_records()]
 
 
 def _package(app, runner, tmp_path, **subject) -> Path:

@@ -15,7 +15,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from sqlalchemy import func, select
 
 from backend import audit, jobs, mail
-from backend.access import grants
+from backend.governance import grants
 from backend.config import ConfigError, load_settings
 from backend.db import db, utcnow
 from backend.models.access import Notification
@@ -126,7 +126,7 @@ def test_a_refused_recipient_waits_and_the_others_still_go(app, people, smtp) ->
     with app.app_context():
         granted(people, **HOURS)  # tells the driver
         # A second grant about the other driver, whose mailbox works.
-        from backend.access import approvals, requests
+        from backend.governance import approvals, requests
         from tests.backend.access_support import request_input
         second = requests.file_request(user(people.manager), request_input(people.other_driver, **HOURS))
         approvals.decide(second, user(people.or_delegate), "approve", "Concrete aanwijzing, beperkt.")

@@ -122,6 +122,7 @@ def test_the_first_calibration_establishes_the_offset_and_books_nothing(app, gol
 
 
 def test_a_later_reading_spreads_the_difference_over_the_trips_since_exact_to_the_metre(app, golf):
+    from backend.access import door
     from backend.models.odometer import OdometerCorrection
     from backend.odometer import service
 
@@ -142,11 +143,11 @@ def test_a_later_reading_spreads_the_difference_over_the_trips_since_exact_to_th
         assert [r.correction_m for r in rows] == spread(1_234, [12_345, 30_001, 0, 57_654])
         assert sum(r.correction_m for r in rows) == second.dashboard_delta_m - second.gps_delta_m
         # The rows for the reports carry the originals next to the share.
-        report_rows = service.correction_rows(_vehicle().id)
+        report_rows = door.correction_rows(_vehicle().id)
         assert [(r.trip_id, r.gps_distance_m, r.correction_m) for r in report_rows] == [
             (r.trip_id, r.gps_distance_m, r.correction_m) for r in rows]
         assert {r.dashboard_m for r in report_rows} == {50_101_234}
-        totals = service.corrections_by_trip(_vehicle().id)
+        totals = door.corrections_by_trip(_vehicle().id)
         assert set(totals) == set(since) and not (set(totals) & set(before + later))
 
 

@@ -90,7 +90,7 @@ def test_is_closed_knows_fleet_and_vehicle_closings(app, people):
 
 
 def test_finance_corrects_a_trip_in_a_closed_month_with_a_reason(app, client, login, people, tmp_path):
-    from backend.access import driver_reads
+    from backend.access import door
     from backend.models.accounts import User
     from backend.periods import service as periods
     from tests.backend.trip_factory import TripFactory, TripSpec, days_ago
@@ -98,7 +98,7 @@ def test_finance_corrects_a_trip_in_a_closed_month_with_a_reason(app, client, lo
     app.config["SEALING_KEY_PATH"] = str(tmp_path / "keys.pem")
     (trip_id,) = TripFactory(app, client, driver_email="daan@example.nl").upload(TripSpec(days_ago(40)))
     with app.app_context():
-        (view,) = driver_reads.trip_summaries(db.session.get(User, people.finance), [trip_id])
+        (view,) = door.trip_summaries(db.session.get(User, people.finance), [trip_id])
         periods.close_month(view.local_date, via="cli")
     login("daan@example.nl")
     locked = client.post(f"/me/trips/{trip_id}", data={"classification": "private"})

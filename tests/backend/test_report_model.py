@@ -175,7 +175,7 @@ def test_revisions_show_as_character_detour_addresses_and_corrections_with_their
     with app.app_context():
         finance = _user(fleet.finance)
         before = build_report(finance, year=fleet.year, vehicle_id=_vehicle_id())
-        business = [t for t in door.tax_report_rows(finance, year=fleet.year, vehicle_id=_vehicle_id())
+        business = [t for t in door.tax_report_rows_with_gaps(finance, year=fleet.year, vehicle_id=_vehicle_id())
                     if not t.is_private]
         commute, private, detour = business[0], business[1], business[2]
         revisions.revise(finance, [commute.id], {"classification": "commute"}, reason="rooster: woon-werk")
@@ -218,7 +218,7 @@ def test_calibrations_show_as_correction_rows_with_calibrated_odometers_and_gps_
     second_at = datetime.combine(date(fleet.year, 7, 1), time(12), rf.LOCAL).astimezone(timezone.utc)
     with app.app_context():
         finance = _user(fleet.finance)
-        views = door.tax_report_rows(finance, year=fleet.year, vehicle_id=_vehicle_id())
+        views = door.tax_report_rows_with_gaps(finance, year=fleet.year, vehicle_id=_vehicle_id())
         gps_at = lambda at: max(t.odometer_end_km for t in views if t.ended_at <= at)  # noqa: E731
         vehicle = db.session.get(Vehicle, _vehicle_id())
         odometer.record(vehicle, f"{gps_at(first_at):.3f}", first_at, finance)

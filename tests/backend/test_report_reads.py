@@ -1,5 +1,5 @@
-"""backend.access.report_reads.tax_report_rows (plain columns, the reports' read) against
-door.tax_report_rows (ORM objects) on both databases: the same views (but for the gap lists it
+"""backend.access.door.tax_report_rows (plain columns, the reports' read) against
+door.tax_report_rows_with_gaps (ORM objects) on both databases: the same views (but for the gap lists it
 does not read), the same READ audit event, the same refusals. Trips with device flags and
 ingest flags, from the real recordings."""
 from __future__ import annotations
@@ -43,15 +43,15 @@ def trips(app, client, make_user, tmp_path, replayed):
 
 
 def _both(app, actor_id, **kwargs):
-    from backend.access import door, report_reads
+    from backend.access import door
     from backend.db import db
     from backend.models.accounts import User
     from backend.models.audit import AuditEvent
 
     out = []
-    for module in (door, report_reads):
+    for read in (door.tax_report_rows_with_gaps, door.tax_report_rows):
         with app.app_context():
-            views = module.tax_report_rows(db.session.get(User, actor_id), year=2025, **kwargs)
+            views = read(db.session.get(User, actor_id), year=2025, **kwargs)
             db.session.commit()
             event = db.session.scalars(select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(1)).first()
             out.append((views, (event.event_type, event.actor_id, event.subject_user_id, event.subject_vehicle_id,
@@ -78,7 +78,7 @@ def test_the_same_views_and_the_same_audit_event_as_the_doors_read(app, trips):
 
 
 def test_the_same_refusal(app, trips):
-    from backend.access import report_reads
+    from backend.access import door
     from backend.access.door import AccessDenied
     from backend.db import db
     from backend.models.accounts import User
@@ -86,4 +86,4 @@ def test_the_same_refusal(app, trips):
     driver, _, other = trips
     with app.app_context():
         with pytest.raises(AccessDenied):
-            report_reads.tax_report_rows(db.session.get(User, other), year=2025, driver_id=driver)
+            door.tax_report_rows(db.session.get(User, other), year=2025, driver_id=driver)

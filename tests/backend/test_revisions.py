@@ -10,7 +10,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from backend import audit
-from backend.access import driver_reads
+from backend.access import door
 from backend.access.door import AccessDenied
 from backend.db import db
 from backend.models.audit import AuditEvent
@@ -34,7 +34,7 @@ def world(app, client, make_user, tmp_path):
 
 
 def _views(actor_id, ids):
-    return driver_reads.trip_summaries(user(actor_id), ids)
+    return door.trip_summaries(user(actor_id), ids)
 
 
 def _count() -> int:
@@ -104,7 +104,7 @@ def test_after_the_window_the_driver_can_only_add_a_note(app, world):
 
 
 def test_the_window_comes_from_the_agreement_in_force(app, world):
-    from backend.access import agreements
+    from backend.governance import agreements
     from backend.trips import revisions
     people, trips = world
     version = agreements.upload(example_text().replace("correction_window_days: 7", "correction_window_days: 30"),
@@ -225,13 +225,14 @@ def test_the_read_api_wants_the_doors_views(app, world):
 def test_two_changes_replacing_the_same_value_cannot_both_win(app, world, monkeypatch):
     """Two people read the same current value and both replace it: the unique supersedes_id
     makes the database refuse the second, and the service answers with a message, not a 500."""
+    from backend.access import door
     from backend.trips import revisions
     people, trips = world
     driver, finance = user(people.driver), user(people.finance)
     (first,) = revisions.revise(driver, [trips["fresh"]], {"classification": "private"})
     stale = {(trips["fresh"], "classification"): first}
     revisions.revise(driver, [trips["fresh"]], {"classification": "business"})  # supersedes `first`
-    monkeypatch.setattr(revisions, "_current_rows", lambda ids: stale)  # finance still saw `first`
+    monkeypatch.setattr(door, "current_revisions", lambda ids: stale)  # finance still saw `first`
     with pytest.raises(revisions.RevisionError, match="same moment"):
         revisions.revise(finance, [trips["fresh"]], {"classification": "commute"}, reason="Woon-werk")
     assert _count() == 2

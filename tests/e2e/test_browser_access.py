@@ -10,7 +10,7 @@ from datetime import timedelta
 import pytest
 from playwright.sync_api import expect
 
-from backend.access.requests import local_today
+from backend.governance.requests import local_today
 from tests.backend.access_support import EXAMPLE, MOTIVATION, Fleet, make_people
 from tests.e2e.browser_support import log_in
 

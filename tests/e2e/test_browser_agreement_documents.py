@@ -9,8 +9,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from backend.access import agreements
-from backend.access.requests import local_today
+from backend.governance import agreements
+from backend.governance.requests import local_today
 from backend.db import db
 from tests.backend.access_support import example_text, make_people, user
 from tests.e2e.browser_support import log_in

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from backend.access import requests
+from backend.governance import requests
 from backend.accounts import propose_role
 from backend.fleet import service as fleet
 from tests.backend.access_support import granted, people_under_agreement, request_input, user

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 
 from backend import audit
-from backend.access import agreements, notice_mail
+from backend.governance import agreements, notice_mail
 from backend.access.purposes import categories_text
 from backend.db import db, utcnow
 from backend.models.access import AccessRequest, Grant, Notification, RequestStatus

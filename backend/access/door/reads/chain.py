@@ -61,7 +61,7 @@ def devices_of_vehicles(vehicle_ids: list[int]) -> list[str]:
     return sorted(db.session.scalars(select(Trip.device_id).distinct().where(Trip.vehicle_id.in_(vehicle_ids))))
 
 
-# --- the device's word (backend/access/device_word.py, `flask --app backend trips verify`) ---
+# --- the device's word (reads/device_word.py, `flask --app backend trips verify`) ---
 
 RECORD_COLUMNS = ("id", "device_id", "seq", "device_trip_id", "prev_hash", "record_hash", "device_signature",
                   "body", "started_at", "ended_at", "odometer_start_km", "odometer_end_km", "distance_km",

@@ -13,16 +13,15 @@ from flask_login import current_user, login_required
 from sqlalchemy import and_, exists, or_, select
 
 from backend import accounts, agreement_documents, audit
-from backend.access import agreements, approvals, door, grants, requests
+from backend.access import door
+from backend.governance import agreements, approvals, grants, requests
 from backend.access.door import AccessDenied
-from backend.access.device_word import TRIPS_VERIFIED
 from backend.access.inspector_package import INSPECTOR_PACKAGE
-from backend.access.forms import (CATEGORY_LABELS, AuditFilterForm, ConsentForm, DecisionForm, RequestForm,
+from backend.governance.forms import (CATEGORY_LABELS, AuditFilterForm, ConsentForm, DecisionForm, RequestForm,
                                   RevokeForm, UploadForm)
 from backend.access.purposes import BUSINESS_TRACKS
-from backend.access.report_reads import OWN_EXPORT
-from backend.access.seals import SEAL_DISCLOSED, TRIP_SEALED
-from backend.access.requests import RequestInput, RequestRefused
+from backend.access.door import OWN_EXPORT, SEAL_DISCLOSED, TRIP_SEALED, TRIPS_VERIFIED
+from backend.governance.requests import RequestInput, RequestRefused
 from backend.auth import role_required
 from backend.db import db, utcnow as _now
 from backend.driver import svg
@@ -35,11 +34,11 @@ from backend.models.audit import AuditEvent
 from backend.models.fleet import Vehicle
 from backend.odometer.service import ODOMETER_CALIBRATED
 from backend.periods.service import PERIOD_CLOSED
-from backend.trips.ingest import TRIP_ID_CONFLICT
+from backend.ingest.records import TRIP_ID_CONFLICT
 from backend.driver.classify import PROPOSAL_CONFIRMED
 from backend.trips.revisions import ADDRESS_COMPLETED, REVISION_REFUSED
 from backend.trips.stretches import KM_EXPLAINED
-from backend.access.labels import ground_label, purpose_label
+from backend.governance.labels import ground_label, purpose_label
 from backend.web.roles import ROLE_LABELS
 
 APPROVER_ROLES = (Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
@@ -374,7 +373,7 @@ def grant_track(grant_id: int, trip_id: int):
 @role_required(Role.OR_DELEGATE, Role.PRIVACY_OFFICER)
 def statistics():
     """Aggregate figures per purpose for the works council (no personal data)."""
-    from backend.access.statistics import per_purpose
+    from backend.governance.statistics import per_purpose
     return render_template("access/statistics.html", figures=per_purpose(), **_common())
 
 
@@ -439,7 +438,7 @@ def _before_seq() -> int | None:
 def log():
     """Newest first, AUDIT_PAGE events a page; the next page starts below the last seq shown
     (keyset paging: as fast on page 500 as on page 1, whatever the log's length)."""
-    from backend.access import audit_details
+    from backend.governance import audit_details
 
     form = _audit_filter_form()
     conditions = _audit_conditions(form)

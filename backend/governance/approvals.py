@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from backend import audit
-from backend.access import agreements, grants
+from backend.governance import agreements, grants
 from backend.access.purposes import categories_text
-from backend.access.requests import RequestInput, RequestRefused, check_against_agreement
+from backend.governance.requests import RequestInput, RequestRefused, check_against_agreement
 from backend.db import db, utcnow
 from backend.models.access import AccessRequest, Approval, Decision, Grant, RequestStatus
 from backend.models.accounts import Role, User

@@ -3,12 +3,12 @@
 One transaction per batch (the caller commits). Idempotent on (device, trip_id): a record the
 backend holds already is counted as a duplicate, and so is one that retention deleted; the same
 trip_id with another body is a TripIdConflict (the caller refuses the batch). Each new record's
-link in the device's hash chain is checked (backend.trips.chain); a missing or broken link is
+link in the device's hash chain is checked (backend.ingest.chain); a missing or broken link is
 stored as a chain event and flags the trip, which is stored all the same: a trip is never
 silently dropped.
 
 Reads of the trip tables here are ingest bookkeeping only (which trip ids exist and their hashes,
-the hashes of neighbouring records); trip contents are read elsewhere only through backend/access/.
+the hashes of neighbouring records); trip contents are read elsewhere only through the door (backend.access.door).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ from backend.db import db, utcnow
 from backend.local_time import LOCAL
 from backend.models.fleet import Assignment, Device, Vehicle
 from backend.models.trips import ChainEvent, ChainEventKind, DeviceChainHead, IngestFlag, Trip, TripTrack
-from backend.trips import chain
+from backend.ingest import chain
 
 # audit kind: a trip id sent again with another body
 TRIP_ID_CONFLICT = audit.kind("trip_id_conflict", _l("Trip sent again with other content (refused)"))

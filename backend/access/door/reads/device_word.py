@@ -21,7 +21,8 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from backend import audit
-from backend.access import chain_reads, door
+from backend.access.door.envelopes import SealError, open_envelope
+from backend.access.door.reads.chain import chain_heads, declared_breaks, sealed_bodies, stored_records
 from backend.db import db
 from backend.models.fleet import Device
 from backend.models.seals import SEALED_BODY
@@ -108,12 +109,12 @@ def _open_sealed(rows: list, result: Verification) -> dict[int, str]:
     if not sealed:
         return {}
     opened: dict[int, str] = {}
-    envelopes = chain_reads.sealed_bodies(sealed)
+    envelopes = sealed_bodies(sealed)
     for trip_id in sealed:
         envelope = envelopes.get(trip_id)
         try:
-            opened[trip_id] = door.open_envelope(envelope).decode("utf-8") if envelope else None
-        except door.SealError:
+            opened[trip_id] = open_envelope(envelope).decode("utf-8") if envelope else None
+        except SealError:
             opened[trip_id] = None
         if opened[trip_id] is None:
             row = next(r for r in rows if r.id == trip_id)
@@ -124,14 +125,14 @@ def _open_sealed(rows: list, result: Verification) -> dict[int, str]:
     return opened
 
 
-def verify(device_ids: list[str] | None = None) -> Verification:
+def verify_device_word(device_ids: list[str] | None = None) -> Verification:
     """Check every stored trip of these devices (default: all) against the device's word."""
     result = Verification()
     keys = {device_id: key for device_id, key in db.session.execute(select(Device.id, Device.public_key))}
-    heads = chain_reads.chain_heads()
-    declared = chain_reads.declared_breaks(device_ids)
+    heads = chain_heads()
+    declared = declared_breaks(device_ids)
     seen: set[str] = set()
-    for device_id, group in groupby(chain_reads.stored_records(device_ids), key=lambda row: row.device_id):
+    for device_id, group in groupby(stored_records(device_ids), key=lambda row: row.device_id):
         rows = list(group)
         seen.add(device_id)
         result.devices += 1

@@ -37,10 +37,10 @@ def trip_span(driver_id: int, vehicle_id: int, day_from: date | None, day_until:
     if day_until is not None:
         statement = statement.where(Trip.started_at < start_of_day_utc(day_until + timedelta(days=1)))
     count, first, last = db.session.execute(statement).one()
-    return TripSpan(int(count or 0), _local_day(first), _local_day(last))
+    return TripSpan(int(count or 0), local_day_or_none(first), local_day_or_none(last))
 
 
-def _local_day(moment: datetime | str | None) -> date | None:
+def local_day_or_none(moment: datetime | str | None) -> date | None:
     if moment is None:
         return None
     if isinstance(moment, str):  # SQLite hands MIN/MAX of a DATETIME back as text on some versions
@@ -88,5 +88,5 @@ def unassigned_trips(year: int) -> list[Unassigned]:
     statement = _day_bounds(
         select(Trip.vehicle_id, func.count(Trip.id), func.min(Trip.started_at), func.max(Trip.started_at))
         .where(Trip.driver_id.is_(None)), date(year, 1, 1), date(year, 12, 31)).group_by(Trip.vehicle_id)
-    return [Unassigned(vehicle_id, int(count), _local_day(first), _local_day(last))
+    return [Unassigned(vehicle_id, int(count), local_day_or_none(first), local_day_or_none(last))
             for vehicle_id, count, first, last in db.session.execute(statement.order_by(Trip.vehicle_id))]

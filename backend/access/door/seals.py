@@ -21,7 +21,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, select, text, tuple_, update
 
 from backend import audit
-from backend.access import character, door, driver_reads
+from backend.access.door import character
+from backend.access.door.reads import drivers as driver_reads
+from backend.access.door.decide import deny
+from backend.access.door.envelopes import seal
+from backend.access.door.views import Position, seal_position
 from backend.access.purposes import TAX
 from backend.db import db
 from backend.models.accounts import Role, User
@@ -75,15 +79,15 @@ def seal_reclassified(actor: User | None, revisions: Iterable[TripRevision]) -> 
     for row in rows:
         points = list(db.session.execute(select(TripTrack.at, TripTrack.lat, TripTrack.lon)
                                          .where(TripTrack.trip_id == row.id).order_by(TripTrack.idx)))
-        start = door.Position(row.start_lat, row.start_lon) if row.start_lat is not None else None
-        end = door.Position(row.end_lat, row.end_lon) if row.end_lat is not None else None
+        start = Position(row.start_lat, row.start_lon) if row.start_lat is not None else None
+        end = Position(row.end_lat, row.end_lon) if row.end_lat is not None else None
         track = json.dumps([[at.isoformat(), lat, lon] for at, lat, lon in points], separators=(",", ":"))
         db.session.add(TripReseal(
             trip_id=row.id, revision_id=targets[row.id].id,
-            start_sealed=door.seal_position(start) if start else None,
-            end_sealed=door.seal_position(end) if end else None,
-            track_sealed=door.seal(track.encode("ascii")) if points else None,
-            body_sealed=door.seal(row.body.encode("utf-8")), track_points=len(points),
+            start_sealed=seal_position(start) if start else None,
+            end_sealed=seal_position(end) if end else None,
+            track_sealed=seal(track.encode("ascii")) if points else None,
+            body_sealed=seal(row.body.encode("utf-8")), track_points=len(points),
             sealed_by_id=actor.id if actor is not None else targets[row.id].author_id))
         db.session.flush()  # the triggers look for this row
         _clear_copies(row.id)
@@ -134,7 +138,7 @@ def disclose_for_tax(actor: User, trip_id: int) -> bool:
     False when it was opened already under its current classification."""
     (view,) = driver_reads.trip_summaries(actor, [trip_id])
     if view.driver_id != actor.id or not actor.has_role(Role.DRIVER):
-        door.deny(actor, TAX, view.driver_id, view.vehicle_id,
+        deny(actor, TAX, view.driver_id, view.vehicle_id,
                   "only the trip's driver opens its positions for the tax report", trip_id=trip_id)
     if view.is_private:
         raise DisclosureRefused(_l("A private trip's positions stay sealed: classify it as business or commute first."))

@@ -3,11 +3,11 @@ classification, when they lock, and which months are ready to close.
 
 Only counts, days and moments leave this module - no positions, no km, no trip contents - so
 they are not reads of trip data in the door's sense and are not audited as one (like
-backend.access.fleet_reads). Who may ask is still decided here: a driver about their own trips,
+reads/fleet.py). Who may ask is still decided here: a driver about their own trips,
 finance about the fleet, and the scheduled reminder job (actor None).
 
 A trip waits for a classification when it was recorded in business mode and its newest
-classification revision is missing or cleared (backend.access.character: a trip recorded in
+classification revision is missing or cleared (the door's character.py: a trip recorded in
 private mode is private until someone says otherwise). Each count is one query whatever the
 number of drivers, plus one for the closed months.
 """
@@ -19,9 +19,11 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import case, func, or_, select
 
-from backend.access.door import LOCAL, _utc_bounds, deny
-from backend.access.fleet_reads import _local_day
+from backend.access.door.decide import deny
+from backend.access.door.query import utc_period_bounds
+from backend.access.door.reads.fleet import local_day_or_none
 from backend.access.purposes import TAX
+from backend.local_time import LOCAL
 from backend.db import db
 from backend.models.accounts import Role, User
 from backend.models.revisions import RevisionField, TripRevision
@@ -105,13 +107,13 @@ def behind_on_classifying(actor: User | None, year: int, window_days: int, now: 
     """Per driver, the year's trips waiting for a classification (one GROUP BY query), the
     drivers with most trips past their window first."""
     _may_ask(actor, None)
-    start, end = _utc_bounds((date(year, 1, 1), date(year, 12, 31)))
+    start, end = utc_period_bounds((date(year, 1, 1), date(year, 12, 31)))
     past = func.sum(case((Trip.ended_at <= now - timedelta(days=window_days), 1), else_=0))
     rows = db.session.execute(
         select(Trip.driver_id, func.count(Trip.id), past, func.min(Trip.started_at))
         .where(*_waiting(), Trip.started_at >= start, Trip.started_at < end)
         .group_by(Trip.driver_id)).all()
-    found = [Behind(driver, int(count), int(past_count or 0), _local_day(first))
+    found = [Behind(driver, int(count), int(past_count or 0), local_day_or_none(first))
              for driver, count, past_count, first in rows]
     return sorted(found, key=lambda b: (-b.past_window, -b.unclassified, b.driver_id))
 
@@ -134,12 +136,12 @@ def month_counts(actor: User | None, months: list[date]) -> list[MonthCount]:
     columns = []
     for month in months:
         following = (month.replace(day=28) + timedelta(days=4)).replace(day=1)
-        start, end = _utc_bounds((month, following - timedelta(days=1)))
+        start, end = utc_period_bounds((month, following - timedelta(days=1)))
         inside = (Trip.started_at >= start) & (Trip.started_at < end)
         columns += [func.sum(case((inside, 1), else_=0)), func.sum(case((inside & waiting, 1), else_=0))]
-    first, _ = _utc_bounds((min(months), min(months)))
+    first, _ = utc_period_bounds((min(months), min(months)))
     last_month = max(months)
-    _, last = _utc_bounds((last_month, (last_month.replace(day=28) + timedelta(days=4)).replace(day=1)
+    _, last = utc_period_bounds((last_month, (last_month.replace(day=28) + timedelta(days=4)).replace(day=1)
                            - timedelta(days=1)))
     values = db.session.execute(select(*columns).where(Trip.started_at >= first, Trip.started_at < last)).one()
     return [MonthCount(month, int(values[2 * i] or 0), int(values[2 * i + 1] or 0)) for i, month in enumerate(months)]

@@ -9,7 +9,7 @@ from flask import current_app
 from flask_babel import force_locale, gettext as _
 
 from backend import mail
-from backend.access import agreements
+from backend.governance import agreements
 from backend.local_time import LOCAL
 from backend.config import SUPPORTED_LOCALES
 from backend.db import db

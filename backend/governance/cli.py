@@ -7,7 +7,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from backend.access import agreements
+from backend.governance import agreements
 from backend.accounts import find_user
 from backend.db import db
 from backend.models.access import AgreementVersion
@@ -106,8 +106,8 @@ seals_cli = AppGroup("seals", help="Sealed trip positions.")
 @seals_cli.command("seal-classified")
 def seal_classified_command() -> None:
     """Seal business-mode trips classified private before sealing existed (counts only)."""
-    from backend.access import seals
-    sealed = seals.seal_pending()
+    from backend.access import door
+    sealed = door.seal_pending()
     click.echo(f"sealed {len(sealed)} trips classified private")
 
 

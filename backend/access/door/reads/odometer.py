@@ -13,12 +13,13 @@ from datetime import datetime
 from sqlalchemy import select
 
 from backend import audit
-from backend.access.door import AccessDenied, deny
+from backend.access.door.decide import AccessDenied, deny
 from backend.local_time import LOCAL
 from backend.access.purposes import TAX
 from backend.db import db
 from backend.models.accounts import Role, User
 from backend.models.fleet import Assignment
+from backend.models.odometer import OdometerCalibration, OdometerCorrection
 from backend.models.trips import Trip
 
 
@@ -80,4 +81,52 @@ def odometer_window(actor: User | None, vehicle_id: int, after: datetime | None,
     return OdometerWindow(trips, last)
 
 
-__all__ = ["AccessDenied", "OdometerTrip", "OdometerWindow", "may_calibrate", "odometer_window"]
+# --- the corrections booked by calibrations (backend/odometer/service.py writes them) ---------
+# Per trip the share of a calibration's difference: personal data of the trip's driver, read
+# only here, for the reports (no decision of its own: the report's trips came through the door).
+
+@dataclass(frozen=True)
+class CorrectionRow:
+    """One booked correction share, for the reports (docs/odometer.md)."""
+
+    calibration_id: int
+    vehicle_id: int
+    read_at: datetime  # when the dashboard showed the reading that booked it
+    trip_id: int | None  # None: no trip since the previous calibration
+    gps_distance_m: int  # the trip's original GPS distance
+    correction_m: int  # its share; calibrated distance = gps_distance_m + correction_m
+    dashboard_m: int  # the reading
+    gps_odometer_m: int | None  # the GPS-based odometer at read_at (original figure)
+    recorded_by: str  # name of the person, or "cli"
+    recorded_as: str  # "finance", "driver" or "cli"
+    recorded_at: datetime
+
+
+def correction_rows(vehicle_id: int, start: datetime | None = None, end: datetime | None = None) -> list[CorrectionRow]:
+    """Correction rows of the calibrations read in [start, end) (UTC), oldest first."""
+    statement = (select(OdometerCorrection, OdometerCalibration)
+                 .join(OdometerCalibration, OdometerCorrection.calibration_id == OdometerCalibration.id)
+                 .where(OdometerCorrection.vehicle_id == vehicle_id)
+                 .order_by(OdometerCalibration.read_at, OdometerCorrection.id))
+    if start is not None:
+        statement = statement.where(OdometerCalibration.read_at >= start)
+    if end is not None:
+        statement = statement.where(OdometerCalibration.read_at < end)
+    return [CorrectionRow(cal.id, cal.vehicle_id, cal.read_at, row.trip_id, row.gps_distance_m, row.correction_m,
+                          cal.dashboard_m, cal.gps_odometer_m,
+                          cal.recorded_by.name if cal.recorded_by else "cli", cal.recorded_as, cal.recorded_at)
+            for row, cal in db.session.execute(statement)]
+
+
+def corrections_by_trip(vehicle_id: int) -> dict[int, int]:
+    """trip id -> total correction in metres booked on it (every calibration)."""
+    totals: dict[int, int] = {}
+    for trip_id, share in db.session.execute(
+            select(OdometerCorrection.trip_id, OdometerCorrection.correction_m)
+            .where(OdometerCorrection.vehicle_id == vehicle_id, OdometerCorrection.trip_id.is_not(None))):
+        totals[trip_id] = totals.get(trip_id, 0) + share
+    return totals
+
+
+__all__ = ["AccessDenied", "CorrectionRow", "OdometerTrip", "OdometerWindow", "correction_rows",
+           "corrections_by_trip", "may_calibrate", "odometer_window"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import g, has_app_context, has_request_context
 from flask_babel import get_locale, lazy_gettext as _l
 
-from backend.access import agreements
+from backend.governance import agreements
 
 TAX = "tax"
 PURPOSE_LABELS = {

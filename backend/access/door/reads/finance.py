@@ -1,5 +1,5 @@
 """Reads for finance's trip list and the check before a month is closed, built from the door's
-own deciding, querying and audit internals (the rules stay in backend/access/door.py).
+deciding, querying and audit (the rules stay in one place).
 
 - trip_page: one page of the fleet's trips, filtered and ordered (newest first) in SQL, paged by
   keyset (the start time and id of the last row shown), so a fleet of a million trips costs one
@@ -23,7 +23,9 @@ from datetime import date, datetime
 from sqlalchemy import Integer, Text, and_, cast, exists, func, not_, or_, select
 
 from backend import audit
-from backend.access import door
+from backend.access.door.decide import Access, decide
+from backend.access.door.query import narrow, utc_period_bounds
+from backend.access.door.views import TripView, trip_views
 from backend.access.purposes import BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS, TAX, TRIP_SUMMARIES
 from backend.db import db
 from backend.models.accounts import User
@@ -58,7 +60,7 @@ class Cursor:
 
 @dataclass(frozen=True)
 class TripPage:
-    trips: list[door.TripView]
+    trips: list[TripView]
     next: Cursor | None  # None: this is the last page
 
 
@@ -90,7 +92,7 @@ def _incomplete(character):
     return and_(character != TripMode.PRIVATE.value, or_(*side_missing))
 
 
-def _conditions(wanted: TripFilter, access: door._Access) -> list:
+def _conditions(wanted: TripFilter, access: Access) -> list:
     classification = _classification()
     character = func.coalesce(classification, Trip.mode)
     conditions = []
@@ -101,7 +103,7 @@ def _conditions(wanted: TripFilter, access: door._Access) -> list:
     if wanted.month is not None:
         following = date(wanted.month.year + wanted.month.month // 12, wanted.month.month % 12 + 1, 1)
         period = (wanted.month, date.fromordinal(following.toordinal() - 1))
-    bounds = door._utc_bounds(door._narrow(period, access.period))
+    bounds = utc_period_bounds(narrow(period, access.period))
     if bounds:
         conditions += [Trip.started_at >= bounds[0], Trip.started_at < bounds[1]]
     if wanted.character:
@@ -116,11 +118,11 @@ def _conditions(wanted: TripFilter, access: door._Access) -> list:
     return conditions
 
 
-def _finance_access(actor: User, wanted: TripFilter) -> door._Access:
-    access = door._decide(actor, TAX, TRIP_SUMMARIES, driver_id=wanted.driver_id, vehicle_id=wanted.vehicle_id,
+def _finance_access(actor: User, wanted: TripFilter) -> Access:
+    access = decide(actor, TAX, TRIP_SUMMARIES, driver_id=wanted.driver_id, vehicle_id=wanted.vehicle_id,
                           drivers_own_allowed=False)
     # What the tax report shows, whoever asks: never private positions nor tracks.
-    return door._Access(access.purpose, access.categories - {PRIVATE_TRIP_DETAILS, BUSINESS_TRACKS},
+    return Access(access.purpose, access.categories - {PRIVATE_TRIP_DETAILS, BUSINESS_TRACKS},
                         access.own, access.grant, access.driver_id, access.vehicle_id, access.period)
 
 
@@ -134,7 +136,7 @@ def trip_page(actor: User, wanted: TripFilter, *, after: Cursor | None = None, s
     rows = list(db.session.scalars(statement.order_by(Trip.started_at.desc(), Trip.id.desc()).limit(size + 1)))
     more = len(rows) > size
     rows = rows[:size]
-    views = door._views(actor, access, rows, what="finance_trip_list")
+    views = trip_views(actor, access, rows, what="finance_trip_list")
     return TripPage(views, Cursor(rows[-1].started_at, rows[-1].id) if more and rows else None)
 
 

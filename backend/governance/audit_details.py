@@ -66,7 +66,7 @@ def _labels() -> dict[str, dict]:
     from flask import g
 
     from backend import audit
-    from backend.access.forms import CATEGORY_LABELS
+    from backend.governance.forms import CATEGORY_LABELS
     from backend.driver.views import CLASS_LABELS
     from backend.web.roles import ROLE_LABELS
 
@@ -93,7 +93,7 @@ def format_value(key: str, value, labels: dict[str, dict] | None = None) -> str:
         if known and value in known:
             return known[value]
         if key == "grounds_category":
-            from backend.access.labels import ground_label
+            from backend.governance.labels import ground_label
             return ground_label(value)
         if key == "reason":
             return _reason_text(value)
@@ -128,7 +128,7 @@ _DOOR_REASONS = re.compile(r"^(no such trip|not logged in|no grant for purpose |
 def _reason_text(reason: str) -> str:
     """A refusal the code wrote (English in the log) in the reader's language; a reason a person
     typed (a decision's motivation) stays as they wrote it."""
-    from backend.access.web import REFUSAL_TEXTS, denial_text, refusal_text
+    from backend.governance.web import REFUSAL_TEXTS, denial_text, refusal_text
 
     if reason in REFUSAL_TEXTS or reason.startswith("the request is already "):
         return refusal_text(reason)

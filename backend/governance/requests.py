@@ -11,7 +11,7 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import select
 
 from backend import audit
-from backend.access import agreements
+from backend.governance import agreements
 from backend.access.purposes import CATEGORIES, SUBJECT_EMPLOYEE, SUBJECT_VEHICLE, categories_text
 from backend.db import db, utcnow
 from backend.local_time import LOCAL
