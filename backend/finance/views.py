@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from io import BytesIO
 
 from flask import Blueprint, abort, jsonify, render_template, request, send_file, url_for
 from flask_babel import gettext as _
@@ -11,6 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
+from backend.access import inspector_package
 from backend.access.door import AccessDenied
 from backend.local_time import LOCAL
 from backend.auth import role_required
@@ -109,10 +111,6 @@ def _download(fmt: str, **kwargs):
 
 def _package_download(**kwargs):
     """The signed inspector package (backend/access/inspector_package.py) of one driver or car."""
-    from io import BytesIO
-
-    from backend.access import inspector_package
-
     data, name = inspector_package.build(current_user._get_current_object(), **kwargs)
     response = send_file(BytesIO(data), mimetype="application/zip", as_attachment=True, download_name=name)
     response.headers["Cache-Control"] = "no-store"

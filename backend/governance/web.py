@@ -16,28 +16,18 @@ from backend import accounts, agreement_documents, audit
 from backend.access import door
 from backend.governance import agreements, approvals, grants, requests
 from backend.access.door import AccessDenied
-from backend.access.inspector_package import INSPECTOR_PACKAGE
 from backend.governance.forms import (CATEGORY_LABELS, AuditFilterForm, ConsentForm, DecisionForm, RequestForm,
-                                  RevokeForm, UploadForm)
+                                     RevokeForm, UploadForm)
 from backend.access.purposes import BUSINESS_TRACKS
-from backend.access.door import OWN_EXPORT, SEAL_DISCLOSED, TRIP_SEALED, TRIPS_VERIFIED
 from backend.governance.requests import RequestInput, RequestRefused
 from backend.auth import role_required
 from backend.db import db, utcnow as _now
 from backend.driver import svg
-from backend.fleet.regimes import VEHICLE_REGIME_SET, VERKLARING_RECORDED, VERKLARING_WITHDRAWN
-from backend.fleet.service import ASSIGNMENT_CHANGED, ASSIGNMENT_DELETED, TRIPS_ATTRIBUTED, VEHICLE_RETIRED
 from backend.local_time import LOCAL
 from backend.models.access import AccessRequest, Grant, Notification
 from backend.models.accounts import Role, User, UserRole
 from backend.models.audit import AuditEvent
 from backend.models.fleet import Vehicle
-from backend.odometer.service import ODOMETER_CALIBRATED
-from backend.periods.service import PERIOD_CLOSED
-from backend.ingest.records import TRIP_ID_CONFLICT
-from backend.driver.classify import PROPOSAL_CONFIRMED
-from backend.trips.revisions import ADDRESS_COMPLETED, REVISION_REFUSED
-from backend.trips.stretches import KM_EXPLAINED
 from backend.governance.labels import ground_label, purpose_label
 from backend.web.roles import ROLE_LABELS
 
