@@ -165,7 +165,16 @@ def _run(app: Flask, job_id: int) -> None:
 
 # --- On the task queue: the cars in batches, one task each, assembled when all are done ---------
 
-BATCH_CARS = 100  # cars per batch task: a few seconds of work, progress shown after each
+BATCH_CARS = 100  # cars per batch task at most: a few seconds of work, progress shown after each
+# Batches an export is split into at least (when it has that many cars): a worker that finishes
+# early takes the next batch, so the workers end within one small batch of each other. (One batch
+# of 100 cars and one of 1 kept a second worker idle: no speed-up at 101 cars.)
+MIN_BATCHES = 32
+
+
+def batch_size(cars: int) -> int:
+    """Cars per batch for a fleet of `cars`: at most BATCH_CARS, small enough for MIN_BATCHES."""
+    return max(1, min(BATCH_CARS, -(-cars // MIN_BATCHES)))
 SKIPPED_ENTRY = "skipped.txt"  # in a batch's part file: kentekens without trips in the year
 
 
@@ -179,7 +188,7 @@ def checkpoint_path(app: Flask, job_id: int) -> str:
 
 
 def plan(app: Flask, job_id: int) -> list[list[int]]:
-    """Split the fleet into batches of BATCH_CARS vehicle ids (kenteken order) and mark the job
+    """Split the fleet into batches of batch_size() vehicle ids (kenteken order) and mark the job
     running; [] when it failed (refused, no cars)."""
     return _guarded(app, job_id, _plan) or []
 
@@ -192,7 +201,8 @@ def _plan(app: Flask, job_id: int) -> list[list[int]]:
     ids = vehicle_ids()
     if not ids:
         raise ReportError(f"no trips in {job.year} for any car")
-    batches = [ids[start:start + BATCH_CARS] for start in range(0, len(ids), BATCH_CARS)]
+    size = batch_size(len(ids))
+    batches = [ids[start:start + size] for start in range(0, len(ids), size)]
     from backend import checkpoints
     path = checkpoint_path(app, job_id)
     with open(path + ".tmp", "wb") as handle:
