@@ -238,23 +238,36 @@ def chain_events_for_vehicle(actor: User, vehicle_id: int, period: Period | None
     bounds = _utc_bounds(_narrow(period, access.period))
     if bounds:
         statement = statement.where(ChainEvent.detected_at >= bounds[0], ChainEvent.detected_at < bounds[1])
+    rows = list(db.session.scalars(statement))
+    filled = _filled_at(rows)
     events = [ChainEventView(e.id, e.device_id, e.vehicle_id, e.kind, e.seq_from, e.seq_to, e.trip_id,
                              e.detail, e.detected_at, e.event_kind, e.occurred_at, e.event_body,
-                             _filled_at(e)) for e in db.session.scalars(statement)]
+                             filled.get(e.id)) for e in rows]
     audit.record(audit.READ, actor=actor, subject_vehicle_id=vehicle_id, purpose=purpose,
                  grant_id=access.grant.id if access.grant else None,
                  details={"what": "chain_events", "records": len(events)})
     return events
 
 
-def _filled_at(event: ChainEvent) -> datetime | None:
-    """A chain gap whose missing records all arrived later: when the last one arrived."""
-    if event.kind != ChainEventKind.GAP.value or event.seq_from is None:
-        return None
-    arrived = db.session.execute(
-        select(func.count(), func.max(Trip.received_at)).where(
-            Trip.device_id == event.device_id, Trip.seq >= event.seq_from, Trip.seq <= event.seq_to)).one()
-    return arrived[1] if arrived[0] == event.seq_to - event.seq_from + 1 else None
+def _filled_at(events: list[ChainEvent]) -> dict[int, datetime]:
+    """Event id -> when the last missing record arrived, for the chain gaps whose missing
+    records all arrived later. One statement for all of them (a UNION ALL of index lookups on
+    (device_id, seq)), not one per gap."""
+    from sqlalchemy import literal, union_all
+    gaps = [e for e in events if e.kind == ChainEventKind.GAP.value and e.seq_from is not None]
+    if not gaps:
+        return {}
+    lookups = [select(literal(e.id).label("event_id"), func.count().label("arrived"),
+                      func.max(Trip.received_at).label("last")).where(
+        Trip.device_id == e.device_id, Trip.seq >= e.seq_from, Trip.seq <= e.seq_to) for e in gaps]
+    expected = {e.id: e.seq_to - e.seq_from + 1 for e in gaps}
+    filled = {}
+    for start in range(0, len(lookups), 400):  # SQLite takes at most 500 terms in a compound SELECT
+        part = lookups[start:start + 400]
+        for row in db.session.execute(union_all(*part) if len(part) > 1 else part[0]):
+            if row.arrived == expected[row.event_id]:
+                filled[row.event_id] = row.last
+    return filled
 
 
 def usable_grants(actor: User, purpose: str | None = None, now: datetime | None = None) -> list[Grant]:
@@ -424,12 +437,13 @@ def stored_positions(rows: Sequence) -> dict[int, _Stored]:
     """Character, clear positions and seals of trip rows (ORM rows or rows of plain columns with
     id, mode, start_lat, start_lon, end_lat, end_lon, start_sealed, end_sealed): three queries
     for any number of rows, the later two only for the few rows that need them."""
+    from backend.db import among
     classes = character.classifications(row.id for row in rows)
     business = TripMode.BUSINESS.value
     maybe_resealed = [row.id for row in rows if row.mode == business and row.start_lat is None
                       and row.end_lat is None]
-    reseals = {r.trip_id: r for r in db.session.scalars(select(TripReseal).where(
-        TripReseal.trip_id.in_(maybe_resealed)))} if maybe_resealed else {}
+    reseals = {r.trip_id: r for condition in among(TripReseal.trip_id, maybe_resealed)
+               for r in db.session.scalars(select(TripReseal).where(condition))}
     out: dict[int, _Stored] = {}
     sealed_ids = []
     for row in rows:
@@ -446,9 +460,9 @@ def stored_positions(rows: Sequence) -> dict[int, _Stored]:
             sealed_ids.append((row.id, classified.revision_id))
         out[row.id] = _Stored(trip_character, clear, seals, False)
     if sealed_ids:
-        disclosed = {tuple(pair) for pair in db.session.execute(
-            select(TripDisclosure.trip_id, TripDisclosure.revision_id).where(
-                TripDisclosure.trip_id.in_([i for i, _ in sealed_ids])))}
+        disclosed = {tuple(pair) for condition in among(TripDisclosure.trip_id, [i for i, _ in sealed_ids])
+                     for pair in db.session.execute(
+                         select(TripDisclosure.trip_id, TripDisclosure.revision_id).where(condition))}
         for pair in sealed_ids:
             if pair in disclosed:
                 stored = out[pair[0]]

@@ -28,7 +28,7 @@ from sqlalchemy.exc import IntegrityError
 from backend import audit
 from backend.access import agreements, driver_reads, seals
 from backend.access.door import AccessDenied, TripView
-from backend.db import db, utcnow
+from backend.db import among, db, utcnow
 from backend.errors import N_, UserError
 from backend.models.accounts import Role, User
 from backend.models.revisions import AuthorRole, RevisionField, TripClass, TripRevision
@@ -349,8 +349,9 @@ def _views_by_id(trips: Iterable[TripView]) -> dict[int, TripView]:
 def _rows_for(trip_ids: list[int]) -> list[TripRevision]:
     if not trip_ids:
         return []
-    return list(db.session.scalars(select(TripRevision).where(TripRevision.trip_id.in_(trip_ids))
-                                   .order_by(TripRevision.trip_id, TripRevision.id)))
+    return [row for condition in among(TripRevision.trip_id, trip_ids)
+            for row in db.session.scalars(select(TripRevision).where(condition)
+                                          .order_by(TripRevision.trip_id, TripRevision.id))]
 
 
 def _hide_addresses(trip: TripView, classification: str | None, for_driver: bool) -> bool:
