@@ -450,6 +450,9 @@ EXPLAINS = {
         "(SELECT id FROM trips WHERE vehicle_id = :v AND started_at >= :lo AND started_at < :hi)",
     "chain events of a vehicle":
         "SELECT * FROM chain_events WHERE vehicle_id = :v ORDER BY detected_at",
+    "trips ended within the correction window (classify reminders, over the fleet)":
+        "SELECT driver_id, vehicle_id, started_at, ended_at FROM trips WHERE ended_at > :recent "
+        "ORDER BY ended_at, id",
     "closings of the car's year":
         "SELECT vehicle_id, month FROM period_closings WHERE (vehicle_id = :v OR vehicle_id IS NULL) "
         "AND month >= :lo AND month < :hi",
@@ -461,7 +464,8 @@ def print_explains(vehicle_id: int) -> None:
 
     from backend.db import db
     params = {"v": vehicle_id, "lo": datetime(YEAR - 1, 12, 31, 23, tzinfo=timezone.utc),
-              "hi": datetime(YEAR, 12, 31, 23, tzinfo=timezone.utc)}
+              "hi": datetime(YEAR, 12, 31, 23, tzinfo=timezone.utc),
+              "recent": datetime.now(timezone.utc) - timedelta(days=14)}
     for title, sql in EXPLAINS.items():
         plan = db.session.execute(text("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql), params)
         print(f"   EXPLAIN {title}:")
