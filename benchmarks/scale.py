@@ -380,7 +380,7 @@ def fleet_export(fleet: Fleet, workers: int) -> float:
     import signal
     import subprocess
 
-    from sqlalchemy import select, text
+    from sqlalchemy import func, select, text
 
     from backend.db import db
     from backend.finance import jobs
@@ -390,12 +390,17 @@ def fleet_export(fleet: Fleet, workers: int) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RITBOX_", "FLASK_"))}
     env.update(RITBOX_DATABASE_URL=fleet.url, RITBOX_SECRET_KEY="bench", RITBOX_TASK_QUEUE="procrastinate",
                RITBOX_INSTANCE_PATH=fleet.app.instance_path, PYTHONPATH=str(ROOT))
+    with fleet.app.app_context():
+        since = db.session.scalar(select(func.now()))
+        db.session.remove()
+    import resource
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     processes = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "backend", "worker"], env=env,
                                   cwd=fleet.app.instance_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   text=True) for _ in range(workers)]
     try:
         with fleet.app.app_context():
-            _quiet_queue(processes)
+            _quiet_queue(processes, since)
             # Every run starts from the same geocoder cache, the empty one: the first run's cache
             # rows would otherwise spare the second run its geocoding (and flatter 2 workers).
             db.session.execute(text("DELETE FROM address_cache"))
@@ -429,23 +434,36 @@ def fleet_export(fleet: Fleet, workers: int) -> float:
                 process.wait(60)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
+        # CPU time is what the load of other processes on the machine does not change.
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+        print(f"   fleet export, {workers} worker(s): {cpu:.1f} s of worker CPU (their start-up included)")
 
 
-def _quiet_queue(processes) -> None:
-    """Wait until the workers are up and the periodic jobs their start queued (checkpoint,
-    retention, reminders ...) are done, so that the clock times the export alone."""
+def _quiet_queue(processes, since: datetime) -> None:
+    """Wait until every worker started after `since` (the database's clock) has registered with
+    the queue and the periodic jobs their start queued (checkpoint, retention, reminders ...)
+    are done, so that the clock times the export alone (under load a worker takes seconds to
+    start, and two starting at once longer: a fixed pause timed their start-up too)."""
     from sqlalchemy import text
 
     from backend.db import db
-    time.sleep(5)  # the workers are up and listening, their periodic deferrer has run
-    while db.session.scalar(text("SELECT count(*) FROM procrastinate.procrastinate_jobs "
-                                 "WHERE status IN ('todo', 'doing')")):
+
+    def wait_until(sql: str, done) -> None:
+        while not done(db.session.scalar(text(sql), {"since": since})):
+            db.session.remove()
+            for process in processes:
+                if process.poll() is not None:
+                    raise RuntimeError(process.communicate()[1][-2000:])
+            time.sleep(0.5)
         db.session.remove()
-        for process in processes:
-            if process.poll() is not None:
-                raise RuntimeError(process.communicate()[1][-2000:])
-        time.sleep(0.5)
-    db.session.remove()
+
+    wait_until("SELECT count(*) FROM procrastinate.procrastinate_workers WHERE last_heartbeat >= :since",
+               lambda registered: registered >= len(processes))
+    time.sleep(2)  # their periodic deferrer queues the jobs of the current tick
+    wait_until("SELECT count(*) FROM procrastinate.procrastinate_jobs WHERE status IN ('todo', 'doing')",
+               lambda busy: busy == 0)
 
 
 EXPLAINS = {
