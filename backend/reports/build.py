@@ -12,10 +12,9 @@ from decimal import Decimal
 from sqlalchemy import select
 
 from backend.access import door, report_reads
-from backend.db import among, db, utcnow
+from backend.db import db, utcnow
 from backend.models.accounts import Role, User
 from backend.models.fleet import Assignment, Vehicle
-from backend.models.revisions import TripRevision
 from backend.models.trips import TripMode
 from backend.numbers import km_nl
 from backend.reports import model as m
@@ -133,11 +132,14 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
 
     for_driver = view == m.DRIVER
     # Most trips of a year were never revised: ask the revisions API only about those that were.
-    revised = {trip_id for condition in among(TripRevision.trip_id, (t.id for t in trips))
-               for trip_id in db.session.scalars(select(TripRevision.trip_id).distinct().where(condition))}
+    # One read of their revisions for both the annotations and the history.
+    revision_rows = revisions.revision_rows(t.id for t in trips)
+    revised = {row.trip_id for row in revision_rows}
     revised_trips = [t for t in trips if t.id in revised]
-    annotations = revisions.current_annotations(revised_trips, for_driver=for_driver) if revised_trips else {}
-    history = revisions.revision_history(revised_trips, for_driver=for_driver) if revised_trips else {}
+    annotations = revisions.current_annotations(revised_trips, for_driver=for_driver,
+                                                rows=revision_rows) if revised_trips else {}
+    history = revisions.revision_history(revised_trips, for_driver=for_driver,
+                                         rows=revision_rows) if revised_trips else {}
     if any(not t.is_private and not (annotations.get(t.id) and annotations[t.id].classification) for t in trips):
         notes.append("unclassified_trips")
     if any(IMPLAUSIBLE_MOTION in t.flags for t in trips):
