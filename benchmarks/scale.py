@@ -26,7 +26,9 @@ Timed at each size (median of --repeat, after one warm-up):
 - retention dry run: under the agreement in force (the year's business tracks are due: this one
   grows with what is due, by design).
 At the sizes with at most --fleet-export-cars cars: a fleet CSV export through the task queue
-(procrastinate) with 1 and with 2 worker processes (`flask --app backend worker`).
+(procrastinate) with 1 and with 2 worker processes (`flask --app backend worker`), each timed
+once the workers' periodic jobs are done and from an empty geocoder cache (so both runs resolve
+the same positions: 1,600 new ones a car).
 With --explain, EXPLAIN ANALYZE of the statements the issue named is printed at each size.
 Targets (issue 20): car-year report, month page and counter within 2x of their time at the first
 size; ingest at the largest size at least 80% of its rate at the first and >= 300 trips/s; the
@@ -378,7 +380,7 @@ def fleet_export(fleet: Fleet, workers: int) -> float:
     import signal
     import subprocess
 
-    from sqlalchemy import select
+    from sqlalchemy import func, select, text
 
     from backend.db import db
     from backend.finance import jobs
@@ -388,13 +390,25 @@ def fleet_export(fleet: Fleet, workers: int) -> float:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RITBOX_", "FLASK_"))}
     env.update(RITBOX_DATABASE_URL=fleet.url, RITBOX_SECRET_KEY="bench", RITBOX_TASK_QUEUE="procrastinate",
                RITBOX_INSTANCE_PATH=fleet.app.instance_path, PYTHONPATH=str(ROOT))
+    with fleet.app.app_context():
+        since = db.session.scalar(select(func.now()))
+        db.session.remove()
+    import resource
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
     processes = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "backend", "worker"], env=env,
                                   cwd=fleet.app.instance_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                   text=True) for _ in range(workers)]
     try:
-        time.sleep(5)  # the workers are up and listening before the clock starts
         with fleet.app.app_context():
+            _quiet_queue(processes, since)
+            # Every run starts from the same geocoder cache, the empty one: the first run's cache
+            # rows would otherwise spare the second run its geocoding (and flatter 2 workers).
+            db.session.execute(text("DELETE FROM address_cache"))
+            db.session.commit()
             finance_id = db.session.scalar(select(User.id).where(User.email == "finance@bench.example"))
+            # This process queues the export, as the web does: with the inline default it would
+            # run it in a thread of its own and the workers would idle.
+            fleet.app.config["TASK_QUEUE"] = "procrastinate"
             started = time.perf_counter()
             job_id = jobs.start(finance_id, YEAR, "csv").id
             db.session.remove()
@@ -412,6 +426,7 @@ def fleet_export(fleet: Fleet, workers: int) -> float:
             os.remove(jobs.zip_path(fleet.app, job_id))
         return seconds
     finally:
+        fleet.app.config["TASK_QUEUE"] = "inline"
         for process in processes:
             process.send_signal(signal.SIGTERM)
         for process in processes:
@@ -419,6 +434,36 @@ def fleet_export(fleet: Fleet, workers: int) -> float:
                 process.wait(60)
             except subprocess.TimeoutExpired:
                 process.kill()
+                process.wait()
+        # CPU time is what the load of other processes on the machine does not change.
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime + after.ru_stime) - (children.ru_utime + children.ru_stime)
+        print(f"   fleet export, {workers} worker(s): {cpu:.1f} s of worker CPU (their start-up included)")
+
+
+def _quiet_queue(processes, since: datetime) -> None:
+    """Wait until every worker started after `since` (the database's clock) has registered with
+    the queue and the periodic jobs their start queued (checkpoint, retention, reminders ...)
+    are done, so that the clock times the export alone (under load a worker takes seconds to
+    start, and two starting at once longer: a fixed pause timed their start-up too)."""
+    from sqlalchemy import text
+
+    from backend.db import db
+
+    def wait_until(sql: str, done) -> None:
+        while not done(db.session.scalar(text(sql), {"since": since})):
+            db.session.remove()
+            for process in processes:
+                if process.poll() is not None:
+                    raise RuntimeError(process.communicate()[1][-2000:])
+            time.sleep(0.5)
+        db.session.remove()
+
+    wait_until("SELECT count(*) FROM procrastinate.procrastinate_workers WHERE last_heartbeat >= :since",
+               lambda registered: registered >= len(processes))
+    time.sleep(2)  # their periodic deferrer queues the jobs of the current tick
+    wait_until("SELECT count(*) FROM procrastinate.procrastinate_jobs WHERE status IN ('todo', 'doing')",
+               lambda busy: busy == 0)
 
 
 EXPLAINS = {
@@ -427,6 +472,9 @@ EXPLAINS = {
         "(SELECT id FROM trips WHERE vehicle_id = :v AND started_at >= :lo AND started_at < :hi)",
     "chain events of a vehicle":
         "SELECT * FROM chain_events WHERE vehicle_id = :v ORDER BY detected_at",
+    "trips ended within the correction window (classify reminders, over the fleet)":
+        "SELECT driver_id, vehicle_id, started_at, ended_at FROM trips WHERE ended_at > :recent "
+        "ORDER BY ended_at, id",
     "closings of the car's year":
         "SELECT vehicle_id, month FROM period_closings WHERE (vehicle_id = :v OR vehicle_id IS NULL) "
         "AND month >= :lo AND month < :hi",
@@ -438,7 +486,8 @@ def print_explains(vehicle_id: int) -> None:
 
     from backend.db import db
     params = {"v": vehicle_id, "lo": datetime(YEAR - 1, 12, 31, 23, tzinfo=timezone.utc),
-              "hi": datetime(YEAR, 12, 31, 23, tzinfo=timezone.utc)}
+              "hi": datetime(YEAR, 12, 31, 23, tzinfo=timezone.utc),
+              "recent": datetime.now(timezone.utc) - timedelta(days=14)}
     for title, sql in EXPLAINS.items():
         plan = db.session.execute(text("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY ON) " + sql), params)
         print(f"   EXPLAIN {title}:")

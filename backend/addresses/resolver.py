@@ -189,14 +189,29 @@ class Resolver:
     def prefetch(self, positions) -> None:
         """Load the cache rows of many positions in a few queries (a report's thousands)."""
         keys = sorted({cache_key(lat, lon) for lat, lon in positions})
-        for start in range(0, len(keys), 500):
-            chunk = keys[start:start + 500]
-            for entry in db.session.scalars(select(AddressCacheEntry).where(
-                    tuple_(AddressCacheEntry.lat_e5, AddressCacheEntry.lon_e5).in_(chunk))):
-                self._prefetched[(entry.lat_e5, entry.lon_e5, entry.provider)] = _from_entry(entry)
-            for lat_e5, lon_e5 in chunk:  # known misses: no query per position later
-                for provider in ("geonames", "pdok"):
-                    self._prefetched.setdefault((lat_e5, lon_e5, provider), None)
+        if not keys:
+            return
+        entry = AddressCacheEntry
+        # Plain columns, not ORM rows (a report reads thousands); _from_entry takes either.
+        columns = select(entry.lat_e5, entry.lon_e5, entry.provider, entry.street, entry.number, entry.postcode,
+                         entry.place, entry.country, entry.level, entry.name)
+        position = tuple_(entry.lat_e5, entry.lon_e5)
+        if db.session.get_bind().dialect.name == "postgresql":
+            # One statement of two array parameters, however many positions (an IN list of
+            # hundreds of pairs was a statement to build and plan per 500 of them).
+            from sqlalchemy import Integer, bindparam, func
+            from sqlalchemy.dialects.postgresql import ARRAY
+            lats, lons = ([key[i] for key in keys] for i in (0, 1))
+            statements = [columns.where(position.in_(select(func.unnest(bindparam(None, lats, type_=ARRAY(Integer))),
+                                                           func.unnest(bindparam(None, lons, type_=ARRAY(Integer))))))]
+        else:
+            statements = [columns.where(position.in_(keys[start:start + 500])) for start in range(0, len(keys), 500)]
+        for statement in statements:
+            for row in db.session.execute(statement):
+                self._prefetched[(row.lat_e5, row.lon_e5, row.provider)] = _from_entry(row)
+        for lat_e5, lon_e5 in keys:  # known misses: no query per position later
+            for provider in ("geonames", "pdok"):
+                self._prefetched.setdefault((lat_e5, lon_e5, provider), None)
 
     def defer_writes(self) -> None:
         """Collect new cache rows instead of inserting each at once; write_pending() inserts

@@ -83,9 +83,13 @@ def regime_on(vehicle_id: int, day: date, history: Iterable[VehicleRegime] | Non
 class RegimeBook:
     """Every vehicle's regime history, read once, for a report or a counter over many trips."""
 
-    def __init__(self) -> None:
+    def __init__(self, vehicle_ids: Iterable[int] | None = None) -> None:
+        """vehicle_ids: only these vehicles' histories (a report's cars), not the whole fleet's."""
         self._by_vehicle: dict[int, list[VehicleRegime]] = {}
-        for row in db.session.scalars(select(VehicleRegime).order_by(VehicleRegime.valid_from, VehicleRegime.id)):
+        statement = select(VehicleRegime).order_by(VehicleRegime.valid_from, VehicleRegime.id)
+        if vehicle_ids is not None:
+            statement = statement.where(VehicleRegime.vehicle_id.in_(sorted(set(vehicle_ids))))
+        for row in db.session.scalars(statement):
             self._by_vehicle.setdefault(row.vehicle_id, []).append(row)
 
     def on(self, vehicle_id: int | None, day: date) -> tuple[str, str]:

@@ -59,6 +59,8 @@ class Trip(db.Model):
         Index("ix_trips_vehicle_started", "vehicle_id", "started_at"),
         # Finance's fleet-wide trip list pages newest first by (started_at, id) (keyset paging).
         Index("ix_trips_started_id", "started_at", "id"),
+        # The classify reminders find the fleet's trips that ended within the window, oldest first.
+        Index("ix_trips_ended_id", "ended_at", "id"),
         CheckConstraint("mode IN ('business', 'private')", name="mode_known"),
         # The database itself guarantees that no private position is ever stored in plaintext.
         CheckConstraint("mode = 'business' OR (start_lat IS NULL AND start_lon IS NULL "

@@ -291,9 +291,12 @@ class Reading:
         return self.previous_dashboard_m is None
 
 
-def readings(vehicle_id: int, start: datetime | None = None, end: datetime | None = None) -> list[Reading]:
-    """Every reading of the car read in [start, end) (UTC), oldest first, the first one included."""
-    calibrations = sorted(calibrations_for_vehicle(vehicle_id), key=lambda c: c.read_at)
+def readings(vehicle_id: int, start: datetime | None = None, end: datetime | None = None,
+             calibrations: list[OdometerCalibration] | None = None) -> list[Reading]:
+    """Every reading of the car read in [start, end) (UTC), oldest first, the first one included.
+    calibrations: the car's calibrations_for_vehicle, when the caller has read them already."""
+    calibrations = sorted(calibrations_for_vehicle(vehicle_id) if calibrations is None else calibrations,
+                          key=lambda c: c.read_at)
     by_id = {c.id: c for c in calibrations}
     out = []
     for c in calibrations:
@@ -324,7 +327,8 @@ class TripOdometer:
     odometer_end_km: float
 
 
-def calibrated_odometers(vehicle_id: int, trips) -> dict[int, tuple[int, int]]:
+def calibrated_odometers(vehicle_id: int, trips,
+                         calibrations: list[OdometerCalibration] | None = None) -> dict[int, tuple[int, int]]:
     """trip id -> (calibrated start, calibrated end) odometer in metres, for the report.
 
     A trip between calibrations k and k+1 reads: its GPS odometer + the offset of calibration
@@ -333,8 +337,10 @@ def calibrated_odometers(vehicle_id: int, trips) -> dict[int, tuple[int, int]]:
     exactly on the dashboard figure, and consecutive trips stay chained. Trips before the first
     calibration take its offset; trips after the last one its offset. Trips of a car never
     calibrated are left out (the report shows the GPS figures). `trips` are objects with id,
-    started_at, odometer_start_km, odometer_end_km (TripView or TripOdometer)."""
-    calibrations = sorted(calibrations_for_vehicle(vehicle_id), key=lambda c: c.read_at)
+    started_at, odometer_start_km, odometer_end_km (TripView or TripOdometer). calibrations: the
+    car's calibrations_for_vehicle, when the caller has read them already."""
+    calibrations = sorted(calibrations_for_vehicle(vehicle_id) if calibrations is None else calibrations,
+                          key=lambda c: c.read_at)
     if not calibrations:
         return {}
     shares = door.corrections_by_trip(vehicle_id)

@@ -100,7 +100,9 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
         statement.order_by(Assignment.available_from, Assignment.id))]
     generated_by = actor.name or actor.email
     driver_ids = {t.driver_id for t in trips if t.driver_id} | {a.driver_id for a in assignments}
-    names = {u.id: (u.name or u.email) for u in db.session.scalars(select(User).where(User.id.in_(driver_ids)))}
+    # Columns, not User rows (whose roles would be loaded with them, per car of a fleet export).
+    names = {user_id: (name or email) for user_id, name, email in db.session.execute(
+        select(User.id, User.name, User.email).where(User.id.in_(driver_ids)))}
 
     cars = [m.Car(vehicle_id=v.id, kenteken=v.display_kenteken, make=v.make, model=v.model,
                   availability=tuple(m.Availability(names.get(a.driver_id, ""), a.available_from, a.available_until)
@@ -130,10 +132,14 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
 
     for_driver = view == m.DRIVER
     # Most trips of a year were never revised: ask the revisions API only about those that were.
-    revised = door.revised_trip_ids(t.id for t in trips)
+    # One read of their revisions for both the annotations and the history.
+    revision_rows = door.revision_rows(t.id for t in trips)
+    revised = {row.trip_id for row in revision_rows}
     revised_trips = [t for t in trips if t.id in revised]
-    annotations = revisions.current_annotations(revised_trips, for_driver=for_driver) if revised_trips else {}
-    history = revisions.revision_history(revised_trips, for_driver=for_driver) if revised_trips else {}
+    annotations = revisions.current_annotations(revised_trips, for_driver=for_driver,
+                                                rows=revision_rows) if revised_trips else {}
+    history = revisions.revision_history(revised_trips, for_driver=for_driver,
+                                         rows=revision_rows) if revised_trips else {}
     if any(not t.is_private and not (annotations.get(t.id) and annotations[t.id].classification) for t in trips):
         notes.append("unclassified_trips")
     if any(IMPLAUSIBLE_MOTION in t.flags for t in trips):
@@ -154,10 +160,12 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
     notes.append("trip_numbers")
     for car in cars:
         car_trips = by_vehicle.get(car.vehicle_id, [])
-        calibrated = odometer.calibrated_odometers(car.vehicle_id, car_trips) if car_trips else {}
+        calibrations = odometer.calibrations_for_vehicle(car.vehicle_id)  # read once for both uses
+        calibrated = odometer.calibrated_odometers(car.vehicle_id, car_trips, calibrations) if car_trips else {}
         car_rows = _car_rows(car, car_trips, events_by_vehicle.get(car.vehicle_id, []), names, view,
                              annotations, history, corrections, calibrated, addresses, numbers, explained)
-        rows.extend(_with_calibrations(car, car_rows, odometer.readings(car.vehicle_id, start_utc, end_utc)))
+        rows.extend(_with_calibrations(car, car_rows, odometer.readings(car.vehicle_id, start_utc, end_utc,
+                                                                               calibrations)))
         if calibrated and "calibrated_odometer" not in notes:
             notes.append("calibrated_odometer")
     # The geocoder's cache rows (never private positions) are committed with the export's audit
@@ -536,8 +544,8 @@ def _business_only_km(rows: list[m.Row], cars: list[m.Car]) -> dict[int | None, 
     from backend.fleet.regimes import RegimeBook
     from backend.models.regimes import VAN_BUSINESS_ONLY
 
-    book = RegimeBook()
     vehicle_of = {car.kenteken: car.vehicle_id for car in cars}
+    book = RegimeBook(vehicle_of.values())
     if not any(VAN_BUSINESS_ONLY in book.regimes_of(vehicle_id) for vehicle_id in vehicle_of.values()):
         return {}
     km: dict[int | None, Decimal] = defaultdict(Decimal)

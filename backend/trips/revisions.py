@@ -346,13 +346,14 @@ def _hide_addresses(trip: TripView, classification: str | None, for_driver: bool
     return private and not for_driver
 
 
-def current_annotations(trips: Iterable[TripView], *, for_driver: bool = False) -> dict[int, Annotation]:
+def current_annotations(trips: Iterable[TripView], *, for_driver: bool = False,
+                        rows: list[door.RevisionRow] | None = None) -> dict[int, Annotation]:
     """Current annotations of trips the caller read through the door. Every trip gets an entry
     (empty when nobody changed it). Corrected addresses of private trips are left out unless
-    for_driver (the driver's own view)."""
+    for_driver (the driver's own view). rows: door.revision_rows() of these trips, if already read."""
     views = _views_by_id(trips)
     values: dict[int, dict] = {i: {"notes": [], "count": 0, "finance": False} for i in views}
-    for row in door.revision_rows(list(views)):
+    for row in (door.revision_rows(list(views)) if rows is None else rows):
         entry = values[row.trip_id]
         entry["count"] += 1
         entry["finance"] = entry["finance"] or row.author_role == AuthorRole.FINANCE.value
@@ -377,11 +378,13 @@ def current_annotations(trips: Iterable[TripView], *, for_driver: bool = False) 
     return result
 
 
-def revision_history(trips: Iterable[TripView], *, for_driver: bool = False) -> dict[int, list[RevisionView]]:
+def revision_history(trips: Iterable[TripView], *, for_driver: bool = False,
+                     rows: list[door.RevisionRow] | None = None) -> dict[int, list[RevisionView]]:
     """Every revision of each trip, oldest first, with original value, author, time and reason.
-    Address revisions of private trips are left out unless for_driver."""
+    Address revisions of private trips are left out unless for_driver. rows: door.revision_rows() of
+    these trips, if already read."""
     views = _views_by_id(trips)
-    rows = door.revision_rows(list(views))
+    rows = door.revision_rows(list(views)) if rows is None else rows
     current_class: dict[int, str | None] = {}
     for row in rows:
         if row.field == CLASSIFICATION:

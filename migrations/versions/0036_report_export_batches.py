@@ -2,7 +2,7 @@
 counts once
 
 Revision ID: 0036
-Revises: 0028
+Revises: 0035
 Create Date: 2026-12-07 18:40:00
 
 """
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0036'
-down_revision = '0028'
+down_revision = '0035'
 branch_labels = None
 depends_on = None
 

@@ -136,3 +136,29 @@ def test_a_queued_export_waits_for_a_free_worker_however_long(app, make_user, qu
         assert fleet_jobs.reap_stale() == 1
         assert dict(db.session.execute(db.select(ReportExport.status, ReportExport.message)).all()) == {
             "queued": "", "failed": fleet_jobs.INTERRUPTED}
+
+
+def test_a_small_fleet_is_spread_over_batches_for_every_worker(app, make_user):
+    """A fleet of 5 cars in one batch of up to BATCH_CARS leaves a second worker idle (101 cars
+    were a batch of 100 and one of 1): the export is planned in at least MIN_BATCHES batches,
+    each at most BATCH_CARS cars, every car once, in kenteken order."""
+    from backend.db import db, utcnow
+    from backend.finance import jobs as fleet_jobs
+    from backend.fleet import service
+    from backend.models.report_exports import ReportExport
+    from backend.reports.fleet import vehicle_ids
+
+    finance = make_user(rf.FINANCE_EMAIL, "finance")
+    with app.app_context():
+        for n in range(5):
+            service.create_vehicle(f"GB-XJ-{20 + n}", "Volkswagen", "Polo")
+        job = ReportExport(requested_by_id=finance, year=2025, format="csv", status="queued", total=0, done=0,
+                           reports=0, message="", heartbeat_at=utcnow())
+        db.session.add(job)
+        db.session.commit()
+        job_id, ids = job.id, vehicle_ids()
+    batches = fleet_jobs.plan(app, job_id)
+    assert [car for batch in batches for car in batch] == ids
+    assert len(batches) == 5  # fewer cars than MIN_BATCHES: a batch each
+    assert fleet_jobs.batch_size(101) == 4 and fleet_jobs.batch_size(1_000) == 32
+    assert fleet_jobs.batch_size(10 ** 6) == fleet_jobs.BATCH_CARS

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import select
 
-from backend.db import db, in_chunks
+from backend.db import among, db
 from backend.models.revisions import RevisionField, TripClass, TripRevision
 
 PRIVATE = TripClass.PRIVATE.value
@@ -40,10 +40,10 @@ def is_private(mode: str, classification: str | None) -> bool:
 def classifications(trip_ids: Iterable[int]) -> dict[int, Classification]:
     """The newest classification revision of each trip that has one (index lookups by trip id)."""
     found: dict[int, Classification] = {}
-    for chunk in in_chunks(trip_ids):
+    for condition in among(TripRevision.trip_id, trip_ids):
         rows = db.session.execute(
             select(TripRevision.trip_id, TripRevision.id, TripRevision.new_value)
-            .where(TripRevision.field == _CLASSIFICATION, TripRevision.trip_id.in_(chunk))
+            .where(TripRevision.field == _CLASSIFICATION, condition)
             .order_by(TripRevision.id))
         for trip_id, revision_id, value in rows:
             found[trip_id] = Classification(revision_id, value)

@@ -17,7 +17,7 @@ from backend.access.door import character
 from backend.access.door.decide import Access
 from backend.access.door.envelopes import open_envelope, seal
 from backend.access.purposes import PRIVATE_TRIP_DETAILS
-from backend.db import db
+from backend.db import among, db
 from backend.local_time import LOCAL
 from backend.models.accounts import User
 from backend.models.seals import TripDisclosure, TripReseal
@@ -128,8 +128,8 @@ def stored_positions(rows: Sequence) -> dict[int, Stored]:
     business = TripMode.BUSINESS.value
     maybe_resealed = [row.id for row in rows if row.mode == business and row.start_lat is None
                       and row.end_lat is None]
-    reseals = {r.trip_id: r for r in db.session.scalars(select(TripReseal).where(
-        TripReseal.trip_id.in_(maybe_resealed)))} if maybe_resealed else {}
+    reseals = {r.trip_id: r for condition in among(TripReseal.trip_id, maybe_resealed)
+               for r in db.session.scalars(select(TripReseal).where(condition))}
     out: dict[int, Stored] = {}
     sealed_ids = []
     for row in rows:
@@ -146,9 +146,9 @@ def stored_positions(rows: Sequence) -> dict[int, Stored]:
             sealed_ids.append((row.id, classified.revision_id))
         out[row.id] = Stored(trip_character, clear, seals, False)
     if sealed_ids:
-        disclosed = {tuple(pair) for pair in db.session.execute(
-            select(TripDisclosure.trip_id, TripDisclosure.revision_id).where(
-                TripDisclosure.trip_id.in_([i for i, _ in sealed_ids])))}
+        disclosed = {tuple(pair) for condition in among(TripDisclosure.trip_id, [i for i, _ in sealed_ids])
+                     for pair in db.session.execute(
+                         select(TripDisclosure.trip_id, TripDisclosure.revision_id).where(condition))}
         for pair in sealed_ids:
             if pair in disclosed:
                 stored = out[pair[0]]

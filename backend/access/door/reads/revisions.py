@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
-from backend.db import db, in_chunks
+from backend.db import among, db
 from backend.models.revisions import RevisionField, TripRevision
 
 NOTE = RevisionField.NOTE.value
@@ -42,21 +42,19 @@ def _row(revision: TripRevision) -> RevisionRow:
 
 def revision_rows(trip_ids: Iterable[int]) -> list[RevisionRow]:
     """Every revision of these trips, by trip and then oldest first."""
-    rows = [_row(r) for chunk in in_chunks(trip_ids)
-            for r in db.session.scalars(select(TripRevision).where(TripRevision.trip_id.in_(chunk)))]
+    rows = [_row(r) for condition in among(TripRevision.trip_id, trip_ids)
+            for r in db.session.scalars(select(TripRevision).where(condition))]
     return sorted(rows, key=lambda row: (row.trip_id, row.id))
 
 
 def current_revisions(trip_ids: Iterable[int]) -> dict[tuple[int, str], RevisionRow]:
     """The newest revision per (trip, field), notes excluded."""
-    rows = [_row(r) for chunk in in_chunks(trip_ids)
-            for r in db.session.scalars(select(TripRevision).where(TripRevision.trip_id.in_(chunk),
-                                                                   TripRevision.field != NOTE))]
+    rows = [_row(r) for condition in among(TripRevision.trip_id, trip_ids)
+            for r in db.session.scalars(select(TripRevision).where(condition, TripRevision.field != NOTE))]
     return {(row.trip_id, row.field): row for row in sorted(rows, key=lambda row: row.id)}
 
 
 def revised_trip_ids(trip_ids: Iterable[int]) -> set[int]:
     """Those of these trips that anyone ever revised."""
-    return {trip_id for chunk in in_chunks(trip_ids)
-            for trip_id in db.session.scalars(select(TripRevision.trip_id).distinct()
-                                              .where(TripRevision.trip_id.in_(chunk)))}
+    return {trip_id for condition in among(TripRevision.trip_id, trip_ids)
+            for trip_id in db.session.scalars(select(TripRevision.trip_id).distinct().where(condition))}

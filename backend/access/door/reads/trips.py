@@ -102,23 +102,36 @@ def chain_events_for_vehicle(actor: User, vehicle_id: int, period: Period | None
     bounds = utc_period_bounds(narrow(period, access.period))
     if bounds:
         statement = statement.where(ChainEvent.detected_at >= bounds[0], ChainEvent.detected_at < bounds[1])
+    rows = list(db.session.scalars(statement))
+    filled = _filled_at(rows)
     events = [ChainEventView(e.id, e.device_id, e.vehicle_id, e.kind, e.seq_from, e.seq_to, e.trip_id,
                              e.detail, e.detected_at, e.event_kind, e.occurred_at, e.event_body,
-                             _filled_at(e)) for e in db.session.scalars(statement)]
+                             filled.get(e.id)) for e in rows]
     audit.record(audit.READ, actor=actor, subject_vehicle_id=vehicle_id, purpose=purpose,
                  grant_id=access.grant.id if access.grant else None,
                  details={"what": "chain_events", "records": len(events)})
     return events
 
 
-def _filled_at(event: ChainEvent) -> datetime | None:
-    """A chain gap whose missing records all arrived later: when the last one arrived."""
-    if event.kind != ChainEventKind.GAP.value or event.seq_from is None:
-        return None
-    arrived = db.session.execute(
-        select(func.count(), func.max(Trip.received_at)).where(
-            Trip.device_id == event.device_id, Trip.seq >= event.seq_from, Trip.seq <= event.seq_to)).one()
-    return arrived[1] if arrived[0] == event.seq_to - event.seq_from + 1 else None
+def _filled_at(events: list[ChainEvent]) -> dict[int, datetime]:
+    """Event id -> when the last missing record arrived, for the chain gaps whose missing
+    records all arrived later. One statement for all of them (a UNION ALL of index lookups on
+    (device_id, seq)), not one per gap."""
+    from sqlalchemy import literal, union_all
+    gaps = [e for e in events if e.kind == ChainEventKind.GAP.value and e.seq_from is not None]
+    if not gaps:
+        return {}
+    lookups = [select(literal(e.id).label("event_id"), func.count().label("arrived"),
+                      func.max(Trip.received_at).label("last")).where(
+        Trip.device_id == e.device_id, Trip.seq >= e.seq_from, Trip.seq <= e.seq_to) for e in gaps]
+    expected = {e.id: e.seq_to - e.seq_from + 1 for e in gaps}
+    filled = {}
+    for start in range(0, len(lookups), 400):  # SQLite takes at most 500 terms in a compound SELECT
+        part = lookups[start:start + 400]
+        for row in db.session.execute(union_all(*part) if len(part) > 1 else part[0]):
+            if row.arrived == expected[row.event_id]:
+                filled[row.event_id] = row.last
+    return filled
 
 
 def usable_grants(actor: User, purpose: str | None = None, now: datetime | None = None) -> list[Grant]:
