@@ -155,3 +155,16 @@ def deny(actor, purpose, driver_id, vehicle_id, reason, *, trip_id=None, grant_i
     # A read of one trip by id says the same whatever the reason: an unknown id is not told apart.
     raise AccessDenied(TRIP_REFUSED if trip_id is not None else reason, reason)
 
+
+
+def tax_report_access(actor: User, year: int, driver_id: int | None,
+                      vehicle_id: int | None) -> tuple[Access, tuple[date, date]]:
+    """The decision for one tax report: a calendar year of exactly one driver or one car, trip
+    summaries only (a report never carries private positions or tracks, whoever asks); and the
+    year as the period to read."""
+    if (driver_id is None) == (vehicle_id is None):
+        raise ValueError("tax_report_rows needs exactly one of driver_id and vehicle_id")
+    period = (date(year, 1, 1), date(year, 12, 31))
+    access = decide(actor, TAX, TRIP_SUMMARIES, driver_id=driver_id, vehicle_id=vehicle_id, period=period)
+    return Access(access.purpose, access.categories - {PRIVATE_TRIP_DETAILS, BUSINESS_TRACKS}, access.own,
+                  access.grant, access.driver_id, access.vehicle_id, access.period), period

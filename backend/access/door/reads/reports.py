@@ -22,11 +22,11 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import Text, and_, cast, select
 
 from backend import audit
-from backend.access.door.decide import Access, decide, deny
+from backend.access.door.decide import Access, decide, deny, tax_report_access
 from backend.access.door.query import narrow, query_trips, utc_period_bounds
 from backend.access.door.views import (TripView, audit_openings, audit_read, positions_for, stored_positions,
                                        trip_views)
-from backend.access.purposes import BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS, TAX, TRIP_SUMMARIES
+from backend.access.purposes import BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS, TAX
 from backend.db import db
 from backend.models.accounts import User
 from backend.models.trips import Trip
@@ -67,13 +67,7 @@ def tax_report_rows(actor: User, *, year: int, driver_id: int | None = None,
     views (private positions never, whoever asks) but for the gap lists, and the same READ audit
     event. commit=False leaves the audit event in the caller's transaction (the caller commits
     it, also when it fails)."""
-    if (driver_id is None) == (vehicle_id is None):
-        raise ValueError("tax_report_rows needs exactly one of driver_id and vehicle_id")
-    period = (date(year, 1, 1), date(year, 12, 31))
-    access = decide(actor, TAX, TRIP_SUMMARIES, driver_id=driver_id, vehicle_id=vehicle_id, period=period)
-    # A report never carries private positions or tracks, whoever asks.
-    access = Access(access.purpose, access.categories - {PRIVATE_TRIP_DETAILS, BUSINESS_TRACKS},
-                          access.own, access.grant, access.driver_id, access.vehicle_id, access.period)
+    access, period = tax_report_access(actor, year, driver_id, vehicle_id)
     conditions = []
     for column, values in ((Trip.driver_id, (driver_id, access.driver_id)),
                            (Trip.vehicle_id, (vehicle_id, access.vehicle_id))):

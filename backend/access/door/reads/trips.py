@@ -3,13 +3,13 @@ report's rows with their gap lists, a vehicle's chain events, and the actor's us
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import datetime
 
 from sqlalchemy import func, select
 
 from backend import audit
 from backend.access.door import character
-from backend.access.door.decide import Access, Period, decide, deny
+from backend.access.door.decide import Period, decide, deny, tax_report_access
 from backend.access.door.envelopes import open_envelope
 from backend.access.door.query import local_day, narrow, query_trips, utc_period_bounds
 from backend.access.door.views import (ChainEventView, Subject, TrackPoint, TripView, audit_read,
@@ -82,13 +82,7 @@ def tax_report_rows_with_gaps(actor: User, *, year: int, driver_id: int | None =
                     vehicle_id: int | None = None) -> list[TripView]:
     """What a tax report needs for one calendar year, per driver or per vehicle: summaries with
     business positions; private trips with date, times, odometer and km only (for the driver too)."""
-    if (driver_id is None) == (vehicle_id is None):
-        raise ValueError("tax_report_rows needs exactly one of driver_id and vehicle_id")
-    period = (date(year, 1, 1), date(year, 12, 31))
-    access = decide(actor, TAX, TRIP_SUMMARIES, driver_id=driver_id, vehicle_id=vehicle_id, period=period)
-    # A report never carries private positions, whoever asks.
-    access = Access(access.purpose, access.categories - {PRIVATE_TRIP_DETAILS, BUSINESS_TRACKS},
-                     access.own, access.grant, access.driver_id, access.vehicle_id, access.period)
+    access, period = tax_report_access(actor, year, driver_id, vehicle_id)
     rows = query_trips(access, driver_id=driver_id, vehicle_id=vehicle_id, period=period)
     return trip_views(actor, access, rows, what="tax_report")
 
