@@ -273,15 +273,3 @@ def axe():
 def artifacts_dir() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """The longest tests start first (marked slow, then the browser tests): pytest-xdist hands
-    tests out in collection order, and a 90-second test handed out last keeps one worker busy
-    while the other has nothing left to do."""
-    def weight(item) -> int:
-        if item.get_closest_marker("slow"):
-            return 0
-        return 1 if item.get_closest_marker("browser") else 2
-
-    items.sort(key=weight)  # stable: within each group, the files' own order
