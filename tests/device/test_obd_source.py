@@ -3,6 +3,7 @@ python-OBD talking to it as it would to a USB adapter in the car."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -43,16 +44,34 @@ class EmulatedCar:
         self.port = self.emulator.get_pty()
         self.thread = threading.Thread(target=self.emulator.run, daemon=True)
         self.thread.start()
+        # run() sets its state to ACTIVE once started: a STOPPED set before then would be lost.
+        wait_for(lambda: getattr(self.emulator, "threadState", None) == self.emulator.THREAD.ACTIVE, timeout=10)
 
     def answer(self, pid: str, text: str) -> None:
         self.emulator.answer[pid] = text
 
     def pull_out(self) -> None:
         """The adapter pulled out of the OBD socket: the emulator (adapter and car) is gone."""
-        self.emulator.terminate()
+        self.close()
 
     def close(self) -> None:
-        self.emulator.terminate()
+        """Stop the emulator's thread, then close its pty exactly once.
+
+        Not emulator.terminate(): it closes the descriptors but keeps their numbers, and the
+        emulator's thread calls it again when its next read or write fails, closing whatever
+        file the process has opened since under those numbers."""
+        emulator = self.emulator
+        if emulator.master_fd is None:
+            return
+        emulator.threadState = emulator.THREAD.STOPPED
+        os.write(emulator.slave_fd, b"\r")  # wakes the thread's blocking read; it sees STOPPED
+        self.thread.join(10)
+        if self.thread.is_alive():  # leak the pty rather than close numbers still in use
+            raise RuntimeError("the emulator's thread did not stop")
+        master, slave = emulator.master_fd, emulator.slave_fd
+        emulator.master_fd = emulator.slave_fd = None
+        os.close(slave)
+        os.close(master)
 
 
 @pytest.fixture
@@ -212,3 +231,25 @@ def test_an_adapter_that_resets_mid_drive_is_lost_and_found_again_never_a_wrong_
         assert source.counts()["adapter_lost"] == 1
     finally:
         source.stop()
+
+
+def test_an_emulated_car_shut_down_twice_never_closes_a_file_it_does_not_own(tmp_path):
+    """ELM327-emulator's terminate() closes its pty descriptors but keeps their numbers, and its
+    own thread calls terminate() again when a read fails: a second close hits whatever file has
+    since been given that number (CI saw a copytree in a later test fail with EBADF)."""
+    logging.getLogger().setLevel(logging.WARNING)
+    car = EmulatedCar()
+    car.pull_out()
+    time.sleep(0.5)  # the emulator's thread notices the closed pty
+    files = [open(tmp_path / f"file-{n}", "w+") for n in range(4)]  # take the freed numbers
+    try:
+        car.close()
+        time.sleep(0.5)
+        for file in files:
+            file.write("still mine")
+            file.flush()
+            os.fstat(file.fileno())
+    finally:
+        for file in files:
+            file.close()
+    assert not car.thread.is_alive()
