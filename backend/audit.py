@@ -26,7 +26,6 @@ import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from operator import itemgetter
 from typing import Any
 
 import click
@@ -218,21 +217,32 @@ class VerifyResult:
         return f"audit chain BROKEN at event {self.broken_seq}: {self.reason}"
 
 
-def _batches(sql: str, batch: int) -> Iterator[list[tuple]]:
-    """Rows of sql in batches, straight from the driver: the ORM's per-row work would cost more
-    than the hashing. PostgreSQL streams through a server-side cursor, never all in memory."""
+def stored_rows(sql: str, chunk: int = 1_000) -> Iterator[tuple]:
+    """The rows of a read-only sql, straight from the driver (the ORM's per-row work would cost
+    more than the hashing), never all in memory. PostgreSQL streams them in chunks: the server
+    sends rows on without waiting to be asked, so it produces the next ones on its own core
+    while the caller checks these (a server-side cursor waited for every FETCH). Nothing else may
+    use the session's connection until the rows are read or the iterator is closed."""
     connection = db.session.connection()
     raw = connection.connection.driver_connection
-    if connection.dialect.name == "postgresql":
-        cursor = raw.cursor(name="ritbox_audit_verify", binary=True)  # bytea as bytes, not hex text
-        cursor.itersize = batch
-    else:
+    if connection.dialect.name != "postgresql":
         cursor = raw.cursor()
+        try:
+            yield from cursor.execute(sql)
+        finally:
+            cursor.close()
+        return
+    cursor = raw.cursor(binary=True)  # bytea as bytes, not hex text
+    # A stream closed early cancels its query, which fails the transaction: inside a savepoint,
+    # rolling back to it leaves the session's transaction as it was (the stream only read).
+    cursor.execute("SAVEPOINT ritbox_stored_rows")
+    rows = cursor.stream(sql, size=chunk)
     try:
-        cursor.execute(sql)
-        while rows := cursor.fetchmany(batch):
-            yield rows
+        yield from rows
     finally:
+        rows.close()
+        cursor.execute("ROLLBACK TO SAVEPOINT ritbox_stored_rows")
+        cursor.execute("RELEASE SAVEPOINT ritbox_stored_rows")
         cursor.close()
 
 
@@ -247,7 +257,7 @@ def _payload_sql(with_seq: bool) -> str:
     return f"SELECT {'seq, ' if with_seq else ''}{columns} FROM audit_events ORDER BY seq"
 
 
-def _whole_chain_fast(batch: int, hashes: bytearray | None = None) -> tuple[int, bytes] | None:
+def _whole_chain_fast(hashes: bytearray | None = None) -> tuple[int, bytes] | None:
     """(events, last hash) when every event links to the one before and matches its hash, else
     None. The hot loop of verify: no seq per row (the numbering is checked once, after).
     `hashes`, if given, gets every stored hash appended in chain order, 64 hex digits each (event
@@ -255,36 +265,35 @@ def _whole_chain_fast(batch: int, hashes: bytearray | None = None) -> tuple[int,
     sha256 = hashlib.sha256
     prev = GENESIS_HASH.encode()
     count = 0
-    for rows in _batches(_payload_sql(with_seq=False), batch):
-        if hashes is not None:
-            hashes += b"".join(map(itemgetter(0), rows))
-        for stored_hash, payload in rows:
-            # payload starts with the stored prev_hash: it must be the previous event's hash.
-            if not payload.startswith(prev) or sha256(payload).hexdigest().encode() != stored_hash:
-                return None
-            prev = stored_hash
-        count += len(rows)
+    keep = hashes.extend if hashes is not None else None
+    for stored_hash, payload in stored_rows(_payload_sql(with_seq=False)):
+        # payload starts with the stored prev_hash: it must be the previous event's hash.
+        if not payload.startswith(prev) or sha256(payload).hexdigest().encode() != stored_hash:
+            return None
+        if keep is not None:
+            keep(stored_hash)
+        prev = stored_hash
+        count += 1
     return count, prev
 
 
-def _first_broken(batch: int) -> VerifyResult:
+def _first_broken() -> VerifyResult:
     """The slow walk, with each event's number: names the first event that does not fit."""
     expected_seq = 1
     prev = GENESIS_HASH.encode()
     sha256 = hashlib.sha256
     count = 0
-    for rows in _batches(_payload_sql(with_seq=True), batch):
-        for seq, stored_hash, payload in rows:
-            if seq != expected_seq:
-                return VerifyResult(False, count, expected_seq,
-                                    f"event {expected_seq} is missing (next stored event is {seq})")
-            if payload[:64] != prev or payload[64:65] != b"{":
-                return VerifyResult(False, count, seq, "prev_hash does not match the previous event's hash")
-            if sha256(payload).hexdigest().encode() != stored_hash:
-                return VerifyResult(False, count, seq, "hash does not match the event's contents")
-            prev = stored_hash
-            expected_seq += 1
-            count += 1
+    for seq, stored_hash, payload in stored_rows(_payload_sql(with_seq=True)):
+        if seq != expected_seq:
+            return VerifyResult(False, count, expected_seq,
+                                f"event {expected_seq} is missing (next stored event is {seq})")
+        if payload[:64] != prev or payload[64:65] != b"{":
+            return VerifyResult(False, count, seq, "prev_hash does not match the previous event's hash")
+        if sha256(payload).hexdigest().encode() != stored_hash:
+            return VerifyResult(False, count, seq, "hash does not match the event's contents")
+        prev = stored_hash
+        expected_seq += 1
+        count += 1
     return _against_head(count, prev)
 
 
@@ -300,7 +309,7 @@ def _against_head(count: int, last_hash: bytes) -> VerifyResult:
     return VerifyResult(True, count)
 
 
-def verify(batch: int = 1_000, hashes: bytearray | None = None) -> VerifyResult:
+def verify(hashes: bytearray | None = None) -> VerifyResult:
     """Walk the whole chain in order; report the first event whose number, link or hash is wrong,
     and a chain head that does not match the last event (events cut off the end).
 
@@ -310,7 +319,7 @@ def verify(batch: int = 1_000, hashes: bytearray | None = None) -> VerifyResult:
     slow walk, which checks each event's number too. `hashes`: see _whole_chain_fast (complete
     and in seq order only when the result is OK).
     """
-    fast = _whole_chain_fast(batch, hashes)
+    fast = _whole_chain_fast(hashes)
     if fast is not None:
         count, last_hash = fast
         # The walk read every row once; seq is the primary key (unique), so `count` distinct
@@ -320,7 +329,7 @@ def verify(batch: int = 1_000, hashes: bytearray | None = None) -> VerifyResult:
                                                     select(func.max(AuditEvent.seq)).scalar_subquery())).one()
         if count == 0 or (lowest, highest) == (1, count):
             return _against_head(count, last_hash)
-    return _first_broken(batch)
+    return _first_broken()
 
 
 audit_cli = AppGroup("audit", help="The audit log.")

@@ -347,7 +347,7 @@ def _compare_audit_hashes(checkpoint: dict[str, Any], hashes: bytes | bytearray,
 
 
 def _compare_audit(checkpoint: dict[str, Any], out: Comparison) -> None:
-    from backend.audit import _batches
+    from backend.audit import stored_rows
 
     pinned = checkpoint["audit"]
     # The prefixes as one hex text: event n's are the 4 hex digits at 4 * (n - 1), compared with
@@ -357,17 +357,16 @@ def _compare_audit(checkpoint: dict[str, Any], out: Comparison) -> None:
     anchors = pinned["anchors"]
     expected = 1
     # Straight from the driver, as audit.verify reads: the ORM's per-row work cost more than the check.
-    for rows in _batches(f"SELECT seq, hash FROM audit_events WHERE seq <= {int(pinned['seq'])} ORDER BY seq", 10000):
-        for seq, hash_ in rows:
-            if seq != expected:
-                out.problems.append(f"audit event {expected} is missing (the checkpoint saw events up to "
-                                    f"{pinned['seq']})")
-                return
-            offset = (seq - 1) * width
-            if hash_[:width] != prefixes[offset:offset + width] or anchors.get(str(seq), hash_) != hash_:
-                out.problems.append(f"audit event {seq} differs from the checkpoint (rewritten, hashes recomputed)")
-                return
-            expected += 1
+    for seq, hash_ in stored_rows(f"SELECT seq, hash FROM audit_events WHERE seq <= {int(pinned['seq'])} ORDER BY seq"):
+        if seq != expected:
+            out.problems.append(f"audit event {expected} is missing (the checkpoint saw events up to "
+                                f"{pinned['seq']})")
+            return
+        offset = (seq - 1) * width
+        if hash_[:width] != prefixes[offset:offset + width] or anchors.get(str(seq), hash_) != hash_:
+            out.problems.append(f"audit event {seq} differs from the checkpoint (rewritten, hashes recomputed)")
+            return
+        expected += 1
     if expected > 1 and expected - 1 == pinned["seq"]:
         head = db.session.scalar(select(AuditEvent.hash).where(AuditEvent.seq == pinned["seq"]))
         if head != pinned["hash"]:

@@ -9,7 +9,7 @@ import os
 import threading
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 
 from backend import audit
@@ -115,6 +115,43 @@ def test_verify_names_the_tampered_row(app, runner) -> None:
     assert outcome.exit_code == 1
     assert "BROKEN at event 4" in outcome.output
     assert "hash does not match" in outcome.output
+
+
+def test_a_long_chain_broken_early_is_named_and_the_session_still_works(app) -> None:
+    """More events than the reader takes in one chunk: the fast walk stops at the break with most
+    rows unread, and the walk that names the event reads again on the same connection (on
+    PostgreSQL, closing a stream early cancels its query, which must not fail the session)."""
+    with app.app_context():
+        for number in range(2_500):
+            audit.record(audit.READ, actor=1, subject_user_id=2, purpose="misuse_investigation",
+                         grant_id=3, details={"records": number}, commit=False)
+        db.session.commit()
+    _drop_triggers(app)
+    with app.app_context():
+        db.session.execute(text("UPDATE audit_events SET body = replace(body, :was, :forged) WHERE seq = 4"),
+                           {"was": '"records":3}', "forged": '"records":0}'})
+        db.session.commit()
+        result = audit.verify()
+        assert (result.ok, result.broken_seq, result.events) == (False, 4, 3)
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 2_500
+
+
+def test_rows_left_unread_leave_the_session_usable(app) -> None:
+    """verify's reader stops where the chain breaks, with rows still coming (here ten million, so
+    the database is still sending them). On PostgreSQL closing a stream cancels its query, which
+    must not fail the session's transaction."""
+    with app.app_context():
+        audit.record(audit.LOGIN_FAILED, details={"reason": "password"}, commit=False)
+        if db.engine.dialect.name == "postgresql":
+            many = "SELECT n FROM generate_series(1, 10000000) AS n"
+        else:
+            many = ("WITH RECURSIVE numbers(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM numbers "
+                    "WHERE n < 10000000) SELECT n FROM numbers")
+        rows = audit.stored_rows(many)
+        assert [next(rows) for _ in range(5)] == [(1,), (2,), (3,), (4,), (5,)]
+        rows.close()
+        db.session.commit()  # the event recorded before the read is kept
+        assert db.session.scalar(select(func.count()).select_from(AuditEvent)) == 1
 
 
 def test_verify_finds_a_removed_event_and_a_cut_off_end(app) -> None:
