@@ -56,17 +56,16 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def build_chain(count: int) -> tuple[list[tuple], list[bytes]]:
+def build_chain(count: int, after_seq: int = 0, prev: str = "0" * 64) -> tuple[list[tuple], list[bytes]]:
     """Rows for audit_events (seq, body, prev_hash, hash) and the exact bytes each hash covers,
-    made with backend.audit."""
+    made with backend.audit; appended to a chain whose head is (after_seq, prev)."""
     from backend import audit
 
     rows, payloads = [], []
-    prev = "0" * 64
     start = datetime(2026, 1, 1, tzinfo=timezone.utc)
     kinds = [(audit.READ, "misuse_investigation"), (audit.READ, "tax"), (audit.SEAL_OPENED, "tax"),
              (audit.REQUEST_FILED, "hours_verification"), (audit.LOGIN, None)]
-    for seq in range(1, count + 1):
+    for seq in range(after_seq + 1, after_seq + count + 1):
         event_type, purpose = kinds[seq % len(kinds)]
         at = start + timedelta(seconds=seq, microseconds=seq % 1_000_000)
         details = audit.canonical_details({"what": "trips", "categories": ["trip_summaries"],

@@ -24,7 +24,9 @@ Timed at each size (median of --repeat, after one warm-up):
 - reminders: the odometer reminder job over every car, each read on its dashboard ten days ago
   (after a first run that reminded of the one car never read): nothing is due, so no per-car work;
 - retention dry run: under the agreement in force (the year's business tracks are due: this one
-  grows with what is due, by design).
+  grows with what is due, by design);
+- audit verify: the whole hash chain walked (backend.audit.verify), the log grown to one event a
+  trip at each size (generated read events appended to the app's own), as seconds per 10^6 events.
 At the sizes with at most --fleet-export-cars cars: a fleet CSV export through the task queue
 (procrastinate) with 1 and with 2 worker processes (`flask --app backend worker`), each timed
 once the workers' periodic jobs are done and from an empty geocoder cache (so both runs resolve
@@ -55,6 +57,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+from audit_verify import build_chain, store  # noqa: E402  (the audit benchmark's generated events)
 from ingest import Cluster  # noqa: E402  (the same throw-away cluster as the ingest benchmark)
 
 YEAR = 2025
@@ -316,6 +319,7 @@ class Ingest:
 def measure(fleet: Fleet, ingest: Ingest, repeat: int, explain: bool) -> dict[str, float]:
     from sqlalchemy import select
 
+    from backend import audit
     from backend.access import retention
     from backend.db import db
     from backend.models.accounts import User
@@ -369,9 +373,35 @@ def measure(fleet: Fleet, ingest: Ingest, repeat: int, explain: bool) -> dict[st
         timed("reminders, nothing due", lambda: (odometer.send_reminders(), db.session.remove()))
         timed("retention dry run", lambda: (retention.run(dry_run=True), db.session.remove()))
 
+        events = grow_audit_log(fleet, fleet.trips)
+
+        def verify():
+            result = audit.verify()
+            assert result.ok and result.events == events, result.message()
+            db.session.remove()
+
+        timed("audit verify", verify)
+        results["audit verify (s per 10^6 events)"] = [value / events * 1_000_000
+                                                       for value in results.pop("audit verify")]
+
         if explain:
             print_explains(vehicle_id)
     return {name: statistics.median(values) for name, values in results.items()}
+
+
+def grow_audit_log(fleet: Fleet, events: int) -> int:
+    """Append generated events to the app's own log until it holds `events`; the log's length."""
+    from backend.db import db
+    from backend.models.audit import AuditChainHead
+
+    while True:
+        head = db.session.get(AuditChainHead, 1)
+        seq, prev = head.seq, head.hash
+        db.session.remove()
+        if seq >= events:
+            return seq
+        rows, _ = build_chain(min(50_000, events - seq), after_seq=seq, prev=prev)
+        store(fleet.app, rows)
 
 
 def fleet_export(fleet: Fleet, workers: int) -> float:
