@@ -31,6 +31,14 @@ APPROVER_ROLES = frozenset({Role.OR_DELEGATE, Role.PRIVACY_OFFICER})
 # Roles that unlock personal data beyond one's own: proposed by one person, confirmed by another.
 FOUR_EYES_ROLES = frozenset({Role.FINANCE, Role.MANAGER}) | APPROVER_ROLES
 
+def users_in_role(role: Role) -> list[User]:
+    """The active accounts that hold `role` (confirmed), by id: who finance is, for notices,
+    reminders and digests. A query by role: never every user read to test each one."""
+    return list(db.session.scalars(select(User).join(UserRole).where(
+        UserRole.role == role.value, UserRole.confirmed_at.is_not(None), User.active.is_(True))
+        .order_by(User.id)))
+
+
 # Audit kinds of account and role changes, each with its label.
 USER_CREATED = audit.kind("user_created", _l("Account created"))
 USER_DEACTIVATED = audit.kind("user_deactivated", _l("Account deactivated"))

@@ -28,6 +28,7 @@ from flask_babel import force_locale, gettext as _
 from sqlalchemy import select
 
 from backend import mail
+from backend.accounts import users_in_role
 from backend.config import SUPPORTED_LOCALES
 from backend.db import db
 from backend.errors import N_
@@ -65,8 +66,7 @@ def text_of(notice: TaxNotice) -> str:
 def raise_notice(driver_id: int, kind: str, reference: str, params: dict, day: date) -> list[TaxNotice]:
     """The notice for the driver and every finance user, each once; e-mailed. The caller commits."""
     raised = []
-    recipients = dict.fromkeys([driver_id, *[u.id for u in db.session.scalars(select(User))
-                                             if u.has_role(Role.FINANCE) and u.id != driver_id]])
+    recipients = dict.fromkeys([driver_id, *[u.id for u in users_in_role(Role.FINANCE) if u.id != driver_id]])
     for user_id in recipients:
         exists = db.session.scalar(select(TaxNotice.id).where(
             TaxNotice.user_id == user_id, TaxNotice.kind == kind, TaxNotice.reference == reference))

@@ -24,10 +24,11 @@ from sqlalchemy.exc import IntegrityError
 
 from backend import mail
 from backend.access import door
+from backend.accounts import users_in_role
 from backend.config import SUPPORTED_LOCALES
 from backend.db import db, utcnow
 from backend.home import service
-from backend.models.accounts import Role, User, UserRole
+from backend.models.accounts import Role, User
 from backend.models.mail import OutgoingMail
 from backend.models.reminders import ClassifyReminder
 from backend.trips import revisions
@@ -107,12 +108,6 @@ def _week(now: datetime) -> str:
     return f"{year}-W{week:02d}"
 
 
-def _finance_users() -> list[User]:
-    return list(db.session.scalars(select(User).join(UserRole).where(
-        UserRole.role == Role.FINANCE.value, UserRole.confirmed_at.is_not(None), User.active.is_(True))
-        .order_by(User.id)))
-
-
 def send_finance_digest(now: datetime | None = None) -> int:
     """Queue this week's digest for every finance user who has none yet (e-mail only: the same
     figures are on finance's home page); returns how many were queued."""
@@ -120,7 +115,7 @@ def send_finance_digest(now: datetime | None = None) -> int:
         return 0
     now = now or utcnow()
     week = _week(now)
-    finance = _finance_users()
+    finance = users_in_role(Role.FINANCE)
     sent = set(db.session.scalars(select(OutgoingMail.user_id).where(
         OutgoingMail.kind == DIGEST_KIND, OutgoingMail.reference.like(f"{DIGEST_KIND}:{week}:%"))))
     waiting = [user for user in finance if user.id not in sent]

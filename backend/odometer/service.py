@@ -27,10 +27,11 @@ from sqlalchemy.exc import IntegrityError
 
 from backend import audit
 from backend.access import door
+from backend.accounts import users_in_role
 from backend.db import IN_LIST_SIZE, db, in_chunks, utcnow
 from backend.errors import N_, UserError
 from backend.local_time import LOCAL, start_of_day_utc
-from backend.models.accounts import Role, User, UserRole
+from backend.models.accounts import Role, User
 from backend.models.fleet import Assignment, Device, DeviceStatus, Vehicle
 from backend.models.odometer import OdometerCalibration, OdometerCorrection, OdometerReminder
 from backend.numbers import metres_km_nl
@@ -388,12 +389,6 @@ def printed_odometer(trip, calibrated: dict[int, tuple[int, int]]) -> tuple[Deci
 
 # ------------------------------------------------------------------------------ reminders
 
-def _finance_users() -> list[User]:
-    return list(db.session.scalars(select(User).join(UserRole).where(UserRole.role == Role.FINANCE.value,
-                                                                    UserRole.confirmed_at.is_not(None),
-                                                                    User.active.is_(True))))
-
-
 # Two calendar months are at least 59 days: a car whose last reading is newer than this cannot
 # be overdue, so the reminder job never looks at it.
 _NEVER_DUE_WITHIN = timedelta(days=58)
@@ -463,7 +458,7 @@ def send_reminders(now: datetime | None = None) -> int:
     keys = {vehicle.id: f"{vehicle.id}:{last_id if last_id else 'none'}" for vehicle, last_id, _ in overdue}
     already = _reminded(sorted(keys.values()))
     drivers = _current_drivers([vehicle.id for vehicle, _, _ in overdue], today)
-    finance = _finance_users()
+    finance = users_in_role(Role.FINANCE)
     created = 0
     for vehicle, last_id, due in overdue:
         key = keys[vehicle.id]

@@ -217,3 +217,16 @@ def test_unrecorded_km_count_in_the_warnings_as_in_the_verdict(app, client, make
         raised = {(n.kind, n.reference.split(":")[2]) for n in _notices(wim)}
     # 300 + 120 = 420 km driven (84%); projected 420 * 365 / 335 = 457.6 km (91.5%)
     assert raised == {("warning_driven", "80"), ("warning_projected", "80")}
+
+
+def test_a_deactivated_finance_account_is_not_told(app, client, make_user, van):
+    """Finance is found by its role, among the accounts that can still log in."""
+    from backend.models.accounts import User
+
+    gone = make_user("gone@example.nl", "finance", name="Gerrit")
+    with app.app_context():
+        db.session.get(User, gone).active = False
+        db.session.commit()
+    (private,) = van["factory"].upload(TripSpec(days_ago(2), km=12.5, mode="private"))
+    with app.app_context():
+        assert sorted(n.user_id for n in _notices()) == sorted([van["bram"], van["fien"]])
