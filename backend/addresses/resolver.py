@@ -13,8 +13,7 @@ import numpy as np
 import shapely
 from shapely import wkt
 from shapely.geometry import Point
-from sqlalchemy import select, tuple_
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from backend.addresses import NAMED_PLACE, PLACE, STREET, UNKNOWN, Address, geonames, pdok
@@ -105,6 +104,9 @@ class Resolver:
         # (lat_e5, lon_e5, provider) -> Address, or None for a known miss (see prefetch).
         self._prefetched: dict[tuple[int, int, str], Address | None] = {}
         self._pending: list[dict] = []  # cache rows not yet written (resolve_many writes them in bulk)
+        # (lat, lon) -> the offline geocoder's answer, searched together for the positions prefetch
+        # found no cache row of (see prefetch).
+        self._offline: dict[tuple[float, float], geonames.GeoNamesPlace | None] = {}
         self._deferring = False
 
     def named_place(self, lat: float, lon: float) -> NamedPlace | None:
@@ -136,7 +138,7 @@ class Resolver:
 
     def _geonames(self, lat: float, lon: float) -> Address | None:
         try:
-            found = geonames.nearest_place(lat, lon)
+            found = self._offline[(lat, lon)] if (lat, lon) in self._offline else geonames.nearest_place(lat, lon)
         except geonames.GeocoderUnavailable as exc:
             log.warning("offline geocoder unavailable: %s", exc)
             return None
@@ -212,6 +214,15 @@ class Resolver:
         for lat_e5, lon_e5 in keys:  # known misses: no query per position later
             for provider in ("geonames", "pdok"):
                 self._prefetched.setdefault((lat_e5, lon_e5, provider), None)
+        # The offline geocoder's answers for the positions without a cache row, in one search
+        # (one by one they cost more than the rest of a report); a named place may still win.
+        missing = [(lat, lon) for lat, lon in set(positions)
+                   if self._prefetched[(*cache_key(lat, lon), "geonames")] is None]
+        if missing:
+            try:
+                self._offline.update(zip(missing, geonames.nearest_places(missing)))
+            except geonames.GeocoderUnavailable:
+                pass  # _geonames says so, position by position
 
     def defer_writes(self) -> None:
         """Collect new cache rows instead of inserting each at once; write_pending() inserts
@@ -238,11 +249,26 @@ class Resolver:
     def _write_pending(self) -> None:
         if not self._pending:
             return
-        insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        statement = insert(AddressCacheEntry).on_conflict_do_nothing(index_elements=["lat_e5", "lon_e5", "provider"])
+        if db.session.get_bind().dialect.name == "postgresql":
+            # One statement of one array a column, however many rows (an executemany sent and
+            # the ORM prepared every row on its own: a car's year brings thousands).
+            arrays = {name: [row[name] for row in self._pending] for name in _CACHE_COLUMNS}
+            db.session.execute(_INSERT_ARRAYS, arrays)
+            self._pending = []
+            return
+        statement = sqlite_insert(AddressCacheEntry).on_conflict_do_nothing(index_elements=["lat_e5", "lon_e5", "provider"])
         for start in range(0, len(self._pending), 1000):
             db.session.execute(statement, self._pending[start:start + 1000])
         self._pending = []
+
+
+_CACHE_COLUMNS = {"lat_e5": "integer", "lon_e5": "integer", "provider": "text", "level": "text",
+                  "street": "text", "number": "text", "postcode": "text", "place": "text", "country": "text",
+                  "name": "text", "resolved_at": "timestamptz"}
+_INSERT_ARRAYS = text(
+    f"INSERT INTO address_cache ({', '.join(_CACHE_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _CACHE_COLUMNS.items())
+    + ") ON CONFLICT (lat_e5, lon_e5, provider) DO NOTHING")
 
 
 def _from_entry(entry: AddressCacheEntry) -> Address:
