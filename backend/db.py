@@ -46,12 +46,21 @@ def among(column, ids: Iterable[int]) -> Iterator:
     if not ordered:
         return
     if db.session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy import Integer, any_, bindparam
-        from sqlalchemy.dialects.postgresql import ARRAY
-        yield column == any_(bindparam(None, ordered, type_=ARRAY(Integer)))
+        from sqlalchemy import any_
+        yield column == any_(integer_array(ordered))
         return
     for chunk in in_chunks(ordered):
         yield column.in_(chunk)
+
+
+def integer_array(values: Iterable[int]):
+    """A PostgreSQL integer[] parameter, sent as its text '{1,2,3}' and cast by the server: the
+    driver's own array adapter checks every element for quoting, ~0.6 ms per thousand ids, per
+    statement and car of a fleet export."""
+    from sqlalchemy import Integer, Text, bindparam, cast
+    from sqlalchemy.dialects.postgresql import ARRAY
+    return cast(bindparam(None, "{" + ",".join(str(int(value)) for value in values) + "}", type_=Text),
+                ARRAY(Integer))
 
 
 class UTCDateTime(TypeDecorator[datetime]):

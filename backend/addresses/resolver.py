@@ -17,7 +17,7 @@ from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from backend.addresses import NAMED_PLACE, PLACE, STREET, UNKNOWN, Address, geonames, pdok
-from backend.db import db, utcnow
+from backend.db import db, integer_array, utcnow
 from backend.models.org_places import AddressCacheEntry, OrgPlace
 
 log = logging.getLogger(__name__)
@@ -194,23 +194,29 @@ class Resolver:
         if not keys:
             return
         entry = AddressCacheEntry
-        # Plain columns, not ORM rows (a report reads thousands); _from_entry takes either.
+        # Plain columns, not ORM rows (a report reads thousands), in Address's order.
         columns = select(entry.lat_e5, entry.lon_e5, entry.provider, entry.street, entry.number, entry.postcode,
                          entry.place, entry.country, entry.level, entry.name)
         position = tuple_(entry.lat_e5, entry.lon_e5)
         if db.session.get_bind().dialect.name == "postgresql":
             # One statement of two array parameters, however many positions (an IN list of
             # hundreds of pairs was a statement to build and plan per 500 of them).
-            from sqlalchemy import Integer, bindparam, func
-            from sqlalchemy.dialects.postgresql import ARRAY
+            from sqlalchemy import func
             lats, lons = ([key[i] for key in keys] for i in (0, 1))
-            statements = [columns.where(position.in_(select(func.unnest(bindparam(None, lats, type_=ARRAY(Integer))),
-                                                           func.unnest(bindparam(None, lons, type_=ARRAY(Integer))))))]
+            statements = [columns.where(position.in_(select(func.unnest(integer_array(lats)),
+                                                           func.unnest(integer_array(lons)))))]
         else:
             statements = [columns.where(position.in_(keys[start:start + 500])) for start in range(0, len(keys), 500)]
+        # One Address per distinct answer, not per row: a year's positions lie in a few towns.
+        interned: dict[tuple, Address] = {}
         for statement in statements:
-            for row in db.session.execute(statement):
-                self._prefetched[(row.lat_e5, row.lon_e5, row.provider)] = _from_entry(row)
+            for lat_e5, lon_e5, provider, street, number, postcode, place, country, level, name in \
+                    db.session.execute(statement):
+                fields = (street, number, postcode, place, country, level, provider, name)
+                address = interned.get(fields)
+                if address is None:
+                    address = interned[fields] = Address(*fields)
+                self._prefetched[(lat_e5, lon_e5, provider)] = address
         for lat_e5, lon_e5 in keys:  # known misses: no query per position later
             for provider in ("geonames", "pdok"):
                 self._prefetched.setdefault((lat_e5, lon_e5, provider), None)
