@@ -4,6 +4,7 @@ One Resolver loads the named places once (a report resolves thousands of positio
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -256,10 +257,11 @@ class Resolver:
         if not self._pending:
             return
         if db.session.get_bind().dialect.name == "postgresql":
-            # One statement of one array a column, however many rows (an executemany sent and
-            # the ORM prepared every row on its own: a car's year brings thousands).
-            arrays = {name: [row[name] for row in self._pending] for name in _CACHE_COLUMNS}
-            db.session.execute(_INSERT_ARRAYS, arrays)
+            # One statement with the rows as one JSON parameter, however many (an executemany
+            # sent and the ORM prepared every row on its own, and the driver's array adapter
+            # checked every element: a car's year brings thousands).
+            rows = json.dumps([{**row, "resolved_at": row["resolved_at"].isoformat()} for row in self._pending])
+            db.session.execute(_INSERT_ROWS, {"rows": rows})
             self._pending = []
             return
         statement = sqlite_insert(AddressCacheEntry).on_conflict_do_nothing(index_elements=["lat_e5", "lon_e5", "provider"])
@@ -271,10 +273,10 @@ class Resolver:
 _CACHE_COLUMNS = {"lat_e5": "integer", "lon_e5": "integer", "provider": "text", "level": "text",
                   "street": "text", "number": "text", "postcode": "text", "place": "text", "country": "text",
                   "name": "text", "resolved_at": "timestamptz"}
-_INSERT_ARRAYS = text(
-    f"INSERT INTO address_cache ({', '.join(_CACHE_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind in _CACHE_COLUMNS.items())
-    + ") ON CONFLICT (lat_e5, lon_e5, provider) DO NOTHING")
+_INSERT_ROWS = text(
+    f"INSERT INTO address_cache ({', '.join(_CACHE_COLUMNS)}) SELECT {', '.join(_CACHE_COLUMNS)} FROM "
+    f"json_to_recordset(CAST(:rows AS json)) AS rows({', '.join(f'{k} {v}' for k, v in _CACHE_COLUMNS.items())}) "
+    "ON CONFLICT (lat_e5, lon_e5, provider) DO NOTHING")
 
 
 def _from_entry(entry: AddressCacheEntry) -> Address:
