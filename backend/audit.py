@@ -186,8 +186,9 @@ def record(event_type: str, *, actor: Any = None, subject_user_id: int | None = 
     # Take the chain lock before reading the head: the UPDATE makes SQLite take its write
     # lock and PostgreSQL lock the head row, so a second writer waits here and then reads
     # the head this writer leaves behind. Reading first would let both extend the same head.
-    session.execute(text("UPDATE audit_chain_head SET seq = seq + 1 WHERE id = 1"))
-    seq, prev_hash = session.execute(text("SELECT seq, hash FROM audit_chain_head WHERE id = 1")).one()
+    # One statement (RETURNING): a fleet export records three events a car.
+    seq, prev_hash = session.execute(text(
+        "UPDATE audit_chain_head SET seq = seq + 1 WHERE id = 1 RETURNING seq, hash")).one()
     at = (at or utcnow()).astimezone(timezone.utc)
     details_text = canonical_details(details)
     values = dict(seq=seq, at=at, event_type=event_type, actor_id=_actor_id(actor),

@@ -46,12 +46,25 @@ def among(column, ids: Iterable[int]) -> Iterator:
     if not ordered:
         return
     if db.session.get_bind().dialect.name == "postgresql":
+        # The driver's array parameter, not integer_array(): a generic plan that filters rows
+        # (no index scan) would cast integer_array's text again for every row.
         from sqlalchemy import Integer, any_, bindparam
         from sqlalchemy.dialects.postgresql import ARRAY
         yield column == any_(bindparam(None, ordered, type_=ARRAY(Integer)))
         return
     for chunk in in_chunks(ordered):
         yield column.in_(chunk)
+
+
+def integer_array(values: Iterable[int]):
+    """A PostgreSQL integer[] parameter, sent as its text '{1,2,3}' and cast by the server: the
+    driver's own array adapter checks every element for quoting, ~0.6 ms per thousand values.
+    Only where the statement evaluates it once (unnest() in a subquery): in a row filter of a
+    generic plan the server would cast the text again for every row."""
+    from sqlalchemy import Integer, Text, bindparam, cast
+    from sqlalchemy.dialects.postgresql import ARRAY
+    return cast(bindparam(None, "{" + ",".join(str(int(value)) for value in values) + "}", type_=Text),
+                ARRAY(Integer))
 
 
 class UTCDateTime(TypeDecorator[datetime]):

@@ -27,13 +27,13 @@ def trip_km(start_km: float | Decimal | None, end_km: float | Decimal | None) ->
 
 def km_nl(value: float | int | Decimal | str | None) -> str:
     """12.25 -> '12,3', 0.5 -> '0,5'; None -> ''. Rounded by round_km."""
-    if value is None or value == "":
-        return ""
-    if type(value) is Decimal:
+    if type(value) is Decimal:  # first: a Decimal compared with "" asks the numbers ABCs (slow)
         text = str(value)
         if text[-2:-1] == ".":
             # already at 0.1 (the report rows: tens of thousands of cells): str() is the figure
             return text.replace(".", ",")
+    elif value is None or value == "":
+        return ""
     return str(round_km(value)).replace(".", ",")
 
 

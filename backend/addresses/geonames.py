@@ -28,6 +28,8 @@ import threading
 from array import array
 from dataclasses import dataclass
 
+import numpy as np
+
 _lock = threading.Lock()
 _index: "_Index | None" = None
 MAX_DISTANCE_KM = 30.0  # beyond this the nearest place says nothing (the sea, a border area)
@@ -129,34 +131,66 @@ class _Index:
             self.country.append(names.setdefault(code, code))
             self.grid.setdefault((math.floor(lat / CELL_DEG), math.floor(lon / CELL_DEG)), []).append(i)
         self.countries = countries
+        self.lat_np, self.lon_np = np.array(self.lat), np.array(self.lon)
+        self.neighbourhoods: dict[tuple[int, int, int, int], np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.city)
 
-    def nearest(self, lat: float, lon: float) -> tuple[int, float] | None:
-        """(index, km) of the nearest place within MAX_DISTANCE_KM. Candidates are ranked on the
-        local flat plane (equirectangular: within 0.1 % of the great circle at 30 km), the
-        winner's distance is the great-circle one."""
-        row, col = math.floor(lat / CELL_DEG), math.floor(lon / CELL_DEG)
+    def nearest_many(self, positions: list[tuple[float, float]]) -> list[tuple[int, float] | None]:
+        """(index, km) of the nearest place within MAX_DISTANCE_KM of each position, or None.
+        Candidates are the places of the grid cells around the position's cell, ranked on the
+        local flat plane (equirectangular: within 0.1 % of the great circle at 30 km); the
+        winner's distance is the great-circle one. Positions that share a cell are ranked
+        together in one numpy pass (a report's year brings thousands of new positions: ranked one
+        by one in Python each cost ~70 us). The squared distances are the same float operations
+        in the same order for every candidate, and ties go to the first candidate in cell order,
+        so the answer does not depend on which positions are asked together."""
         # Enough cells to hold every point within MAX_DISTANCE_KM (a degree of latitude is at
         # least 110 km; a degree of longitude is narrowest at the farthest latitude searched).
         rows = math.ceil(MAX_DISTANCE_KM / (110.0 * CELL_DEG))
-        widest = math.radians(min(abs(lat) + (rows + 1) * CELL_DEG, 89.0))
-        cols = math.ceil(MAX_DISTANCE_KM / (111.0 * CELL_DEG * math.cos(widest)))
-        squeeze = math.cos(math.radians(lat)) ** 2
-        best, best_d2 = None, math.inf
-        grid, lats, lons = self.grid, self.lat, self.lon
-        for r in range(row - rows, row + rows + 1):
-            for c in range(col - cols, col + cols + 1):
-                for i in grid.get((r, c), ()):
-                    d_lat, d_lon = lats[i] - lat, lons[i] - lon
-                    d2 = d_lat * d_lat + d_lon * d_lon * squeeze
-                    if d2 < best_d2:
-                        best, best_d2 = i, d2
-        if best is None:
-            return None
-        km = haversine_km(lat, lon, lats[best], lons[best])
-        return None if km > MAX_DISTANCE_KM else (best, km)
+        groups: dict[tuple[int, int, int], list[int]] = {}
+        squeeze = []
+        for n, (lat, lon) in enumerate(positions):
+            widest = math.radians(min(abs(lat) + (rows + 1) * CELL_DEG, 89.0))
+            cols = math.ceil(MAX_DISTANCE_KM / (111.0 * CELL_DEG * math.cos(widest)))
+            groups.setdefault((math.floor(lat / CELL_DEG), math.floor(lon / CELL_DEG), cols), []).append(n)
+            squeeze.append(math.cos(math.radians(lat)) ** 2)
+        found: list[tuple[int, float] | None] = [None] * len(positions)
+        lats, lons = self.lat, self.lon
+        for (row, col, cols), members in groups.items():
+            candidates = self._around(row, col, rows, cols)
+            if not len(candidates):
+                continue
+            near_lat, near_lon = self.lat_np[candidates], self.lon_np[candidates]
+            for start in range(0, len(members), self.CHUNK):
+                chunk = members[start:start + self.CHUNK]
+                lat = np.array([positions[n][0] for n in chunk])
+                lon = np.array([positions[n][1] for n in chunk])
+                d_lat = near_lat - lat[:, None]
+                d_lon = near_lon - lon[:, None]
+                d2 = d_lat * d_lat + d_lon * d_lon * np.array([squeeze[n] for n in chunk])[:, None]
+                for n, best in zip(chunk, d2.argmin(axis=1).tolist()):
+                    i = int(candidates[best])
+                    km = haversine_km(positions[n][0], positions[n][1], lats[i], lons[i])
+                    found[n] = None if km > MAX_DISTANCE_KM else (i, km)
+        return found
+
+    CHUNK = 256  # positions ranked in one pass: (positions x candidates) floats, a few MB
+    NEIGHBOURHOODS = 1024  # cells whose candidate lists are kept (a few thousand int32 each)
+
+    def _around(self, row: int, col: int, rows: int, cols: int) -> np.ndarray:
+        """The indexes of the places in the cells around (row, col), in cell order."""
+        key = (row, col, rows, cols)
+        found = self.neighbourhoods.get(key)
+        if found is None:
+            if len(self.neighbourhoods) >= self.NEIGHBOURHOODS:  # a fleet touring Europe: stay small
+                self.neighbourhoods.clear()
+            grid = self.grid
+            found = self.neighbourhoods[key] = np.array(
+                [i for r in range(row - rows, row + rows + 1) for c in range(col - cols, col + cols + 1)
+                 for i in grid.get((r, c), ())], dtype=np.int32)
+        return found
 
 
 def _load_countries(folder: str) -> dict[str, str]:
@@ -193,12 +227,20 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 def nearest_place(lat: float, lon: float) -> GeoNamesPlace | None:
     """The nearest GeoNames place within MAX_DISTANCE_KM, or None (also outside the region:
     the index is not even built for such a position)."""
-    if not in_region(lat, lon):
-        return None
+    return nearest_places([(lat, lon)])[0]
+
+
+def nearest_places(positions) -> list[GeoNamesPlace | None]:
+    """nearest_place of many positions, searched together (see _Index.nearest_many)."""
+    positions = list(positions)
+    out: list[GeoNamesPlace | None] = [None] * len(positions)
+    answered = [n for n, (lat, lon) in enumerate(positions) if in_region(lat, lon)]
+    if not answered:
+        return out
     index = _geocoder()
-    found = index.nearest(lat, lon)
-    if found is None:
-        return None
-    i, km = found
-    code = index.country[i]
-    return GeoNamesPlace(index.city[i], index.state[i], code, index.countries.get(code, ""), round(km, 3))
+    for n, found in zip(answered, index.nearest_many([positions[n] for n in answered])):
+        if found is not None:
+            i, km = found
+            code = index.country[i]
+            out[n] = GeoNamesPlace(index.city[i], index.state[i], code, index.countries.get(code, ""), round(km, 3))
+    return out

@@ -4,6 +4,7 @@ One Resolver loads the named places once (a report resolves thousands of positio
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
 from dataclasses import dataclass
@@ -13,12 +14,11 @@ import numpy as np
 import shapely
 from shapely import wkt
 from shapely.geometry import Point
-from sqlalchemy import select, tuple_
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy import select, text, tuple_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from backend.addresses import NAMED_PLACE, PLACE, STREET, UNKNOWN, Address, geonames, pdok
-from backend.db import db, utcnow
+from backend.db import db, integer_array, utcnow
 from backend.models.org_places import AddressCacheEntry, OrgPlace
 
 log = logging.getLogger(__name__)
@@ -105,6 +105,9 @@ class Resolver:
         # (lat_e5, lon_e5, provider) -> Address, or None for a known miss (see prefetch).
         self._prefetched: dict[tuple[int, int, str], Address | None] = {}
         self._pending: list[dict] = []  # cache rows not yet written (resolve_many writes them in bulk)
+        # (lat, lon) -> the offline geocoder's answer, searched together for the positions prefetch
+        # found no cache row of (see prefetch).
+        self._offline: dict[tuple[float, float], geonames.GeoNamesPlace | None] = {}
         self._deferring = False
 
     def named_place(self, lat: float, lon: float) -> NamedPlace | None:
@@ -136,7 +139,7 @@ class Resolver:
 
     def _geonames(self, lat: float, lon: float) -> Address | None:
         try:
-            found = geonames.nearest_place(lat, lon)
+            found = self._offline[(lat, lon)] if (lat, lon) in self._offline else geonames.nearest_place(lat, lon)
         except geonames.GeocoderUnavailable as exc:
             log.warning("offline geocoder unavailable: %s", exc)
             return None
@@ -192,26 +195,41 @@ class Resolver:
         if not keys:
             return
         entry = AddressCacheEntry
-        # Plain columns, not ORM rows (a report reads thousands); _from_entry takes either.
+        # Plain columns, not ORM rows (a report reads thousands), in Address's order.
         columns = select(entry.lat_e5, entry.lon_e5, entry.provider, entry.street, entry.number, entry.postcode,
                          entry.place, entry.country, entry.level, entry.name)
         position = tuple_(entry.lat_e5, entry.lon_e5)
         if db.session.get_bind().dialect.name == "postgresql":
             # One statement of two array parameters, however many positions (an IN list of
             # hundreds of pairs was a statement to build and plan per 500 of them).
-            from sqlalchemy import Integer, bindparam, func
-            from sqlalchemy.dialects.postgresql import ARRAY
+            from sqlalchemy import func
             lats, lons = ([key[i] for key in keys] for i in (0, 1))
-            statements = [columns.where(position.in_(select(func.unnest(bindparam(None, lats, type_=ARRAY(Integer))),
-                                                           func.unnest(bindparam(None, lons, type_=ARRAY(Integer))))))]
+            statements = [columns.where(position.in_(select(func.unnest(integer_array(lats)),
+                                                           func.unnest(integer_array(lons)))))]
         else:
             statements = [columns.where(position.in_(keys[start:start + 500])) for start in range(0, len(keys), 500)]
+        # One Address per distinct answer, not per row: a year's positions lie in a few towns.
+        interned: dict[tuple, Address] = {}
         for statement in statements:
-            for row in db.session.execute(statement):
-                self._prefetched[(row.lat_e5, row.lon_e5, row.provider)] = _from_entry(row)
+            for lat_e5, lon_e5, provider, street, number, postcode, place, country, level, name in \
+                    db.session.execute(statement):
+                fields = (street, number, postcode, place, country, level, provider, name)
+                address = interned.get(fields)
+                if address is None:
+                    address = interned[fields] = Address(*fields)
+                self._prefetched[(lat_e5, lon_e5, provider)] = address
         for lat_e5, lon_e5 in keys:  # known misses: no query per position later
             for provider in ("geonames", "pdok"):
                 self._prefetched.setdefault((lat_e5, lon_e5, provider), None)
+        # The offline geocoder's answers for the positions without a cache row, in one search
+        # (one by one they cost more than the rest of a report); a named place may still win.
+        missing = [(lat, lon) for lat, lon in set(positions)
+                   if self._prefetched[(*cache_key(lat, lon), "geonames")] is None]
+        if missing:
+            try:
+                self._offline.update(zip(missing, geonames.nearest_places(missing)))
+            except geonames.GeocoderUnavailable:
+                pass  # _geonames says so, position by position
 
     def defer_writes(self) -> None:
         """Collect new cache rows instead of inserting each at once; write_pending() inserts
@@ -238,11 +256,27 @@ class Resolver:
     def _write_pending(self) -> None:
         if not self._pending:
             return
-        insert = postgresql_insert if db.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        statement = insert(AddressCacheEntry).on_conflict_do_nothing(index_elements=["lat_e5", "lon_e5", "provider"])
+        if db.session.get_bind().dialect.name == "postgresql":
+            # One statement with the rows as one JSON parameter, however many (an executemany
+            # sent and the ORM prepared every row on its own, and the driver's array adapter
+            # checked every element: a car's year brings thousands).
+            rows = json.dumps([{**row, "resolved_at": row["resolved_at"].isoformat()} for row in self._pending])
+            db.session.execute(_INSERT_ROWS, {"rows": rows})
+            self._pending = []
+            return
+        statement = sqlite_insert(AddressCacheEntry).on_conflict_do_nothing(index_elements=["lat_e5", "lon_e5", "provider"])
         for start in range(0, len(self._pending), 1000):
             db.session.execute(statement, self._pending[start:start + 1000])
         self._pending = []
+
+
+_CACHE_COLUMNS = {"lat_e5": "integer", "lon_e5": "integer", "provider": "text", "level": "text",
+                  "street": "text", "number": "text", "postcode": "text", "place": "text", "country": "text",
+                  "name": "text", "resolved_at": "timestamptz"}
+_INSERT_ROWS = text(
+    f"INSERT INTO address_cache ({', '.join(_CACHE_COLUMNS)}) SELECT {', '.join(_CACHE_COLUMNS)} FROM "
+    f"json_to_recordset(CAST(:rows AS json)) AS rows({', '.join(f'{k} {v}' for k, v in _CACHE_COLUMNS.items())}) "
+    "ON CONFLICT (lat_e5, lon_e5, provider) DO NOTHING")
 
 
 def _from_entry(entry: AddressCacheEntry) -> Address:

@@ -217,6 +217,7 @@ class _Addresses:
     def __init__(self) -> None:
         self.resolvers: dict[int | None, Resolver] = {}
         self.seen: dict[tuple, m.Address] = {}
+        self.shown: dict[geocoding.Address, m.Address | tuple | str] = {}
 
     def _resolver(self, driver_id: int | None) -> Resolver:
         resolver = self.resolvers.get(driver_id)
@@ -253,24 +254,44 @@ class _Addresses:
         return found
 
     def _resolve(self, position: door.Position, driver_id: int | None, private: bool) -> m.Address:
-        coordinates = f"{position.lat:.5f}, {position.lon:.5f}"
         try:
             address = self._resolver(driver_id).resolve(position.lat, position.lon, private=private)
         except ValueError:
             address = geocoding.UNKNOWN
-        text = address.text
-        if address.source == "none" or not text:
-            return m.Address(text=coordinates)
-        postcode = None
-        match = DUTCH_POSTCODE.match((address.postcode or "").upper())
-        if match:
-            postcode = f"{match.group(1)} {match.group(2)}"
-        if not address.street_level:
+        # The geocoder's answer as the report shows it, worked out once per distinct answer
+        # (thousands of positions lie in a few towns); only a position's coordinates differ.
+        shown = self.shown.get(address)
+        if shown is None:
+            shown = self.shown[address] = _shown(address)
+        if shown is _COORDINATES or type(shown) is tuple:
+            coordinates = f"{position.lat:.5f}, {position.lon:.5f}"
+            if shown is _COORDINATES:
+                return m.Address(text=coordinates)
             # A town or a named place without a street: the position keeps it checkable.
-            text = f"{text} ({coordinates})"
-        source = "named_place" if address.level == geocoding.NAMED_PLACE else "geocoder"
-        return m.Address(text=text, postcode=postcode, place=address.place, street_level=address.street_level,
-                         source=source, street=address.street, number=address.number)
+            text, postcode, place, source, street, number = shown
+            return m.Address(text=f"{text} ({coordinates})", postcode=postcode, place=place, street_level=False,
+                             source=source, street=street, number=number)
+        return shown
+
+
+_COORDINATES = "coordinates"  # _shown: the geocoder knew nothing, the coordinates are the address
+
+
+def _shown(address: geocoding.Address) -> m.Address | tuple | str:
+    """A street-level answer as its m.Address; a coarser one as the fields of its m.Address,
+    whose text takes each position's coordinates; _COORDINATES when there is no answer."""
+    text = address.text
+    if address.source == "none" or not text:
+        return _COORDINATES
+    postcode = None
+    match = DUTCH_POSTCODE.match((address.postcode or "").upper())
+    if match:
+        postcode = f"{match.group(1)} {match.group(2)}"
+    source = "named_place" if address.level == geocoding.NAMED_PLACE else "geocoder"
+    if not address.street_level:
+        return text, postcode, address.place, source, address.street, address.number
+    return m.Address(text=text, postcode=postcode, place=address.place, street_level=True, source=source,
+                     street=address.street, number=address.number)
 
 
 POSTCODE = re.compile(r"\b([1-9][0-9]{3}) ?([A-Z]{2})\b")

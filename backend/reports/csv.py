@@ -33,9 +33,24 @@ def _cell(value: object) -> str:
 
 
 def _lines(rows: list[m.Row]):
-    """The row lines: the cells of t.row_values(), as every format has them."""
+    """The row lines: the cells of t.row_values(), as every format has them, each as _cell
+    makes it, with _cell's common cases inline (a year's report has tens of thousands of cells,
+    most of them text that needs nothing)."""
+    formula, decimal, km = t.FORMULA_MARKS, Decimal, km_nl
     for row in rows:
-        yield [_cell(value) for value in t.row_values(row)]
+        cells = t.row_values(row)
+        for n, value in enumerate(cells):
+            kind = type(value)
+            if kind is str:
+                if value and value[0] in formula:
+                    cells[n] = "'" + value
+            elif value is None:
+                cells[n] = ""
+            elif kind is decimal:
+                cells[n] = km(value)
+            else:
+                cells[n] = _cell(value)
+        yield cells
 
 
 class _Sink:

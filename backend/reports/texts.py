@@ -79,10 +79,13 @@ def moment_nl(value: datetime | None) -> str:
     return value.strftime("%d-%m-%Y %H:%M") if value else ""
 
 
+FORMULA_MARKS = "=+-@\t\r"  # a text cell starting with one of these is read as a formula
+
+
 def safe_text(value: str) -> str:
     """Neutralise spreadsheet formulas: a text cell starting with = + - @ (or a tab/CR that
     some programs strip first) gets a leading apostrophe."""
-    if value and value[0] in "=+-@\t\r":
+    if value and value[0] in FORMULA_MARKS:
         return "'" + value
     return value
 

@@ -86,3 +86,51 @@ def test_the_index_is_built_without_importing_the_package_or_scipy():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     city, places, package, scipy = out.split()
     assert city == "Utrecht" and int(places) > 20_000 and (package, scipy) == ("False", "False")
+
+
+def _one_by_one(index, lat: float, lon: float):
+    """The search per position that nearest_many replaced (backend/addresses/geonames.py before
+    issue 20's per-car work), kept here as the reference: the same cells, metric and ties."""
+    cell = geonames.CELL_DEG
+    row, col = math.floor(lat / cell), math.floor(lon / cell)
+    rows = math.ceil(geonames.MAX_DISTANCE_KM / (110.0 * cell))
+    widest = math.radians(min(abs(lat) + (rows + 1) * cell, 89.0))
+    cols = math.ceil(geonames.MAX_DISTANCE_KM / (111.0 * cell * math.cos(widest)))
+    squeeze = math.cos(math.radians(lat)) ** 2
+    best, best_d2 = None, math.inf
+    for r in range(row - rows, row + rows + 1):
+        for c in range(col - cols, col + cols + 1):
+            for i in index.grid.get((r, c), ()):
+                d_lat, d_lon = index.lat[i] - lat, index.lon[i] - lon
+                d2 = d_lat * d_lat + d_lon * d_lon * squeeze
+                if d2 < best_d2:
+                    best, best_d2 = i, d2
+    if best is None:
+        return None
+    km = geonames.haversine_km(lat, lon, index.lat[best], index.lon[best])
+    return None if km > geonames.MAX_DISTANCE_KM else (best, km)
+
+
+def test_positions_searched_together_get_the_answer_each_gets_alone():
+    """A report resolves its year's new positions in one search (issue 20): every answer, ties
+    is what the search of that position alone gave,
+    whichever positions are asked with it (an answer is cached and must not depend on them)."""
+    import random
+
+    generator = random.Random(20)
+    positions = [(generator.uniform(ANS[0], ANS[1]), generator.uniform(ANS[2], ANS[3])) for _ in range(1500)]
+    positions += [(generator.uniform(51.0, 53.5), generator.uniform(3.4, 7.2)) for _ in range(1500)]  # NL, dense
+    positions += SAMPLES + [(53.6, 4.0), (53.6, 4.0)]  # the North Sea, twice
+    index = geonames._geocoder()
+    # On a place, and half-way between two places (as near a tie as the file offers).
+    places = [(index.lat[i], index.lon[i]) for i in range(0, len(index), 97) if geonames.in_region(
+        index.lat[i], index.lon[i])]
+    positions += places + [((a[0] + b[0]) / 2, (a[1] + b[1]) / 2) for a, b in zip(places, places[1:])]
+    expected = [_one_by_one(index, lat, lon) for lat, lon in positions]
+    assert sum(found is not None for found in expected) > 2500
+    assert index.nearest_many(positions) == expected
+    generator.shuffle(order := list(range(len(positions))))
+    assert index.nearest_many([positions[n] for n in order[:700]]) == [expected[n] for n in order[:700]]
+    found = geonames.nearest_places(positions[:50])
+    assert [(p.city, p.distance_km) if p else None for p in found] == \
+        [(index.city[e[0]], round(e[1], 3)) if e else None for e in expected[:50]]

@@ -51,9 +51,14 @@ def test_a_years_positions_are_resolved_with_one_cache_query_and_one_batch(app, 
              for i in range(N)]
     factory.upload(*specs)
     vehicle_id = _vehicle_id(app)
-    calls = []
-    real = geonames.nearest_place
-    monkeypatch.setattr(geonames, "nearest_place", lambda lat, lon: calls.append(1) or real(lat, lon))
+    calls = []  # the positions of each search of the offline geocoder
+    real = geonames.nearest_places
+
+    def searched(positions):
+        calls.append(list(positions))
+        return real(calls[-1])
+
+    monkeypatch.setattr(geonames, "nearest_places", searched)
 
     def report():
         out = io.BytesIO()
@@ -62,7 +67,8 @@ def test_a_years_positions_are_resolved_with_one_cache_query_and_one_batch(app, 
         return built, out.getvalue()
 
     counts, (built, data) = _statements(app, report)
-    assert built.totals.trips == N and len(calls) == 2 * N  # every position was new
+    # Every position was new, and all were searched together.
+    assert built.totals.trips == N and [len(positions) for positions in calls] == [2 * N]
     assert counts == {"select": 1, "insert": 1}, counts
     assert data.count("adres onvolledig (alleen de plaats bekend)".encode()) >= 2 * N  # town-level answers, marked
     calls.clear()

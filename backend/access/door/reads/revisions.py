@@ -40,10 +40,16 @@ def _row(revision: TripRevision) -> RevisionRow:
                        revision.batch_id, revision.created_at)
 
 
+_COLUMNS = (TripRevision.id, TripRevision.trip_id, TripRevision.field, TripRevision.old_value,
+            TripRevision.new_value, TripRevision.author_id, TripRevision.author_role, TripRevision.reason,
+            TripRevision.supersedes_id, TripRevision.batch_id, TripRevision.created_at)
+
+
 def revision_rows(trip_ids: Iterable[int]) -> list[RevisionRow]:
-    """Every revision of these trips, by trip and then oldest first."""
-    rows = [_row(r) for condition in among(TripRevision.trip_id, trip_ids)
-            for r in db.session.scalars(select(TripRevision).where(condition))]
+    """Every revision of these trips, by trip and then oldest first (plain columns: a report
+    reads a year's hundreds, which as ORM objects cost more than the query)."""
+    rows = [RevisionRow(*row) for condition in among(TripRevision.trip_id, trip_ids)
+            for row in db.session.execute(select(*_COLUMNS).where(condition))]
     return sorted(rows, key=lambda row: (row.trip_id, row.id))
 
 
