@@ -207,16 +207,20 @@ def due_at(now: datetime) -> Due | None:
 def due_vehicles(due: Due) -> list[int]:
     """The cars with anything due, in one statement: per car an index probe on
     (vehicle_id, started_at) for trip facts (after a run, nothing is left before the cutoff but
-    held-back years), and for tracks the trips whose tracks are still held. A day with nothing
-    due costs a probe a car, never a walk of the years of trips."""
+    held-back years), and for tracks the due entries of the tracks' first points. A day with
+    nothing due costs a probe a car, never a walk of the years of trips or of the tracks held."""
     wanted = [exists().where(Trip.vehicle_id == Vehicle.id, Trip.started_at < due.summaries_before)]
     if due.private_before > due.summaries_before:  # else a trip whose seals are due is due itself
         wanted.append(exists().where(Trip.vehicle_id == Vehicle.id, Trip.started_at < due.private_before,
                                      or_(Trip.start_sealed.is_not(None), Trip.end_sealed.is_not(None))))
         wanted.append(Vehicle.id.in_(select(Trip.vehicle_id).join(TripReseal, TripReseal.trip_id == Trip.id)
                                      .where(Trip.started_at < due.private_before)))
+    # Tracks by their first points' times (index ix_trip_tracks_first_at): a track starts within
+    # its trip, so a trip that ended before the cutoff started its track before it too. (A faulty
+    # device's track timed after its trip is found once that time is past the cutoff.)
     wanted.append(Vehicle.id.in_(select(Trip.vehicle_id).join(TripTrack, TripTrack.trip_id == Trip.id)
-                                 .where(Trip.ended_at <= due.tracks_before)))
+                                 .where(TripTrack.idx == 0, TripTrack.at <= due.tracks_before,
+                                        Trip.ended_at <= due.tracks_before)))
     return list(db.session.scalars(select(Vehicle.id).where(or_(*wanted)).order_by(Vehicle.id)))
 
 
