@@ -39,7 +39,7 @@ from typing import Any
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from sqlalchemy import and_, case, delete, distinct, exists, false, func, not_, or_, select, text, update
+from sqlalchemy import and_, case, delete, exists, false, func, not_, or_, select, text, update
 
 from backend import audit
 from backend.governance import agreements
@@ -272,6 +272,7 @@ class _Conditions:
     summary_due: Any  # the trip goes (unless held back)
     seal_due: Any  # its private details go (unless held back)
     held: Any  # in a tax year with a month not closed
+    tracks_due: Any  # the trip ended before the tracks' cutoff
 
     @property
     def facts(self) -> Any:
@@ -285,6 +286,11 @@ class _Conditions:
     def cleared(self) -> Any:
         return and_(self.cars, not_(self.summary_due), self.seal_due, not_(self.held))
 
+    @property
+    def tracks(self) -> Any:
+        """The trips whose track points go (if they have any): those the run does not delete."""
+        return and_(self.cars, self.tracks_due, not_(and_(self.summary_due, not_(self.held))))
+
 
 def _conditions(due: Due, vehicle_ids: list[int]) -> _Conditions:
     years = open_years(vehicle_ids, due.facts_before)
@@ -295,7 +301,8 @@ def _conditions(due: Due, vehicle_ids: list[int]) -> _Conditions:
     sealed = or_(Trip.start_sealed.is_not(None), Trip.end_sealed.is_not(None),
                  exists().where(TripReseal.trip_id == Trip.id))
     return _Conditions(Trip.vehicle_id.in_(vehicle_ids), Trip.started_at < due.summaries_before,
-                       and_(Trip.started_at < due.private_before, sealed), held)
+                       and_(Trip.started_at < due.private_before, sealed), held,
+                       Trip.ended_at <= due.tracks_before)
 
 
 @dataclass
@@ -313,6 +320,12 @@ class Plan:
         return not (self.track_trip_ids or self.seal_trip_ids or self.trip_ids)
 
 
+def _rows_of_trip(table) -> Any:
+    """The rows of `table` that hang on the trip at hand: an index probe per trip (a join would
+    read the whole table, once per piece)."""
+    return select(func.count()).select_from(table).where(table.c.trip_id == Trip.id).scalar_subquery()
+
+
 def plan(due: Due, vehicle_ids: list[int]) -> Plan:
     """What is due of these cars."""
     where = _conditions(due, vehicle_ids)
@@ -321,13 +334,11 @@ def plan(due: Due, vehicle_ids: list[int]) -> Plan:
     result.seal_trip_ids = list(db.session.scalars(select(Trip.id).where(where.cleared).order_by(Trip.id)))
     result.held_back = db.session.scalar(select(func.count()).select_from(Trip).where(where.facts, where.held))
     # The tracks of trips deleted in this run go with them (counted with the trips).
-    deleted = set(result.trip_ids)
-    track_points = db.session.execute(
-        select(TripTrack.trip_id, func.count()).join(Trip, Trip.id == TripTrack.trip_id)
-        .where(where.cars, Trip.ended_at <= due.tracks_before).group_by(TripTrack.trip_id)).all()
-    kept = [(trip_id, points) for trip_id, points in track_points if trip_id not in deleted]
-    result.track_trip_ids = sorted(trip_id for trip_id, _ in kept)
-    result.track_points = sum(points for _, points in kept)
+    tracks = db.session.execute(
+        select(Trip.id, _rows_of_trip(TripTrack.__table__)).where(where.tracks, exists().where(
+            TripTrack.trip_id == Trip.id)).order_by(Trip.id)).all()
+    result.track_trip_ids = [trip_id for trip_id, _ in tracks]
+    result.track_points = sum(points for _, points in tracks)
     return result
 
 
@@ -338,12 +349,13 @@ def count(due: Due, vehicle_ids: list[int]) -> Result:
         func.coalesce(func.sum(case((where.deleted, 1), else_=0)), 0),
         func.coalesce(func.sum(case((where.cleared, 1), else_=0)), 0),
         func.coalesce(func.sum(case((where.held, 1), else_=0)), 0)).where(where.facts)).one()
-    deleted = select(Trip.id).where(where.deleted)
-    related = {name: db.session.scalar(select(func.count()).select_from(table).where(table.c.trip_id.in_(deleted)))
-               for name, table in DEPENDENTS}
-    track_trips, track_points = db.session.execute(
-        select(func.count(distinct(TripTrack.trip_id)), func.count()).join(Trip, Trip.id == TripTrack.trip_id)
-        .where(where.cars, Trip.ended_at <= due.tracks_before, Trip.id.not_in(deleted))).one()
+    sums = db.session.execute(select(*(func.coalesce(func.sum(_rows_of_trip(table)), 0) for _, table in DEPENDENTS))
+                              .where(where.deleted)).one()
+    related = {name: n for (name, _), n in zip(DEPENDENTS, sums)}
+    points = _rows_of_trip(TripTrack.__table__)
+    track_trips, track_points = db.session.execute(select(
+        func.coalesce(func.sum(case((points > 0, 1), else_=0)), 0), func.coalesce(func.sum(points), 0))
+        .where(where.tracks)).one()
     return Result(True, due.agreement_version, due.cutoffs, track_trips=track_trips, track_points=track_points,
                   seals_cleared=cleared, trips_deleted=trips, related=related, held_back=held)
 

@@ -134,6 +134,7 @@ class ChainEvent(db.Model):
         Index("ix_chain_events_device_detected", "device_id", "detected_at"),
         Index("ix_chain_events_vehicle_detected", "vehicle_id", "detected_at"),  # the report's read
         Index("ix_chain_events_device_event", "device_id", "device_event_id", unique=True),
+        Index("ix_chain_events_trip", "trip_id"),  # retention deletes a trip's events (migration 0038)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
