@@ -374,6 +374,29 @@ def measure(fleet: Fleet, ingest: Ingest, repeat: int, explain: bool) -> dict[st
     return {name: statistics.median(values) for name, values in results.items()}
 
 
+def _statement_times(engine, top: int = 4):
+    """Listen to the engine's statements; the returned function stops listening and gives the
+    `top` slowest statement kinds (summed time, the statement's first 90 characters)."""
+    from sqlalchemy import event
+    totals: dict[str, float] = {}
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        conn.info["bench_started"] = time.perf_counter()
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        key = " ".join(statement.split())[:90]
+        totals[key] = totals.get(key, 0.0) + time.perf_counter() - conn.info.pop("bench_started")
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+
+    def stop():
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+        return sorted(((t, k) for k, t in totals.items()), reverse=True)[:top]
+    return stop
+
+
 def retention_pieces(fleet: Fleet) -> dict[str, float]:
     """A real (not dry) retention run, piece by piece: the query that finds the cars with anything
     due (seconds), then two pieces of `retention.CARS_PER_PIECE` cars (the year's tracks of each
@@ -393,9 +416,12 @@ def retention_pieces(fleet: Fleet) -> dict[str, float]:
         out["retention: find due cars"] = time.perf_counter() - started
         db.session.rollback()
         first, second = list(retention.pieces(cars))[:2]
+        slowest = _statement_times(db.engine)
         started = time.perf_counter()
         done = retention.run_piece(due, first, now)
         out["retention: a piece, run (s)"] = time.perf_counter() - started
+        for seconds, statement in slowest():
+            print(f"   retention piece: {seconds * 1000:8.0f} ms in {statement}")
         db.session.remove()
         tracemalloc.start()
         done = retention.run_piece(due, second, now)
