@@ -137,8 +137,9 @@ RETENTION_EVERY = timedelta(hours=24)
 
 def retention(now: datetime | None = None) -> int:
     """Delete what the agreement's retention periods say is due (backend.access.retention).
-    Once a day is enough, and planning reads whole tax years: the job checks every interval
-    but works only when it can move the daily "retention_daily" lock row forward."""
+    Once a day is enough (it works through the due cars in pieces, each its own transaction): the
+    job checks every interval but works only when it can move the daily "retention_daily" lock row
+    forward."""
     from backend.access import retention as retention_run
     if not acquire("retention_daily", holder_name(), RETENTION_EVERY, now):
         return 0

@@ -404,6 +404,65 @@ def grow_audit_log(fleet: Fleet, events: int) -> int:
         store(fleet.app, rows)
 
 
+def _statement_times(engine, top: int = 4):
+    """Listen to the engine's statements; the returned function stops listening and gives the
+    `top` slowest statement kinds (summed time, the statement's first 90 characters)."""
+    from sqlalchemy import event
+    totals: dict[str, float] = {}
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        conn.info["bench_started"] = time.perf_counter()
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        key = " ".join(statement.split())[:90]
+        totals[key] = totals.get(key, 0.0) + time.perf_counter() - conn.info.pop("bench_started")
+
+    event.listen(engine, "before_cursor_execute", before)
+    event.listen(engine, "after_cursor_execute", after)
+
+    def stop():
+        event.remove(engine, "before_cursor_execute", before)
+        event.remove(engine, "after_cursor_execute", after)
+        return sorted(((t, k) for k, t in totals.items()), reverse=True)[:top]
+    return stop
+
+
+def retention_pieces(fleet: Fleet) -> dict[str, float]:
+    """A real (not dry) retention run, piece by piece: the query that finds the cars with anything
+    due (seconds), then two pieces of `retention.CARS_PER_PIECE` cars (the year's tracks of each
+    are due): the first timed, the second under tracemalloc for its peak Python memory (MiB).
+    Deletes those pieces' tracks: run it after the other measurements of a size."""
+    import tracemalloc
+
+    from backend.access import retention
+    from backend.db import db, utcnow
+
+    out: dict[str, float] = {}
+    with fleet.app.app_context():
+        now = utcnow()
+        due = retention.due_at(now)
+        started = time.perf_counter()
+        cars = retention.due_vehicles(due)
+        out["retention: find due cars"] = time.perf_counter() - started
+        db.session.rollback()
+        first, second = list(retention.pieces(cars))[:2]
+        slowest = _statement_times(db.engine)
+        started = time.perf_counter()
+        done = retention.run_piece(due, first, now)
+        out["retention: a piece, run (s)"] = time.perf_counter() - started
+        for seconds, statement in slowest():
+            print(f"   retention piece: {seconds * 1000:8.0f} ms in {statement}")
+        db.session.remove()
+        tracemalloc.start()
+        done = retention.run_piece(due, second, now)
+        out["retention: a piece, peak (MiB)"] = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+        db.session.remove()
+        print(f"   retention: {len(cars):,} cars due; a piece of {len(second)} cars deleted "
+              f"{done.track_points:,} track points of {done.track_trips:,} trips")
+    return out
+
+
 def fleet_export(fleet: Fleet, workers: int) -> float:
     """Seconds from accepting a fleet CSV export until its zip is assembled, with `workers`
     worker processes (`flask --app backend worker`) started beforehand on the task queue."""
@@ -557,6 +616,7 @@ def main() -> int:
             ingest = Ingest(fleet)
             table: dict[int, dict[str, float]] = {}
             exports: dict[int, tuple[int, float, float]] = {}
+            pieces: dict[int, dict[str, float]] = {}
             for size in sizes:
                 seconds = fleet.grow_to(size)
                 print(f"\n{size:,} trips ({fleet.cars:,} cars; this stage built in {seconds:.0f} s)")
@@ -564,6 +624,10 @@ def main() -> int:
                 base = table[sizes[0]]
                 for name, value in table[size].items():
                     print(f"   {name:28} {value * 1000:9.1f} ms   x{value / base[name]:5.2f} of {sizes[0]:,}")
+                pieces[size] = retention_pieces(fleet)
+                for name, value in pieces[size].items():
+                    shown = f"{value:9.1f} MiB" if "MiB" in name else f"{value * 1000:9.1f} ms "
+                    print(f"   {name:28} {shown}  x{value / pieces[sizes[0]][name]:5.2f} of {sizes[0]:,}")
                 if fleet.cars <= args.fleet_export_cars:
                     cars = fleet.cars + 1  # and the ingest benchmark's car
                     one, two = fleet_export(fleet, 1), fleet_export(fleet, 2)

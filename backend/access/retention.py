@@ -2,11 +2,16 @@
 
 The only code that ever removes trip data. The trip tables refuse UPDATE and DELETE (triggers);
 migration 0008 gives them one exception, an *open* row of retention_runs in the same
-transaction. A run therefore is one transaction:
+transaction. A run works in pieces of at most CARS_PER_PIECE cars, found by one indexed query
+(the cars with anything due); each piece is one short transaction:
 
-    lock (PostgreSQL advisory lock / SQLite write lock) -> plan -> insert the open run ->
-    delete tracks, clear private seals, delete trips and what hangs on them ->
+    lock (PostgreSQL advisory lock / SQLite write lock) -> plan the piece's cars -> insert the
+    open run -> delete tracks, clear private seals, delete trips and what hangs on them ->
     one audit event per category -> close the run (counts, audit seqs) -> commit.
+
+So memory and transactions stay bounded by a piece, whatever the fleet holds, and a crash
+leaves the finished pieces complete (the next run does the rest). The dry run counts each piece
+with SQL aggregates and loads no ids.
 
 An open run can never be committed (a deferred foreign key refuses it at COMMIT), so the
 exception never outlives the run, and every committed deletion leaves a closed, unchangeable
@@ -26,21 +31,22 @@ with holes that would look like gaps in the chain or the odometer.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 import click
 from flask import Flask
 from flask.cli import AppGroup
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import and_, case, delete, exists, false, func, not_, or_, select, text, update
 
 from backend import audit
 from backend.governance import agreements
 from backend.access.purposes import BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS, TRIP_SUMMARIES
 from backend.db import db, in_chunks, utcnow
 from backend.local_time import LOCAL
+from backend.models.fleet import Vehicle
 from backend.models.odometer import OdometerCorrection
 from backend.models.retention import OPEN, RetentionRun
 from backend.models.revisions import TripRevision
@@ -52,6 +58,10 @@ log = logging.getLogger(__name__)
 LEGAL_YEARS = 7  # tax retention: 7 years after the end of the tax year (AWR art. 52)
 # pg_advisory_xact_lock key: one retention run at a time, whoever starts it (job or CLI).
 _PG_LOCK_KEY = 0x7269746265740005
+# Cars per piece: each piece is planned, deleted and logged in its own short transaction with its
+# own retention run. A car holds ~1,500 trips of a tax year (4 a day), so a piece keeps at most
+# some 75,000 trip ids in memory, whatever the fleet holds.
+CARS_PER_PIECE = 50
 
 # Rows that reference a trip and go with it, in deletion order (children first). A test checks
 # that every foreign key to trips.id is listed, so a new table forces a decision here.
@@ -80,22 +90,6 @@ class Cutoff:
         return {"days": self.days, "before": _iso(self.before), "rule": self.rule}
 
 
-@dataclass
-class Plan:
-    agreement_version_id: int
-    agreement_version: str
-    cutoffs: dict[str, Cutoff]
-    track_trip_ids: list[int] = field(default_factory=list)
-    track_points: int = 0
-    seal_trip_ids: list[int] = field(default_factory=list)
-    trip_ids: list[int] = field(default_factory=list)
-    held_back: int = 0  # trip facts due by the agreement, kept because a month is not closed
-
-    @property
-    def empty(self) -> bool:
-        return not (self.track_trip_ids or self.seal_trip_ids or self.trip_ids)
-
-
 @dataclass(frozen=True)
 class Result:
     dry_run: bool
@@ -107,7 +101,7 @@ class Result:
     trips_deleted: int = 0
     related: dict[str, int] = field(default_factory=dict)  # rows deleted with the trips
     held_back: int = 0
-    run_id: int | None = None
+    run_ids: tuple[int, ...] = ()  # one retention run a piece that deleted something
     audit_seqs: tuple[int, ...] = ()
 
     @property
@@ -130,8 +124,11 @@ class Result:
                    + (f" (with {related})" if related else ""))
         if self.held_back:
             out.append(f"kept: {self.held_back} trips due but in a tax year with a month not closed")
-        if self.run_id is not None:
-            out.append(f"retention run {self.run_id}, audit events {', '.join(map(str, self.audit_seqs))}")
+        if len(self.run_ids) == 1:
+            out.append(f"retention run {self.run_ids[0]}, audit events {', '.join(map(str, self.audit_seqs))}")
+        elif self.run_ids:
+            out.append(f"retention runs {self.run_ids[0]} to {self.run_ids[-1]} ({len(self.run_ids)} pieces), "
+                       f"{len(self.audit_seqs)} audit events")
         return out
 
 
@@ -172,55 +169,196 @@ def id_ranges(ids: Iterable[int]) -> list[list[int]]:
     return ranges
 
 
-def plan(now: datetime | None = None) -> Plan | None:
-    """What is due at `now` under the agreement in force (None: no agreement, nothing is due)."""
-    from backend.periods.service import closed_in, closed_months
+@dataclass(frozen=True)
+class Due:
+    """The agreement in force and the cutoffs it gives at `now`."""
+    agreement_version_id: int
+    agreement_version: str
+    cutoffs: dict[str, Cutoff]
 
-    now = now or utcnow()
+    @property
+    def summaries_before(self) -> datetime:
+        return self.cutoffs[TRIP_SUMMARIES].before
+
+    @property
+    def private_before(self) -> datetime:
+        return self.cutoffs[PRIVATE_TRIP_DETAILS].before
+
+    @property
+    def tracks_before(self) -> datetime:
+        return self.cutoffs[BUSINESS_TRACKS].before
+
+    @property
+    def facts_before(self) -> datetime:
+        # Both cutoffs are starts of local years, so the candidates are whole tax years.
+        return max(self.private_before, self.summaries_before)
+
+
+def due_at(now: datetime) -> Due | None:
+    """The cutoffs of the agreement in force at `now` (None: no agreement, nothing is due)."""
     # The version in force when the job runs (`now` only moves the cutoffs, e.g. in tests).
     version = agreements.in_force()
     if version is None:
         return None
     agreement = agreements.load(version)
-    due = cutoffs(agreement.retention_days, now)
-    result = Plan(version.id, agreement.version, due)
+    return Due(version.id, agreement.version, cutoffs(agreement.retention_days, now))
 
-    tracks = due[BUSINESS_TRACKS].before
-    track_points = dict(db.session.execute(
-        select(TripTrack.trip_id, func.count()).join(Trip, Trip.id == TripTrack.trip_id)
-        .where(Trip.ended_at <= tracks).group_by(TripTrack.trip_id)).all())
 
-    # Trip facts: both cutoffs are starts of local years, so the candidates are whole tax years.
-    facts_before = max(due[PRIVATE_TRIP_DETAILS].before, due[TRIP_SUMMARIES].before)
-    # A business-mode trip sealed when classified private (trip_reseals) keeps private details too.
-    rows = db.session.execute(
-        select(Trip.id, Trip.vehicle_id, Trip.started_at, Trip.mode,
-               Trip.start_sealed.is_not(None) | Trip.end_sealed.is_not(None) | TripReseal.trip_id.is_not(None))
-        .outerjoin(TripReseal, TripReseal.trip_id == Trip.id)
-        .where(Trip.started_at < facts_before).order_by(Trip.id)).all()
-    closings = closed_months()
-    open_years: set[tuple[int, int]] = set()
-    for _, vehicle_id, started_at, _, _ in rows:
-        day = started_at.astimezone(LOCAL).date()
-        if not closed_in(closings, vehicle_id, day):
-            open_years.add((vehicle_id, day.year))
-    deleted = set()
-    for trip_id, vehicle_id, started_at, mode, sealed in rows:
-        summary_due = started_at < due[TRIP_SUMMARIES].before
-        seal_due = sealed and started_at < due[PRIVATE_TRIP_DETAILS].before
-        if not (summary_due or seal_due):
-            continue
-        if (vehicle_id, started_at.astimezone(LOCAL).year) in open_years:
-            result.held_back += 1
-        elif summary_due:
-            result.trip_ids.append(trip_id)
-            deleted.add(trip_id)
-        else:
-            result.seal_trip_ids.append(trip_id)
-    # The tracks of trips deleted in this run go with them (counted with the trips).
-    result.track_trip_ids = sorted(t for t in track_points if t not in deleted)
-    result.track_points = sum(track_points[t] for t in result.track_trip_ids)
+def due_vehicles(due: Due) -> list[int]:
+    """The cars with anything due, in one statement: per car an index probe on
+    (vehicle_id, started_at) for trip facts (after a run, nothing is left before the cutoff but
+    held-back years), and for tracks the due entries of the tracks' first points. A day with
+    nothing due costs a probe a car, never a walk of the years of trips or of the tracks held."""
+    wanted = [exists().where(Trip.vehicle_id == Vehicle.id, Trip.started_at < due.summaries_before)]
+    if due.private_before > due.summaries_before:  # else a trip whose seals are due is due itself
+        wanted.append(exists().where(Trip.vehicle_id == Vehicle.id, Trip.started_at < due.private_before,
+                                     or_(Trip.start_sealed.is_not(None), Trip.end_sealed.is_not(None))))
+        wanted.append(Vehicle.id.in_(select(Trip.vehicle_id).join(TripReseal, TripReseal.trip_id == Trip.id)
+                                     .where(Trip.started_at < due.private_before)))
+    # Tracks by their first points' times (index ix_trip_tracks_first_at): a track starts within
+    # its trip, so a trip that ended before the cutoff started its track before it too. (A faulty
+    # device's track timed after its trip is found once that time is past the cutoff.)
+    wanted.append(Vehicle.id.in_(select(Trip.vehicle_id).join(TripTrack, TripTrack.trip_id == Trip.id)
+                                 .where(TripTrack.idx == 0, TripTrack.at <= due.tracks_before,
+                                        Trip.ended_at <= due.tracks_before)))
+    return list(db.session.scalars(select(Vehicle.id).where(or_(*wanted)).order_by(Vehicle.id)))
+
+
+def pieces(vehicle_ids: list[int], size: int | None = None) -> Iterator[list[int]]:
+    size = size or CARS_PER_PIECE
+    for start in range(0, len(vehicle_ids), size):
+        yield vehicle_ids[start:start + size]
+
+
+def _month_bounds(year: int) -> list[datetime]:
+    """The UTC starts of the year's 12 local months and of the next year."""
+    return [datetime(year, month, 1, tzinfo=LOCAL).astimezone(timezone.utc) for month in range(1, 13)] \
+        + [_start_of_year(year + 1)]
+
+
+def open_years(vehicle_ids: list[int], before: datetime) -> set[tuple[int, int]]:
+    """(car, tax year) before `before` in which a month holding a trip of the car is not closed:
+    such a year keeps its trip facts whole. An index probe per car and month not closed (none
+    when finance closed every month), never a read of the trips themselves."""
+    from backend.periods.service import closed_in, closed_months
+
+    first = dict(db.session.execute(select(Trip.vehicle_id, func.min(Trip.started_at))
+                                    .where(Trip.vehicle_id.in_(vehicle_ids), Trip.started_at < before)
+                                    .group_by(Trip.vehicle_id)).all())
+    if not first:
+        return set()
+    last_year = before.astimezone(LOCAL).year - 1
+    first_year = min(started.astimezone(LOCAL).year for started in first.values())
+    closings = closed_months(first, [date(first_year, 1, 1), date(last_year, 12, 1)])
+    result = set()
+    for vehicle_id, started in sorted(first.items()):
+        for year in range(started.astimezone(LOCAL).year, last_year + 1):
+            bounds = _month_bounds(year)
+            for month in range(1, 13):
+                if closed_in(closings, vehicle_id, date(year, month, 1)):
+                    continue
+                if db.session.scalar(select(exists().where(
+                        Trip.vehicle_id == vehicle_id, Trip.started_at >= bounds[month - 1],
+                        Trip.started_at < bounds[month]))):
+                    result.add((vehicle_id, year))
+                    break
     return result
+
+
+@dataclass
+class _Conditions:
+    """What is due of a piece's cars, as SQL conditions on trips (shared by the run and the dry run)."""
+    cars: Any  # the piece's cars
+    summary_due: Any  # the trip goes (unless held back)
+    seal_due: Any  # its private details go (unless held back)
+    held: Any  # in a tax year with a month not closed
+    tracks_due: Any  # the trip ended before the tracks' cutoff
+
+    @property
+    def facts(self) -> Any:
+        return and_(self.cars, or_(self.summary_due, self.seal_due))
+
+    @property
+    def deleted(self) -> Any:
+        return and_(self.cars, self.summary_due, not_(self.held))
+
+    @property
+    def cleared(self) -> Any:
+        return and_(self.cars, not_(self.summary_due), self.seal_due, not_(self.held))
+
+    @property
+    def tracks(self) -> Any:
+        """The trips whose track points go (if they have any): those the run does not delete."""
+        return and_(self.cars, self.tracks_due, not_(and_(self.summary_due, not_(self.held))))
+
+
+def _conditions(due: Due, vehicle_ids: list[int]) -> _Conditions:
+    years = open_years(vehicle_ids, due.facts_before)
+    held = or_(*(and_(Trip.vehicle_id == vehicle_id, Trip.started_at >= _start_of_year(year),
+                      Trip.started_at < _start_of_year(year + 1)) for vehicle_id, year in sorted(years))) \
+        if years else false()
+    # A business-mode trip sealed when classified private (trip_reseals) keeps private details too.
+    sealed = or_(Trip.start_sealed.is_not(None), Trip.end_sealed.is_not(None),
+                 exists().where(TripReseal.trip_id == Trip.id))
+    return _Conditions(Trip.vehicle_id.in_(vehicle_ids), Trip.started_at < due.summaries_before,
+                       and_(Trip.started_at < due.private_before, sealed), held,
+                       Trip.ended_at <= due.tracks_before)
+
+
+@dataclass
+class Plan:
+    """What one piece (a few cars) deletes: its ids are in memory, at most the piece's."""
+    due: Due
+    track_trip_ids: list[int] = field(default_factory=list)
+    track_points: int = 0
+    seal_trip_ids: list[int] = field(default_factory=list)
+    trip_ids: list[int] = field(default_factory=list)
+    held_back: int = 0  # trip facts due by the agreement, kept because a month is not closed
+
+    @property
+    def empty(self) -> bool:
+        return not (self.track_trip_ids or self.seal_trip_ids or self.trip_ids)
+
+
+def _rows_of_trip(table) -> Any:
+    """The rows of `table` that hang on the trip at hand: an index probe per trip (a join would
+    read the whole table, once per piece)."""
+    return select(func.count()).select_from(table).where(table.c.trip_id == Trip.id).scalar_subquery()
+
+
+def plan(due: Due, vehicle_ids: list[int]) -> Plan:
+    """What is due of these cars."""
+    where = _conditions(due, vehicle_ids)
+    result = Plan(due)
+    result.trip_ids = list(db.session.scalars(select(Trip.id).where(where.deleted).order_by(Trip.id)))
+    result.seal_trip_ids = list(db.session.scalars(select(Trip.id).where(where.cleared).order_by(Trip.id)))
+    result.held_back = db.session.scalar(select(func.count()).select_from(Trip).where(where.facts, where.held))
+    # The tracks of trips deleted in this run go with them (counted with the trips).
+    counted = select(Trip.id.label("id"), _rows_of_trip(TripTrack.__table__).label("points")) \
+        .where(where.tracks).subquery()
+    tracks = db.session.execute(select(counted.c.id, counted.c.points).where(counted.c.points > 0)
+                                .order_by(counted.c.id)).all()
+    result.track_trip_ids = [trip_id for trip_id, _ in tracks]
+    result.track_points = sum(points for _, points in tracks)
+    return result
+
+
+def count(due: Due, vehicle_ids: list[int]) -> Result:
+    """The dry run of a piece: what `plan` would delete, counted by the database."""
+    where = _conditions(due, vehicle_ids)
+    trips, cleared, held = db.session.execute(select(
+        func.coalesce(func.sum(case((where.deleted, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((where.cleared, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((where.held, 1), else_=0)), 0)).where(where.facts)).one()
+    sums = db.session.execute(select(*(func.coalesce(func.sum(_rows_of_trip(table)), 0) for _, table in DEPENDENTS))
+                              .where(where.deleted)).one()
+    related = {name: n for (name, _), n in zip(DEPENDENTS, sums)}
+    points = _rows_of_trip(TripTrack.__table__)
+    track_trips, track_points = db.session.execute(select(
+        func.coalesce(func.sum(case((points > 0, 1), else_=0)), 0), func.coalesce(func.sum(points), 0))
+        .where(where.tracks)).one()
+    return Result(True, due.agreement_version, due.cutoffs, track_trips=track_trips, track_points=track_points,
+                  seals_cleared=cleared, trips_deleted=trips, related=related, held_back=held)
 
 
 def _lock() -> None:
@@ -235,11 +373,20 @@ def _postgresql() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
+def _chunks(ids: list[int]) -> Iterable[list[int]]:
+    """PostgreSQL: a piece's ids in one array (one statement a table and piece; in chunks of 500,
+    each call planned a sequential scan of trip_tracks at 10^6 trips: 49 s a piece); SQLite: IN
+    lists of 500."""
+    if _postgresql():
+        return [sorted(set(ids))] if ids else []
+    return in_chunks(ids)
+
+
 def _delete(table, column, ids: list[int]) -> int:
     """PostgreSQL: through the owner's function (the app's role holds no DELETE on trip tables,
     backend/db_roles.py); SQLite: a plain DELETE, which only the open run lets through."""
     total = 0
-    for chunk in in_chunks(ids):
+    for chunk in _chunks(ids):
         if _postgresql():
             total += db.session.scalar(text("SELECT ritbox_retention_delete(:target, CAST(:ids AS integer[]))"),
                                        {"target": table.name, "ids": chunk})
@@ -250,7 +397,7 @@ def _delete(table, column, ids: list[int]) -> int:
 
 def _clear_seals(ids: list[int]) -> int:
     total = 0
-    for chunk in in_chunks(ids):
+    for chunk in _chunks(ids):
         if _postgresql():
             total += db.session.scalar(text("SELECT ritbox_retention_clear_seals(CAST(:ids AS integer[]))"),
                                        {"ids": chunk})
@@ -261,22 +408,45 @@ def _clear_seals(ids: list[int]) -> int:
 
 
 def run(now: datetime | None = None, *, dry_run: bool = False) -> Result:
-    """Delete what is due, in one transaction with its audit events; dry_run only counts."""
+    """Delete what is due, piece by piece (a few cars each), each piece in its own transaction
+    with its own retention run and audit events; dry_run only counts. A failure rolls back the
+    piece at hand: the pieces before it stay deleted and logged, and the next run does the rest."""
     now = now or utcnow()
-    if not dry_run:
-        _lock()
-    due = plan(now)
+    due = due_at(now)
     if due is None:
         db.session.rollback()
         return Result(dry_run, None, {})
-    if due.held_back and not dry_run:
-        log.info("retention: %d trips due but kept: a month of their car's tax year is not closed", due.held_back)
-    if dry_run or due.empty:
-        db.session.rollback()  # ends the read (and releases the lock of a run with nothing due)
-        return Result(dry_run, due.agreement_version, due.cutoffs, track_trips=len(due.track_trip_ids),
-                      track_points=due.track_points, seals_cleared=len(due.seal_trip_ids),
-                      trips_deleted=len(due.trip_ids), related=_related_counts(due.trip_ids),
-                      held_back=due.held_back)
+    vehicle_ids = due_vehicles(due)
+    db.session.rollback()  # ends the read: each piece reads (and, in a run, locks) on its own
+    total = Result(dry_run, due.agreement_version, due.cutoffs)
+    for piece in pieces(vehicle_ids):
+        try:
+            done = count(due, piece) if dry_run else run_piece(due, piece, now)
+        except BaseException:
+            db.session.rollback()  # the piece at hand: nothing of it is deleted without its log
+            raise
+        db.session.rollback()
+        total = _sum(total, done)
+    if total.held_back and not dry_run:
+        log.info("retention: %d trips due but kept: a month of their car's tax year is not closed", total.held_back)
+    return total
+
+
+def _sum(a: Result, b: Result) -> Result:
+    related = {name: a.related.get(name, 0) + b.related.get(name, 0) for name in {*a.related, *b.related}}
+    return replace(a, track_trips=a.track_trips + b.track_trips, track_points=a.track_points + b.track_points,
+                   seals_cleared=a.seals_cleared + b.seals_cleared, trips_deleted=a.trips_deleted + b.trips_deleted,
+                   related=related, held_back=a.held_back + b.held_back, run_ids=a.run_ids + b.run_ids,
+                   audit_seqs=a.audit_seqs + b.audit_seqs)
+
+
+def run_piece(due_now: Due, vehicle_ids: list[int], now: datetime) -> Result:
+    """One piece: lock, plan, open a run, delete, log, close the run, commit."""
+    _lock()
+    piece = plan(due_now, vehicle_ids)
+    if piece.empty:
+        db.session.rollback()  # releases the lock of a piece with nothing due
+        return Result(False, due_now.agreement_version, due_now.cutoffs, held_back=piece.held_back)
 
     leaked = db.session.scalar(select(func.count()).select_from(RetentionRun)
                                .where(RetentionRun.open_sentinel.is_not(None)))
@@ -286,33 +456,33 @@ def run(now: datetime | None = None, *, dry_run: bool = False) -> Result:
         db.session.rollback()
         raise RetentionError("a committed retention run is still open: the database's guard is off")
 
-    run_row = RetentionRun(started_at=now, agreement_version_id=due.agreement_version_id,
-                           agreement_version=due.agreement_version[:100],
-                           cutoffs={c: cut.as_json() for c, cut in due.cutoffs.items()},
+    run_row = RetentionRun(started_at=now, agreement_version_id=due_now.agreement_version_id,
+                           agreement_version=due_now.agreement_version[:100],
+                           cutoffs={c: cut.as_json() for c, cut in due_now.cutoffs.items()},
                            tracks_deleted=0, seals_cleared=0, trips_deleted=0, related_deleted={},
                            audit_seqs=[], open_sentinel=OPEN)
     db.session.add(run_row)
     db.session.flush()  # the run is open from here: the triggers let this transaction delete
 
-    points = _delete(TripTrack.__table__, TripTrack.__table__.c.trip_id, due.track_trip_ids)
-    cleared = _clear_seals(due.seal_trip_ids)
+    points = _delete(TripTrack.__table__, TripTrack.__table__.c.trip_id, piece.track_trip_ids)
+    cleared = _clear_seals(piece.seal_trip_ids)
     # The sealed copies of trips classified private go with the private details.
-    _delete(TripReseal.__table__, TripReseal.__table__.c.trip_id, due.seal_trip_ids)
-    related = {name: _delete(table, table.c.trip_id, due.trip_ids) for name, table in DEPENDENTS}
-    _raise_deleted_through(due.trip_ids)
-    trips = _delete(Trip.__table__, Trip.__table__.c.id, due.trip_ids)
+    _delete(TripReseal.__table__, TripReseal.__table__.c.trip_id, piece.seal_trip_ids)
+    related = {name: _delete(table, table.c.trip_id, piece.trip_ids) for name, table in DEPENDENTS}
+    _raise_deleted_through(piece.trip_ids)
+    trips = _delete(Trip.__table__, Trip.__table__.c.id, piece.trip_ids)
 
-    base = {"run": run_row.id, "agreement": due.agreement_version}
+    base = {"run": run_row.id, "agreement": due_now.agreement_version}
     events = []
-    if due.track_trip_ids:
-        events.append(_event(BUSINESS_TRACKS, due, base, trips=len(due.track_trip_ids),
-                             rows={"trip_tracks": points}, ids=due.track_trip_ids))
-    if due.seal_trip_ids:
-        events.append(_event(PRIVATE_TRIP_DETAILS, due, base, trips=cleared,
-                             rows={"sealed_positions_cleared": cleared}, ids=due.seal_trip_ids))
-    if due.trip_ids:
-        events.append(_event(TRIP_SUMMARIES, due, base, trips=trips, rows={"trips": trips, **related},
-                             ids=due.trip_ids, held_back=due.held_back))
+    if piece.track_trip_ids:
+        events.append(_event(BUSINESS_TRACKS, piece, base, trips=len(piece.track_trip_ids),
+                             rows={"trip_tracks": points}, ids=piece.track_trip_ids))
+    if piece.seal_trip_ids:
+        events.append(_event(PRIVATE_TRIP_DETAILS, piece, base, trips=cleared,
+                             rows={"sealed_positions_cleared": cleared}, ids=piece.seal_trip_ids))
+    if piece.trip_ids:
+        events.append(_event(TRIP_SUMMARIES, piece, base, trips=trips, rows={"trips": trips, **related},
+                             ids=piece.trip_ids, held_back=piece.held_back))
 
     # Closing the run is the last write: from here the triggers refuse again.
     db.session.execute(update(RetentionRun).where(RetentionRun.id == run_row.id).values(
@@ -320,10 +490,10 @@ def run(now: datetime | None = None, *, dry_run: bool = False) -> Result:
         related_deleted=related, audit_seqs=events, open_sentinel=None))
     db.session.commit()
     log.info("retention run %d: %d track points, %d seals cleared, %d trips deleted, %d kept (open month)",
-             run_row.id, points, cleared, trips, due.held_back)
-    return Result(False, due.agreement_version, due.cutoffs, track_trips=len(due.track_trip_ids),
+             run_row.id, points, cleared, trips, piece.held_back)
+    return Result(False, due_now.agreement_version, due_now.cutoffs, track_trips=len(piece.track_trip_ids),
                   track_points=points, seals_cleared=cleared, trips_deleted=trips, related=related,
-                  held_back=due.held_back, run_id=run_row.id, audit_seqs=tuple(events))
+                  held_back=piece.held_back, run_ids=(run_row.id,), audit_seqs=tuple(events))
 
 
 def _raise_deleted_through(trip_ids: list[int]) -> None:
@@ -341,17 +511,9 @@ def _raise_deleted_through(trip_ids: list[int]) -> None:
                            .values(deleted_through_seq=seq))
 
 
-def _related_counts(trip_ids: list[int]) -> dict[str, int]:
-    counts = {}
-    for name, table in DEPENDENTS:
-        counts[name] = sum(db.session.scalar(select(func.count()).select_from(table).where(
-            table.c.trip_id.in_(chunk))) for chunk in in_chunks(trip_ids))
-    return counts
-
-
-def _event(category: str, due: Plan, base: dict[str, Any], *, trips: int, rows: dict[str, int],
+def _event(category: str, piece: Plan, base: dict[str, Any], *, trips: int, rows: dict[str, int],
            ids: list[int], held_back: int | None = None) -> int:
-    details = {**base, "category": category, **due.cutoffs[category].as_json(), "trips": trips,
+    details = {**base, "category": category, **piece.due.cutoffs[category].as_json(), "trips": trips,
                "rows": rows, "trip_ids": id_ranges(ids)}
     if held_back:
         details["held_back"] = held_back

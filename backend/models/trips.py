@@ -17,7 +17,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.db import UTCDateTime, db, utcnow
@@ -111,6 +111,11 @@ class TripTrack(db.Model):
     be granted apart from access to trips)."""
 
     __tablename__ = "trip_tracks"
+    __table_args__ = (
+        # Retention finds the cars whose tracks are due by their first points' times: one entry a
+        # trip, and a day with nothing due reads nothing (migration 0038).
+        Index("ix_trip_tracks_first_at", "at", sqlite_where=text("idx = 0"), postgresql_where=text("idx = 0")),
+    )
 
     trip_id: Mapped[int] = mapped_column(ForeignKey("trips.id"), primary_key=True)
     idx: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -129,6 +134,7 @@ class ChainEvent(db.Model):
         Index("ix_chain_events_device_detected", "device_id", "detected_at"),
         Index("ix_chain_events_vehicle_detected", "vehicle_id", "detected_at"),  # the report's read
         Index("ix_chain_events_device_event", "device_id", "device_event_id", unique=True),
+        Index("ix_chain_events_trip", "trip_id"),  # retention deletes a trip's events (migration 0038)
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -571,3 +571,175 @@ def test_a_run_refuses_to_work_when_an_open_run_was_committed(app, world, databa
     with pytest.raises(RetentionError, match="still open"):
         _run(app, datetime(2026, 9, 1, tzinfo=UTC))
     assert _count(app, "SELECT count(*) FROM trip_tracks") == 3
+
+
+def _fleet(app, client, make_user, world, cars: int) -> list[TripFactory]:
+    """`cars` cars (the world's first), each with two trips of 2025 and one of 2026; March of both
+    years closed fleet-wide."""
+    people, first = world
+    factories = [first]
+    for n in range(1, cars):
+        make_user(f"driver{n}@example.nl", "driver", name=f"Bestuurder {n}")
+        factories.append(TripFactory(app, client, driver_email=f"driver{n}@example.nl", kenteken=f"1{n}-ABC-{n}",
+                                     assigned_from="2025-01-01"))
+    for factory in factories:
+        factory.upload(TripSpec(datetime(2025, 3, 10, 8, 0, tzinfo=UTC)),
+                       TripSpec(datetime(2025, 3, 11, 8, 0, tzinfo=UTC), mode="private"),
+                       TripSpec(datetime(2026, 3, 10, 8, 0, tzinfo=UTC)))
+    _close(app, "2025-03", "2026-03")
+    return factories
+
+
+def _vehicle_of_trips(app) -> dict[int, int]:
+    with app.app_context():
+        return dict(db.session.execute(text("SELECT id, vehicle_id FROM trips")).all())
+
+
+def _runs(app) -> list[tuple]:
+    with app.app_context():
+        return db.session.execute(text("SELECT id, trips_deleted, tracks_deleted, open_sentinel, audit_seqs "
+                                       "FROM retention_runs ORDER BY id")).all()
+
+
+def test_a_fleet_is_deleted_in_pieces_each_with_its_own_run_and_events(app, client, make_user, world, monkeypatch):
+    from backend.access import retention
+
+    people, _ = world
+    _consent(app, people, summaries=30, tracks=3660)  # only the trip facts of 2025 are due
+    _fleet(app, client, make_user, world, cars=3)
+    vehicle_of = _vehicle_of_trips(app)
+    monkeypatch.setattr(retention, "CARS_PER_PIECE", 2, raising=False)
+
+    result = _run(app, datetime(2033, 6, 1, tzinfo=UTC))
+
+    assert result.trips_deleted == 6 and len(result.run_ids) == 2
+    assert sorted(vehicle_of[t] for t in _trip_ids(app)) == sorted(set(vehicle_of.values()))  # 2026 stays
+    runs = _runs(app)
+    events = _retention_events(app)
+    assert [r[0] for r in runs] == list(result.run_ids)
+    pieces = []
+    for run_id, trips, _, open_sentinel, seqs in runs:
+        seqs = json.loads(seqs) if isinstance(seqs, str) else seqs
+        [event] = [e for e in events if e["run"] == run_id]
+        assert open_sentinel is None and seqs == [event["seq"]]
+        assert event["category"] == "trip_summaries" and event["trips"] == trips
+        ids = [t for first, last in event["trip_ids"] for t in range(first, last + 1)]
+        assert len(ids) == trips  # the ranges name exactly the piece's trips
+        pieces.append({vehicle_of[t] for t in ids})
+    cars = sorted(set(vehicle_of.values()))
+    assert pieces == [set(cars[:2]), set(cars[2:])]  # no piece holds more than its cars
+    assert [r[1] for r in runs] == [4, 2]
+    assert f"retention runs {runs[0][0]} to {runs[1][0]} (2 pieces), 2 audit events" in result.lines()
+    _chain_ok(app)
+
+    # Nothing more is due: no run, no event.
+    assert _run(app, datetime(2033, 6, 1, tzinfo=UTC)).total == 0
+    assert len(_runs(app)) == 2 and len(_retention_events(app)) == 2
+
+
+def test_a_crash_in_a_piece_keeps_the_pieces_before_it_and_the_next_run_finishes(app, client, make_user, world,
+                                                                                 monkeypatch):
+    from backend.access import retention
+
+    people, _ = world
+    _consent(app, people, summaries=30, tracks=3660)
+    _fleet(app, client, make_user, world, cars=3)
+    vehicle_of = _vehicle_of_trips(app)
+    cars = sorted(set(vehicle_of.values()))
+    monkeypatch.setattr(retention, "CARS_PER_PIECE", 1, raising=False)
+    calls = []
+    real_raise = retention._raise_deleted_through
+
+    def crash_in_the_second_piece(trip_ids):
+        calls.append(trip_ids)
+        real_raise(trip_ids)  # the piece has deleted its dependents by now
+        if len(calls) == 2:
+            raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(retention, "_raise_deleted_through", crash_in_the_second_piece)
+    with pytest.raises(RuntimeError, match="worker killed"):
+        _run(app, datetime(2033, 6, 1, tzinfo=UTC))
+
+    # The first piece is deleted and logged; the second rolled back whole; the third never started.
+    left = {t: vehicle_of[t] for t in _trip_ids(app)}
+    assert sorted(left.values()) == [cars[0], cars[1], cars[1], cars[1], cars[2], cars[2], cars[2]]
+    runs = _runs(app)
+    assert len(runs) == 1 and runs[0][1] == 2 and runs[0][3] is None
+    assert _count(app, "SELECT count(*) FROM retention_runs WHERE open_sentinel IS NOT NULL") == 0
+    [event] = _retention_events(app)
+    assert event["run"] == runs[0][0] and event["trips"] == 2
+    _chain_ok(app)
+
+    monkeypatch.setattr(retention, "_raise_deleted_through", real_raise)
+    result = _run(app, datetime(2033, 6, 1, tzinfo=UTC))
+    assert result.trips_deleted == 4 and len(result.run_ids) == 2
+    assert sorted(vehicle_of[t] for t in _trip_ids(app)) == cars  # each car keeps its 2026 trip
+    assert [e["trips"] for e in _retention_events(app)] == [2, 2, 2]
+    _chain_ok(app)
+
+
+def _statements(app):
+    """The SQL statements the app's engine runs, as a list that grows while listened to."""
+    from sqlalchemy import event
+    seen: list[str] = []
+
+    def listen(conn, cursor, statement, parameters, context, executemany):
+        seen.append(statement)
+
+    with app.app_context():
+        engine = db.engine
+    event.listen(engine, "before_cursor_execute", listen)
+    return seen, lambda: event.remove(engine, "before_cursor_execute", listen)
+
+
+def test_the_dry_run_counts_in_the_database_what_the_real_run_deletes(app, client, make_user, world, monkeypatch):
+    from backend.access import retention
+
+    people, first = world
+    # Private details go after 2 years, the trips after the legal 7, tracks after 90 days.
+    _consent(app, people, summaries=30, tracks=90, private=730)
+    factories = _fleet(app, client, make_user, world, cars=3)
+    first.seq += 1  # a chain gap: a chain event on the next trip
+    first.upload(TripSpec(datetime(2025, 3, 12, 8, 0, tzinfo=UTC)))
+    factories[2].upload(TripSpec(datetime(2025, 6, 1, 8, 0, tzinfo=UTC)))  # June 2025 is not closed
+    with app.app_context():
+        old = db.session.execute(text("SELECT min(id) FROM trips")).scalar_one()
+    _add_dependents(app, old, people.finance)
+    monkeypatch.setattr(retention, "CARS_PER_PIECE", 2, raising=False)
+
+    # First the tracks and the private details are due, years later the trips.
+    for now in (datetime(2028, 2, 1, tzinfo=UTC), datetime(2033, 6, 1, tzinfo=UTC)):
+        seen, stop = _statements(app)
+        try:
+            dry = _run(app, now, dry_run=True)
+        finally:
+            stop()
+        # Counted by the database: no statement hands the due trips' ids to Python.
+        loads = [s for s in seen if s.lstrip().upper().startswith(("SELECT TRIPS.ID", "SELECT TRIP_TRACKS.TRIP_ID"))]
+        assert loads == []
+        real = _run(app, now)
+        assert dry.total > 0 and dry.run_ids == () and real.run_ids
+        for name in ("track_trips", "track_points", "seals_cleared", "trips_deleted", "held_back"):
+            assert getattr(dry, name) == getattr(real, name), name
+        assert {k: v for k, v in dry.related.items() if v} == {k: v for k, v in real.related.items() if v}
+        assert dry.lines()[4:] == [line.replace("did ", "would ") for line in real.lines()[4:7]] + real.lines()[7:-1]
+    assert real.held_back == 3  # 2025 of the third car: June is not closed, so its March trips stay too
+    _chain_ok(app)
+
+
+def test_a_day_with_nothing_due_does_no_work_per_car(app, client, make_user, world):
+    people, _ = world
+    _consent(app, people)
+    now = datetime(2025, 4, 1, tzinfo=UTC)  # nothing is due yet
+    statements = []
+    for cars in (1, 3):
+        if cars == 3:
+            _fleet(app, client, make_user, world, cars=3)
+        seen, stop = _statements(app)
+        try:
+            result = _run(app, now)
+        finally:
+            stop()
+        assert result.total == 0
+        statements.append(len(seen))
+    assert statements[0] == statements[1]
