@@ -14,7 +14,7 @@ import pytest
 from backend import agreement_documents, mail
 from backend.governance import agreements, approvals, requests
 from backend.access.purposes import BUSINESS_TRACKS, TRIP_SUMMARIES
-from backend.access.retention import LEGAL_YEARS, cutoffs, plan
+from backend.access.retention import LEGAL_YEARS, cutoffs, due_at, due_vehicles, plan
 from backend.addresses.resolver import Resolver
 from backend.agreement_documents import pdf
 from backend.agreement_documents.model import Table
@@ -78,7 +78,8 @@ def test_every_statement_holds(app, make_user, tmp_path, artifacts_dir, version_
         due = cutoffs(agreement.retention_days, now)
         assert due[BUSINESS_TRACKS].days == stated_tracks
         ages = {"old": 200, "business": 10, "other": 5}  # Fleet's business trips with tracks, days ago
-        planned = plan(now)
+        due_now = due_at(now)
+        planned = plan(due_now, due_vehicles(due_now))
         assert set(planned.track_trip_ids) == {fleet.trips[name] for name, age in ages.items() if age > stated_tracks}
         stated_facts = re.search(r"ritoverzichten [^|]*\| (\d+) dagen na afloop van het belastingjaar van de rit, "
                                  r"en nooit eerder dan (\d+) jaar", regeling)

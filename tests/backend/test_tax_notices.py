@@ -4,7 +4,7 @@ offered withdrawing the verklaring instead of classifying private; the 80% / 100
 projection and as driven fire once, on the day the km that cross them are recorded."""
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -94,8 +94,11 @@ def test_the_driver_is_offered_withdrawing_the_verklaring_instead_of_a_private_c
     # withdrawn from today: the trip of yesterday still fell under it
     again = client.post(f"/me/trips/{trip_id}", data={"classification": "private"})
     assert again.status_code == 400
-    (today_trip,) = factory.upload(TripSpec(days_ago(0, hour=datetime.now(timezone.utc).hour - 1)
-                                            if datetime.now(timezone.utc).hour >= 2 else days_ago(0, hour=0), km=9.0))
+    # A trip of today in the Netherlands (the withdrawal counts from the local day): within the
+    # last hour, but not before local midnight (UTC's day differs between 22:00 and 24:00 UTC).
+    now = datetime.now(timezone.utc)
+    local_midnight = datetime.combine(now.astimezone(LOCAL).date(), time(0, 1), LOCAL).astimezone(timezone.utc)
+    (today_trip,) = factory.upload(TripSpec(max(now - timedelta(hours=1), local_midnight), km=9.0))
     allowed = client.post(f"/me/trips/{today_trip}", data={"classification": "private"})
     assert allowed.status_code == 302
     with app.app_context():
