@@ -1,7 +1,7 @@
 """Benchmark: national scale on PostgreSQL (issue 20).
 
     .venv/bin/python benchmarks/scale.py [--sizes 100000,1000000] [--with-10m] [--port 55450]
-                                         [--repeat 5] [--explain]
+                                         [--repeat 5] [--explain] [--keep]
 
 Grows one throw-away PostgreSQL database (a cluster of its own, like benchmarks/ingest.py) in
 stages to each size of the trips table and, at each size, times the reads that must not grow
@@ -31,7 +31,11 @@ At the sizes with at most --fleet-export-cars cars: a fleet CSV export through t
 (procrastinate) with 1 and with 2 worker processes (`flask --app backend worker`), each timed
 once the workers' periodic jobs are done and from an empty geocoder cache (so both runs resolve
 the same positions: 1,600 new ones a car).
-With --explain, EXPLAIN ANALYZE of the statements the issue named is printed at each size.
+Each stage ends with VACUUM (ANALYZE): the reads are timed on a settled database, as autovacuum
+keeps one. With --explain, at each size: for the car-year CSV, the month page, the counter and an
+ingest batch, the time in SQL against the whole and EXPLAIN (ANALYZE, BUFFERS) of the statements
+that took the most; then EXPLAIN ANALYZE of the statements the issue named. --keep leaves the
+cluster running at the end.
 Targets (issue 20): car-year report, month page and counter within 2x of their time at the first
 size; ingest at the largest size at least 80% of its rate at the first and >= 300 trips/s; the
 fleet export with 2 workers >= 1.6x as fast as with 1, and <= 60 ms of worker time a car-year.
@@ -246,7 +250,12 @@ class Fleet:
                 copy.write_row((vehicle_id, read_at, int(odometer[vehicle_id] * 1000), 0, "cli", read_at))
         cur.execute("SELECT setval(pg_get_serial_sequence('trips', 'id'), (SELECT max(id) FROM trips))")
         conn.commit()
-        cur.execute("ANALYZE")
+        # Measure a settled database, as autovacuum keeps one: planner statistics (an ANALYZE
+        # inside the COPY's transaction, never committed, left the planner without any and
+        # reset autovacuum's counters), the visibility map and hint bits (else the first reads
+        # of a stage write every page they touch, and autovacuum works during the timings).
+        conn.autocommit = True
+        cur.execute("VACUUM (ANALYZE)")
         conn.close()
 
 
@@ -338,6 +347,8 @@ def measure(fleet: Fleet, ingest: Ingest, repeat: int, explain: bool) -> dict[st
             started = time.perf_counter()
             job()
             results.setdefault(name, []).append(time.perf_counter() - started)
+        if explain and name in READS:
+            explain_statements(name, job)
 
     with fleet.app.app_context():
         finance_id = db.session.scalar(select(User.id).where(User.email == "finance@bench.example"))
@@ -367,6 +378,8 @@ def measure(fleet: Fleet, ingest: Ingest, repeat: int, explain: bool) -> dict[st
             if n:
                 durations.append(time.perf_counter() - started)
         results["ingest (s per 50 trips)"] = durations
+        if explain:
+            explain_statements("ingest of 50 trips", lambda: ingest.upload(ingest.batch()))
 
         odometer.send_reminders()  # the first run reminds of the ingest car; then nothing is due
         db.session.remove()
@@ -425,6 +438,57 @@ def _statement_times(engine, top: int = 4):
         event.remove(engine, "after_cursor_execute", after)
         return sorted(((t, k) for k, t in totals.items()), reverse=True)[:top]
     return stop
+
+
+def explain_statements(name: str, job, top: int = 4) -> None:
+    """Run `job` once more, recording every statement it sends; print the time in SQL against
+    the whole, and EXPLAIN (ANALYZE, BUFFERS) of the slowest instance of the `top` statement
+    kinds that take the most time: where a read's growth with the table comes from (a plan,
+    or pages read from outside PostgreSQL's buffers)."""
+    from sqlalchemy import event
+
+    from backend.db import db
+
+    kinds: dict[str, list] = {}  # statement's shape -> [total s, count, slowest s, statement, parameters]
+
+    def before(conn, cursor, statement, parameters, context, executemany):
+        conn.info["bench_started"] = time.perf_counter()
+
+    def after(conn, cursor, statement, parameters, context, executemany):
+        seconds = time.perf_counter() - conn.info.pop("bench_started")
+        kind = kinds.setdefault(" ".join(statement.split())[:100], [0.0, 0, 0.0, statement, parameters])
+        kind[0] += seconds
+        kind[1] += 1
+        if seconds > kind[2]:
+            kind[2:] = [seconds, statement, parameters]
+
+    event.listen(db.engine, "before_cursor_execute", before)
+    event.listen(db.engine, "after_cursor_execute", after)
+    started = time.perf_counter()
+    try:
+        job()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", before)
+        event.remove(db.engine, "after_cursor_execute", after)
+    whole = time.perf_counter() - started
+    in_sql = sum(kind[0] for kind in kinds.values())
+    print(f"   {name}: {whole * 1000:.0f} ms, {in_sql * 1000:.0f} ms of it in "
+          f"{sum(kind[1] for kind in kinds.values())} statements")
+    ranked = sorted(kinds.items(), key=lambda item: item[1][0], reverse=True)[:top]
+    connection = db.engine.raw_connection()
+    try:
+        cursor = connection.cursor()
+        for shape, (total, count, slowest, statement, parameters) in ranked:
+            print(f"     {total * 1000:7.1f} ms in {count} x {shape}")
+            if not statement.lstrip().upper().startswith(("SELECT", "WITH")):
+                continue
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF, SUMMARY ON) " + statement, parameters)
+            for (line,) in cursor.fetchall():
+                print(f"         {line if len(line) <= 160 else line[:150] + ' ...'}")  # ids arrays
+        connection.rollback()
+    finally:
+        connection.close()
+    db.session.remove()
 
 
 def retention_pieces(fleet: Fleet) -> dict[str, float]:
@@ -594,6 +658,7 @@ def main() -> int:
     parser.add_argument("--port", type=int, default=55450)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--explain", action="store_true")
+    parser.add_argument("--keep", action="store_true", help="leave the cluster running at the end (prints how to stop it)")
     parser.add_argument("--fleet-export-cars", type=int, default=1000,
                         help="time the fleet export (1 and 2 workers) at the sizes with at most this many cars")
     args = parser.parse_args()
@@ -601,7 +666,7 @@ def main() -> int:
     import logging
     logging.disable(logging.WARNING)
     cluster = Cluster(args.port)
-    admin = cluster.start()
+    admin = url = cluster.start()
     try:
         from sqlalchemy import create_engine, text
         from sqlalchemy.engine import make_url
@@ -635,7 +700,10 @@ def main() -> int:
                     print(f"   fleet export of {cars:,} car-years: 1 worker {one:.1f} s "
                           f"({one / cars * 1000:.0f} ms a car), 2 workers {two:.1f} s: x{one / two:.2f}")
     finally:
-        cluster.stop()
+        if args.keep:
+            print(f"\nkept: {url} (stop: pg_ctl -D {cluster.dir / 'data'} stop; rm -rf {cluster.dir})")
+        else:
+            cluster.stop()
     return report(sizes, table, exports)
 
 
