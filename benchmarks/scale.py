@@ -105,13 +105,15 @@ class Fleet:
         with self.app.app_context():
             upgrade()
             from backend.accounts import create_user
-            create_user("finance@bench.example", "Financien", ["finance"], PASSWORD)
+            finance = create_user("finance@bench.example", "Financien", ["finance"], PASSWORD)
             # An agreement in force (the test suite's example), so that retention plans under it
             # and the drivers' pages open once the privacy notice is acknowledged.
             from tests.backend.access_support import agreement_in_force, make_people
             self.people = make_people(lambda email, *roles, name: create_user(
                 email, name, list(roles), None).id)
             agreement_in_force(self.people)
+            from tests.backend.access_support import acknowledge_notice
+            acknowledge_notice(finance.id)
 
     def grow_to(self, size: int) -> float:
         """Add cars (1,000 trips each) until the trips table holds `size` rows; returns seconds."""
@@ -363,12 +365,26 @@ def measure(fleet: Fleet, ingest: Ingest, repeat: int, explain: bool) -> dict[st
 
         def page(path):
             def get():
-                answer = browser.get(path)
+                with fleet.app.app_context():  # a request's own g (Flask-Login keeps the user there)
+                    answer = browser.get(path)
                 assert answer.status_code == 200, (path, answer.status_code)
             return get
 
         timed("month page", page(f"/me/trips?month={YEAR}-06"))
         timed("counter", page(f"/me/counter?year={YEAR}"))
+
+        # Finance picks a driver by search (a fleet this size is not listed): the measured
+        # driver by e-mail, one match among every driver.
+        clerk = fleet.app.test_client()
+        response = clerk.post("/login", data={"email": "finance@bench.example", "password": PASSWORD})
+        assert response.status_code in (302, 303), response.status_code
+
+        def search():
+            with fleet.app.app_context():  # else the driver logged in above is the current user
+                answer = clerk.get("/finance/reports", query_string={"q": email})
+            assert answer.status_code == 200 and email.encode() in answer.data, answer.status_code
+
+        timed("finance search page", search)
 
         payloads = [ingest.batch() for _ in range(repeat + 1)]
         durations = []
