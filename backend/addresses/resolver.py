@@ -104,6 +104,8 @@ class Resolver:
         self.pdok_timeout = float(current_app.config.get("PDOK_TIMEOUT_SECONDS", 3))
         # (lat_e5, lon_e5, provider) -> Address, or None for a known miss (see prefetch).
         self._prefetched: dict[tuple[int, int, str], Address | None] = {}
+        # (lat_e5, lon_e5) looked up by prefetch: a provider without a row there is a known miss.
+        self._looked_up: set[tuple[int, int]] = set()
         self._pending: list[dict] = []  # cache rows not yet written (resolve_many writes them in bulk)
         # (lat, lon) -> the offline geocoder's answer, searched together for the positions prefetch
         # found no cache row of (see prefetch).
@@ -112,6 +114,8 @@ class Resolver:
 
     def named_place(self, lat: float, lon: float) -> NamedPlace | None:
         """The smallest named place covering the position (ties: by name)."""
+        if not self.areas:
+            return None
         inside = [(area.area, area.place.name, area.place) for area in self.areas if area.covers(lat, lon)]
         return min(inside, key=lambda item: item[:2])[2] if inside else None
 
@@ -161,11 +165,12 @@ class Resolver:
     # --- cache ------------------------------------------------------------------------------
 
     def _cached_or(self, lat, lon, provider, private, compute) -> Address | None:
-        lat_e5, lon_e5 = cache_key(lat, lon)
+        lat_e5, lon_e5 = round(lat * 100_000), round(lon * 100_000)  # cache_key, inline: per position
         if not private:
             key = (lat_e5, lon_e5, provider)
-            if key in self._prefetched:
-                cached = self._prefetched[key]
+            cached = self._prefetched.get(key)
+            if cached is not None or key in self._prefetched or (lat_e5, lon_e5) in self._looked_up:
+                pass  # prefetched: a row, or a known miss (no query per position)
             else:
                 entry = db.session.scalar(select(AddressCacheEntry).where(
                     AddressCacheEntry.lat_e5 == lat_e5, AddressCacheEntry.lon_e5 == lon_e5,
@@ -191,7 +196,8 @@ class Resolver:
 
     def prefetch(self, positions) -> None:
         """Load the cache rows of many positions in a few queries (a report's thousands)."""
-        keys = sorted({cache_key(lat, lon) for lat, lon in positions})
+        keyed = {(lat, lon): cache_key(lat, lon) for lat, lon in positions}  # each position's key, once
+        keys = sorted(set(keyed.values()))
         if not keys:
             return
         entry = AddressCacheEntry
@@ -210,21 +216,21 @@ class Resolver:
             statements = [columns.where(position.in_(keys[start:start + 500])) for start in range(0, len(keys), 500)]
         # One Address per distinct answer, not per row: a year's positions lie in a few towns.
         interned: dict[tuple, Address] = {}
+        connection = db.session.connection()  # Core rows: the ORM's per-row work is not needed here
         for statement in statements:
             for lat_e5, lon_e5, provider, street, number, postcode, place, country, level, name in \
-                    db.session.execute(statement):
+                    connection.execute(statement):
                 fields = (street, number, postcode, place, country, level, provider, name)
                 address = interned.get(fields)
                 if address is None:
                     address = interned[fields] = Address(*fields)
                 self._prefetched[(lat_e5, lon_e5, provider)] = address
-        for lat_e5, lon_e5 in keys:  # known misses: no query per position later
-            for provider in ("geonames", "pdok"):
-                self._prefetched.setdefault((lat_e5, lon_e5, provider), None)
+        self._looked_up.update(keys)  # known misses: no query per position later
         # The offline geocoder's answers for the positions without a cache row, in one search
         # (one by one they cost more than the rest of a report); a named place may still win.
-        missing = [(lat, lon) for lat, lon in set(positions)
-                   if self._prefetched[(*cache_key(lat, lon), "geonames")] is None]
+        prefetched = self._prefetched
+        missing = [position for position, (lat_e5, lon_e5) in keyed.items()
+                   if prefetched.get((lat_e5, lon_e5, "geonames")) is None]
         if missing:
             try:
                 self._offline.update(zip(missing, geonames.nearest_places(missing)))
