@@ -111,6 +111,7 @@ class Resolver:
         # found no cache row of (see prefetch).
         self._offline: dict[tuple[float, float], geonames.GeoNamesPlace | None] = {}
         self._deferring = False
+        self._places: dict[tuple[str, str], Address] = {}  # _geonames' answers, one per place
 
     def named_place(self, lat: float, lon: float) -> NamedPlace | None:
         """The smallest named place covering the position (ties: by name)."""
@@ -149,7 +150,14 @@ class Resolver:
             return None
         if found is None:
             return Address(None, None, None, None, None, "none", "geonames", None)
-        return Address(None, None, None, found.city, found.country_code, PLACE, "geonames", found.city)
+        # One Address per place, as prefetch makes one per cached answer: a report's new
+        # positions lie in a few towns, and the report works out each answer's text once.
+        key = (found.city, found.country_code)
+        address = self._places.get(key)
+        if address is None:
+            address = self._places[key] = Address(None, None, None, found.city, found.country_code, PLACE,
+                                                  "geonames", found.city)
+        return address
 
     def _pdok(self, lat: float, lon: float) -> Address | None:
         try:
@@ -187,8 +195,8 @@ class Resolver:
             values = dict(lat_e5=lat_e5, lon_e5=lon_e5, provider=provider, level=address.level,
                           street=address.street, number=address.number, postcode=address.postcode,
                           place=address.place, country=address.country,
-                          name=(address.name or "")[:300] or None, resolved_at=utcnow())
-            self._pending.append(values)
+                          name=(address.name or "")[:300] or None)
+            self._pending.append(values)  # resolved_at: when written (_write_pending), one clock read
             if not self._deferring:
                 self._write_pending()
             self._prefetched[(lat_e5, lon_e5, provider)] = address
@@ -266,21 +274,23 @@ class Resolver:
             # One statement with the rows as one JSON parameter, however many (an executemany
             # sent and the ORM prepared every row on its own, and the driver's array adapter
             # checked every element: a car's year brings thousands).
-            rows = json.dumps([{**row, "resolved_at": row["resolved_at"].isoformat()} for row in self._pending])
-            db.session.execute(_INSERT_ROWS, {"rows": rows})
+            db.session.execute(_INSERT_ROWS, {"rows": json.dumps(self._pending), "resolved_at": utcnow()})
             self._pending = []
             return
         statement = sqlite_insert(AddressCacheEntry).on_conflict_do_nothing(index_elements=["lat_e5", "lon_e5", "provider"])
+        now = utcnow()
         for start in range(0, len(self._pending), 1000):
-            db.session.execute(statement, self._pending[start:start + 1000])
+            db.session.execute(statement, [{**row, "resolved_at": now} for row in self._pending[start:start + 1000]])
         self._pending = []
 
 
 _CACHE_COLUMNS = {"lat_e5": "integer", "lon_e5": "integer", "provider": "text", "level": "text",
                   "street": "text", "number": "text", "postcode": "text", "place": "text", "country": "text",
-                  "name": "text", "resolved_at": "timestamptz"}
+                  "name": "text"}
+# The rows' one resolved_at is a parameter of its own: no timestamp to write and parse per row.
 _INSERT_ROWS = text(
-    f"INSERT INTO address_cache ({', '.join(_CACHE_COLUMNS)}) SELECT {', '.join(_CACHE_COLUMNS)} FROM "
+    f"INSERT INTO address_cache ({', '.join(_CACHE_COLUMNS)}, resolved_at) SELECT {', '.join(_CACHE_COLUMNS)}, "
+    f"CAST(:resolved_at AS timestamptz) FROM "
     f"json_to_recordset(CAST(:rows AS json)) AS rows({', '.join(f'{k} {v}' for k, v in _CACHE_COLUMNS.items())}) "
     "ON CONFLICT (lat_e5, lon_e5, provider) DO NOTHING")
 
