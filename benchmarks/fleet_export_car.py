@@ -15,6 +15,10 @@ for every car in one process, as a batch task of the export runs it (one checkpo
 - cold: write_car after `DELETE FROM address_cache` (every position is geocoded again: the
   offline index's nearest-place search, the cache rows inserted).
 
+The app's objects are frozen after start-up (gc.freeze()) as in a worker process, which
+create_app does for every real process; --no-freeze leaves them to the collector (its full
+collections then cost some 8-15 ms a car more here).
+
 Rounds are interleaved (bare, warm, cold; again; ...) so that load from other processes hits
 all three alike. Printed per car: wall and CPU time (medians over the rounds), statements and
 their time, and each as a ratio to the bare SELECT. Then a cProfile of one warm and one cold
@@ -24,6 +28,9 @@ batch's own work (a part file, a row) to this.
 
 To compare code before and after a change on the same data: build once with --keep (prints the
 URL and leaves the cluster running), then run the script of each version with --url, alternately.
+Compare their output as well: each car's CSV (warm and cold cache) and XLSX members, written by
+write_car with backend.reports.build.utcnow replaced by a fixed moment (the report's time of
+making is in every file), must be byte for byte the same.
 """
 from __future__ import annotations
 
@@ -73,10 +80,15 @@ def build(url: str, instance: str, cars: int) -> None:
     print(f"built {cars} cars of {TRIPS_PER_CAR} trips in {seconds:.0f} s")
 
 
-def measure(url: str, instance: str, cars: int, repeat: int, fmt: str, profile: int) -> None:
+def measure(url: str, instance: str, cars: int, repeat: int, fmt: str, profile: int, freeze: bool = True) -> None:
     from backend import create_app
     os.environ["RITBOX_INSTANCE_PATH"] = instance
     app = create_app({"TESTING": True, "SECRET_KEY": "bench", "SQLALCHEMY_DATABASE_URI": url})
+    if freeze:
+        # As a worker process does (backend/__init__.py, create_app without test_config): what
+        # the app holds is no longer walked by every full garbage collection.
+        import gc
+        gc.freeze()
     from sqlalchemy import func, select, text
 
     from backend import checkpoints
@@ -182,12 +194,14 @@ def main() -> int:
     parser.add_argument("--profile", type=int, default=30, help="rows of each cProfile table (0: no profile)")
     parser.add_argument("--url", help="measure on this database (built earlier with --keep)")
     parser.add_argument("--keep", action="store_true", help="leave the cluster running and print its URL")
+    parser.add_argument("--no-freeze", dest="freeze", action="store_false",
+                        help="no gc.freeze() after start-up (as this benchmark measured until the freeze was added)")
     args = parser.parse_args()
     import logging
     logging.disable(logging.WARNING)
     if args.url:
         with tempfile.TemporaryDirectory(prefix="ritbox-bench-car.") as instance:
-            measure(args.url, instance, args.cars, args.repeat, args.fmt, args.profile)
+            measure(args.url, instance, args.cars, args.repeat, args.fmt, args.profile, args.freeze)
         return 0
     from ingest import Cluster
     from sqlalchemy import create_engine, text
@@ -206,7 +220,7 @@ def main() -> int:
             if args.keep:
                 print(f"kept: {url} (stop: pg_ctl -D {cluster.dir / 'data'} stop; rm -rf {cluster.dir})")
                 return 0
-            measure(url, instance, args.cars, args.repeat, args.fmt, args.profile)
+            measure(url, instance, args.cars, args.repeat, args.fmt, args.profile, args.freeze)
     finally:
         if not args.keep:
             cluster.stop()

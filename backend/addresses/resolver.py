@@ -104,14 +104,19 @@ class Resolver:
         self.pdok_timeout = float(current_app.config.get("PDOK_TIMEOUT_SECONDS", 3))
         # (lat_e5, lon_e5, provider) -> Address, or None for a known miss (see prefetch).
         self._prefetched: dict[tuple[int, int, str], Address | None] = {}
+        # (lat_e5, lon_e5) looked up by prefetch: a provider without a row there is a known miss.
+        self._looked_up: set[tuple[int, int]] = set()
         self._pending: list[dict] = []  # cache rows not yet written (resolve_many writes them in bulk)
         # (lat, lon) -> the offline geocoder's answer, searched together for the positions prefetch
         # found no cache row of (see prefetch).
         self._offline: dict[tuple[float, float], geonames.GeoNamesPlace | None] = {}
         self._deferring = False
+        self._places: dict[tuple[str, str], Address] = {}  # _geonames' answers, one per place
 
     def named_place(self, lat: float, lon: float) -> NamedPlace | None:
         """The smallest named place covering the position (ties: by name)."""
+        if not self.areas:
+            return None
         inside = [(area.area, area.place.name, area.place) for area in self.areas if area.covers(lat, lon)]
         return min(inside, key=lambda item: item[:2])[2] if inside else None
 
@@ -145,7 +150,14 @@ class Resolver:
             return None
         if found is None:
             return Address(None, None, None, None, None, "none", "geonames", None)
-        return Address(None, None, None, found.city, found.country_code, PLACE, "geonames", found.city)
+        # One Address per place, as prefetch makes one per cached answer: a report's new
+        # positions lie in a few towns, and the report works out each answer's text once.
+        key = (found.city, found.country_code)
+        address = self._places.get(key)
+        if address is None:
+            address = self._places[key] = Address(None, None, None, found.city, found.country_code, PLACE,
+                                                  "geonames", found.city)
+        return address
 
     def _pdok(self, lat: float, lon: float) -> Address | None:
         try:
@@ -161,11 +173,12 @@ class Resolver:
     # --- cache ------------------------------------------------------------------------------
 
     def _cached_or(self, lat, lon, provider, private, compute) -> Address | None:
-        lat_e5, lon_e5 = cache_key(lat, lon)
+        lat_e5, lon_e5 = round(lat * 100_000), round(lon * 100_000)  # cache_key, inline: per position
         if not private:
             key = (lat_e5, lon_e5, provider)
-            if key in self._prefetched:
-                cached = self._prefetched[key]
+            cached = self._prefetched.get(key)
+            if cached is not None or key in self._prefetched or (lat_e5, lon_e5) in self._looked_up:
+                pass  # prefetched: a row, or a known miss (no query per position)
             else:
                 entry = db.session.scalar(select(AddressCacheEntry).where(
                     AddressCacheEntry.lat_e5 == lat_e5, AddressCacheEntry.lon_e5 == lon_e5,
@@ -182,8 +195,8 @@ class Resolver:
             values = dict(lat_e5=lat_e5, lon_e5=lon_e5, provider=provider, level=address.level,
                           street=address.street, number=address.number, postcode=address.postcode,
                           place=address.place, country=address.country,
-                          name=(address.name or "")[:300] or None, resolved_at=utcnow())
-            self._pending.append(values)
+                          name=(address.name or "")[:300] or None)
+            self._pending.append(values)  # resolved_at: when written (_write_pending), one clock read
             if not self._deferring:
                 self._write_pending()
             self._prefetched[(lat_e5, lon_e5, provider)] = address
@@ -191,7 +204,8 @@ class Resolver:
 
     def prefetch(self, positions) -> None:
         """Load the cache rows of many positions in a few queries (a report's thousands)."""
-        keys = sorted({cache_key(lat, lon) for lat, lon in positions})
+        keyed = {(lat, lon): cache_key(lat, lon) for lat, lon in positions}  # each position's key, once
+        keys = sorted(set(keyed.values()))
         if not keys:
             return
         entry = AddressCacheEntry
@@ -210,21 +224,21 @@ class Resolver:
             statements = [columns.where(position.in_(keys[start:start + 500])) for start in range(0, len(keys), 500)]
         # One Address per distinct answer, not per row: a year's positions lie in a few towns.
         interned: dict[tuple, Address] = {}
+        connection = db.session.connection()  # Core rows: the ORM's per-row work is not needed here
         for statement in statements:
             for lat_e5, lon_e5, provider, street, number, postcode, place, country, level, name in \
-                    db.session.execute(statement):
+                    connection.execute(statement):
                 fields = (street, number, postcode, place, country, level, provider, name)
                 address = interned.get(fields)
                 if address is None:
                     address = interned[fields] = Address(*fields)
                 self._prefetched[(lat_e5, lon_e5, provider)] = address
-        for lat_e5, lon_e5 in keys:  # known misses: no query per position later
-            for provider in ("geonames", "pdok"):
-                self._prefetched.setdefault((lat_e5, lon_e5, provider), None)
+        self._looked_up.update(keys)  # known misses: no query per position later
         # The offline geocoder's answers for the positions without a cache row, in one search
         # (one by one they cost more than the rest of a report); a named place may still win.
-        missing = [(lat, lon) for lat, lon in set(positions)
-                   if self._prefetched[(*cache_key(lat, lon), "geonames")] is None]
+        prefetched = self._prefetched
+        missing = [position for position, (lat_e5, lon_e5) in keyed.items()
+                   if prefetched.get((lat_e5, lon_e5, "geonames")) is None]
         if missing:
             try:
                 self._offline.update(zip(missing, geonames.nearest_places(missing)))
@@ -260,21 +274,23 @@ class Resolver:
             # One statement with the rows as one JSON parameter, however many (an executemany
             # sent and the ORM prepared every row on its own, and the driver's array adapter
             # checked every element: a car's year brings thousands).
-            rows = json.dumps([{**row, "resolved_at": row["resolved_at"].isoformat()} for row in self._pending])
-            db.session.execute(_INSERT_ROWS, {"rows": rows})
+            db.session.execute(_INSERT_ROWS, {"rows": json.dumps(self._pending), "resolved_at": utcnow()})
             self._pending = []
             return
         statement = sqlite_insert(AddressCacheEntry).on_conflict_do_nothing(index_elements=["lat_e5", "lon_e5", "provider"])
+        now = utcnow()
         for start in range(0, len(self._pending), 1000):
-            db.session.execute(statement, self._pending[start:start + 1000])
+            db.session.execute(statement, [{**row, "resolved_at": now} for row in self._pending[start:start + 1000]])
         self._pending = []
 
 
 _CACHE_COLUMNS = {"lat_e5": "integer", "lon_e5": "integer", "provider": "text", "level": "text",
                   "street": "text", "number": "text", "postcode": "text", "place": "text", "country": "text",
-                  "name": "text", "resolved_at": "timestamptz"}
+                  "name": "text"}
+# The rows' one resolved_at is a parameter of its own: no timestamp to write and parse per row.
 _INSERT_ROWS = text(
-    f"INSERT INTO address_cache ({', '.join(_CACHE_COLUMNS)}) SELECT {', '.join(_CACHE_COLUMNS)} FROM "
+    f"INSERT INTO address_cache ({', '.join(_CACHE_COLUMNS)}, resolved_at) SELECT {', '.join(_CACHE_COLUMNS)}, "
+    f"CAST(:resolved_at AS timestamptz) FROM "
     f"json_to_recordset(CAST(:rows AS json)) AS rows({', '.join(f'{k} {v}' for k, v in _CACHE_COLUMNS.items())}) "
     "ON CONFLICT (lat_e5, lon_e5, provider) DO NOTHING")
 

@@ -352,6 +352,19 @@ def in_force(at: datetime | None = None) -> AgreementVersion | None:
         .limit(1))
 
 
+def agreement_in_force(at: datetime | None = None) -> Agreement | None:
+    """load(in_force(at)), reading only the version's text and hash: the door decides with it
+    at every read (twice per car of a fleet export), and the whole version row brought its
+    uploader and consenting delegate along, with their roles (three statements, not one)."""
+    at = at or utcnow()
+    found = db.session.execute(
+        select(AgreementVersion.sha256, AgreementVersion.document_text)
+        .where(AgreementVersion.consent_recorded_at.is_not(None), AgreementVersion.consent_recorded_at <= at)
+        .order_by(AgreementVersion.consent_recorded_at.desc(), AgreementVersion.id.desc())
+        .limit(1)).first()
+    return _parse_cached(found.sha256, found.document_text) if found is not None else None
+
+
 def all_versions() -> list[AgreementVersion]:
     return list(db.session.scalars(select(AgreementVersion).order_by(AgreementVersion.id.desc())))
 

@@ -85,7 +85,10 @@ def build_report(actor: User, *, year: int, driver_id: int | None = None, vehicl
         raise ReportError(f"no trips in {year} for {title}")
 
     vehicle_ids = sorted({t.vehicle_id for t in trips} | ({vehicle.id} if vehicle else set()))
-    vehicles = {v.id: v for v in db.session.scalars(select(Vehicle).where(Vehicle.id.in_(vehicle_ids)))}
+    if vehicle is not None and vehicle_ids == [vehicle.id]:
+        vehicles = {vehicle.id: vehicle}  # a car's report: read above already
+    else:
+        vehicles = {v.id: v for v in db.session.scalars(select(Vehicle).where(Vehicle.id.in_(vehicle_ids)))}
     first, last = date(year, 1, 1), date(year, 12, 31)
     # Plain values, not ORM rows: the audit commits below expire ORM objects, and touching an
     # expired one reloads it (a query per assignment, and per car in a fleet export); the
@@ -218,6 +221,10 @@ class _Addresses:
         self.resolvers: dict[int | None, Resolver] = {}
         self.seen: dict[tuple, m.Address] = {}
         self.shown: dict[geocoding.Address, m.Address | tuple | str] = {}
+        # The same, by the answer's identity (a cache answer is one object per distinct answer,
+        # see Resolver.prefetch): no hash of its eight fields per position. Holds the answer,
+        # so that its id is not reused while the report runs.
+        self.shown_by_id: dict[int, tuple[geocoding.Address, m.Address | tuple | str]] = {}
 
     def _resolver(self, driver_id: int | None) -> Resolver:
         resolver = self.resolvers.get(driver_id)
@@ -260,9 +267,14 @@ class _Addresses:
             address = geocoding.UNKNOWN
         # The geocoder's answer as the report shows it, worked out once per distinct answer
         # (thousands of positions lie in a few towns); only a position's coordinates differ.
-        shown = self.shown.get(address)
-        if shown is None:
-            shown = self.shown[address] = _shown(address)
+        known = self.shown_by_id.get(id(address))
+        if known is not None:
+            shown = known[1]
+        else:
+            shown = self.shown.get(address)
+            if shown is None:
+                shown = self.shown[address] = _shown(address)
+            self.shown_by_id[id(address)] = (address, shown)
         if shown is _COORDINATES or type(shown) is tuple:
             coordinates = f"{position.lat:.5f}, {position.lon:.5f}"
             if shown is _COORDINATES:

@@ -389,8 +389,9 @@ def revision_history(trips: Iterable[TripView], *, for_driver: bool = False,
     for row in rows:
         if row.field == CLASSIFICATION:
             current_class[row.trip_id] = row.new_value
-    names = {u.id: u.name for u in db.session.scalars(select(User).where(User.id.in_({r.author_id for r in rows})))} \
-        if rows else {}
+    # Columns, not User rows (whose roles would be loaded with them, once per report).
+    names = {user_id: name for user_id, name in db.session.execute(
+        select(User.id, User.name).where(User.id.in_({r.author_id for r in rows})))} if rows else {}
     history: dict[int, list[RevisionView]] = {i: [] for i in views}
     for row in rows:
         if row.field in ADDRESS_FIELDS and _hide_addresses(views[row.trip_id], current_class.get(row.trip_id),

@@ -76,10 +76,9 @@ def _tax_access() -> tuple[frozenset[str], frozenset[str]]:
     """(driver's own categories, finance's categories) under the tax purpose. Without an
     agreement in force the tax registration's legal minimum applies: the driver sees all of
     their own data, finance the summaries."""
-    version = agreements.in_force()
-    if version is None:
+    agreement = agreements.agreement_in_force()
+    if agreement is None:
         return (frozenset({TRIP_SUMMARIES, BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS}), frozenset({TRIP_SUMMARIES}))
-    agreement = agreements.load(version)
     own = frozenset(name.removeprefix("own_") for name in agreement.tax_driver_access)
     return own, frozenset(agreement.tax_finance_access) - {BUSINESS_TRACKS, PRIVATE_TRIP_DETAILS}
 

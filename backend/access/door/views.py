@@ -132,19 +132,23 @@ def stored_positions(rows: Sequence) -> dict[int, Stored]:
                for r in db.session.scalars(select(TripReseal).where(condition))}
     out: dict[int, Stored] = {}
     sealed_ids = []
+    # Per row (a car's year is a thousand): each column read once, look-ups held in locals.
+    effective, class_of, reseal_of, none = character.effective_character, classes.get, reseals.get, (None, None)
     for row in rows:
-        classified = classes.get(row.id)
-        trip_character = character.effective_character(row.mode, classified.value if classified else None)
-        if row.mode == business:
-            reseal = reseals.get(row.id)
-            seals = (reseal.start_sealed, reseal.end_sealed) if reseal else (None, None)
-            clear = (Position(row.start_lat, row.start_lon) if row.start_lat is not None else None,
-                     Position(row.end_lat, row.end_lon) if row.end_lat is not None else None)
+        trip_id, mode = row.id, row.mode
+        classified = class_of(trip_id)
+        trip_character = effective(mode, classified.value if classified else None)
+        if mode == business:
+            reseal = reseal_of(trip_id)
+            seals = (reseal.start_sealed, reseal.end_sealed) if reseal else none
+            start_lat, end_lat = row.start_lat, row.end_lat
+            clear = (Position(start_lat, row.start_lon) if start_lat is not None else None,
+                     Position(end_lat, row.end_lon) if end_lat is not None else None)
         else:
-            seals, clear = (row.start_sealed, row.end_sealed), (None, None)
+            seals, clear = (row.start_sealed, row.end_sealed), none
         if (seals[0] or seals[1]) and trip_character != character.PRIVATE and classified:
-            sealed_ids.append((row.id, classified.revision_id))
-        out[row.id] = Stored(trip_character, clear, seals, False)
+            sealed_ids.append((trip_id, classified.revision_id))
+        out[trip_id] = Stored(trip_character, clear, seals, False)
     if sealed_ids:
         disclosed = {tuple(pair) for condition in among(TripDisclosure.trip_id, [i for i, _ in sealed_ids])
                      for pair in db.session.execute(

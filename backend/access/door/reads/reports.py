@@ -82,11 +82,11 @@ def tax_report_rows(actor: User, *, year: int, driver_id: int | None = None,
     # seals are opened only for the few trips whose driver opened them for the tax report.
     stored = stored_positions(rows)
     views, opened = [], []
-    empty, positions = _EMPTY, positions_for
+    empty, positions, categories = _EMPTY, positions_for, access.categories
     for (trip_id, trip_vehicle, trip_driver, started_at, ended_at, odo_start, odo_end, distance, mode, flags,
          ingest_flags, *_) in rows:
         trip = stored[trip_id]
-        start, end, withheld, by_driver, envelopes = positions(trip, access.categories)
+        start, end, withheld, by_driver, envelopes = positions(trip, categories)
         if envelopes:
             opened.append((rows_by_id[trip_id], envelopes))
         views.append(TripView(
