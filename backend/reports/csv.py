@@ -63,21 +63,6 @@ class _Sink:
             self.text.truncate()
 
 
-def _write_rows(writer, text: io.StringIO, lines: list[list[str]]) -> None:
-    """writer.writerows(lines), with the common line (no cell holding ; " CR or LF, so none
-    that the writer would quote) joined here: the writer's scan of every cell for characters
-    to quote was a quarter of the CSV's time. Lines of one cell are left to the writer (it
-    quotes a lone empty cell)."""
-    write = text.write
-    for cells in lines:
-        line = ";".join(cells)
-        if (len(cells) > 1 and line.count(";") == len(cells) - 1 and '"' not in line and "\r" not in line
-                and "\n" not in line):
-            write(line + "\r\n")
-        else:
-            writer.writerow(cells)
-
-
 def render(report: m.Report, out: BinaryIO) -> None:
     text = _Sink(out)
     try:
@@ -85,7 +70,7 @@ def render(report: m.Report, out: BinaryIO) -> None:
         writer.writerow(t.COLUMNS)
         lines = _lines(report.rows)
         while chunk := list(itertools.islice(lines, text.CHUNK_LINES)):
-            _write_rows(writer, text.text, chunk)
+            writer.writerows(chunk)
             text.flush()
         writer.writerow([])
         writer.writerow([t.safe_text(t.title(report))])

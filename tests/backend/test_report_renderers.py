@@ -88,31 +88,6 @@ def test_csv_neutralises_formula_cells():
     assert not any(cell[:1] in ("=", "@", "+") for cell in cells)
 
 
-def test_csv_cells_with_separators_quotes_and_line_breaks_are_quoted_as_the_csv_writer_does():
-    """The CSV joins the common row itself (backend/reports/csv.py, _write_rows): a cell the csv
-    writer would quote must still reach it, and every line must be the writer's own."""
-    from backend.reports import csv as render_csv
-    from datetime import date, datetime, timezone
-    texts = ["a;b", 'zegt "hoi"', "regel 1\nregel 2", "regel 1\r\nregel 2", "terug\r", "gewoon", ""]
-    rows = [m.Row(kind=m.TRIP, kenteken="GB-XJ-12", day=date(2025, 1, 2), trip_number=n, driver_name=text,
-                  character=m.BUSINESS, note=text) for n, text in enumerate(texts, 1)]
-    report = m.Report(subject=m.BY_VEHICLE, view=m.EMPLOYER, year=2025, title="GB-XJ-12", cars=[], rows=rows,
-                      corrections=[], totals=m.Totals(Decimal(0), Decimal(0), Decimal(0), 1, 0, 0, Decimal(0)),
-                      verdicts=[], generated_at=datetime.now(timezone.utc), generated_by="finance")
-    out = io.BytesIO()
-    render_csv.render(report, out)
-    text = out.getvalue().decode("utf-8-sig")
-    lines = list(csv.reader(io.StringIO(text, newline=""), delimiter=";"))
-    header = lines[0]
-    body = [dict(zip(header, line)) for line in lines[1:1 + len(rows)]]
-    assert [line["Opmerking"] for line in body] == texts
-    assert [line["Bestuurder"] for line in body] == texts
-    reference = io.StringIO()
-    csv.writer(reference, delimiter=";", lineterminator="\r\n").writerows(
-        [list(render_csv.t.COLUMNS), *render_csv._lines(rows)])
-    assert text.startswith(reference.getvalue())
-
-
 def test_the_drivers_own_csv_holds_their_private_addresses(app, fleet):
     data, _ = _render(app, fleet.driver, "csv", year=fleet.year, driver_id=fleet.driver, view=m.DRIVER)
     assert b"52.24681, 4.93116" in data and b"51.98215, 5.91187" in data
