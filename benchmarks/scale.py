@@ -1,7 +1,7 @@
 """Benchmark: national scale on PostgreSQL (issue 20).
 
     .venv/bin/python benchmarks/scale.py [--sizes 100000,1000000] [--with-10m] [--port 55450]
-                                         [--repeat 5] [--explain] [--keep]
+                                         [--repeat 5] [--explain] [--keep] [--quick]
 
 Grows one throw-away PostgreSQL database (a cluster of its own, like benchmarks/ingest.py) in
 stages to each size of the trips table and, at each size, times the reads that must not grow
@@ -27,6 +27,9 @@ Timed at each size (median of --repeat, after one warm-up):
   grows with what is due, by design);
 - audit verify: the whole hash chain walked (backend.audit.verify), the log grown to one event a
   trip at each size (generated read events appended to the app's own), as seconds per 10^6 events.
+- cold reads (root only): the month page and the counter of drivers nothing read since the
+  stage was built, once each, after the kernel's page cache is dropped (from disk).
+--quick leaves out retention (dry run and pieces) and the audit log.
 At the sizes with at most --fleet-export-cars cars: a fleet CSV export through the task queue
 (procrastinate) with 1 and with 2 worker processes (`flask --app backend worker`), each timed
 once the workers' periodic jobs are done and from an empty geocoder cache (so both runs resolve
@@ -128,6 +131,7 @@ class Fleet:
         self.trips = size
         vehicle_id, driver_id, email, _ = cars[0]
         self.measured = (vehicle_id, driver_id, email)
+        self.unread = [(car[1], car[2]) for car in cars[1:3]]  # drivers whose pages nothing read yet
         with self.app.app_context():
             from tests.backend.access_support import acknowledge_notice
             acknowledge_notice(driver_id)
@@ -327,7 +331,7 @@ class Ingest:
         assert response.status_code in (200, 201), (response.status_code, response.get_data(as_text=True)[:300])
 
 
-def measure(fleet: Fleet, ingest: Ingest, repeat: int, explain: bool) -> dict[str, float]:
+def measure(fleet: Fleet, ingest: Ingest, repeat: int, explain: bool, quick: bool) -> dict[str, float]:
     from sqlalchemy import select
 
     from backend import audit
@@ -400,6 +404,10 @@ def measure(fleet: Fleet, ingest: Ingest, repeat: int, explain: bool) -> dict[st
         odometer.send_reminders()  # the first run reminds of the ingest car; then nothing is due
         db.session.remove()
         timed("reminders, nothing due", lambda: (odometer.send_reminders(), db.session.remove()))
+        if quick:
+            if explain:
+                print_explains(vehicle_id)
+            return {name: statistics.median(values) for name, values in results.items()}
         timed("retention dry run", lambda: (retention.run(dry_run=True), db.session.remove()))
 
         events = grow_audit_log(fleet, fleet.trips)
@@ -416,6 +424,44 @@ def measure(fleet: Fleet, ingest: Ingest, repeat: int, explain: bool) -> dict[st
         if explain:
             print_explains(vehicle_id)
     return {name: statistics.median(values) for name, values in results.items()}
+
+
+def cold_reads(fleet: Fleet) -> dict[str, float]:
+    """The month page and the counter of a driver whose pages nothing has read since the stage
+    was built, the first time, after the kernel's page cache was dropped (root only): one
+    sample each, from disk, as a driver's first visit of the day in a database larger than
+    memory. Each read has a driver of its own (the counter's year holds the month's trips)."""
+    import subprocess
+
+    from sqlalchemy import select, update
+
+    from backend.db import db
+    from backend.models.accounts import User
+    from tests.backend.access_support import acknowledge_notice
+
+    if os.getuid() != 0:
+        print("   cold reads: not measured (dropping the page cache needs root)")
+        return {}
+    out = {}
+    for (driver_id, email), (name, path) in zip(fleet.unread, (("cold month page", f"/me/trips?month={YEAR}-06"),
+                                                               ("cold counter", f"/me/counter?year={YEAR}"))):
+        with fleet.app.app_context():
+            secret = db.session.scalar(select(User.password_hash).where(User.email == fleet.measured[2]))
+            db.session.execute(update(User).where(User.id == driver_id).values(password_hash=secret))
+            db.session.commit()
+            acknowledge_notice(driver_id)
+            db.session.remove()
+        client = fleet.app.test_client()
+        with fleet.app.app_context():
+            response = client.post("/login", data={"email": email, "password": PASSWORD})
+            assert response.status_code in (302, 303), response.status_code
+        subprocess.run(["sh", "-c", "sync; echo 3 > /proc/sys/vm/drop_caches"], check=True)
+        with fleet.app.app_context():
+            started = time.perf_counter()
+            response = client.get(path)
+            out[name] = time.perf_counter() - started
+            assert response.status_code == 200, (path, response.status_code)
+    return out
 
 
 def grow_audit_log(fleet: Fleet, events: int) -> int:
@@ -675,6 +721,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--keep", action="store_true", help="leave the cluster running at the end (prints how to stop it)")
+    parser.add_argument("--quick", action="store_true",
+                        help="the reads, ingest and reminders only (no retention, no audit log of 10^7 events)")
     parser.add_argument("--fleet-export-cars", type=int, default=1000,
                         help="time the fleet export (1 and 2 workers) at the sizes with at most this many cars")
     args = parser.parse_args()
@@ -701,11 +749,12 @@ def main() -> int:
             for size in sizes:
                 seconds = fleet.grow_to(size)
                 print(f"\n{size:,} trips ({fleet.cars:,} cars; this stage built in {seconds:.0f} s)")
-                table[size] = measure(fleet, ingest, args.repeat, args.explain)
+                table[size] = measure(fleet, ingest, args.repeat, args.explain, args.quick)
+                table[size].update(cold_reads(fleet))
                 base = table[sizes[0]]
                 for name, value in table[size].items():
                     print(f"   {name:28} {value * 1000:9.1f} ms   x{value / base[name]:5.2f} of {sizes[0]:,}")
-                pieces[size] = retention_pieces(fleet)
+                pieces[size] = {} if args.quick else retention_pieces(fleet)
                 for name, value in pieces[size].items():
                     shown = f"{value:9.1f} MiB" if "MiB" in name else f"{value * 1000:9.1f} ms "
                     print(f"   {name:28} {shown}  x{value / pieces[sizes[0]][name]:5.2f} of {sizes[0]:,}")
