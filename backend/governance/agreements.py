@@ -342,26 +342,26 @@ def record_consent(version: AgreementVersion, delegate: User, consent_date: date
     db.session.commit()
 
 
+def _in_force(at: datetime | None, *columns):
+    """Of the version in force at a moment (the one whose consent was recorded last before
+    it), these columns or the whole row."""
+    at = at or utcnow()
+    return (select(*columns)
+            .where(AgreementVersion.consent_recorded_at.is_not(None), AgreementVersion.consent_recorded_at <= at)
+            .order_by(AgreementVersion.consent_recorded_at.desc(), AgreementVersion.id.desc())
+            .limit(1))
+
+
 def in_force(at: datetime | None = None) -> AgreementVersion | None:
     """The version in force at a moment: the one whose consent was recorded last before it."""
-    at = at or utcnow()
-    return db.session.scalar(
-        select(AgreementVersion)
-        .where(AgreementVersion.consent_recorded_at.is_not(None), AgreementVersion.consent_recorded_at <= at)
-        .order_by(AgreementVersion.consent_recorded_at.desc(), AgreementVersion.id.desc())
-        .limit(1))
+    return db.session.scalar(_in_force(at, AgreementVersion))
 
 
 def agreement_in_force(at: datetime | None = None) -> Agreement | None:
     """load(in_force(at)), reading only the version's text and hash: the door decides with it
     at every read (twice per car of a fleet export), and the whole version row brought its
     uploader and consenting delegate along, with their roles (three statements, not one)."""
-    at = at or utcnow()
-    found = db.session.execute(
-        select(AgreementVersion.sha256, AgreementVersion.document_text)
-        .where(AgreementVersion.consent_recorded_at.is_not(None), AgreementVersion.consent_recorded_at <= at)
-        .order_by(AgreementVersion.consent_recorded_at.desc(), AgreementVersion.id.desc())
-        .limit(1)).first()
+    found = db.session.execute(_in_force(at, AgreementVersion.sha256, AgreementVersion.document_text)).first()
     return _parse_cached(found.sha256, found.document_text) if found is not None else None
 
 

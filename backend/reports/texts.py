@@ -120,39 +120,17 @@ def address_fields(address: m.Address | None) -> tuple[str, str, str, str]:
     return address.street or "", address.number or "", address.postcode or "", address.place or ""
 
 
-_NO_ADDRESS_FIELDS = ("", "", "", "")
-
-
 def row_values(row: m.Row) -> list[object]:
-    """One row as (text | Decimal | None) values in COLUMNS order; text not yet neutralised.
-    The helpers above inlined (every format calls this once per row: thousands a year)."""
-    kind, departure, arrival = row.kind, row.departure, row.arrival
-    day, started, ended = row.day, row.started_at, row.ended_at
-    if departure is None:
-        departure_text = WITHHELD_BY_DRIVER if row.addresses_withheld_by_driver else ""
-        departure_fields = _NO_ADDRESS_FIELDS
-    else:
-        departure_text = departure.text if departure.street_level else address_text(departure)
-        departure_fields = (departure.street or "", departure.number or "", departure.postcode or "",
-                            departure.place or "")
-    if arrival is None:
-        arrival_text = WITHHELD_BY_DRIVER if row.addresses_withheld_by_driver else ""
-        arrival_fields = _NO_ADDRESS_FIELDS
-    else:
-        arrival_text = arrival.text if arrival.street_level else address_text(arrival)
-        arrival_fields = (arrival.street or "", arrival.number or "", arrival.postcode or "", arrival.place or "")
-    trip = kind == m.TRIP
-    return [KIND[kind], row.kenteken, row.trip_number,
-            f"{day.day:02d}-{day.month:02d}-{day.year}" if day else "",
-            f"{started.hour:02d}:{started.minute:02d}" if started else "",
-            f"{ended.hour:02d}:{ended.minute:02d}" if ended else "",
-            row.driver_name, row.odometer_start, row.odometer_end,
-            row.distance if kind not in (m.CHAIN_GAP, m.DEVICE_EVENT) else None,
-            departure_text, *departure_fields, arrival_text, *arrival_fields,
-            CHARACTER[row.character], ("ja" if row.classified else "nee") if trip else "",
+    """One row as (text | Decimal | None) values in COLUMNS order; text not yet neutralised."""
+    return [KIND[row.kind], row.kenteken, row.trip_number, day_nl(row.day), time_nl(row.started_at),
+            time_nl(row.ended_at), row.driver_name, row.odometer_start, row.odometer_end,
+            row.distance if row.kind not in (m.CHAIN_GAP, m.DEVICE_EVENT) else None,
+            address_text(row.departure, row.addresses_withheld_by_driver), *address_fields(row.departure),
+            address_text(row.arrival, row.addresses_withheld_by_driver), *address_fields(row.arrival),
+            CHARACTER[row.character], ("ja" if row.classified else "nee") if row.kind == m.TRIP else "",
             row.route_deviation, row.deviation_reason,
-            row.private_detour if trip else None, row.original_distance, row.note,
-            ", ".join(flag_texts(row.flags)) if row.flags else ""]
+            row.private_detour if row.kind == m.TRIP else None, row.original_distance, row.note,
+            ", ".join(flag_texts(row.flags))]
 
 
 def car_lines(report: m.Report) -> list[str]:
