@@ -204,17 +204,11 @@ def main() -> int:
             measure(args.url, instance, args.cars, args.repeat, args.fmt, args.profile, args.freeze)
         return 0
     from ingest import Cluster
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
 
     cluster = Cluster(args.port)
-    admin = cluster.start()
+    cluster.start()
     try:
-        engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(text('CREATE DATABASE "percar"'))
-        engine.dispose()
-        url = make_url(admin).set(database="percar").render_as_string(hide_password=False)
+        url = cluster.create_database("percar")
         with tempfile.TemporaryDirectory(prefix="ritbox-bench-car.") as instance:
             build(url, instance, args.cars)
             if args.keep:

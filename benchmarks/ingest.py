@@ -68,6 +68,17 @@ class Cluster:
                   "-c full_page_writes=off -c max_connections=100", "start")
         return f"postgresql+psycopg://ritbox@127.0.0.1:{self.port}/postgres"
 
+    def create_database(self, name: str) -> str:
+        """A database of its own on the started cluster; its URL."""
+        from sqlalchemy import create_engine, text
+        from sqlalchemy.engine import make_url
+        admin = f"postgresql+psycopg://ritbox@127.0.0.1:{self.port}/postgres"
+        engine = create_engine(admin, isolation_level="AUTOCOMMIT")
+        with engine.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        engine.dispose()
+        return make_url(admin).set(database=name).render_as_string(hide_password=False)
+
     def stop(self) -> None:
         try:
             self._run(str(self.bin / "pg_ctl"), "-D", str(self.dir / "data"), "-m", "fast", "stop")

@@ -730,15 +730,9 @@ def main() -> int:
     import logging
     logging.disable(logging.WARNING)
     cluster = Cluster(args.port)
-    admin = url = cluster.start()
+    url = cluster.start()
     try:
-        from sqlalchemy import create_engine, text
-        from sqlalchemy.engine import make_url
-        engine = create_engine(admin, isolation_level="AUTOCOMMIT")
-        with engine.connect() as connection:
-            connection.execute(text('CREATE DATABASE "scale"'))
-        engine.dispose()
-        url = make_url(admin).set(database="scale").render_as_string(hide_password=False)
+        url = cluster.create_database("scale")
         with tempfile.TemporaryDirectory(prefix="ritbox-bench-scale.") as instance:
             fleet = Fleet(url, instance)
             fleet.migrate()
