@@ -221,10 +221,6 @@ class _Addresses:
         self.resolvers: dict[int | None, Resolver] = {}
         self.seen: dict[tuple, m.Address] = {}
         self.shown: dict[geocoding.Address, m.Address | tuple | str] = {}
-        # The same, by the answer's identity (a cache answer is one object per distinct answer,
-        # see Resolver.prefetch): no hash of its eight fields per position. Holds the answer,
-        # so that its id is not reused while the report runs.
-        self.shown_by_id: dict[int, tuple[geocoding.Address, m.Address | tuple | str]] = {}
 
     def _resolver(self, driver_id: int | None) -> Resolver:
         resolver = self.resolvers.get(driver_id)
@@ -267,14 +263,9 @@ class _Addresses:
             address = geocoding.UNKNOWN
         # The geocoder's answer as the report shows it, worked out once per distinct answer
         # (thousands of positions lie in a few towns); only a position's coordinates differ.
-        known = self.shown_by_id.get(id(address))
-        if known is not None:
-            shown = known[1]
-        else:
-            shown = self.shown.get(address)
-            if shown is None:
-                shown = self.shown[address] = _shown(address)
-            self.shown_by_id[id(address)] = (address, shown)
+        shown = self.shown.get(address)
+        if shown is None:
+            shown = self.shown[address] = _shown(address)
         if shown is _COORDINATES or type(shown) is tuple:
             coordinates = f"{position.lat:.5f}, {position.lon:.5f}"
             if shown is _COORDINATES:
